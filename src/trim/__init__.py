@@ -1,0 +1,1 @@
+"""trim: peer support (TRiM) for first responders."""

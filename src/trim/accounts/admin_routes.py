@@ -1,0 +1,248 @@
+"""The admin's pages: people, stations, roster import, settings (the lead may read them)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.datastructures import UploadFile
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect, Template
+
+from trim.accounts import roster, service
+from trim.accounts.auth import current_actor, requires
+from trim.config import ROLES
+from trim.deps import Conf, Db
+from trim.errors import InvalidInput
+from trim.web import form_data, form_list, now_of, page, redirect
+
+PAGE_SIZE = 50
+
+
+def _uuid_or_none(value: str | None) -> uuid.UUID | None:
+    if not value:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidInput.field("station_id", "Choose a station from the list.") from None
+
+
+async def _person_input(request: Request[Any, Any, Any]) -> tuple[service.PersonInput, dict[str, Any]]:
+    form = await form_data(request)
+    roles = await form_list(request, "roles")
+    values: dict[str, Any] = dict(form)
+    values["roles"] = roles
+    data = service.PersonInput(
+        staff_number=form.get("staff_number", ""),
+        name=form.get("name", ""),
+        email=form.get("email", ""),
+        station_id=None,
+        roles=roles,
+        background=form.get("background"),
+    )
+    data.station_id = _uuid_or_none(form.get("station_id"))
+    return data, values
+
+
+class AdminPages(Controller):
+    path = "/admin"
+    include_in_schema = False
+
+    @get("/people", guards=[requires("admin", "lead")])
+    async def people(
+        self, request: Request[Any, Any, Any], db: Db, q: FromQuery[str | None] = None, page_number: FromQuery[int] = 1
+    ) -> Template:
+        page_number = max(1, page_number)
+        actor = current_actor(request)
+        people = await service.search_people(
+            db, actor=actor, q=q, include_inactive=True, limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE
+        )
+        total = await service.count_people(db, q=q)
+        return page(
+            request,
+            "admin/people.html",
+            people=people,
+            q=q or "",
+            total=total,
+            page_number=page_number,
+            pages=max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE),
+            stations=await service.station_names(db),
+            counts=await service.count_by_role(db),
+        )
+
+    @get("/people/new", guards=[requires("admin")])
+    async def new_person(self, request: Request[Any, Any, Any], db: Db) -> Template:
+        return page(
+            request,
+            "admin/person_form.html",
+            person=None,
+            roles=ROLES,
+            stations=await service.list_stations(db),
+            values={"roles": ["responder"]},
+        )
+
+    @post("/people", guards=[requires("admin")])
+    async def create_person(self, request: Request[Any, Any, Any], db: Db) -> Template | Redirect:
+        values: dict[str, Any] = {}
+        try:
+            data, values = await _person_input(request)
+            person = await service.create_person(db, actor=current_actor(request), data=data)
+        except InvalidInput as exc:
+            return page(
+                request,
+                "admin/person_form.html",
+                status=422,
+                person=None,
+                roles=ROLES,
+                stations=await service.list_stations(db),
+                values=values,
+                errors=exc.field_messages(),
+                error=exc.detail,
+            )
+        return redirect(request, f"/admin/people/{person.id}", f"{person.name} has been added.")
+
+    @get("/people/{person_id:uuid}", guards=[requires("admin", "lead")])
+    async def person(self, request: Request[Any, Any, Any], db: Db, person_id: FromPath[uuid.UUID]) -> Template:
+        person = await service.person_view(db, person_id)
+        values = {
+            "staff_number": person.staff_number,
+            "name": person.name,
+            "email": person.email,
+            "station_id": str(person.station_id or ""),
+            "roles": person.roles,
+            "background": person.background or "",
+        }
+        return page(
+            request,
+            "admin/person_form.html",
+            person=person,
+            roles=ROLES,
+            values=values,
+            stations=await service.list_stations(db, include_inactive=True),
+            read_only=not current_actor(request).is_admin,
+        )
+
+    @post("/people/{person_id:uuid}", guards=[requires("admin")])
+    async def update_person(
+        self, request: Request[Any, Any, Any], db: Db, person_id: FromPath[uuid.UUID]
+    ) -> Template | Redirect:
+        person = await service.person_view(db, person_id)
+        values: dict[str, Any] = {}
+        try:
+            data, values = await _person_input(request)
+            await service.update_person(
+                db, actor=current_actor(request), person_id=person_id, data=data, now=now_of(request)
+            )
+        except InvalidInput as exc:
+            await db.rollback()
+            return page(
+                request,
+                "admin/person_form.html",
+                status=422,
+                person=person,
+                roles=ROLES,
+                stations=await service.list_stations(db, include_inactive=True),
+                values=values,
+                errors=exc.field_messages(),
+                error=exc.detail,
+            )
+        return redirect(request, f"/admin/people/{person_id}", "Changes saved.")
+
+    @post("/people/{person_id:uuid}/active", guards=[requires("admin")])
+    async def set_active(self, request: Request[Any, Any, Any], db: Db, person_id: FromPath[uuid.UUID]) -> Redirect:
+        form = await form_data(request)
+        active = form.get("active") == "yes"
+        try:
+            person = await service.set_active(
+                db, actor=current_actor(request), person_id=person_id, active=active, now=now_of(request)
+            )
+        except InvalidInput as exc:
+            return redirect(request, f"/admin/people/{person_id}", exc.detail, "error")
+        message = (
+            f"{person.name} can sign in again."
+            if active
+            else f"{person.name} is deactivated and has been signed out everywhere."
+        )
+        return redirect(request, f"/admin/people/{person_id}", message)
+
+    @get("/stations", guards=[requires("admin", "lead")])
+    async def stations(self, request: Request[Any, Any, Any], db: Db) -> Template:
+        return page(request, "admin/stations.html", stations=await service.list_stations(db, include_inactive=True))
+
+    @post("/stations", guards=[requires("admin")])
+    async def create_station(self, request: Request[Any, Any, Any], db: Db) -> Template | Redirect:
+        form = await form_data(request)
+        try:
+            station = await service.create_station(db, actor=current_actor(request), name=form.get("name", ""))
+        except InvalidInput as exc:
+            return page(
+                request,
+                "admin/stations.html",
+                status=422,
+                stations=await service.list_stations(db, include_inactive=True),
+                errors=exc.field_messages(),
+                values=form,
+            )
+        return redirect(request, "/admin/stations", f"{station.name} has been added.")
+
+    @post("/stations/{station_id:uuid}", guards=[requires("admin")])
+    async def update_station(
+        self, request: Request[Any, Any, Any], db: Db, station_id: FromPath[uuid.UUID]
+    ) -> Redirect:
+        form = await form_data(request)
+        try:
+            station = await service.update_station(
+                db,
+                actor=current_actor(request),
+                station_id=station_id,
+                name=form.get("name", ""),
+                active=form.get("active") == "yes",
+            )
+        except InvalidInput as exc:
+            return redirect(request, "/admin/stations", exc.detail, "error")
+        return redirect(request, "/admin/stations", f"{station.name} saved.")
+
+    @get("/roster", guards=[requires("admin")])
+    async def roster_form(self, request: Request[Any, Any, Any]) -> Template:
+        return page(request, "admin/roster.html", report=None)
+
+    @post("/roster", guards=[requires("admin")])
+    async def roster_upload(self, request: Request[Any, Any, Any], db: Db) -> Template:
+        form = await request.form()
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            return page(
+                request, "admin/roster.html", status=422, report=None, errors={"file": "Choose a CSV file to import."}
+            )
+        content = await upload.read()
+        try:
+            report = await roster.import_roster(db, actor=current_actor(request), data=content, now=now_of(request))
+        except InvalidInput as exc:
+            return page(request, "admin/roster.html", status=422, report=None, errors=exc.field_messages())
+        return page(request, "admin/roster.html", report=report, filename=upload.filename)
+
+    @get("/settings", guards=[requires("admin", "lead")])
+    async def settings_page(self, request: Request[Any, Any, Any], settings: Conf) -> Template:
+        return page(request, "admin/settings.html", rows=settings_rows(settings))
+
+
+SECRET_SETTINGS = {"secret_key", "encryption_keys", "smtp_url"}
+
+
+def settings_rows(settings: Conf) -> list[tuple[str, str]]:
+    """Every setting by its environment name, with secrets shown only as set / not set."""
+    rows = []
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if name in SECRET_SETTINGS:
+            shown = "set" if value else "not set"
+            if name == "encryption_keys":
+                shown = f"{len(value)} key(s)"
+            if name == "smtp_url" and value:
+                shown = value.split("@")[-1] if "@" in value else value
+        else:
+            shown = str(value)
+        rows.append((f"TRIM_{name.upper()}", shown))
+    return rows

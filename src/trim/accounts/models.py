@@ -1,0 +1,106 @@
+"""People, stations, roles, sign-in sessions and integration tokens."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from trim.db import new_id, utcnow
+
+
+class Role(StrEnum):
+    responder = "responder"
+    peer = "peer"
+    lead = "lead"
+    clinician = "clinician"
+    supervisor = "supervisor"
+    admin = "admin"
+
+
+class Station(SQLModel, table=True):
+    __tablename__ = "stations"
+    __table_args__ = (UniqueConstraint("name", name="uq_stations_name"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    name: str = Field(max_length=120)
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Person(SQLModel, table=True):
+    __tablename__ = "people"
+    __table_args__ = (
+        UniqueConstraint("staff_number", name="uq_people_staff_number"),
+        UniqueConstraint("email", name="uq_people_email"),
+        Index("ix_people_station_id", "station_id"),
+        Index("ix_people_name", "name"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    staff_number: str = Field(max_length=40)
+    name: str = Field(max_length=200)
+    email: str = Field(max_length=320)  # stored lower-case
+    station_id: uuid.UUID | None = Field(default=None, foreign_key="stations.id")
+    active: bool = True
+    password_hash: str | None = Field(default=None, max_length=255)
+    # Peer supporters only: available to take new check-ins and requests.
+    available: bool = True
+    # Peer supporters only: a short free-text background ("ambulance, 20 years").
+    background: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    deactivated_at: datetime | None = None
+
+
+class PersonRole(SQLModel, table=True):
+    __tablename__ = "person_roles"
+    __table_args__ = (Index("ix_person_roles_role", "role"),)
+
+    person_id: uuid.UUID = Field(foreign_key="people.id", primary_key=True, ondelete="CASCADE")
+    role: str = Field(primary_key=True, max_length=20)
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser. The cookie holds a random token; only its hash is stored."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (Index("ix_web_sessions_person_id", "person_id"),)
+
+    id: str = Field(primary_key=True, max_length=64)  # sha256 of the cookie token
+    person_id: uuid.UUID = Field(foreign_key="people.id", ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+
+
+class SigninFailure(SQLModel, table=True):
+    """One failed sign-in, counted per account and per address to limit guessing."""
+
+    __tablename__ = "signin_failures"
+    __table_args__ = (Index("ix_signin_failures_key_at", "key", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=120)  # "account:<sha256 of email>" or "addr:<ip>"
+    at: datetime = Field(default_factory=utcnow)
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token for an integration (e.g. a dispatch system). Stored hashed."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        UniqueConstraint("token_hash", name="uq_api_tokens_token_hash"),
+        UniqueConstraint("name", name="uq_api_tokens_name"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    name: str = Field(max_length=80)
+    token_hash: str = Field(max_length=64)
+    scopes: str = Field(default="", max_length=400)  # space-separated
+    created_at: datetime = Field(default_factory=utcnow)
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None

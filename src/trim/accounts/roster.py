@@ -1,0 +1,223 @@
+"""Roster import: create or update people by staff number from a CSV file."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from trim.accounts.actor import Actor
+from trim.accounts.models import Person, PersonRole, Station
+from trim.accounts.rules import ROSTER_COLUMNS, RosterProblem, RosterRow, check_roster_header, parse_roster
+from trim.accounts.service import roles_by_person
+from trim.errors import InvalidInput
+from trim.privacy import audit
+
+MAX_BYTES = 20 * 1024 * 1024
+
+
+@dataclass
+class RosterReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    stations_created: list[str] = field(default_factory=list)
+    problems: list[RosterProblem] = field(default_factory=list)
+    role_changes: list[tuple[str, list[str], list[str]]] = field(default_factory=list)
+
+    @property
+    def imported(self) -> int:
+        return self.created + self.updated + self.unchanged
+
+
+def read_csv(data: bytes) -> list[tuple[int, dict[str, str]]]:
+    """Decode and split the file; a file that is not a roster at all is one clear error."""
+    if len(data) > MAX_BYTES:
+        raise InvalidInput.field("file", "The file is larger than 20 MB; split it and import each part.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidInput.field("file", "The file is not UTF-8 text; save it as 'CSV UTF-8' and try again.") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InvalidInput.field("file", "The file is empty.") from None
+    except csv.Error as exc:
+        raise InvalidInput.field("file", f"The file is not valid CSV: {exc}.") from None
+    problem = check_roster_header(header)
+    if problem:
+        raise InvalidInput.field("file", problem[0].upper() + problem[1:] + ".")
+    names = [h.strip().lower() for h in header]
+    records: list[tuple[int, dict[str, str]]] = []
+    try:
+        for row in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            record = {names[i]: row[i] for i in range(min(len(names), len(row))) if names[i] in ROSTER_COLUMNS}
+            records.append((line, record))
+    except csv.Error as exc:
+        raise InvalidInput.field("file", f"Line {reader.line_num} is not valid CSV: {exc}.") from None
+    return records
+
+
+async def import_roster(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    data: bytes,
+    now: datetime,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> RosterReport:
+    """Import every good row; report every bad one with its line number. Safe to run twice."""
+    parsed = parse_roster(read_csv(data))
+    report = RosterReport(problems=list(parsed.problems))
+    rows = parsed.rows
+    total = len(rows)
+
+    stations = {s.name.lower(): s for s in (await session.exec(select(Station))).all()}
+    existing_by_staff: dict[str, Person] = {}
+    existing_by_email: dict[str, Person] = {}
+    for start in range(0, total, 500):
+        chunk = rows[start : start + 500]
+        for person in await session.exec(
+            select(Person).where(col(Person.staff_number).in_([r.staff_number for r in chunk]))
+        ):
+            existing_by_staff[person.staff_number] = person
+        for person in await session.exec(select(Person).where(col(Person.email).in_([r.email for r in chunk]))):
+            existing_by_email[person.email] = person
+    current_roles = await roles_by_person(session, [p.id for p in existing_by_staff.values()])
+
+    for index, row in enumerate(rows, start=1):
+        problem = _conflict(row, existing_by_staff, existing_by_email, current_roles, actor)
+        if problem:
+            report.problems.append(RosterProblem(row.line, problem))
+        else:
+            station_id = None
+            if row.station:
+                station = stations.get(row.station.lower())
+                if station is None:
+                    station = Station(name=row.station)
+                    session.add(station)
+                    stations[row.station.lower()] = station
+                    report.stations_created.append(row.station)
+                    audit.record(
+                        session,
+                        actor=actor,
+                        action="station.created",
+                        target_type="station",
+                        target_id=station.id,
+                        at=now,
+                    )
+                station_id = station.id
+            person = existing_by_staff.get(row.staff_number)
+            if person is None:
+                person = Person(
+                    staff_number=row.staff_number,
+                    name=row.name,
+                    email=row.email,
+                    station_id=station_id,
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(person)
+                for role in row.roles:
+                    session.add(PersonRole(person_id=person.id, role=role))
+                existing_by_staff[row.staff_number] = person
+                existing_by_email[row.email] = person
+                current_roles[person.id] = list(row.roles)
+                report.created += 1
+                audit.record(
+                    session,
+                    actor=actor,
+                    action="person.created",
+                    target_type="person",
+                    target_id=person.id,
+                    subject_id=person.id,
+                    details={"roles": row.roles, "via": "roster"},
+                    at=now,
+                )
+            else:
+                changed = _apply(person, row, station_id, now)
+                old_roles = current_roles.get(person.id, [])
+                added = [r for r in row.roles if r not in old_roles]
+                removed = [r for r in old_roles if r not in row.roles]
+                if added or removed:
+                    for role in removed:
+                        stale = await session.get(PersonRole, (person.id, role))
+                        if stale is not None:
+                            await session.delete(stale)
+                    for role in added:
+                        session.add(PersonRole(person_id=person.id, role=role))
+                    current_roles[person.id] = list(row.roles)
+                    report.role_changes.append((person.name, added, removed))
+                    audit.record(
+                        session,
+                        actor=actor,
+                        action="person.roles_changed",
+                        target_type="person",
+                        target_id=person.id,
+                        subject_id=person.id,
+                        details={"added": added, "removed": removed, "via": "roster"},
+                        at=now,
+                    )
+                if changed or added or removed:
+                    session.add(person)
+                    report.updated += 1
+                    if changed:
+                        audit.record(
+                            session,
+                            actor=actor,
+                            action="person.updated",
+                            target_type="person",
+                            target_id=person.id,
+                            subject_id=person.id,
+                            details={"fields": changed, "via": "roster"},
+                            at=now,
+                        )
+                else:
+                    report.unchanged += 1
+        if on_progress and (index % 100 == 0 or index == total):
+            await session.flush()
+            on_progress(index, total)
+    await session.flush()
+    report.problems.sort(key=lambda p: p.line)
+    return report
+
+
+def _conflict(
+    row: RosterRow,
+    by_staff: dict[str, Person],
+    by_email: dict[str, Person],
+    roles: dict[object, list[str]],
+    actor: Actor,
+) -> str | None:
+    owner = by_email.get(row.email)
+    if owner is not None and owner.staff_number != row.staff_number:
+        return f"email {row.email} belongs to staff number {owner.staff_number}"
+    person = by_staff.get(row.staff_number)
+    if person is not None and person.id == actor.id and sorted(roles.get(person.id, [])) != sorted(row.roles):
+        return "this row would change your own roles; ask another administrator"
+    return None
+
+
+def _apply(person: Person, row: RosterRow, station_id: object, now: datetime) -> list[str]:
+    changed = []
+    if person.name != row.name:
+        person.name = row.name
+        changed.append("name")
+    if person.email != row.email:
+        person.email = row.email
+        changed.append("email")
+    if row.station and person.station_id != station_id:
+        person.station_id = station_id  # type: ignore[assignment]
+        changed.append("station_id")
+    if changed:
+        person.updated_at = now
+    return changed

@@ -1,0 +1,217 @@
+"""Signing in and out (pages and API), the home page, /api/me and /api/people."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.datastructures import Cookie
+from litestar.middleware.csrf import generate_csrf_token
+from litestar.params import FromQuery, JSONBody, QueryParameter
+from litestar.response import Redirect, Template
+
+from trim.accounts import service, signin
+from trim.accounts.auth import current_actor, requires, signed_in
+from trim.accounts.schemas import MeOut, PersonOut, SessionOut, SigninIn
+from trim.deps import Conf, Db
+from trim.errors import InvalidInput, TooManyAttempts
+from trim.web import SESSION_COOKIE, actor_of, api_errors, form_data, json_error, now_of, page, redirect, safe_next
+
+Limit = Annotated[int, QueryParameter(ge=1, le=1000)]
+Offset = Annotated[int, QueryParameter(ge=0)]
+
+
+def _client_address(request: Request[Any, Any, Any]) -> str | None:
+    client = request.scope.get("client")
+    return client[0] if client else None
+
+
+def session_cookie(settings: Conf, token: str) -> Cookie:
+    return Cookie(
+        key=SESSION_COOKIE, value=token, httponly=True, secure=settings.cookie_secure, samesite="lax", path="/"
+    )
+
+
+def clear_session_cookie(settings: Conf) -> Cookie:
+    return Cookie(
+        key=SESSION_COOKIE, value="", max_age=0, httponly=True, secure=settings.cookie_secure, samesite="lax", path="/"
+    )
+
+
+class SigninPages(Controller):
+    include_in_schema = False
+
+    @get("/signin")
+    async def signin_form(
+        self, request: Request[Any, Any, Any], next: FromQuery[str | None] = None
+    ) -> Template | Redirect:
+        if actor_of(request) is not None:
+            return Redirect(path=safe_next(next), status_code=303)
+        return page(request, "accounts/signin.html", values={"next": safe_next(next)})
+
+    @post("/signin")
+    async def signin_submit(self, request: Request[Any, Any, Any], db: Db, settings: Conf) -> Response[Any]:
+        form = await form_data(request)
+        email, password = form.get("email", "").strip(), form.get("password", "")
+        target = safe_next(form.get("next"))
+        values = {"email": email, "next": target}
+        if not email or not password:
+            return page(
+                request,
+                "accounts/signin.html",
+                status=400,
+                values=values,
+                error="Enter your email address and password.",
+            )
+        try:
+            person = await signin.authenticate(
+                db,
+                email=email,
+                password=password,
+                address=_client_address(request),
+                now=now_of(request),
+                settings=settings,
+            )
+        except TooManyAttempts as exc:
+            response = page(request, "accounts/signin.html", status=429, values=values, error=exc.detail)
+            response.headers["Retry-After"] = str(exc.retry_after_seconds)
+            return response
+        except InvalidInput as exc:
+            return page(request, "accounts/signin.html", status=401, values=values, error=exc.detail)
+        token = await signin.start_session(
+            db, person=person, now=now_of(request), settings=settings, replacing=request.cookies.get(SESSION_COOKIE)
+        )
+        return Redirect(path=target, status_code=303, cookies=[session_cookie(settings, token)])
+
+    @post("/signout", guards=[signed_in])
+    async def signout(self, request: Request[Any, Any, Any], db: Db, settings: Conf) -> Redirect:
+        token = request.cookies.get(SESSION_COOKIE)
+        if token:
+            await signin.end_session(db, token=token)
+        response = redirect(request, "/signin", "You have signed out.")
+        response.cookies.append(clear_session_cookie(settings))
+        return response
+
+
+class SessionApi(Controller):
+    path = "/api"
+    tags = ["session"]
+
+    @post(
+        "/session",
+        exclude_from_csrf=True,
+        status_code=200,
+        summary="Sign in",
+        description="Starts a session (a fresh session id every time) and sets the csrftoken cookie. "
+        "Failed sign-ins are limited per account and per address.",
+        responses=api_errors(400, 401, 429),
+    )
+    async def create_session(
+        self, request: Request[Any, Any, Any], data: JSONBody[SigninIn], db: Db, settings: Conf
+    ) -> Response[Any]:
+        try:
+            person = await signin.authenticate(
+                db,
+                email=data.email,
+                password=data.password,
+                address=_client_address(request),
+                now=now_of(request),
+                settings=settings,
+            )
+        except TooManyAttempts as exc:
+            return json_error(429, exc.detail, headers={"Retry-After": str(exc.retry_after_seconds)})
+        except InvalidInput as exc:
+            return json_error(401, exc.detail)
+        token = await signin.start_session(
+            db, person=person, now=now_of(request), settings=settings, replacing=request.cookies.get(SESSION_COOKIE)
+        )
+        roles = await service.roles_of(db, person.id)
+        csrf_cookie = request.cookies.get("csrftoken") or generate_csrf_token(settings.secret())
+        body = SessionOut(id=person.id, name=person.name, roles=roles)
+        return Response(
+            content=body.model_dump(mode="json"),
+            status_code=200,
+            cookies=[
+                session_cookie(settings, token),
+                Cookie(key="csrftoken", value=csrf_cookie, secure=settings.cookie_secure, samesite="lax", path="/"),
+            ],
+        )
+
+    @delete("/session", guards=[signed_in], status_code=204, summary="Sign out", responses=api_errors(401, 403))
+    async def end_session(self, request: Request[Any, Any, Any], db: Db, settings: Conf) -> Response[None]:
+        token = request.cookies.get(SESSION_COOKIE)
+        if token:
+            await signin.end_session(db, token=token)
+        return Response(content=None, status_code=204, cookies=[clear_session_cookie(settings)])
+
+    @get("/me", guards=[signed_in], summary="Who am I", responses=api_errors(401))
+    async def me(self, request: Request[Any, Any, Any], db: Db) -> MeOut:
+        actor = current_actor(request)
+        person = await service.person_view(db, actor.person_id)
+        return MeOut(
+            id=person.id,
+            name=person.name,
+            email=person.email,
+            staff_number=person.staff_number,
+            roles=person.roles,
+            station_id=person.station_id,
+        )
+
+    @get(
+        "/people",
+        guards=[requires("lead", "admin", "supervisor", "peer")],
+        summary="People the caller may pick",
+        responses=api_errors(400, 401, 404),
+    )
+    async def people(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        q: FromQuery[str | None] = None,
+        role: FromQuery[str | None] = None,
+        station_id: FromQuery[uuid.UUID | None] = None,
+        limit: Limit = 100,
+        offset: Offset = 0,
+    ) -> list[PersonOut]:
+        found = await service.search_people(
+            db, actor=current_actor(request), q=q, role=role, station_id=station_id, limit=limit, offset=offset
+        )
+        return [
+            PersonOut(
+                id=p.id, name=p.name, staff_number=p.staff_number, email=p.email, station_id=p.station_id, roles=p.roles
+            )
+            for p in found
+        ]
+
+
+class HomePages(Controller):
+    include_in_schema = False
+
+    @get("/", guards=[signed_in])
+    async def home(self, request: Request[Any, Any, Any]) -> Template:
+        return page(request, "home.html")
+
+    @get("/profile", guards=[signed_in])
+    async def profile(self, request: Request[Any, Any, Any], db: Db) -> Template:
+        actor = current_actor(request)
+        person = await service.person_view(db, actor.person_id)
+        stations = await service.station_names(db)
+        return page(
+            request,
+            "accounts/profile.html",
+            person=person,
+            station=stations.get(person.station_id) if person.station_id else None,
+        )
+
+    @post("/profile/availability", guards=[requires("peer")])
+    async def availability(self, request: Request[Any, Any, Any], db: Db) -> Redirect:
+        form = await form_data(request)
+        available = form.get("available") == "yes"
+        await service.set_availability(db, actor=current_actor(request), available=available, now=now_of(request))
+        message = (
+            "You are available for new check-ins and requests."
+            if available
+            else "You are marked unavailable. Nobody new will be assigned to you until you switch back."
+        )
+        return redirect(request, "/profile", message)

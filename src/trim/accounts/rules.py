@@ -1,0 +1,126 @@
+"""Pure rules about people: emails, roles, roster rows."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from zxcvbn import zxcvbn
+
+from trim.config import ROLES
+
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+ROSTER_COLUMNS = ("staff_number", "name", "email", "station", "roles")
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def is_valid_email(email: str) -> bool:
+    return bool(EMAIL_RE.match(email)) and len(email) <= 320
+
+
+def parse_roles(text: str) -> tuple[list[str], list[str]]:
+    """Split 'peer; responder' into known roles and unknown words."""
+    words = [w.strip().lower() for w in text.replace(",", ";").split(";")]
+    words = [w for w in words if w]
+    known = [w for w in ROLES if w in words]
+    unknown = [w for w in words if w not in ROLES]
+    return known, unknown
+
+
+@dataclass
+class RosterRow:
+    line: int
+    staff_number: str
+    name: str
+    email: str
+    station: str
+    roles: list[str]
+
+
+@dataclass
+class RosterProblem:
+    line: int
+    reason: str
+
+
+@dataclass
+class ParsedRoster:
+    rows: list[RosterRow] = field(default_factory=list)
+    problems: list[RosterProblem] = field(default_factory=list)
+
+
+def check_roster_header(header: list[str]) -> str | None:
+    """A message when the header lacks a required column, else None."""
+    names = [h.strip().lower() for h in header]
+    missing = [c for c in ROSTER_COLUMNS if c not in names]
+    if missing:
+        return f"the first line must name the columns {','.join(ROSTER_COLUMNS)}; missing: {', '.join(missing)}"
+    return None
+
+
+def parse_roster(records: list[tuple[int, dict[str, str]]]) -> ParsedRoster:
+    """Validate roster records (line number, column -> value), each on its own.
+
+    A staff number or email that appears twice in the file makes its later lines bad.
+    """
+    parsed = ParsedRoster()
+    seen_staff: dict[str, int] = {}
+    seen_email: dict[str, int] = {}
+    for line, record in records:
+        staff = (record.get("staff_number") or "").strip()
+        name = " ".join((record.get("name") or "").split())
+        email = normalize_email(record.get("email") or "")
+        station = " ".join((record.get("station") or "").split())
+        roles, unknown = parse_roles(record.get("roles") or "")
+        reason = None
+        if not staff:
+            reason = "staff_number is empty"
+        elif len(staff) > 40:
+            reason = "staff_number is longer than 40 characters"
+        elif not name:
+            reason = "name is empty"
+        elif len(name) > 200:
+            reason = "name is longer than 200 characters"
+        elif not email:
+            reason = "email is empty"
+        elif not is_valid_email(email):
+            reason = f"email {email!r} is not an email address"
+        elif len(station) > 120:
+            reason = "station is longer than 120 characters"
+        elif unknown:
+            reason = f"unknown role {unknown[0]!r} (roles are {', '.join(ROLES)}, separated by ;)"
+        elif staff in seen_staff:
+            reason = f"staff_number {staff} already appears on line {seen_staff[staff]}"
+        elif email in seen_email:
+            reason = f"email {email} already appears on line {seen_email[email]}"
+        if reason:
+            parsed.problems.append(RosterProblem(line, reason))
+            continue
+        seen_staff[staff] = line
+        seen_email[email] = line
+        parsed.rows.append(RosterRow(line, staff, name, email, station, roles or ["responder"]))
+    return parsed
+
+
+MAX_PASSWORD_LENGTH = 1024
+
+
+def password_problem(password: str, *, min_length: int, user_inputs: tuple[str, ...] = ()) -> str | None:
+    """What is wrong with a new password, per NIST SP 800-63B, or None.
+
+    Length and a check against common and guessable passwords (zxcvbn); no composition
+    rules and no expiry."""
+    if len(password) < min_length:
+        return f"Use at least {min_length} characters. A few unrelated words make a good password."
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return f"Use at most {MAX_PASSWORD_LENGTH} characters."
+    if not password.strip():
+        return "A password cannot be only spaces."
+    result = zxcvbn(password[:100], user_inputs=[u for u in user_inputs if u])
+    if result["score"] < 3:
+        warning = result["feedback"].get("warning") or "This password is too easy to guess."
+        return f"{warning.rstrip('.')}. Try a longer phrase of unrelated words."
+    return None

@@ -1,0 +1,455 @@
+"""Use cases for people and stations. Services never commit: the caller does, once."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, func, or_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from trim.accounts.actor import Actor
+from trim.accounts.models import Person, PersonRole, Station, WebSession
+from trim.accounts.rules import is_valid_email, normalize_email
+from trim.config import ROLES
+from trim.errors import FieldError, InvalidInput, NotFound
+from trim.privacy import audit, policy
+
+
+@dataclass
+class PersonView:
+    """A person with their roles, as pages and the API show them."""
+
+    id: uuid.UUID
+    staff_number: str
+    name: str
+    email: str
+    station_id: uuid.UUID | None
+    roles: list[str]
+    active: bool
+    available: bool
+    background: str | None
+    has_password: bool
+
+    def as_api(self) -> dict[str, object]:
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "staff_number": self.staff_number,
+            "email": self.email,
+            "station_id": str(self.station_id) if self.station_id else None,
+            "roles": self.roles,
+        }
+
+
+def _view(person: Person, roles: Iterable[str]) -> PersonView:
+    ordered = [r for r in ROLES if r in set(roles)]
+    return PersonView(
+        id=person.id,
+        staff_number=person.staff_number,
+        name=person.name,
+        email=person.email,
+        station_id=person.station_id,
+        roles=ordered,
+        active=person.active,
+        available=person.available,
+        background=person.background,
+        has_password=person.password_hash is not None,
+    )
+
+
+async def roles_by_person(session: AsyncSession, person_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+    """Roles of many people in one query."""
+    result: dict[uuid.UUID, list[str]] = {pid: [] for pid in person_ids}
+    if not person_ids:
+        return result
+    for chunk_start in range(0, len(person_ids), 900):
+        chunk = list(person_ids[chunk_start : chunk_start + 900])
+        rows = await session.exec(select(PersonRole).where(col(PersonRole.person_id).in_(chunk)))
+        for row in rows:
+            result.setdefault(row.person_id, []).append(row.role)
+    order = {role: i for i, role in enumerate(ROLES)}
+    for roles in result.values():
+        roles.sort(key=lambda r: order.get(r, len(order)))
+    return result
+
+
+async def roles_of(session: AsyncSession, person_id: uuid.UUID) -> list[str]:
+    return (await roles_by_person(session, [person_id]))[person_id]
+
+
+async def get_person(session: AsyncSession, person_id: uuid.UUID) -> Person:
+    person = await session.get(Person, person_id)
+    if person is None:
+        raise NotFound("No such person")
+    return person
+
+
+async def person_view(session: AsyncSession, person_id: uuid.UUID) -> PersonView:
+    person = await get_person(session, person_id)
+    return _view(person, await roles_of(session, person_id))
+
+
+async def person_by_email(session: AsyncSession, email: str) -> Person | None:
+    return (await session.exec(select(Person).where(Person.email == normalize_email(email)))).first()
+
+
+async def person_by_staff_number(session: AsyncSession, staff_number: str) -> Person | None:
+    return (await session.exec(select(Person).where(Person.staff_number == staff_number.strip()))).first()
+
+
+async def search_people(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    q: str | None = None,
+    role: str | None = None,
+    station_id: uuid.UUID | None = None,
+    include_inactive: bool = False,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[PersonView]:
+    """People the actor may pick, by name; name or staff number match `q`."""
+    stmt = policy.pickable_people(actor)
+    if not include_inactive:
+        stmt = stmt.where(col(Person.active).is_(True))
+    if q:
+        needle = f"%{q.strip().lower()}%"
+        stmt = stmt.where(or_(func.lower(Person.name).like(needle), func.lower(Person.staff_number).like(needle)))
+    if role:
+        if role not in ROLES:
+            raise InvalidInput.field("role", f"unknown role {role!r}")
+        stmt = stmt.where(col(Person.id).in_(select(PersonRole.person_id).where(PersonRole.role == role)))
+    if station_id:
+        stmt = stmt.where(Person.station_id == station_id)
+    stmt = stmt.order_by(col(Person.name), col(Person.staff_number)).limit(limit).offset(offset)
+    people = list(await session.exec(stmt))
+    roles = await roles_by_person(session, [p.id for p in people])
+    return [_view(p, roles[p.id]) for p in people]
+
+
+async def count_people(session: AsyncSession, *, q: str | None = None) -> int:
+    stmt = select(func.count()).select_from(Person)
+    if q:
+        needle = f"%{q.strip().lower()}%"
+        stmt = stmt.where(or_(func.lower(Person.name).like(needle), func.lower(Person.staff_number).like(needle)))
+    return int((await session.exec(stmt)).one())
+
+
+# -- stations --------------------------------------------------------------
+
+
+async def list_stations(session: AsyncSession, *, include_inactive: bool = False) -> list[Station]:
+    stmt = select(Station).order_by(col(Station.name))
+    if not include_inactive:
+        stmt = stmt.where(col(Station.active).is_(True))
+    return list(await session.exec(stmt))
+
+
+async def get_station(session: AsyncSession, station_id: uuid.UUID) -> Station:
+    station = await session.get(Station, station_id)
+    if station is None:
+        raise NotFound("No such station")
+    return station
+
+
+async def station_names(session: AsyncSession) -> dict[uuid.UUID, str]:
+    return {s.id: s.name for s in await list_stations(session, include_inactive=True)}
+
+
+async def station_by_name(session: AsyncSession, name: str) -> Station | None:
+    return (await session.exec(select(Station).where(func.lower(Station.name) == name.strip().lower()))).first()
+
+
+def _clean_station_name(name: str) -> str:
+    cleaned = " ".join(name.split())
+    if not cleaned:
+        raise InvalidInput.field("name", "Give the station a name.")
+    if len(cleaned) > 120:
+        raise InvalidInput.field("name", "Keep the name under 120 characters.")
+    return cleaned
+
+
+async def create_station(session: AsyncSession, *, actor: Actor, name: str) -> Station:
+    """Add a station; names are unique, whatever their case."""
+    cleaned = _clean_station_name(name)
+    if await station_by_name(session, cleaned):
+        raise InvalidInput.field("name", f"There is already a station called {cleaned}.")
+    station = Station(name=cleaned)
+    session.add(station)
+    await session.flush()
+    audit.record(session, actor=actor, action="station.created", target_type="station", target_id=station.id)
+    return station
+
+
+async def update_station(
+    session: AsyncSession, *, actor: Actor, station_id: uuid.UUID, name: str, active: bool
+) -> Station:
+    """Rename a station or take it out of use (its people keep it)."""
+    station = await get_station(session, station_id)
+    cleaned = _clean_station_name(name)
+    other = await station_by_name(session, cleaned)
+    if other and other.id != station.id:
+        raise InvalidInput.field("name", f"There is already a station called {cleaned}.")
+    changes = {}
+    if station.name != cleaned:
+        changes["renamed"] = True
+    if station.active != active:
+        changes["active"] = f"{station.active}->{active}"
+    station.name, station.active = cleaned, active
+    session.add(station)
+    if changes:
+        audit.record(
+            session, actor=actor, action="station.updated", target_type="station", target_id=station.id, details=changes
+        )
+    return station
+
+
+# -- people ----------------------------------------------------------------
+
+
+@dataclass
+class PersonInput:
+    staff_number: str
+    name: str
+    email: str
+    station_id: uuid.UUID | None
+    roles: list[str]
+    background: str | None = None
+
+
+def _validate_person(data: PersonInput) -> PersonInput:
+    errors: list[FieldError] = []
+    staff = data.staff_number.strip()
+    name = " ".join(data.name.split())
+    email = normalize_email(data.email)
+    if not staff:
+        errors.append(FieldError("staff_number", "Enter a staff number."))
+    elif len(staff) > 40:
+        errors.append(FieldError("staff_number", "Keep the staff number under 40 characters."))
+    if not name:
+        errors.append(FieldError("name", "Enter a name."))
+    elif len(name) > 200:
+        errors.append(FieldError("name", "Keep the name under 200 characters."))
+    if not is_valid_email(email):
+        errors.append(FieldError("email", "Enter an email address like name@example.org."))
+    unknown = [r for r in data.roles if r not in ROLES]
+    if unknown:
+        errors.append(FieldError("roles", f"Unknown role {unknown[0]!r}."))
+    background = (data.background or "").strip() or None
+    if background and len(background) > 200:
+        errors.append(FieldError("background", "Keep the background under 200 characters."))
+    if errors:
+        raise InvalidInput("Some details need attention.", errors)
+    return PersonInput(staff, name, email, data.station_id, [r for r in ROLES if r in data.roles], background)
+
+
+async def _check_unique(session: AsyncSession, data: PersonInput, *, person_id: uuid.UUID | None) -> None:
+    errors = []
+    other = await person_by_staff_number(session, data.staff_number)
+    if other and other.id != person_id:
+        errors.append(FieldError("staff_number", "Someone else already has this staff number."))
+    other = await person_by_email(session, data.email)
+    if other and other.id != person_id:
+        errors.append(FieldError("email", "Someone else already uses this email address."))
+    if data.station_id is not None and await session.get(Station, data.station_id) is None:
+        errors.append(FieldError("station_id", "Choose a station from the list."))
+    if errors:
+        raise InvalidInput("Some details need attention.", errors)
+
+
+async def create_person(
+    session: AsyncSession, *, actor: Actor, data: PersonInput, password_hash: str | None = None
+) -> Person:
+    """Add a person with their roles."""
+    data = _validate_person(data)
+    await _check_unique(session, data, person_id=None)
+    person = Person(
+        staff_number=data.staff_number,
+        name=data.name,
+        email=data.email,
+        station_id=data.station_id,
+        background=data.background,
+        password_hash=password_hash,
+    )
+    session.add(person)
+    await session.flush()
+    for role in data.roles:
+        session.add(PersonRole(person_id=person.id, role=role))
+    audit.record(
+        session,
+        actor=actor,
+        action="person.created",
+        target_type="person",
+        target_id=person.id,
+        subject_id=person.id,
+        details={"roles": data.roles},
+    )
+    await session.flush()
+    return person
+
+
+async def set_roles(
+    session: AsyncSession, *, actor: Actor, person_id: uuid.UUID, roles: Sequence[str], now: datetime
+) -> tuple[list[str], list[str]]:
+    """Replace a person's roles; returns (added, removed). Admins cannot change their own."""
+    wanted = [r for r in ROLES if r in set(roles)]
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown:
+        raise InvalidInput.field("roles", f"Unknown role {unknown[0]!r}.")
+    current = await roles_of(session, person_id)
+    added = [r for r in wanted if r not in current]
+    removed = [r for r in current if r not in wanted]
+    if not added and not removed:
+        return [], []
+    if actor.id == person_id:
+        raise InvalidInput.field("roles", "You cannot change your own roles; ask another administrator.")
+    await session.exec(delete(PersonRole).where(col(PersonRole.person_id) == person_id))
+    for role in wanted:
+        session.add(PersonRole(person_id=person_id, role=role))
+    audit.record(
+        session,
+        actor=actor,
+        action="person.roles_changed",
+        target_type="person",
+        target_id=person_id,
+        subject_id=person_id,
+        details={"added": added, "removed": removed},
+        at=now,
+    )
+    await session.flush()
+    return added, removed
+
+
+async def update_person(
+    session: AsyncSession, *, actor: Actor, person_id: uuid.UUID, data: PersonInput, now: datetime
+) -> Person:
+    """Edit a person's details and roles."""
+    person = await get_person(session, person_id)
+    data = _validate_person(data)
+    await _check_unique(session, data, person_id=person.id)
+    changed = [
+        name
+        for name, old, new in (
+            ("staff_number", person.staff_number, data.staff_number),
+            ("name", person.name, data.name),
+            ("email", person.email, data.email),
+            ("station_id", person.station_id, data.station_id),
+            ("background", person.background, data.background),
+        )
+        if old != new
+    ]
+    person.staff_number, person.name, person.email = data.staff_number, data.name, data.email
+    person.station_id, person.background = data.station_id, data.background
+    person.updated_at = now
+    session.add(person)
+    if changed:
+        audit.record(
+            session,
+            actor=actor,
+            action="person.updated",
+            target_type="person",
+            target_id=person.id,
+            subject_id=person.id,
+            details={"fields": changed},
+            at=now,
+        )
+    await set_roles(session, actor=actor, person_id=person.id, roles=data.roles, now=now)
+    return person
+
+
+async def end_all_sessions(session: AsyncSession, *, person_id: uuid.UUID) -> None:
+    await session.exec(delete(WebSession).where(col(WebSession.person_id) == person_id))
+
+
+async def set_active(
+    session: AsyncSession, *, actor: Actor, person_id: uuid.UUID, active: bool, now: datetime
+) -> Person:
+    """Deactivate (signs them out everywhere) or reactivate a person."""
+    person = await get_person(session, person_id)
+    if not active and actor.id == person_id:
+        raise InvalidInput.field("active", "You cannot deactivate your own account.")
+    if person.active == active:
+        return person
+    person.active = active
+    person.deactivated_at = None if active else now
+    person.updated_at = now
+    session.add(person)
+    if not active:
+        await end_all_sessions(session, person_id=person.id)
+    audit.record(
+        session,
+        actor=actor,
+        action="person.reactivated" if active else "person.deactivated",
+        target_type="person",
+        target_id=person.id,
+        subject_id=person.id,
+        at=now,
+    )
+    await session.flush()
+    return person
+
+
+async def set_password_hash(
+    session: AsyncSession, *, actor: Actor, person_id: uuid.UUID, password_hash: str, now: datetime
+) -> None:
+    """Store a new password hash and end every session of that person."""
+    person = await get_person(session, person_id)
+    person.password_hash = password_hash
+    person.updated_at = now
+    session.add(person)
+    await end_all_sessions(session, person_id=person.id)
+    audit.record(
+        session,
+        actor=actor,
+        action="person.password_set",
+        target_type="person",
+        target_id=person.id,
+        subject_id=person.id,
+        at=now,
+    )
+
+
+async def set_availability(session: AsyncSession, *, actor: Actor, available: bool, now: datetime) -> Person:
+    """A peer supporter marks themselves available or not for new work."""
+    if not actor.is_peer:
+        raise NotFound()
+    person = await get_person(session, actor.person_id)
+    if person.available != available:
+        person.available = available
+        person.updated_at = now
+        session.add(person)
+        audit.record(
+            session,
+            actor=actor,
+            action="person.availability_changed",
+            target_type="person",
+            target_id=person.id,
+            subject_id=person.id,
+            details={"available": available},
+            at=now,
+        )
+    return person
+
+
+async def count_by_role(session: AsyncSession) -> dict[str, int]:
+    rows = await session.exec(
+        select(PersonRole.role, func.count())
+        .join(Person, col(Person.id) == col(PersonRole.person_id))
+        .where(col(Person.active).is_(True))
+        .group_by(col(PersonRole.role))
+    )
+    counts = dict.fromkeys(ROLES, 0)
+    counts.update({role: int(n) for role, n in rows.all()})
+    return counts
+
+
+async def ensure_role_holder(session: AsyncSession, person_id: uuid.UUID, role: str) -> Person:
+    """The active person if they hold the role, else a 422 naming the field."""
+    person = await session.get(Person, person_id)
+    if person is None or not person.active or role not in await roles_of(session, person_id):
+        raise InvalidInput.field(f"{role}_id", f"Choose an active person with the {role} role.")
+    return person

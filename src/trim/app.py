@@ -1,0 +1,201 @@
+"""create_app(settings) -> Litestar: wiring only."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment
+from litestar import Litestar, Request, get
+from litestar.config.csrf import CSRFConfig
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.csrf import CSRFMiddleware
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, RedocRenderPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Response
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+from litestar.types import Message, Receive, Scope, Send
+
+import trim.models  # noqa: F401 - every table registered before anything queries
+from trim import web
+from trim.accounts.admin_routes import AdminPages
+from trim.accounts.auth import AuthMiddleware, no_tokens_by_default
+from trim.accounts.routes import HomePages, SessionApi, SigninPages
+from trim.config import Settings, get_settings
+from trim.db import create_engine, make_sessionmaker, ping, utcnow
+from trim.deps import provide_db, provide_settings
+from trim.logs import AccessLogMiddleware, configure_logging
+from trim.migrations import ensure_migrated
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = ROOT / "templates"
+STATIC = ROOT / "static"
+
+log = logging.getLogger("trim")
+
+Clock = Callable[[], datetime]
+
+
+class TrimCSRFMiddleware(CSRFMiddleware):
+    """Litestar's CSRF check, except for integrations: a request that authenticates with
+    a bearer token (and carries no session cookie) cannot be forged by a browser."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("auth") == "bearer":
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+@get("/health", include_in_schema=True, tags=["health"], summary="For load balancers")
+async def health(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
+    try:
+        await ping(request.app.state.engine)
+    except Exception:  # noqa: BLE001 - any failure means "not ready"
+        log.warning("health check: database unreachable")
+        return Response({"status": "error", "database": "error"}, status_code=503)
+    return Response({"status": "ok", "database": "ok"})
+
+
+def _template_engine(settings: Settings) -> Callable[[JinjaTemplateEngine], None]:
+    zone = ZoneInfo(settings.timezone)
+
+    def configure(engine: JinjaTemplateEngine) -> None:
+        env: Environment = engine.engine
+        env.filters["local"] = lambda dt, fmt="%a %-d %b %Y, %H:%M": dt.astimezone(zone).strftime(fmt) if dt else ""
+        env.filters["localdate"] = lambda dt: dt.astimezone(zone).strftime("%-d %b %Y") if dt else ""
+        env.filters["isoutc"] = lambda dt: dt.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ") if dt else ""
+        env.globals["ROLE_LABELS"] = ROLE_LABELS
+        env.trim_blocks = True
+        env.lstrip_blocks = True
+
+    return configure
+
+
+ROLE_LABELS = {
+    "responder": "Responder",
+    "peer": "Peer supporter",
+    "lead": "Programme lead",
+    "clinician": "Clinician",
+    "supervisor": "Supervisor",
+    "admin": "Administrator",
+}
+
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'"
+)
+# Redoc (the API reference page) styles itself inline and runs a worker.
+CSP_SCHEMA = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+    "worker-src 'self' blob:; object-src 'none'; frame-ancestors 'none'; base-uri 'self'"
+)
+
+
+async def security_headers(message: Message, scope: Scope) -> None:
+    if message["type"] != "http.response.start":
+        return
+    headers = message.setdefault("headers", [])
+    path = scope.get("path", "")
+    present = {name.lower() for name, _ in headers}
+    extra = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"same-origin"),
+        (b"x-frame-options", b"DENY"),
+        (b"content-security-policy", (CSP_SCHEMA if path.startswith("/schema") else CSP).encode()),
+    ]
+    if not path.startswith("/static/") and b"cache-control" not in present:
+        # Pages carry personal data: never keep them in a shared or back-button cache.
+        extra.append((b"cache-control", b"no-store"))
+    headers.extend(pair for pair in extra if pair[0] not in present)
+
+
+def route_handlers() -> list[Any]:
+    return [
+        health,
+        SigninPages,
+        SessionApi,
+        HomePages,
+        AdminPages,
+        create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
+    ]
+
+
+def register_navigation() -> None:
+    web.add_nav("People", "/admin/people", "admin", "lead")
+    web.add_nav("Stations", "/admin/stations", "admin")
+    web.add_nav("Import roster", "/admin/roster", "admin")
+    web.add_nav("Settings", "/admin/settings", "admin")
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Clock | None = None, check_migrations: bool = True
+) -> Litestar:
+    """The web application for these settings. Refuses to start on an unmigrated database."""
+    settings = settings or get_settings()
+    settings.require_production_secrets()
+    configure_logging(settings.log_level)
+    register_navigation()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url)
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        try:
+            if check_migrations:
+                await ensure_migrated(engine)
+            yield
+        finally:
+            await engine.dispose()
+
+    csrf = CSRFConfig(
+        secret=settings.secret(),
+        cookie_secure=settings.cookie_secure,
+        cookie_samesite="lax",
+        exclude_from_csrf_key="exclude_from_csrf",
+    )
+    app = Litestar(
+        route_handlers=route_handlers(),
+        dependencies={"db": Provide(provide_db), "settings": Provide(provide_settings, sync_to_thread=False)},
+        middleware=[
+            AccessLogMiddleware,
+            AuthMiddleware,
+            DefineMiddleware(TrimCSRFMiddleware, config=csrf),
+        ],
+        guards=[no_tokens_by_default],
+        exception_handlers={Exception: web.handle_exception},
+        before_send=[security_headers],
+        lifespan=[lifespan],
+        template_config=TemplateConfig(
+            directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=_template_engine(settings)
+        ),
+        openapi_config=OpenAPIConfig(
+            title="trim API",
+            version="1.0.0",
+            description="Peer support programme (TRiM): incidents, check-ins, flags, referrals, requests.",
+            path="/schema",
+            render_plugins=[
+                RedocRenderPlugin(js_url="/static/vendor/redoc/redoc.standalone.js", path="/"),
+                JsonRenderPlugin(),
+            ],
+        ),
+        debug=False,
+        logging_config=None,  # trim.logs configures JSON logs
+    )
+    app.state.settings = settings
+    app.state.clock = clock or utcnow
+    return app
+
+
+def create_app_from_env() -> Litestar:
+    """The factory `trim run` hands to uvicorn (each worker process builds its own)."""
+    return create_app(get_settings())

@@ -1,0 +1,423 @@
+"""The `trim` command."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from trim.config import ROLES, Settings, SettingsError, load_settings
+
+T = TypeVar("T")
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _in_session(settings: Settings, work: Callable[[Any], Awaitable[T]], *, check: bool = True) -> T:
+    """Run `work(session)` in one transaction against the configured database."""
+    import trim.models  # noqa: F401
+    from trim.db import create_engine, make_sessionmaker
+    from trim.migrations import NotMigrated, ensure_migrated
+
+    async def main() -> T:
+        engine = create_engine(settings.database_url, pool_size=2)
+        try:
+            if check:
+                await ensure_migrated(engine)
+            async with make_sessionmaker(engine)() as session:
+                result = await work(session)
+                await session.commit()
+                return result
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except NotMigrated as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _read_password(confirm: bool = True) -> str:
+    """From a prompt on a terminal, else the first line of standard input; never argv."""
+    if sys.stdin.isatty():
+        value: str = click.prompt("Password", hide_input=True, confirmation_prompt=confirm)
+        return value
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line:
+        raise click.ClickException("no password on standard input (the first line is read)")
+    return line
+
+
+@click.group()
+@click.version_option(package_name="trim")
+def main() -> None:
+    """trim: a peer support programme for first responders."""
+
+
+# -- running ------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int, help="Web processes.")
+@click.option(
+    "--forwarded-allow-ips",
+    default="127.0.0.1",
+    show_default=True,
+    help="Proxies whose X-Forwarded-For is trusted (for the sign-in limit per address).",
+)
+def run(host: str, port: int, workers: int, forwarded_allow_ips: str) -> None:
+    """Serve the configured database (production)."""
+    import uvicorn
+
+    from trim.db import create_engine
+    from trim.migrations import NotMigrated, ensure_migrated
+
+    settings = _settings()
+    try:
+        settings.require_production_secrets()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+    async def check() -> None:
+        engine = create_engine(settings.database_url, pool_size=1)
+        try:
+            await ensure_migrated(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(check())
+    except NotMigrated as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot reach the database: {exc}") from None
+    click.echo(f"trim serving on http://{host}:{port} with {workers} process(es)")
+    uvicorn.run(
+        "trim.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        forwarded_allow_ips=forwarded_allow_ips,
+        access_log=False,
+        log_config=None,
+    )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--folder", default="trim-demo", show_default=True, type=click.Path(file_okay=False))
+@click.option("--no-serve", is_flag=True, help="Create and seed the demo, then stop.")
+def demo(host: str, port: int, folder: str, no_serve: bool) -> None:
+    """A fresh SQLite demo with a believable organisation; prints how to sign in."""
+    from trim import demo as demo_mod
+
+    demo_mod.run_demo(Path(folder), host=host, port=port, serve=not no_serve)
+
+
+# -- database -------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Database migrations."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION."""
+    from trim.migrations import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url, revision)
+    click.echo(f"database upgraded to {revision}")
+
+
+@db.command("current")
+def db_current() -> None:
+    """Show the database's revision and the code's."""
+    from trim.db import create_engine
+    from trim.migrations import current_revisions, head_revisions
+
+    settings = _settings()
+
+    async def current() -> set[str]:
+        engine = create_engine(settings.database_url, pool_size=1)
+        try:
+            return await current_revisions(engine)
+        finally:
+            await engine.dispose()
+
+    have = asyncio.run(current())
+    want = head_revisions()
+    click.echo(f"database: {', '.join(sorted(have)) or 'empty'}")
+    click.echo(f"code:     {', '.join(sorted(want))}")
+    click.echo("up to date" if have == want else "behind: run `trim db upgrade`")
+
+
+# -- people -----------------------------------------------------------------------
+
+
+@main.group()
+def users() -> None:
+    """People and passwords."""
+
+
+@users.command("create")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--staff-number", required=True)
+@click.option("--roles", default="responder", show_default=True, help=f"Separated by ';' from: {', '.join(ROLES)}")
+@click.option("--station", default="", help="Station name (created if new).")
+@click.option("--password/--no-password", default=False, help="Ask for a password (prompt or first line of stdin).")
+def users_create(email: str, name: str, staff_number: str, roles: str, station: str, password: bool) -> None:
+    """Add a person."""
+    from trim.accounts import service
+    from trim.accounts.actor import SYSTEM
+    from trim.accounts.passwords import hash_password
+    from trim.accounts.rules import parse_roles
+    from trim.errors import InvalidInput
+
+    settings = _settings()
+    known, unknown = parse_roles(roles)
+    if unknown:
+        raise click.ClickException(f"unknown role {unknown[0]!r}; roles are {', '.join(ROLES)}")
+    secret = _read_password() if password else None
+
+    async def work(session: Any) -> str:
+        station_id = None
+        if station.strip():
+            found = await service.station_by_name(session, station)
+            found = found or await service.create_station(session, actor=SYSTEM, name=station)
+            station_id = found.id
+        hashed = await hash_password(secret, profile=settings.argon2_profile) if secret else None
+        if secret:
+            _check_password(secret, settings)
+        person = await service.create_person(
+            session,
+            actor=SYSTEM,
+            data=service.PersonInput(staff_number, name, email, station_id, known or ["responder"]),
+            password_hash=hashed,
+        )
+        return str(person.id)
+
+    try:
+        person_id = _in_session(settings, work)
+    except InvalidInput as exc:
+        raise click.ClickException(_explain(exc)) from None
+    click.echo(f"created {email} ({person_id})")
+
+
+def _check_password(password: str, settings: Settings) -> None:
+    from trim.accounts.rules import password_problem
+
+    problem = password_problem(password, min_length=settings.password_min_length)
+    if problem:
+        raise click.ClickException(problem)
+
+
+def _explain(exc: Any) -> str:
+    if getattr(exc, "errors", None):
+        return "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
+    return str(exc.detail)
+
+
+@users.command("set-password")
+@click.argument("email")
+def users_set_password(email: str) -> None:
+    """Set EMAIL's password (from a prompt, or the first line of standard input)."""
+    from trim.accounts import service
+    from trim.accounts.actor import SYSTEM
+    from trim.accounts.passwords import hash_password
+    from trim.db import utcnow
+
+    settings = _settings()
+    secret = _read_password()
+    _check_password(secret, settings)
+
+    async def work(session: Any) -> None:
+        person = await service.person_by_email(session, email)
+        if person is None:
+            raise click.ClickException(f"nobody has the email {email}")
+        hashed = await hash_password(secret, profile=settings.argon2_profile)
+        await service.set_password_hash(session, actor=SYSTEM, person_id=person.id, password_hash=hashed, now=utcnow())
+
+    _in_session(settings, work)
+    click.echo(f"password set for {email}; their other sessions were ended")
+
+
+# -- roster ---------------------------------------------------------------------
+
+
+@main.group()
+def roster() -> None:
+    """Staff roster."""
+
+
+@roster.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def roster_import(file: str) -> None:
+    """Create or update people by staff number from FILE.csv."""
+    from rich.progress import Progress
+
+    from trim.accounts.actor import SYSTEM
+    from trim.accounts.roster import import_roster
+    from trim.db import utcnow
+    from trim.errors import InvalidInput
+
+    settings = _settings()
+    data = Path(file).read_bytes()
+
+    with Progress(transient=False) as progress:
+        task = progress.add_task("Importing", total=None)
+
+        def on_progress(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        async def work(session: Any) -> Any:
+            return await import_roster(session, actor=SYSTEM, data=data, now=utcnow(), on_progress=on_progress)
+
+        try:
+            report = _in_session(settings, work)
+        except InvalidInput as exc:
+            raise click.ClickException(_explain(exc)) from None
+    click.echo(
+        f"{report.created} added, {report.updated} updated, {report.unchanged} unchanged"
+        + (f"; stations added: {', '.join(report.stations_created)}" if report.stations_created else "")
+    )
+    for problem in report.problems:
+        click.echo(f"line {problem.line}: {problem.reason}", err=True)
+    if report.problems:
+        click.echo(f"{len(report.problems)} line(s) not imported; fix them and run again", err=True)
+        sys.exit(1)
+
+
+# -- integration tokens -----------------------------------------------------------
+
+
+@main.group()
+def tokens() -> None:
+    """Bearer tokens for integrations."""
+
+
+@tokens.command("create")
+@click.option("--name", required=True, help="Recorded as who logged what the token posts.")
+@click.option("--scope", "scopes", multiple=True, default=["incidents:write"], show_default=True)
+def tokens_create(name: str, scopes: tuple[str, ...]) -> None:
+    """Create a token; it is shown once."""
+    from trim.accounts import signin
+    from trim.db import utcnow
+    from trim.errors import InvalidInput
+
+    settings = _settings()
+
+    async def work(session: Any) -> str:
+        _, secret = await signin.create_token(session, name=name, scopes=list(scopes), now=utcnow())
+        return secret
+
+    try:
+        secret = _in_session(settings, work)
+    except InvalidInput as exc:
+        raise click.ClickException(_explain(exc)) from None
+    click.echo(secret)
+    click.echo("Keep it safe: it is not shown again. Send it as 'Authorization: Bearer <token>'.", err=True)
+
+
+@tokens.command("revoke")
+@click.argument("name")
+def tokens_revoke(name: str) -> None:
+    """Revoke the token called NAME."""
+    from trim.accounts import signin
+    from trim.db import utcnow
+    from trim.errors import NotFound
+
+    settings = _settings()
+
+    async def work(session: Any) -> None:
+        await signin.revoke_token(session, name=name, now=utcnow())
+
+    try:
+        _in_session(settings, work)
+    except NotFound as exc:
+        raise click.ClickException(exc.detail) from None
+    click.echo(f"revoked {name}")
+
+
+@tokens.command("list")
+def tokens_list() -> None:
+    """List tokens (never their secrets)."""
+    from trim.accounts import signin
+
+    settings = _settings()
+    rows = _in_session(settings, signin.list_tokens)
+    for token in rows:
+        state = f"revoked {token.revoked_at:%Y-%m-%d}" if token.revoked_at else "active"
+        used = f"{token.last_used_at:%Y-%m-%d %H:%M}" if token.last_used_at else "never"
+        click.echo(f"{token.name}\t{token.scopes}\t{state}\tlast used {used}")
+
+
+# -- keys and audit ----------------------------------------------------------------
+
+
+@main.group(invoke_without_command=True)
+@click.pass_context
+def keys(ctx: click.Context) -> None:
+    """Encryption keys: fingerprints, never the keys."""
+    if ctx.invoked_subcommand is None:
+        from trim.privacy.crypto import fingerprint
+
+        settings = _settings()
+        if not settings.encryption_keys:
+            raise click.ClickException("TRIM_ENCRYPTION_KEYS is not set")
+        for index, key in enumerate(settings.fernet_keys()):
+            role = "encrypts and decrypts" if index == 0 else "decrypts only"
+            click.echo(f"{index + 1}. {fingerprint(key)}  {role}")
+
+
+@keys.command("generate")
+def keys_generate() -> None:
+    """Print a new Fernet key (put it first in TRIM_ENCRYPTION_KEYS)."""
+    from trim.privacy.crypto import generate_key
+
+    click.echo(generate_key())
+
+
+@main.group()
+def audit() -> None:
+    """The audit log."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Walk the hash chain; name the first broken link."""
+    from trim.privacy.audit import verify_chain
+
+    settings = _settings()
+    report = _in_session(settings, verify_chain)
+    if report.ok:
+        click.echo(f"audit chain intact: {report.checked} events verified")
+        return
+    click.echo(
+        f"audit chain BROKEN at event {report.broken_seq}: {report.reason} "
+        f"({report.checked} events before it verified)",
+        err=True,
+    )
+    sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,227 @@
+"""Settings: one object, read from TRIM_* environment variables or a .env file."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
+
+ROLES = ("responder", "peer", "lead", "clinician", "supervisor", "admin")
+
+DEFAULT_CRISIS_GUIDANCE = (
+    "If someone is in immediate danger, call 999 (or your local emergency number) now. "
+    "Stay with the person if it is safe to do so, remove anything they could use to hurt "
+    "themselves, and tell the programme lead straight away. Samaritans: 116 123, any time."
+)
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names it."""
+
+
+class Settings(BaseSettings):
+    """Everything an operator can change, grouped by concern."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TRIM_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    # -- running ---------------------------------------------------------
+    environment: Literal["production", "demo", "test"] = "production"
+    database_url: str = "sqlite+aiosqlite:///./trim.db"
+    base_url: str = "http://127.0.0.1:8000"
+    organisation_name: str = "Peer support"
+    timezone: str = "Europe/London"
+    log_level: str = "INFO"
+
+    # -- secrets ---------------------------------------------------------
+    secret_key: SecretStr | None = None
+    # A JSON list of Fernet keys: the first encrypts, all decrypt.
+    encryption_keys: list[SecretStr] = Field(default_factory=list)
+
+    # -- sessions and signing in ----------------------------------------
+    cookie_secure: bool = True
+    session_idle_minutes: int = Field(default=12 * 60, ge=5)
+    session_max_hours: int = Field(default=7 * 24, ge=1)
+    signin_max_failures: int = Field(default=10, ge=1)
+    signin_window_minutes: int = Field(default=15, ge=1)
+    mfa_required_roles: list[str] = Field(default_factory=lambda: ["peer", "lead", "clinician", "admin"])
+    password_min_length: int = Field(default=12, ge=8)
+    argon2_profile: Literal["default", "cheapest"] = "default"
+
+    # -- schedule --------------------------------------------------------
+    checkin_offsets_days: list[int] = Field(default_factory=lambda: [3, 28, 90])
+    # Offsets in this list are scheduled only when optional_checkins_enabled.
+    optional_checkin_offsets_days: list[int] = Field(default_factory=lambda: [90])
+    optional_checkins_enabled: bool = False
+    due_window_days: int = Field(default=2, ge=0)
+    missed_grace_days: int = Field(default=7, ge=0)
+    assign_avoid_same_station: bool = True
+    max_future_incident_hours: int = Field(default=24, ge=0)
+
+    # -- flags -----------------------------------------------------------
+    consecutive_elevated_for_flag: int = Field(default=2, ge=1)
+    cumulative_incidents_for_flag: int = Field(default=3, ge=2)
+    cumulative_window_days: int = Field(default=90, ge=1)
+    urgent_ack_minutes: int = Field(default=30, ge=1)
+    oncall_emails: list[str] = Field(default_factory=list)
+    crisis_guidance: str = DEFAULT_CRISIS_GUIDANCE
+
+    # -- requests for a peer --------------------------------------------
+    named_peer_window_minutes: int = Field(default=60, ge=0)
+    request_escalate_minutes_today: int = Field(default=120, ge=1)
+    request_escalate_minutes_this_week: int = Field(default=24 * 60, ge=1)
+    request_escalate_minutes_when_convenient: int = Field(default=3 * 24 * 60, ge=1)
+
+    # -- mail ------------------------------------------------------------
+    smtp_url: str = "smtp://127.0.0.1:1025"
+    mail_from: str = "trim <no-reply@trim.invalid>"
+    worker_poll_seconds: float = Field(default=5.0, gt=0)
+    run_worker_in_app: bool = False
+
+    # -- reporting and retention ----------------------------------------
+    small_cell_k: int = Field(default=5, ge=2)
+    retention_days: int = Field(default=6 * 365, ge=30)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/London)") from exc
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if value.startswith("postgresql://") or value.startswith("postgres://"):
+            value = "postgresql+asyncpg://" + value.split("://", 1)[1]
+        if not (value.startswith("postgresql+asyncpg://") or value.startswith("sqlite+aiosqlite://")):
+            raise ValueError("use postgresql+asyncpg://... or sqlite+aiosqlite:///path")
+        return value
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _fernet_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for index, key in enumerate(value):
+            try:
+                Fernet(key.get_secret_value())
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"key {index + 1} is not a Fernet key (44 characters of url-safe base64)") from exc
+        return value
+
+    @field_validator("mfa_required_roles")
+    @classmethod
+    def _known_roles(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(ROLES))
+        if unknown:
+            raise ValueError(f"unknown roles {unknown}; roles are {list(ROLES)}")
+        return value
+
+    @field_validator("checkin_offsets_days")
+    @classmethod
+    def _offsets(cls, value: list[int]) -> list[int]:
+        if not value:
+            raise ValueError("at least one offset is needed")
+        if any(day < 1 for day in value):
+            raise ValueError("offsets are whole days after the incident, 1 or more")
+        if len(set(value)) != len(value):
+            raise ValueError("offsets must not repeat")
+        return sorted(value)
+
+    @model_validator(mode="after")
+    def _secret_long_enough(self) -> Settings:
+        if self.secret_key is not None and len(self.secret_key.get_secret_value()) < 32:
+            raise ValueError("TRIM_SECRET_KEY must be at least 32 characters")
+        return self
+
+    # -- derived ---------------------------------------------------------
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def scheduled_offsets_days(self) -> list[int]:
+        """The offsets actually scheduled, in order."""
+        if self.optional_checkins_enabled:
+            return list(self.checkin_offsets_days)
+        return [d for d in self.checkin_offsets_days if d not in self.optional_checkin_offsets_days]
+
+    @property
+    def due_window(self) -> timedelta:
+        return timedelta(days=self.due_window_days)
+
+    @property
+    def missed_grace(self) -> timedelta:
+        return timedelta(days=self.missed_grace_days)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def request_escalate_after(self, urgency: str) -> timedelta:
+        minutes = {
+            "today": self.request_escalate_minutes_today,
+            "this_week": self.request_escalate_minutes_this_week,
+            "when_convenient": self.request_escalate_minutes_when_convenient,
+        }[urgency]
+        return timedelta(minutes=minutes)
+
+    def secret(self) -> str:
+        if self.secret_key is None:
+            raise SettingsError("TRIM_SECRET_KEY is not set")
+        return self.secret_key.get_secret_value()
+
+    def fernet_keys(self) -> list[str]:
+        return [k.get_secret_value() for k in self.encryption_keys]
+
+    def require_production_secrets(self) -> None:
+        """Stop start-up, naming the setting, when a key the server needs is missing."""
+        if self.secret_key is None:
+            raise SettingsError(
+                "TRIM_SECRET_KEY is not set: generate one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+            )
+        if not self.encryption_keys:
+            raise SettingsError(
+                "TRIM_ENCRYPTION_KEYS is not set: a JSON list of Fernet keys, e.g. "
+                "'[\"<key>\"]' (generate with `trim keys generate`)"
+            )
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning validation errors into a message that names each setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = "TRIM_" + "_".join(str(p) for p in error["loc"] if isinstance(p, str)).upper()
+            if name == "TRIM_":
+                name = "settings"
+            problems.append(f"{name}: {error['msg']}")
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(problems)) from None
+    except SourceError as exc:
+        # pydantic-settings reads list settings as JSON; say which one failed to parse.
+        raise SettingsError(f'invalid settings: {exc} (list settings are JSON, e.g. \'["a","b"]\')') from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def demo_folder() -> Path:
+    return Path.cwd() / "trim-demo"

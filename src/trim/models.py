@@ -1,0 +1,7 @@
+"""Every area's tables, imported so that the metadata (and Alembic) sees them all."""
+
+from trim.accounts import models as accounts_models  # noqa: F401
+from trim.db import metadata
+from trim.privacy import models as privacy_models  # noqa: F401
+
+__all__ = ["metadata"]

@@ -1,0 +1,261 @@
+"""What every page shares: rendering, flash messages, forms, navigation, errors."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from litestar import Request, Response
+from litestar.datastructures import Cookie
+from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from trim.accounts.actor import Actor
+from trim.config import Settings
+from trim.errors import TooManyAttempts, TrimError
+
+log = logging.getLogger("trim.web")
+
+FLASH_COOKIE = "trim_flash"
+SESSION_COOKIE = "trim_session"
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    href: str
+    roles: frozenset[str]
+
+
+# The navigation shows each role only its own areas. Order is the order on screen.
+NAV: list[NavItem] = []
+
+
+def add_nav(label: str, href: str, *roles: str) -> None:
+    """Areas register their entries here when their routes are wired in."""
+    if not any(item.href == href for item in NAV):
+        NAV.append(NavItem(label, href, frozenset(roles)))
+
+
+def nav_for(actor: Actor | None) -> list[NavItem]:
+    if actor is None or actor.is_token:
+        return []
+    return [item for item in NAV if actor.roles & item.roles]
+
+
+# -- settings and actor from the request ------------------------------------
+
+
+def settings_of(request: Request[Any, Any, Any]) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def actor_of(request: Request[Any, Any, Any]) -> Actor | None:
+    user = request.scope.get("user")
+    return user if isinstance(user, Actor) else None
+
+
+def now_of(request: Request[Any, Any, Any]) -> datetime:
+    clock = request.app.state.clock
+    value: datetime = clock()
+    return value
+
+
+# -- flash messages (a signed cookie, read once) -----------------------------
+
+
+def _sign(settings: Settings, payload: bytes) -> str:
+    key = (settings.secret_key.get_secret_value() if settings.secret_key else "unset").encode()
+    return hmac.new(key, payload, hashlib.sha256).hexdigest()[:32]
+
+
+def flash_cookie(settings: Settings, message: str, level: str = "success") -> Cookie:
+    payload = base64.urlsafe_b64encode(json.dumps([level, message]).encode())
+    value = payload.decode() + "." + _sign(settings, payload)
+    return Cookie(key=FLASH_COOKIE, value=value, httponly=True, secure=settings.cookie_secure, samesite="lax", path="/")
+
+
+def read_flash(request: Request[Any, Any, Any]) -> tuple[str, str] | None:
+    raw = request.cookies.get(FLASH_COOKIE)
+    if not raw or "." not in raw:
+        return None
+    payload, signature = raw.rsplit(".", 1)
+    if not hmac.compare_digest(signature, _sign(settings_of(request), payload.encode())):
+        return None
+    try:
+        level, message = json.loads(base64.urlsafe_b64decode(payload.encode()))
+    except (ValueError, TypeError):
+        return None
+    return str(level), str(message)
+
+
+def redirect(
+    request: Request[Any, Any, Any], path: str, message: str | None = None, level: str = "success"
+) -> Redirect:
+    """A 303 to a page of ours, with an optional message shown there once."""
+    cookies = [flash_cookie(settings_of(request), message, level)] if message else []
+    return Redirect(path=path, status_code=303, cookies=cookies)
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Only redirect to our own paths after sign-in (no open redirects)."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return default
+    if "\\" in target:
+        return default
+    return target
+
+
+# -- rendering ----------------------------------------------------------------
+
+
+def page(
+    request: Request[Any, Any, Any],
+    template: str,
+    *,
+    status: int = 200,
+    **context: Any,
+) -> Template:
+    """Render a page with what every page needs: who is signed in, navigation, flash."""
+    actor = actor_of(request)
+    flash = read_flash(request)
+    settings = settings_of(request)
+    cookies = []
+    if flash:
+        cookies.append(Cookie(key=FLASH_COOKIE, value="", max_age=0, path="/", secure=settings.cookie_secure))
+    base: dict[str, Any] = {
+        "actor": actor,
+        "nav": nav_for(actor),
+        "flash": flash,
+        "org_name": settings.organisation_name,
+        "tz_name": settings.timezone,
+        "now": now_of(request),
+        "path": request.url.path,
+        "errors": {},
+        "values": {},
+    }
+    base.update(context)
+    return Template(template_name=template, context=base, status_code=status, cookies=cookies)
+
+
+async def form_data(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """Single-valued form fields, stripped of the CSRF token."""
+    form = await request.form()
+    data = {k: v for k, v in form.items() if k != "_csrf_token" and isinstance(v, str)}
+    return data
+
+
+async def form_list(request: Request[Any, Any, Any], name: str) -> list[str]:
+    form = await request.form()
+    return [v for v in form.getall(name) if isinstance(v, str)] if name in form else []
+
+
+# -- errors -------------------------------------------------------------------
+
+
+def wants_json(request: Request[Any, Any, Any]) -> bool:
+    path = request.url.path
+    if path.startswith("/api/") or path == "/api" or path == "/health" or path.startswith("/schema"):
+        return True
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def json_error(
+    status: int,
+    detail: str,
+    errors: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {"detail": detail, "errors": errors or []}
+    body.update(extra)
+    return Response(content=body, status_code=status, headers=dict(headers or {}), media_type="application/json")
+
+
+ERROR_DESCRIPTIONS = {
+    400: "The request is not valid",
+    401: "Not signed in",
+    403: "The CSRF token is missing or wrong",
+    404: "Not found, or not yours",
+    409: "Conflicts with the record's current state",
+    422: "The input is not valid",
+    429: "Too many attempts; see Retry-After",
+}
+
+
+def api_errors(*codes: int) -> dict[int, ResponseSpec]:
+    """OpenAPI documentation of the contract's JSON errors for a route."""
+    from trim.accounts.schemas import ErrorOut
+
+    return {
+        code: ResponseSpec(data_container=ErrorOut, description=ERROR_DESCRIPTIONS.get(code, "Error")) for code in codes
+    }
+
+
+ERROR_TEMPLATES = {400: "errors/400.html", 403: "errors/403.html", 404: "errors/404.html", 429: "errors/429.html"}
+
+
+def error_page(
+    request: Request[Any, Any, Any], status: int, detail: str, headers: Mapping[str, str] | None = None
+) -> Response[Any]:
+    template = ERROR_TEMPLATES.get(status, "errors/400.html" if status < 500 else "errors/500.html")
+    response = page(request, template, status=status, detail=detail)
+    response.headers.update(dict(headers or {}))
+    return response
+
+
+def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """One handler for everything: the API's JSON error, or a friendly page."""
+    headers: dict[str, str] = {}
+    errors: list[dict[str, Any]] = []
+    extra: dict[str, Any] = {}
+    if isinstance(exc, TrimError):
+        status, detail = exc.status_code, exc.detail
+        errors = [e.as_dict() for e in exc.errors]
+        if isinstance(exc, TooManyAttempts):
+            headers["Retry-After"] = str(exc.retry_after_seconds)
+    elif isinstance(exc, ValidationException):
+        status = 400
+        detail = "The request is not valid."
+        for item in exc.extra if isinstance(exc.extra, list) else []:
+            if isinstance(item, dict):
+                errors.append({"field": str(item.get("key", "")), "message": str(item.get("message", ""))})
+        if errors:
+            detail = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors)
+    elif isinstance(exc, HTTPException):
+        status, detail = exc.status_code, exc.detail
+        headers.update(exc.headers or {})
+        if status == 404:
+            detail = "Not found"
+        elif status == 403 and "CSRF" in detail:
+            detail = "The form's security token is missing or has expired. Reload the page and try again."
+        elif status == 405:
+            detail = "Method not allowed"
+    else:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        status, detail = HTTP_500_INTERNAL_SERVER_ERROR, "Something went wrong on our side. Nothing you did caused it."
+
+    if wants_json(request):
+        if isinstance(exc, NotAuthorizedException):
+            detail = "Sign in first."
+            headers.setdefault("WWW-Authenticate", 'Bearer realm="trim"')
+        return json_error(status, detail, errors, headers, **extra)
+    if status == 401:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return Redirect(path=f"/signin?next={quote(target)}", status_code=303)
+    return error_page(request, status, detail, headers)
