@@ -180,8 +180,9 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
 
 @pytest.fixture
 async def session(settings: Settings) -> AsyncIterator[AsyncSession]:
-    """A database session for arranging data and checking results (commit yourself)."""
-    engine = create_engine(settings.database_url, pool_size=2)
+    """A database session for arranging data and checking results. Every statement is
+    its own transaction: it holds no lock and always sees what the app committed."""
+    engine = create_engine(settings.database_url, pool_size=2, autocommit=True)
     maker = make_sessionmaker(engine)
     async with maker() as db:
         yield db

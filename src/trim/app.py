@@ -14,6 +14,7 @@ from jinja2 import Environment
 from litestar import Litestar, Request, get
 from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
+from litestar.enums import ScopeType
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.csrf import CSRFMiddleware
 from litestar.openapi.config import OpenAPIConfig
@@ -49,7 +50,7 @@ class TrimCSRFMiddleware(CSRFMiddleware):
     a bearer token (and carries no session cookie) cannot be forged by a browser."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope.get("auth") == "bearer":
+        if scope["type"] == ScopeType.HTTP and scope.get("auth") == "bearer":
             await self.app(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
@@ -103,7 +104,7 @@ CSP_SCHEMA = (
 async def security_headers(message: Message, scope: Scope) -> None:
     if message["type"] != "http.response.start":
         return
-    headers = message.setdefault("headers", [])
+    headers = list(message.get("headers", []))
     path = scope.get("path", "")
     present = {name.lower() for name, _ in headers}
     extra = [
@@ -116,6 +117,7 @@ async def security_headers(message: Message, scope: Scope) -> None:
         # Pages carry personal data: never keep them in a shared or back-button cache.
         extra.append((b"cache-control", b"no-store"))
     headers.extend(pair for pair in extra if pair[0] not in present)
+    message["headers"] = headers
 
 
 def route_handlers() -> list[Any]:

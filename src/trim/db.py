@@ -63,19 +63,25 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
-    """An async engine for PostgreSQL (asyncpg) or SQLite (aiosqlite)."""
+def create_engine(url: str, *, pool_size: int = 10, echo: bool = False, autocommit: bool = False) -> AsyncEngine:
+    """An async engine for PostgreSQL (asyncpg) or SQLite (aiosqlite).
+
+    `autocommit` makes every statement its own transaction (tests use it to look at
+    the database without holding a lock or a stale snapshot)."""
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[1] if ":///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        if not autocommit:
+            event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
+    extra: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
     return create_async_engine(
         url,
         echo=echo,
+        **extra,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,  # a restarted PostgreSQL leaves dead connections in the pool

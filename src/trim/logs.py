@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
@@ -52,7 +53,7 @@ class AccessLogMiddleware:
         self.log = logging.getLogger("trim.access")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith("/static/"):
+        if scope["type"] != ScopeType.HTTP or scope["path"].startswith("/static/"):
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()

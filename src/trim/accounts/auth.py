@@ -12,6 +12,7 @@ from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Headers
+from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException, NotFoundException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -30,7 +31,7 @@ class AuthMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(SKIP_PREFIXES):
+        if scope["type"] != ScopeType.HTTP or scope["path"].startswith(SKIP_PREFIXES):
             scope["user"] = None
             await self.app(scope, receive, send)
             return

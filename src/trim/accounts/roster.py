@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -99,12 +100,13 @@ async def import_roster(
         if problem:
             report.problems.append(RosterProblem(row.line, problem))
         else:
-            station_id = None
+            station_id: uuid.UUID | None = None
             if row.station:
                 station = stations.get(row.station.lower())
                 if station is None:
                     station = Station(name=row.station)
                     session.add(station)
+                    await session.flush()  # stations first: people refer to them
                     stations[row.station.lower()] = station
                     report.stations_created.append(row.station)
                     audit.record(
@@ -116,8 +118,8 @@ async def import_roster(
                         at=now,
                     )
                 station_id = station.id
-            person = existing_by_staff.get(row.staff_number)
-            if person is None:
+            found = existing_by_staff.get(row.staff_number)
+            if found is None:
                 person = Person(
                     staff_number=row.staff_number,
                     name=row.name,
@@ -144,6 +146,7 @@ async def import_roster(
                     at=now,
                 )
             else:
+                person = found
                 changed = _apply(person, row, station_id, now)
                 old_roles = current_roles.get(person.id, [])
                 added = [r for r in row.roles if r not in old_roles]
@@ -195,7 +198,7 @@ def _conflict(
     row: RosterRow,
     by_staff: dict[str, Person],
     by_email: dict[str, Person],
-    roles: dict[object, list[str]],
+    roles: dict[uuid.UUID, list[str]],
     actor: Actor,
 ) -> str | None:
     owner = by_email.get(row.email)
@@ -207,7 +210,7 @@ def _conflict(
     return None
 
 
-def _apply(person: Person, row: RosterRow, station_id: object, now: datetime) -> list[str]:
+def _apply(person: Person, row: RosterRow, station_id: uuid.UUID | None, now: datetime) -> list[str]:
     changed = []
     if person.name != row.name:
         person.name = row.name
@@ -216,7 +219,7 @@ def _apply(person: Person, row: RosterRow, station_id: object, now: datetime) ->
         person.email = row.email
         changed.append("email")
     if row.station and person.station_id != station_id:
-        person.station_id = station_id  # type: ignore[assignment]
+        person.station_id = station_id
         changed.append("station_id")
     if changed:
         person.updated_at = now

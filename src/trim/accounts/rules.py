@@ -119,8 +119,26 @@ def password_problem(password: str, *, min_length: int, user_inputs: tuple[str, 
         return f"Use at most {MAX_PASSWORD_LENGTH} characters."
     if not password.strip():
         return "A password cannot be only spaces."
+    if _built_from(password, user_inputs):
+        return "Do not build your password from your name or email address."
     result = zxcvbn(password[:100], user_inputs=[u for u in user_inputs if u])
     if result["score"] < 3:
         warning = result["feedback"].get("warning") or "This password is too easy to guess."
         return f"{warning.rstrip('.')}. Try a longer phrase of unrelated words."
     return None
+
+
+def _built_from(password: str, user_inputs: tuple[str, ...]) -> bool:
+    """True when, once the person's own name and email words are removed, hardly
+    anything is left (e.g. 'ana lopez ana lopez' or 'AnaLopez2026')."""
+    words = sorted(
+        {w for text in user_inputs for w in re.split(r"[^a-z]+", text.lower()) if len(w) >= 2},
+        key=len,
+        reverse=True,
+    )
+    if not words:
+        return False
+    rest = re.sub(r"[^a-z]", "", password.lower())
+    for word in words:
+        rest = rest.replace(word, "")
+    return len(rest) < 4

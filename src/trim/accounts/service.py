@@ -194,7 +194,7 @@ async def update_station(
     other = await station_by_name(session, cleaned)
     if other and other.id != station.id:
         raise InvalidInput.field("name", f"There is already a station called {cleaned}.")
-    changes = {}
+    changes: dict[str, object] = {}
     if station.name != cleaned:
         changes["renamed"] = True
     if station.active != active:

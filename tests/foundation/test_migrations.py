@@ -1,0 +1,76 @@
+"""Migrations run on both databases, and the app will not serve an unmigrated one."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import pytest
+from litestar.testing import AsyncTestClient
+from sqlalchemy import inspect
+
+from tests.conftest import _pg_admin, _pg_url, make_settings
+from trim.app import create_app
+from trim.db import create_engine, metadata
+from trim.migrations import NotMigrated, current_revisions, downgrade, ensure_migrated, head_revisions, upgrade
+
+
+async def _tables(url: str) -> set[str]:
+    engine = create_engine(url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            return set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
+    finally:
+        await engine.dispose()
+
+
+async def test_migrated_database_has_every_table_and_is_at_head(database_url: str) -> None:
+    tables = await _tables(database_url)
+    assert {t.name for t in metadata.sorted_tables} <= tables
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        assert await current_revisions(engine) == head_revisions()
+        await ensure_migrated(engine)
+    finally:
+        await engine.dispose()
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+async def _fresh_url(kind: str, tmp_path: Path) -> str:
+    if kind == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+    name = f"trim_fresh_{secrets.token_hex(4)}"
+    await _pg_admin(f'CREATE DATABASE "{name}"')
+    return _pg_url(name)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_app_refuses_an_unmigrated_database_and_says_what_to_run(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if kind == "postgres":
+        request.getfixturevalue("postgres_url")  # skips or fails as configured
+    url = await _fresh_url(kind, tmp_path)
+    try:
+        app = create_app(make_settings(url))
+        with pytest.raises(BaseException) as caught:  # the test client wraps it in a group
+            async with AsyncTestClient(app=app):
+                pass
+        found = _leaves(caught.value)
+        assert any(isinstance(e, NotMigrated) and "Run `trim db upgrade` first" in str(e) for e in found)
+        # Upgrade, then downgrade to nothing and back: both directions work.
+        upgrade(url)
+        assert "people" in await _tables(url)
+        downgrade(url, "base")
+        assert "people" not in await _tables(url)
+        upgrade(url)
+        async with AsyncTestClient(app=create_app(make_settings(url)), base_url="https://testserver.local") as client:
+            assert (await client.get("/health")).json() == {"status": "ok", "database": "ok"}
+    finally:
+        if kind == "postgres":
+            await _pg_admin(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
