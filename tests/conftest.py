@@ -181,7 +181,8 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
 @pytest.fixture
 async def session(settings: Settings) -> AsyncIterator[AsyncSession]:
     """A database session for arranging data and checking results. Every statement is
-    its own transaction: it holds no lock and always sees what the app committed."""
+    its own transaction: it holds no lock and always sees what the app committed.
+    Objects loaded earlier stay as loaded: re-read with populate_existing to refresh."""
     engine = create_engine(settings.database_url, pool_size=2, autocommit=True)
     maker = make_sessionmaker(engine)
     async with maker() as db:

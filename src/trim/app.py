@@ -33,6 +33,8 @@ from trim.accounts.routes import HomePages, SessionApi, SigninPages
 from trim.config import Settings, get_settings
 from trim.db import create_engine, make_sessionmaker, ping, utcnow
 from trim.deps import provide_db, provide_settings
+from trim.followups.routes import CheckinApi, CheckinPages
+from trim.incidents.routes import IncidentApi, IncidentPages
 from trim.logs import AccessLogMiddleware, configure_logging
 from trim.migrations import ensure_migrated
 
@@ -127,11 +129,20 @@ def route_handlers() -> list[Any]:
         SessionApi,
         HomePages,
         AdminPages,
+        IncidentApi,
+        IncidentPages,
+        CheckinApi,
+        CheckinPages,
         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
     ]
 
 
 def register_navigation() -> None:
+    web.add_nav("My check-ins", "/checkins", "peer")
+    web.add_nav("Overview", "/overview", "lead")
+    web.add_nav("Incidents", "/incidents", "lead", "peer", "supervisor")
+    web.add_nav("Log an incident", "/incidents/new", "supervisor")
+    web.add_nav("Check-ins for you", "/me/checkins", "responder")
     web.add_nav("People", "/admin/people", "admin", "lead")
     web.add_nav("Stations", "/admin/stations", "admin")
     web.add_nav("Import roster", "/admin/roster", "admin")

@@ -15,7 +15,8 @@ from trim.accounts.auth import current_actor, requires
 from trim.config import ROLES
 from trim.deps import Conf, Db
 from trim.errors import InvalidInput
-from trim.web import form_data, form_list, now_of, page, redirect
+from trim.followups import service as followups
+from trim.web import form_data, form_list, now_of, page, redirect, settings_of
 
 PAGE_SIZE = 50
 
@@ -158,6 +159,15 @@ class AdminPages(Controller):
             person = await service.set_active(
                 db, actor=current_actor(request), person_id=person_id, active=active, now=now_of(request)
             )
+            if not active:
+                # A peer who leaves hands their open check-ins on by the usual rules.
+                await followups.reassign_open_of_peer(
+                    db,
+                    actor=current_actor(request),
+                    peer_id=person_id,
+                    now=now_of(request),
+                    settings=settings_of(request),
+                )
         except InvalidInput as exc:
             return redirect(request, f"/admin/people/{person_id}", exc.detail, "error")
         message = (

@@ -14,9 +14,22 @@ from litestar.response import Redirect, Template
 from trim.accounts import service, signin
 from trim.accounts.auth import current_actor, requires, signed_in
 from trim.accounts.schemas import MeOut, PersonOut, SessionOut, SigninIn
+from trim.config import Settings
 from trim.deps import Conf, Db
 from trim.errors import InvalidInput, TooManyAttempts
-from trim.web import SESSION_COOKIE, actor_of, api_errors, form_data, json_error, now_of, page, redirect, safe_next
+from trim.followups import service as followups
+from trim.web import (
+    SESSION_COOKIE,
+    actor_of,
+    api_errors,
+    form_data,
+    json_error,
+    now_of,
+    page,
+    redirect,
+    safe_next,
+    settings_of,
+)
 
 Limit = Annotated[int, QueryParameter(ge=1, le=1000)]
 Offset = Annotated[int, QueryParameter(ge=0)]
@@ -27,13 +40,13 @@ def _client_address(request: Request[Any, Any, Any]) -> str | None:
     return client[0] if client else None
 
 
-def session_cookie(settings: Conf, token: str) -> Cookie:
+def session_cookie(settings: Settings, token: str) -> Cookie:
     return Cookie(
         key=SESSION_COOKIE, value=token, httponly=True, secure=settings.cookie_secure, samesite="lax", path="/"
     )
 
 
-def clear_session_cookie(settings: Conf) -> Cookie:
+def clear_session_cookie(settings: Settings) -> Cookie:
     return Cookie(
         key=SESSION_COOKIE, value="", max_age=0, httponly=True, secure=settings.cookie_secure, samesite="lax", path="/"
     )
@@ -208,10 +221,14 @@ class HomePages(Controller):
     async def availability(self, request: Request[Any, Any, Any], db: Db) -> Redirect:
         form = await form_data(request)
         available = form.get("available") == "yes"
-        await service.set_availability(db, actor=current_actor(request), available=available, now=now_of(request))
-        message = (
-            "You are available for new check-ins and requests."
-            if available
-            else "You are marked unavailable. Nobody new will be assigned to you until you switch back."
-        )
+        actor = current_actor(request)
+        await service.set_availability(db, actor=actor, available=available, now=now_of(request))
+        message = "You are available for new check-ins and requests."
+        if not available:
+            moved, left = await followups.reassign_open_of_peer(
+                db, actor=actor, peer_id=actor.person_id, now=now_of(request), settings=settings_of(request)
+            )
+            message = "You are marked unavailable. Nobody new will be assigned to you until you switch back."
+            if moved or left:
+                message += f" Your open check-ins for {moved + left} people were handed on."
         return redirect(request, "/profile", message)

@@ -453,3 +453,26 @@ async def ensure_role_holder(session: AsyncSession, person_id: uuid.UUID, role: 
     if person is None or not person.active or role not in await roles_of(session, person_id):
         raise InvalidInput.field(f"{role}_id", f"Choose an active person with the {role} role.")
     return person
+
+
+async def names_of(session: AsyncSession, ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, str]:
+    """Names for a set of person ids, in one query."""
+    wanted = list({i for i in ids if i is not None})
+    if not wanted:
+        return {}
+    rows = await session.exec(select(Person.id, Person.name).where(col(Person.id).in_(wanted)))
+    return {pid: name for pid, name in rows}
+
+
+async def names_by_id(session: AsyncSession, ids: Sequence[object]) -> dict[str, str]:
+    """Names for ids as strings (audit events hold ids as text); unknown ids are skipped."""
+    wanted = []
+    for value in ids:
+        try:
+            wanted.append(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+    if not wanted:
+        return {}
+    rows = await session.exec(select(Person.id, Person.name).where(col(Person.id).in_(wanted)))
+    return {str(pid): name for pid, name in rows}

@@ -230,3 +230,11 @@ async def verify_chain(session: Any, *, batch: int = 5000) -> ChainReport:
         if not report.ok:
             return ChainReport(total, report.broken_seq, report.reason)
         prev, expected = rows[-1].hash, rows[-1].seq + 1
+
+
+async def recent(session: Any, *, actions: tuple[str, ...], limit: int = 20) -> list[AuditEvent]:
+    """The latest events of these kinds (metadata only)."""
+    rows = await session.exec(
+        select(AuditEvent).where(col(AuditEvent.action).in_(actions)).order_by(col(AuditEvent.seq).desc()).limit(limit)
+    )
+    return list(rows)

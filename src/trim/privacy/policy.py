@@ -1,18 +1,29 @@
 """Who may see what: section 3 of the design, in one place.
 
-Each rule exists once, in two shapes side by side, deny by default:
-`can_view_x(actor, row) -> bool` for one record and `visible_x(actor) -> Select`
-for lists and counts. Services ask here; routes never decide.
+Each rule exists once, in two shapes side by side, deny by default: a Python
+check for one record (`can_view_x(actor, row)`) and a SQL predicate or query for
+lists and counts (`x_scope(actor)`, `visible_x(actor)`); tests prove they agree.
+Services ask here; routes never decide. "Own" applies to every signed-in person:
+anyone may see what is held about themselves.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import false
-from sqlmodel import select
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, and_, exists, false, or_, true
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
 from trim.accounts.actor import Actor
 from trim.accounts.models import Person
+from trim.errors import NotFound
+from trim.followups.models import CheckIn
+from trim.incidents.models import Exposure, Incident
+
+# -- the staff directory ---------------------------------------------------------
 
 # Roles that pick people from the directory (to log incidents, assign, manage).
 PEOPLE_PICKERS = ("lead", "admin", "supervisor", "peer")
@@ -28,3 +39,143 @@ def pickable_people(actor: Actor) -> SelectOfScalar[Person]:
     if not can_pick_people(actor):
         return stmt.where(false())
     return stmt
+
+
+# -- incidents ------------------------------------------------------------------------
+
+INCIDENT_LOGGERS = ("lead", "peer", "supervisor")
+
+
+def can_log_incident(actor: Actor) -> bool:
+    if actor.is_token:
+        return "incidents:write" in actor.token_scopes
+    return actor.has(*INCIDENT_LOGGERS)
+
+
+def _live_exposure(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+    return exists().where(
+        col(Exposure.incident_id) == col(Incident.id), col(Exposure.removed_at).is_(None), *conditions
+    )
+
+
+def incident_scope(actor: Actor) -> ColumnElement[bool]:
+    """Incident facts: the lead all; anyone the incidents they logged or were exposed
+    to; a peer those of people assigned to them; a supervisor their station's."""
+    if actor.is_token or actor.id is None:
+        return false()
+    if actor.is_lead:
+        return true()
+    parts = [
+        col(Incident.logged_by_person_id) == actor.id,
+        _live_exposure(col(Exposure.person_id) == actor.id),
+    ]
+    if actor.is_peer:
+        parts.append(_live_exposure(col(Exposure.peer_id) == actor.id))
+    if actor.is_supervisor and actor.station_id is not None:
+        parts.append(col(Incident.station_id) == actor.station_id)
+    return or_(*parts)
+
+
+def visible_incidents(actor: Actor) -> SelectOfScalar[Incident]:
+    return select(Incident).where(incident_scope(actor))
+
+
+async def access_incident(session: AsyncSession, actor: Actor, incident_id: uuid.UUID) -> Incident:
+    """The incident if the actor may see its facts; otherwise the same NotFound as a missing one."""
+    found = (await session.exec(visible_incidents(actor).where(col(Incident.id) == incident_id))).first()
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def can_manage_incident(actor: Actor, incident: Incident) -> bool:
+    """Change the facts or who was exposed: the lead, or the person who logged it."""
+    if actor.is_token or actor.id is None:
+        return False
+    return actor.is_lead or incident.logged_by_person_id == actor.id
+
+
+@dataclass(frozen=True)
+class ExposureAccess:
+    """What the actor may see of one exposed person on an incident."""
+
+    name: bool = False
+    status: bool = False  # check-in schedule, status and assigned peer
+
+
+NO_ACCESS = ExposureAccess()
+
+
+def exposure_access(actor: Actor, incident: Incident, exposure: Exposure) -> ExposureAccess:
+    if actor.is_token or actor.id is None:
+        return NO_ACCESS
+    if actor.is_lead:
+        return ExposureAccess(name=True, status=True)
+    if exposure.person_id == actor.id:
+        return ExposureAccess(name=True, status=True)
+    if actor.is_peer and exposure.peer_id == actor.id and exposure.removed_at is None:
+        return ExposureAccess(name=True, status=True)
+    if incident.logged_by_person_id == actor.id:
+        # Names as entered, no status: the logger (often a supervisor) learns nothing more.
+        return ExposureAccess(name=True, status=False)
+    return NO_ACCESS
+
+
+# -- check-ins ---------------------------------------------------------------------
+
+
+def checkin_scope(actor: Actor) -> ColumnElement[bool]:
+    """Check-in schedule and status: own; a peer's assigned ones; the lead all."""
+    if actor.is_token or actor.id is None:
+        return false()
+    if actor.is_lead:
+        return true()
+    parts = [col(CheckIn.person_id) == actor.id]
+    if actor.is_peer:
+        parts.append(col(CheckIn.peer_id) == actor.id)
+    return or_(*parts)
+
+
+def can_view_checkin(actor: Actor, checkin: CheckIn) -> bool:
+    if actor.is_token or actor.id is None:
+        return False
+    if actor.is_lead:
+        return True
+    if checkin.person_id == actor.id:
+        return True
+    return actor.is_peer and checkin.peer_id == actor.id
+
+
+def visible_checkins(actor: Actor) -> SelectOfScalar[CheckIn]:
+    return select(CheckIn).where(checkin_scope(actor))
+
+
+async def access_checkin(session: AsyncSession, actor: Actor, checkin_id: uuid.UUID) -> CheckIn:
+    found = (await session.exec(visible_checkins(actor).where(col(CheckIn.id) == checkin_id))).first()
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def can_record_checkin(actor: Actor, checkin: CheckIn) -> bool:
+    """Only the assigned peer records a check-in (the lead reassigns to themselves
+    first, when they hold the peer role too)."""
+    return (
+        not actor.is_token
+        and actor.is_peer
+        and checkin.peer_id is not None
+        and checkin.peer_id == actor.id
+        and checkin.person_id != actor.id
+    )
+
+
+def exposure_scope_for_people(actor: Actor) -> ColumnElement[bool]:
+    """Exposures whose person the actor may name with status (peer caseload, lead)."""
+    if actor.is_token or actor.id is None:
+        return false()
+    if actor.is_lead:
+        return true()
+    parts = [col(Exposure.person_id) == actor.id]
+    if actor.is_peer:
+        parts.append(and_(col(Exposure.peer_id) == actor.id, col(Exposure.removed_at).is_(None)))
+    return or_(*parts)

@@ -1,0 +1,63 @@
+"""The check-in schedule: one row per exposed person per interval."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from trim.db import new_id, utcnow
+
+
+class Outcome(StrEnum):
+    completed = "completed"
+    declined = "declined"
+    unreachable = "unreachable"
+    not_needed = "not_needed"
+    cancelled = "cancelled"
+
+
+class CheckIn(SQLModel, table=True):
+    __tablename__ = "checkins"
+    __table_args__ = (
+        UniqueConstraint("exposure_id", "offset_days", name="uq_checkins_exposure_id_offset_days"),
+        Index("ix_checkins_peer_id_due_at", "peer_id", "due_at"),
+        Index("ix_checkins_person_id_due_at", "person_id", "due_at"),
+        Index("ix_checkins_incident_id", "incident_id"),
+        Index("ix_checkins_due_at", "due_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    exposure_id: uuid.UUID = Field(foreign_key="exposures.id")
+    # Copied from the exposure so lists and counts need no join.
+    incident_id: uuid.UUID = Field(foreign_key="incidents.id")
+    person_id: uuid.UUID = Field(foreign_key="people.id")
+    peer_id: uuid.UUID | None = Field(default=None, foreign_key="people.id")
+    kind: str = Field(max_length=20)  # "day3", "day28", ...
+    offset_days: int
+    # When the schedule says (same local time N days after the incident) ...
+    scheduled_for: datetime
+    # ... and when it is actually due: later than scheduled_for when caught up.
+    due_at: datetime
+    outcome: str | None = Field(default=None, max_length=20)
+    outcome_reason: str | None = Field(default=None, max_length=500)
+    recorded_at: datetime | None = None
+    recorded_by_id: uuid.UUID | None = Field(default=None, foreign_key="people.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class PeerChangeRequest(SQLModel, table=True):
+    """A person asked for a different peer. It reaches the lead, never the peer."""
+
+    __tablename__ = "peer_change_requests"
+    __table_args__ = (Index("ix_peer_change_requests_resolved_at", "resolved_at"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    exposure_id: uuid.UUID = Field(foreign_key="exposures.id")
+    person_id: uuid.UUID = Field(foreign_key="people.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    resolved_at: datetime | None = None
+    resolved_by_id: uuid.UUID | None = Field(default=None, foreign_key="people.id")

@@ -1,0 +1,225 @@
+"""My check-ins (peer and person), the lead's overview, and /api/checkins."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.response import Redirect, Template
+
+from trim.accounts import service as accounts
+from trim.accounts.auth import current_actor, requires, signed_in
+from trim.deps import Conf, Db
+from trim.followups import rules, service
+from trim.followups.schemas import CheckinOut, PersonRef
+from trim.incidents import service as incidents
+from trim.privacy import audit
+from trim.web import api_errors, now_of, page, redirect
+
+Limit = Annotated[int, QueryParameter(ge=1, le=1000)]
+Offset = Annotated[int, QueryParameter(ge=0)]
+
+
+def checkin_out(view: service.CheckinView) -> CheckinOut:
+    return CheckinOut(
+        id=view.id,
+        person=PersonRef(id=view.person_id, name=view.person_name),
+        incident_id=view.incident_id,
+        kind=view.kind,
+        due_at=view.due_at,
+        status=view.status,
+        peer_id=view.peer_id,
+    )
+
+
+class CheckinApi(Controller):
+    path = "/api/checkins"
+    tags = ["check-ins"]
+
+    @get(
+        "/",
+        guards=[signed_in],
+        summary="Check-ins in the caller's scopes, by due time",
+        description="status: a comma-separated list of upcoming, due, overdue, completed, declined, "
+        "unreachable, not_needed, cancelled (default: all).",
+        responses=api_errors(400, 401, 422),
+    )
+    async def index(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        settings: Conf,
+        status: FromQuery[str | None] = None,
+        limit: Limit = 100,
+        offset: Offset = 0,
+    ) -> list[CheckinOut]:
+        views = await service.list_checkins(
+            db,
+            actor=current_actor(request),
+            statuses=service.parse_statuses(status),
+            now=now_of(request),
+            settings=settings,
+            limit=limit,
+            offset=offset,
+        )
+        return [checkin_out(v) for v in views]
+
+    @get(
+        "/{checkin_id:uuid}",
+        guards=[signed_in],
+        summary="One check-in in the caller's scope",
+        responses=api_errors(401, 404),
+    )
+    async def read(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, checkin_id: FromPath[uuid.UUID]
+    ) -> CheckinOut:
+        view = await service.checkin_view(
+            db, actor=current_actor(request), checkin_id=checkin_id, now=now_of(request), settings=settings
+        )
+        return checkin_out(view)
+
+
+def _group(views: list[service.CheckinView]) -> dict[str, list[service.CheckinView]]:
+    groups: dict[str, list[service.CheckinView]] = {"overdue": [], "due": [], "upcoming": []}
+    for view in views:
+        groups.setdefault(view.status, []).append(view)
+    return groups
+
+
+def _uuid(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None
+
+
+class CheckinPages(Controller):
+    include_in_schema = False
+
+    @get("/checkins", guards=[requires("peer")])
+    async def mine(self, request: Request[Any, Any, Any], db: Db, settings: Conf) -> Template:
+        """A peer's work: overdue, due now, upcoming; big targets for a phone."""
+        actor = current_actor(request)
+        now = now_of(request)
+        open_views = await service.list_checkins(
+            db, actor=actor, statuses=rules.OPEN_STATUSES, now=now, settings=settings, mine_as="peer", limit=500
+        )
+        done = await service.list_checkins(
+            db, actor=actor, statuses=rules.CLOSED_STATUSES, now=now, settings=settings, mine_as="peer", limit=500
+        )
+        done = sorted(
+            (v for v in done if v.status != "cancelled"), key=lambda v: v.recorded_at or v.due_at, reverse=True
+        )[:10]
+        return page(request, "followups/mine.html", groups=_group(open_views), done=done, labels=rules.STATUS_LABELS)
+
+    @get("/me/checkins", guards=[signed_in])
+    async def for_me(self, request: Request[Any, Any, Any], db: Db, settings: Conf) -> Template:
+        """What is planned for me, and with whom."""
+        actor = current_actor(request)
+        views = await service.list_checkins(
+            db,
+            actor=actor,
+            statuses=rules.STATUSES,
+            now=now_of(request),
+            settings=settings,
+            mine_as="person",
+            limit=500,
+        )
+        return page(request, "followups/for_me.html", checkins=views, labels=rules.STATUS_LABELS)
+
+    @get("/checkins/{checkin_id:uuid}", guards=[signed_in])
+    async def detail(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, checkin_id: FromPath[uuid.UUID]
+    ) -> Template:
+        actor = current_actor(request)
+        view = await service.checkin_view(
+            db, actor=actor, checkin_id=checkin_id, now=now_of(request), settings=settings
+        )
+        incident = await incidents.incident_detail(
+            db, actor=actor, incident_id=view.incident_id, now=now_of(request), settings=settings
+        )
+        return page(
+            request,
+            "followups/detail.html",
+            checkin=view,
+            incident=incident.incident,
+            labels=rules.STATUS_LABELS,
+            is_person=view.person_id == actor.id,
+            is_peer=view.peer_id == actor.id,
+        )
+
+    @post("/checkins/{checkin_id:uuid}/different-peer", guards=[signed_in])
+    async def different_peer(
+        self, request: Request[Any, Any, Any], db: Db, checkin_id: FromPath[uuid.UUID]
+    ) -> Redirect:
+        await service.request_different_peer(
+            db, actor=current_actor(request), checkin_id=checkin_id, now=now_of(request)
+        )
+        return redirect(
+            request,
+            "/me/checkins",
+            "Thank you. The programme lead will arrange a different peer; your current peer is not told.",
+        )
+
+    @get("/overview", guards=[requires("lead")])
+    async def overview(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        settings: Conf,
+        station_id: FromQuery[str | None] = None,
+        peer_id: FromQuery[str | None] = None,
+        incident_id: FromQuery[str | None] = None,
+    ) -> Template:
+        """Everything open across the programme: unassigned first, then overdue."""
+        actor = current_actor(request)
+        now = now_of(request)
+        filters = service.CheckinFilter(
+            station_id=_uuid(station_id), peer_id=_uuid(peer_id), incident_id=_uuid(incident_id)
+        )
+        unassigned = await service.list_checkins(
+            db,
+            actor=actor,
+            statuses=rules.OPEN_STATUSES,
+            now=now,
+            settings=settings,
+            filters=dataclasses.replace(filters, unassigned=True),
+            limit=200,
+        )
+        open_views = await service.list_checkins(
+            db, actor=actor, statuses=("overdue", "due"), now=now, settings=settings, limit=500, filters=filters
+        )
+        upcoming = await service.list_checkins(
+            db, actor=actor, statuses=("upcoming",), now=now, settings=settings, limit=100, filters=filters
+        )
+        role_changes = await audit.recent(db, actions=("person.roles_changed",), limit=10)
+        return page(
+            request,
+            "followups/overview.html",
+            unassigned=unassigned,
+            overdue=[v for v in open_views if v.status == "overdue" and v.peer_id],
+            due=[v for v in open_views if v.status == "due" and v.peer_id],
+            upcoming=[v for v in upcoming if v.peer_id],
+            counts=await service.count_by_status(db, actor=actor, now=now, settings=settings),
+            change_requests=await service.open_change_requests(db, actor=actor),
+            peers=await service.peer_loads(db, actor=actor),
+            stations=await accounts.list_stations(db),
+            role_changes=role_changes,
+            people_names=await accounts.names_by_id(
+                db, [e.target_id for e in role_changes] + [e.actor_id for e in role_changes]
+            ),
+            filters={k: str(v) if v else "" for k, v in dataclasses.asdict(filters).items()},
+            labels=rules.STATUS_LABELS,
+        )
+
+    @post("/overview/assign-unassigned", guards=[requires("lead")])
+    async def assign_unassigned(self, request: Request[Any, Any, Any], db: Db, settings: Conf) -> Redirect:
+        count = await service.assign_unassigned(
+            db, actor=current_actor(request), now=now_of(request), settings=settings
+        )
+        if count == 0:
+            return redirect(request, "/overview", "Still nobody qualifies: assign these by hand.", "warning")
+        return redirect(request, "/overview", f"{count} {'person' if count == 1 else 'people'} now have a peer.")

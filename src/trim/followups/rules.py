@@ -1,0 +1,120 @@
+"""The schedule's rules: pure functions, the clock passed in."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, and_, false, or_
+from sqlmodel import col
+
+from trim.followups.models import CheckIn
+
+OPEN_STATUSES = ("upcoming", "due", "overdue")
+CLOSED_STATUSES = ("completed", "declined", "unreachable", "not_needed", "cancelled")
+STATUSES = OPEN_STATUSES + CLOSED_STATUSES
+
+STATUS_LABELS = {
+    "upcoming": "Upcoming",
+    "due": "Due",
+    "overdue": "Overdue",
+    "completed": "Done",
+    "declined": "Declined",
+    "unreachable": "Unreachable",
+    "not_needed": "Not needed",
+    "cancelled": "Cancelled",
+}
+
+
+def checkin_kind(offset_days: int) -> str:
+    return f"day{offset_days}"
+
+
+def offset_of(kind: str) -> int | None:
+    """day28 -> 28; anything else -> None."""
+    if kind.startswith("day") and kind[3:].isdigit():
+        return int(kind[3:])
+    return None
+
+
+def scheduled_time(occurred_at: datetime, offset_days: int, zone: ZoneInfo) -> datetime:
+    """The same local wall-clock time `offset_days` calendar days after the incident,
+    in the organisation's zone, as UTC. A daylight-saving change in between moves it
+    by no hour; a wall time that does not exist that day (the spring gap) moves later."""
+    wall = occurred_at.astimezone(zone).replace(tzinfo=None) + timedelta(days=offset_days)
+    # fold=0: an hour that happens twice takes the first; one skipped by the spring
+    # change is read with the winter offset, which lands just after the gap.
+    return wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+
+
+def due_time(scheduled_for: datetime, now: datetime) -> datetime:
+    """When a check-in is due: as scheduled, or now if that has passed (catch-up)."""
+    return scheduled_for if scheduled_for > now else now
+
+
+def checkin_status(*, due_at: datetime, outcome: str | None, now: datetime, window: timedelta) -> str:
+    """The one definition of a check-in's status, from the clock and the record."""
+    if outcome:
+        return outcome
+    if now < due_at:
+        return "upcoming"
+    if now < due_at + window:
+        return "due"
+    return "overdue"
+
+
+def status_clause(statuses: Iterable[str], *, now: datetime, window: timedelta) -> ColumnElement[bool]:
+    """The same definition as `checkin_status`, as SQL (a test proves they agree)."""
+    due_at, outcome = col(CheckIn.due_at), col(CheckIn.outcome)
+    parts: list[ColumnElement[bool]] = []
+    wanted = set(statuses)
+    closed = [s for s in CLOSED_STATUSES if s in wanted]
+    if closed:
+        parts.append(outcome.in_(closed))
+    if "upcoming" in wanted:
+        parts.append(and_(outcome.is_(None), due_at > now))
+    if "due" in wanted:
+        parts.append(and_(outcome.is_(None), due_at <= now, due_at > now - window))
+    if "overdue" in wanted:
+        parts.append(and_(outcome.is_(None), due_at <= now - window))
+    return or_(*parts) if parts else false()
+
+
+def is_missed(*, due_at: datetime, outcome: str | None, now: datetime, window: timedelta, grace: timedelta) -> bool:
+    """Dashboard category, not a status: overdue past the grace period, never done."""
+    return outcome is None and now >= due_at + window + grace
+
+
+@dataclass(frozen=True)
+class PeerCandidate:
+    id: uuid.UUID
+    name: str
+    station_id: uuid.UUID | None
+    open_checkins: int
+
+
+def choose_peer(
+    candidates: Sequence[PeerCandidate],
+    *,
+    person_id: uuid.UUID,
+    person_station_id: uuid.UUID | None,
+    exposed_ids: set[uuid.UUID],
+    avoid_same_station: bool,
+    exclude: set[uuid.UUID] | None = None,
+) -> PeerCandidate | None:
+    """An available peer supporter for this person: never someone exposed to the same
+    incident (nor the person themselves), not from the person's station when the
+    setting asks, with the fewest open check-ins. None when nobody qualifies."""
+    excluded = set(exclude or ()) | exposed_ids | {person_id}
+    eligible = [
+        c
+        for c in candidates
+        if c.id not in excluded
+        and not (avoid_same_station and person_station_id is not None and c.station_id == person_station_id)
+    ]
+    if not eligible:
+        return None
+    return min(eligible, key=lambda c: (c.open_checkins, c.name, str(c.id)))

@@ -1,0 +1,596 @@
+"""The check-in schedule: creating, moving, assigning and listing check-ins."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from trim.accounts import service as accounts
+from trim.accounts.actor import Actor
+from trim.accounts.models import Person, PersonRole
+from trim.config import Settings
+from trim.errors import InvalidInput, NotFound
+from trim.followups import rules
+from trim.followups.models import CheckIn, PeerChangeRequest
+from trim.incidents.models import Exposure, Incident
+from trim.privacy import audit, policy
+
+# -- peers and their load ------------------------------------------------------------
+
+
+async def peer_candidates(session: AsyncSession) -> list[rules.PeerCandidate]:
+    """Active, available peer supporters with their open check-in counts (one query)."""
+    open_counts = (
+        select(col(CheckIn.peer_id), func.count().label("n"))
+        .where(col(CheckIn.outcome).is_(None), col(CheckIn.peer_id).is_not(None))
+        .group_by(col(CheckIn.peer_id))
+        .subquery()
+    )
+    rows = await session.exec(
+        select(Person.id, Person.name, Person.station_id, func.coalesce(open_counts.c.n, 0))
+        .join(PersonRole, col(PersonRole.person_id) == col(Person.id))
+        .outerjoin(open_counts, open_counts.c.peer_id == col(Person.id))
+        .where(PersonRole.role == "peer", col(Person.active).is_(True), col(Person.available).is_(True))
+    )
+    return [rules.PeerCandidate(id=r[0], name=r[1], station_id=r[2], open_checkins=int(r[3])) for r in rows]
+
+
+async def _exposed_ids(session: AsyncSession, incident_id: uuid.UUID) -> set[uuid.UUID]:
+    rows = await session.exec(
+        select(Exposure.person_id).where(Exposure.incident_id == incident_id, col(Exposure.removed_at).is_(None))
+    )
+    return set(rows)
+
+
+async def _person_station(session: AsyncSession, person_id: uuid.UUID) -> uuid.UUID | None:
+    return (await session.exec(select(Person.station_id).where(Person.id == person_id))).first()
+
+
+class Assigner:
+    """Chooses peers for many exposures of one change, keeping the load counts current
+    as it goes, so 200 people logged at once are spread evenly."""
+
+    def __init__(self, candidates: list[rules.PeerCandidate], settings: Settings) -> None:
+        self.loads = {c.id: c for c in candidates}
+        self.settings = settings
+
+    def choose(
+        self,
+        *,
+        person_id: uuid.UUID,
+        person_station_id: uuid.UUID | None,
+        exposed_ids: set[uuid.UUID],
+        new_checkins: int,
+        exclude: set[uuid.UUID] | None = None,
+    ) -> uuid.UUID | None:
+        chosen = rules.choose_peer(
+            list(self.loads.values()),
+            person_id=person_id,
+            person_station_id=person_station_id,
+            exposed_ids=exposed_ids,
+            avoid_same_station=self.settings.assign_avoid_same_station,
+            exclude=exclude,
+        )
+        if chosen is None:
+            return None
+        self.loads[chosen.id] = rules.PeerCandidate(
+            chosen.id, chosen.name, chosen.station_id, chosen.open_checkins + new_checkins
+        )
+        return chosen.id
+
+
+async def new_assigner(session: AsyncSession, settings: Settings) -> Assigner:
+    return Assigner(await peer_candidates(session), settings)
+
+
+# -- scheduling ----------------------------------------------------------------------
+
+
+def _build_checkins(exposure: Exposure, occurred_at: datetime, *, now: datetime, settings: Settings) -> list[CheckIn]:
+    checkins = []
+    for offset in settings.scheduled_offsets_days:
+        scheduled = rules.scheduled_time(occurred_at, offset, settings.zone)
+        checkins.append(
+            CheckIn(
+                exposure_id=exposure.id,
+                incident_id=exposure.incident_id,
+                person_id=exposure.person_id,
+                peer_id=exposure.peer_id,
+                kind=rules.checkin_kind(offset),
+                offset_days=offset,
+                scheduled_for=scheduled,
+                due_at=rules.due_time(scheduled, now),
+                created_at=now,
+            )
+        )
+    return checkins
+
+
+async def schedule_exposures(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    incident: Incident,
+    exposures: Sequence[Exposure],
+    person_stations: dict[uuid.UUID, uuid.UUID | None],
+    now: datetime,
+    settings: Settings,
+) -> list[CheckIn]:
+    """Assign a peer to each new exposure and create its check-ins at the configured
+    offsets from the incident time (any already past are due now)."""
+    exposed = await _exposed_ids(session, incident.id)
+    exposed |= {e.person_id for e in exposures}
+    assigner = await new_assigner(session, settings)
+    created: list[CheckIn] = []
+    offsets = len(settings.scheduled_offsets_days)
+    for exposure in exposures:
+        exposure.peer_id = assigner.choose(
+            person_id=exposure.person_id,
+            person_station_id=person_stations.get(exposure.person_id),
+            exposed_ids=exposed,
+            new_checkins=offsets,
+        )
+        session.add(exposure)
+        created.extend(_build_checkins(exposure, incident.occurred_at, now=now, settings=settings))
+    session.add_all(created)
+    await session.flush()
+    for exposure in exposures:
+        audit.record(
+            session,
+            actor=actor,
+            action="exposure.scheduled",
+            target_type="exposure",
+            target_id=exposure.id,
+            subject_id=exposure.person_id,
+            details={"peer_id": exposure.peer_id, "checkins": offsets},
+            at=now,
+        )
+    return created
+
+
+async def reschedule_missing(
+    session: AsyncSession, *, exposure: Exposure, incident: Incident, now: datetime, settings: Settings
+) -> list[CheckIn]:
+    """For a re-added exposure: create the check-ins it does not have yet."""
+    have = set(await session.exec(select(CheckIn.offset_days).where(CheckIn.exposure_id == exposure.id)))
+    missing = [
+        c
+        for c in _build_checkins(exposure, incident.occurred_at, now=now, settings=settings)
+        if c.offset_days not in have
+    ]
+    session.add_all(missing)
+    # Cancelled ones (from the earlier removal) come back as open.
+    cancelled = list(
+        await session.exec(select(CheckIn).where(CheckIn.exposure_id == exposure.id, CheckIn.outcome == "cancelled"))
+    )
+    for checkin in cancelled:
+        checkin.outcome = None
+        checkin.outcome_reason = None
+        checkin.recorded_at = None
+        checkin.peer_id = exposure.peer_id
+        checkin.due_at = rules.due_time(checkin.scheduled_for, now)
+        session.add(checkin)
+    await session.flush()
+    return missing
+
+
+async def cancel_open(session: AsyncSession, *, exposure: Exposure, now: datetime, reason: str) -> int:
+    """Cancel an exposure's open check-ins; what was done stays."""
+    result = await session.exec(
+        update(CheckIn)
+        .where(col(CheckIn.exposure_id) == exposure.id, col(CheckIn.outcome).is_(None))
+        .values(outcome="cancelled", outcome_reason=reason, recorded_at=now)
+    )
+    return int(result.rowcount or 0)
+
+
+async def move_open(session: AsyncSession, *, incident: Incident, now: datetime, settings: Settings) -> int:
+    """After the incident time changes: open check-ins follow it; recorded ones never move."""
+    moved = 0
+    for checkin in await session.exec(
+        select(CheckIn).where(CheckIn.incident_id == incident.id, col(CheckIn.outcome).is_(None))
+    ):
+        scheduled = rules.scheduled_time(incident.occurred_at, checkin.offset_days, settings.zone)
+        checkin.scheduled_for = scheduled
+        checkin.due_at = rules.due_time(scheduled, now)
+        session.add(checkin)
+        moved += 1
+    return moved
+
+
+# -- assignment ------------------------------------------------------------------------
+
+
+async def _set_exposure_peer(session: AsyncSession, *, exposure: Exposure, peer_id: uuid.UUID | None) -> int:
+    exposure.peer_id = peer_id
+    session.add(exposure)
+    result = await session.exec(
+        update(CheckIn)
+        .where(col(CheckIn.exposure_id) == exposure.id, col(CheckIn.outcome).is_(None))
+        .values(peer_id=peer_id)
+    )
+    return int(result.rowcount or 0)
+
+
+async def assign_exposure(session: AsyncSession, *, exposure: Exposure, settings: Settings) -> uuid.UUID | None:
+    """Choose a peer for one exposure by the usual rules (None: nobody qualifies)."""
+    assigner = await new_assigner(session, settings)
+    exposure.peer_id = assigner.choose(
+        person_id=exposure.person_id,
+        person_station_id=await _person_station(session, exposure.person_id),
+        exposed_ids=await _exposed_ids(session, exposure.incident_id),
+        new_checkins=len(settings.scheduled_offsets_days),
+    )
+    session.add(exposure)
+    return exposure.peer_id
+
+
+async def assign_unassigned(session: AsyncSession, *, actor: Actor, now: datetime, settings: Settings) -> int:
+    """The lead asks the rules to try again for everyone still without a peer."""
+    if not actor.is_lead:
+        raise NotFound()
+    exposures = list(
+        await session.exec(
+            select(Exposure).where(
+                col(Exposure.peer_id).is_(None),
+                col(Exposure.removed_at).is_(None),
+                col(Exposure.id).in_(select(CheckIn.exposure_id).where(col(CheckIn.outcome).is_(None))),
+            )
+        )
+    )
+    assigner = await new_assigner(session, settings)
+    assigned = 0
+    for exposure in exposures:
+        peer_id = assigner.choose(
+            person_id=exposure.person_id,
+            person_station_id=await _person_station(session, exposure.person_id),
+            exposed_ids=await _exposed_ids(session, exposure.incident_id),
+            new_checkins=await _open_count(session, exposure.id),
+        )
+        if peer_id is None:
+            continue
+        await _set_exposure_peer(session, exposure=exposure, peer_id=peer_id)
+        assigned += 1
+        audit.record(
+            session,
+            actor=actor,
+            action="exposure.reassigned",
+            target_type="exposure",
+            target_id=exposure.id,
+            subject_id=exposure.person_id,
+            details={"from": None, "to": peer_id, "why": "assign_unassigned"},
+            at=now,
+        )
+    return assigned
+
+
+async def reassign_exposure(
+    session: AsyncSession, *, actor: Actor, exposure_id: uuid.UUID, peer_id: uuid.UUID, now: datetime
+) -> Exposure:
+    """The lead gives a person's check-ins for an incident to another peer."""
+    if not actor.is_lead:
+        raise NotFound()
+    exposure = await session.get(Exposure, exposure_id)
+    if exposure is None or exposure.removed_at is not None:
+        raise NotFound()
+    peer = await session.get(Person, peer_id)
+    roles = set(await session.exec(select(PersonRole.role).where(PersonRole.person_id == peer_id)))
+    if peer is None or not peer.active or "peer" not in roles:
+        raise InvalidInput.field("peer_id", "Choose an active peer supporter.")
+    if peer_id == exposure.person_id:
+        raise InvalidInput.field("peer_id", "A person cannot be their own peer supporter.")
+    if peer_id in await _exposed_ids(session, exposure.incident_id):
+        raise InvalidInput.field("peer_id", "This peer was exposed to the same incident; choose someone else.")
+    old = exposure.peer_id
+    await _set_exposure_peer(session, exposure=exposure, peer_id=peer_id)
+    await _resolve_change_requests(session, actor=actor, exposure_id=exposure.id, now=now)
+    audit.record(
+        session,
+        actor=actor,
+        action="exposure.reassigned",
+        target_type="exposure",
+        target_id=exposure.id,
+        subject_id=exposure.person_id,
+        details={"from": old, "to": peer_id},
+        at=now,
+    )
+    return exposure
+
+
+async def reassign_open_of_peer(
+    session: AsyncSession, *, actor: Actor, peer_id: uuid.UUID, now: datetime, settings: Settings
+) -> tuple[int, int]:
+    """A peer became unavailable or was deactivated: hand their open work to others by
+    the same rules. Returns (people reassigned, people left unassigned)."""
+    exposures = list(
+        await session.exec(
+            select(Exposure)
+            .where(Exposure.peer_id == peer_id, col(Exposure.removed_at).is_(None))
+            .where(col(Exposure.id).in_(select(CheckIn.exposure_id).where(col(CheckIn.outcome).is_(None))))
+        )
+    )
+    if not exposures:
+        return 0, 0
+    assigner = await new_assigner(session, settings)
+    assigner.loads.pop(peer_id, None)
+    moved = unassigned = 0
+    for exposure in exposures:
+        open_count = await _open_count(session, exposure.id)
+        new_peer = assigner.choose(
+            person_id=exposure.person_id,
+            person_station_id=await _person_station(session, exposure.person_id),
+            exposed_ids=await _exposed_ids(session, exposure.incident_id),
+            new_checkins=open_count,
+            exclude={peer_id},
+        )
+        await _set_exposure_peer(session, exposure=exposure, peer_id=new_peer)
+        if new_peer is None:
+            unassigned += 1
+        else:
+            moved += 1
+        audit.record(
+            session,
+            actor=actor,
+            action="exposure.reassigned",
+            target_type="exposure",
+            target_id=exposure.id,
+            subject_id=exposure.person_id,
+            details={"from": peer_id, "to": new_peer, "why": "peer_unavailable"},
+            at=now,
+        )
+    return moved, unassigned
+
+
+async def _open_count(session: AsyncSession, exposure_id: uuid.UUID) -> int:
+    return int(
+        (
+            await session.exec(
+                select(func.count()).where(CheckIn.exposure_id == exposure_id, col(CheckIn.outcome).is_(None))
+            )
+        ).one()
+    )
+
+
+async def request_different_peer(
+    session: AsyncSession, *, actor: Actor, checkin_id: uuid.UUID, now: datetime
+) -> PeerChangeRequest:
+    """The person asks for a different peer; it reaches the lead, not the peer."""
+    checkin = await policy.access_checkin(session, actor, checkin_id)
+    if checkin.person_id != actor.id:
+        raise NotFound()
+    pending = (
+        await session.exec(
+            select(PeerChangeRequest).where(
+                PeerChangeRequest.exposure_id == checkin.exposure_id, col(PeerChangeRequest.resolved_at).is_(None)
+            )
+        )
+    ).first()
+    if pending is not None:
+        return pending
+    change = PeerChangeRequest(exposure_id=checkin.exposure_id, person_id=actor.person_id, created_at=now)
+    session.add(change)
+    await session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="peer_change.requested",
+        target_type="exposure",
+        target_id=checkin.exposure_id,
+        subject_id=actor.person_id,
+        at=now,
+    )
+    return change
+
+
+async def _resolve_change_requests(
+    session: AsyncSession, *, actor: Actor, exposure_id: uuid.UUID, now: datetime
+) -> None:
+    await session.exec(
+        update(PeerChangeRequest)
+        .where(col(PeerChangeRequest.exposure_id) == exposure_id, col(PeerChangeRequest.resolved_at).is_(None))
+        .values(resolved_at=now, resolved_by_id=actor.id)
+    )
+
+
+# -- reading ---------------------------------------------------------------------------
+
+
+@dataclass
+class CheckinView:
+    id: uuid.UUID
+    person_id: uuid.UUID
+    person_name: str
+    incident_id: uuid.UUID
+    exposure_id: uuid.UUID
+    kind: str
+    offset_days: int
+    due_at: datetime
+    scheduled_for: datetime
+    status: str
+    peer_id: uuid.UUID | None
+    peer_name: str | None
+    outcome_reason: str | None
+    recorded_at: datetime | None
+
+    @property
+    def caught_up(self) -> bool:
+        return self.due_at > self.scheduled_for
+
+    def as_api(self) -> dict[str, object]:
+        return {
+            "id": str(self.id),
+            "person": {"id": str(self.person_id), "name": self.person_name},
+            "incident_id": str(self.incident_id),
+            "kind": self.kind,
+            "due_at": self.due_at,
+            "status": self.status,
+            "peer_id": str(self.peer_id) if self.peer_id else None,
+        }
+
+
+async def _views(
+    session: AsyncSession, checkins: Sequence[CheckIn], *, now: datetime, settings: Settings
+) -> list[CheckinView]:
+    names = await accounts.names_of(session, [c.person_id for c in checkins] + [c.peer_id for c in checkins])
+    return [
+        CheckinView(
+            id=c.id,
+            person_id=c.person_id,
+            person_name=names.get(c.person_id, ""),
+            incident_id=c.incident_id,
+            exposure_id=c.exposure_id,
+            kind=c.kind,
+            offset_days=c.offset_days,
+            due_at=c.due_at,
+            scheduled_for=c.scheduled_for,
+            status=rules.checkin_status(due_at=c.due_at, outcome=c.outcome, now=now, window=settings.due_window),
+            peer_id=c.peer_id,
+            peer_name=names.get(c.peer_id) if c.peer_id else None,
+            outcome_reason=c.outcome_reason,
+            recorded_at=c.recorded_at,
+        )
+        for c in checkins
+    ]
+
+
+@dataclass(frozen=True)
+class CheckinFilter:
+    incident_id: uuid.UUID | None = None
+    peer_id: uuid.UUID | None = None
+    station_id: uuid.UUID | None = None
+    unassigned: bool = False
+
+
+def parse_statuses(text: str | None) -> list[str]:
+    """'due,overdue' -> ['due', 'overdue']; unknown words are a 422 naming them."""
+    if not text:
+        return list(rules.STATUSES)
+    wanted = [w.strip() for w in text.split(",") if w.strip()]
+    unknown = [w for w in wanted if w not in rules.STATUSES]
+    if unknown:
+        raise InvalidInput.field("status", f"Unknown status {unknown[0]!r}; use {', '.join(rules.STATUSES)}.")
+    return wanted
+
+
+async def list_checkins(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    statuses: Sequence[str],
+    now: datetime,
+    settings: Settings,
+    mine_as: str | None = None,
+    filters: CheckinFilter | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[CheckinView]:
+    """Check-ins in the actor's scopes, by due time. `mine_as` narrows to one scope:
+    "peer" (assigned to me) or "person" (about me)."""
+    stmt = policy.visible_checkins(actor).where(rules.status_clause(statuses, now=now, window=settings.due_window))
+    if mine_as == "peer":
+        stmt = stmt.where(CheckIn.peer_id == actor.id)
+    elif mine_as == "person":
+        stmt = stmt.where(CheckIn.person_id == actor.id)
+    f = filters or CheckinFilter()
+    if f.incident_id:
+        stmt = stmt.where(CheckIn.incident_id == f.incident_id)
+    if f.peer_id:
+        stmt = stmt.where(CheckIn.peer_id == f.peer_id)
+    if f.unassigned:
+        stmt = stmt.where(col(CheckIn.peer_id).is_(None))
+    if f.station_id:
+        stmt = stmt.where(col(CheckIn.person_id).in_(select(Person.id).where(Person.station_id == f.station_id)))
+    stmt = stmt.order_by(col(CheckIn.due_at), col(CheckIn.id)).limit(limit).offset(offset)
+    return await _views(session, list(await session.exec(stmt)), now=now, settings=settings)
+
+
+async def checkin_view(
+    session: AsyncSession, *, actor: Actor, checkin_id: uuid.UUID, now: datetime, settings: Settings
+) -> CheckinView:
+    """One check-in in the actor's scope (404 otherwise); reading it is audited."""
+    checkin = await policy.access_checkin(session, actor, checkin_id)
+    audit.record(
+        session,
+        actor=actor,
+        action="checkin.viewed",
+        target_type="checkin",
+        target_id=checkin.id,
+        subject_id=checkin.person_id,
+        at=now,
+    )
+    return (await _views(session, [checkin], now=now, settings=settings))[0]
+
+
+async def checkins_for_exposures(
+    session: AsyncSession, *, exposure_ids: Sequence[uuid.UUID], now: datetime, settings: Settings
+) -> dict[uuid.UUID, list[CheckinView]]:
+    """Check-ins grouped by exposure (callers have already decided who may see them)."""
+    if not exposure_ids:
+        return {}
+    checkins = list(
+        await session.exec(
+            select(CheckIn).where(col(CheckIn.exposure_id).in_(list(exposure_ids))).order_by(col(CheckIn.offset_days))
+        )
+    )
+    grouped: dict[uuid.UUID, list[CheckinView]] = {}
+    for view in await _views(session, checkins, now=now, settings=settings):
+        grouped.setdefault(view.exposure_id, []).append(view)
+    return grouped
+
+
+async def open_change_requests(session: AsyncSession, *, actor: Actor) -> list[tuple[PeerChangeRequest, str]]:
+    """Pending 'different peer' requests, for the lead."""
+    if not actor.is_lead:
+        return []
+    rows = await session.exec(
+        select(PeerChangeRequest, Person.name)
+        .join(Person, col(Person.id) == col(PeerChangeRequest.person_id))
+        .where(col(PeerChangeRequest.resolved_at).is_(None))
+        .order_by(col(PeerChangeRequest.created_at))
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
+async def count_by_status(session: AsyncSession, *, actor: Actor, now: datetime, settings: Settings) -> dict[str, int]:
+    """Counts of open check-ins in the actor's scope by status, plus unassigned."""
+    counts = {}
+    for status in rules.OPEN_STATUSES:
+        stmt = (
+            select(func.count())
+            .select_from(CheckIn)
+            .where(policy.checkin_scope(actor), rules.status_clause([status], now=now, window=settings.due_window))
+        )
+        counts[status] = int((await session.exec(stmt)).one())
+    unassigned = (
+        select(func.count())
+        .select_from(CheckIn)
+        .where(policy.checkin_scope(actor), col(CheckIn.outcome).is_(None), col(CheckIn.peer_id).is_(None))
+    )
+    counts["unassigned"] = int((await session.exec(unassigned)).one())
+    return counts
+
+
+async def peer_loads(session: AsyncSession, *, actor: Actor) -> list[tuple[uuid.UUID, str, bool, int]]:
+    """Every peer with their open check-ins, for the lead to balance the load."""
+    if not actor.is_lead:
+        return []
+    open_counts = (
+        select(col(CheckIn.peer_id), func.count().label("n"))
+        .where(col(CheckIn.outcome).is_(None))
+        .group_by(col(CheckIn.peer_id))
+        .subquery()
+    )
+    rows = await session.exec(
+        select(Person.id, Person.name, Person.available, func.coalesce(open_counts.c.n, 0))
+        .join(PersonRole, col(PersonRole.person_id) == col(Person.id))
+        .outerjoin(open_counts, open_counts.c.peer_id == col(Person.id))
+        .where(PersonRole.role == "peer", col(Person.active).is_(True))
+        .order_by(col(Person.name))
+    )
+    return [(r[0], r[1], bool(r[2]), int(r[3])) for r in rows]

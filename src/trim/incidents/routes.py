@@ -1,0 +1,546 @@
+"""Incident pages and /api/incidents."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
+from litestar.response import Redirect, Template
+
+from trim.accounts import service as accounts
+from trim.accounts.auth import current_actor, requires
+from trim.deps import Conf, Db
+from trim.errors import InvalidInput, NotFound
+from trim.followups import service as followups
+from trim.idempotency import Replay, claim, complete, request_hash, validate_key
+from trim.incidents import service
+from trim.incidents.models import EXPOSURE_LABELS, KIND_LABELS
+from trim.incidents.schemas import (
+    AddExposureIn,
+    CheckinBrief,
+    ExposureOut,
+    IncidentChangeIn,
+    IncidentIn,
+    IncidentOut,
+    ReassignIn,
+)
+from trim.web import api_errors, form_data, form_list, now_of, page, redirect, settings_of
+
+LOGGERS = ("lead", "peer", "supervisor")
+PAGE_SIZE = 30
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    HeaderParameter(name="Idempotency-Key", required=False, description="Send the same key to retry safely."),
+]
+
+
+def incident_out(detail: service.IncidentDetail) -> IncidentOut:
+    i = detail.incident
+    return IncidentOut(
+        id=i.id,
+        occurred_at=i.occurred_at,
+        kind=i.kind,
+        kind_other=i.kind_other,
+        station_id=i.station_id,
+        summary=i.summary,
+        logged_by=i.logged_by_label,
+        exposures=[
+            ExposureOut(
+                person_id=e.person_id,
+                name=e.name,
+                exposure=e.exposure,
+                status_visible=e.show_status,
+                peer_id=e.peer_id if e.show_status else None,
+                checkins=[CheckinBrief(id=c.id, kind=c.kind, due_at=c.due_at, status=c.status) for c in e.checkins]
+                if e.show_status
+                else None,
+            )
+            for e in detail.exposures
+        ],
+    )
+
+
+class IncidentApi(Controller):
+    path = "/api/incidents"
+    tags = ["incidents"]
+
+    @post(
+        "/",
+        guards=[requires(*LOGGERS)],
+        opt={"token_scope": "incidents:write"},
+        status_code=201,
+        summary="Log an incident",
+        description="Schedules every exposed person's check-ins. Integrations use a bearer token and may name "
+        "people by staff_number. The same Idempotency-Key with the same body replays the first answer.",
+        responses=api_errors(400, 401, 403, 404, 409, 422),
+    )
+    async def create(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        settings: Conf,
+        data: JSONBody[IncidentIn],
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Response[Any]:
+        actor = current_actor(request)
+        key = validate_key(idempotency_key)
+        claimed = None
+        if key:
+            outcome = await claim(
+                db,
+                scope=f"{actor.audit_id}:incidents.create",
+                key=key,
+                body_hash=request_hash(data.model_dump(mode="json")),
+            )
+            if isinstance(outcome, Replay):
+                return Response(outcome.body, status_code=outcome.status_code)
+            claimed = outcome
+        incident = await service.log_incident(
+            db,
+            actor=actor,
+            data=service.IncidentInput(
+                occurred_at=data.occurred_at,
+                kind=data.kind,
+                kind_other=data.kind_other,
+                station_id=data.station_id,
+                summary=data.summary,
+                exposures=[service.ExposureRef(e.exposure, e.person_id, e.staff_number) for e in data.exposures],
+            ),
+            now=now_of(request),
+            settings=settings,
+        )
+        body = await self._detail_for_logger(db, actor, incident.id, request, settings)
+        if claimed is not None:
+            complete(db, claimed, status_code=201, body=body)
+        return Response(body, status_code=201)
+
+    async def _detail_for_logger(
+        self, db: Db, actor: Any, incident_id: uuid.UUID, request: Request[Any, Any, Any], settings: Conf
+    ) -> dict[str, Any]:
+        if actor.is_token:
+            # The integration sees what it sent: facts and names, no status.
+            detail = await service.incident_detail_for_token(db, actor=actor, incident_id=incident_id)
+        else:
+            detail = await service.incident_detail(
+                db, actor=actor, incident_id=incident_id, now=now_of(request), settings=settings
+            )
+        return incident_out(detail).model_dump(mode="json")
+
+    @get(
+        "/{incident_id:uuid}",
+        guards=[requires("lead", "peer", "supervisor", "responder")],
+        summary="An incident, as the caller may see it",
+        responses=api_errors(401, 404),
+    )
+    async def read(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, incident_id: FromPath[uuid.UUID]
+    ) -> IncidentOut:
+        detail = await service.incident_detail(
+            db, actor=current_actor(request), incident_id=incident_id, now=now_of(request), settings=settings
+        )
+        return incident_out(detail)
+
+    @patch(
+        "/{incident_id:uuid}",
+        guards=[requires(*LOGGERS)],
+        summary="Correct an incident's facts",
+        description="A new time moves open check-ins, never recorded ones.",
+        responses=api_errors(400, 401, 403, 404, 422),
+    )
+    async def change(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        settings: Conf,
+        incident_id: FromPath[uuid.UUID],
+        data: JSONBody[IncidentChangeIn],
+    ) -> IncidentOut:
+        actor = current_actor(request)
+        await service.change_incident(
+            db,
+            actor=actor,
+            incident_id=incident_id,
+            data=service.IncidentInput(
+                occurred_at=data.occurred_at,
+                kind=data.kind,
+                kind_other=data.kind_other,
+                station_id=data.station_id,
+                summary=data.summary,
+            ),
+            now=now_of(request),
+            settings=settings,
+        )
+        detail = await service.incident_detail(
+            db, actor=actor, incident_id=incident_id, now=now_of(request), settings=settings
+        )
+        return incident_out(detail)
+
+    @post(
+        "/{incident_id:uuid}/exposures",
+        guards=[requires(*LOGGERS)],
+        status_code=201,
+        summary="Add an exposed person",
+        description="Schedules their check-ins from the incident time.",
+        responses=api_errors(400, 401, 403, 404, 422),
+    )
+    async def add_exposure(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        settings: Conf,
+        incident_id: FromPath[uuid.UUID],
+        data: JSONBody[AddExposureIn],
+    ) -> IncidentOut:
+        actor = current_actor(request)
+        await service.add_exposure(
+            db,
+            actor=actor,
+            incident_id=incident_id,
+            ref=service.ExposureRef(data.exposure, data.person_id, data.staff_number),
+            now=now_of(request),
+            settings=settings,
+        )
+        detail = await service.incident_detail(
+            db, actor=actor, incident_id=incident_id, now=now_of(request), settings=settings
+        )
+        return incident_out(detail)
+
+    @delete(
+        "/{incident_id:uuid}/exposures/{person_id:uuid}",
+        guards=[requires(*LOGGERS)],
+        status_code=204,
+        summary="Remove an exposed person",
+        description="Cancels what is open; keeps what was done.",
+        responses=api_errors(401, 403, 404),
+    )
+    async def remove_exposure(
+        self, request: Request[Any, Any, Any], db: Db, incident_id: FromPath[uuid.UUID], person_id: FromPath[uuid.UUID]
+    ) -> None:
+        await service.remove_exposure(
+            db, actor=current_actor(request), incident_id=incident_id, person_id=person_id, now=now_of(request)
+        )
+
+    @post(
+        "/{incident_id:uuid}/exposures/{person_id:uuid}/peer",
+        guards=[requires("lead")],
+        status_code=200,
+        summary="Reassign a person's check-ins for this incident to another peer",
+        responses=api_errors(400, 401, 403, 404, 422),
+    )
+    async def reassign(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        settings: Conf,
+        incident_id: FromPath[uuid.UUID],
+        person_id: FromPath[uuid.UUID],
+        data: JSONBody[ReassignIn],
+    ) -> IncidentOut:
+        actor = current_actor(request)
+        exposure_id = await service.exposure_id_for(db, actor=actor, incident_id=incident_id, person_id=person_id)
+        await followups.reassign_exposure(
+            db, actor=actor, exposure_id=exposure_id, peer_id=data.peer_id, now=now_of(request)
+        )
+        detail = await service.incident_detail(
+            db, actor=actor, incident_id=incident_id, now=now_of(request), settings=settings
+        )
+        return incident_out(detail)
+
+
+# -- pages -----------------------------------------------------------------------------------
+
+
+def parse_local(value: str, settings: Any) -> datetime | None:
+    """A datetime-local form value, read in the organisation's zone."""
+    if not value:
+        return None
+    try:
+        naive = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput.field("occurred_at", "Enter the date and time like 2026-11-26 14:30.") from None
+    if naive.tzinfo is not None:
+        return naive
+    return naive.replace(tzinfo=settings.zone, fold=0)
+
+
+def _uuid(value: str | None, field: str) -> uuid.UUID | None:
+    if not value:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidInput.field(field, "Choose from the list.") from None
+
+
+class LogForm:
+    """The state of the 'log an incident' form across its search and add steps."""
+
+    def __init__(self, form: dict[str, str], chosen: list[str]) -> None:
+        self.values = form
+        self.chosen = [c for c in dict.fromkeys(chosen) if c]
+
+    def exposure_of(self, person_id: str) -> str:
+        value = self.values.get(f"exposure_{person_id}", "direct")
+        return value if value in EXPOSURE_LABELS else "direct"
+
+
+class IncidentPages(Controller):
+    path = "/incidents"
+    include_in_schema = False
+
+    @get("/", guards=[requires("lead", "peer", "supervisor")])
+    async def index(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        station_id: FromQuery[str | None] = None,
+        kind: FromQuery[str | None] = None,
+        page_number: FromQuery[int] = 1,
+    ) -> Template:
+        actor = current_actor(request)
+        page_number = max(1, page_number)
+        station = _uuid(station_id, "station_id")
+        kind = kind if kind in KIND_LABELS else None
+        incidents, total = await service.list_incidents(
+            db, actor=actor, station_id=station, kind=kind, limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE
+        )
+        counts = await service.exposure_counts(db, [i.id for i in incidents]) if actor.is_lead else {}
+        return page(
+            request,
+            "incidents/list.html",
+            incidents=incidents,
+            total=total,
+            page_number=page_number,
+            pages=max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE),
+            counts=counts,
+            stations=await accounts.list_stations(db),
+            kinds=KIND_LABELS,
+            filters={"station_id": station_id or "", "kind": kind or ""},
+        )
+
+    @get("/new", guards=[requires(*LOGGERS)])
+    async def new(self, request: Request[Any, Any, Any], db: Db) -> Template:
+        actor = current_actor(request)
+        values = {
+            "station_id": str(actor.station_id or ""),
+            "occurred_at": now_of(request).astimezone(settings_of(request).zone).strftime("%Y-%m-%dT%H:%M"),
+        }
+        return await self._render_form(request, db, LogForm(values, []), results=None)
+
+    async def _render_form(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        state: LogForm,
+        *,
+        results: list[Any] | None,
+        status: int = 200,
+        errors: dict[str, str] | None = None,
+        error: str | None = None,
+    ) -> Template:
+        actor = current_actor(request)
+        chosen = []
+        for pid in state.chosen:
+            try:
+                chosen.append(await accounts.person_view(db, uuid.UUID(pid)))
+            except (ValueError, NotFound):
+                continue
+        stations = await accounts.list_stations(db)
+        return page(
+            request,
+            "incidents/new.html",
+            status=status,
+            values=state.values,
+            chosen=chosen,
+            state=state,
+            results=results,
+            stations=stations,
+            station_names={s.id: s.name for s in stations},
+            kinds=KIND_LABELS,
+            exposure_labels=EXPOSURE_LABELS,
+            errors=errors or {},
+            error=error,
+            actor=actor,
+        )
+
+    @post("/new", guards=[requires(*LOGGERS)])
+    async def submit(self, request: Request[Any, Any, Any], db: Db, settings: Conf) -> Template | Redirect:
+        actor = current_actor(request)
+        form = await form_data(request)
+        state = LogForm(form, await form_list(request, "person"))
+        action = form.get("action", "save")
+        if action.startswith("remove:"):
+            state.chosen = [c for c in state.chosen if c != action.split(":", 1)[1]]
+            return await self._render_form(request, db, state, results=None)
+        if action.startswith("add:"):
+            state.chosen.append(action.split(":", 1)[1])
+            return await self._render_form(request, db, state, results=None)
+        if action == "search":
+            found = await accounts.search_people(db, actor=actor, q=form.get("q", ""), limit=25)
+            return await self._render_form(request, db, state, results=found)
+        if action == "add_station":
+            station = _uuid(form.get("whole_station"), "whole_station")
+            if station:
+                everyone = await accounts.search_people(db, actor=actor, station_id=station, limit=1000)
+                state.chosen.extend(str(p.id) for p in everyone)
+            return await self._render_form(request, db, state, results=None)
+        try:
+            data = service.IncidentInput(
+                occurred_at=parse_local(form.get("occurred_at", ""), settings),
+                kind=form.get("kind", ""),
+                kind_other=form.get("kind_other"),
+                station_id=_uuid(form.get("station_id"), "station_id"),
+                summary=form.get("summary", ""),
+                exposures=[service.ExposureRef(state.exposure_of(pid), uuid.UUID(pid)) for pid in state.chosen],
+            )
+            incident = await service.log_incident(db, actor=actor, data=data, now=now_of(request), settings=settings)
+        except (InvalidInput, ValueError) as exc:
+            await db.rollback()
+            messages = exc.field_messages() if isinstance(exc, InvalidInput) else {}
+            detail = exc.detail if isinstance(exc, InvalidInput) else "Check the people listed."
+            return await self._render_form(request, db, state, results=None, status=422, errors=messages, error=detail)
+        people = len(state.chosen)
+        return redirect(
+            request,
+            f"/incidents/{incident.id}",
+            f"Incident logged. {people} {'person' if people == 1 else 'people'} will be offered peer check-ins.",
+        )
+
+    @get("/people-search", guards=[requires(*LOGGERS)])
+    async def people_search(self, request: Request[Any, Any, Any], db: Db, q: FromQuery[str] = "") -> Template:
+        """The live search fragment for the picker (htmx); the form works without it."""
+        found = await accounts.search_people(db, actor=current_actor(request), q=q, limit=25) if q.strip() else []
+        stations = await accounts.station_names(db)
+        return page(request, "incidents/_people_results.html", results=found, station_names=stations)
+
+    @get("/{incident_id:uuid}", guards=[requires("lead", "peer", "supervisor", "responder")])
+    async def detail(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, incident_id: FromPath[uuid.UUID]
+    ) -> Template:
+        actor = current_actor(request)
+        detail = await service.incident_detail(
+            db, actor=actor, incident_id=incident_id, now=now_of(request), settings=settings
+        )
+        peers = await followups.peer_loads(db, actor=actor) if actor.is_lead else []
+        return page(request, "incidents/detail.html", detail=detail, peers=peers, exposure_labels=EXPOSURE_LABELS)
+
+    @get("/{incident_id:uuid}/edit", guards=[requires(*LOGGERS)])
+    async def edit(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, incident_id: FromPath[uuid.UUID]
+    ) -> Template:
+        actor = current_actor(request)
+        detail = await service.incident_detail(
+            db, actor=actor, incident_id=incident_id, now=now_of(request), settings=settings
+        )
+        if not detail.can_manage:
+            raise NotFound()
+        i = detail.incident
+        values = {
+            "occurred_at": i.occurred_at.astimezone(settings.zone).strftime("%Y-%m-%dT%H:%M"),
+            "kind": i.kind,
+            "kind_other": i.kind_other or "",
+            "station_id": str(i.station_id),
+            "summary": i.summary,
+        }
+        return page(
+            request,
+            "incidents/edit.html",
+            detail=detail,
+            values=values,
+            kinds=KIND_LABELS,
+            stations=await accounts.list_stations(db),
+        )
+
+    @post("/{incident_id:uuid}/edit", guards=[requires(*LOGGERS)])
+    async def save_edit(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, incident_id: FromPath[uuid.UUID]
+    ) -> Template | Redirect:
+        actor = current_actor(request)
+        form = await form_data(request)
+        try:
+            data = service.IncidentInput(
+                occurred_at=parse_local(form.get("occurred_at", ""), settings),
+                kind=form.get("kind", ""),
+                kind_other=form.get("kind_other"),
+                station_id=_uuid(form.get("station_id"), "station_id"),
+                summary=form.get("summary", ""),
+            )
+            await service.change_incident(
+                db, actor=actor, incident_id=incident_id, data=data, now=now_of(request), settings=settings
+            )
+        except InvalidInput as exc:
+            await db.rollback()
+            detail = await service.incident_detail(
+                db, actor=actor, incident_id=incident_id, now=now_of(request), settings=settings
+            )
+            return page(
+                request,
+                "incidents/edit.html",
+                status=422,
+                detail=detail,
+                values=form,
+                kinds=KIND_LABELS,
+                stations=await accounts.list_stations(db),
+                errors=exc.field_messages(),
+                error=exc.detail,
+            )
+        return redirect(request, f"/incidents/{incident_id}", "Incident updated. Open check-ins follow the new time.")
+
+    @post("/{incident_id:uuid}/people", guards=[requires(*LOGGERS)])
+    async def add_person(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, incident_id: FromPath[uuid.UUID]
+    ) -> Redirect:
+        form = await form_data(request)
+        try:
+            person_id = _uuid(form.get("person_id"), "person_id")
+            ref = service.ExposureRef(
+                form.get("exposure", "direct"), person_id, None if person_id else form.get("staff_number")
+            )
+            await service.add_exposure(
+                db,
+                actor=current_actor(request),
+                incident_id=incident_id,
+                ref=ref,
+                now=now_of(request),
+                settings=settings,
+            )
+        except InvalidInput as exc:
+            await db.rollback()
+            return redirect(request, f"/incidents/{incident_id}", exc.detail, "error")
+        return redirect(request, f"/incidents/{incident_id}", "Added. Their check-ins are scheduled.")
+
+    @post("/{incident_id:uuid}/people/{person_id:uuid}/remove", guards=[requires(*LOGGERS)])
+    async def remove_person(
+        self, request: Request[Any, Any, Any], db: Db, incident_id: FromPath[uuid.UUID], person_id: FromPath[uuid.UUID]
+    ) -> Redirect:
+        await service.remove_exposure(
+            db, actor=current_actor(request), incident_id=incident_id, person_id=person_id, now=now_of(request)
+        )
+        return redirect(
+            request,
+            f"/incidents/{incident_id}",
+            "Removed from this incident. Open check-ins were cancelled; anything done is kept.",
+        )
+
+    @post("/{incident_id:uuid}/people/{person_id:uuid}/peer", guards=[requires("lead")])
+    async def reassign(
+        self, request: Request[Any, Any, Any], db: Db, incident_id: FromPath[uuid.UUID], person_id: FromPath[uuid.UUID]
+    ) -> Redirect:
+        actor = current_actor(request)
+        form = await form_data(request)
+        try:
+            peer_id = _uuid(form.get("peer_id"), "peer_id")
+            if peer_id is None:
+                raise InvalidInput.field("peer_id", "Choose a peer supporter.")
+            exposure_id = await service.exposure_id_for(db, actor=actor, incident_id=incident_id, person_id=person_id)
+            await followups.reassign_exposure(
+                db, actor=actor, exposure_id=exposure_id, peer_id=peer_id, now=now_of(request)
+            )
+        except InvalidInput as exc:
+            await db.rollback()
+            return redirect(request, f"/incidents/{incident_id}", exc.detail, "error")
+        return redirect(request, f"/incidents/{incident_id}", "Reassigned. Their open check-ins moved with them.")

@@ -1,0 +1,46 @@
+"""Small makers for arranging data (each takes overrides), beside tests/cast.py."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import col, select
+
+from trim.accounts.actor import Actor
+from trim.accounts.models import Person, Station
+from trim.config import Settings
+from trim.db import AsyncSession
+from trim.followups.models import CheckIn
+from trim.incidents import service as incidents
+from trim.incidents.models import Incident
+
+
+async def make_incident(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    station: Station,
+    people: list[Person],
+    occurred_at: datetime,
+    now: datetime,
+    settings: Settings,
+    exposure: str = "direct",
+    **overrides: Any,
+) -> Incident:
+    data = incidents.IncidentInput(
+        occurred_at=occurred_at,
+        kind=overrides.pop("kind", "difficult_rescue"),
+        station_id=station.id,
+        summary=overrides.pop("summary", "Prolonged extrication on the bypass."),
+        exposures=[incidents.ExposureRef(exposure, p.id) for p in people],
+        **overrides,
+    )
+    incident = await incidents.log_incident(session, actor=actor, data=data, now=now, settings=settings)
+    await session.commit()
+    return incident
+
+
+async def checkins_of(session: AsyncSession, person: Person) -> list[CheckIn]:
+    stmt = select(CheckIn).where(CheckIn.person_id == person.id).order_by(col(CheckIn.offset_days))
+    return list(await session.exec(stmt.execution_options(populate_existing=True)))
