@@ -285,7 +285,7 @@ async def test_bad_incidents_change_nothing(
 ) -> None:
     import uuid
 
-    good = dict(occurred_at=clock(), kind="suicide", station_id=cast.station_a.id, summary="Call to a flat.")
+    good = {"occurred_at": clock(), "kind": "suicide", "station_id": cast.station_a.id, "summary": "Call to a flat."}
     cases = [
         ({**good, "exposures": [incidents.ExposureRef("direct", uuid.uuid4())]}, "exposures[0].person_id"),
         (
