@@ -30,6 +30,8 @@ from trim import web
 from trim.accounts.admin_routes import AdminPages
 from trim.accounts.auth import AuthMiddleware, no_tokens_by_default
 from trim.accounts.routes import HomePages, SessionApi, SigninPages
+from trim.assessments.instruments import load as load_instruments
+from trim.assessments.routes import AssessmentApi, RecordPages
 from trim.config import Settings, get_settings
 from trim.db import create_engine, make_sessionmaker, ping, utcnow
 from trim.deps import provide_db, provide_settings
@@ -133,6 +135,8 @@ def route_handlers() -> list[Any]:
         IncidentPages,
         CheckinApi,
         CheckinPages,
+        AssessmentApi,
+        RecordPages,
         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
     ]
 
@@ -155,6 +159,7 @@ def create_app(
     """The web application for these settings. Refuses to start on an unmigrated database."""
     settings = settings or get_settings()
     settings.require_production_secrets()
+    load_instruments()  # a broken instrument file stops start-up with a message naming it
     configure_logging(settings.log_level)
     register_navigation()
 

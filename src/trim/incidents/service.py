@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from trim.accounts import service as accounts
 from trim.accounts.actor import Actor
 from trim.accounts.models import Person, Station
+from trim.assessments import service as assessments
 from trim.config import Settings
 from trim.errors import FieldError, InvalidInput, NotFound
 from trim.followups import service as followups
@@ -163,6 +164,7 @@ async def log_incident(
         now=now,
         settings=settings,
     )
+    await assessments.check_cumulative(session, person_ids=[p.id for p, _ in people], now=now, settings=settings)
     return incident
 
 
@@ -228,6 +230,7 @@ async def add_exposure(
         details={"exposure_id": exposure.id},
         at=now,
     )
+    await assessments.check_cumulative(session, person_ids=[person.id], now=now, settings=settings)
     return exposure
 
 

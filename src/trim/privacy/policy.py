@@ -19,6 +19,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from trim.accounts.actor import Actor
 from trim.accounts.models import Person
+from trim.assessments.models import Assessment, Flag
 from trim.errors import NotFound
 from trim.followups.models import CheckIn
 from trim.incidents.models import Exposure, Incident
@@ -179,3 +180,73 @@ def exposure_scope_for_people(actor: Actor) -> ColumnElement[bool]:
     if actor.is_peer:
         parts.append(and_(col(Exposure.peer_id) == actor.id, col(Exposure.removed_at).is_(None)))
     return or_(*parts)
+
+
+# -- assessments: answers, scores and notes ----------------------------------------------
+
+
+def assessment_content_scope(actor: Actor) -> ColumnElement[bool]:
+    """Answers, scores and notes: the peer who held the check-in, and the person it is
+    about. The lead sees band and flag only (never through this scope)."""
+    if actor.is_token or actor.id is None:
+        return false()
+    parts = [col(Assessment.person_id) == actor.id]
+    if actor.is_peer:
+        parts.append(col(Assessment.recorded_by_id) == actor.id)
+    return or_(*parts)
+
+
+def can_read_assessment(actor: Actor, assessment: Assessment) -> bool:
+    if actor.is_token or actor.id is None:
+        return False
+    if assessment.person_id == actor.id:
+        return True
+    return actor.is_peer and assessment.recorded_by_id == actor.id
+
+
+# -- flags ---------------------------------------------------------------------------------
+
+
+def flag_scope(actor: Actor) -> ColumnElement[bool]:
+    """Flags: own; a peer's for people assigned to them; the lead all (status only)."""
+    if actor.is_token or actor.id is None:
+        return false()
+    if actor.is_lead:
+        return true()
+    parts = [col(Flag.person_id) == actor.id]
+    if actor.is_peer:
+        parts.append(
+            exists().where(
+                col(Exposure.person_id) == col(Flag.person_id),
+                col(Exposure.peer_id) == actor.id,
+                col(Exposure.removed_at).is_(None),
+                or_(col(Flag.exposure_id).is_(None), col(Flag.exposure_id) == col(Exposure.id)),
+            )
+        )
+    return or_(*parts)
+
+
+def can_view_flag(
+    actor: Actor, flag: Flag, *, assigned_exposure_ids: set[uuid.UUID], assigned_person_ids: set[uuid.UUID]
+) -> bool:
+    """The row check beside flag_scope; the caller passes the actor's live assignments."""
+    if actor.is_token or actor.id is None:
+        return False
+    if actor.is_lead or flag.person_id == actor.id:
+        return True
+    if not actor.is_peer:
+        return False
+    if flag.exposure_id is not None:
+        return flag.exposure_id in assigned_exposure_ids
+    return flag.person_id in assigned_person_ids
+
+
+def visible_flags(actor: Actor) -> SelectOfScalar[Flag]:
+    return select(Flag).where(flag_scope(actor))
+
+
+async def access_flag(session: AsyncSession, actor: Actor, flag_id: uuid.UUID) -> Flag:
+    found = (await session.exec(visible_flags(actor).where(col(Flag.id) == flag_id))).first()
+    if found is None:
+        raise NotFound()
+    return found
