@@ -7,5 +7,7 @@ from trim.db import metadata
 from trim.followups import models as followups_models  # noqa: F401
 from trim.incidents import models as incidents_models  # noqa: F401
 from trim.privacy import models as privacy_models  # noqa: F401
+from trim.referrals import models as referrals_models  # noqa: F401
+from trim.requests import models as requests_models  # noqa: F401
 
 __all__ = ["metadata"]
