@@ -31,7 +31,8 @@ from trim.accounts.admin_routes import AdminPages
 from trim.accounts.auth import AuthMiddleware, no_tokens_by_default
 from trim.accounts.routes import HomePages, SessionApi, SigninPages
 from trim.assessments.instruments import load as load_instruments
-from trim.assessments.routes import AssessmentApi, RecordPages
+from trim.assessments.routes import AssessmentApi
+from trim.assessments.routes import RecordPages as CheckinRecordPages
 from trim.config import Settings, get_settings
 from trim.db import create_engine, make_sessionmaker, ping, utcnow
 from trim.deps import provide_db, provide_settings
@@ -39,6 +40,8 @@ from trim.followups.routes import CheckinApi, CheckinPages
 from trim.incidents.routes import IncidentApi, IncidentPages
 from trim.logs import AccessLogMiddleware, configure_logging
 from trim.migrations import ensure_migrated
+from trim.privacy.routes import AuditPages, RecordApi, RecordPages
+from trim.referrals.routes import FlagPages, ReferralApi, ReferralPages, ServicePages
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
@@ -136,7 +139,14 @@ def route_handlers() -> list[Any]:
         CheckinApi,
         CheckinPages,
         AssessmentApi,
+        CheckinRecordPages,
+        ReferralApi,
+        FlagPages,
+        ReferralPages,
+        ServicePages,
+        RecordApi,
         RecordPages,
+        AuditPages,
         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
     ]
 
@@ -146,7 +156,11 @@ def register_navigation() -> None:
     web.add_nav("Overview", "/overview", "lead")
     web.add_nav("Incidents", "/incidents", "lead", "peer", "supervisor")
     web.add_nav("Log an incident", "/incidents/new", "supervisor")
+    web.add_nav("Flags", "/flags", "peer", "lead")
+    web.add_nav("Referrals", "/referrals", "clinician")
+    web.add_nav("Services", "/services", "lead")
     web.add_nav("Check-ins for you", "/me/checkins", "responder")
+    web.add_nav("Audit log", "/admin/audit", "admin")
     web.add_nav("People", "/admin/people", "admin", "lead")
     web.add_nav("Stations", "/admin/stations", "admin")
     web.add_nav("Import roster", "/admin/roster", "admin")

@@ -461,7 +461,7 @@ async def names_of(session: AsyncSession, ids: Iterable[uuid.UUID | None]) -> di
     if not wanted:
         return {}
     rows = await session.exec(select(Person.id, Person.name).where(col(Person.id).in_(wanted)))
-    return {pid: name for pid, name in rows}  # noqa: C416 - a Result has keys(): dict() would misread it
+    return {pid: name for pid, name in rows}
 
 
 async def names_by_id(session: AsyncSession, ids: Sequence[object]) -> dict[str, str]:

@@ -522,7 +522,9 @@ class RecordView:
     history: list[Assessment]
 
 
-async def _results(session: AsyncSession, assessment_id: uuid.UUID) -> list[ResultView]:
+async def results_of(session: AsyncSession, assessment_id: uuid.UUID) -> list[ResultView]:
+    """An assessment's results with the wording of the instrument version it used
+    (callers have already decided the reader may see them)."""
     rows = list(
         await session.exec(
             select(AssessmentResult)
@@ -575,7 +577,7 @@ async def record_view(
             select(Assessment).where(Assessment.checkin_id == checkin.id).order_by(col(Assessment.version))
         )
     )
-    results = await _results(session, current.id)
+    results = await results_of(session, current.id)
     notes = None
     if content:
         notes = crypto.decrypt(settings, current.notes_encrypted)

@@ -23,6 +23,7 @@ from trim.assessments.models import Assessment, Flag
 from trim.errors import NotFound
 from trim.followups.models import CheckIn
 from trim.incidents.models import Exposure, Incident
+from trim.referrals.models import Referral
 
 # -- the staff directory ---------------------------------------------------------
 
@@ -250,3 +251,61 @@ async def access_flag(session: AsyncSession, actor: Actor, flag_id: uuid.UUID) -
     if found is None:
         raise NotFound()
     return found
+
+
+# -- referrals -------------------------------------------------------------------------------
+
+
+def referral_scope(actor: Actor) -> ColumnElement[bool]:
+    """Referrals: own; a clinician's addressed to them (until consent is withdrawn); a
+    peer's for people assigned to them; the lead all (status only)."""
+    if actor.is_token or actor.id is None:
+        return false()
+    if actor.is_lead:
+        return true()
+    parts = [col(Referral.person_id) == actor.id]
+    if actor.is_clinician:
+        parts.append(and_(col(Referral.clinician_id) == actor.id, col(Referral.status) != "withdrawn"))
+    if actor.is_peer:
+        parts.append(
+            exists().where(
+                col(Flag.id) == col(Referral.flag_id),
+                col(Exposure.person_id) == col(Flag.person_id),
+                col(Exposure.peer_id) == actor.id,
+                col(Exposure.removed_at).is_(None),
+                or_(col(Flag.exposure_id).is_(None), col(Flag.exposure_id) == col(Exposure.id)),
+            )
+        )
+    return or_(*parts)
+
+
+def visible_referrals(actor: Actor) -> SelectOfScalar[Referral]:
+    return select(Referral).where(referral_scope(actor))
+
+
+async def access_referral(session: AsyncSession, actor: Actor, referral_id: uuid.UUID) -> Referral:
+    found = (await session.exec(visible_referrals(actor).where(col(Referral.id) == referral_id))).first()
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def can_read_shared_assessment(actor: Actor, referral: Referral) -> bool:
+    """A clinician reads the assessment (answers and notes) only on a referral addressed to
+    them whose person consented to share it, and only until consent is withdrawn."""
+    return (
+        not actor.is_token
+        and actor.is_clinician
+        and referral.clinician_id == actor.id
+        and referral.consent
+        and referral.share_assessment
+        and referral.status != "withdrawn"
+    )
+
+
+def can_act_on_flag(actor: Actor, flag: Flag) -> bool:
+    """Offer a referral, close or acknowledge: the lead, or a peer whose person it is
+    (flag_scope has already said the flag is visible); never the person themselves."""
+    if actor.is_token or actor.id is None or flag.person_id == actor.id:
+        return False
+    return actor.is_lead or actor.is_peer
