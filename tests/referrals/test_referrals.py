@@ -146,7 +146,7 @@ async def test_withdrawing_consent_ends_the_clinicians_access(
 
 
 async def test_closing_a_flag_needs_a_reason(client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock) -> None:
-    flag, peer = await flagged(client, cast, clock)
+    flag, _peer = await flagged(client, cast, clock)
     async with signed_in(client, cast.lead) as lead:
         empty = await lead.post(f"/api/flags/{flag['id']}/close", json={"reason": ""})
         assert empty.status_code == 400
@@ -207,7 +207,7 @@ async def test_own_record_holds_everything_and_who_read_it(
 async def test_admin_sees_audit_metadata_never_content(
     client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock
 ) -> None:
-    flag, peer = await flagged(client, cast, clock)
+    _flag, peer = await flagged(client, cast, clock)
     async with signed_in(client, cast.admin) as admin:
         page = await admin.get("/admin/audit")
         assert page.status_code == 200
