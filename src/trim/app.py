@@ -40,8 +40,11 @@ from trim.followups.routes import CheckinApi, CheckinPages
 from trim.incidents.routes import IncidentApi, IncidentPages
 from trim.logs import AccessLogMiddleware, configure_logging
 from trim.migrations import ensure_migrated
+from trim.privacy import record
 from trim.privacy.routes import AuditPages, RecordApi, RecordPages
 from trim.referrals.routes import FlagPages, ReferralApi, ReferralPages, ServicePages
+from trim.requests import service as requests_service
+from trim.requests.routes import RequestApi, RequestPages
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
@@ -147,12 +150,22 @@ def route_handlers() -> list[Any]:
         RecordApi,
         RecordPages,
         AuditPages,
+        RequestApi,
+        RequestPages,
         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
     ]
 
 
+def register_record_sections() -> None:
+    """Areas that hold more about a person add it to their own record."""
+    if requests_service.own_requests_section not in record.EXTRA_SECTIONS:
+        record.EXTRA_SECTIONS.append(requests_service.own_requests_section)
+
+
 def register_navigation() -> None:
     web.add_nav("My check-ins", "/checkins", "peer")
+    web.add_nav("Requests", "/requests", "peer", "lead")
+    web.add_nav("Ask for a peer", "/requests/new", "responder", "supervisor", "clinician")
     web.add_nav("Overview", "/overview", "lead")
     web.add_nav("Incidents", "/incidents", "lead", "peer", "supervisor")
     web.add_nav("Log an incident", "/incidents/new", "supervisor")
@@ -176,6 +189,7 @@ def create_app(
     load_instruments()  # a broken instrument file stops start-up with a message naming it
     configure_logging(settings.log_level)
     register_navigation()
+    register_record_sections()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

@@ -95,6 +95,7 @@ class Flag(SQLModel, table=True):
     status: str = Field(default="open", max_length=20)
     raised_at: datetime = Field(default_factory=utcnow)
     source_assessment_id: uuid.UUID | None = Field(default=None, foreign_key="assessments.id")
+    source_request_id: uuid.UUID | None = Field(default=None, foreign_key="peer_requests.id")
     acknowledged_at: datetime | None = None
     acknowledged_by_id: uuid.UUID | None = Field(default=None, foreign_key="people.id")
     resolved_at: datetime | None = None

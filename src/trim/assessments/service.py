@@ -375,6 +375,7 @@ async def raise_flag(
     now: datetime,
     exposure_id: uuid.UUID | None = None,
     source: Assessment | None = None,
+    source_request: uuid.UUID | None = None,
 ) -> Flag | None:
     """Raise a flag once per cause: a second attempt (a retry, a twin request, another
     peer at the same moment) finds the unique cause_key taken and raises nothing."""
@@ -389,6 +390,7 @@ async def raise_flag(
         urgent=cause in rules.URGENT_CAUSES,
         raised_at=now,
         source_assessment_id=source.id if source else None,
+        source_request_id=source_request,
     )
     try:
         async with session.begin_nested():

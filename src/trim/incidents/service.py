@@ -323,7 +323,7 @@ class IncidentSummary:
     occurred_at: datetime
     kind: str
     kind_other: str | None
-    station_id: uuid.UUID
+    station_id: uuid.UUID | None
     station_name: str
     summary: str
     logged_by_label: str
@@ -392,7 +392,7 @@ async def _summaries(session: AsyncSession, incidents: Sequence[Incident]) -> li
             kind=i.kind,
             kind_other=i.kind_other,
             station_id=i.station_id,
-            station_name=stations.get(i.station_id, ""),
+            station_name=stations.get(i.station_id, "") if i.station_id else "",
             summary=i.summary,
             logged_by_label=i.logged_by_label,
             logged_by_person_id=i.logged_by_person_id,
@@ -517,3 +517,57 @@ async def incident_detail_for_token(session: AsyncSession, *, actor: Actor, inci
     ]
     summary = (await _summaries(session, [incident]))[0]
     return IncidentDetail(incident=summary, exposures=lines, can_manage=False, hidden_people=0)
+
+
+async def open_support_contact(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    person_id: uuid.UUID,
+    station_id: uuid.UUID | None,
+    started_at: datetime,
+    now: datetime,
+    settings: Settings,
+) -> Incident:
+    """A request for a peer becomes ongoing support: check-ins on the usual schedule, with
+    the peer who took it. It is not a critical incident: supervisors never see it and it
+    is not counted as one."""
+    incident = Incident(
+        occurred_at=now,
+        kind="other",
+        kind_other="Support contact",
+        station_id=station_id,
+        summary="Ongoing support after a request for a peer.",
+        logged_by_person_id=actor.id,
+        logged_by_label=actor.name,
+        source="request",
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(incident)
+    await session.flush()
+    exposure = Exposure(
+        incident_id=incident.id, person_id=person_id, exposure="support", peer_id=actor.id, added_at=now
+    )
+    session.add(exposure)
+    await session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="support_contact.opened",
+        target_type="incident",
+        target_id=incident.id,
+        subject_id=person_id,
+        details={"started_at": started_at},
+        at=now,
+    )
+    await followups.schedule_exposures(
+        session,
+        actor=actor,
+        incident=incident,
+        exposures=[exposure],
+        person_stations={person_id: station_id},
+        now=now,
+        settings=settings,
+    )
+    return incident

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_, true
 from sqlmodel import col, select
@@ -24,6 +25,9 @@ from trim.errors import NotFound
 from trim.followups.models import CheckIn
 from trim.incidents.models import Exposure, Incident
 from trim.referrals.models import Referral
+from trim.requests import rules as request_rules
+from trim.requests.models import PeerRequest
+from trim.requests.rules import PeerFacts
 
 # -- the staff directory ---------------------------------------------------------
 
@@ -74,7 +78,8 @@ def incident_scope(actor: Actor) -> ColumnElement[bool]:
     if actor.is_peer:
         parts.append(_live_exposure(col(Exposure.peer_id) == actor.id))
     if actor.is_supervisor and actor.station_id is not None:
-        parts.append(col(Incident.station_id) == actor.station_id)
+        # Their station's incidents; never a support contact born of a request for a peer.
+        parts.append(and_(col(Incident.station_id) == actor.station_id, col(Incident.source) == "logged"))
     return or_(*parts)
 
 
@@ -218,6 +223,12 @@ def flag_scope(actor: Actor) -> ColumnElement[bool]:
     if actor.is_peer:
         parts.append(
             exists().where(
+                col(PeerRequest.id) == col(Flag.source_request_id), col(PeerRequest.accepted_by_id) == actor.id
+            )
+        )
+        parts.append(
+            exists().where(
+                col(Flag.source_request_id).is_(None),
                 col(Exposure.person_id) == col(Flag.person_id),
                 col(Exposure.peer_id) == actor.id,
                 col(Exposure.removed_at).is_(None),
@@ -225,21 +236,6 @@ def flag_scope(actor: Actor) -> ColumnElement[bool]:
             )
         )
     return or_(*parts)
-
-
-def can_view_flag(
-    actor: Actor, flag: Flag, *, assigned_exposure_ids: set[uuid.UUID], assigned_person_ids: set[uuid.UUID]
-) -> bool:
-    """The row check beside flag_scope; the caller passes the actor's live assignments."""
-    if actor.is_token or actor.id is None:
-        return False
-    if actor.is_lead or flag.person_id == actor.id:
-        return True
-    if not actor.is_peer:
-        return False
-    if flag.exposure_id is not None:
-        return flag.exposure_id in assigned_exposure_ids
-    return flag.person_id in assigned_person_ids
 
 
 def visible_flags(actor: Actor) -> SelectOfScalar[Flag]:
@@ -309,3 +305,46 @@ def can_act_on_flag(actor: Actor, flag: Flag) -> bool:
     if actor.is_token or actor.id is None or flag.person_id == actor.id:
         return False
     return actor.is_lead or actor.is_peer
+
+
+# -- requests for a peer ---------------------------------------------------------------------
+
+
+def request_scope(actor: Actor, *, peer: PeerFacts | None, now: datetime) -> ColumnElement[bool]:
+    """Requests: own; a peer's open ones they may take (by the matching rules) and the ones
+    they took; the lead all (status only)."""
+    if actor.is_token or actor.id is None:
+        return false()
+    if actor.is_lead:
+        return true()
+    parts = [col(PeerRequest.requester_id) == actor.id]
+    if actor.is_peer:
+        parts.append(col(PeerRequest.accepted_by_id) == actor.id)
+        if peer is not None:
+            parts.append(and_(col(PeerRequest.status) == "open", request_rules.matching_clause(peer, now)))
+    return or_(*parts)
+
+
+def request_access(actor: Actor, request: PeerRequest, *, peer: PeerFacts | None, now: datetime) -> str | None:
+    """How much of one request the actor may see: "own", "taken" (the peer who accepted:
+    everything), "offered" (a matching peer: enough to decide, not who or how to reach
+    them), "status" (the lead), or None."""
+    if actor.is_token or actor.id is None:
+        return None
+    if request.requester_id == actor.id:
+        return "own"
+    if actor.is_peer and request.accepted_by_id == actor.id:
+        return "taken"
+    if actor.is_peer and peer is not None and request.status == "open" and request_rules.matches(request, peer, now):
+        return "offered"
+    if actor.is_lead:
+        return "status"
+    return None
+
+
+def could_take(actor: Actor, request: PeerRequest, *, peer: PeerFacts | None, now: datetime) -> bool:
+    """The matching rules alone, whatever the status: used to tell a peer who was offered a
+    request that someone else took it first (409), rather than that it never existed (404)."""
+    if actor.is_token or not actor.is_peer or peer is None:
+        return False
+    return request_rules.matches(request, peer, now)
