@@ -89,3 +89,5 @@ class Exposure(SQLModel, table=True):
     removed_at: datetime | None = None
     # The person asked for no further check-ins for this incident.
     opted_out_at: datetime | None = None
+    # De-identified by `trim purge` (the person is a stand-in from then on).
+    purged_at: datetime | None = None

@@ -76,3 +76,4 @@ class PeerRequest(SQLModel, table=True):
     outcome: str | None = Field(default=None, max_length=30)
     escalated_at: datetime | None = None
     withdrawn_at: datetime | None = None
+    purged_at: datetime | None = None
