@@ -474,26 +474,59 @@ async def check_cumulative(
     every score is low. The same cluster of incidents raises it once."""
     window = timedelta(days=settings.cumulative_window_days)
     raised = []
+    times: dict[uuid.UUID, list[datetime]] = {pid: [] for pid in person_ids}
+    for start_at in range(0, len(person_ids), 500):
+        chunk = list(person_ids[start_at : start_at + 500])
+        rows = await session.exec(
+            select(Exposure.person_id, Incident.occurred_at)
+            .join(Incident, col(Incident.id) == col(Exposure.incident_id))
+            .where(col(Exposure.person_id).in_(chunk), col(Exposure.removed_at).is_(None))
+        )
+        for person, occurred in rows:
+            times[person].append(occurred)
+    due: dict[str, uuid.UUID] = {}
     for person_id in person_ids:
-        times = list(
-            await session.exec(
-                select(Incident.occurred_at)
-                .join(Exposure, col(Exposure.incident_id) == col(Incident.id))
-                .where(Exposure.person_id == person_id, col(Exposure.removed_at).is_(None))
-            )
-        )
-        start = rules.cumulative_window_start(times, threshold=settings.cumulative_incidents_for_flag, window=window)
-        if start is None:
+        if len(times[person_id]) < settings.cumulative_incidents_for_flag:
             continue
-        flag = await raise_flag(
-            session,
-            person_id=person_id,
-            cause="cumulative_exposure",
-            cause_key=f"cumulative:{person_id}:{start.date().isoformat()}",
-            now=now,
+        start = rules.cumulative_window_start(
+            times[person_id], threshold=settings.cumulative_incidents_for_flag, window=window
         )
-        if flag is not None:
-            raised.append(flag)
+        if start is not None:
+            due[f"cumulative:{person_id}:{start.date().isoformat()}"] = person_id
+    keys = list(due)
+    for start_at in range(0, len(keys), 500):
+        for existing in await session.exec(
+            select(Flag.cause_key).where(col(Flag.cause_key).in_(keys[start_at : start_at + 500]))
+        ):
+            due.pop(existing, None)
+    if not due:
+        return raised
+    fresh = [
+        Flag(person_id=person_id, cause="cumulative_exposure", cause_key=key, raised_at=now)
+        for key, person_id in due.items()
+    ]
+    try:
+        async with session.begin_nested():  # one savepoint for them all
+            session.add_all(fresh)
+            await session.flush()
+        raised = fresh
+        for flag in fresh:
+            audit.record(
+                session,
+                actor="system",
+                action="flag.raised",
+                target_type="flag",
+                target_id=flag.id,
+                subject_id=flag.person_id,
+                details={"cause": flag.cause, "urgent": False},
+                at=now,
+            )
+    except IntegrityError:
+        # Another transaction raised one of them meanwhile: go one at a time.
+        for key, person_id in due.items():
+            flag = await raise_flag(session, person_id=person_id, cause="cumulative_exposure", cause_key=key, now=now)
+            if flag is not None:
+                raised.append(flag)
     return raised
 
 

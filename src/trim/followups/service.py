@@ -137,8 +137,9 @@ async def schedule_exposures(
                 exposed_ids=exposed,
                 new_checkins=offsets,
             )
-        session.add(exposure)
         created.extend(_build_checkins(exposure, incident.occurred_at, now=now, settings=settings))
+    session.add_all(exposures)
+    await session.flush()  # exposures before the check-ins that refer to them
     session.add_all(created)
     await session.flush()
     for exposure in exposures:

@@ -141,11 +141,10 @@ async def log_incident(
     )
     session.add(incident)
     await session.flush()
+    # Not flushed yet: the schedule chooses each peer first, so each row is written once.
     exposures = [
         Exposure(incident_id=incident.id, person_id=person.id, exposure=kind, added_at=now) for person, kind in people
     ]
-    session.add_all(exposures)
-    await session.flush()
     audit.record(
         session,
         actor=actor,
