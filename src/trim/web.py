@@ -10,13 +10,14 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
 from litestar import Request, Response
 from litestar.datastructures import Cookie
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import QueryParameter
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
@@ -25,6 +26,10 @@ from trim.config import Settings
 from trim.errors import TooManyAttempts, TrimError
 
 log = logging.getLogger("trim.web")
+
+# Every API list pages with limit (default 100, at most 1000) and offset.
+Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="Page size (default 100, at most 1000)")]
+Offset = Annotated[int, QueryParameter(ge=0, description="Rows to skip")]
 
 FLASH_COOKIE = "trim_flash"
 SESSION_COOKIE = "trim_session"

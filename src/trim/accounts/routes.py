@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import Cookie
 from litestar.middleware.csrf import generate_csrf_token
-from litestar.params import FromQuery, JSONBody, QueryParameter
+from litestar.params import FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
 from trim.accounts import service, signin
@@ -20,6 +20,8 @@ from trim.errors import InvalidInput, TooManyAttempts
 from trim.followups import service as followups
 from trim.web import (
     SESSION_COOKIE,
+    Limit,
+    Offset,
     actor_of,
     api_errors,
     form_data,
@@ -30,9 +32,6 @@ from trim.web import (
     safe_next,
     settings_of,
 )
-
-Limit = Annotated[int, QueryParameter(ge=1, le=1000)]
-Offset = Annotated[int, QueryParameter(ge=0)]
 
 
 def _client_address(request: Request[Any, Any, Any]) -> str | None:

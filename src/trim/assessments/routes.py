@@ -30,7 +30,7 @@ from trim.followups import rules as schedule_rules
 from trim.followups import service as followups
 from trim.idempotency import Replay, claim, complete, request_hash, validate_key
 from trim.incidents import service as incidents
-from trim.web import api_errors, form_data, now_of, page, redirect
+from trim.web import Limit, Offset, api_errors, form_data, now_of, page, redirect
 
 IdempotencyKeyHeader = Annotated[
     str | None,
@@ -158,8 +158,10 @@ class AssessmentApi(Controller):
         return record_out(recorded, settings)
 
     @get("/flags", guards=[signed_in], summary="Flags in the caller's scope, newest first", responses=api_errors(401))
-    async def flags(self, request: Request[Any, Any, Any], db: Db) -> list[FlagOut]:
-        found = await service.list_flags(db, actor=current_actor(request))
+    async def flags(
+        self, request: Request[Any, Any, Any], db: Db, limit: Limit = 100, offset: Offset = 0
+    ) -> list[FlagOut]:
+        found = await service.list_flags(db, actor=current_actor(request), limit=limit, offset=offset)
         return [
             FlagOut(
                 id=f.id, person_id=f.person_id, cause=f.cause, status=f.status, urgent=f.urgent, raised_at=f.raised_at

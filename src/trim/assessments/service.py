@@ -473,7 +473,7 @@ async def check_cumulative(
     """Several incidents in a short time: a flag offering a proactive check-in, even when
     every score is low. The same cluster of incidents raises it once."""
     window = timedelta(days=settings.cumulative_window_days)
-    raised = []
+    raised: list[Flag] = []
     times: dict[uuid.UUID, list[datetime]] = {pid: [] for pid in person_ids}
     for start_at in range(0, len(person_ids), 500):
         chunk = list(person_ids[start_at : start_at + 500])
@@ -524,9 +524,9 @@ async def check_cumulative(
     except IntegrityError:
         # Another transaction raised one of them meanwhile: go one at a time.
         for key, person_id in due.items():
-            flag = await raise_flag(session, person_id=person_id, cause="cumulative_exposure", cause_key=key, now=now)
-            if flag is not None:
-                raised.append(flag)
+            one = await raise_flag(session, person_id=person_id, cause="cumulative_exposure", cause_key=key, now=now)
+            if one is not None:
+                raised.append(one)
     return raised
 
 
@@ -699,6 +699,7 @@ async def list_flags(
     person_id: uuid.UUID | None = None,
     open_only: bool = False,
     limit: int = 500,
+    offset: int = 0,
 ) -> list[Flag]:
     """Flags in the actor's scope, urgent and newest first."""
     stmt = policy.visible_flags(actor)
@@ -706,5 +707,5 @@ async def list_flags(
         stmt = stmt.where(Flag.person_id == person_id)
     if open_only:
         stmt = stmt.where(Flag.status == "open")
-    stmt = stmt.order_by(col(Flag.urgent).desc(), col(Flag.raised_at).desc()).limit(limit)
+    stmt = stmt.order_by(col(Flag.urgent).desc(), col(Flag.raised_at).desc(), col(Flag.id)).limit(limit).offset(offset)
     return list(await session.exec(stmt))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from trim.accounts import service as accounts
@@ -16,10 +16,7 @@ from trim.deps import Conf, Db
 from trim.followups import rules, service
 from trim.followups.schemas import CheckinOut, PersonRef
 from trim.privacy import audit
-from trim.web import api_errors, now_of, page, redirect
-
-Limit = Annotated[int, QueryParameter(ge=1, le=1000)]
-Offset = Annotated[int, QueryParameter(ge=0)]
+from trim.web import Limit, Offset, api_errors, now_of, page, redirect
 
 
 def checkin_out(view: service.CheckinView) -> CheckinOut:

@@ -27,7 +27,7 @@ from trim.referrals.schemas import (
     SharedResult,
     StatusIn,
 )
-from trim.web import api_errors, form_data, now_of, page, redirect
+from trim.web import Limit, Offset, api_errors, form_data, now_of, page, redirect
 
 
 def referral_out(view: service.ReferralView, include_assessment: bool) -> ReferralOut:
@@ -113,9 +113,11 @@ class ReferralApi(Controller):
         summary="Referrals in the caller's scope (a clinician's inbox)",
         responses=api_errors(401),
     )
-    async def index(self, request: Request[Any, Any, Any], db: Db, settings: Conf) -> list[ReferralOut]:
+    async def index(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, limit: Limit = 100, offset: Offset = 0
+    ) -> list[ReferralOut]:
         actor = current_actor(request)
-        views = await service.list_referrals(db, actor=actor)
+        views = await service.list_referrals(db, actor=actor, limit=limit, offset=offset)
         out = []
         for view in views:
             if actor.is_clinician and view.referral.clinician_id == actor.id:

@@ -16,7 +16,7 @@ from trim.errors import Conflict, InvalidInput
 from trim.requests import service
 from trim.requests.models import CONTACT_LABELS, OUTCOME_LABELS, URGENCY_LABELS
 from trim.requests.schemas import CloseRequestIn, RequestCreated, RequestIn, RequestOut
-from trim.web import api_errors, form_data, now_of, page, redirect, settings_of
+from trim.web import Limit, Offset, api_errors, form_data, now_of, page, redirect, settings_of
 
 
 def request_out(view: service.RequestView) -> RequestOut:
@@ -67,8 +67,12 @@ class RequestApi(Controller):
         )
 
     @get("/", guards=[signed_in], summary="Requests in the caller's scope", responses=api_errors(401))
-    async def index(self, request: Request[Any, Any, Any], db: Db, settings: Conf) -> list[RequestOut]:
-        views = await service.list_requests(db, actor=current_actor(request), settings=settings, now=now_of(request))
+    async def index(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, limit: Limit = 100, offset: Offset = 0
+    ) -> list[RequestOut]:
+        views = await service.list_requests(
+            db, actor=current_actor(request), settings=settings, now=now_of(request), limit=limit, offset=offset
+        )
         return [request_out(v) for v in views]
 
     @get(
