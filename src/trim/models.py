@@ -5,6 +5,7 @@ from trim.accounts import models as accounts_models  # noqa: F401
 from trim.db import metadata
 from trim.followups import models as followups_models  # noqa: F401
 from trim.incidents import models as incidents_models  # noqa: F401
+from trim.notifications import models as notifications_models  # noqa: F401
 from trim.privacy import models as privacy_models  # noqa: F401
 
 __all__ = ["metadata"]
