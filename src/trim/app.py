@@ -41,6 +41,7 @@ from trim.logs import AccessLogMiddleware, configure_logging
 from trim.migrations import ensure_migrated
 from trim.notifications import jobs as notifications_jobs
 from trim.notifications import sweeps
+from trim.notifications.routes import CalendarFeeds, NotificationPages
 from trim.notifications.worker import Worker, running
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,6 +130,8 @@ def route_handlers() -> list[Any]:
         IncidentPages,
         CheckinApi,
         CheckinPages,
+        NotificationPages,
+        CalendarFeeds,
         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
     ]
 
