@@ -200,3 +200,25 @@ async def test_the_lead_is_told_when_an_unavailable_peers_work_is_handed_on(
     assert [r.to_address for r in handed] == ["lead@example.org"]
     assert handed[0].link == "/overview"
     assert "1 person" in handed[0].body
+
+
+async def test_enqueue_many_applies_each_persons_choices_in_one_go(
+    session: AsyncSession, cast: Cast, clock: FakeClock
+) -> None:
+    await notifications.set_preferences(
+        session, actor=cast.actor("other_peer"), choices={"checkin_due": "digest"}, now=clock()
+    )
+    await session.commit()
+    Message = notifications.Message
+    written = await notifications.enqueue_many(
+        session,
+        [
+            Message("checkin_due", "Due", "b", person_id=cast.peer.id, dedupe_key="a"),
+            Message("checkin_due", "Due", "b", person_id=cast.peer.id, dedupe_key="a"),  # same key, same batch
+            Message("checkin_due", "Due", "b", person_id=cast.other_peer.id, dedupe_key="b"),  # in the digest
+            Message("escalation", "Waiting", "b", email="oncall@example.org"),
+        ],
+        now=clock(),
+    )
+    assert written == 2
+    assert sorted(r.to_address for r in await outbox(session)) == ["oncall@example.org", "peer@example.org"]

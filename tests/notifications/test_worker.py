@@ -177,8 +177,13 @@ async def test_two_workers_sweeping_and_sending_at_once_send_each_message_once(
         await accounts.set_roles(
             session, actor=cast.actor("admin"), person_id=cast.person(who).id, roles=["responder"], now=clock()
         )
+    # And plenty already waiting, so the two workers claim side by side many times over.
+    waiting = [
+        notifications.Message("flag", f"Flag {n}", "A flag needs you.", person_id=cast.lead.id) for n in range(60)
+    ]
+    assert await notifications.enqueue_many(session, waiting, now=clock()) == 60
     await session.commit()
-    clock.advance(days=5, hours=1)  # every day3 check-in is now overdue too: two reminders each
+    clock.advance(days=5, hours=1)  # every day3 check-in is overdue: one reminder each
 
     first, second = (
         workers.new(mail_batch_size=2, sweep_batch_size=5),
@@ -193,7 +198,7 @@ async def test_two_workers_sweeping_and_sending_at_once_send_each_message_once(
 
     ids = Counter(m["Message-ID"] for m in smtp_server.messages)
     rows = await outbox(session)
-    assert len(rows) == 3 + 24  # role changes, and one overdue reminder per check-in
+    assert len(rows) == 3 + 60 + 24  # role changes, the waiting ones, one overdue reminder per check-in
     assert all(r.sent_at is not None for r in rows)
     assert len(ids) == len(rows) and set(ids.values()) == {1}
     reminders = await session.exec(select(CheckinReminder.stage, func.count()).group_by(col(CheckinReminder.stage)))

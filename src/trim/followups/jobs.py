@@ -16,6 +16,7 @@ from datetime import UTC, datetime, time
 from sqlalchemy import exists, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import Select
 
 from trim.config import Settings
 from trim.db import dialect_insert, new_id
@@ -77,59 +78,80 @@ async def _remind(session: AsyncSession, *, stage: str, now: datetime, settings:
         lower = max(lower, floor)
     if lower >= upper:
         return 0
-    reminded = exists().where(col(CheckinReminder.checkin_id) == col(CheckIn.id), col(CheckinReminder.stage) == stage)
     rows = (
-        await session.exec(
-            select(CheckIn.id, CheckIn.peer_id, CheckIn.due_at)
-            .where(col(CheckIn.outcome).is_(None), col(CheckIn.due_at) > lower, col(CheckIn.due_at) <= upper)
-            .where(~reminded)
-            .order_by(col(CheckIn.due_at), col(CheckIn.id))
-            .limit(settings.sweep_batch_size)
-        )
+        await session.exec(reminder_candidates(stage, lower=lower, upper=upper, limit=settings.sweep_batch_size))
     ).all()
-    for checkin_id, peer_id, _due_at in rows:
-        if await _claim_reminder(session, checkin_id=checkin_id, stage=stage, now=now):
-            await _tell(session, checkin_id=checkin_id, peer_id=peer_id, stage=stage, now=now)
+    claimed = await _claim_reminders(session, checkin_ids=[r[0] for r in rows], stage=stage, now=now)
+    messages = await _reminder_messages(
+        session, [(checkin_id, peer_id) for checkin_id, peer_id, _ in rows if checkin_id in claimed], stage=stage
+    )
+    await notifications.enqueue_many(session, messages, now=now)
     # A full batch leaves more behind: the next run carries on from the last one read.
     full = len(rows) >= settings.sweep_batch_size
     await sweeps.advance_mark(session, name, rows[-1][2] if full else upper, now=now)
     return len(rows)
 
 
-async def _claim_reminder(session: AsyncSession, *, checkin_id: uuid.UUID, stage: str, now: datetime) -> bool:
-    """Insert the (checkin, stage) reminder; False when it exists (another worker, an
-    earlier run). On PostgreSQL a concurrent insert waits for the other to commit."""
+def reminder_candidates(
+    stage: str, *, lower: datetime, upper: datetime, limit: int
+) -> Select[uuid.UUID, uuid.UUID | None, datetime]:
+    """Open check-ins due in (lower, upper] not yet reminded at this stage, oldest first:
+    a range on ix_checkins_due_at and, per row, a probe of the unique reminder index."""
+    reminded = exists().where(col(CheckinReminder.checkin_id) == col(CheckIn.id), col(CheckinReminder.stage) == stage)
+    return (
+        select(CheckIn.id, CheckIn.peer_id, CheckIn.due_at)
+        .where(col(CheckIn.outcome).is_(None), col(CheckIn.due_at) > lower, col(CheckIn.due_at) <= upper)
+        .where(~reminded)
+        .order_by(col(CheckIn.due_at), col(CheckIn.id))
+        .limit(limit)
+    )
+
+
+async def _claim_reminders(
+    session: AsyncSession, *, checkin_ids: list[uuid.UUID], stage: str, now: datetime
+) -> set[uuid.UUID]:
+    """Insert a (checkin, stage) reminder for each; returns those this transaction inserted
+    (the others exist: another worker, an earlier run). On PostgreSQL a concurrent insert of
+    the same row waits for the other to commit; rows go in due order, so two sweepers never
+    wait on each other in a circle."""
+    if not checkin_ids:
+        return set()
     stmt = (
         dialect_insert(session, CheckinReminder)
-        .values(id=new_id(), checkin_id=checkin_id, stage=stage, created_at=now)
+        .values([{"id": new_id(), "checkin_id": c, "stage": stage, "created_at": now} for c in checkin_ids])
         .on_conflict_do_nothing()
-        .returning(col(CheckinReminder.id))
+        .returning(col(CheckinReminder.checkin_id))
     )
-    return (await session.exec(stmt)).first() is not None
+    return set((await session.exec(stmt)).scalars())
 
 
-async def _tell(
-    session: AsyncSession, *, checkin_id: uuid.UUID, peer_id: uuid.UUID | None, stage: str, now: datetime
-) -> None:
-    link = f"/checkins/{checkin_id}"
-    dedupe = f"checkin:{checkin_id}:{stage}"
-    if peer_id is not None:
-        subject, body = REMINDERS[stage]
-        await notifications.enqueue(
-            session,
-            person_id=peer_id,
-            kind=f"checkin_{stage}",
-            subject=subject,
-            body=body,
-            link=link,
-            dedupe_key=dedupe,
-            now=now,
-        )
-        return
-    subject, body = UNASSIGNED[stage]
-    await notifications.notify_role(
-        session, role="lead", kind=f"checkin_{stage}", subject=subject, body=body, link=link, dedupe_key=dedupe, now=now
-    )
+async def _reminder_messages(
+    session: AsyncSession, due: list[tuple[uuid.UUID, uuid.UUID | None]], *, stage: str
+) -> list[notifications.Message]:
+    """The assigned peer's reminder; with nobody assigned, one to each lead."""
+    messages = []
+    leads: list[uuid.UUID] | None = None
+    for checkin_id, peer_id in due:
+        link = f"/checkins/{checkin_id}"
+        dedupe = f"checkin:{checkin_id}:{stage}"
+        if peer_id is not None:
+            subject, body = REMINDERS[stage]
+            messages.append(
+                notifications.Message(
+                    f"checkin_{stage}", subject, body, person_id=peer_id, link=link, dedupe_key=dedupe
+                )
+            )
+            continue
+        if leads is None:
+            leads = await notifications.role_holders(session, "lead")
+        subject, body = UNASSIGNED[stage]
+        messages += [
+            notifications.Message(
+                f"checkin_{stage}", subject, body, person_id=lead, link=link, dedupe_key=f"{dedupe}:{lead}"
+            )
+            for lead in leads
+        ]
+    return messages
 
 
 async def sweep_digest(session: AsyncSession, *, now: datetime, settings: Settings) -> int:

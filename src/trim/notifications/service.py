@@ -12,11 +12,14 @@ Nothing here commits: the row lands with the change that caused it, or not at al
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete
 from sqlmodel import col, select
@@ -33,17 +36,43 @@ from trim.privacy import audit
 
 SUBJECT_MAX = 200
 BODY_MAX = 2000
+CHUNK = 500  # rows per statement: well inside both databases' limits on parameters
 
 
 async def _roles(session: AsyncSession, person_id: uuid.UUID) -> list[str]:
     return list(await session.exec(select(PersonRole.role).where(PersonRole.person_id == person_id)))
 
 
-async def _choice(session: AsyncSession, person_id: uuid.UUID, kind: str) -> str | None:
-    stmt = select(NotificationPreference.channel).where(
-        NotificationPreference.person_id == person_id, NotificationPreference.kind == kind
-    )
-    return (await session.exec(stmt)).first()
+@dataclass(frozen=True)
+class Message:
+    """One email for `enqueue_many`; the fields mean what `enqueue`'s arguments mean."""
+
+    kind: str
+    subject: str
+    body: str
+    person_id: uuid.UUID | None = None
+    email: str | None = None
+    link: str | None = None
+    urgent: bool = False
+    dedupe_key: str | None = None
+
+    def checked(self) -> Message:
+        """The message tidied, or ValueError saying what is wrong with it (a bug in the caller)."""
+        if (self.person_id is None) == (self.email is None):
+            raise ValueError("enqueue needs a person_id or an email, not both")
+        if self.kind not in rules.KINDS:
+            raise ValueError(f"unknown notification kind {self.kind!r}; known: {', '.join(rules.KINDS)}")
+        if self.link is not None and not rules.is_local_path(self.link):
+            raise ValueError("link must be a path of ours, such as /checkins/<id>")
+        subject, body = " ".join(self.subject.split()), self.body.strip()
+        if not subject or len(subject) > SUBJECT_MAX or not body or len(body) > BODY_MAX:
+            raise ValueError(f"subject (1-{SUBJECT_MAX} characters) and body (1-{BODY_MAX}) are required")
+        email = None
+        if self.email is not None:
+            email = normalize_email(self.email)
+            if not is_valid_email(email):
+                raise ValueError("enqueue needs a valid email address")
+        return dataclasses.replace(self, subject=subject, body=body, email=email)
 
 
 async def enqueue(
@@ -66,51 +95,83 @@ async def enqueue(
     Name a person (their address and choices are looked up) or, for contacts who are not
     people here (on-call addresses), an email. `link` is a path such as "/checkins/<id>".
     Subject and body must say nothing confidential: no names, scores, notes or summaries."""
-    if (person_id is None) == (email is None):
-        raise ValueError("enqueue needs a person_id or an email, not both")
-    if kind not in rules.KINDS:
-        raise ValueError(f"unknown notification kind {kind!r}; known: {', '.join(rules.KINDS)}")
-    if link is not None and not rules.is_local_path(link):
-        raise ValueError("link must be a path of ours, such as /checkins/<id>")
-    subject = " ".join(subject.split())
-    if not subject or len(subject) > SUBJECT_MAX or not body.strip() or len(body) > BODY_MAX:
-        raise ValueError(f"subject (1-{SUBJECT_MAX} characters) and body (1-{BODY_MAX}) are required")
+    message = Message(kind, subject, body, person_id, email, link, urgent, dedupe_key)
+    return await enqueue_many(session, [message], now=now) == 1
 
-    if person_id is not None:
-        person = await session.get(Person, person_id)
-        if person is None or (not person.active and kind != "account"):
-            return False
-        roles = await _roles(session, person_id)
-        channel = rules.effective_channel(kind, await _choice(session, person_id, kind), roles, urgent=urgent)
-        if channel != "email":
-            return False
-        address = person.email
-    else:
-        address = normalize_email(email or "")
-        if not is_valid_email(address):
-            raise ValueError("enqueue needs a valid email address")
 
-    stmt = (
-        dialect_insert(session, OutboxMessage)
-        .values(
-            id=new_id(),
-            kind=kind,
-            person_id=person_id,
-            to_address=address,
-            subject=subject,
-            body=body.strip(),
-            link=link,
-            urgent=urgent or kind in rules.URGENT_KINDS,
-            dedupe_key=dedupe_key,
-            created_at=now,
-            next_attempt_at=now,
-            attempts=0,
+async def enqueue_many(session: AsyncSession, messages: Sequence[Message], *, now: datetime) -> int:
+    """`enqueue` for a batch (a sweep's reminders): the same rules, a few queries whatever
+    the number. Returns how many were written."""
+    checked = [m.checked() for m in messages]
+    person_ids = list({m.person_id for m in checked if m.person_id is not None})
+    people: dict[uuid.UUID, Person] = {}
+    roles: dict[uuid.UUID, list[str]] = {}
+    choices: dict[tuple[uuid.UUID, str], str] = {}
+    for start in range(0, len(person_ids), CHUNK):
+        chunk = person_ids[start : start + CHUNK]
+        for found in await session.exec(select(Person).where(col(Person.id).in_(chunk))):
+            people[found.id] = found
+        for role in await session.exec(select(PersonRole).where(col(PersonRole.person_id).in_(chunk))):
+            roles.setdefault(role.person_id, []).append(role.role)
+        for pref in await session.exec(
+            select(NotificationPreference).where(col(NotificationPreference.person_id).in_(chunk))
+        ):
+            choices[(pref.person_id, pref.kind)] = pref.channel
+
+    rows: list[dict[str, Any]] = []
+    keys: set[str] = set()
+    for m in checked:
+        if m.person_id is not None:
+            person = people.get(m.person_id)
+            if person is None or (not person.active and m.kind != "account"):
+                continue  # nobody to tell, or they have left
+            chosen = choices.get((m.person_id, m.kind))
+            if rules.effective_channel(m.kind, chosen, roles.get(m.person_id, []), urgent=m.urgent) != "email":
+                continue
+            address = person.email
+        else:
+            address = m.email or ""
+        if m.dedupe_key is not None:
+            if m.dedupe_key in keys:
+                continue
+            keys.add(m.dedupe_key)
+        rows.append(
+            {
+                "id": new_id(),
+                "kind": m.kind,
+                "person_id": m.person_id,
+                "to_address": address,
+                "subject": m.subject,
+                "body": m.body,
+                "link": m.link,
+                "urgent": m.urgent or m.kind in rules.URGENT_KINDS,
+                "dedupe_key": m.dedupe_key,
+                "created_at": now,
+                "next_attempt_at": now,
+                "attempts": 0,
+            }
         )
-        .on_conflict_do_nothing()
-        .returning(col(OutboxMessage.id))
+    written = 0
+    for start in range(0, len(rows), CHUNK):
+        stmt = (
+            dialect_insert(session, OutboxMessage)
+            .values(rows[start : start + CHUNK])
+            .on_conflict_do_nothing()  # a dedupe_key already in the outbox
+            .returning(col(OutboxMessage.id))
+        )
+        written += len((await session.exec(stmt)).all())
+    return written
+
+
+async def role_holders(session: AsyncSession, role: str) -> list[uuid.UUID]:
+    """Active people holding a role, in a stable order."""
+    rows = await session.exec(
+        select(Person.id)
+        .join(PersonRole, col(PersonRole.person_id) == col(Person.id))
+        .where(PersonRole.role == role, col(Person.active).is_(True))
+        .order_by(col(Person.id))
     )
-    inserted = (await session.exec(stmt)).first()
-    return inserted is not None
+    return list(rows)
 
 
 async def notify_role(
@@ -127,26 +188,11 @@ async def notify_role(
 ) -> int:
     """`enqueue` for every active holder of a role (each by their own choices); returns how
     many emails were written. A dedupe_key is made per person."""
-    holders = await session.exec(
-        select(Person.id)
-        .join(PersonRole, col(PersonRole.person_id) == col(Person.id))
-        .where(PersonRole.role == role, col(Person.active).is_(True))
-        .order_by(col(Person.id))
-    )
-    written = 0
-    for person_id in list(holders):
-        written += await enqueue(
-            session,
-            person_id=person_id,
-            kind=kind,
-            subject=subject,
-            body=body,
-            link=link,
-            urgent=urgent,
-            dedupe_key=f"{dedupe_key}:{person_id}" if dedupe_key else None,
-            now=now,
-        )
-    return written
+    messages = [
+        Message(kind, subject, body, person_id, None, link, urgent, f"{dedupe_key}:{person_id}" if dedupe_key else None)
+        for person_id in await role_holders(session, role)
+    ]
+    return await enqueue_many(session, messages, now=now)
 
 
 # -- preferences ---------------------------------------------------------------------
