@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from trim.config import SettingsError, load_settings
 from trim.followups.rules import digest_message, handover_message
 from trim.notifications import ical, mail, rules
 
@@ -186,3 +187,9 @@ def test_calendar_is_crlf_with_one_uid_per_event() -> None:
     assert "\n" not in text.replace("\r\n", "")
     assert text.count("BEGIN:VEVENT") == 2 and "UID:checkin-1@trim\r\n" in text
     assert "DTSTART:20261105T080000Z\r\nDTEND:20261105T083000Z\r\n" in text
+
+
+def test_a_lease_shorter_than_a_slow_send_is_refused_at_start_up() -> None:
+    with pytest.raises(SettingsError, match="TRIM_MAIL_LEASE_SECONDS must be at least three times"):
+        load_settings(mail_lease_seconds=60, smtp_timeout_seconds=30)
+    assert load_settings(mail_lease_seconds=90, smtp_timeout_seconds=30).mail_lease == timedelta(seconds=90)
