@@ -309,6 +309,7 @@ def machine() -> dict[str, str]:
         "ram": f"{mem_kb / 1024 / 1024:.1f} GiB",
         "postgresql": asyncio.run(version()),
         "python": platform.python_version(),
+        "load": " / ".join(f"{x:.1f}" for x in os.getloadavg()),
         "os": platform.platform(),
     }
 
@@ -324,7 +325,8 @@ def report(results: list[dict[str, Any]], info: dict[str, str], *, due: int, rep
         "```",
         "",
         f"Machine: {info['nproc']} CPUs ({info['cpu']}), {info['ram']} RAM, PostgreSQL {info['postgresql']}, "
-        f"Python {info['python']}, {info['os']}. PostgreSQL with its default settings.",
+        f"Python {info['python']}, {info['os']}. PostgreSQL with its default settings. Load average when "
+        f"the run started (1/5/15 min): {info['load']} (the machine is shared; other jobs may have run).",
         "",
         f"Each database holds the given number of check-ins (80% history, already reminded: "
         f"completed, or open and long overdue; 20% upcoming) plus {due} that have just become due and {due} "

@@ -178,7 +178,6 @@ async def import_roster(
                         details={"added": added, "removed": removed, "via": "roster"},
                         at=now,
                     )
-                    await session.flush()  # the new roles decide what the email may say
                     subject, body = role_change_message(added, removed)
                     await notifications.enqueue(
                         session,

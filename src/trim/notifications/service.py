@@ -6,8 +6,12 @@ Other areas call:
     from trim.notifications import service as notifications
     await notifications.enqueue(session, person_id=..., kind="checkin_due", subject=..., body=..., link=..., now=now)
     await notifications.notify_role(session, role="lead", kind=..., subject=..., body=..., now=now)
+    await notifications.enqueue_many(session, [notifications.Message(...), ...], now=now)  # a batch
 
-Nothing here commits: the row lands with the change that caused it, or not at all.
+Kinds are listed in notifications.rules.KINDS. Nothing here commits: the row lands with
+the change that caused it, or not at all. Work that waits for time to pass (a request
+nobody answered, an urgent flag nobody acknowledged) is a sweep: see
+trim.notifications.sweeps, registered in trim.app.register_sweeps().
 """
 
 from __future__ import annotations
