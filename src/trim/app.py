@@ -31,6 +31,7 @@ from trim.accounts.admin_routes import AdminPages
 from trim.accounts.auth import AuthMiddleware, no_tokens_by_default
 from trim.accounts.routes import HomePages, SessionApi, SigninPages
 from trim.accounts.rules import ROLE_LABELS
+from trim.assessments import jobs as assessments_jobs
 from trim.assessments.instruments import load as load_instruments
 from trim.assessments.routes import AssessmentApi
 from trim.assessments.routes import RecordPages as CheckinRecordPages
@@ -49,6 +50,7 @@ from trim.notifications.worker import Worker, running
 from trim.privacy import record
 from trim.privacy.routes import AuditPages, RecordApi, RecordPages
 from trim.referrals.routes import FlagPages, ReferralApi, ReferralPages, ServicePages
+from trim.requests import jobs as requests_jobs
 from trim.requests import service as requests_service
 from trim.requests.routes import RequestApi, RequestPages
 
@@ -185,6 +187,9 @@ def register_sweeps() -> None:
     sweeps.add_sweep("checkins.overdue", followups_jobs.sweep_overdue)
     sweeps.add_sweep("checkins.digest", followups_jobs.sweep_digest)
     sweeps.add_sweep("outbox.sent", notifications_jobs.sweep_sent)
+    sweeps.add_sweep("flags.urgent_unacknowledged", assessments_jobs.sweep_unacknowledged_urgent)
+    sweeps.add_sweep("requests.escalate", requests_jobs.sweep_escalations)
+    sweeps.add_sweep("requests.named_windows", requests_jobs.sweep_named_windows)
 
 
 def create_app(
