@@ -274,6 +274,14 @@ def run_demo(folder: Path, *, host: str, port: int, serve: bool) -> None:
     import uvicorn
 
     from trim.app import create_app
+    from trim.demo_mail import start_catcher
 
+    mail_folder = folder / "mail"
+    catcher, smtp_url = start_catcher(mail_folder)
+    settings = settings.model_copy(update={"smtp_url": smtp_url})
+    click.echo(f"Emails the demo sends are saved in {mail_folder}/ (one .eml file each).")
     click.echo("Press Ctrl+C to stop.")
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    finally:
+        catcher.stop()
