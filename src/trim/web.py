@@ -202,8 +202,12 @@ def api_errors(*codes: int) -> dict[int, ResponseSpec]:
     """OpenAPI documentation of the contract's JSON errors for a route."""
     from trim.accounts.schemas import ErrorOut
 
+    # No generated examples: Litestar fills them with random strings, new on every start.
     return {
-        code: ResponseSpec(data_container=ErrorOut, description=ERROR_DESCRIPTIONS.get(code, "Error")) for code in codes
+        code: ResponseSpec(
+            data_container=ErrorOut, description=ERROR_DESCRIPTIONS.get(code, "Error"), generate_examples=False
+        )
+        for code in codes
     }
 
 
