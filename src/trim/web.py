@@ -10,13 +10,14 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
 from litestar import Request, Response
 from litestar.datastructures import Cookie
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import QueryParameter
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
@@ -186,6 +187,10 @@ def json_error(
     body.update(extra)
     return Response(content=body, status_code=status, headers=dict(headers or {}), media_type="application/json")
 
+
+# Paging bounds the databases can take (OFFSET is a BIGINT): larger is bad input, not a 500.
+MAX_OFFSET = 2**63 - 1
+PageNumber = Annotated[int, QueryParameter(le=10**9)]
 
 ERROR_DESCRIPTIONS = {
     400: "The request is not valid",

@@ -19,6 +19,7 @@ from trim.deps import Conf, Db
 from trim.errors import InvalidInput, TooManyAttempts
 from trim.followups import service as followups
 from trim.web import (
+    MAX_OFFSET,
     SESSION_COOKIE,
     actor_of,
     api_errors,
@@ -32,7 +33,7 @@ from trim.web import (
 )
 
 Limit = Annotated[int, QueryParameter(ge=1, le=1000)]
-Offset = Annotated[int, QueryParameter(ge=0)]
+Offset = Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET)]
 
 
 def _client_address(request: Request[Any, Any, Any]) -> str | None:

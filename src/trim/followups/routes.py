@@ -17,10 +17,10 @@ from trim.followups import rules, service
 from trim.followups.schemas import CheckinOut, PersonRef
 from trim.incidents import service as incidents
 from trim.privacy import audit
-from trim.web import api_errors, now_of, page, redirect
+from trim.web import MAX_OFFSET, api_errors, now_of, page, redirect
 
 Limit = Annotated[int, QueryParameter(ge=1, le=1000)]
-Offset = Annotated[int, QueryParameter(ge=0)]
+Offset = Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET)]
 
 
 def checkin_out(view: service.CheckinView) -> CheckinOut:
