@@ -20,6 +20,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import DBAPIError
 
 from trim.accounts.actor import Actor
 from trim.config import Settings
@@ -216,6 +217,8 @@ def api_errors(*codes: int) -> dict[int, ResponseSpec]:
     }
 
 
+CHARACTER_NOT_IN_REPERTOIRE = "22021"  # PostgreSQL's SQLSTATE for text it cannot store (NUL)
+
 ERROR_TEMPLATES = {400: "errors/400.html", 403: "errors/403.html", 404: "errors/404.html", 429: "errors/429.html"}
 
 
@@ -255,6 +258,9 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
             detail = "The form's security token is missing or has expired. Reload the page and try again."
         elif status == 405:
             detail = "Method not allowed"
+    elif isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == CHARACTER_NOT_IN_REPERTOIRE:
+        # PostgreSQL cannot store some characters (NUL) in text: bad input, not our failure.
+        status, detail = 400, "The request contains a character that cannot be stored (such as NUL)."
     else:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         status, detail = HTTP_500_INTERNAL_SERVER_ERROR, "Something went wrong on our side. Nothing you did caused it."
