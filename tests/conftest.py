@@ -200,3 +200,14 @@ async def cast(session: AsyncSession) -> Any:
     from tests.cast import make_cast
 
     return await make_cast(session)
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[AsyncSession]:
+    """A transactional session for calling services (they use savepoints and row locks).
+    Commit after each use case, as a request would; inspect results with `session`."""
+    engine = create_engine(settings.database_url, pool_size=2)
+    async with make_sessionmaker(engine)() as tx:
+        yield tx
+        await tx.rollback()
+    await engine.dispose()

@@ -44,3 +44,20 @@ async def make_incident(
 async def checkins_of(session: AsyncSession, person: Person) -> list[CheckIn]:
     stmt = select(CheckIn).where(CheckIn.person_id == person.id).order_by(col(CheckIn.offset_days))
     return list(await session.exec(stmt.execution_options(populate_existing=True)))
+
+
+def answers_for(kind: str, *, risk_yes: int = 0, tsq_yes: int = 0) -> dict[str, dict[str, bool]]:
+    """Complete answers for every instrument offered at this kind of check-in."""
+    from trim.assessments import instruments as catalogue
+
+    counts = {"trim_risk": risk_yes, "tsq": tsq_yes}
+    return {
+        inst.id: {item.id: i < counts.get(inst.id, 0) for i, item in enumerate(inst.items)}
+        for inst in catalogue.offered_at(catalogue.load(), kind)
+    }
+
+
+async def assigned_peer(session: AsyncSession, checkin: CheckIn) -> Person:
+    peer = await session.get(Person, checkin.peer_id)
+    assert peer is not None
+    return peer

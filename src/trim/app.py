@@ -30,6 +30,9 @@ from trim import web
 from trim.accounts.admin_routes import AdminPages
 from trim.accounts.auth import AuthMiddleware, no_tokens_by_default
 from trim.accounts.routes import HomePages, SessionApi, SigninPages
+from trim.assessments.instruments import load as load_instruments
+from trim.assessments.routes import AssessmentApi
+from trim.assessments.routes import RecordPages as CheckinRecordPages
 from trim.config import Settings, get_settings
 from trim.db import create_engine, make_sessionmaker, ping, utcnow
 from trim.deps import provide_db, provide_settings
@@ -37,6 +40,11 @@ from trim.followups.routes import CheckinApi, CheckinPages
 from trim.incidents.routes import IncidentApi, IncidentPages
 from trim.logs import AccessLogMiddleware, configure_logging
 from trim.migrations import ensure_migrated
+from trim.privacy import record
+from trim.privacy.routes import AuditPages, RecordApi, RecordPages
+from trim.referrals.routes import FlagPages, ReferralApi, ReferralPages, ServicePages
+from trim.requests import service as requests_service
+from trim.requests.routes import RequestApi, RequestPages
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
@@ -133,16 +141,39 @@ def route_handlers() -> list[Any]:
         IncidentPages,
         CheckinApi,
         CheckinPages,
+        AssessmentApi,
+        CheckinRecordPages,
+        ReferralApi,
+        FlagPages,
+        ReferralPages,
+        ServicePages,
+        RecordApi,
+        RecordPages,
+        AuditPages,
+        RequestApi,
+        RequestPages,
         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
     ]
 
 
+def register_record_sections() -> None:
+    """Areas that hold more about a person add it to their own record."""
+    if requests_service.own_requests_section not in record.EXTRA_SECTIONS:
+        record.EXTRA_SECTIONS.append(requests_service.own_requests_section)
+
+
 def register_navigation() -> None:
     web.add_nav("My check-ins", "/checkins", "peer")
+    web.add_nav("Requests", "/requests", "peer", "lead")
+    web.add_nav("Ask for a peer", "/requests/new", "responder", "supervisor", "clinician")
     web.add_nav("Overview", "/overview", "lead")
     web.add_nav("Incidents", "/incidents", "lead", "peer", "supervisor")
     web.add_nav("Log an incident", "/incidents/new", "supervisor")
+    web.add_nav("Flags", "/flags", "peer", "lead")
+    web.add_nav("Referrals", "/referrals", "clinician")
+    web.add_nav("Services", "/services", "lead")
     web.add_nav("Check-ins for you", "/me/checkins", "responder")
+    web.add_nav("Audit log", "/admin/audit", "admin")
     web.add_nav("People", "/admin/people", "admin", "lead")
     web.add_nav("Stations", "/admin/stations", "admin")
     web.add_nav("Import roster", "/admin/roster", "admin")
@@ -155,8 +186,10 @@ def create_app(
     """The web application for these settings. Refuses to start on an unmigrated database."""
     settings = settings or get_settings()
     settings.require_production_secrets()
+    load_instruments()  # a broken instrument file stops start-up with a message naming it
     configure_logging(settings.log_level)
     register_navigation()
+    register_record_sections()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

@@ -396,6 +396,59 @@ def keys_generate() -> None:
     click.echo(generate_key())
 
 
+@keys.command("rotate")
+@click.option("--batch", default=500, show_default=True)
+def keys_rotate(batch: int) -> None:
+    """Re-encrypt notes and messages under the first key (the app keeps serving)."""
+    import trim.models  # noqa: F401
+    from trim.db import create_engine, make_sessionmaker
+    from trim.privacy.crypto import fingerprint
+    from trim.privacy.keys import rotate_keys, undecryptable
+
+    settings = _settings()
+    if not settings.encryption_keys:
+        raise click.ClickException("TRIM_ENCRYPTION_KEYS is not set")
+
+    async def main_() -> tuple[dict[str, int], int]:
+        engine = create_engine(settings.database_url, pool_size=2)
+        try:
+            maker = make_sessionmaker(engine)
+            counts = await rotate_keys(
+                maker, settings, batch=batch, on_progress=lambda name, n: click.echo(f"  {name}: {n} re-encrypted")
+            )
+            async with maker() as session:
+                left = await undecryptable(session, settings)
+            return counts, left
+        finally:
+            await engine.dispose()
+
+    counts, left = asyncio.run(main_())
+    click.echo(f"{sum(counts.values())} values now under key {fingerprint(settings.fernet_keys()[0])}")
+    if left:
+        raise click.ClickException(f"{left} values open with no configured key: do not remove any key yet")
+    click.echo("Every value opens with the first key: older keys can be removed from TRIM_ENCRYPTION_KEYS.")
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Count what would be de-identified; change nothing.")
+def purge(dry_run: bool) -> None:
+    """De-identify cases closed longer ago than TRIM_RETENTION_DAYS (safe to run daily)."""
+    from trim.db import utcnow
+    from trim.privacy.retention import purge as run_purge
+
+    settings = _settings()
+
+    async def work(session: Any) -> Any:
+        return await run_purge(session, now=utcnow(), settings=settings, dry_run=dry_run)
+
+    report = _in_session(settings, work)
+    verb = "would be de-identified" if dry_run else "de-identified"
+    click.echo(
+        f"{report.exposures} case(s), {report.requests} request(s), {report.flags} other flag(s) {verb}; "
+        f"{report.incidents_summarised} incident summaries removed (retention {settings.retention_days} days)"
+    )
+
+
 @main.group()
 def audit() -> None:
     """The audit log."""

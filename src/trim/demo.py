@@ -196,13 +196,16 @@ async def seed_demo(session: Any, *, settings: Settings, now: datetime, seed: in
     """Everything the demo shows. Areas add their own steps after the people."""
     rng = random.Random(seed)
     cast = await seed_people(session, settings=settings, now=now, rng=rng)
-    for step in SEED_STEPS:
+    for step in _seed_steps():
         await step(session, settings=settings, now=now, cast=cast, rng=rng)
     return cast
 
 
-# Area seed steps: async (session, *, settings, now, cast, rng) -> None
-SEED_STEPS: list[Any] = []
+def _seed_steps() -> list[Any]:
+    """Area seed steps, in order: async (session, *, settings, now, cast, rng) -> None."""
+    from trim.demo_checkins import seed_checkins
+
+    return [seed_checkins]
 
 
 def demo_settings(folder: Path, host: str, port: int) -> Settings:

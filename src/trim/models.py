@@ -2,9 +2,12 @@
 
 from trim import idempotency  # noqa: F401
 from trim.accounts import models as accounts_models  # noqa: F401
+from trim.assessments import models as assessments_models  # noqa: F401
 from trim.db import metadata
 from trim.followups import models as followups_models  # noqa: F401
 from trim.incidents import models as incidents_models  # noqa: F401
 from trim.privacy import models as privacy_models  # noqa: F401
+from trim.referrals import models as referrals_models  # noqa: F401
+from trim.requests import models as requests_models  # noqa: F401
 
 __all__ = ["metadata"]

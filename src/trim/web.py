@@ -28,6 +28,13 @@ from trim.errors import TooManyAttempts, TrimError
 
 log = logging.getLogger("trim.web")
 
+# Every API list pages with limit (default 100, at most 1000) and offset.
+Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="Page size (default 100, at most 1000)")]
+# Bounds the databases can take (OFFSET is a BIGINT): larger is bad input, not a 500.
+MAX_OFFSET = 2**63 - 1
+Offset = Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET, description="Rows to skip")]
+PageNumber = Annotated[int, QueryParameter(le=10**9)]
+
 FLASH_COOKIE = "trim_flash"
 SESSION_COOKIE = "trim_session"
 
@@ -188,10 +195,6 @@ def json_error(
     body.update(extra)
     return Response(content=body, status_code=status, headers=dict(headers or {}), media_type="application/json")
 
-
-# Paging bounds the databases can take (OFFSET is a BIGINT): larger is bad input, not a 500.
-MAX_OFFSET = 2**63 - 1
-PageNumber = Annotated[int, QueryParameter(le=10**9)]
 
 ERROR_DESCRIPTIONS = {
     400: "The request is not valid",

@@ -4,3 +4,19 @@ document.addEventListener("DOMContentLoaded", () => {
   const menu = document.querySelector(".nav-menu");
   if (menu && window.matchMedia("(min-width: 992px)").matches) menu.open = true;
 });
+
+// Check-in form: show the crisis guidance the moment "yes" is chosen on the safety
+// question, and hide the questions when the check-in was not held.
+document.addEventListener("change", (event) => {
+  const input = event.target;
+  if (!(input instanceof HTMLInputElement)) return;
+  if (input.name === "safety_concern") {
+    const box = document.getElementById("crisis-guidance");
+    if (box) box.hidden = input.value !== "yes";
+  }
+  if (input.name === "outcome") {
+    document.querySelectorAll("[data-show-when]").forEach((el) => {
+      el.hidden = input.value !== el.getAttribute("data-show-when");
+    });
+  }
+});

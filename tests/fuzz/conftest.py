@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
-import requests
 
+import requests
 from tests.cast import PASSWORD, Cast, make_cast
 from tests.helpers import checkins_of, make_incident
 from tests.live_server import LiveServer, live_server

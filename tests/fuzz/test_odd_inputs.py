@@ -7,9 +7,9 @@ random sample finds it only now and then."""
 from __future__ import annotations
 
 import pytest
-import requests
 from sqlalchemy import delete
 
+import requests
 from tests.fuzz.conftest import Known
 from tests.live_server import LiveServer
 from trim.accounts.models import SigninFailure

@@ -54,6 +54,8 @@ class Person(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     deactivated_at: datetime | None = None
+    # A stand-in created by `trim purge`: de-identified records point here, never at staff.
+    is_pseudonym: bool = False
 
 
 class PersonRole(SQLModel, table=True):

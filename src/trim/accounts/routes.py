@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import Cookie
 from litestar.middleware.csrf import generate_csrf_token
-from litestar.params import FromQuery, JSONBody, QueryParameter
+from litestar.params import FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
 from trim.accounts import service, signin
@@ -19,8 +19,9 @@ from trim.deps import Conf, Db
 from trim.errors import InvalidInput, TooManyAttempts
 from trim.followups import service as followups
 from trim.web import (
-    MAX_OFFSET,
     SESSION_COOKIE,
+    Limit,
+    Offset,
     actor_of,
     api_errors,
     form_data,
@@ -31,9 +32,6 @@ from trim.web import (
     safe_next,
     settings_of,
 )
-
-Limit = Annotated[int, QueryParameter(ge=1, le=1000)]
-Offset = Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET)]
 
 
 def _client_address(request: Request[Any, Any, Any]) -> str | None:

@@ -113,7 +113,7 @@ async def search_people(
     offset: int = 0,
 ) -> list[PersonView]:
     """People the actor may pick, by name; name or staff number match `q`."""
-    stmt = policy.pickable_people(actor)
+    stmt = policy.pickable_people(actor).where(col(Person.is_pseudonym).is_(False))
     if not include_inactive:
         stmt = stmt.where(col(Person.active).is_(True))
     if q:
@@ -132,7 +132,7 @@ async def search_people(
 
 
 async def count_people(session: AsyncSession, *, q: str | None = None) -> int:
-    stmt = select(func.count()).select_from(Person)
+    stmt = select(func.count()).select_from(Person).where(col(Person.is_pseudonym).is_(False))
     if q:
         needle = f"%{q.strip().lower()}%"
         stmt = stmt.where(or_(func.lower(Person.name).like(needle), func.lower(Person.staff_number).like(needle)))
@@ -461,7 +461,7 @@ async def names_of(session: AsyncSession, ids: Iterable[uuid.UUID | None]) -> di
     if not wanted:
         return {}
     rows = await session.exec(select(Person.id, Person.name).where(col(Person.id).in_(wanted)))
-    return {pid: name for pid, name in rows}  # noqa: C416 - a Result has keys(): dict() would misread it
+    return {pid: name for pid, name in rows}
 
 
 async def names_by_id(session: AsyncSession, ids: Sequence[object]) -> dict[str, str]:
@@ -476,3 +476,19 @@ async def names_by_id(session: AsyncSession, ids: Sequence[object]) -> dict[str,
         return {}
     rows = await session.exec(select(Person.id, Person.name).where(col(Person.id).in_(wanted)))
     return {str(pid): name for pid, name in rows}
+
+
+async def peer_supporters(session: AsyncSession) -> list[PersonView]:
+    """Active peer supporters, by name: anyone asking for a peer may name one."""
+    stmt = (
+        select(Person)
+        .where(
+            col(Person.active).is_(True),
+            col(Person.is_pseudonym).is_(False),
+            col(Person.id).in_(select(PersonRole.person_id).where(PersonRole.role == "peer")),
+        )
+        .order_by(col(Person.name))
+    )
+    people = list(await session.exec(stmt))
+    roles = await roles_by_person(session, [p.id for p in people])
+    return [_view(p, roles[p.id]) for p in people]

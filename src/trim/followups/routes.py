@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from trim.accounts import service as accounts
@@ -15,12 +15,8 @@ from trim.accounts.auth import current_actor, requires, signed_in
 from trim.deps import Conf, Db
 from trim.followups import rules, service
 from trim.followups.schemas import CheckinOut, PersonRef
-from trim.incidents import service as incidents
 from trim.privacy import audit
-from trim.web import MAX_OFFSET, api_errors, now_of, page, redirect
-
-Limit = Annotated[int, QueryParameter(ge=1, le=1000)]
-Offset = Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET)]
+from trim.web import Limit, Offset, api_errors, now_of, page, redirect
 
 
 def checkin_out(view: service.CheckinView) -> CheckinOut:
@@ -129,27 +125,6 @@ class CheckinPages(Controller):
             limit=500,
         )
         return page(request, "followups/for_me.html", checkins=views, labels=rules.STATUS_LABELS)
-
-    @get("/checkins/{checkin_id:uuid}", guards=[signed_in])
-    async def detail(
-        self, request: Request[Any, Any, Any], db: Db, settings: Conf, checkin_id: FromPath[uuid.UUID]
-    ) -> Template:
-        actor = current_actor(request)
-        view = await service.checkin_view(
-            db, actor=actor, checkin_id=checkin_id, now=now_of(request), settings=settings
-        )
-        incident = await incidents.incident_detail(
-            db, actor=actor, incident_id=view.incident_id, now=now_of(request), settings=settings
-        )
-        return page(
-            request,
-            "followups/detail.html",
-            checkin=view,
-            incident=incident.incident,
-            labels=rules.STATUS_LABELS,
-            is_person=view.person_id == actor.id,
-            is_peer=view.peer_id == actor.id,
-        )
 
     @post("/checkins/{checkin_id:uuid}/different-peer", guards=[signed_in])
     async def different_peer(

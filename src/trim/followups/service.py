@@ -130,14 +130,16 @@ async def schedule_exposures(
     created: list[CheckIn] = []
     offsets = len(settings.scheduled_offsets_days)
     for exposure in exposures:
-        exposure.peer_id = assigner.choose(
-            person_id=exposure.person_id,
-            person_station_id=person_stations.get(exposure.person_id),
-            exposed_ids=exposed,
-            new_checkins=offsets,
-        )
-        session.add(exposure)
+        if exposure.peer_id is None:  # a peer chosen already (e.g. from a request) is kept
+            exposure.peer_id = assigner.choose(
+                person_id=exposure.person_id,
+                person_station_id=person_stations.get(exposure.person_id),
+                exposed_ids=exposed,
+                new_checkins=offsets,
+            )
         created.extend(_build_checkins(exposure, incident.occurred_at, now=now, settings=settings))
+    session.add_all(exposures)
+    await session.flush()  # exposures before the check-ins that refer to them
     session.add_all(created)
     await session.flush()
     for exposure in exposures:

@@ -54,12 +54,16 @@ class Incident(SQLModel, table=True):
     occurred_at: datetime
     kind: str = Field(max_length=40)
     kind_other: str | None = Field(default=None, max_length=120)
-    station_id: uuid.UUID = Field(foreign_key="stations.id")
+    # None only for a support contact whose person has no station.
+    station_id: uuid.UUID | None = Field(default=None, foreign_key="stations.id")
     summary: str = Field(max_length=1000)
     # Who logged it: a person, or an integration token (its name is recorded).
     logged_by_person_id: uuid.UUID | None = Field(default=None, foreign_key="people.id")
     logged_by_token_id: uuid.UUID | None = Field(default=None, foreign_key="api_tokens.id")
     logged_by_label: str = Field(max_length=200)
+    # "logged": a critical incident; "request": a support contact that grew out of a
+    # request for a peer (never shown to supervisors, never counted as an incident).
+    source: str = Field(default="logged", max_length=20)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -85,3 +89,5 @@ class Exposure(SQLModel, table=True):
     removed_at: datetime | None = None
     # The person asked for no further check-ins for this incident.
     opted_out_at: datetime | None = None
+    # De-identified by `trim purge` (the person is a stand-in from then on).
+    purged_at: datetime | None = None

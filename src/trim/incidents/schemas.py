@@ -70,7 +70,7 @@ class IncidentOut(BaseModel):
     occurred_at: datetime
     kind: str
     kind_other: str | None
-    station_id: uuid.UUID
+    station_id: uuid.UUID | None
     summary: str
     logged_by: str
     exposures: list[ExposureOut]

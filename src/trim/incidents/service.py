@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from trim.accounts import service as accounts
 from trim.accounts.actor import Actor
 from trim.accounts.models import Person, Station
+from trim.assessments import service as assessments
 from trim.config import Settings
 from trim.errors import FieldError, InvalidInput, NotFound
 from trim.followups import service as followups
@@ -140,11 +141,10 @@ async def log_incident(
     )
     session.add(incident)
     await session.flush()
+    # Not flushed yet: the schedule chooses each peer first, so each row is written once.
     exposures = [
         Exposure(incident_id=incident.id, person_id=person.id, exposure=kind, added_at=now) for person, kind in people
     ]
-    session.add_all(exposures)
-    await session.flush()
     audit.record(
         session,
         actor=actor,
@@ -163,6 +163,7 @@ async def log_incident(
         now=now,
         settings=settings,
     )
+    await assessments.check_cumulative(session, person_ids=[p.id for p, _ in people], now=now, settings=settings)
     return incident
 
 
@@ -228,6 +229,7 @@ async def add_exposure(
         details={"exposure_id": exposure.id},
         at=now,
     )
+    await assessments.check_cumulative(session, person_ids=[person.id], now=now, settings=settings)
     return exposure
 
 
@@ -320,7 +322,7 @@ class IncidentSummary:
     occurred_at: datetime
     kind: str
     kind_other: str | None
-    station_id: uuid.UUID
+    station_id: uuid.UUID | None
     station_name: str
     summary: str
     logged_by_label: str
@@ -389,7 +391,7 @@ async def _summaries(session: AsyncSession, incidents: Sequence[Incident]) -> li
             kind=i.kind,
             kind_other=i.kind_other,
             station_id=i.station_id,
-            station_name=stations.get(i.station_id, ""),
+            station_name=stations.get(i.station_id, "") if i.station_id else "",
             summary=i.summary,
             logged_by_label=i.logged_by_label,
             logged_by_person_id=i.logged_by_person_id,
@@ -514,3 +516,57 @@ async def incident_detail_for_token(session: AsyncSession, *, actor: Actor, inci
     ]
     summary = (await _summaries(session, [incident]))[0]
     return IncidentDetail(incident=summary, exposures=lines, can_manage=False, hidden_people=0)
+
+
+async def open_support_contact(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    person_id: uuid.UUID,
+    station_id: uuid.UUID | None,
+    started_at: datetime,
+    now: datetime,
+    settings: Settings,
+) -> Incident:
+    """A request for a peer becomes ongoing support: check-ins on the usual schedule, with
+    the peer who took it. It is not a critical incident: supervisors never see it and it
+    is not counted as one."""
+    incident = Incident(
+        occurred_at=now,
+        kind="other",
+        kind_other="Support contact",
+        station_id=station_id,
+        summary="Ongoing support after a request for a peer.",
+        logged_by_person_id=actor.id,
+        logged_by_label=actor.name,
+        source="request",
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(incident)
+    await session.flush()
+    exposure = Exposure(
+        incident_id=incident.id, person_id=person_id, exposure="support", peer_id=actor.id, added_at=now
+    )
+    session.add(exposure)
+    await session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="support_contact.opened",
+        target_type="incident",
+        target_id=incident.id,
+        subject_id=person_id,
+        details={"started_at": started_at},
+        at=now,
+    )
+    await followups.schedule_exposures(
+        session,
+        actor=actor,
+        incident=incident,
+        exposures=[exposure],
+        person_stations={person_id: station_id},
+        now=now,
+        settings=settings,
+    )
+    return incident

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_, true
 from sqlmodel import col, select
@@ -19,9 +20,14 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from trim.accounts.actor import Actor
 from trim.accounts.models import Person
+from trim.assessments.models import Assessment, Flag
 from trim.errors import NotFound
 from trim.followups.models import CheckIn
 from trim.incidents.models import Exposure, Incident
+from trim.referrals.models import Referral
+from trim.requests import rules as request_rules
+from trim.requests.models import PeerRequest
+from trim.requests.rules import PeerFacts
 
 # -- the staff directory ---------------------------------------------------------
 
@@ -72,7 +78,8 @@ def incident_scope(actor: Actor) -> ColumnElement[bool]:
     if actor.is_peer:
         parts.append(_live_exposure(col(Exposure.peer_id) == actor.id))
     if actor.is_supervisor and actor.station_id is not None:
-        parts.append(col(Incident.station_id) == actor.station_id)
+        # Their station's incidents; never a support contact born of a request for a peer.
+        parts.append(and_(col(Incident.station_id) == actor.station_id, col(Incident.source) == "logged"))
     return or_(*parts)
 
 
@@ -179,3 +186,165 @@ def exposure_scope_for_people(actor: Actor) -> ColumnElement[bool]:
     if actor.is_peer:
         parts.append(and_(col(Exposure.peer_id) == actor.id, col(Exposure.removed_at).is_(None)))
     return or_(*parts)
+
+
+# -- assessments: answers, scores and notes ----------------------------------------------
+
+
+def assessment_content_scope(actor: Actor) -> ColumnElement[bool]:
+    """Answers, scores and notes: the peer who held the check-in, and the person it is
+    about. The lead sees band and flag only (never through this scope)."""
+    if actor.is_token or actor.id is None:
+        return false()
+    parts = [col(Assessment.person_id) == actor.id]
+    if actor.is_peer:
+        parts.append(col(Assessment.recorded_by_id) == actor.id)
+    return or_(*parts)
+
+
+def can_read_assessment(actor: Actor, assessment: Assessment) -> bool:
+    if actor.is_token or actor.id is None:
+        return False
+    if assessment.person_id == actor.id:
+        return True
+    return actor.is_peer and assessment.recorded_by_id == actor.id
+
+
+# -- flags ---------------------------------------------------------------------------------
+
+
+def flag_scope(actor: Actor) -> ColumnElement[bool]:
+    """Flags: own; a peer's for people assigned to them; the lead all (status only)."""
+    if actor.is_token or actor.id is None:
+        return false()
+    if actor.is_lead:
+        return true()
+    parts = [col(Flag.person_id) == actor.id]
+    if actor.is_peer:
+        parts.append(
+            exists().where(
+                col(PeerRequest.id) == col(Flag.source_request_id), col(PeerRequest.accepted_by_id) == actor.id
+            )
+        )
+        parts.append(
+            exists().where(
+                col(Flag.source_request_id).is_(None),
+                col(Exposure.person_id) == col(Flag.person_id),
+                col(Exposure.peer_id) == actor.id,
+                col(Exposure.removed_at).is_(None),
+                or_(col(Flag.exposure_id).is_(None), col(Flag.exposure_id) == col(Exposure.id)),
+            )
+        )
+    return or_(*parts)
+
+
+def visible_flags(actor: Actor) -> SelectOfScalar[Flag]:
+    return select(Flag).where(flag_scope(actor))
+
+
+async def access_flag(session: AsyncSession, actor: Actor, flag_id: uuid.UUID) -> Flag:
+    found = (await session.exec(visible_flags(actor).where(col(Flag.id) == flag_id))).first()
+    if found is None:
+        raise NotFound()
+    return found
+
+
+# -- referrals -------------------------------------------------------------------------------
+
+
+def referral_scope(actor: Actor) -> ColumnElement[bool]:
+    """Referrals: own; a clinician's addressed to them (until consent is withdrawn); a
+    peer's for people assigned to them; the lead all (status only)."""
+    if actor.is_token or actor.id is None:
+        return false()
+    if actor.is_lead:
+        return true()
+    parts = [col(Referral.person_id) == actor.id]
+    if actor.is_clinician:
+        parts.append(and_(col(Referral.clinician_id) == actor.id, col(Referral.status) != "withdrawn"))
+    if actor.is_peer:
+        parts.append(
+            exists().where(
+                col(Flag.id) == col(Referral.flag_id),
+                col(Exposure.person_id) == col(Flag.person_id),
+                col(Exposure.peer_id) == actor.id,
+                col(Exposure.removed_at).is_(None),
+                or_(col(Flag.exposure_id).is_(None), col(Flag.exposure_id) == col(Exposure.id)),
+            )
+        )
+    return or_(*parts)
+
+
+def visible_referrals(actor: Actor) -> SelectOfScalar[Referral]:
+    return select(Referral).where(referral_scope(actor))
+
+
+async def access_referral(session: AsyncSession, actor: Actor, referral_id: uuid.UUID) -> Referral:
+    found = (await session.exec(visible_referrals(actor).where(col(Referral.id) == referral_id))).first()
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def can_read_shared_assessment(actor: Actor, referral: Referral) -> bool:
+    """A clinician reads the assessment (answers and notes) only on a referral addressed to
+    them whose person consented to share it, and only until consent is withdrawn."""
+    return (
+        not actor.is_token
+        and actor.is_clinician
+        and referral.clinician_id == actor.id
+        and referral.consent
+        and referral.share_assessment
+        and referral.status != "withdrawn"
+    )
+
+
+def can_act_on_flag(actor: Actor, flag: Flag) -> bool:
+    """Offer a referral, close or acknowledge: the lead, or a peer whose person it is
+    (flag_scope has already said the flag is visible); never the person themselves."""
+    if actor.is_token or actor.id is None or flag.person_id == actor.id:
+        return False
+    return actor.is_lead or actor.is_peer
+
+
+# -- requests for a peer ---------------------------------------------------------------------
+
+
+def request_scope(actor: Actor, *, peer: PeerFacts | None, now: datetime) -> ColumnElement[bool]:
+    """Requests: own; a peer's open ones they may take (by the matching rules) and the ones
+    they took; the lead all (status only)."""
+    if actor.is_token or actor.id is None:
+        return false()
+    if actor.is_lead:
+        return true()
+    parts = [col(PeerRequest.requester_id) == actor.id]
+    if actor.is_peer:
+        parts.append(col(PeerRequest.accepted_by_id) == actor.id)
+        if peer is not None:
+            parts.append(and_(col(PeerRequest.status) == "open", request_rules.matching_clause(peer, now)))
+    return or_(*parts)
+
+
+def request_access(actor: Actor, request: PeerRequest, *, peer: PeerFacts | None, now: datetime) -> str | None:
+    """How much of one request the actor may see: "own", "taken" (the peer who accepted:
+    everything), "offered" (a matching peer: enough to decide, not who or how to reach
+    them), "status" (the lead), or None."""
+    if actor.is_token or actor.id is None:
+        return None
+    if request.requester_id == actor.id:
+        return "own"
+    if actor.is_peer and request.accepted_by_id == actor.id:
+        return "taken"
+    if actor.is_peer and peer is not None and request.status == "open" and request_rules.matches(request, peer, now):
+        return "offered"
+    if actor.is_lead:
+        return "status"
+    return None
+
+
+def could_take(actor: Actor, request: PeerRequest, *, peer: PeerFacts | None, now: datetime) -> bool:
+    """The matching rules alone, whatever the status: used to tell a peer who was offered a
+    request that someone else took it first (409), rather than that it never existed (404)."""
+    if actor.is_token or not actor.is_peer or peer is None:
+        return False
+    return request_rules.matches(request, peer, now)

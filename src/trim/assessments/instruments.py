@@ -1,0 +1,165 @@
+"""Instruments are data: versioned definition files, validated when loaded.
+
+An organisation can add or replace one without code: drop a TOML file in the
+instruments folder (or TRIM_INSTRUMENTS_DIR) and restart.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+BUILTIN_DIR = Path(__file__).resolve().parent / "instruments"
+SCORINGS = ("count_yes",)
+
+
+class InstrumentError(Exception):
+    """A definition file is broken; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    text: str
+    section: str = ""
+
+
+@dataclass(frozen=True)
+class Band:
+    name: str
+    min: int
+    label: str
+
+
+@dataclass(frozen=True)
+class Instrument:
+    id: str
+    version: int
+    title: str
+    intro: str
+    offered_at: tuple[str, ...]
+    scoring: str
+    bands: tuple[Band, ...]
+    flag_band: str
+    items: tuple[Item, ...]
+
+    @property
+    def item_ids(self) -> tuple[str, ...]:
+        return tuple(i.id for i in self.items)
+
+    def band_label(self, name: str | None) -> str:
+        return next((b.label for b in self.bands if b.name == name), name or "")
+
+    def sections(self) -> list[tuple[str, list[Item]]]:
+        grouped: dict[str, list[Item]] = {}
+        for item in self.items:
+            grouped.setdefault(item.section, []).append(item)
+        return list(grouped.items())
+
+    def as_data(self) -> dict[str, Any]:
+        """The definition as stored with an assessment (history never rewritten)."""
+        return {
+            "id": self.id,
+            "version": self.version,
+            "title": self.title,
+            "offered_at": list(self.offered_at),
+            "scoring": self.scoring,
+            "flag_band": self.flag_band,
+            "bands": [{"name": b.name, "min": b.min, "label": b.label} for b in self.bands],
+            "items": [{"id": i.id, "text": i.text, "section": i.section} for i in self.items],
+        }
+
+
+def parse_instrument(data: dict[str, Any], *, source: str) -> Instrument:
+    """Check a definition thoroughly and build it; every problem names the file."""
+
+    def fail(problem: str) -> InstrumentError:
+        return InstrumentError(f"instrument file {source}: {problem}")
+
+    for key in ("id", "version", "title", "offered_at", "scoring", "bands", "items", "flag_band"):
+        if key not in data:
+            raise fail(f"'{key}' is missing")
+    if not isinstance(data["id"], str) or not data["id"].replace("_", "").isalnum():
+        raise fail("'id' must be letters, digits and underscores")
+    if not isinstance(data["version"], int) or data["version"] < 1:
+        raise fail("'version' must be a whole number from 1")
+    if data["scoring"] not in SCORINGS:
+        raise fail(f"'scoring' must be one of {', '.join(SCORINGS)}")
+    offered = data["offered_at"]
+    if (
+        not isinstance(offered, list)
+        or not offered
+        or not all(isinstance(k, str) and k.startswith("day") and k[3:].isdigit() for k in offered)
+    ):
+        raise fail('\'offered_at\' must list check-in kinds like "day3", "day28"')
+    items_raw = data["items"]
+    if not isinstance(items_raw, list) or not items_raw:
+        raise fail("'items' must list at least one item")
+    items = []
+    for index, raw in enumerate(items_raw, start=1):
+        if not isinstance(raw, dict) or not raw.get("id") or not raw.get("text"):
+            raise fail(f"item {index} needs an 'id' and a 'text'")
+        items.append(Item(id=str(raw["id"]), text=str(raw["text"]), section=str(raw.get("section", ""))))
+    ids = [i.id for i in items]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise fail(f"item id {duplicates[0]!r} is used twice")
+    bands_raw = data["bands"]
+    if not isinstance(bands_raw, list) or not bands_raw:
+        raise fail("'bands' must list at least one band")
+    bands = []
+    for raw in bands_raw:
+        if not isinstance(raw, dict) or "name" not in raw or not isinstance(raw.get("min"), int):
+            raise fail("each band needs a 'name' and a whole-number 'min'")
+        bands.append(Band(name=str(raw["name"]), min=int(raw["min"]), label=str(raw.get("label", raw["name"]))))
+    bands.sort(key=lambda b: b.min)
+    if bands[0].min != 0:
+        raise fail("the lowest band must start at min = 0")
+    if len({b.min for b in bands}) != len(bands):
+        raise fail("two bands start at the same score")
+    if bands[-1].min > len(items):
+        raise fail(f"band {bands[-1].name!r} starts above the highest possible score ({len(items)})")
+    if data["flag_band"] not in {b.name for b in bands}:
+        raise fail(f"'flag_band' {data['flag_band']!r} is not one of the bands")
+    return Instrument(
+        id=data["id"],
+        version=data["version"],
+        title=str(data["title"]),
+        intro=str(data.get("intro", "")),
+        offered_at=tuple(offered),
+        scoring=data["scoring"],
+        bands=tuple(bands),
+        flag_band=str(data["flag_band"]),
+        items=tuple(items),
+    )
+
+
+def load_dir(folder: Path) -> dict[str, Instrument]:
+    found: dict[str, Instrument] = {}
+    for path in sorted(folder.glob("*.toml")):
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise InstrumentError(f"instrument file {path.name}: not valid TOML ({exc})") from None
+        instrument = parse_instrument(data, source=path.name)
+        if instrument.id in found:
+            raise InstrumentError(f"instrument file {path.name}: id {instrument.id!r} is defined twice")
+        found[instrument.id] = instrument
+    if "trim_risk" not in found:
+        raise InstrumentError(f"no 'trim_risk' instrument in {folder}: it is asked at every check-in")
+    return found
+
+
+@lru_cache(maxsize=4)
+def load(folder: str | None = None) -> dict[str, Instrument]:
+    """All instruments by id (cached; validated on first use and at start-up)."""
+    return load_dir(Path(folder) if folder else BUILTIN_DIR)
+
+
+def offered_at(instruments: dict[str, Instrument], kind: str) -> list[Instrument]:
+    """The instruments asked at this kind of check-in, in a stable order (trim_risk first)."""
+    chosen = [i for i in instruments.values() if kind in i.offered_at]
+    return sorted(chosen, key=lambda i: (i.id != "trim_risk", i.id))

@@ -1,0 +1,360 @@
+"""Recording check-ins (form and API), instruments, flags list."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.params import FromPath, HeaderParameter, JSONBody
+from litestar.response import Redirect, Template
+
+from trim.accounts.auth import current_actor, requires, signed_in
+from trim.assessments import instruments as catalogue
+from trim.assessments import rules, service
+from trim.assessments.schemas import (
+    BandOut,
+    CorrectionIn,
+    FlagBrief,
+    FlagOut,
+    InstrumentOut,
+    ItemOut,
+    RecordIn,
+    RecordOut,
+    ResultOut,
+)
+from trim.config import Settings
+from trim.deps import Conf, Db
+from trim.errors import InvalidInput, NotFound
+from trim.followups import rules as schedule_rules
+from trim.followups import service as followups
+from trim.idempotency import Replay, claim, complete, request_hash, validate_key
+from trim.incidents import service as incidents
+from trim.web import Limit, Offset, api_errors, form_data, now_of, page, redirect
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        required=False,
+        description="Retry safely: the same key and body replay the first answer.",
+    ),
+]
+
+
+def record_out(recorded: service.Recorded, settings: Settings) -> RecordOut:
+    risk = recorded.risk
+    return RecordOut(
+        id=recorded.assessment.id,
+        checkin_id=recorded.assessment.checkin_id,
+        score=risk.score if risk else None,
+        band=risk.band if risk else None,
+        results=[ResultOut(instrument=r.instrument, score=r.score, band=r.band) for r in recorded.results],
+        flags=[FlagBrief(id=f.id, cause=f.cause, urgent=f.urgent) for f in recorded.flags],
+        crisis_guidance=settings.crisis_guidance if recorded.assessment.safety_concern else None,
+    )
+
+
+def submission_of(data: RecordIn) -> service.Submission:
+    return service.Submission(
+        outcome=data.outcome,
+        safety_concern=data.safety_concern,
+        answers=data.answers,
+        reason=data.reason,
+        notes=data.notes,
+        opt_out=data.opt_out,
+    )
+
+
+class AssessmentApi(Controller):
+    path = "/api"
+    tags = ["check-ins"]
+
+    @get(
+        "/instruments", guards=[signed_in], summary="The instruments and when each is asked", responses=api_errors(401)
+    )
+    async def instruments(self) -> list[InstrumentOut]:
+        return [
+            InstrumentOut(
+                id=i.id,
+                version=i.version,
+                title=i.title,
+                items=[ItemOut(id=it.id, text=it.text, section=it.section) for it in i.items],
+                offered_at=list(i.offered_at),
+                bands=[BandOut(name=b.name, min=b.min, label=b.label) for b in i.bands],
+            )
+            for i in sorted(catalogue.load().values(), key=lambda i: (i.id != "trim_risk", i.id))
+        ]
+
+    @post(
+        "/checkins/{checkin_id:uuid}/record",
+        guards=[requires("peer")],
+        status_code=201,
+        summary="Record a check-in (the assigned peer)",
+        description="Completed check-ins answer every item of every instrument offered at their kind. The same "
+        "Idempotency-Key with the same body replays the first answer; with another body it is 422; a check-in "
+        "already recorded is 409; someone else's check-in is 404.",
+        responses=api_errors(400, 401, 403, 404, 409, 422),
+    )
+    async def record(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        settings: Conf,
+        checkin_id: FromPath[uuid.UUID],
+        data: JSONBody[RecordIn],
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Response[Any]:
+        actor = current_actor(request)
+        key = validate_key(idempotency_key)
+        claimed = None
+        if key:
+            outcome = await claim(
+                db,
+                scope=f"{actor.audit_id}:checkin.record:{checkin_id}",
+                key=key,
+                body_hash=request_hash(data.model_dump(mode="json")),
+            )
+            if isinstance(outcome, Replay):
+                return Response(outcome.body, status_code=outcome.status_code)
+            claimed = outcome
+        recorded = await service.record_checkin(
+            db,
+            actor=actor,
+            checkin_id=checkin_id,
+            submission=submission_of(data),
+            now=now_of(request),
+            settings=settings,
+        )
+        body = record_out(recorded, settings).model_dump(mode="json")
+        if claimed is not None:
+            complete(db, claimed, status_code=201, body=body)
+        return Response(body, status_code=201)
+
+    @post(
+        "/checkins/{checkin_id:uuid}/corrections",
+        guards=[requires("peer")],
+        status_code=201,
+        summary="Correct a recorded check-in (a new version; the old one is kept)",
+        responses=api_errors(400, 401, 403, 404, 422),
+    )
+    async def correct(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        settings: Conf,
+        checkin_id: FromPath[uuid.UUID],
+        data: JSONBody[CorrectionIn],
+    ) -> RecordOut:
+        recorded = await service.correct_checkin(
+            db,
+            actor=current_actor(request),
+            checkin_id=checkin_id,
+            submission=submission_of(data),
+            correction_reason=data.correction_reason,
+            now=now_of(request),
+            settings=settings,
+        )
+        return record_out(recorded, settings)
+
+    @get("/flags", guards=[signed_in], summary="Flags in the caller's scope, newest first", responses=api_errors(401))
+    async def flags(
+        self, request: Request[Any, Any, Any], db: Db, limit: Limit = 100, offset: Offset = 0
+    ) -> list[FlagOut]:
+        found = await service.list_flags(db, actor=current_actor(request), limit=limit, offset=offset)
+        return [
+            FlagOut(
+                id=f.id, person_id=f.person_id, cause=f.cause, status=f.status, urgent=f.urgent, raised_at=f.raised_at
+            )
+            for f in found
+        ]
+
+
+# -- pages ----------------------------------------------------------------------------------
+
+
+def parse_form(form: dict[str, str], offered: list[catalogue.Instrument]) -> service.Submission:
+    """Form fields a__<instrument>__<item> = yes|no; outcome; safety; reason; notes."""
+    answers: dict[str, dict[str, bool]] = {}
+    outcome = form.get("outcome", "")
+    if outcome == "completed":
+        for instrument in offered:
+            given: dict[str, bool] = {}
+            for item in instrument.items:
+                value = form.get(f"a__{instrument.id}__{item.id}")
+                if value in ("yes", "no"):
+                    given[item.id] = value == "yes"
+            answers[instrument.id] = given
+    safety = form.get("safety_concern")
+    if safety not in ("yes", "no"):
+        raise InvalidInput.field("safety_concern", "Answer the safety question (yes or no).")
+    return service.Submission(
+        outcome=outcome,
+        safety_concern=safety == "yes",
+        answers=answers,
+        reason=form.get("reason"),
+        notes=form.get("notes"),
+        opt_out=form.get("opt_out") == "yes",
+    )
+
+
+class RecordPages(Controller):
+    include_in_schema = False
+
+    async def _context(
+        self, request: Request[Any, Any, Any], db: Db, settings: Settings, checkin_id: uuid.UUID
+    ) -> dict[str, Any]:
+        actor = current_actor(request)
+        now = now_of(request)
+        view = await followups.checkin_view(db, actor=actor, checkin_id=checkin_id, now=now, settings=settings)
+        incident = await incidents.incident_detail(
+            db, actor=actor, incident_id=view.incident_id, now=now, settings=settings
+        )
+        record = await service.record_view(db, actor=actor, checkin_id=checkin_id, now=now, settings=settings)
+        offered = catalogue.offered_at(catalogue.load(), view.kind)
+        trend = []
+        if view.peer_id == actor.id or view.person_id == actor.id:
+            trend = await service.person_trend(db, actor=actor, person_id=view.person_id, now=now)
+        flags = await service.list_flags(db, actor=actor, person_id=view.person_id)
+        return {
+            "checkin": view,
+            "incident": incident.incident,
+            "record": record,
+            "offered": offered,
+            "can_record": view.peer_id == actor.id
+            and actor.is_peer
+            and view.person_id != actor.id
+            and view.status in schedule_rules.OPEN_STATUSES,
+            "can_correct": record is not None and record.assessment.recorded_by_id == actor.id,
+            "is_person": view.person_id == actor.id,
+            "is_peer": view.peer_id == actor.id,
+            "labels": schedule_rules.STATUS_LABELS,
+            "outcome_labels": service.OUTCOME_LABELS,
+            "causes": rules.CAUSES,
+            "trend": trend,
+            "flags": flags,
+            "crisis_guidance": settings.crisis_guidance,
+            "threshold": next((b.min for b in catalogue.load()["trim_risk"].bands if b.name == "elevated"), 3),
+        }
+
+    @get("/checkins/{checkin_id:uuid}", guards=[signed_in])
+    async def detail(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, checkin_id: FromPath[uuid.UUID]
+    ) -> Template:
+        ctx = await self._context(request, db, settings, checkin_id)
+        return page(request, "assessments/checkin.html", values={"idempotency_key": str(uuid.uuid4())}, **ctx)
+
+    @post("/checkins/{checkin_id:uuid}/record", guards=[requires("peer")])
+    async def record(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, checkin_id: FromPath[uuid.UUID]
+    ) -> Template | Redirect:
+        actor = current_actor(request)
+        form = await form_data(request)
+        view = await followups.checkin_view(
+            db, actor=actor, checkin_id=checkin_id, now=now_of(request), settings=settings
+        )
+        offered = catalogue.offered_at(catalogue.load(), view.kind)
+        key = form.get("idempotency_key") or None
+        claimed = None
+        try:
+            submission = parse_form(form, offered)
+            if key:
+                # A double tap on "Save" replays the first answer instead of failing.
+                outcome = await claim(
+                    db,
+                    scope=f"{actor.audit_id}:checkin.record:{checkin_id}",
+                    key=key,
+                    body_hash=request_hash(form),
+                )
+                if isinstance(outcome, Replay):
+                    return redirect(request, f"/checkins/{checkin_id}")
+                claimed = outcome
+            recorded = await service.record_checkin(
+                db, actor=actor, checkin_id=checkin_id, submission=submission, now=now_of(request), settings=settings
+            )
+            if claimed is not None:
+                complete(db, claimed, status_code=303, body={"assessment_id": str(recorded.assessment.id)})
+        except InvalidInput as exc:
+            await db.rollback()
+            ctx = await self._context(request, db, settings, checkin_id)
+            return page(
+                request,
+                "assessments/checkin.html",
+                status=422,
+                values=form,
+                errors=exc.field_messages(),
+                error=exc.detail,
+                **ctx,
+            )
+        message = "Check-in recorded."
+        if recorded.flags:
+            message += " A flag was raised: offer a confidential referral."
+        return redirect(
+            request,
+            f"/checkins/{checkin_id}",
+            message,
+            "warning" if recorded.assessment.safety_concern or recorded.flags else "success",
+        )
+
+    @get("/checkins/{checkin_id:uuid}/correct", guards=[requires("peer")])
+    async def correct_form(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, checkin_id: FromPath[uuid.UUID]
+    ) -> Template:
+        ctx = await self._context(request, db, settings, checkin_id)
+        if not ctx["can_correct"]:
+            raise NotFound()
+        record = ctx["record"]
+        values: dict[str, str] = {
+            "outcome": record.assessment.outcome,
+            "reason": record.assessment.reason or "",
+            "notes": record.notes or "",
+            "safety_concern": "yes" if record.assessment.safety_concern else "no",
+        }
+        for result in record.results:
+            for item_id, answer in result.answers.items():
+                values[f"a__{result.instrument_id}__{item_id}"] = "yes" if answer else "no"
+        return page(request, "assessments/correct.html", values=values, **ctx)
+
+    @post("/checkins/{checkin_id:uuid}/correct", guards=[requires("peer")])
+    async def correct(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, checkin_id: FromPath[uuid.UUID]
+    ) -> Template | Redirect:
+        actor = current_actor(request)
+        form = await form_data(request)
+        view = await followups.checkin_view(
+            db, actor=actor, checkin_id=checkin_id, now=now_of(request), settings=settings
+        )
+        offered = catalogue.offered_at(catalogue.load(), view.kind)
+        try:
+            await service.correct_checkin(
+                db,
+                actor=actor,
+                checkin_id=checkin_id,
+                submission=parse_form(form, offered),
+                correction_reason=form.get("correction_reason", ""),
+                now=now_of(request),
+                settings=settings,
+            )
+        except InvalidInput as exc:
+            await db.rollback()
+            ctx = await self._context(request, db, settings, checkin_id)
+            return page(
+                request,
+                "assessments/correct.html",
+                status=422,
+                values=form,
+                errors=exc.field_messages(),
+                error=exc.detail,
+                **ctx,
+            )
+        return redirect(request, f"/checkins/{checkin_id}", "Correction saved. The earlier version is kept.")
+
+    @post("/checkins/{checkin_id:uuid}/opt-out", guards=[signed_in])
+    async def opt_out(self, request: Request[Any, Any, Any], db: Db, checkin_id: FromPath[uuid.UUID]) -> Redirect:
+        await service.person_opts_out(db, actor=current_actor(request), checkin_id=checkin_id, now=now_of(request))
+        return redirect(
+            request,
+            "/me/checkins",
+            "Understood. There will be no more check-ins about this incident. You can still ask for a "
+            "peer at any time.",
+        )

@@ -1,0 +1,92 @@
+"""API shapes for instruments, recorded check-ins and flags."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, Field
+
+
+def _only_bool(value: Any) -> bool:
+    # JSON true/false only: "yes", 1 or "false" are refused rather than guessed.
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+StrictBool = Annotated[bool, BeforeValidator(_only_bool)]
+
+
+class ItemOut(BaseModel):
+    id: str
+    text: str
+    section: str
+
+
+class BandOut(BaseModel):
+    name: str
+    min: int
+    label: str
+
+
+class InstrumentOut(BaseModel):
+    id: str
+    version: int
+    title: str
+    items: list[ItemOut]
+    offered_at: list[str]
+    bands: list[BandOut]
+
+
+class RecordIn(BaseModel):
+    outcome: Literal["completed", "declined", "unreachable", "not_needed"]
+    reason: str | None = Field(default=None, max_length=500)
+    answers: dict[str, dict[str, StrictBool]] = Field(
+        default_factory=dict, description="{instrument id: {item id: true|false}} for every item offered"
+    )
+    safety_concern: StrictBool = Field(
+        description="Thoughts of harming themselves or others: true raises an urgent flag at once."
+    )
+    notes: str | None = Field(
+        default=None,
+        max_length=5000,
+        description="Encrypted at rest; only the peer who held the check-in and the person can read them.",
+    )
+    opt_out: StrictBool = Field(default=False, description="The person wants no further check-ins for this incident.")
+
+
+class CorrectionIn(RecordIn):
+    correction_reason: str = Field(min_length=1, max_length=500)
+
+
+class ResultOut(BaseModel):
+    instrument: str
+    score: int
+    band: str
+
+
+class FlagBrief(BaseModel):
+    id: uuid.UUID
+    cause: str
+    urgent: bool
+
+
+class RecordOut(BaseModel):
+    id: uuid.UUID
+    checkin_id: uuid.UUID
+    score: int | None
+    band: str | None
+    results: list[ResultOut]
+    flags: list[FlagBrief]
+    crisis_guidance: str | None = Field(default=None, description="Shown at once when safety_concern is true.")
+
+
+class FlagOut(BaseModel):
+    id: uuid.UUID
+    person_id: uuid.UUID
+    cause: str
+    status: str
+    urgent: bool
+    raised_at: datetime

@@ -1,0 +1,711 @@
+"""Recording check-ins: validation, scoring, encryption of notes, and the flags they raise."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from trim.accounts.actor import Actor
+from trim.assessments import instruments as catalogue
+from trim.assessments import rules
+from trim.assessments.instruments import Instrument
+from trim.assessments.models import Assessment, AssessmentResult, Flag, InstrumentSnapshot
+from trim.config import Settings
+from trim.errors import Conflict, FieldError, InvalidInput, NotFound
+from trim.followups.models import CheckIn
+from trim.incidents.models import Exposure, Incident
+from trim.privacy import audit, crypto, policy
+
+OUTCOMES = ("completed", "declined", "unreachable", "not_needed")
+OUTCOME_LABELS = {
+    "completed": "Check-in held",
+    "declined": "Declined (that's fine)",
+    "unreachable": "Could not reach them",
+    "not_needed": "Not needed",
+}
+NOTES_MAX = 5000
+REASON_MAX = 500
+
+
+@dataclass
+class Submission:
+    outcome: str
+    safety_concern: bool = False
+    answers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    reason: str | None = None
+    notes: str | None = None
+    opt_out: bool = False
+
+
+@dataclass
+class Recorded:
+    assessment: Assessment
+    results: list[rules.Result]
+    flags: list[Flag]
+
+    @property
+    def risk(self) -> rules.Result | None:
+        return next((r for r in self.results if r.instrument == "trim_risk"), None)
+
+
+def validate(
+    submission: Submission, offered: Sequence[Instrument], known: Mapping[str, Instrument], kind: str
+) -> dict[str, dict[str, bool]]:
+    """Check a submission against the instruments asked at this check-in; return clean
+    answers. Every problem is reported with its field, and nothing is saved."""
+    errors: list[FieldError] = []
+    if submission.outcome not in OUTCOMES:
+        errors.append(FieldError("outcome", f"Choose one of: {', '.join(OUTCOMES)}."))
+    reason = (submission.reason or "").strip()
+    if submission.outcome in ("unreachable", "not_needed") and not reason:
+        errors.append(FieldError("reason", "Say briefly why (for example: three calls, no answer)."))
+    if len(reason) > REASON_MAX:
+        errors.append(FieldError("reason", f"Keep the reason under {REASON_MAX} characters."))
+    if submission.notes and len(submission.notes) > NOTES_MAX:
+        errors.append(FieldError("notes", f"Keep notes under {NOTES_MAX} characters."))
+    offered_ids = {i.id for i in offered}
+    clean: dict[str, dict[str, bool]] = {}
+    for instrument_id, answers in submission.answers.items():
+        if instrument_id not in known:
+            errors.append(FieldError(f"answers.{instrument_id}", f"There is no instrument {instrument_id!r}."))
+        elif instrument_id not in offered_ids:
+            errors.append(
+                FieldError(
+                    f"answers.{instrument_id}", f"{known[instrument_id].title} is not asked at a {kind} check-in."
+                )
+            )
+        elif not isinstance(answers, Mapping):
+            errors.append(FieldError(f"answers.{instrument_id}", "Answers are an object of item id to true/false."))
+    if submission.outcome == "completed":
+        for instrument in offered:
+            given = submission.answers.get(instrument.id)
+            given = given if isinstance(given, Mapping) else {}
+            for item_id, value in given.items():
+                if item_id not in instrument.item_ids:
+                    errors.append(FieldError(f"answers.{instrument.id}.{item_id}", "There is no such item."))
+                elif not isinstance(value, bool):
+                    errors.append(FieldError(f"answers.{instrument.id}.{item_id}", "Answer yes (true) or no (false)."))
+            for item in instrument.items:
+                if item.id not in given:
+                    errors.append(FieldError(f"answers.{instrument.id}.{item.id}", "This question has no answer."))
+            clean[instrument.id] = {k: bool(v) for k, v in given.items() if isinstance(v, bool)}
+    elif submission.outcome in OUTCOMES and any(submission.answers.get(i) for i in submission.answers):
+        errors.append(FieldError("answers", "Answers are recorded only when the check-in was held (completed)."))
+    if errors:
+        raise InvalidInput("The check-in was not recorded: " + errors[0].message, errors)
+    return clean
+
+
+async def _snapshot(session: AsyncSession, instrument: Instrument) -> None:
+    exists = (
+        await session.exec(
+            select(InstrumentSnapshot.id).where(
+                InstrumentSnapshot.instrument_id == instrument.id, InstrumentSnapshot.version == instrument.version
+            )
+        )
+    ).first()
+    if exists is not None:
+        return
+    try:
+        async with session.begin_nested():
+            session.add(
+                InstrumentSnapshot(
+                    instrument_id=instrument.id, version=instrument.version, definition=instrument.as_data()
+                )
+            )
+            await session.flush()
+    except IntegrityError:
+        pass  # another request stored the same version first
+
+
+async def _lock_exposure(session: AsyncSession, exposure_id: uuid.UUID) -> Exposure:
+    # One recording at a time per exposure, so the flag rules always see the others.
+    exposure = (await session.exec(select(Exposure).where(Exposure.id == exposure_id).with_for_update())).one()
+    return exposure
+
+
+async def record_checkin(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    checkin_id: uuid.UUID,
+    submission: Submission,
+    now: datetime,
+    settings: Settings,
+) -> Recorded:
+    """The assigned peer records a check-in once: scored, notes encrypted, flags raised."""
+    checkin = await policy.access_checkin(session, actor, checkin_id)
+    if not policy.can_record_checkin(actor, checkin):
+        raise NotFound()
+    known = catalogue.load()
+    offered = catalogue.offered_at(known, checkin.kind)
+    clean = validate(submission, offered, known, checkin.kind)
+    await _lock_exposure(session, checkin.exposure_id)
+    claimed = await session.exec(
+        update(CheckIn)
+        .where(col(CheckIn.id) == checkin.id, col(CheckIn.outcome).is_(None))
+        .values(
+            outcome=submission.outcome,
+            outcome_reason=(submission.reason or "").strip() or None,
+            recorded_at=now,
+            recorded_by_id=actor.id,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if (claimed.rowcount or 0) != 1:
+        raise Conflict("This check-in has already been recorded. To change it, record a correction.")
+    recorded = await _store(
+        session,
+        actor=actor,
+        checkin=checkin,
+        submission=submission,
+        clean=clean,
+        offered=offered,
+        version=1,
+        now=now,
+        settings=settings,
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="checkin.recorded",
+        target_type="checkin",
+        target_id=checkin.id,
+        subject_id=checkin.person_id,
+        details={
+            "assessment_id": recorded.assessment.id,
+            "outcome": submission.outcome,
+            "flags": [f.id for f in recorded.flags],
+        },
+        at=now,
+    )
+    return recorded
+
+
+async def correct_checkin(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    checkin_id: uuid.UUID,
+    submission: Submission,
+    correction_reason: str,
+    now: datetime,
+    settings: Settings,
+) -> Recorded:
+    """A correction is a new version with its reason; the earlier one is kept."""
+    checkin = await policy.access_checkin(session, actor, checkin_id)
+    current = await current_assessment(session, checkin.id)
+    if current is None or current.recorded_by_id != actor.id or not actor.is_peer:
+        raise NotFound()
+    reason = correction_reason.strip()
+    if not reason:
+        raise InvalidInput.field("correction_reason", "Say what is being corrected and why.")
+    if len(reason) > REASON_MAX:
+        raise InvalidInput.field("correction_reason", f"Keep it under {REASON_MAX} characters.")
+    known = catalogue.load()
+    offered = catalogue.offered_at(known, checkin.kind)
+    clean = validate(submission, offered, known, checkin.kind)
+    await _lock_exposure(session, checkin.exposure_id)
+    current = await current_assessment(session, checkin.id)
+    assert current is not None
+    current.is_current = False
+    session.add(current)
+    await session.flush()
+    checkin.outcome = submission.outcome
+    checkin.outcome_reason = (submission.reason or "").strip() or None
+    session.add(checkin)
+    recorded = await _store(
+        session,
+        actor=actor,
+        checkin=checkin,
+        submission=submission,
+        clean=clean,
+        offered=offered,
+        version=current.version + 1,
+        now=now,
+        settings=settings,
+        correction_reason=reason,
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="checkin.corrected",
+        target_type="checkin",
+        target_id=checkin.id,
+        subject_id=checkin.person_id,
+        details={"assessment_id": recorded.assessment.id, "version": recorded.assessment.version},
+        at=now,
+    )
+    return recorded
+
+
+async def _store(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    checkin: CheckIn,
+    submission: Submission,
+    clean: dict[str, dict[str, bool]],
+    offered: Sequence[Instrument],
+    version: int,
+    now: datetime,
+    settings: Settings,
+    correction_reason: str | None = None,
+) -> Recorded:
+    results = [rules.score(i, clean[i.id]) for i in offered] if submission.outcome == "completed" else []
+    risk = next((r for r in results if r.instrument == "trim_risk"), None)
+    assessment = Assessment(
+        checkin_id=checkin.id,
+        person_id=checkin.person_id,
+        version=version,
+        outcome=submission.outcome,
+        reason=(submission.reason or "").strip() or None,
+        safety_concern=submission.safety_concern,
+        score=risk.score if risk else None,
+        band=risk.band if risk else None,
+        notes_encrypted=crypto.encrypt(settings, (submission.notes or "").strip() or None),
+        opted_out=submission.opt_out,
+        correction_reason=correction_reason,
+        recorded_by_id=actor.person_id,
+        recorded_at=now,
+    )
+    session.add(assessment)
+    await session.flush()
+    for instrument, result in zip(offered, results, strict=False):
+        await _snapshot(session, instrument)
+        session.add(
+            AssessmentResult(
+                assessment_id=assessment.id,
+                instrument_id=result.instrument,
+                instrument_version=result.version,
+                score=result.score,
+                band=result.band,
+                flagged=result.flagged,
+                answers=clean[instrument.id],
+            )
+        )
+    await session.flush()
+    if submission.opt_out:
+        await opt_out(session, actor=actor, exposure_id=checkin.exposure_id, now=now)
+    flags = await evaluate_exposure(
+        session,
+        exposure_id=checkin.exposure_id,
+        person_id=checkin.person_id,
+        source=assessment,
+        now=now,
+        settings=settings,
+    )
+    if submission.safety_concern:
+        urgent = await raise_flag(
+            session,
+            person_id=checkin.person_id,
+            exposure_id=checkin.exposure_id,
+            cause="safety_concern",
+            cause_key=f"safety:{checkin.id}",
+            source=assessment,
+            now=now,
+        )
+        if urgent is not None:
+            flags.insert(0, urgent)
+    return Recorded(assessment=assessment, results=results, flags=flags)
+
+
+async def opt_out(session: AsyncSession, *, actor: Actor, exposure_id: uuid.UUID, now: datetime) -> int:
+    """The person wants no further check-ins for this incident: respected, never a flag."""
+    exposure = await session.get(Exposure, exposure_id)
+    if exposure is None:
+        raise NotFound()
+    if exposure.opted_out_at is None:
+        exposure.opted_out_at = now
+        session.add(exposure)
+    result = await session.exec(
+        update(CheckIn)
+        .where(col(CheckIn.exposure_id) == exposure_id, col(CheckIn.outcome).is_(None))
+        .values(outcome="cancelled", outcome_reason="opted out of further check-ins", recorded_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="exposure.opted_out",
+        target_type="exposure",
+        target_id=exposure_id,
+        subject_id=exposure.person_id,
+        at=now,
+    )
+    return int(result.rowcount or 0)
+
+
+async def person_opts_out(session: AsyncSession, *, actor: Actor, checkin_id: uuid.UUID, now: datetime) -> int:
+    """The person themselves stops further check-ins for this incident."""
+    checkin = await policy.access_checkin(session, actor, checkin_id)
+    if checkin.person_id != actor.id:
+        raise NotFound()
+    await _lock_exposure(session, checkin.exposure_id)
+    return await opt_out(session, actor=actor, exposure_id=checkin.exposure_id, now=now)
+
+
+async def current_assessment(session: AsyncSession, checkin_id: uuid.UUID) -> Assessment | None:
+    return (
+        await session.exec(
+            select(Assessment)
+            .where(Assessment.checkin_id == checkin_id, col(Assessment.is_current).is_(True))
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+
+
+# -- flags ---------------------------------------------------------------------------
+
+
+async def raise_flag(
+    session: AsyncSession,
+    *,
+    person_id: uuid.UUID,
+    cause: str,
+    cause_key: str,
+    now: datetime,
+    exposure_id: uuid.UUID | None = None,
+    source: Assessment | None = None,
+    source_request: uuid.UUID | None = None,
+) -> Flag | None:
+    """Raise a flag once per cause: a second attempt (a retry, a twin request, another
+    peer at the same moment) finds the unique cause_key taken and raises nothing."""
+    existing = (await session.exec(select(Flag.id).where(Flag.cause_key == cause_key))).first()
+    if existing is not None:
+        return None
+    flag = Flag(
+        person_id=person_id,
+        exposure_id=exposure_id,
+        cause=cause,
+        cause_key=cause_key,
+        urgent=cause in rules.URGENT_CAUSES,
+        raised_at=now,
+        source_assessment_id=source.id if source else None,
+        source_request_id=source_request,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(flag)
+            await session.flush()
+    except IntegrityError:
+        return None
+    audit.record(
+        session,
+        actor="system",
+        action="flag.raised",
+        target_type="flag",
+        target_id=flag.id,
+        subject_id=person_id,
+        details={"cause": cause, "urgent": flag.urgent},
+        at=now,
+    )
+    return flag
+
+
+async def exposure_history(session: AsyncSession, exposure_id: uuid.UUID) -> list[rules.ScheduledCheckin]:
+    """Each check-in of the exposure with its current result, as the flag rules need it."""
+    checkins = list(
+        await session.exec(
+            select(CheckIn).where(CheckIn.exposure_id == exposure_id).execution_options(populate_existing=True)
+        )
+    )
+    flagged: dict[uuid.UUID, dict[str, bool]] = {}
+    if checkins:
+        rows = await session.exec(
+            select(Assessment.checkin_id, AssessmentResult.instrument_id, AssessmentResult.flagged)
+            .join(AssessmentResult, col(AssessmentResult.assessment_id) == col(Assessment.id))
+            .where(col(Assessment.checkin_id).in_([c.id for c in checkins]), col(Assessment.is_current).is_(True))
+        )
+        for checkin_id, instrument_id, is_flagged in rows:
+            flagged.setdefault(checkin_id, {})[instrument_id] = bool(is_flagged)
+    return [
+        rules.ScheduledCheckin(
+            offset_days=c.offset_days,
+            outcome=c.outcome,
+            risk_flagged=flagged.get(c.id, {}).get("trim_risk", False),
+            tsq_flagged=flagged.get(c.id, {}).get("tsq", False),
+        )
+        for c in checkins
+    ]
+
+
+async def evaluate_exposure(
+    session: AsyncSession,
+    *,
+    exposure_id: uuid.UUID,
+    person_id: uuid.UUID,
+    now: datetime,
+    settings: Settings,
+    source: Assessment | None = None,
+) -> list[Flag]:
+    """Raise whatever exposure-level flags the recorded check-ins now call for."""
+    causes = rules.exposure_flags(
+        await exposure_history(session, exposure_id), consecutive=settings.consecutive_elevated_for_flag
+    )
+    raised = []
+    for cause in sorted(causes):
+        flag = await raise_flag(
+            session,
+            person_id=person_id,
+            exposure_id=exposure_id,
+            cause=cause,
+            cause_key=f"{cause}:{exposure_id}",
+            source=source,
+            now=now,
+        )
+        if flag is not None:
+            raised.append(flag)
+    return raised
+
+
+async def check_cumulative(
+    session: AsyncSession, *, person_ids: Sequence[uuid.UUID], now: datetime, settings: Settings
+) -> list[Flag]:
+    """Several incidents in a short time: a flag offering a proactive check-in, even when
+    every score is low. The same cluster of incidents raises it once."""
+    window = timedelta(days=settings.cumulative_window_days)
+    raised: list[Flag] = []
+    times: dict[uuid.UUID, list[datetime]] = {pid: [] for pid in person_ids}
+    for start_at in range(0, len(person_ids), 500):
+        chunk = list(person_ids[start_at : start_at + 500])
+        rows = await session.exec(
+            select(Exposure.person_id, Incident.occurred_at)
+            .join(Incident, col(Incident.id) == col(Exposure.incident_id))
+            .where(col(Exposure.person_id).in_(chunk), col(Exposure.removed_at).is_(None))
+        )
+        for person, occurred in rows:
+            times[person].append(occurred)
+    due: dict[str, uuid.UUID] = {}
+    for person_id in person_ids:
+        if len(times[person_id]) < settings.cumulative_incidents_for_flag:
+            continue
+        start = rules.cumulative_window_start(
+            times[person_id], threshold=settings.cumulative_incidents_for_flag, window=window
+        )
+        if start is not None:
+            due[f"cumulative:{person_id}:{start.date().isoformat()}"] = person_id
+    keys = list(due)
+    for start_at in range(0, len(keys), 500):
+        for existing in await session.exec(
+            select(Flag.cause_key).where(col(Flag.cause_key).in_(keys[start_at : start_at + 500]))
+        ):
+            due.pop(existing, None)
+    if not due:
+        return raised
+    fresh = [
+        Flag(person_id=person_id, cause="cumulative_exposure", cause_key=key, raised_at=now)
+        for key, person_id in due.items()
+    ]
+    try:
+        async with session.begin_nested():  # one savepoint for them all
+            session.add_all(fresh)
+            await session.flush()
+        raised = fresh
+        for flag in fresh:
+            audit.record(
+                session,
+                actor="system",
+                action="flag.raised",
+                target_type="flag",
+                target_id=flag.id,
+                subject_id=flag.person_id,
+                details={"cause": flag.cause, "urgent": False},
+                at=now,
+            )
+    except IntegrityError:
+        # Another transaction raised one of them meanwhile: go one at a time.
+        for key, person_id in due.items():
+            one = await raise_flag(session, person_id=person_id, cause="cumulative_exposure", cause_key=key, now=now)
+            if one is not None:
+                raised.append(one)
+    return raised
+
+
+# -- reading -------------------------------------------------------------------------
+
+
+@dataclass
+class ResultView:
+    instrument: Instrument | None
+    instrument_id: str
+    version: int
+    score: int
+    band: str
+    band_label: str
+    flagged: bool
+    answers: dict[str, bool]
+    wording: dict[str, str]
+
+
+@dataclass
+class RecordView:
+    """A recorded check-in as the actor may see it."""
+
+    assessment: Assessment
+    results: list[ResultView]
+    notes: str | None
+    content_visible: bool  # answers and notes (the peer who held it, or the person)
+    history: list[Assessment]
+
+
+async def results_of(session: AsyncSession, assessment_id: uuid.UUID) -> list[ResultView]:
+    """An assessment's results with the wording of the instrument version it used
+    (callers have already decided the reader may see them)."""
+    rows = list(
+        await session.exec(
+            select(AssessmentResult)
+            .where(AssessmentResult.assessment_id == assessment_id)
+            .order_by(col(AssessmentResult.instrument_id).desc())
+        )
+    )
+    known = catalogue.load()
+    views = []
+    for row in rows:
+        snapshot = (
+            await session.exec(
+                select(InstrumentSnapshot.definition).where(
+                    InstrumentSnapshot.instrument_id == row.instrument_id,
+                    InstrumentSnapshot.version == row.instrument_version,
+                )
+            )
+        ).first() or {}
+        wording = {i["id"]: i["text"] for i in snapshot.get("items", [])}
+        labels = {b["name"]: b.get("label", b["name"]) for b in snapshot.get("bands", [])}
+        views.append(
+            ResultView(
+                instrument=known.get(row.instrument_id),
+                instrument_id=row.instrument_id,
+                version=row.instrument_version,
+                score=row.score,
+                band=row.band,
+                band_label=labels.get(row.band, row.band),
+                flagged=row.flagged,
+                answers=dict(row.answers),
+                wording=wording,
+            )
+        )
+    return views
+
+
+async def record_view(
+    session: AsyncSession, *, actor: Actor, checkin_id: uuid.UUID, now: datetime, settings: Settings
+) -> RecordView | None:
+    """The recorded check-in, if any. Answers and notes only for the peer who held it and
+    the person; others with access to the check-in see the outcome and band alone.
+    Reading answers or notes is audited."""
+    checkin = await policy.access_checkin(session, actor, checkin_id)
+    current = await current_assessment(session, checkin.id)
+    if current is None:
+        return None
+    content = policy.can_read_assessment(actor, current)
+    history = list(
+        await session.exec(
+            select(Assessment).where(Assessment.checkin_id == checkin.id).order_by(col(Assessment.version))
+        )
+    )
+    results = await results_of(session, current.id)
+    notes = None
+    if content:
+        notes = crypto.decrypt(settings, current.notes_encrypted)
+        audit.record(
+            session,
+            actor=actor,
+            action="assessment.read",
+            target_type="assessment",
+            target_id=current.id,
+            subject_id=checkin.person_id,
+            at=now,
+        )
+    else:
+        for result in results:
+            result.answers = {}
+    return RecordView(
+        assessment=current, results=results, notes=notes, content_visible=content, history=history if content else []
+    )
+
+
+@dataclass
+class TrendPoint:
+    recorded_at: datetime
+    kind: str
+    incident_id: uuid.UUID
+    score: int
+    band: str
+    tsq_score: int | None
+
+
+async def person_trend(session: AsyncSession, *, actor: Actor, person_id: uuid.UUID, now: datetime) -> list[TrendPoint]:
+    """Risk scores across check-ins and incidents, as far as the actor may see scores:
+    a peer those they conducted, the person their own."""
+    stmt = (
+        select(Assessment, CheckIn.kind, CheckIn.incident_id)
+        .join(CheckIn, col(CheckIn.id) == col(Assessment.checkin_id))
+        .where(
+            Assessment.person_id == person_id,
+            col(Assessment.is_current).is_(True),
+            Assessment.outcome == "completed",
+            policy.assessment_content_scope(actor),
+        )
+        .order_by(col(Assessment.recorded_at))
+    )
+    rows = list(await session.exec(stmt))
+    if not rows:
+        return []
+    tsq = dict(
+        list(
+            await session.exec(
+                select(AssessmentResult.assessment_id, AssessmentResult.score).where(
+                    col(AssessmentResult.assessment_id).in_([r[0].id for r in rows]),
+                    AssessmentResult.instrument_id == "tsq",
+                )
+            )
+        )
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="assessment.trend_read",
+        target_type="person",
+        target_id=person_id,
+        subject_id=person_id,
+        at=now,
+    )
+    return [
+        TrendPoint(
+            recorded_at=a.recorded_at,
+            kind=kind,
+            incident_id=incident_id,
+            score=a.score or 0,
+            band=a.band or "",
+            tsq_score=tsq.get(a.id),
+        )
+        for a, kind, incident_id in rows
+    ]
+
+
+async def list_flags(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    person_id: uuid.UUID | None = None,
+    open_only: bool = False,
+    limit: int = 500,
+    offset: int = 0,
+) -> list[Flag]:
+    """Flags in the actor's scope, urgent and newest first."""
+    stmt = policy.visible_flags(actor)
+    if person_id is not None:
+        stmt = stmt.where(Flag.person_id == person_id)
+    if open_only:
+        stmt = stmt.where(Flag.status == "open")
+    stmt = stmt.order_by(col(Flag.urgent).desc(), col(Flag.raised_at).desc(), col(Flag.id)).limit(limit).offset(offset)
+    return list(await session.exec(stmt))

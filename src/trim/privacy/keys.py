@@ -1,0 +1,94 @@
+"""Key rotation: re-encrypt every encrypted column under the first key, while serving.
+
+Steps (README): put a new key first in TRIM_ENCRYPTION_KEYS and restart the app (it
+now writes with the new key and still reads the old), run `trim keys rotate`, then
+remove the old key and restart again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from trim.assessments.models import Assessment
+from trim.config import Settings
+from trim.privacy import audit, crypto
+from trim.requests.models import PeerRequest
+
+# Every column that holds ciphertext.
+ENCRYPTED: list[tuple[type[Any], str]] = [
+    (Assessment, "notes_encrypted"),
+    (PeerRequest, "message_encrypted"),
+    (PeerRequest, "contact_encrypted"),
+]
+
+
+async def rotate_keys(
+    maker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    *,
+    batch: int = 500,
+    on_progress: Callable[[str, int], None] | None = None,
+) -> dict[str, int]:
+    """Re-encrypt every value not yet under the first key, a batch per transaction.
+
+    Each row is updated only if it still holds the ciphertext that was read, so a note
+    edited meanwhile (already under the new key) is never overwritten with old text."""
+    counts: dict[str, int] = {}
+    for model, column in ENCRYPTED:
+        name = f"{model.__tablename__}.{column}"
+        counts[name] = 0
+        field = getattr(model, column)
+        last: uuid.UUID | None = None
+        while True:
+            async with maker() as session:
+                stmt = select(model.id, field).where(col(field).is_not(None)).order_by(col(model.id)).limit(batch)
+                if last is not None:
+                    stmt = stmt.where(col(model.id) > last)
+                rows = list(await session.exec(stmt))
+                if not rows:
+                    break
+                for row_id, token in rows:
+                    if crypto.is_current(settings, token):
+                        continue
+                    fresh = crypto.rotate(settings, token)
+                    result = await session.exec(
+                        update(model)
+                        .where(col(model.id) == row_id, col(field) == token)
+                        .values({column: fresh})
+                        .execution_options(synchronize_session=False)
+                    )
+                    counts[name] += int(result.rowcount or 0)
+                last = rows[-1][0]
+                await session.commit()
+            if on_progress:
+                on_progress(name, counts[name])
+    async with maker() as session:
+        audit.record(
+            session,
+            actor="system",
+            action="keys.rotated",
+            target_type="keyring",
+            details={"rewritten": sum(counts.values()), "key": crypto.fingerprint(settings.fernet_keys()[0])},
+        )
+        await session.commit()
+    return counts
+
+
+async def undecryptable(session: AsyncSession, settings: Settings) -> int:
+    """How many values no configured key opens (should be 0 before removing a key)."""
+    missing = 0
+    for model, column in ENCRYPTED:
+        field = getattr(model, column)
+        for token in await session.exec(select(field).where(col(field).is_not(None))):
+            try:
+                crypto.decrypt(settings, token)
+            except crypto.UndecryptableError:
+                missing += 1
+    return missing

@@ -1,0 +1,253 @@
+"""A person's own record: everything held about them, and who has read it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from trim.accounts import service as accounts
+from trim.accounts.actor import Actor
+from trim.assessments import rules as flag_rules
+from trim.assessments import service as assessments
+from trim.assessments.models import Assessment, Flag
+from trim.config import Settings
+from trim.followups import rules as schedule_rules
+from trim.followups.models import CheckIn
+from trim.incidents.models import EXPOSURE_LABELS, KIND_LABELS, Exposure, Incident
+from trim.privacy import audit, crypto
+from trim.privacy.models import AuditEvent
+from trim.referrals.models import Referral, ReferralService
+
+# What each audit action means, said plainly to the person it is about.
+READ_LABELS = {
+    "checkin.viewed": "opened a check-in of yours",
+    "assessment.read": "read your check-in answers and notes",
+    "assessment.trend_read": "looked at your check-in scores over time",
+    "incident.viewed": "opened an incident you were part of",
+    "flag.viewed": "opened a flag about you",
+    "referral.viewed": "opened a referral of yours",
+    "referral.assessment_read": "read the check-in answers you agreed to share",
+    "request.viewed": "opened your request for a peer",
+    "request.message_read": "read your request's message",
+    "checkin.recorded": "recorded a check-in with you",
+    "checkin.corrected": "corrected a check-in record",
+    "referral.offered": "recorded a referral conversation",
+    "referral.status_changed": "updated your referral",
+    "flag.closed": "closed a flag about you",
+    "flag.acknowledged": "picked up an urgent flag about you",
+    "exposure.reassigned": "changed who your peer supporter is",
+    "exposure.added": "added you to an incident",
+    "exposure.removed": "removed you from an incident",
+    "person.roles_changed": "changed your roles",
+    "person.updated": "changed your details",
+    "person.deactivated": "deactivated your account",
+    "person.reactivated": "reactivated your account",
+    "person.password_set": "set your password",
+}
+
+
+async def own_record(session: AsyncSession, *, actor: Actor, settings: Settings, now: datetime) -> dict[str, Any]:
+    """Everything held about the signed-in person, with who read it and when."""
+    me = actor.person_id
+    person = await accounts.person_view(session, me)
+    stations = await accounts.station_names(session)
+    zone = settings.zone
+
+    exposures = list(
+        await session.exec(
+            select(Exposure, Incident)
+            .join(Incident, col(Incident.id) == col(Exposure.incident_id))
+            .where(Exposure.person_id == me, col(Exposure.removed_at).is_(None))
+            .order_by(col(Incident.occurred_at))
+        )
+    )
+    incident_ids = [i.id for _, i in exposures]
+    checkins = list(await session.exec(select(CheckIn).where(CheckIn.person_id == me).order_by(col(CheckIn.due_at))))
+    peer_names = await accounts.names_of(session, [c.peer_id for c in checkins])
+    current = {
+        a.checkin_id: a
+        for a in await session.exec(
+            select(Assessment).where(Assessment.person_id == me, col(Assessment.is_current).is_(True))
+        )
+    }
+    checkin_rows = []
+    for c in checkins:
+        a = current.get(c.id)
+        entry: dict[str, Any] = {
+            "id": str(c.id),
+            "incident_id": str(c.incident_id),
+            "kind": c.kind,
+            "due_at": c.due_at,
+            "status": schedule_rules.checkin_status(
+                due_at=c.due_at, outcome=c.outcome, now=now, window=settings.due_window
+            ),
+            "peer": peer_names.get(c.peer_id) if c.peer_id else None,
+        }
+        if a is not None:
+            results = await assessments.results_of(session, a.id)
+            entry["record"] = {
+                "recorded_at": a.recorded_at,
+                "outcome": a.outcome,
+                "reason": a.reason,
+                "safety_concern": a.safety_concern,
+                "results": [
+                    {
+                        "instrument": r.instrument_id,
+                        "version": r.version,
+                        "score": r.score,
+                        "band": r.band,
+                        "answers": {r.wording.get(k, k): v for k, v in r.answers.items()},
+                    }
+                    for r in results
+                ],
+                "notes": crypto.decrypt(settings, a.notes_encrypted),
+            }
+        checkin_rows.append(entry)
+
+    flags = list(await session.exec(select(Flag).where(Flag.person_id == me).order_by(col(Flag.raised_at))))
+    referrals = list(
+        await session.exec(select(Referral).where(Referral.person_id == me).order_by(col(Referral.created_at)))
+    )
+    services = {s.id: s.name for s in await session.exec(select(ReferralService))}
+    clinicians = await accounts.names_of(session, [r.clinician_id for r in referrals])
+
+    record: dict[str, Any] = {
+        "profile": {
+            "id": str(person.id),
+            "name": person.name,
+            "email": person.email,
+            "staff_number": person.staff_number,
+            "roles": person.roles,
+            "station": stations.get(person.station_id) if person.station_id else None,
+        },
+        "exposures": [
+            {
+                "incident_id": str(i.id),
+                "occurred_at": i.occurred_at,
+                "kind": KIND_LABELS.get(i.kind, i.kind),
+                "station": stations.get(i.station_id) if i.station_id else None,
+                "summary": i.summary,
+                "exposure": EXPOSURE_LABELS.get(e.exposure, e.exposure),
+                "opted_out_at": e.opted_out_at,
+            }
+            for e, i in exposures
+        ],
+        "checkins": checkin_rows,
+        "flags": [
+            {
+                "id": str(f.id),
+                "cause": flag_rules.CAUSES.get(f.cause, f.cause),
+                "urgent": f.urgent,
+                "status": f.status,
+                "raised_at": f.raised_at,
+                "resolved_at": f.resolved_at,
+            }
+            for f in flags
+        ],
+        "referrals": [
+            {
+                "id": str(r.id),
+                "status": r.status,
+                "created_at": r.created_at,
+                "consent": r.consent,
+                "shared_assessment": r.share_assessment,
+                "to": clinicians.get(r.clinician_id)
+                if r.clinician_id
+                else services.get(r.service_id)
+                if r.service_id
+                else None,
+            }
+            for r in referrals
+        ],
+        "requests": [],
+        "reads": [],
+    }
+    for extra in EXTRA_SECTIONS:
+        await extra(session, record=record, actor=actor, settings=settings)
+    record["reads"] = await reads_about(session, person_id=me, incident_ids=incident_ids, zone_name=str(zone))
+    audit.record(
+        session, actor=actor, action="record.viewed", target_type="person", target_id=me, subject_id=me, at=now
+    )
+    return record
+
+
+# Areas that hold more about a person add a section: async (session, *, record, actor, settings).
+EXTRA_SECTIONS: list[Any] = []
+
+
+async def reads_about(
+    session: AsyncSession, *, person_id: uuid.UUID, incident_ids: list[uuid.UUID], zone_name: str
+) -> list[dict[str, Any]]:
+    """Who, other than the person, read or changed something about them, newest first."""
+    me = str(person_id)
+    conditions = [col(AuditEvent.subject_id) == me]
+    if incident_ids:
+        conditions.append(
+            and_(
+                col(AuditEvent.target_type) == "incident",
+                col(AuditEvent.target_id).in_([str(i) for i in incident_ids]),
+                col(AuditEvent.action) == "incident.viewed",
+            )
+        )
+    events = list(
+        await session.exec(
+            select(AuditEvent)
+            .where(or_(*conditions), col(AuditEvent.actor_id) != me, col(AuditEvent.action).in_(list(READ_LABELS)))
+            .order_by(col(AuditEvent.seq).desc())
+            .limit(500)
+        )
+    )
+    names = await accounts.names_by_id(session, [e.actor_id for e in events])
+    roles = await accounts.roles_by_person(session, [uuid.UUID(k) for k in names])
+    return [
+        {
+            "at": e.at,
+            "who": names.get(e.actor_id or "", "the system" if e.actor_id == "system" else "an integration"),
+            "their_roles": roles.get(uuid.UUID(e.actor_id), []) if e.actor_id in names else [],
+            "what": READ_LABELS.get(e.action, e.action),
+            "action": e.action,
+        }
+        for e in events
+    ]
+
+
+def _flat(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if value is None:
+        return ""
+    return str(value)
+
+
+def record_csv(record: dict[str, Any]) -> str:
+    """The same record as CSV: one row per fact (section, item, field, value)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["section", "item", "field", "value"])
+    for key, value in record["profile"].items():
+        writer.writerow(["profile", "", key, _flat(value)])
+    for section in ("exposures", "checkins", "flags", "referrals", "requests", "reads"):
+        for index, row in enumerate(record[section], start=1):
+            for key, value in row.items():
+                if key == "record" and isinstance(value, dict):
+                    for rkey, rvalue in value.items():
+                        if rkey == "results":
+                            for res in rvalue:
+                                writer.writerow([section, index, f"{res['instrument']} score", res["score"]])
+                                writer.writerow([section, index, f"{res['instrument']} band", res["band"]])
+                                for question, answer in res["answers"].items():
+                                    writer.writerow([section, index, question, "yes" if answer else "no"])
+                        else:
+                            writer.writerow([section, index, rkey, _flat(rvalue)])
+                elif isinstance(value, list):
+                    writer.writerow([section, index, key, "; ".join(_flat(v) for v in value)])
+                else:
+                    writer.writerow([section, index, key, _flat(value)])
+    return out.getvalue()

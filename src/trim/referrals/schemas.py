@@ -1,0 +1,69 @@
+"""API shapes for flags and referrals."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from trim.assessments.schemas import StrictBool
+
+
+class ReferralIn(BaseModel):
+    clinician_id: uuid.UUID | None = Field(default=None, description="A person with the clinician role")
+    service_id: uuid.UUID | None = Field(default=None, description="Or a service from the lead's directory")
+    consent: StrictBool
+    share_assessment: StrictBool = False
+
+
+class ReferralCreated(BaseModel):
+    id: uuid.UUID
+    status: str
+
+
+class CloseIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class FlagStatusOut(BaseModel):
+    id: uuid.UUID
+    status: str
+
+
+class StatusIn(BaseModel):
+    status: Literal["contact_made", "taken_up", "not_taken_up", "closed"]
+
+
+class PersonRef(BaseModel):
+    id: uuid.UUID
+    name: str
+
+
+class SharedResult(BaseModel):
+    instrument: str
+    score: int
+    band: str
+    answers: dict[str, bool]
+
+
+class SharedCheckin(BaseModel):
+    kind: str
+    recorded_at: datetime
+    outcome: str
+    score: int | None
+    band: str | None
+    results: list[SharedResult]
+    notes: str | None
+
+
+class ReferralOut(BaseModel):
+    id: uuid.UUID
+    person: PersonRef
+    status: str
+    created_at: datetime
+    shared: bool = Field(description="The person agreed to share the assessment with the clinician.")
+    assessment: list[SharedCheckin] | None = Field(
+        default=None, description="Only for the clinician it is addressed to, and only when shared."
+    )

@@ -1,0 +1,446 @@
+"""Flags become referrals with consent; clinicians record uptake; people can withdraw."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from trim.accounts import service as accounts
+from trim.accounts.actor import Actor
+from trim.assessments import service as assessments
+from trim.assessments.models import Assessment, Flag
+from trim.config import Settings
+from trim.errors import Conflict, FieldError, InvalidInput, NotFound
+from trim.followups.models import CheckIn
+from trim.privacy import audit, crypto, policy
+from trim.referrals.models import Referral, ReferralService
+
+CLINICIAN_STATUSES = ("contact_made", "taken_up", "not_taken_up", "closed")
+STATUS_LABELS = {
+    "declined": "Declined by the person",
+    "referred": "Referred, waiting for contact",
+    "contact_made": "Contact made",
+    "taken_up": "Taken up",
+    "not_taken_up": "Not taken up",
+    "closed": "Closed",
+    "withdrawn": "Consent withdrawn",
+}
+FLAG_STATUS_LABELS = {"open": "Open", "referred": "Referred", "declined": "Referral declined", "closed": "Closed"}
+
+
+async def _open_flag(session: AsyncSession, actor: Actor, flag_id: uuid.UUID) -> Flag:
+    flag = await policy.access_flag(session, actor, flag_id)
+    if not policy.can_act_on_flag(actor, flag):
+        raise NotFound()
+    if flag.status != "open":
+        raise Conflict("This flag has already been resolved.")
+    return flag
+
+
+async def offer_referral(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    flag_id: uuid.UUID,
+    consent: bool,
+    share_assessment: bool,
+    now: datetime,
+    clinician_id: uuid.UUID | None = None,
+    service_id: uuid.UUID | None = None,
+) -> Referral:
+    """Record the conversation: a referral offered, the person's answer, and where it goes.
+    A 'no' is recorded and respected; nothing is sent."""
+    flag = await _open_flag(session, actor, flag_id)
+    if consent:
+        if (clinician_id is None) == (service_id is None):
+            raise InvalidInput.field("clinician_id", "Choose one clinician or one service from the directory.")
+        if clinician_id is not None:
+            await accounts.ensure_role_holder(session, clinician_id, "clinician")
+        if service_id is not None:
+            found = await session.get(ReferralService, service_id)
+            if found is None or not found.active:
+                raise InvalidInput.field("service_id", "Choose a service from the directory.")
+    referral = Referral(
+        flag_id=flag.id,
+        person_id=flag.person_id,
+        clinician_id=clinician_id if consent else None,
+        service_id=service_id if consent else None,
+        consent=consent,
+        share_assessment=share_assessment and consent,
+        status="referred" if consent else "declined",
+        created_at=now,
+        created_by_id=actor.id,
+        updated_at=now,
+    )
+    session.add(referral)
+    flag.status = "referred" if consent else "declined"
+    flag.resolved_at = now
+    flag.resolved_by_id = actor.id
+    flag.acknowledged_at = flag.acknowledged_at or now
+    flag.acknowledged_by_id = flag.acknowledged_by_id or actor.id
+    session.add(flag)
+    await session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="referral.offered",
+        target_type="referral",
+        target_id=referral.id,
+        subject_id=flag.person_id,
+        details={
+            "flag_id": flag.id,
+            "consent": consent,
+            "share_assessment": referral.share_assessment,
+            "clinician_id": clinician_id,
+            "service_id": service_id,
+        },
+        at=now,
+    )
+    return referral
+
+
+async def close_flag(session: AsyncSession, *, actor: Actor, flag_id: uuid.UUID, reason: str, now: datetime) -> Flag:
+    """Close a flag with a reason (e.g. already seeing their GP)."""
+    cleaned = reason.strip()
+    if not cleaned:
+        raise InvalidInput.field("reason", "Give a short reason for closing the flag.")
+    if len(cleaned) > 500:
+        raise InvalidInput.field("reason", "Keep the reason under 500 characters.")
+    flag = await _open_flag(session, actor, flag_id)
+    flag.status = "closed"
+    flag.resolution_reason = cleaned
+    flag.resolved_at = now
+    flag.resolved_by_id = actor.id
+    flag.acknowledged_at = flag.acknowledged_at or now
+    flag.acknowledged_by_id = flag.acknowledged_by_id or actor.id
+    session.add(flag)
+    audit.record(
+        session,
+        actor=actor,
+        action="flag.closed",
+        target_type="flag",
+        target_id=flag.id,
+        subject_id=flag.person_id,
+        at=now,
+    )
+    return flag
+
+
+async def acknowledge_flag(session: AsyncSession, *, actor: Actor, flag_id: uuid.UUID, now: datetime) -> Flag:
+    """Someone has picked up an urgent flag: the on-call escalation stops."""
+    flag = await policy.access_flag(session, actor, flag_id)
+    if not policy.can_act_on_flag(actor, flag):
+        raise NotFound()
+    if flag.acknowledged_at is None:
+        flag.acknowledged_at = now
+        flag.acknowledged_by_id = actor.id
+        session.add(flag)
+        audit.record(
+            session,
+            actor=actor,
+            action="flag.acknowledged",
+            target_type="flag",
+            target_id=flag.id,
+            subject_id=flag.person_id,
+            at=now,
+        )
+    return flag
+
+
+async def set_status(
+    session: AsyncSession, *, actor: Actor, referral_id: uuid.UUID, status: str, now: datetime
+) -> Referral:
+    """The clinician records contact made, taken up, not taken up, or closed."""
+    referral = await policy.access_referral(session, actor, referral_id)
+    if referral.clinician_id != actor.id:
+        raise NotFound()
+    if status not in CLINICIAN_STATUSES:
+        raise InvalidInput.field("status", f"Use one of: {', '.join(CLINICIAN_STATUSES)}.")
+    if referral.status in ("closed", "withdrawn", "declined"):
+        raise Conflict("This referral is closed.")
+    old = referral.status
+    referral.status = status
+    referral.updated_at = now
+    if status == "contact_made" and referral.contact_made_at is None:
+        referral.contact_made_at = now
+    if status in ("taken_up", "not_taken_up", "closed"):
+        referral.contact_made_at = referral.contact_made_at or now
+    if status == "closed":
+        referral.closed_at = now
+    session.add(referral)
+    audit.record(
+        session,
+        actor=actor,
+        action="referral.status_changed",
+        target_type="referral",
+        target_id=referral.id,
+        subject_id=referral.person_id,
+        details={"from": old, "to": status},
+        at=now,
+    )
+    return referral
+
+
+async def withdraw(session: AsyncSession, *, actor: Actor, referral_id: uuid.UUID, now: datetime) -> Referral:
+    """The person withdraws consent: the referral closes and the clinician loses access."""
+    referral = await policy.access_referral(session, actor, referral_id)
+    if referral.person_id != actor.id:
+        raise NotFound()
+    if referral.status in ("withdrawn", "declined"):
+        return referral
+    referral.status = "withdrawn"
+    referral.withdrawn_at = now
+    referral.closed_at = referral.closed_at or now
+    referral.share_assessment = False
+    referral.updated_at = now
+    session.add(referral)
+    audit.record(
+        session,
+        actor=actor,
+        action="referral.withdrawn",
+        target_type="referral",
+        target_id=referral.id,
+        subject_id=referral.person_id,
+        at=now,
+    )
+    return referral
+
+
+# -- reading ---------------------------------------------------------------------------
+
+
+@dataclass
+class SharedAssessment:
+    kind: str
+    recorded_at: datetime
+    outcome: str
+    band: str | None
+    score: int | None
+    results: list[assessments.ResultView]
+    notes: str | None
+
+
+@dataclass
+class ReferralView:
+    referral: Referral
+    person_name: str
+    clinician_name: str | None
+    service_name: str | None
+    flag_cause: str | None
+    shared: list[SharedAssessment] = field(default_factory=list)
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS.get(self.referral.status, self.referral.status)
+
+
+async def _views(session: AsyncSession, referrals: list[Referral]) -> list[ReferralView]:
+    names = await accounts.names_of(session, [r.person_id for r in referrals] + [r.clinician_id for r in referrals])
+    services = {s.id: s.name for s in await session.exec(select(ReferralService))}
+    flag_ids = [r.flag_id for r in referrals if r.flag_id]
+    causes = (
+        {
+            f_id: cause
+            for f_id, cause in await session.exec(select(Flag.id, Flag.cause).where(col(Flag.id).in_(flag_ids)))
+        }
+        if flag_ids
+        else {}
+    )
+    return [
+        ReferralView(
+            referral=r,
+            person_name=names.get(r.person_id, ""),
+            clinician_name=names.get(r.clinician_id) if r.clinician_id else None,
+            service_name=services.get(r.service_id) if r.service_id else None,
+            flag_cause=causes.get(r.flag_id) if r.flag_id else None,
+        )
+        for r in referrals
+    ]
+
+
+async def list_referrals(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    addressed_to_me: bool = False,
+    person_id: uuid.UUID | None = None,
+    limit: int = 500,
+    offset: int = 0,
+) -> list[ReferralView]:
+    """Referrals in the actor's scope, newest first."""
+    stmt = policy.visible_referrals(actor)
+    if addressed_to_me:
+        stmt = stmt.where(Referral.clinician_id == actor.id)
+    if person_id is not None:
+        stmt = stmt.where(Referral.person_id == person_id)
+    stmt = stmt.order_by(col(Referral.created_at).desc()).limit(limit).offset(offset)
+    return await _views(session, list(await session.exec(stmt)))
+
+
+async def shared_assessments(
+    session: AsyncSession, *, actor: Actor, referral: Referral, settings: Settings, now: datetime
+) -> list[SharedAssessment]:
+    """What the person agreed to share with this clinician: the recorded check-ins behind
+    the flag (answers, scores and the peer's notes). Reading them is audited."""
+    if not policy.can_read_shared_assessment(actor, referral) or referral.flag_id is None:
+        return []
+    flag = await session.get(Flag, referral.flag_id)
+    if flag is None:
+        return []
+    stmt = (
+        select(Assessment, CheckIn.kind)
+        .join(CheckIn, col(CheckIn.id) == col(Assessment.checkin_id))
+        .where(col(Assessment.is_current).is_(True), Assessment.person_id == referral.person_id)
+        .order_by(col(Assessment.recorded_at))
+    )
+    if flag.exposure_id is not None:
+        stmt = stmt.where(CheckIn.exposure_id == flag.exposure_id)
+    elif flag.source_assessment_id is not None:
+        stmt = stmt.where(Assessment.id == flag.source_assessment_id)
+    else:
+        return []
+    shared = []
+    for assessment, kind in await session.exec(stmt):
+        shared.append(
+            SharedAssessment(
+                kind=kind,
+                recorded_at=assessment.recorded_at,
+                outcome=assessment.outcome,
+                band=assessment.band,
+                score=assessment.score,
+                results=await assessments.results_of(session, assessment.id),
+                notes=crypto.decrypt(settings, assessment.notes_encrypted),
+            )
+        )
+    audit.record(
+        session,
+        actor=actor,
+        action="referral.assessment_read",
+        target_type="referral",
+        target_id=referral.id,
+        subject_id=referral.person_id,
+        at=now,
+    )
+    return shared
+
+
+async def referral_detail(
+    session: AsyncSession, *, actor: Actor, referral_id: uuid.UUID, settings: Settings, now: datetime
+) -> ReferralView:
+    referral = await policy.access_referral(session, actor, referral_id)
+    view = (await _views(session, [referral]))[0]
+    view.shared = await shared_assessments(session, actor=actor, referral=referral, settings=settings, now=now)
+    audit.record(
+        session,
+        actor=actor,
+        action="referral.viewed",
+        target_type="referral",
+        target_id=referral.id,
+        subject_id=referral.person_id,
+        at=now,
+    )
+    return view
+
+
+# -- the service directory ----------------------------------------------------------------
+
+
+async def list_services(session: AsyncSession, *, include_inactive: bool = False) -> list[ReferralService]:
+    stmt = select(ReferralService).order_by(col(ReferralService.name))
+    if not include_inactive:
+        stmt = stmt.where(col(ReferralService.active).is_(True))
+    return list(await session.exec(stmt))
+
+
+def _clean_service(name: str, service: str, contact: str) -> tuple[str, str, str]:
+    errors = []
+    name, service, contact = " ".join(name.split()), service.strip(), contact.strip()
+    if not name or len(name) > 120:
+        errors.append(FieldError("name", "Give a name of up to 120 characters."))
+    if not service or len(service) > 200:
+        errors.append(FieldError("service", "Say what they offer, in up to 200 characters."))
+    if not contact or len(contact) > 300:
+        errors.append(FieldError("contact", "Say how to reach them, in up to 300 characters."))
+    if errors:
+        raise InvalidInput("The service was not saved.", errors)
+    return name, service, contact
+
+
+async def add_service(
+    session: AsyncSession, *, actor: Actor, name: str, service: str, contact: str, now: datetime
+) -> ReferralService:
+    """The lead adds a professional service to the directory."""
+    if not actor.is_lead:
+        raise NotFound()
+    name, service, contact = _clean_service(name, service, contact)
+    entry = ReferralService(name=name, service=service, contact=contact, created_at=now)
+    session.add(entry)
+    await session.flush()
+    audit.record(
+        session, actor=actor, action="service.added", target_type="referral_service", target_id=entry.id, at=now
+    )
+    return entry
+
+
+async def update_service(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    service_id: uuid.UUID,
+    name: str,
+    service: str,
+    contact: str,
+    active: bool,
+    now: datetime,
+) -> ReferralService:
+    if not actor.is_lead:
+        raise NotFound()
+    entry = await session.get(ReferralService, service_id)
+    if entry is None:
+        raise NotFound()
+    entry.name, entry.service, entry.contact = _clean_service(name, service, contact)
+    entry.active = active
+    session.add(entry)
+    audit.record(
+        session, actor=actor, action="service.updated", target_type="referral_service", target_id=entry.id, at=now
+    )
+    return entry
+
+
+@dataclass
+class FlagView:
+    flag: Flag
+    person_name: str
+    referral: Referral | None
+
+    @property
+    def status_label(self) -> str:
+        return FLAG_STATUS_LABELS.get(self.flag.status, self.flag.status)
+
+
+async def flag_views(session: AsyncSession, flags: list[Flag]) -> list[FlagView]:
+    names = await accounts.names_of(session, [f.person_id for f in flags])
+    referrals: dict[uuid.UUID, Referral] = {}
+    if flags:
+        for referral in await session.exec(select(Referral).where(col(Referral.flag_id).in_([f.id for f in flags]))):
+            if referral.flag_id is not None:
+                referrals[referral.flag_id] = referral
+    return [FlagView(flag=f, person_name=names.get(f.person_id, ""), referral=referrals.get(f.id)) for f in flags]
+
+
+async def flag_detail(session: AsyncSession, *, actor: Actor, flag_id: uuid.UUID, now: datetime) -> FlagView:
+    flag = await policy.access_flag(session, actor, flag_id)
+    audit.record(
+        session,
+        actor=actor,
+        action="flag.viewed",
+        target_type="flag",
+        target_id=flag.id,
+        subject_id=flag.person_id,
+        at=now,
+    )
+    return (await flag_views(session, [flag]))[0]

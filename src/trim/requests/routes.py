@@ -1,0 +1,322 @@
+"""Asking for a peer: the calm phone form, peers' list, and /api/requests."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.params import FromPath, JSONBody
+from litestar.response import Redirect, Template
+
+from trim.accounts import service as accounts
+from trim.accounts.auth import current_actor, requires, signed_in
+from trim.deps import Conf, Db
+from trim.errors import Conflict, InvalidInput
+from trim.requests import service
+from trim.requests.models import CONTACT_LABELS, OUTCOME_LABELS, URGENCY_LABELS
+from trim.requests.schemas import CloseRequestIn, RequestCreated, RequestIn, RequestOut
+from trim.web import Limit, Offset, api_errors, form_data, now_of, page, redirect, settings_of
+
+
+def request_out(view: service.RequestView) -> RequestOut:
+    r = view.request
+    return RequestOut(
+        id=r.id,
+        status=r.status,
+        urgency=r.urgency,
+        contact_method=r.contact_method,
+        created_at=r.created_at,
+        accepted_at=r.accepted_at,
+        escalated=r.escalated_at is not None,
+        access=view.level,
+        requester=view.requester_name,
+        contact=view.contact,
+        message=view.message,
+        preferred_background=r.preferred_background if view.level != "status" else None,
+    )
+
+
+class RequestApi(Controller):
+    path = "/api/requests"
+    tags = ["requests for a peer"]
+
+    @post(
+        "/",
+        guards=[signed_in],
+        status_code=201,
+        summary="Ask for a peer",
+        description="Matching peers see it at once. safety_concern true raises an urgent flag and the answer "
+        "carries the organisation's crisis guidance.",
+        responses=api_errors(400, 401, 403, 422),
+    )
+    async def create(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, data: JSONBody[RequestIn]
+    ) -> RequestCreated:
+        created = await service.submit(
+            db,
+            actor=current_actor(request),
+            now=now_of(request),
+            settings=settings,
+            data=service.RequestInput(**data.model_dump()),
+        )
+        return RequestCreated(
+            id=created.id,
+            status=created.status,
+            crisis_guidance=settings.crisis_guidance if created.safety_concern else None,
+        )
+
+    @get("/", guards=[signed_in], summary="Requests in the caller's scope", responses=api_errors(401))
+    async def index(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, limit: Limit = 100, offset: Offset = 0
+    ) -> list[RequestOut]:
+        views = await service.list_requests(
+            db, actor=current_actor(request), settings=settings, now=now_of(request), limit=limit, offset=offset
+        )
+        return [request_out(v) for v in views]
+
+    @get(
+        "/{request_id:uuid}",
+        guards=[signed_in],
+        summary="One request, as the caller may see it",
+        responses=api_errors(401, 404),
+    )
+    async def read(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, request_id: FromPath[uuid.UUID]
+    ) -> RequestOut:
+        view = await service.request_detail(
+            db, actor=current_actor(request), request_id=request_id, settings=settings, now=now_of(request)
+        )
+        return request_out(view)
+
+    @post(
+        "/{request_id:uuid}/accept",
+        guards=[requires("peer")],
+        status_code=200,
+        summary="Take a request (one peer wins)",
+        responses=api_errors(401, 403, 404, 409),
+    )
+    async def accept(self, request: Request[Any, Any, Any], db: Db, request_id: FromPath[uuid.UUID]) -> RequestCreated:
+        taken = await service.accept(db, actor=current_actor(request), request_id=request_id, now=now_of(request))
+        return RequestCreated(id=taken.id, status=taken.status)
+
+    @post(
+        "/{request_id:uuid}/close",
+        guards=[requires("peer")],
+        status_code=200,
+        summary="Close a request you took",
+        responses=api_errors(400, 401, 403, 404, 409, 422),
+    )
+    async def close(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        settings: Conf,
+        request_id: FromPath[uuid.UUID],
+        data: JSONBody[CloseRequestIn],
+    ) -> RequestCreated:
+        closed = await service.close(
+            db,
+            actor=current_actor(request),
+            request_id=request_id,
+            outcome=data.outcome,
+            now=now_of(request),
+            settings=settings,
+        )
+        return RequestCreated(id=closed.id, status=closed.status)
+
+    @post(
+        "/{request_id:uuid}/withdraw",
+        guards=[signed_in],
+        status_code=200,
+        summary="The requester withdraws",
+        responses=api_errors(401, 403, 404),
+    )
+    async def withdraw(
+        self, request: Request[Any, Any, Any], db: Db, request_id: FromPath[uuid.UUID]
+    ) -> RequestCreated:
+        done = await service.withdraw(db, actor=current_actor(request), request_id=request_id, now=now_of(request))
+        return RequestCreated(id=done.id, status=done.status)
+
+
+def _uuid(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        raise InvalidInput.field("preferred_peer_id", "Choose a peer supporter from the list.") from None
+
+
+class RequestPages(Controller):
+    include_in_schema = False
+
+    @get("/ask", guards=[signed_in])
+    async def poster(self) -> Redirect:
+        """The short link for a station poster."""
+        return Redirect(path="/requests/new", status_code=303)
+
+    @get("/requests/new", guards=[signed_in])
+    async def new(self, request: Request[Any, Any, Any], db: Db) -> Template:
+        return await self._form(request, db, values={"urgency": "this_week", "contact_method": "phone"})
+
+    async def _form(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        *,
+        values: dict[str, str],
+        status: int = 200,
+        errors: dict[str, str] | None = None,
+        error: str | None = None,
+    ) -> Template:
+        actor = current_actor(request)
+        peers = [p for p in await accounts.peer_supporters(db) if p.id != actor.id]
+        return page(
+            request,
+            "requests/new.html",
+            status=status,
+            values=values,
+            errors=errors or {},
+            error=error,
+            peers=peers,
+            urgencies=URGENCY_LABELS,
+            methods=CONTACT_LABELS,
+            crisis_guidance=settings_of(request).crisis_guidance,
+        )
+
+    @post("/requests/new", guards=[signed_in])
+    async def submit(self, request: Request[Any, Any, Any], db: Db, settings: Conf) -> Template | Redirect:
+        form = await form_data(request)
+        try:
+            if form.get("safety_concern") not in ("yes", "no"):
+                raise InvalidInput.field("safety_concern", "Please answer this question (yes or no).")
+            created = await service.submit(
+                db,
+                actor=current_actor(request),
+                now=now_of(request),
+                settings=settings,
+                data=service.RequestInput(
+                    urgency=form.get("urgency", ""),
+                    contact_method=form.get("contact_method", ""),
+                    contact=form.get("contact"),
+                    safety_concern=form.get("safety_concern") == "yes",
+                    avoid_own_station=form.get("avoid_own_station") == "yes",
+                    preferred_peer_id=_uuid(form.get("preferred_peer_id")),
+                    preferred_background=form.get("preferred_background"),
+                    message=form.get("message"),
+                ),
+            )
+        except InvalidInput as exc:
+            await db.rollback()
+            return await self._form(request, db, values=form, status=422, errors=exc.field_messages(), error=exc.detail)
+        return redirect(
+            request,
+            f"/requests/{created.id}",
+            "Thank you for asking. A peer supporter will be in touch."
+            if not created.safety_concern
+            else "Thank you for telling us. Someone will contact you as soon as possible.",
+        )
+
+    @get("/requests", guards=[signed_in])
+    async def index(self, request: Request[Any, Any, Any], db: Db, settings: Conf) -> Template:
+        actor = current_actor(request)
+        views = await service.list_requests(db, actor=actor, settings=settings, now=now_of(request))
+        peers = await accounts.search_people(db, actor=actor, role="peer", limit=500) if actor.is_lead else []
+        return page(
+            request, "requests/list.html", views=views, urgencies=URGENCY_LABELS, methods=CONTACT_LABELS, peers=peers
+        )
+
+    @get("/requests/{request_id:uuid}", guards=[signed_in])
+    async def detail(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, request_id: FromPath[uuid.UUID]
+    ) -> Template:
+        view = await service.request_detail(
+            db, actor=current_actor(request), request_id=request_id, settings=settings, now=now_of(request)
+        )
+        return page(
+            request,
+            "requests/detail.html",
+            view=view,
+            urgencies=URGENCY_LABELS,
+            methods=CONTACT_LABELS,
+            outcomes=OUTCOME_LABELS,
+            crisis_guidance=settings.crisis_guidance,
+        )
+
+    async def _act(
+        self, request: Request[Any, Any, Any], request_id: uuid.UUID, action: Any, done: str, target: str | None = None
+    ) -> Redirect:
+        try:
+            await action()
+        except (Conflict, InvalidInput) as exc:
+            back = "/requests" if isinstance(exc, Conflict) else f"/requests/{request_id}"
+            return redirect(request, target or back, exc.detail, "warning")
+        return redirect(request, target or f"/requests/{request_id}", done)
+
+    @post("/requests/{request_id:uuid}/accept", guards=[requires("peer")])
+    async def accept(self, request: Request[Any, Any, Any], db: Db, request_id: FromPath[uuid.UUID]) -> Redirect:
+        return await self._act(
+            request,
+            request_id,
+            lambda: service.accept(db, actor=current_actor(request), request_id=request_id, now=now_of(request)),
+            "It's yours. Contact them the way they asked, soon.",
+        )
+
+    @post("/requests/{request_id:uuid}/contact", guards=[requires("peer")])
+    async def contact(self, request: Request[Any, Any, Any], db: Db, request_id: FromPath[uuid.UUID]) -> Redirect:
+        return await self._act(
+            request,
+            request_id,
+            lambda: service.record_contact(
+                db, actor=current_actor(request), request_id=request_id, now=now_of(request)
+            ),
+            "First contact recorded.",
+        )
+
+    @post("/requests/{request_id:uuid}/close", guards=[requires("peer")])
+    async def close(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, request_id: FromPath[uuid.UUID]
+    ) -> Redirect:
+        form = await form_data(request)
+        return await self._act(
+            request,
+            request_id,
+            lambda: service.close(
+                db,
+                actor=current_actor(request),
+                request_id=request_id,
+                outcome=form.get("outcome", ""),
+                now=now_of(request),
+                settings=settings,
+            ),
+            "Closed. Thank you.",
+        )
+
+    @post("/requests/{request_id:uuid}/withdraw", guards=[signed_in])
+    async def withdraw(self, request: Request[Any, Any, Any], db: Db, request_id: FromPath[uuid.UUID]) -> Redirect:
+        return await self._act(
+            request,
+            request_id,
+            lambda: service.withdraw(db, actor=current_actor(request), request_id=request_id, now=now_of(request)),
+            "Withdrawn. You can ask again at any time.",
+        )
+
+    @post("/requests/{request_id:uuid}/offer", guards=[requires("lead")])
+    async def offer(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, request_id: FromPath[uuid.UUID]
+    ) -> Redirect:
+        form = await form_data(request)
+        peer_id = _uuid(form.get("peer_id"))
+        if peer_id is None:
+            return redirect(request, "/requests", "Choose a peer supporter.", "error")
+
+        async def offer() -> Any:
+            return await service.offer_to(
+                db,
+                actor=current_actor(request),
+                request_id=request_id,
+                peer_id=peer_id,
+                now=now_of(request),
+                settings=settings,
+            )
+
+        return await self._act(request, request_id, offer, "Offered to that peer first.", target="/requests")

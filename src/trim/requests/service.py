@@ -1,0 +1,408 @@
+"""Asking for a peer: submit, route to matching peers, accept (one wins), close, withdraw."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from trim.accounts import service as accounts
+from trim.accounts.actor import Actor
+from trim.accounts.models import Person, PersonRole
+from trim.assessments import service as assessments
+from trim.config import Settings
+from trim.errors import Conflict, FieldError, InvalidInput, NotFound
+from trim.incidents import service as incidents
+from trim.privacy import audit, crypto, policy
+from trim.requests.models import (
+    CONTACT_LABELS,
+    OUTCOME_LABELS,
+    URGENCY_LABELS,
+    PeerRequest,
+)
+from trim.requests.rules import PeerFacts
+
+MESSAGE_MAX = 2000
+CONTACT_MAX = 200
+
+
+@dataclass
+class RequestInput:
+    urgency: str
+    contact_method: str
+    contact: str | None
+    safety_concern: bool
+    avoid_own_station: bool = False
+    preferred_peer_id: uuid.UUID | None = None
+    preferred_background: str | None = None
+    message: str | None = None
+
+
+async def peer_facts(session: AsyncSession, actor: Actor) -> PeerFacts | None:
+    """The actor as the matching rules see a peer (None unless an active peer)."""
+    if not actor.is_peer or actor.id is None:
+        return None
+    person = await session.get(Person, actor.id)
+    if person is None or not person.active:
+        return None
+    return PeerFacts(id=person.id, station_id=person.station_id, available=person.available)
+
+
+async def _is_active_peer(session: AsyncSession, person_id: uuid.UUID) -> bool:
+    person = await session.get(Person, person_id)
+    if person is None or not person.active:
+        return False
+    return (
+        await session.exec(select(PersonRole).where(PersonRole.person_id == person_id, PersonRole.role == "peer"))
+    ).first() is not None
+
+
+async def submit(
+    session: AsyncSession, *, actor: Actor, data: RequestInput, now: datetime, settings: Settings
+) -> PeerRequest:
+    """Ask for a peer. Matching peers see it at once; a safety concern raises an urgent flag."""
+    if actor.is_token or actor.id is None:
+        raise NotFound()
+    errors: list[FieldError] = []
+    if data.urgency not in URGENCY_LABELS:
+        errors.append(FieldError("urgency", "Choose how soon: today, this week or when convenient."))
+    if data.contact_method not in CONTACT_LABELS:
+        errors.append(FieldError("contact_method", "Choose how you would like to be contacted."))
+    contact = (data.contact or "").strip()
+    if data.contact_method in ("phone", "text", "email") and not contact:
+        errors.append(FieldError("contact", "Tell us the number or address to use."))
+    if len(contact) > CONTACT_MAX:
+        errors.append(FieldError("contact", f"Keep it under {CONTACT_MAX} characters."))
+    message = (data.message or "").strip()
+    if len(message) > MESSAGE_MAX:
+        errors.append(FieldError("message", f"Keep the message under {MESSAGE_MAX} characters."))
+    background = (data.preferred_background or "").strip() or None
+    if background and len(background) > 200:
+        errors.append(FieldError("preferred_background", "Keep it under 200 characters."))
+    if data.preferred_peer_id is not None and (
+        data.preferred_peer_id == actor.id or not await _is_active_peer(session, data.preferred_peer_id)
+    ):
+        errors.append(FieldError("preferred_peer_id", "Choose a peer supporter from the list, or leave it empty."))
+    if errors:
+        raise InvalidInput("Your request was not sent: " + errors[0].message, errors)
+    me = await session.get(Person, actor.id)
+    request = PeerRequest(
+        requester_id=actor.person_id,
+        requester_station_id=me.station_id if me else None,
+        urgency=data.urgency,
+        contact_method=data.contact_method,
+        contact_encrypted=crypto.encrypt(settings, contact or None),
+        avoid_own_station=data.avoid_own_station,
+        preferred_peer_id=data.preferred_peer_id,
+        named_peer_until=now + timedelta(minutes=settings.named_peer_window_minutes)
+        if data.preferred_peer_id
+        else None,
+        preferred_background=background,
+        message_encrypted=crypto.encrypt(settings, message or None),
+        safety_concern=data.safety_concern,
+        status="open",
+        created_at=now,
+    )
+    session.add(request)
+    await session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="request.created",
+        target_type="request",
+        target_id=request.id,
+        subject_id=actor.person_id,
+        at=now,
+    )
+    if data.safety_concern:
+        await assessments.raise_flag(
+            session,
+            person_id=actor.person_id,
+            cause="request_safety",
+            cause_key=f"request:{request.id}",
+            source_request=request.id,
+            now=now,
+        )
+    return request
+
+
+async def _visible(
+    session: AsyncSession, actor: Actor, request_id: uuid.UUID, now: datetime
+) -> tuple[PeerRequest, str, PeerFacts | None]:
+    request = await session.get(PeerRequest, request_id)
+    peer = await peer_facts(session, actor)
+    level = policy.request_access(actor, request, peer=peer, now=now) if request else None
+    if request is None or level is None:
+        raise NotFound()
+    return request, level, peer
+
+
+async def accept(session: AsyncSession, *, actor: Actor, request_id: uuid.UUID, now: datetime) -> PeerRequest:
+    """A matching peer takes the request. Two at once: exactly one wins, the other is told."""
+    request = await session.get(PeerRequest, request_id)
+    peer = await peer_facts(session, actor)
+    if request is None or not policy.could_take(actor, request, peer=peer, now=now):
+        raise NotFound()
+    taken = await session.exec(
+        update(PeerRequest)
+        .where(col(PeerRequest.id) == request_id, col(PeerRequest.status) == "open")
+        .values(status="accepted", accepted_by_id=actor.id, accepted_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if (taken.rowcount or 0) != 1:
+        await session.refresh(request)
+        if request.status == "withdrawn":
+            raise Conflict("They withdrew this request; there is nothing to do.")
+        raise Conflict("Another peer has already taken this request.")
+    await session.refresh(request)
+    audit.record(
+        session,
+        actor=actor,
+        action="request.accepted",
+        target_type="request",
+        target_id=request.id,
+        subject_id=request.requester_id,
+        at=now,
+    )
+    return request
+
+
+async def record_contact(session: AsyncSession, *, actor: Actor, request_id: uuid.UUID, now: datetime) -> PeerRequest:
+    """The peer has made first contact."""
+    request, level, _ = await _visible(session, actor, request_id, now)
+    if level != "taken":
+        raise NotFound()
+    if request.first_contact_at is None:
+        request.first_contact_at = now
+        session.add(request)
+        audit.record(
+            session,
+            actor=actor,
+            action="request.contacted",
+            target_type="request",
+            target_id=request.id,
+            subject_id=request.requester_id,
+            at=now,
+        )
+    return request
+
+
+async def close(
+    session: AsyncSession, *, actor: Actor, request_id: uuid.UUID, outcome: str, now: datetime, settings: Settings
+) -> PeerRequest:
+    """The peer who took it closes it; 'ongoing support' puts the person on the check-in
+    schedule with the same peer."""
+    request, level, _ = await _visible(session, actor, request_id, now)
+    if level != "taken":
+        raise NotFound()
+    if outcome not in OUTCOME_LABELS:
+        raise InvalidInput.field("outcome", f"Choose one of: {', '.join(OUTCOME_LABELS)}.")
+    if request.status != "accepted":
+        raise Conflict("This request is already closed.")
+    request.status = "closed"
+    request.outcome = outcome
+    request.closed_at = now
+    request.first_contact_at = request.first_contact_at or now
+    session.add(request)
+    if outcome == "ongoing_support":
+        await incidents.open_support_contact(
+            session,
+            actor=actor,
+            person_id=request.requester_id,
+            station_id=request.requester_station_id,
+            started_at=request.created_at,
+            now=now,
+            settings=settings,
+        )
+    audit.record(
+        session,
+        actor=actor,
+        action="request.closed",
+        target_type="request",
+        target_id=request.id,
+        subject_id=request.requester_id,
+        details={"outcome": outcome},
+        at=now,
+    )
+    return request
+
+
+async def withdraw(session: AsyncSession, *, actor: Actor, request_id: uuid.UUID, now: datetime) -> PeerRequest:
+    """The requester withdraws their request, whoever has it."""
+    request, level, _ = await _visible(session, actor, request_id, now)
+    if level != "own":
+        raise NotFound()
+    if request.status in ("closed", "withdrawn"):
+        return request
+    request.status = "withdrawn"
+    request.withdrawn_at = now
+    session.add(request)
+    audit.record(
+        session,
+        actor=actor,
+        action="request.withdrawn",
+        target_type="request",
+        target_id=request.id,
+        subject_id=actor.person_id,
+        at=now,
+    )
+    return request
+
+
+async def offer_to(
+    session: AsyncSession, *, actor: Actor, request_id: uuid.UUID, peer_id: uuid.UUID, now: datetime, settings: Settings
+) -> PeerRequest:
+    """The lead offers a waiting request to one peer first (without learning who asked)."""
+    if not actor.is_lead:
+        raise NotFound()
+    request = await session.get(PeerRequest, request_id)
+    if request is None:
+        raise NotFound()
+    if request.status != "open":
+        raise Conflict("This request is no longer waiting.")
+    if peer_id == request.requester_id or not await _is_active_peer(session, peer_id):
+        raise InvalidInput.field("peer_id", "Choose an active peer supporter.")
+    request.preferred_peer_id = peer_id
+    request.named_peer_until = now + timedelta(minutes=settings.named_peer_window_minutes)
+    session.add(request)
+    audit.record(
+        session,
+        actor=actor,
+        action="request.offered",
+        target_type="request",
+        target_id=request.id,
+        details={"peer_id": peer_id},
+        at=now,
+    )
+    return request
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+@dataclass
+class RequestView:
+    request: PeerRequest
+    level: str  # own | taken | offered | status
+    requester_name: str | None = None
+    accepted_by_name: str | None = None
+    preferred_peer_name: str | None = None
+    contact: str | None = None
+    message: str | None = None
+
+    @property
+    def status_label(self) -> str:
+        r = self.request
+        if r.status == "open":
+            return "Waiting for a peer"
+        if r.status == "accepted":
+            return f"Accepted by {self.accepted_by_name}" if self.accepted_by_name else "Accepted"
+        if r.status == "closed":
+            return "Closed: " + OUTCOME_LABELS.get(r.outcome or "", "")
+        return "Withdrawn"
+
+
+async def _view(
+    session: AsyncSession, actor: Actor, request: PeerRequest, level: str, settings: Settings, now: datetime
+) -> RequestView:
+    names = await accounts.names_of(session, [request.requester_id, request.accepted_by_id, request.preferred_peer_id])
+    view = RequestView(request=request, level=level)
+    if level in ("own", "taken", "status", "offered"):
+        view.accepted_by_name = names.get(request.accepted_by_id) if request.accepted_by_id else None
+    if level in ("own", "taken"):
+        view.preferred_peer_name = names.get(request.preferred_peer_id) if request.preferred_peer_id else None
+        view.contact = crypto.decrypt(settings, request.contact_encrypted)
+        view.message = crypto.decrypt(settings, request.message_encrypted)
+    if level == "taken":
+        view.requester_name = names.get(request.requester_id)
+        audit.record(
+            session,
+            actor=actor,
+            action="request.message_read",
+            target_type="request",
+            target_id=request.id,
+            subject_id=request.requester_id,
+            at=now,
+        )
+    return view
+
+
+async def request_detail(
+    session: AsyncSession, *, actor: Actor, request_id: uuid.UUID, settings: Settings, now: datetime
+) -> RequestView:
+    request, level, _ = await _visible(session, actor, request_id, now)
+    if level != "own":
+        audit.record(
+            session,
+            actor=actor,
+            action="request.viewed",
+            target_type="request",
+            target_id=request.id,
+            subject_id=request.requester_id if level != "status" else None,
+            at=now,
+        )
+    return await _view(session, actor, request, level, settings, now)
+
+
+async def list_requests(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    settings: Settings,
+    now: datetime,
+    mine_only: bool = False,
+    limit: int = 200,
+    offset: int = 0,
+) -> list[RequestView]:
+    """Requests in the actor's scope: own, offered to a peer, taken by them; the lead all."""
+    peer = await peer_facts(session, actor)
+    stmt = select(PeerRequest).where(policy.request_scope(actor, peer=peer, now=now))
+    if mine_only:
+        stmt = stmt.where(PeerRequest.requester_id == actor.id)
+    stmt = stmt.order_by(col(PeerRequest.created_at).desc()).limit(limit).offset(offset)
+    views = []
+    for request in await session.exec(stmt):
+        level = policy.request_access(actor, request, peer=peer, now=now)
+        if level is None:
+            continue
+        view = RequestView(request=request, level=level)
+        if level in ("own", "taken", "status"):
+            names = await accounts.names_of(session, [request.accepted_by_id, request.requester_id])
+            view.accepted_by_name = names.get(request.accepted_by_id) if request.accepted_by_id else None
+            if level == "taken":
+                view.requester_name = names.get(request.requester_id)
+        views.append(view)
+    return views
+
+
+async def own_requests_section(
+    session: AsyncSession, *, record: dict[str, object], actor: Actor, settings: Settings
+) -> None:
+    """Adds the person's requests, with their messages, to their own record."""
+    rows = await session.exec(
+        select(PeerRequest).where(PeerRequest.requester_id == actor.id).order_by(col(PeerRequest.created_at))
+    )
+    names = {}
+    out = []
+    for r in rows:
+        if r.accepted_by_id and r.accepted_by_id not in names:
+            names.update(await accounts.names_of(session, [r.accepted_by_id]))
+        out.append(
+            {
+                "id": str(r.id),
+                "created_at": r.created_at,
+                "status": r.status,
+                "urgency": r.urgency,
+                "contact_method": r.contact_method,
+                "contact": crypto.decrypt(settings, r.contact_encrypted),
+                "message": crypto.decrypt(settings, r.message_encrypted),
+                "safety_concern": r.safety_concern,
+                "accepted_by": names.get(r.accepted_by_id) if r.accepted_by_id else None,
+                "outcome": r.outcome,
+            }
+        )
+    record["requests"] = out

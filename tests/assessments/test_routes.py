@@ -1,0 +1,169 @@
+"""Recording check-ins through the API and the phone form, and who sees what of them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlmodel import func, select
+
+from tests.cast import Cast, sign_in, signed_in
+from tests.conftest import FakeClock
+from tests.helpers import answers_for
+from trim.assessments.models import Assessment
+from trim.db import AsyncSession
+
+
+async def arrange(client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock) -> tuple[dict[str, Any], Any]:
+    """The lead logs an incident 30 days ago; returns the responder's day3 check-in and its peer."""
+    async with signed_in(client, cast.lead) as lead:
+        await lead.post(
+            "/api/incidents",
+            json={
+                "occurred_at": (clock() - timedelta(days=30)).isoformat(),
+                "kind": "mass_casualty",
+                "station_id": str(cast.station_a.id),
+                "summary": "Coach crash.",
+                "exposures": [{"person_id": str(cast.responder.id), "exposure": "direct"}],
+            },
+        )
+        checkins = (await lead.get("/api/checkins")).json()
+    day3 = next(c for c in checkins if c["kind"] == "day3")
+    peer = cast.peer if day3["peer_id"] == str(cast.peer.id) else cast.other_peer
+    return day3, peer
+
+
+async def test_instruments_are_listed(client: AsyncTestClient[Litestar], cast: Cast) -> None:
+    await sign_in(client, cast.peer.email)
+    listed = (await client.get("/api/instruments")).json()
+    assert [i["id"] for i in listed] == ["trim_risk", "tsq"]
+    assert listed[1]["offered_at"] == ["day28", "day90"]
+    assert {"id", "text"} <= set(listed[0]["items"][0])
+
+
+async def test_api_record_replays_with_the_same_key(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock, session: AsyncSession
+) -> None:
+    day3, peer = await arrange(client, cast, clock)
+    await sign_in(client, peer.email)
+    body = {
+        "outcome": "completed",
+        "answers": answers_for("day3", risk_yes=3),
+        "safety_concern": True,
+        "notes": "Private words.",
+    }
+    first = await client.post(f"/api/checkins/{day3['id']}/record", json=body, headers={"Idempotency-Key": "k1"})
+    assert first.status_code == 201, first.text
+    answer = first.json()
+    assert (answer["score"], answer["band"]) == (3, "elevated")
+    assert answer["results"] == [{"instrument": "trim_risk", "score": 3, "band": "elevated"}]
+    assert [(f["cause"], f["urgent"]) for f in answer["flags"]] == [("safety_concern", True)]
+    assert "Samaritans" in answer["crisis_guidance"]
+    again = await client.post(f"/api/checkins/{day3['id']}/record", json=body, headers={"Idempotency-Key": "k1"})
+    assert (again.status_code, again.json()) == (201, answer)
+    other_body = await client.post(
+        f"/api/checkins/{day3['id']}/record", json={**body, "notes": "changed"}, headers={"Idempotency-Key": "k1"}
+    )
+    assert other_body.status_code == 422
+    other_key = await client.post(f"/api/checkins/{day3['id']}/record", json=body, headers={"Idempotency-Key": "k2"})
+    assert other_key.status_code == 409
+    assert (await session.exec(select(func.count()).select_from(Assessment))).one() == 1
+
+
+async def test_api_bad_record_is_a_clear_4xx(client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock) -> None:
+    day3, peer = await arrange(client, cast, clock)
+    await sign_in(client, peer.email)
+    url = f"/api/checkins/{day3['id']}/record"
+    missing = await client.post(
+        url, json={"outcome": "completed", "answers": {"trim_risk": {}}, "safety_concern": False}
+    )
+    assert missing.status_code == 422
+    assert {"field": "answers.trim_risk.life_threat", "message": "This question has no answer."} in missing.json()[
+        "errors"
+    ]
+    no_safety = await client.post(url, json={"outcome": "declined"})
+    assert no_safety.status_code == 400
+    wrong_type = await client.post(url, json={"outcome": "completed", "safety_concern": "yes"})
+    assert wrong_type.status_code == 400
+    assert (await client.get("/api/checkins?status=completed")).json() == []
+
+
+async def test_someone_elses_checkin_is_404(client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock) -> None:
+    day3, peer = await arrange(client, cast, clock)
+    other = cast.other_peer if peer is cast.peer else cast.peer
+    body = {"outcome": "completed", "answers": answers_for("day3"), "safety_concern": False}
+    for person in (other, cast.supervisor, cast.lead, cast.admin):
+        async with signed_in(client, person) as browser:
+            response = await browser.post(f"/api/checkins/{day3['id']}/record", json=body)
+            assert response.status_code == 404, person.name
+
+
+async def test_phone_form_records_and_shows_the_result(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock
+) -> None:
+    day3, peer = await arrange(client, cast, clock)
+    await sign_in(client, peer.email)
+    form_page = await client.get(f"/checkins/{day3['id']}")
+    assert "Record this check-in" in form_page.text
+    assert 'name="a__trim_risk__prior_trauma"' in form_page.text and "a__tsq__" not in form_page.text
+    token = client.cookies["csrftoken"]
+    fields = {
+        "_csrf_token": token,
+        "idempotency_key": "form-1",
+        "outcome": "completed",
+        "safety_concern": "yes",
+        "notes": "Calm, tired.",
+    }
+    for item_id, value in answers_for("day3", risk_yes=4)["trim_risk"].items():
+        fields[f"a__trim_risk__{item_id}"] = "yes" if value else "no"
+    incomplete = {k: v for k, v in fields.items() if k != "a__trim_risk__avoidance"}
+    refused = await client.post(f"/checkins/{day3['id']}/record", data=incomplete)
+    assert refused.status_code == 422
+    assert "This question has no answer." in refused.text
+    assert 'value="yes" checked' in refused.text  # what was ticked is still ticked
+    done = await client.post(f"/checkins/{day3['id']}/record", data=fields)
+    assert done.status_code == 200
+    assert "Check-in recorded. A flag was raised" in done.text
+    assert "Safety concern recorded" in done.text and "Samaritans" in done.text
+    assert "Elevated" in done.text and "score 4" in done.text and "Calm, tired." in done.text
+    twice = await client.post(f"/checkins/{day3['id']}/record", data=fields)  # a double tap
+    assert twice.status_code == 200 and "Record this check-in" not in twice.text
+
+
+async def test_who_sees_answers_notes_and_bands(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock
+) -> None:
+    day3, peer = await arrange(client, cast, clock)
+    async with signed_in(client, peer) as browser:
+        body = {
+            "outcome": "completed",
+            "answers": answers_for("day3", risk_yes=2),
+            "safety_concern": False,
+            "notes": "Mentioned the dog.",
+        }
+        assert (await browser.post(f"/api/checkins/{day3['id']}/record", json=body)).status_code == 201
+    async with signed_in(client, cast.lead) as lead:
+        page = await lead.get(f"/checkins/{day3['id']}")
+        assert "Low" in page.text  # the band
+        assert "Mentioned the dog." not in page.text and "score 2" not in page.text
+        assert "Answers" not in page.text
+    async with signed_in(client, cast.responder) as responder:
+        page = await responder.get(f"/checkins/{day3['id']}")
+        assert "Mentioned the dog." in page.text and "score 2" in page.text
+    for person in (cast.supervisor, cast.clinician, cast.admin, cast.other_peer if peer is cast.peer else cast.peer):
+        async with signed_in(client, person) as browser:
+            assert (await browser.get(f"/checkins/{day3['id']}")).status_code == 404
+
+
+async def test_person_can_opt_out_of_further_checkins(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock
+) -> None:
+    day3, _ = await arrange(client, cast, clock)
+    await sign_in(client, cast.responder.email)
+    response = await client.post(f"/checkins/{day3['id']}/opt-out", data={"_csrf_token": client.cookies["csrftoken"]})
+    assert "There will be no more check-ins about this incident" in response.text
+    statuses = {c["status"] for c in (await client.get("/api/checkins")).json()}
+    assert statuses == {"cancelled"}
+    assert (await client.get("/api/flags")).json() == []

@@ -1,0 +1,369 @@
+"""The confidentiality contract, route by route and role by role.
+
+This walks the application's own route table. Every route must have an entry
+below (a new route without one fails), saying which of the cast reach it for the
+seeded records; everyone else signed in must get 404 (never 403: existence is
+itself confidential), and a signed-out caller gets 401 from the API and the
+sign-in page from a page. Reads are called as every role; changes are called
+only as the roles that must be refused, so the seeded organisation stays as it is.
+
+The cast (letters): R the exposed responder, P the peer assigned to them, O another
+peer, L the lead, C the clinician the referral went to, K another clinician,
+S the supervisor who logged the incident, A the admin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from tests.cast import Cast, sign_in, signed_in
+from tests.conftest import BASE_URL, FakeClock
+from tests.helpers import answers_for
+
+ROLES = "RPOLCKSA"
+EVERYONE = ROLES
+PUBLIC = "public"
+
+
+@dataclass(frozen=True)
+class Rule:
+    allow: str  # letters of the cast who reach it; PUBLIC for everyone, signed in or not
+    ids: dict[str, str] = field(default_factory=dict)  # which seeded record fills a path parameter
+    json: dict[str, Any] | None = None
+    form: dict[str, str] | None = None
+    lists: tuple[str, str] | None = None  # (seeded record, letters whose answer may mention it)
+
+
+RECORD = {"outcome": "completed", "answers": answers_for("day28"), "safety_concern": False}
+INCIDENT = {
+    "occurred_at": "2026-10-01T10:00:00Z",
+    "kind": "other",
+    "station_id": "{station_id}",
+    "summary": "x",
+    "exposures": [],
+}
+REQUEST = {"urgency": "today", "contact_method": "in_person", "safety_concern": False}
+
+EXPECT: dict[tuple[str, str], Rule] = {
+    ("GET", "/health"): Rule(PUBLIC),
+    ("GET", "/signin"): Rule(PUBLIC),
+    ("POST", "/signin"): Rule(PUBLIC),
+    ("POST", "/api/session"): Rule(PUBLIC),
+    ("GET", "/static/{file_path:path}"): Rule(PUBLIC, ids={"file_path": "css/app.css"}),
+    ("GET", "/schema"): Rule(PUBLIC),
+    ("GET", "/schema/openapi.json"): Rule(PUBLIC),
+    ("GET", "/schema/{path:str}"): Rule(PUBLIC, ids={"path": "openapi.json"}),
+    ("POST", "/signout"): Rule(EVERYONE),
+    ("DELETE", "/api/session"): Rule(EVERYONE),
+    ("GET", "/api/me"): Rule(EVERYONE),
+    ("GET", "/"): Rule(EVERYONE),
+    ("GET", "/profile"): Rule(EVERYONE),
+    ("POST", "/profile/availability"): Rule("PO", form={"available": "yes"}),
+    ("GET", "/api/people"): Rule("POLSA"),
+    # accounts and stations: the admin; the lead reads
+    ("GET", "/admin/people"): Rule("LA"),
+    ("GET", "/admin/stations"): Rule("LA"),
+    ("GET", "/admin/settings"): Rule("LA"),
+    ("GET", "/admin/people/{person_id:uuid}"): Rule("LA"),
+    ("GET", "/admin/people/new"): Rule("A"),
+    ("GET", "/admin/roster"): Rule("A"),
+    ("POST", "/admin/roster"): Rule("A"),
+    ("POST", "/admin/people"): Rule("A", form={"name": "X"}),
+    ("POST", "/admin/people/{person_id:uuid}"): Rule("A", form={"name": "X"}),
+    ("POST", "/admin/people/{person_id:uuid}/active"): Rule("A", form={"active": "no"}),
+    ("POST", "/admin/stations"): Rule("A", form={"name": "Y"}),
+    ("POST", "/admin/stations/{station_id:uuid}"): Rule("A", form={"name": "Y"}),
+    ("GET", "/admin/audit"): Rule("A"),
+    # incidents: facts to those exposed, their peer, the lead, the logger (and their station)
+    ("GET", "/api/incidents/{incident_id:uuid}"): Rule("RPLS"),
+    ("GET", "/incidents/{incident_id:uuid}"): Rule("RPLS"),
+    ("GET", "/incidents/{incident_id:uuid}/edit"): Rule("LS"),
+    ("GET", "/incidents"): Rule("POLS", lists=("incident_id", "PLS")),
+    ("GET", "/incidents/new"): Rule("POLS"),
+    ("GET", "/incidents/people-search"): Rule("POLS"),
+    ("POST", "/api/incidents"): Rule("POLS", json=INCIDENT),
+    ("POST", "/incidents/new"): Rule("POLS", form={"action": "search"}),
+    ("PATCH", "/api/incidents/{incident_id:uuid}"): Rule(
+        "LS", json={k: v for k, v in INCIDENT.items() if k != "exposures"}
+    ),
+    ("POST", "/api/incidents/{incident_id:uuid}/exposures"): Rule(
+        "LS", json={"person_id": "{other_person_id}", "exposure": "witness"}
+    ),
+    ("DELETE", "/api/incidents/{incident_id:uuid}/exposures/{person_id:uuid}"): Rule("LS"),
+    ("POST", "/api/incidents/{incident_id:uuid}/exposures/{person_id:uuid}/peer"): Rule(
+        "L", json={"peer_id": "{other_peer_id}"}
+    ),
+    ("POST", "/incidents/{incident_id:uuid}/people"): Rule("LS", form={"staff_number": "nobody"}),
+    ("POST", "/incidents/{incident_id:uuid}/edit"): Rule("LS", form={"summary": "x"}),
+    ("POST", "/incidents/{incident_id:uuid}/people/{person_id:uuid}/peer"): Rule("L", form={"peer_id": ""}),
+    ("POST", "/incidents/{incident_id:uuid}/people/{person_id:uuid}/remove"): Rule("LS"),
+    # check-ins: own, the assigned peer, the lead (status)
+    ("GET", "/api/checkins"): Rule(EVERYONE, lists=("checkin_id", "RPL")),
+    ("GET", "/api/checkins/{checkin_id:uuid}"): Rule("RPL"),
+    ("GET", "/checkins/{checkin_id:uuid}"): Rule("RPL"),
+    ("GET", "/me/checkins"): Rule(EVERYONE, lists=("checkin_id", "R")),
+    ("GET", "/checkins"): Rule("PO", lists=("checkin_id", "P")),
+    ("GET", "/overview"): Rule("L", lists=("day28_id", "L")),
+    ("POST", "/overview/assign-unassigned"): Rule("L"),
+    ("POST", "/checkins/{checkin_id:uuid}/different-peer"): Rule("R", ids={"checkin_id": "day28_id"}),
+    ("POST", "/checkins/{checkin_id:uuid}/opt-out"): Rule("R", ids={"checkin_id": "day28_id"}),
+    ("GET", "/api/instruments"): Rule(EVERYONE),
+    ("POST", "/api/checkins/{checkin_id:uuid}/record"): Rule("P", ids={"checkin_id": "day28_id"}, json=RECORD),
+    ("POST", "/checkins/{checkin_id:uuid}/record"): Rule(
+        "P", ids={"checkin_id": "day28_id"}, form={"outcome": "declined", "safety_concern": "no"}
+    ),
+    ("POST", "/api/checkins/{checkin_id:uuid}/corrections"): Rule(
+        "P", json={**RECORD, "answers": answers_for("day3"), "correction_reason": "typo"}
+    ),
+    ("GET", "/checkins/{checkin_id:uuid}/correct"): Rule("P"),
+    ("POST", "/checkins/{checkin_id:uuid}/correct"): Rule(
+        "P", form={"outcome": "declined", "safety_concern": "no", "correction_reason": "typo"}
+    ),
+    # flags and referrals
+    ("GET", "/api/flags"): Rule(EVERYONE, lists=("flag_id", "RPL")),
+    ("GET", "/flags"): Rule("POL", lists=("flag_id", "PL")),
+    ("GET", "/flags/{flag_id:uuid}"): Rule("PL"),
+    ("POST", "/api/flags/{flag_id:uuid}/close"): Rule("PL", json={"reason": "x"}),
+    ("POST", "/api/flags/{flag_id:uuid}/referral"): Rule("PL", json={"consent": False}),
+    ("POST", "/flags/{flag_id:uuid}/acknowledge"): Rule("PL"),
+    ("POST", "/flags/{flag_id:uuid}/close"): Rule("PL", form={"reason": "x"}),
+    ("POST", "/flags/{flag_id:uuid}/referral"): Rule("PL", form={"consent": "no"}),
+    ("GET", "/api/referrals"): Rule(EVERYONE, lists=("referral_id", "RPLC")),
+    ("GET", "/referrals"): Rule("CK", lists=("referral_id", "C")),
+    ("GET", "/referrals/{referral_id:uuid}"): Rule("RPLC"),
+    ("POST", "/api/referrals/{referral_id:uuid}/status"): Rule("C", json={"status": "contact_made"}),
+    ("POST", "/api/referrals/{referral_id:uuid}/withdraw"): Rule("R"),
+    ("POST", "/referrals/{referral_id:uuid}/status"): Rule("C", form={"status": "contact_made"}),
+    ("POST", "/referrals/{referral_id:uuid}/withdraw"): Rule("R"),
+    ("GET", "/services"): Rule("L"),
+    ("POST", "/services"): Rule("L", form={"name": "Z"}),
+    ("POST", "/services/{service_id:uuid}"): Rule("L", form={"name": "Z"}),
+    # the person's own record
+    ("GET", "/api/me/record"): Rule(EVERYONE, lists=("checkin_id", "R")),
+    ("GET", "/me"): Rule(EVERYONE, lists=("checkin_id", "R")),
+    ("GET", "/me/record.csv"): Rule(EVERYONE),
+    # requests for a peer: own, the peer who took it (and matching peers while open), the lead (status)
+    ("GET", "/api/requests"): Rule(EVERYONE, lists=("request_id", "RPL")),
+    ("GET", "/api/requests/{request_id:uuid}"): Rule("RPL"),
+    ("GET", "/requests/{request_id:uuid}"): Rule("RPL"),
+    ("GET", "/requests"): Rule(EVERYONE, lists=("request_id", "RPL")),
+    ("GET", "/requests/new"): Rule(EVERYONE),
+    ("GET", "/ask"): Rule(EVERYONE),
+    ("POST", "/api/requests"): Rule(EVERYONE, json=REQUEST),
+    ("POST", "/requests/new"): Rule(EVERYONE, form={"urgency": "today"}),
+    ("POST", "/api/requests/{request_id:uuid}/accept"): Rule("PO"),  # O: told it is taken (409)
+    ("POST", "/requests/{request_id:uuid}/accept"): Rule("PO"),
+    ("POST", "/api/requests/{request_id:uuid}/close"): Rule("P", json={"outcome": "supported"}),
+    ("POST", "/requests/{request_id:uuid}/close"): Rule("P", form={"outcome": "supported"}),
+    ("POST", "/requests/{request_id:uuid}/contact"): Rule("P"),
+    ("POST", "/api/requests/{request_id:uuid}/withdraw"): Rule("R"),
+    ("POST", "/requests/{request_id:uuid}/withdraw"): Rule("R"),
+    ("POST", "/requests/{request_id:uuid}/offer"): Rule("L", form={"peer_id": "{other_peer_id}"}),
+}
+
+
+def app_routes(app: Litestar) -> set[tuple[str, str]]:
+    found = set()
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            for method in handler.http_methods:
+                if method not in ("OPTIONS", "HEAD"):
+                    found.add((method, route.path))
+    return found
+
+
+async def seed(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """An incident the supervisor logged, the responder's day 3 recorded with a safety
+    concern, a shared referral to the clinician, and a request the peer took."""
+    async with signed_in(client, cast.supervisor) as supervisor:
+        incident = (
+            await supervisor.post(
+                "/api/incidents",
+                json={
+                    "occurred_at": (clock() - timedelta(days=4)).isoformat(),
+                    "kind": "mass_casualty",
+                    "station_id": str(cast.station_a.id),
+                    "summary": "Coach crash.",
+                    "exposures": [{"person_id": str(cast.responder.id), "exposure": "direct"}],
+                },
+            )
+        ).json()
+    async with signed_in(client, cast.lead) as lead:
+        checkins = (await lead.get("/api/checkins")).json()
+        service = await lead.post(
+            "/services",
+            data={"name": "EAP", "service": "Counselling", "contact": "0800", "_csrf_token": lead.cookies["csrftoken"]},
+        )
+        assert service.status_code == 200
+    day3 = next(c for c in checkins if c["kind"] == "day3")
+    day28 = next(c for c in checkins if c["kind"] == "day28")
+    peer, other = (cast.peer, cast.other_peer) if day3["peer_id"] == str(cast.peer.id) else (cast.other_peer, cast.peer)
+    async with signed_in(client, peer) as p:
+        assert (
+            await p.post(
+                f"/api/checkins/{day3['id']}/record",
+                json={
+                    "outcome": "completed",
+                    "answers": answers_for("day3", risk_yes=4),
+                    "safety_concern": True,
+                    "notes": "n",
+                },
+            )
+        ).status_code == 201
+        (flag,) = (await p.get("/api/flags")).json()
+        referral = (
+            await p.post(
+                f"/api/flags/{flag['id']}/referral",
+                json={"clinician_id": str(cast.clinician.id), "consent": True, "share_assessment": True},
+            )
+        ).json()
+    async with signed_in(client, cast.responder) as r:
+        request = (
+            await r.post(
+                "/api/requests",
+                json={"urgency": "today", "contact_method": "phone", "contact": "0770", "safety_concern": False},
+            )
+        ).json()
+    async with signed_in(client, peer) as p:
+        assert (await p.post(f"/api/requests/{request['id']}/accept")).status_code == 200
+    from trim.referrals.models import ReferralService  # noqa: F401 - the directory entry made above
+
+    async with signed_in(client, cast.lead) as lead:
+        services_page = (await lead.get("/services")).text
+    service_id = services_page.split('action="/services/', 1)[1].split('"', 1)[0]
+    ids = {
+        "incident_id": incident["id"],
+        "person_id": str(cast.responder.id),
+        "checkin_id": day3["id"],
+        "day28_id": day28["id"],
+        "flag_id": flag["id"],
+        "referral_id": referral["id"],
+        "request_id": request["id"],
+        "service_id": service_id,
+        "station_id": str(cast.station_a.id),
+        "other_person_id": str(cast.admin.id),
+        "other_peer_id": str(other.id),
+    }
+    people = {
+        "R": cast.responder,
+        "P": peer,
+        "O": other,
+        "L": cast.lead,
+        "C": cast.clinician,
+        "K": cast.other_clinician,
+        "S": cast.supervisor,
+        "A": cast.admin,
+    }
+    return ids, people
+
+
+def fill(template: str, rule: Rule, ids: dict[str, str]) -> str:
+    path = template
+    for name in (
+        "incident_id",
+        "person_id",
+        "checkin_id",
+        "flag_id",
+        "referral_id",
+        "request_id",
+        "service_id",
+        "station_id",
+        "file_path",
+        "path",
+    ):
+        for suffix in (":uuid", ":path", ":str"):
+            token = "{" + name + suffix + "}"
+            if token in path:
+                key = rule.ids.get(name, name)
+                path = path.replace(token, ids.get(key, key))
+    return path
+
+
+def fill_body(value: Any, ids: dict[str, str]) -> Any:
+    if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
+        return ids[value[1:-1]]
+    if isinstance(value, dict):
+        return {k: fill_body(v, ids) for k, v in value.items()}
+    return value
+
+
+async def call(
+    browser: AsyncTestClient[Litestar],
+    method: str,
+    path: str,
+    rule: Rule,
+    ids: dict[str, str],
+    seen: list[str] | None = None,
+) -> int:
+    if method == "GET":
+        response = await browser.get(path, follow_redirects=False)
+        if seen is not None:
+            seen.append(response.text)
+        return response.status_code
+    if path.startswith("/api/"):
+        body = fill_body(rule.json, ids) if rule.json is not None else None
+        response = await browser.request(method, path, json=body)
+        return response.status_code
+    form = {k: fill_body(v, ids) for k, v in (rule.form or {}).items()}
+    form["_csrf_token"] = browser.cookies.get("csrftoken", "")
+    response = await browser.request(method, path, data=form, follow_redirects=False)
+    return response.status_code
+
+
+async def test_every_route_has_an_expectation(app: Litestar) -> None:
+    routes = app_routes(app)
+    assert routes - set(EXPECT) == set(), "new routes need an entry in EXPECT"
+    assert set(EXPECT) - routes == set(), "EXPECT names routes that no longer exist"
+
+
+async def test_every_route_answers_each_role_as_section_3_says(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock
+) -> None:
+    ids, people = await seed(client, cast, clock)
+    browsers = {}
+    for letter, person in people.items():
+        browser = AsyncTestClient(app=client.app, base_url=BASE_URL)
+        browser.blocking_portal = client.blocking_portal
+        await sign_in(browser, person.email)
+        browsers[letter] = browser
+    anon = AsyncTestClient(app=client.app, base_url=BASE_URL)
+    anon.blocking_portal = client.blocking_portal
+    await anon.get("/signin")  # a CSRF token, so a refused change is refused for being signed out
+    anon.headers["x-csrftoken"] = anon.cookies["csrftoken"]
+    problems = []
+    ordered = sorted(EXPECT.items(), key=lambda item: (item[0][0] != "GET", item[0][1]))
+    for (method, template), rule in ordered:
+        path = fill(template, rule, ids)
+        if rule.allow == PUBLIC:
+            if method == "GET":
+                status = await call(anon, method, path, rule, ids)
+                if status >= 400:
+                    problems.append(f"{method} {path} anon: {status}, expected public")
+            continue
+        # Signed out: the API says 401, a page sends you to sign in.
+        status = await call(anon, method, path, rule, ids)
+        expected = {401} if path.startswith("/api/") else {303}
+        if status not in expected:
+            problems.append(f"{method} {path} signed out: {status}, expected {expected}")
+        for letter in ROLES:
+            allowed = letter in rule.allow
+            if method != "GET" and allowed:
+                continue  # changes are proven by each area's own tests; here, only refusals
+            body: list[str] = []
+            status = await call(browsers[letter], method, path, rule, ids, body)
+            if rule.lists and body:
+                record, letters = rule.lists
+                if (ids[record] in body[0]) != (letter in letters):
+                    problems.append(f"{method} {path} as {letter}: mentions {record}: {ids[record] in body[0]}")
+            if allowed and (status in (401, 403, 404) or status >= 500):
+                problems.append(f"{method} {path} as {letter}: {status}, expected to reach it")
+            if not allowed and status != 404:
+                problems.append(f"{method} {path} as {letter}: {status}, expected 404")
+    assert problems == [], "\n".join(problems)
