@@ -17,7 +17,7 @@ import pytest
 
 import requests
 from tests.cast import PASSWORD, Cast, make_cast
-from tests.helpers import checkins_of, make_incident
+from tests.helpers import answers_for, checkins_of, make_incident
 from tests.live_server import LiveServer, live_server
 from trim.accounts import signin
 from trim.db import AsyncSession
@@ -41,9 +41,21 @@ class Known:
     stations: list[str] = field(default_factory=list)
     people: list[str] = field(default_factory=list)
     peers: list[str] = field(default_factory=list)
+    clinicians: list[str] = field(default_factory=list)
     incidents: list[str] = field(default_factory=list)
     checkins: list[str] = field(default_factory=list)
     staff_numbers: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    referrals: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+
+
+@dataclass
+class World:
+    cast: Cast
+    token: str
+    checkins: dict[str, tuple[str, str]]  # check-in id -> (person id, assigned peer id)
+    incident_id: str
 
 
 @pytest.fixture(scope="package")
@@ -53,8 +65,11 @@ def live(postgres_url: str) -> Iterator[LiveServer]:
 
 
 @pytest.fixture(scope="package")
-def world(live: LiveServer) -> tuple[Cast, Known, str]:
-    async def arrange(session: AsyncSession) -> tuple[Cast, Known, str]:
+def world(live: LiveServer) -> World:
+    """The cast, one incident four days ago (the responder and the supervisor exposed, their
+    day-3 check-ins due), and an integration token."""
+
+    async def arrange(session: AsyncSession) -> World:
         cast = await make_cast(session)
         now = live.clock()
         incident = await make_incident(
@@ -67,24 +82,14 @@ def world(live: LiveServer) -> tuple[Cast, Known, str]:
             settings=live.settings,
         )
         _, secret = await signin.create_token(session, name="dispatch", scopes=["incidents:write"], now=now)
-        checkins = [c.id for p in (cast.responder, cast.supervisor) for c in await checkins_of(session, p)]
-        everyone = [cast.person(who) for who in PEOPLE] + [cast.other_peer, cast.other_clinician]
-        known = Known(
-            stations=[str(s.id) for s in (cast.station_a, cast.station_b, cast.station_c)],
-            people=[str(p.id) for p in everyone],
-            peers=[str(cast.peer.id), str(cast.other_peer.id)],
-            incidents=[str(incident.id)],
-            checkins=[str(c) for c in checkins],
-            staff_numbers=[p.staff_number for p in everyone],
-        )
-        return cast, known, secret
+        checkins = {
+            str(c.id): (str(c.person_id), str(c.peer_id))
+            for p in (cast.responder, cast.supervisor)
+            for c in await checkins_of(session, p)
+        }
+        return World(cast=cast, token=secret, checkins=checkins, incident_id=str(incident.id))
 
     return live.run_db(arrange)
-
-
-@pytest.fixture(scope="package")
-def known(world: tuple[Cast, Known, str]) -> Known:
-    return world[1]
 
 
 def _signed_in(base_url: str, email: str) -> requests.Session:
@@ -96,14 +101,67 @@ def _signed_in(base_url: str, email: str) -> requests.Session:
 
 
 @pytest.fixture(scope="package")
-def callers(live: LiveServer, world: tuple[Cast, Known, str]) -> Iterator[dict[str, requests.Session]]:
-    cast, _, secret = world
+def callers(live: LiveServer, world: World) -> Iterator[dict[str, requests.Session]]:
     sessions = {"anonymous": requests.Session()}
     for role, who in PEOPLE.items():
-        sessions[role] = _signed_in(live.url, cast.person(who).email)
+        sessions[role] = _signed_in(live.url, world.cast.person(who).email)
     integration = requests.Session()
-    integration.headers["Authorization"] = f"Bearer {secret}"
+    integration.headers["Authorization"] = f"Bearer {world.token}"
     sessions["integration"] = integration
     yield sessions
     for http in sessions.values():
         http.close()
+
+
+@pytest.fixture(scope="package")
+def known(live: LiveServer, world: World, callers: dict[str, requests.Session]) -> Known:
+    """Every kind of record the API serves, made through the API itself: a recorded
+    check-in with a safety concern (an urgent flag), a referral of it, a request for a peer."""
+    cast = world.cast
+    url = live.url
+    day3 = next(
+        cid for cid, (person, _) in world.checkins.items() if person == str(cast.responder.id)
+    )  # the first by offset
+    peer = next(p for p in (cast.peer, cast.other_peer) if str(p.id) == world.checkins[day3][1])
+    with _signed_in(url, peer.email) as assigned:
+        recorded = assigned.post(
+            f"{url}/api/checkins/{day3}/record",
+            headers={"Idempotency-Key": "fuzz-world-1"},
+            json={"outcome": "completed", "answers": answers_for("day3", risk_yes=3), "safety_concern": True},
+            timeout=10,
+        )
+    assert recorded.status_code == 201, recorded.text
+    flags = [f["id"] for f in recorded.json()["flags"]]
+    assert flags, recorded.text
+    referral = callers["lead"].post(
+        f"{url}/api/flags/{flags[0]}/referral",
+        json={"clinician_id": str(cast.clinician.id), "consent": True, "share_assessment": True},
+        timeout=10,
+    )
+    assert referral.status_code == 201, referral.text
+    asked = callers["responder"].post(
+        f"{url}/api/requests",
+        json={
+            "urgency": "this_week",
+            "contact_method": "phone",
+            "contact": "07700 900123",
+            "avoid_own_station": False,
+            "message": "Could do with a chat.",
+            "safety_concern": False,
+        },
+        timeout=10,
+    )
+    assert asked.status_code == 201, asked.text
+    everyone = [cast.person(who) for who in PEOPLE] + [cast.other_peer, cast.other_clinician]
+    return Known(
+        stations=[str(s.id) for s in (cast.station_a, cast.station_b, cast.station_c)],
+        people=[str(p.id) for p in everyone],
+        peers=[str(cast.peer.id), str(cast.other_peer.id)],
+        clinicians=[str(cast.clinician.id), str(cast.other_clinician.id)],
+        incidents=[world.incident_id],
+        checkins=list(world.checkins),
+        staff_numbers=[p.staff_number for p in everyone],
+        flags=flags,
+        referrals=[referral.json()["id"]],
+        requests=[asked.json()["id"]],
+    )
