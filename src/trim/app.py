@@ -30,19 +30,27 @@ from trim import web
 from trim.accounts.admin_routes import AdminPages
 from trim.accounts.auth import AuthMiddleware, no_tokens_by_default
 from trim.accounts.routes import HomePages, SessionApi, SigninPages
+from trim.accounts.rules import ROLE_LABELS
+from trim.assessments import jobs as assessments_jobs
 from trim.assessments.instruments import load as load_instruments
 from trim.assessments.routes import AssessmentApi
 from trim.assessments.routes import RecordPages as CheckinRecordPages
 from trim.config import Settings, get_settings
 from trim.db import create_engine, make_sessionmaker, ping, utcnow
 from trim.deps import provide_db, provide_settings
+from trim.followups import jobs as followups_jobs
 from trim.followups.routes import CheckinApi, CheckinPages
 from trim.incidents.routes import IncidentApi, IncidentPages
 from trim.logs import AccessLogMiddleware, configure_logging
 from trim.migrations import ensure_migrated
+from trim.notifications import jobs as notifications_jobs
+from trim.notifications import sweeps
+from trim.notifications.routes import CalendarFeeds, NotificationPages
+from trim.notifications.worker import Worker, running
 from trim.privacy import record
 from trim.privacy.routes import AuditPages, RecordApi, RecordPages
 from trim.referrals.routes import FlagPages, ReferralApi, ReferralPages, ServicePages
+from trim.requests import jobs as requests_jobs
 from trim.requests import service as requests_service
 from trim.requests.routes import RequestApi, RequestPages
 
@@ -90,15 +98,6 @@ def _template_engine(settings: Settings) -> Callable[[JinjaTemplateEngine], None
 
     return configure
 
-
-ROLE_LABELS = {
-    "responder": "Responder",
-    "peer": "Peer supporter",
-    "lead": "Programme lead",
-    "clinician": "Clinician",
-    "supervisor": "Supervisor",
-    "admin": "Administrator",
-}
 
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -152,6 +151,8 @@ def route_handlers() -> list[Any]:
         AuditPages,
         RequestApi,
         RequestPages,
+        NotificationPages,
+        CalendarFeeds,
         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
     ]
 
@@ -180,6 +181,17 @@ def register_navigation() -> None:
     web.add_nav("Settings", "/admin/settings", "admin")
 
 
+def register_sweeps() -> None:
+    """The periodic work every worker runs (see trim.notifications.sweeps)."""
+    sweeps.add_sweep("checkins.due", followups_jobs.sweep_due)
+    sweeps.add_sweep("checkins.overdue", followups_jobs.sweep_overdue)
+    sweeps.add_sweep("checkins.digest", followups_jobs.sweep_digest)
+    sweeps.add_sweep("outbox.sent", notifications_jobs.sweep_sent)
+    sweeps.add_sweep("flags.urgent_unacknowledged", assessments_jobs.sweep_unacknowledged_urgent)
+    sweeps.add_sweep("requests.escalate", requests_jobs.sweep_escalations)
+    sweeps.add_sweep("requests.named_windows", requests_jobs.sweep_named_windows)
+
+
 def create_app(
     settings: Settings | None = None, *, clock: Clock | None = None, check_migrations: bool = True
 ) -> Litestar:
@@ -190,6 +202,7 @@ def create_app(
     configure_logging(settings.log_level)
     register_navigation()
     register_record_sections()
+    register_sweeps()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -199,7 +212,13 @@ def create_app(
         try:
             if check_migrations:
                 await ensure_migrated(engine)
-            yield
+            if settings.run_worker_in_app:
+                # The embedded demo: one process serves pages and sends the email.
+                async with running(Worker(app.state.sessionmaker, settings, clock=app.state.clock)) as task:
+                    app.state.worker_task = task
+                    yield
+            else:
+                yield
         finally:
             await engine.dispose()
 

@@ -117,6 +117,54 @@ def run(host: str, port: int, workers: int, forwarded_allow_ips: str) -> None:
 
 
 @main.command()
+@click.option("--once", is_flag=True, help="One round of sweeps and sending, then stop (for cron or checks).")
+def worker(once: bool) -> None:
+    """Send the outbox's email and run the periodic sweeps (reminders), until stopped."""
+    import signal
+
+    from trim.app import register_sweeps
+    from trim.db import create_engine, make_sessionmaker
+    from trim.logs import configure_logging
+    from trim.migrations import NotMigrated, ensure_migrated
+    from trim.notifications.mail import parse_smtp_url
+    from trim.notifications.worker import Worker
+
+    settings = _settings()
+    try:
+        settings.require_production_secrets()
+        target = parse_smtp_url(settings.smtp_url, default_timeout=settings.smtp_timeout_seconds)
+    except (SettingsError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    configure_logging(settings.log_level)
+    register_sweeps()
+
+    async def main_loop() -> None:
+        engine = create_engine(settings.database_url, pool_size=2)
+        try:
+            await ensure_migrated(engine)
+            runner = Worker(make_sessionmaker(engine), settings)
+            if once:
+                await runner.tick()
+                return
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await runner.run(stop)
+        finally:
+            await engine.dispose()
+
+    if not once:
+        click.echo(f"trim worker: sending through {target.describe()}; Ctrl+C to stop", err=True)
+    try:
+        asyncio.run(main_loop())
+    except NotMigrated as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot reach the database: {exc}") from None
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--folder", default="trim-demo", show_default=True, type=click.Path(file_okay=False))

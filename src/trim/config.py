@@ -85,10 +85,33 @@ class Settings(BaseSettings):
     request_escalate_minutes_when_convenient: int = Field(default=3 * 24 * 60, ge=1)
 
     # -- mail ------------------------------------------------------------
+    # smtp://[user:pass@]host[:port][?starttls=1|0][&timeout=SECONDS] or smtps://... (TLS from
+    # the first byte). Without starttls=, STARTTLS is used whenever the server offers it.
     smtp_url: str = "smtp://127.0.0.1:1025"
     mail_from: str = "trim <no-reply@trim.invalid>"
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
     worker_poll_seconds: float = Field(default=5.0, gt=0)
     run_worker_in_app: bool = False
+    # Messages one worker claims at a time, and how long its claim lasts: a worker that
+    # dies mid-batch leaves them to be retried when the lease runs out.
+    mail_batch_size: int = Field(default=50, ge=1, le=1000)
+    mail_lease_seconds: int = Field(default=300, ge=10)
+    # Exponential backoff after a failed attempt: base * 2**(attempts-1), capped.
+    mail_retry_base_seconds: int = Field(default=30, ge=1)
+    mail_retry_max_seconds: int = Field(default=3600, ge=1)
+    # A message the server keeps rejecting outright (5xx) is given up after this many tries;
+    # while the server is unreachable, messages wait however long it takes.
+    mail_max_attempts: int = Field(default=12, ge=1)
+    outbox_retention_days: int = Field(default=30, ge=1)
+
+    # -- reminders -------------------------------------------------------
+    # Each sweep re-reads this much before its last mark, so a change committed a little
+    # after the clock it read is still seen (the unique reminder keeps it to one email).
+    reminder_overlap_minutes: int = Field(default=15, ge=1)
+    sweep_batch_size: int = Field(default=500, ge=1)
+    # Local hour (organisation's zone) after which the daily digest goes out.
+    digest_hour: int = Field(default=7, ge=0, le=23)
+    calendar_event_minutes: int = Field(default=30, ge=5)
 
     # -- reporting and retention ----------------------------------------
     small_cell_k: int = Field(default=5, ge=2)
@@ -147,6 +170,12 @@ class Settings(BaseSettings):
             raise ValueError("TRIM_SECRET_KEY must be at least 32 characters")
         return self
 
+    @model_validator(mode="after")
+    def _lease_outlasts_a_send(self) -> Settings:
+        if self.mail_lease_seconds < 3 * self.smtp_timeout_seconds:
+            raise ValueError("TRIM_MAIL_LEASE_SECONDS must be at least three times TRIM_SMTP_TIMEOUT_SECONDS")
+        return self
+
     # -- derived ---------------------------------------------------------
     @property
     def zone(self) -> ZoneInfo:
@@ -166,6 +195,14 @@ class Settings(BaseSettings):
     @property
     def missed_grace(self) -> timedelta:
         return timedelta(days=self.missed_grace_days)
+
+    @property
+    def mail_lease(self) -> timedelta:
+        return timedelta(seconds=self.mail_lease_seconds)
+
+    @property
+    def reminder_overlap(self) -> timedelta:
+        return timedelta(minutes=self.reminder_overlap_minutes)
 
     @property
     def is_sqlite(self) -> bool:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import MetaData, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel import Field, SQLModel
@@ -30,6 +31,7 @@ __all__ = [
     "Field",
     "SQLModel",
     "create_engine",
+    "dialect_insert",
     "make_sessionmaker",
     "metadata",
     "new_id",
@@ -103,6 +105,15 @@ async def session_scope(maker: async_sessionmaker[AsyncSession]) -> AsyncIterato
             raise
         else:
             await session.commit()
+
+
+def dialect_insert(session: AsyncSession, model: Any) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT for this session's database that can say ON CONFLICT DO NOTHING / DO UPDATE
+    (both databases have it; the generic insert() does not)."""
+    bind = session.bind
+    if bind is not None and bind.dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -14,9 +14,17 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trim.accounts.actor import Actor
 from trim.accounts.models import Person, PersonRole, Station
-from trim.accounts.rules import ROSTER_COLUMNS, RosterProblem, RosterRow, check_roster_header, parse_roster
+from trim.accounts.rules import (
+    ROSTER_COLUMNS,
+    RosterProblem,
+    RosterRow,
+    check_roster_header,
+    parse_roster,
+    role_change_message,
+)
 from trim.accounts.service import roles_by_person
 from trim.errors import InvalidInput
+from trim.notifications import service as notifications
 from trim.privacy import audit
 
 MAX_BYTES = 20 * 1024 * 1024
@@ -169,6 +177,16 @@ async def import_roster(
                         subject_id=person.id,
                         details={"added": added, "removed": removed, "via": "roster"},
                         at=now,
+                    )
+                    subject, body = role_change_message(added, removed)
+                    await notifications.enqueue(
+                        session,
+                        person_id=person.id,
+                        kind="account",
+                        subject=subject,
+                        body=body,
+                        link="/profile",
+                        now=now,
                     )
                 if changed or added or removed:
                     session.add(person)

@@ -12,6 +12,15 @@ from trim.config import ROLES
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ROSTER_COLUMNS = ("staff_number", "name", "email", "station", "roles")
 
+ROLE_LABELS = {
+    "responder": "Responder",
+    "peer": "Peer supporter",
+    "lead": "Programme lead",
+    "clinician": "Clinician",
+    "supervisor": "Supervisor",
+    "admin": "Administrator",
+}
+
 
 def normalize_email(email: str) -> str:
     return email.strip().lower()
@@ -142,3 +151,15 @@ def _built_from(password: str, user_inputs: tuple[str, ...]) -> bool:
     for word in words:
         rest = rest.replace(word, "")
     return len(rest) < 4
+
+
+def role_change_message(added: list[str], removed: list[str]) -> tuple[str, str]:
+    """The email telling a person their roles changed: which roles, nothing about who
+    changed them or why."""
+    lines = ["Your roles in the peer support programme have changed."]
+    if added:
+        lines.append("Added: " + ", ".join(ROLE_LABELS.get(r, r) for r in added) + ".")
+    if removed:
+        lines.append("Removed: " + ", ".join(ROLE_LABELS.get(r, r) for r in removed) + ".")
+    lines.append("If you did not expect this, tell your administrator or the programme lead.")
+    return "Your roles have changed", "\n".join(lines)

@@ -13,9 +13,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trim.accounts.actor import Actor
 from trim.accounts.models import Person, PersonRole, Station, WebSession
-from trim.accounts.rules import is_valid_email, normalize_email
+from trim.accounts.rules import is_valid_email, normalize_email, role_change_message
 from trim.config import ROLES
 from trim.errors import FieldError, InvalidInput, NotFound
+from trim.notifications import service as notifications
 from trim.privacy import audit, policy
 
 
@@ -321,6 +322,10 @@ async def set_roles(
         at=now,
     )
     await session.flush()
+    subject, body = role_change_message(added, removed)
+    await notifications.enqueue(
+        session, person_id=person_id, kind="account", subject=subject, body=body, link="/profile", now=now
+    )
     return added, removed
 
 

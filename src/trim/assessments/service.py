@@ -22,6 +22,7 @@ from trim.config import Settings
 from trim.errors import Conflict, FieldError, InvalidInput, NotFound
 from trim.followups.models import CheckIn
 from trim.incidents.models import Exposure, Incident
+from trim.notifications import service as notifications
 from trim.privacy import audit, crypto, policy
 
 OUTCOMES = ("completed", "declined", "unreachable", "not_needed")
@@ -408,7 +409,34 @@ async def raise_flag(
         details={"cause": cause, "urgent": flag.urgent},
         at=now,
     )
+    await notify_flag(session, flag=flag, now=now)
     return flag
+
+
+async def notify_flag(session: AsyncSession, *, flag: Flag, now: datetime) -> None:
+    """Tell the person's peer (for an exposure) and the lead; urgent ones cannot be
+    switched off. The email says only that a flag needs attention, with a link."""
+    kind = "urgent_flag" if flag.urgent else "flag"
+    subject = "Urgent: a safety concern needs you now" if flag.urgent else "A flag needs your attention"
+    body = (
+        "A safety concern was raised. Please open trim now and follow the crisis guidance."
+        if flag.urgent
+        else "Someone you support may benefit from an offer of a confidential referral."
+    )
+    link = f"/flags/{flag.id}"
+    recipients = list(await notifications.role_holders(session, "lead"))
+    if flag.exposure_id is not None:
+        peer = (await session.exec(select(Exposure.peer_id).where(Exposure.id == flag.exposure_id))).first()
+        if peer is not None and peer not in recipients:
+            recipients.append(peer)
+    messages = [
+        notifications.Message(
+            kind, subject, body, person_id=person, link=link, urgent=flag.urgent, dedupe_key=f"flag:{flag.id}:{person}"
+        )
+        for person in recipients
+        if person != flag.person_id
+    ]
+    await notifications.enqueue_many(session, messages, now=now)
 
 
 async def exposure_history(session: AsyncSession, exposure_id: uuid.UUID) -> list[rules.ScheduledCheckin]:
@@ -521,6 +549,16 @@ async def check_cumulative(
                 details={"cause": flag.cause, "urgent": False},
                 at=now,
             )
+        await notifications.notify_role(
+            session,
+            role="lead",
+            kind="flag",
+            subject="New offers of support to make",
+            body=f"{len(fresh)} colleague(s) have been at several incidents in a short time. Consider offering "
+            "a check-in.",
+            link="/flags",
+            now=now,
+        )
     except IntegrityError:
         # Another transaction raised one of them meanwhile: go one at a time.
         for key, person_id in due.items():

@@ -61,3 +61,16 @@ class PeerChangeRequest(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     resolved_at: datetime | None = None
     resolved_by_id: uuid.UUID | None = Field(default=None, foreign_key="people.id")
+
+
+class CheckinReminder(SQLModel, table=True):
+    """A reminder sent for a check-in at one stage ("due", "overdue"). The unique
+    constraint is what makes it once, however many workers sweep at the same moment."""
+
+    __tablename__ = "checkin_reminders"
+    __table_args__ = (UniqueConstraint("checkin_id", "stage", name="uq_checkin_reminders_checkin_id_stage"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    checkin_id: uuid.UUID = Field(foreign_key="checkins.id", ondelete="CASCADE")
+    stage: str = Field(max_length=20)
+    created_at: datetime = Field(default_factory=utcnow)

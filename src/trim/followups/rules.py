@@ -118,3 +118,36 @@ def choose_peer(
     if not eligible:
         return None
     return min(eligible, key=lambda c: (c.open_checkins, c.name, str(c.id)))
+
+
+def digest_message(*, due: int, overdue: int) -> tuple[str, str]:
+    """Subject and body of a peer's daily summary: counts only, nothing about who."""
+
+    def checkins(n: int) -> str:
+        return f"{n} check-in{'' if n == 1 else 's'}"
+
+    parts = []
+    if due:
+        parts.append(f"{checkins(due)} due")
+    if overdue:
+        parts.append(f"{checkins(overdue)} overdue" if not due else f"{overdue} overdue")
+    summary = " and ".join(parts)
+    return "Your check-ins today", f"You have {summary}. Open your check-ins to see them."
+
+
+def handover_message(*, moved: int, unassigned: int) -> tuple[str, str]:
+    """What the lead is told when a peer becomes unavailable and their work is handed on:
+    how many people, never who."""
+
+    def people(n: int) -> str:
+        return f"{n} {'person' if n == 1 else 'people'}"
+
+    lines = ["A peer supporter is no longer available, so their open check-ins were handed on."]
+    if moved:
+        lines.append(f"{people(moved)} now {'has' if moved == 1 else 'have'} another peer.")
+    if unassigned:
+        lines.append(
+            f"{people(unassigned)} still {'needs' if unassigned == 1 else 'need'} a peer: choose one on the overview."
+        )
+    subject = "Check-ins need a peer" if unassigned else "Check-ins were handed on"
+    return subject, "\n".join(lines)

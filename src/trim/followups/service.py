@@ -19,6 +19,7 @@ from trim.errors import InvalidInput, NotFound
 from trim.followups import rules
 from trim.followups.models import CheckIn, PeerChangeRequest
 from trim.incidents.models import Exposure, Incident
+from trim.notifications import service as notifications
 from trim.privacy import audit, policy
 
 # -- peers and their load ------------------------------------------------------------
@@ -346,6 +347,10 @@ async def reassign_open_of_peer(
             details={"from": peer_id, "to": new_peer, "why": "peer_unavailable"},
             at=now,
         )
+    subject, body = rules.handover_message(moved=moved, unassigned=unassigned)
+    await notifications.notify_role(
+        session, role="lead", kind="reassignment", subject=subject, body=body, link="/overview", now=now
+    )
     return moved, unassigned
 
 
@@ -596,3 +601,20 @@ async def peer_loads(session: AsyncSession, *, actor: Actor) -> list[tuple[uuid.
         .order_by(col(Person.name))
     )
     return [(r[0], r[1], bool(r[2]), int(r[3])) for r in rows]
+
+
+async def calendar_checkins(
+    session: AsyncSession, *, actor: Actor, now: datetime, settings: Settings, limit: int = 1000
+) -> list[tuple[uuid.UUID, datetime, str]]:
+    """(id, due time, status) of the open check-ins assigned to this peer, for their
+    calendar feed: times only."""
+    stmt = (
+        policy.visible_checkins(actor)
+        .where(CheckIn.peer_id == actor.person_id, col(CheckIn.outcome).is_(None))
+        .order_by(col(CheckIn.due_at), col(CheckIn.id))
+        .limit(limit)
+    )
+    return [
+        (c.id, c.due_at, rules.checkin_status(due_at=c.due_at, outcome=None, now=now, window=settings.due_window))
+        for c in await session.exec(stmt)
+    ]

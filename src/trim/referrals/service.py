@@ -16,6 +16,7 @@ from trim.assessments.models import Assessment, Flag
 from trim.config import Settings
 from trim.errors import Conflict, FieldError, InvalidInput, NotFound
 from trim.followups.models import CheckIn
+from trim.notifications import service as notifications
 from trim.privacy import audit, crypto, policy
 from trim.referrals.models import Referral, ReferralService
 
@@ -84,6 +85,16 @@ async def offer_referral(
     flag.acknowledged_by_id = flag.acknowledged_by_id or actor.id
     session.add(flag)
     await session.flush()
+    if referral.clinician_id is not None:
+        await notifications.enqueue(
+            session,
+            person_id=referral.clinician_id,
+            kind="referral",
+            subject="A new confidential referral",
+            link=f"/referrals/{referral.id}",
+            body="A referral has been made to you, with the person's consent.",
+            now=now,
+        )
     audit.record(
         session,
         actor=actor,

@@ -17,7 +17,9 @@ from trim.assessments import service as assessments
 from trim.config import Settings
 from trim.errors import Conflict, FieldError, InvalidInput, NotFound
 from trim.incidents import service as incidents
+from trim.notifications import service as notifications
 from trim.privacy import audit, crypto, policy
+from trim.requests import rules
 from trim.requests.models import (
     CONTACT_LABELS,
     OUTCOME_LABELS,
@@ -118,6 +120,7 @@ async def submit(
         subject_id=actor.person_id,
         at=now,
     )
+    await notify_matching_peers(session, request=request, now=now)
     if data.safety_concern:
         await assessments.raise_flag(
             session,
@@ -128,6 +131,35 @@ async def submit(
             now=now,
         )
     return request
+
+
+async def matching_peers(session: AsyncSession, *, request: PeerRequest, now: datetime) -> list[uuid.UUID]:
+    """Active peers the request is offered to right now."""
+    rows = await session.exec(
+        select(Person.id, Person.station_id, Person.available)
+        .join(PersonRole, col(PersonRole.person_id) == col(Person.id))
+        .where(PersonRole.role == "peer", col(Person.active).is_(True))
+    )
+    return [
+        pid for pid, station, available in rows if rules.matches(request, PeerFacts(pid, station, bool(available)), now)
+    ]
+
+
+async def notify_matching_peers(session: AsyncSession, *, request: PeerRequest, now: datetime) -> int:
+    """Tell the peers it is offered to: nothing about who asked or why. Once per peer."""
+    urgency = URGENCY_LABELS.get(request.urgency, "").lower()
+    messages = [
+        notifications.Message(
+            "request_new",
+            "Someone has asked for a peer",
+            f"A colleague would like to talk ({urgency}). Open trim to see if you can take it.",
+            person_id=peer,
+            link=f"/requests/{request.id}",
+            dedupe_key=f"request:{request.id}:{peer}",
+        )
+        for peer in await matching_peers(session, request=request, now=now)
+    ]
+    return await notifications.enqueue_many(session, messages, now=now)
 
 
 async def _visible(

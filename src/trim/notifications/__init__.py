@@ -1,0 +1,1 @@
+"""Notifications: the outbox, email preferences, the worker that sends, calendar feeds."""

@@ -1,0 +1,251 @@
+"""The worker: run the periodic sweeps, then send what the outbox holds.
+
+Several workers (and app processes with the worker inside) may run side by side. A
+message is claimed before it is sent: its row gets this batch's token and a lease
+(claimed_until). Only the claimant marks it sent, and a message whose claimant died is
+claimed again once the lease runs out. On PostgreSQL the claim locks its rows with
+SELECT ... FOR UPDATE SKIP LOCKED, so concurrent claims take different rows; on SQLite
+(where SQLAlchemy silently drops FOR UPDATE) the one-writer database makes a
+conditional UPDATE ... RETURNING a claim by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiosmtplib
+from sqlalchemy import and_, or_, update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from trim.config import Settings
+from trim.db import utcnow
+from trim.notifications import mail, rules
+from trim.notifications.models import OutboxMessage
+from trim.notifications.sweeps import RegisteredSweep, run_sweeps
+
+log = logging.getLogger("trim.worker")
+
+Clock = Callable[[], datetime]
+
+
+@dataclass
+class SendReport:
+    claimed: int = 0
+    sent: int = 0
+    retrying: int = 0
+    given_up: int = 0
+    released: int = 0
+
+
+def _sendable(now: datetime) -> Any:
+    return and_(
+        col(OutboxMessage.sent_at).is_(None),
+        col(OutboxMessage.failed_at).is_(None),
+        col(OutboxMessage.next_attempt_at) <= now,
+        or_(col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) <= now),
+    )
+
+
+async def claim_batch(
+    session: AsyncSession, *, token: str, now: datetime, limit: int, lease: timedelta
+) -> list[OutboxMessage]:
+    """Claim up to `limit` messages that are ready (urgent first, then oldest). The caller
+    commits at once, so the claim is visible to other workers before anything is sent."""
+    candidates = (
+        select(OutboxMessage.id)
+        .where(_sendable(now))
+        .order_by(col(OutboxMessage.urgent).desc(), col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
+        .limit(limit)
+    )
+    bind = session.bind
+    if bind is not None and bind.dialect.name == "postgresql":
+        # Lock the rows first, skipping those another worker is claiming right now. (As a
+        # subquery of the UPDATE, PostgreSQL may run it more than once and claim too many.)
+        ids = list(await session.exec(candidates.with_for_update(skip_locked=True)))
+        if not ids:
+            return []
+        chosen: Any = col(OutboxMessage.id).in_(ids)
+    else:
+        # SQLite has one writer at a time: the conditional UPDATE ... RETURNING is the claim.
+        chosen = and_(col(OutboxMessage.id).in_(candidates), _sendable(now))
+    stmt = (
+        update(OutboxMessage)
+        .where(chosen)
+        .values(claim_token=token, claimed_until=now + lease)
+        .returning(OutboxMessage)
+        .execution_options(synchronize_session=False)
+    )
+    rows = list((await session.exec(stmt)).scalars())
+    rows.sort(key=lambda m: (not m.urgent, m.next_attempt_at, str(m.id)))
+    return rows
+
+
+class Outbox:
+    """Sending one claimed batch, settling each message as it goes."""
+
+    def __init__(self, maker: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock) -> None:
+        self.maker = maker
+        self.settings = settings
+        self.clock = clock
+
+    async def _settle(self, message: OutboxMessage, token: str, **values: Any) -> bool:
+        """Update a message we hold the claim on, and drop the claim; False if we lost it."""
+        async with self.maker() as session:
+            result = await session.exec(
+                update(OutboxMessage)
+                .where(
+                    col(OutboxMessage.id) == message.id,
+                    col(OutboxMessage.claim_token) == token,
+                    col(OutboxMessage.sent_at).is_(None),
+                )
+                .values(claim_token=None, claimed_until=None, **values)
+            )
+            await session.commit()
+            return bool(result.rowcount)
+
+    async def _failed(self, message: OutboxMessage, token: str, exc: BaseException, report: SendReport) -> None:
+        attempts = message.attempts + 1
+        now = self.clock()
+        error = mail.describe_error(exc)
+        if mail.is_permanent(exc) and attempts >= self.settings.mail_max_attempts:
+            await self._settle(message, token, attempts=attempts, failed_at=now, last_error=error)
+            report.given_up += 1
+            log.error("email given up", extra={"outbox_id": str(message.id), "kind": message.kind, "error": error})
+            return
+        delay = rules.retry_delay(
+            attempts,
+            base_seconds=self.settings.mail_retry_base_seconds,
+            max_seconds=self.settings.mail_retry_max_seconds,
+        )
+        await self._settle(message, token, attempts=attempts, next_attempt_at=now + delay, last_error=error)
+        report.retrying += 1
+
+    async def send_pending(self) -> SendReport:
+        """Claim a batch, send it over one SMTP connection, mark each message as it goes."""
+        token = str(uuid.uuid4())
+        async with self.maker() as session:
+            claimed = await claim_batch(
+                session,
+                token=token,
+                now=self.clock(),
+                limit=self.settings.mail_batch_size,
+                lease=self.settings.mail_lease,
+            )
+            await session.commit()
+        report = SendReport(claimed=len(claimed))
+        if not claimed:
+            return report
+        try:
+            target = mail.parse_smtp_url(self.settings.smtp_url, default_timeout=self.settings.smtp_timeout_seconds)
+            smtp = await mail.connect(target)
+        except (aiosmtplib.SMTPException, OSError, ValueError) as exc:
+            log.warning("mail server unavailable; will retry", extra={"error": mail.describe_error(exc)})
+            for message in claimed:
+                await self._failed(message, token, exc, report)
+            return report
+        try:
+            await self._send_each(smtp, claimed, token, report, send_seconds=target.timeout)
+        finally:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await smtp.quit()
+        log.info(
+            "outbox",
+            extra={"sent": report.sent, "retrying": report.retrying, "given_up": report.given_up},
+        )
+        return report
+
+    async def _send_each(
+        self,
+        smtp: aiosmtplib.SMTP,
+        claimed: Sequence[OutboxMessage],
+        token: str,
+        report: SendReport,
+        *,
+        send_seconds: float,
+    ) -> None:
+        for index, message in enumerate(claimed):
+            lease_ends = message.claimed_until
+            if lease_ends is not None and self.clock() + timedelta(seconds=send_seconds) >= lease_ends:
+                # Not enough lease left for a slow send: hand the rest back untouched.
+                for rest in claimed[index:]:
+                    report.released += await self._settle(rest, token)
+                return
+            try:
+                await smtp.send_message(mail.build_email(message, self.settings))
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                await self._failed(message, token, exc, report)
+                if mail.is_connection_failure(exc):
+                    log.warning("mail server went away; will retry", extra={"error": mail.describe_error(exc)})
+                    for rest in claimed[index + 1 :]:
+                        await self._failed(rest, token, exc, report)
+                    return
+                continue
+            if await self._settle(message, token, sent_at=self.clock(), last_error=None):
+                report.sent += 1
+            else:
+                log.warning("claim lost before the send was recorded", extra={"outbox_id": str(message.id)})
+
+
+class Worker:
+    """One worker: sweeps, then the outbox, every poll interval (at once again while busy)."""
+
+    def __init__(
+        self,
+        maker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        *,
+        clock: Clock = utcnow,
+        sweeps: Sequence[RegisteredSweep] | None = None,
+    ) -> None:
+        self.maker = maker
+        self.settings = settings
+        self.clock = clock
+        self.sweeps = sweeps
+        self.outbox = Outbox(maker, settings, clock)
+
+    async def tick(self) -> bool:
+        """One round; True when there is probably more to do straight away."""
+        done = await run_sweeps(self.maker, now=self.clock(), settings=self.settings, sweeps=self.sweeps)
+        report = await self.outbox.send_pending()
+        full_sweep = any(n >= self.settings.sweep_batch_size for n in done.values())
+        return full_sweep or report.sent >= self.settings.mail_batch_size
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop` is set. A failing round (database down) is logged and retried."""
+        log.info("worker started", extra={"poll_seconds": self.settings.worker_poll_seconds})
+        while not stop.is_set():
+            try:
+                busy = await self.tick()
+            except Exception:
+                log.exception("worker round failed; trying again")
+                busy = False
+            if busy:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.settings.worker_poll_seconds)
+        log.info("worker stopped")
+
+
+@contextlib.asynccontextmanager
+async def running(worker: Worker, *, grace_seconds: float = 10.0) -> Any:
+    """Run a worker as a task for the duration of a block (the app's lifespan); on the way
+    out ask it to stop, and cancel it if it has not within the grace period."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop), name="trim-worker")
+    try:
+        yield task
+    finally:
+        stop.set()
+        try:
+            await asyncio.wait_for(task, timeout=grace_seconds)
+        except TimeoutError:
+            log.warning("worker did not stop in time; cancelled")
