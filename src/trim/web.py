@@ -20,6 +20,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import DBAPIError
 
 from trim.accounts.actor import Actor
 from trim.config import Settings
@@ -29,7 +30,10 @@ log = logging.getLogger("trim.web")
 
 # Every API list pages with limit (default 100, at most 1000) and offset.
 Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="Page size (default 100, at most 1000)")]
-Offset = Annotated[int, QueryParameter(ge=0, description="Rows to skip")]
+# Bounds the databases can take (OFFSET is a BIGINT): larger is bad input, not a 500.
+MAX_OFFSET = 2**63 - 1
+Offset = Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET, description="Rows to skip")]
+PageNumber = Annotated[int, QueryParameter(le=10**9)]
 
 FLASH_COOKIE = "trim_flash"
 SESSION_COOKIE = "trim_session"
@@ -207,10 +211,16 @@ def api_errors(*codes: int) -> dict[int, ResponseSpec]:
     """OpenAPI documentation of the contract's JSON errors for a route."""
     from trim.accounts.schemas import ErrorOut
 
+    # No generated examples: Litestar fills them with random strings, new on every start.
     return {
-        code: ResponseSpec(data_container=ErrorOut, description=ERROR_DESCRIPTIONS.get(code, "Error")) for code in codes
+        code: ResponseSpec(
+            data_container=ErrorOut, description=ERROR_DESCRIPTIONS.get(code, "Error"), generate_examples=False
+        )
+        for code in codes
     }
 
+
+CHARACTER_NOT_IN_REPERTOIRE = "22021"  # PostgreSQL's SQLSTATE for text it cannot store (NUL)
 
 ERROR_TEMPLATES = {400: "errors/400.html", 403: "errors/403.html", 404: "errors/404.html", 429: "errors/429.html"}
 
@@ -251,6 +261,9 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
             detail = "The form's security token is missing or has expired. Reload the page and try again."
         elif status == 405:
             detail = "Method not allowed"
+    elif isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == CHARACTER_NOT_IN_REPERTOIRE:
+        # PostgreSQL cannot store some characters (NUL) in text: bad input, not our failure.
+        status, detail = 400, "The request contains a character that cannot be stored (such as NUL)."
     else:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         status, detail = HTTP_500_INTERNAL_SERVER_ERROR, "Something went wrong on our side. Nothing you did caused it."

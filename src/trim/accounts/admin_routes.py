@@ -16,7 +16,7 @@ from trim.config import ROLES
 from trim.deps import Conf, Db
 from trim.errors import InvalidInput
 from trim.followups import service as followups
-from trim.web import form_data, form_list, now_of, page, redirect, settings_of
+from trim.web import PageNumber, form_data, form_list, now_of, page, redirect, settings_of
 
 PAGE_SIZE = 50
 
@@ -53,7 +53,7 @@ class AdminPages(Controller):
 
     @get("/people", guards=[requires("admin", "lead")])
     async def people(
-        self, request: Request[Any, Any, Any], db: Db, q: FromQuery[str | None] = None, page_number: FromQuery[int] = 1
+        self, request: Request[Any, Any, Any], db: Db, q: FromQuery[str | None] = None, page_number: PageNumber = 1
     ) -> Template:
         page_number = max(1, page_number)
         actor = current_actor(request)

@@ -117,7 +117,7 @@ class SessionApi(Controller):
         summary="Sign in",
         description="Starts a session (a fresh session id every time) and sets the csrftoken cookie. "
         "Failed sign-ins are limited per account and per address.",
-        responses=api_errors(400, 401, 429),
+        responses=api_errors(400, 401, 404, 429),
     )
     async def create_session(
         self, request: Request[Any, Any, Any], data: JSONBody[SigninIn], db: Db, settings: Conf
@@ -150,14 +150,14 @@ class SessionApi(Controller):
             ],
         )
 
-    @delete("/session", guards=[signed_in], status_code=204, summary="Sign out", responses=api_errors(401, 403))
+    @delete("/session", guards=[signed_in], status_code=204, summary="Sign out", responses=api_errors(401, 403, 404))
     async def end_session(self, request: Request[Any, Any, Any], db: Db, settings: Conf) -> Response[None]:
         token = request.cookies.get(SESSION_COOKIE)
         if token:
             await signin.end_session(db, token=token)
         return Response(content=None, status_code=204, cookies=[clear_session_cookie(settings)])
 
-    @get("/me", guards=[signed_in], summary="Who am I", responses=api_errors(401))
+    @get("/me", guards=[signed_in], summary="Who am I", responses=api_errors(401, 404))
     async def me(self, request: Request[Any, Any, Any], db: Db) -> MeOut:
         actor = current_actor(request)
         person = await service.person_view(db, actor.person_id)
@@ -174,7 +174,7 @@ class SessionApi(Controller):
         "/people",
         guards=[requires("lead", "admin", "supervisor", "peer")],
         summary="People the caller may pick",
-        responses=api_errors(400, 401, 404),
+        responses=api_errors(400, 401, 404, 422),
     )
     async def people(
         self,

@@ -71,7 +71,10 @@ class AssessmentApi(Controller):
     tags = ["check-ins"]
 
     @get(
-        "/instruments", guards=[signed_in], summary="The instruments and when each is asked", responses=api_errors(401)
+        "/instruments",
+        guards=[signed_in],
+        summary="The instruments and when each is asked",
+        responses=api_errors(401, 404),
     )
     async def instruments(self) -> list[InstrumentOut]:
         return [
@@ -157,7 +160,12 @@ class AssessmentApi(Controller):
         )
         return record_out(recorded, settings)
 
-    @get("/flags", guards=[signed_in], summary="Flags in the caller's scope, newest first", responses=api_errors(401))
+    @get(
+        "/flags",
+        guards=[signed_in],
+        summary="Flags in the caller's scope, newest first",
+        responses=api_errors(400, 401, 404),
+    )
     async def flags(
         self, request: Request[Any, Any, Any], db: Db, limit: Limit = 100, offset: Offset = 0
     ) -> list[FlagOut]:

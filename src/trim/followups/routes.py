@@ -41,7 +41,7 @@ class CheckinApi(Controller):
         summary="Check-ins in the caller's scopes, by due time",
         description="status: a comma-separated list of upcoming, due, overdue, completed, declined, "
         "unreachable, not_needed, cancelled (default: all).",
-        responses=api_errors(400, 401, 422),
+        responses=api_errors(400, 401, 404, 422),
     )
     async def index(
         self,

@@ -27,7 +27,7 @@ from trim.incidents.schemas import (
     IncidentOut,
     ReassignIn,
 )
-from trim.web import api_errors, form_data, form_list, now_of, page, redirect, settings_of
+from trim.web import PageNumber, api_errors, form_data, form_list, now_of, page, redirect, settings_of
 
 LOGGERS = ("lead", "peer", "supervisor")
 PAGE_SIZE = 30
@@ -299,7 +299,7 @@ class IncidentPages(Controller):
         db: Db,
         station_id: FromQuery[str | None] = None,
         kind: FromQuery[str | None] = None,
-        page_number: FromQuery[int] = 1,
+        page_number: PageNumber = 1,
     ) -> Template:
         actor = current_actor(request)
         page_number = max(1, page_number)

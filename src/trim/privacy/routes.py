@@ -23,7 +23,12 @@ class RecordApi(Controller):
     path = "/api/me"
     tags = ["me"]
 
-    @get("/record", guards=[signed_in], summary="Everything held about me, and who read it", responses=api_errors(401))
+    @get(
+        "/record",
+        guards=[signed_in],
+        summary="Everything held about me, and who read it",
+        responses=api_errors(401, 404),
+    )
     async def my_record(self, request: Request[Any, Any, Any], db: Db, settings: Conf) -> dict[str, Any]:
         return await record.own_record(db, actor=current_actor(request), settings=settings, now=now_of(request))
 

@@ -111,7 +111,7 @@ class ReferralApi(Controller):
         "/referrals",
         guards=[signed_in],
         summary="Referrals in the caller's scope (a clinician's inbox)",
-        responses=api_errors(401),
+        responses=api_errors(400, 401, 404),
     )
     async def index(
         self, request: Request[Any, Any, Any], db: Db, settings: Conf, limit: Limit = 100, offset: Offset = 0

@@ -48,7 +48,7 @@ class RequestApi(Controller):
         summary="Ask for a peer",
         description="Matching peers see it at once. safety_concern true raises an urgent flag and the answer "
         "carries the organisation's crisis guidance.",
-        responses=api_errors(400, 401, 403, 422),
+        responses=api_errors(400, 401, 403, 404, 422),
     )
     async def create(
         self, request: Request[Any, Any, Any], db: Db, settings: Conf, data: JSONBody[RequestIn]
@@ -66,7 +66,7 @@ class RequestApi(Controller):
             crisis_guidance=settings.crisis_guidance if created.safety_concern else None,
         )
 
-    @get("/", guards=[signed_in], summary="Requests in the caller's scope", responses=api_errors(401))
+    @get("/", guards=[signed_in], summary="Requests in the caller's scope", responses=api_errors(400, 401, 404))
     async def index(
         self, request: Request[Any, Any, Any], db: Db, settings: Conf, limit: Limit = 100, offset: Offset = 0
     ) -> list[RequestOut]:
