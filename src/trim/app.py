@@ -40,6 +40,7 @@ from trim.db import create_engine, make_sessionmaker, ping, utcnow
 from trim.deps import provide_db, provide_settings
 from trim.followups import jobs as followups_jobs
 from trim.followups.routes import CheckinApi, CheckinPages
+from trim.followups.rules import offset_of
 from trim.incidents.routes import IncidentApi, IncidentPages
 from trim.logs import AccessLogMiddleware, configure_logging
 from trim.migrations import ensure_migrated
@@ -84,6 +85,12 @@ async def health(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     return Response({"status": "ok", "database": "ok"})
 
 
+def kind_label(kind: str) -> str:
+    """day28 -> "Day 28" for people; the API keeps the code."""
+    offset = offset_of(kind)
+    return f"Day {offset}" if offset is not None else kind
+
+
 def _template_engine(settings: Settings) -> Callable[[JinjaTemplateEngine], None]:
     zone = ZoneInfo(settings.timezone)
 
@@ -92,6 +99,7 @@ def _template_engine(settings: Settings) -> Callable[[JinjaTemplateEngine], None
         env.filters["local"] = lambda dt, fmt="%a %-d %b %Y, %H:%M": dt.astimezone(zone).strftime(fmt) if dt else ""
         env.filters["localdate"] = lambda dt: dt.astimezone(zone).strftime("%-d %b %Y") if dt else ""
         env.filters["isoutc"] = lambda dt: dt.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ") if dt else ""
+        env.filters["kind_label"] = kind_label
         env.globals["ROLE_LABELS"] = ROLE_LABELS
         env.trim_blocks = True
         env.lstrip_blocks = True

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     session_max_hours: int = Field(default=7 * 24, ge=1)
     signin_max_failures: int = Field(default=10, ge=1)
     signin_window_minutes: int = Field(default=15, ge=1)
+    # Per address the limit is higher: many people can share one address (a station's NAT).
+    signin_max_failures_per_address: int = Field(default=50, ge=1)
     mfa_required_roles: list[str] = Field(default_factory=lambda: ["peer", "lead", "clinician", "admin"])
     password_min_length: int = Field(default=12, ge=8)
     argon2_profile: Literal["default", "cheapest"] = "default"
@@ -69,6 +71,7 @@ class Settings(BaseSettings):
     missed_grace_days: int = Field(default=7, ge=0)
     assign_avoid_same_station: bool = True
     max_future_incident_hours: int = Field(default=24, ge=0)
+    max_past_incident_days: int = Field(default=10 * 366, ge=1)
 
     # -- flags -----------------------------------------------------------
     consecutive_elevated_for_flag: int = Field(default=2, ge=1)

@@ -110,7 +110,7 @@ def test_peer_opens_an_assigned_checkin_on_a_phone(browser_for: BrowserFor, stor
 
         due.get_by_role("link", name=re.compile(re.escape(person.name))).click()
         expect(page).to_have_url(ui.url(f"/checkins/{day3.id}"))
-        expect(page.get_by_role("heading", level=1)).to_contain_text("day3 check-in")
+        expect(page.get_by_role("heading", level=1)).to_contain_text("Day 3 check-in")
         expect(page.locator("main")).to_contain_text(person.name)
         facts = page.locator("dl.facts")
         expect(facts).to_contain_text(peer.name)

@@ -193,7 +193,7 @@ async def test_checkins_api_is_scoped_and_filtered(
         own = (await responder.get("/api/checkins")).json()
         assert [c["id"] for c in own] == [c["id"] for c in everything]
         page = await responder.get("/me/checkins")
-        assert "day3 check-in" in page.text
+        assert "Day 3 check-in" in page.text
         incident = (await responder.get(f"/api/incidents/{created['id']}")).json()
         assert [e["person_id"] for e in incident["exposures"]] == [str(cast.responder.id)]
     clock.advance(days=3)

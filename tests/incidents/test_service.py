@@ -299,6 +299,7 @@ async def test_bad_incidents_change_nothing(
             "exposures[1].person_id",
         ),
         ({**good, "occurred_at": clock() + timedelta(hours=25)}, "occurred_at"),
+        ({**good, "occurred_at": clock() - timedelta(days=365 * 20)}, "occurred_at"),
         ({**good, "station_id": uuid.uuid4()}, "station_id"),
         ({**good, "occurred_at": clock().replace(tzinfo=None)}, "occurred_at"),
         ({**good, "kind": "fire"}, "kind"),

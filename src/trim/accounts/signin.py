@@ -51,9 +51,13 @@ async def check_not_limited(
 ) -> None:
     """Raise TooManyAttempts when this account or this address failed too often lately."""
     window = timedelta(minutes=settings.signin_window_minutes)
-    for key in (_email_key(email), _address_key(address)):
+    limits = (
+        (_email_key(email), settings.signin_max_failures),
+        (_address_key(address), settings.signin_max_failures_per_address),
+    )
+    for key, limit in limits:
         count, oldest = await _failures_since(session, key, now - window)
-        if count >= settings.signin_max_failures:
+        if count >= limit:
             retry = int(((oldest or now) + window - now).total_seconds()) + 1
             minutes = max(1, (retry + 59) // 60)
             raise TooManyAttempts(

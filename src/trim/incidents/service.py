@@ -52,6 +52,8 @@ def _check_facts(data: IncidentInput, *, now: datetime, settings: Settings, erro
         errors.append(FieldError("occurred_at", "Give the time with its zone, e.g. 2026-11-26T09:00:00Z."))
     elif data.occurred_at > now + timedelta(hours=settings.max_future_incident_hours):
         errors.append(FieldError("occurred_at", "That time is in the future; check the date."))
+    elif data.occurred_at < now - timedelta(days=settings.max_past_incident_days):
+        errors.append(FieldError("occurred_at", "That date is very long ago; check the year."))
     if data.kind not in IncidentKind.__members__:
         errors.append(FieldError("kind", "Choose what kind of incident it was."))
     if data.kind_other and len(data.kind_other) > 120:
