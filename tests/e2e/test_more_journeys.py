@@ -1,0 +1,174 @@
+"""The rest of the loop, in a real browser: a peer on a phone records a day-3 check-in
+that scores elevated and a day-28 one that raises a flag, and offers a referral; the
+clinician finds it in their inbox; a responder asks for a peer and a peer takes it.
+
+These run after test_journeys.py (file order) and follow the same incident.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from playwright.sync_api import expect
+from sqlmodel import col, select
+
+from tests.e2e.conftest import BrowserFor
+from tests.e2e.harness import UI
+from tests.e2e.org import PASSWORD, Member
+from tests.e2e.story import Story
+from trim.accounts.models import Person
+from trim.assessments import instruments as catalogue
+from trim.db import AsyncSession
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def answer_all(ui: UI, kind: str, yes: int) -> None:
+    """Tap Yes on the first `yes` questions of every instrument offered, No on the rest."""
+    for instrument in catalogue.offered_at(catalogue.load(), kind):
+        for index, item in enumerate(instrument.items):
+            choice = "Yes" if index < yes else "No"
+            group = ui.page.locator(f"fieldset#a__{instrument.id}__{item.id}")
+            group.get_by_text(choice, exact=True).click()
+
+
+async def _active_peer_ids(session: AsyncSession) -> list[uuid.UUID]:
+    rows = await session.exec(select(Person.id).where(col(Person.active).is_(True)))
+    return list(rows)
+
+
+def the_person(story: Story) -> tuple[Member, Member]:
+    """A Harbour firefighter from the incident, and the peer assigned to them now."""
+    person = story.crew[0]
+    story.incident_id()
+    day3 = next(c for c in story.checkins_of(person) if c.kind == "day3")
+    assert day3.peer_id is not None
+    return person, story.org.by_id(day3.peer_id)
+
+
+def test_peer_records_two_elevated_checkins_and_offers_a_referral(browser_for: BrowserFor, story: Story) -> None:
+    person, peer = the_person(story)
+    with browser_for("peer records", phone=True) as ui:
+        page = ui.page
+        ui.sign_in(peer.email, PASSWORD)
+        ui.menu("My check-ins")
+        ui.check("my check-ins")
+        page.get_by_role("link", name=re.compile(re.escape(person.name))).first.click()
+        expect(page.get_by_role("heading", level=1)).to_contain_text("Day 3 check-in")
+        ui.check("record a check-in", docs="peer-records-checkin-phone")
+
+        page.get_by_label("Check-in held").check()
+        answer_all(ui, "day3", yes=4)
+        # The crisis guidance appears the moment "Yes" is chosen on the safety question.
+        safety = page.locator("fieldset#safety_concern")
+        expect(page.locator("#crisis-guidance")).to_be_hidden()
+        safety.get_by_text("Yes", exact=True).click()
+        expect(page.locator("#crisis-guidance")).to_be_visible()
+        safety.get_by_text("No", exact=True).click()
+        expect(page.locator("#crisis-guidance")).to_be_hidden()
+        page.get_by_label(re.compile("Your notes")).fill("Quiet, tired, sleeping badly since the crash.")
+        page.get_by_role("button", name="Save check-in").click()
+        expect(page.locator(".flash")).to_contain_text("Check-in recorded")
+        expect(page.locator("main")).to_contain_text("Elevated")
+        expect(page.locator("main")).to_contain_text("sleeping badly")
+        ui.check("recorded, elevated")
+
+    # Four weeks on, the day-28 check-in falls due and is also elevated: a flag.
+    story.live.clock.advance(days=25)
+    try:
+        day28 = next(c for c in story.checkins_of(person) if c.kind == "day28")
+        with browser_for("peer records day 28", phone=True) as ui:
+            page = ui.page
+            ui.sign_in(peer.email, PASSWORD)
+            ui.goto(f"/checkins/{day28.id}")
+            ui.check("day 28 form")
+            page.get_by_label("Check-in held").check()
+            answer_all(ui, "day28", yes=3)
+            page.locator("fieldset#safety_concern").get_by_text("No", exact=True).click()
+            page.get_by_role("button", name="Save check-in").click()
+            expect(page.locator(".flash")).to_contain_text("A flag was raised")
+            ui.check("recorded with a flag")
+
+            page.get_by_role("link", name="Offer a referral or record the outcome").first.click()
+            expect(page.get_by_role("heading", level=1)).to_contain_text(person.name)
+            ui.check("flag", docs="peer-offers-referral-phone")
+            page.get_by_label("Yes, they agreed").check()
+            page.get_by_label("Referral to").select_option(label=story.org.clinician.name)
+            page.get_by_label(re.compile("They agree to share")).check()
+            page.get_by_role("button", name="Record the referral conversation").click()
+            expect(page.locator(".flash")).to_contain_text("Referral recorded")
+            ui.check("referral recorded")
+    finally:
+        story.live.clock.advance(days=-25)
+
+
+def test_clinician_finds_the_referral_with_what_was_shared(browser_for: BrowserFor, story: Story) -> None:
+    person = story.crew[0]  # whose referral the previous journey recorded
+    with browser_for("clinician") as ui:
+        page = ui.page
+        ui.sign_in(story.org.clinician.email, PASSWORD)
+        ui.menu("Referrals")
+        item = page.get_by_role("link", name=re.compile(re.escape(person.name)))
+        expect(item).to_contain_text("assessment shared")
+        ui.check("inbox", docs="clinician-inbox")
+        item.click()
+        expect(page.locator("main")).to_contain_text("Shared with consent")
+        expect(page.locator("main")).to_contain_text("sleeping badly")
+        ui.check("referral")
+        page.get_by_label("Record").select_option(label="Contact made")
+        page.get_by_role("button", name="Save").click()
+        expect(page.locator(".flash")).to_contain_text("Saved")
+        ui.check("referral updated")
+    # The supervisor who logged the incident learns nothing of it.
+    with browser_for("supervisor after the referral") as ui:
+        ui.sign_in(story.org.supervisor.email, PASSWORD)
+        referrals = ui.api_get("/api/referrals")
+        assert referrals.status == 200 and referrals.json() == []
+        assert ui.api_get("/api/flags").json() == []
+
+
+def test_responder_asks_for_a_peer_and_a_peer_takes_it(browser_for: BrowserFor, story: Story) -> None:
+    asker = story.org.responders[-1]
+    with browser_for("responder asks", phone=True) as ui:
+        page = ui.page
+        ui.sign_in(asker.email, PASSWORD)
+        ui.goto("/ask")  # the link on the station poster
+        expect(page.get_by_role("heading", level=1)).to_have_text("Talk to a peer")
+        ui.check("ask for a peer", docs="ask-for-a-peer-phone")
+        page.get_by_label("Today").check()
+        page.get_by_label("Text message").check()
+        page.get_by_label(re.compile("Number or email")).fill("07700 900321")
+        page.get_by_label(re.compile("Anything you would like")).fill("Struggling since the crash.")
+        page.locator("fieldset#safety_concern").get_by_text("No", exact=True).click()
+        page.get_by_role("button", name="Ask for a peer").click()
+        expect(page.locator(".flash")).to_contain_text("Thank you for asking")
+        expect(page.locator("main")).to_contain_text("Waiting for a peer")
+        request_id = uuid.UUID(page.url.rsplit("/", 1)[1])
+        ui.check("request sent")
+
+    active = set(story.live.run_db(_active_peer_ids))  # journey (e) deactivated one of them
+    peer = next(p for p in story.org.peers if p.station_id != asker.station_id and p.id in active)
+    with browser_for("peer takes the request", phone=True) as ui:
+        page = ui.page
+        ui.sign_in(peer.email, PASSWORD)
+        ui.menu("Requests")
+        offered = page.locator(f"a[href='/requests/{request_id}']")
+        expect(offered).to_contain_text("Waiting for you")
+        expect(page.locator("main")).not_to_contain_text(asker.name)  # not named until taken
+        ui.check("requests")
+        offered.click()
+        expect(page.locator("main")).not_to_contain_text("07700")
+        ui.check("a request")
+        page.get_by_role("button", name="I'll take this").click()
+        expect(page.locator(".flash")).to_contain_text("It's yours")
+        expect(page.locator("main")).to_contain_text(asker.name)
+        expect(page.locator("main")).to_contain_text("07700 900321")
+        ui.check("request taken")
+
+    with browser_for("responder sees it taken", phone=True) as ui:
+        ui.sign_in(asker.email, PASSWORD)
+        ui.goto(f"/requests/{request_id}")
+        expect(ui.page.locator("main")).to_contain_text(f"Accepted by {peer.name}")
+        ui.check("request accepted")
