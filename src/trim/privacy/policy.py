@@ -250,3 +250,11 @@ async def access_flag(session: AsyncSession, actor: Actor, flag_id: uuid.UUID) -
     if found is None:
         raise NotFound()
     return found
+
+
+# -- the aggregate dashboard ------------------------------------------------------------------
+
+
+def can_view_dashboard(actor: Actor) -> bool:
+    """Aggregates across the programme, small numbers suppressed: the programme lead only."""
+    return not actor.is_token and actor.id is not None and actor.is_lead
