@@ -33,6 +33,7 @@ from trim.accounts.routes import HomePages, SessionApi, SigninPages
 from trim.assessments.instruments import load as load_instruments
 from trim.assessments.routes import AssessmentApi, RecordPages
 from trim.config import Settings, get_settings
+from trim.dashboard.routes import DashboardApi, DashboardPages
 from trim.db import create_engine, make_sessionmaker, ping, utcnow
 from trim.deps import provide_db, provide_settings
 from trim.followups.routes import CheckinApi, CheckinPages
@@ -137,6 +138,8 @@ def route_handlers() -> list[Any]:
         CheckinPages,
         AssessmentApi,
         RecordPages,
+        DashboardApi,
+        DashboardPages,
         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
     ]
 
@@ -145,6 +148,7 @@ def register_navigation() -> None:
     web.add_nav("My check-ins", "/checkins", "peer")
     web.add_nav("Overview", "/overview", "lead")
     web.add_nav("Incidents", "/incidents", "lead", "peer", "supervisor")
+    web.add_nav("Dashboard", "/dashboard", "lead")
     web.add_nav("Log an incident", "/incidents/new", "supervisor")
     web.add_nav("Check-ins for you", "/me/checkins", "responder")
     web.add_nav("People", "/admin/people", "admin", "lead")

@@ -126,9 +126,11 @@ async def _record_checkins(
             safety_concern=rng.random() < 0.03,
             opt_out=outcome == "declined" and rng.random() < 0.3,
         )
+        peer = by_id.get(peer_id) or await db.get(Person, peer_id)  # the tests' cast may be peers too
+        assert peer is not None
         await assessments.record_checkin(
             db,
-            actor=actor_for(by_id[peer_id], ["responder", "peer"]),
+            actor=actor_for(peer, ["responder", "peer"]),
             checkin_id=checkin_id,
             submission=submission,
             now=when,

@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import calendar
 import heapq
+import math
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from fractions import Fraction
 from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -97,38 +97,41 @@ def derivable(hidden: Iterable[K], equations: Sequence[Equation[K]]) -> set[K]:
 
     Shown cells are constants, so only the hidden ones matter: a hidden cell is
     determined exactly when its unit vector lies in the row space of the equations
-    restricted to the hidden cells, i.e. some row of the reduced row echelon form
-    has that cell alone."""
+    restricted to the hidden cells, i.e. some row of the reduced row echelon form has
+    that cell alone. Exact: fraction-free elimination in integers."""
     hidden_set = set(hidden)
-    pivots: dict[K, dict[K, Fraction]] = {}
+    pivots: dict[K, dict[K, int]] = {}
     order: dict[K, int] = {}
     for equation in equations:
-        row: dict[K, Fraction] = {}
+        row: dict[K, int] = {}
         for key, coefficient in ((equation.total, 1), *((part, -1) for part in equation.parts)):
             if key in hidden_set:
-                row[key] = row.get(key, Fraction(0)) + coefficient
+                row[key] = row.get(key, 0) + coefficient
                 order.setdefault(key, len(order))
         row = {key: value for key, value in row.items() if value}
         for pivot in [key for key in row if key in pivots]:
-            factor = row.get(pivot)
-            if factor:
-                for key, value in pivots[pivot].items():
-                    row[key] = row.get(key, Fraction(0)) - factor * value
-                row = {key: value for key, value in row.items() if value}
+            row = _eliminate(row, pivots[pivot], pivot)
         if not row:
             continue
         pivot = min(row, key=order.__getitem__)
-        scale = row[pivot]
-        row = {key: value / scale for key, value in row.items()}
-        for other in pivots.values():
-            factor = other.get(pivot)
-            if factor:
-                for key, value in row.items():
-                    other[key] = other.get(key, Fraction(0)) - factor * value
-                for key in [key for key, value in other.items() if not value]:
-                    del other[key]
+        for key, other in list(pivots.items()):
+            if pivot in other:
+                pivots[key] = _eliminate(other, row, pivot)
         pivots[pivot] = row
     return {pivot for pivot, row in pivots.items() if len(row) == 1}
+
+
+def _eliminate(row: dict[K, int], by: dict[K, int], column: K) -> dict[K, int]:
+    """`row` with `column` cleared by a multiple of `by`, kept in lowest integer terms."""
+    a, b = by[column], row.get(column, 0)
+    if not b:
+        return row
+    result = {key: value * a for key, value in row.items()}
+    for key, value in by.items():
+        result[key] = result.get(key, 0) - value * b
+    result = {key: value for key, value in result.items() if value}
+    divisor = math.gcd(*result.values()) if result else 1
+    return {key: value // divisor for key, value in result.items()} if divisor > 1 else result
 
 
 # -- suppression ---------------------------------------------------------------------------

@@ -30,11 +30,12 @@ from sqlalchemy import (
     literal,
     literal_column,
     or_,
+    text,
+    tuple_,
     union_all,
 )
 from sqlalchemy import select as sa_select
 from sqlalchemy.sql import Executable, Select
-from sqlalchemy.sql.selectable import CTE
 from sqlmodel import col, func
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -110,6 +111,13 @@ class Dialect:
         bind = session.get_bind()
         self.postgres = bind.dialect.name == "postgresql"
 
+    async def tune(self, session: AsyncSession) -> None:
+        """For this transaction only: room to sort and hash a year of check-ins in memory,
+        and no JIT (compiling these short aggregates costs more than it saves)."""
+        if self.postgres:
+            await session.exec(text("SET LOCAL work_mem = '64MB'"))  # type: ignore[call-overload]
+            await session.exec(text("SET LOCAL jit = off"))  # type: ignore[call-overload]
+
     def hours(self, later: Any, earlier: Any) -> ColumnElement[float]:
         """Hours from `earlier` to `later`, as a float."""
         if self.postgres:
@@ -153,8 +161,13 @@ async def _cube(
     grouped by `dims`, with totals per `groups` (None: every value of the dimension).
     People behind a total come from its cells when that settles the side of k
     (rules.margin_people), else (or with `exact`) from one more query for them all."""
+    # Distinct people in two hashable steps (rows per person, then persons per cell):
+    # cheaper than count(DISTINCT), which sorts, and it runs in parallel on PostgreSQL.
     columns = [base.c[name] for name in dims]
-    stmt = sa_select(*columns, func.count(), func.count(base.c.person_id.distinct())).group_by(*columns)
+    per_person = sa_select(*columns, base.c.person_id, func.count().label("n")).group_by(*columns, base.c.person_id)
+    persons = per_person.subquery("per_person")
+    cell = [persons.c[name] for name in dims]
+    stmt = sa_select(*cell, func.sum(persons.c.n), func.count()).group_by(*cell)
     found = {tuple(row[: len(dims)]): (int(row[-2]), int(row[-1])) for row in await _rows(session, stmt)}
     full_domains = [
         list(domain) + sorted({key[axis] for key in found} - set(domain), key=_sort_key)
@@ -194,16 +207,26 @@ async def _cube(
     return Cube(tuple(dims), cells, cube_equations(full_domains, resolved))
 
 
-async def _stats(session: AsyncSession, sql: Dialect, levels: Subquery) -> dict[str, tuple[int, Stat]]:
-    """Per group `g` of `levels` (columns g, hours, person_id): rows, and the median and
-    90th percentile of hours over distinct people. percentile_cont on PostgreSQL; on
-    SQLite the same linear interpolation between ranked rows, with window functions."""
-    people = func.count(levels.c.person_id.distinct())
+async def _stats(session: AsyncSession, sql: Dialect, base: Subquery, group: str) -> dict[str, tuple[int, Stat]]:
+    """Per value of `group` in `base` (columns group, hours, person_id) and for ALL: rows,
+    distinct people, and the median and 90th percentile of hours. percentile_cont over
+    GROUPING SETS on PostgreSQL; on SQLite the same linear interpolation between ranked
+    rows, with window functions, over each row once per level."""
     if sql.postgres:
-        median = func.percentile_cont(literal_column("0.5")).within_group(levels.c.hours)
-        p90 = func.percentile_cont(literal_column("0.9")).within_group(levels.c.hours)
-        stmt = sa_select(levels.c.g, func.count(), people, median, p90).group_by(levels.c.g)
+        g = base.c[group]
+        level = case((func.grouping(g) == 1, literal(ALL)), else_=g)
+        stmt = sa_select(
+            level,
+            func.count(),
+            func.count(base.c.person_id.distinct()),
+            func.percentile_cont(literal_column("0.5")).within_group(base.c.hours),
+            func.percentile_cont(literal_column("0.9")).within_group(base.c.hours),
+        ).group_by(func.grouping_sets(g, tuple_()))
     else:
+        levels = union_all(
+            sa_select(base.c[group].label("g"), base.c.hours, base.c.person_id),
+            sa_select(literal(ALL).label("g"), base.c.hours, base.c.person_id),
+        ).subquery("levels")
         ranked = sa_select(
             levels.c.g,
             levels.c.hours,
@@ -224,22 +247,14 @@ async def _stats(session: AsyncSession, sql: Dialect, levels: Subquery) -> dict[
             ranked.c.g, func.count(), func.count(ranked.c.person_id.distinct()), percentile(0.5), percentile(0.9)
         ).group_by(ranked.c.g)
     result: dict[str, tuple[int, Stat]] = {}
-    for g, rows, distinct_people, p50, p90 in await _rows(session, stmt):
-        result[str(g)] = (
+    for g_value, rows, distinct_people, p50, p90 in await _rows(session, stmt):
+        result[str(g_value)] = (
             int(rows),
             Stat(
                 float(p50) if p50 is not None else None, float(p90) if p90 is not None else None, int(distinct_people)
             ),
         )
     return result
-
-
-def _levels(base: CTE, group: str) -> Subquery:
-    """Each row of `base` once under its own group and once under ALL."""
-    return union_all(
-        sa_select(base.c[group].label("g"), base.c.hours, base.c.person_id),
-        sa_select(literal(ALL).label("g"), base.c.hours, base.c.person_id),
-    ).subquery("levels")
 
 
 # -- the incidents in scope --------------------------------------------------------------------
@@ -289,6 +304,7 @@ async def dashboard(
         raise NotFound()
     k = settings.small_cell_k
     sql = Dialect(session)
+    await sql.tune(session)
     months = rules.months(filters.period, settings.zone)
     month_labels = [m.label for m in months]
     kinds = [filters.kind] if filters.kind else [kind.value for kind in IncidentKind]
@@ -348,36 +364,60 @@ async def dashboard(
     ledger.add_cube("checkin_timeliness", timed, lambda key: (key, "checkins"))
     intervals = [key[0] for key in timed.cells if key[0] != ALL and key[1] == ALL]
 
-    # Time from incident to first contact.
-    exposures = (
-        sa_select(col(Exposure.id).label("exposure_id"), col(Exposure.person_id), cohort.c.month, cohort.c.occurred_at)
-        .join(cohort, col(Exposure.incident_id) == cohort.c.incident_id)
-        .where(col(Exposure.removed_at).is_(None))
-        .cte("scoped_exposures")
-    )
-    events = union_all(
-        sa_select(col(CheckIn.exposure_id).label("exposure_id"), col(CheckIn.recorded_at).label("at"))
+    # Time from incident to first contact: one pass over the period's check-ins, by
+    # exposure (person, incident time and month come with them), then requests.
+    removed = sa_select(col(Exposure.id)).where(col(Exposure.removed_at).is_not(None))
+    checked_at = func.min(case((outcome.in_(CONTACT_OUTCOMES), col(CheckIn.recorded_at))))
+    per_exposure = (
+        sa_select(
+            col(CheckIn.exposure_id).label("exposure_id"),
+            col(CheckIn.person_id).label("person_id"),
+            cohort.c.month,
+            cohort.c.occurred_at,
+            checked_at.label("checked_at"),
+        )
         .join(cohort, col(CheckIn.incident_id) == cohort.c.incident_id)
-        .where(outcome.in_(CONTACT_OUTCOMES)),
-        sa_select(exposures.c.exposure_id, col(PeerRequest.accepted_at).label("at")).join(
+        .where(col(CheckIn.exposure_id).not_in(removed))
+        .group_by(col(CheckIn.exposure_id), col(CheckIn.person_id), cohort.c.month, cohort.c.occurred_at)
+        .subquery("per_exposure")
+    )
+    asked_at = func.min(col(PeerRequest.accepted_at))
+    with_requests = (
+        sa_select(
+            per_exposure.c.month,
+            per_exposure.c.person_id,
+            per_exposure.c.occurred_at,
+            per_exposure.c.checked_at,
+            asked_at.label("asked_at"),
+        )
+        .outerjoin(
             PeerRequest,
             and_(
-                col(PeerRequest.requester_id) == exposures.c.person_id,
-                col(PeerRequest.accepted_at) >= exposures.c.occurred_at,
+                col(PeerRequest.requester_id) == per_exposure.c.person_id,
+                col(PeerRequest.accepted_at) >= per_exposure.c.occurred_at,
             ),
-        ),
-    ).subquery("events")
-    first = (
-        sa_select(events.c.exposure_id, func.min(events.c.at).label("at")).group_by(events.c.exposure_id)
-    ).subquery("first_contact")
+        )
+        .group_by(
+            per_exposure.c.exposure_id,
+            per_exposure.c.month,
+            per_exposure.c.person_id,
+            per_exposure.c.occurred_at,
+            per_exposure.c.checked_at,
+        )
+        .subquery("with_requests")
+    )
+    checked, asked = with_requests.c.checked_at, with_requests.c.asked_at
+    first_at = case((asked.is_(None), checked), (checked.is_(None), asked), (asked < checked, asked), else_=checked)
     contacted = (
         sa_select(
-            exposures.c.month, exposures.c.person_id, sql.hours(first.c.at, exposures.c.occurred_at).label("hours")
+            with_requests.c.month.label("month"),
+            with_requests.c.person_id,
+            sql.hours(first_at, with_requests.c.occurred_at).label("hours"),
         )
-        .join(first, first.c.exposure_id == exposures.c.exposure_id)
-        .cte("contacted")
+        .where(or_(checked.is_not(None), asked.is_not(None)))
+        .subquery("contacted")
     )
-    contact_stats = await _stats(session, sql, _levels(contacted, "month"))
+    contact_stats = await _stats(session, sql, contacted, "month")
     contact_cube = _stat_cube(contact_stats, month_labels)
     ledger.add_cube("first_contact", contact_cube, lambda key: (key, "contacted"))
 
@@ -458,12 +498,12 @@ async def dashboard(
     ledger.add_cube("referrals", referral_cube, lambda key: (key, "referrals"))
 
     # Requests for a peer, by urgency; accepted or not; time to acceptance.
-    asked = [
+    in_period = [
         col(PeerRequest.created_at) >= filters.period.start,
         col(PeerRequest.created_at) < filters.period.end,
     ]
     if filters.station_id is not None:
-        asked.append(col(PeerRequest.requester_station_id) == filters.station_id)
+        in_period.append(col(PeerRequest.requester_station_id) == filters.station_id)
     requests = (
         sa_select(
             col(PeerRequest.urgency).label("urgency"),
@@ -471,7 +511,7 @@ async def dashboard(
             col(PeerRequest.requester_id).label("person_id"),
             sql.hours(col(PeerRequest.accepted_at), col(PeerRequest.created_at)).label("hours"),
         )
-        .where(*asked)
+        .where(*in_period)
         .subquery("asked")
     )
     urgencies = [u.value for u in Urgency]
@@ -480,8 +520,8 @@ async def dashboard(
     )
     measure_of_acceptance = {"accepted": "accepted", "not_accepted": "not_accepted", ALL: "requests"}
     ledger.add_cube("requests", request_cube, lambda key: ((key[0],), measure_of_acceptance[key[1]]))
-    accepted = sa_select(requests).where(requests.c.accepted == "accepted").cte("accepted_requests")
-    acceptance = await _stats(session, sql, _levels(accepted, "urgency"))
+    accepted = sa_select(requests).where(requests.c.accepted == "accepted").subquery("accepted_requests")
+    acceptance = await _stats(session, sql, accepted, "urgency")
 
     # Peer caseloads: how many people each active peer has an open check-in with.
     open_checkins = (
