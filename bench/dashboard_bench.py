@@ -67,7 +67,10 @@ class Scale:
 SMALL = Scale("10k", people=1_000, stations=20, incidents=500, max_exposures=19)
 NATIONAL = Scale("1m", people=100_000, stations=200, incidents=50_000, max_exposures=19)
 
-KINDS = "ARRAY['difficult_rescue','mass_casualty','violence_against_staff','child_death','suicide','colleague_death_or_injury','other']"
+KINDS = (
+    "ARRAY['difficult_rescue','mass_casualty','violence_against_staff','child_death','suicide',"
+    "'colleague_death_or_injury','other']"
+)
 
 
 def seed_sql(scale: Scale) -> list[str]:
@@ -118,9 +121,9 @@ def seed_sql(scale: Scale) -> list[str]:
                                    [1 + floor(random() * 12)::int] END AS outcome
                   FROM exposures e JOIN incidents i ON i.id = e.incident_id
                   CROSS JOIN (VALUES (3), (28)) o(o)) x""",
-        "UPDATE checkins SET recorded_at = LEAST(recorded_at, created_at + interval '60 days') WHERE recorded_at > now()",
-        """INSERT INTO assessments (id, checkin_id, person_id, version, is_current, outcome, safety_concern, score, band,
-                                    opted_out, recorded_by_id, recorded_at)
+        f"UPDATE checkins SET recorded_at = {now} - interval '1 hour' WHERE recorded_at > {now}",
+        """INSERT INTO assessments (id, checkin_id, person_id, version, is_current, outcome, safety_concern, score,
+                                    band, opted_out, recorded_by_id, recorded_at)
             SELECT gen_random_uuid(), x.id, x.person_id, 1, true, x.outcome, false,
                    CASE WHEN x.outcome = 'completed' THEN x.s END,
                    CASE WHEN x.outcome = 'completed' THEN CASE WHEN x.s >= 3 THEN 'elevated' ELSE 'low' END END,
@@ -148,8 +151,9 @@ def seed_sql(scale: Scale) -> list[str]:
                         ELSE 'declined' END,
                    LEAST({now}, f.raised_at + interval '2 days'), LEAST({now}, f.raised_at + interval '2 days')
             FROM (SELECT flags.*, random() < 0.8 AS consent FROM flags WHERE random() < 0.7) f""",
-        f"""INSERT INTO peer_requests (id, requester_id, requester_station_id, urgency, contact_method, avoid_own_station,
-                                       safety_concern, status, created_at, accepted_at, accepted_by_id)
+        f"""INSERT INTO peer_requests (id, requester_id, requester_station_id, urgency, contact_method,
+                                       avoid_own_station, safety_concern, status, created_at, accepted_at,
+                                       accepted_by_id)
             SELECT gen_random_uuid(), p.id, p.station_id, (ARRAY['today','this_week','when_convenient'])[x.u],
                    'phone', false, false, CASE WHEN x.accepted THEN 'closed' ELSE 'withdrawn' END, x.created,
                    CASE WHEN x.accepted THEN x.created + random() * interval '60 hours' END,
@@ -226,8 +230,16 @@ async def seed(url: str, scale: Scale) -> dict[str, int]:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             await conn.execute(text("VACUUM ANALYZE"))
             counts = {}
-            for table in ("people", "incidents", "exposures", "checkins", "assessments", "flags", "referrals",
-                          "peer_requests"):
+            for table in (
+                "people",
+                "incidents",
+                "exposures",
+                "checkins",
+                "assessments",
+                "flags",
+                "referrals",
+                "peer_requests",
+            ):
                 counts[table] = int((await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())
             return counts
     finally:
@@ -273,6 +285,47 @@ class QueryTimer:
         def after(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
             if self.enabled:
                 self.timings.append((time.perf_counter() - conn.info["trim_bench_started"], statement, params))
+
+
+def backend_cpu(database: str) -> float:
+    """CPU seconds used so far by the PostgreSQL backends connected to `database`."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().decode(errors="replace")
+            if f" {database} " not in cmdline:
+                continue
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except OSError:
+            continue
+    return total
+
+
+async def cpu_per_request(url: str, database: str, query: dict[str, str], runs: int) -> float:
+    """CPU milliseconds one request costs, app and database together, with PostgreSQL's
+    parallel workers off (their CPU is not attributable): a measure the machine's other
+    load does not distort, unlike wall time."""
+    await admin(f'ALTER DATABASE "{database}" SET max_parallel_workers_per_gather = 0')
+    try:
+        app = create_app(settings_for(url), clock=lambda: NOW)
+        async with AsyncTestClient(app=app, base_url="https://testserver.local") as client:
+            await client.post("/api/session", json={"email": LEAD_EMAIL, "password": PASSWORD})
+            for _ in range(3):
+                await client.get("/api/dashboard", params=query)
+            app_before, db_before = time.process_time(), backend_cpu(database)
+            for _ in range(runs):
+                await client.get("/api/dashboard", params=query)
+            app_cpu, db_cpu = time.process_time() - app_before, backend_cpu(database) - db_before
+    finally:
+        await admin(f'ALTER DATABASE "{database}" RESET max_parallel_workers_per_gather')
+    print(f"      CPU per request: app {app_cpu / runs * 1000:.1f} ms, database {db_cpu / runs * 1000:.1f} ms")
+    return (app_cpu + db_cpu) / runs * 1000
 
 
 def quantiles(samples: list[float]) -> tuple[float, float]:
@@ -331,6 +384,11 @@ async def explain_queries(url: str, timings: list[tuple[float, str, Any]], top: 
     return lines
 
 
+def load() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
 def machine() -> dict[str, str]:
     with open("/proc/meminfo") as f:
         mem = f.readline().split(":")[1].strip()
@@ -362,6 +420,7 @@ def main() -> None:
         "1 year": (NOW - timedelta(days=365), NOW),
     }
     print("machine:", machine())
+    print("load average at start:", load())
     for scale in [SMALL] if args.quick else [SMALL, NATIONAL]:
         with bench_database(scale, args.keep or args.reuse, args.reuse) as (url, fresh):
             started = time.perf_counter()
@@ -372,10 +431,14 @@ def main() -> None:
                 asyncio.run(analyze(url))
                 print(f"\n== {scale.name}: reusing {scale.database} (migrated and analyzed again)")
             results = asyncio.run(measure(url, ranges, args.runs, args.explain))
+            for label, (start, end) in ranges.items():
+                query = {"from": start.isoformat(), "to": end.isoformat()}
+                results[label]["cpu"] = asyncio.run(cpu_per_request(url, scale.database, query, max(5, args.runs // 3)))
             for label, numbers in results.items():
                 per_query = sorted(numbers["queries"], key=lambda t: t[0], reverse=True)
                 print(
-                    f"{scale.name:>4} {label:>8}: p50 {numbers['p50'] * 1000:7.1f} ms  p95 {numbers['p95'] * 1000:7.1f} ms"
+                    f"{scale.name:>4} {label:>8}: p50 {numbers['p50'] * 1000:7.1f} ms"
+                    f"  p95 {numbers['p95'] * 1000:7.1f} ms  CPU {numbers['cpu']:7.1f} ms/request"
                     f"  ({len(per_query)} statements, slowest {per_query[0][0] * 1000:.1f} ms;"
                     f" incidents in range: {numbers['incidents']})"
                 )

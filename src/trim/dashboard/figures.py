@@ -269,3 +269,87 @@ class Dashboard:
 
     def figure(self, figure_id: str) -> Figure:
         return self.figures[figure_id]
+
+
+def figure_rows(
+    ledger: Ledger,
+    *,
+    k: int,
+    months: list[str],
+    kinds: list[str],
+    intervals: list[str],
+    contact_stats: Mapping[str, Stat],
+    acceptance: Mapping[str, Stat],
+    cubes: Mapping[str, Cube],
+) -> dict[str, Figure]:
+    """Rows of every figure, in reading order, with the values the ledger lets us show."""
+    figures: dict[str, Figure] = {}
+
+    def simple(figure_id: str, dimensions: tuple[str, ...], measures: tuple[str, ...]) -> Figure:
+        fig = new_figure(figure_id, dimensions, measures)
+        for key in cubes[figure_id].cells:
+            values = {m: ledger.get(figure_id, key, m) for m in measures}
+            fig.rows.append(Row(dict(zip(dimensions, key, strict=True)), dict(values)))
+        return fig
+
+    figures["incidents_by_month_kind"] = fig = new_figure("incidents_by_month_kind", ("month", "kind"), ("incidents",))
+    for month in [*months, ALL]:
+        for kind in [*kinds, ALL]:
+            key = (month, kind)
+            if ("incidents_by_month_kind", key, "incidents") in ledger.shown:
+                fig.rows.append(
+                    Row({"month": month, "kind": kind}, {"incidents": ledger.get(fig.id, key, "incidents")})
+                )
+    figures["people_exposed"] = simple("people_exposed", ("exposure",), ("people", "exposures"))
+    figures["checkin_timeliness"] = simple("checkin_timeliness", ("interval", "timeliness"), ("checkins",))
+
+    figures["first_contact"] = fig = new_figure("first_contact", ("month",), ("contacted", "median_hours", "p90_hours"))
+    for month in [*months, ALL]:
+        median, p90 = stat_values(contact_stats.get(month), k)
+        fig.rows.append(
+            Row(
+                {"month": month},
+                {"contacted": ledger.get(fig.id, (month,), "contacted"), "median_hours": median, "p90_hours": p90},
+            )
+        )
+
+    figures["score_bands"] = fig = new_figure(
+        "score_bands", ("interval", "month"), ("completed", "elevated", "not_elevated", "elevated_share")
+    )
+    for interval in intervals:
+        for month in [*months, ALL]:
+            key = (interval, month)
+            done, high, low = (ledger.get(fig.id, key, m) for m in ("completed", "elevated", "not_elevated"))
+            share: int | float | str | None = rules.hidden_like(high, done)
+            if share is None:
+                assert isinstance(high, int) and isinstance(done, int)
+                share = rules.share_percent(high, done)
+            fig.rows.append(
+                Row(
+                    {"interval": interval, "month": month},
+                    {"completed": done, "elevated": high, "not_elevated": low, "elevated_share": share},
+                )
+            )
+
+    figures["flags"] = simple("flags", ("cause", "status"), ("flags",))
+    figures["referrals"] = simple("referrals", ("stage",), ("referrals",))
+
+    figures["requests"] = fig = new_figure(
+        "requests",
+        ("urgency",),
+        ("requests", "accepted", "not_accepted", "median_hours_to_acceptance", "p90_hours_to_acceptance"),
+    )
+    for request_key in cubes["requests"].cells:
+        if request_key[1] != ALL:
+            continue
+        urgency = request_key[0]
+        median, p90 = stat_values(acceptance.get(urgency), k)
+        values = {m: ledger.get(fig.id, (urgency,), m) for m in ("requests", "accepted", "not_accepted")}
+        fig.rows.append(
+            Row(
+                {"urgency": urgency},
+                {**values, "median_hours_to_acceptance": median, "p90_hours_to_acceptance": p90},
+            )
+        )
+    figures["peer_caseloads"] = simple("peer_caseloads", ("caseload",), ("peers",))
+    return figures
