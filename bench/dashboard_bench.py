@@ -375,7 +375,12 @@ async def explain_queries(url: str, timings: list[tuple[float, str, Any]], top: 
     lines = []
     try:
         async with engine.connect() as conn:
+            # The dashboard's own session settings (trim.dashboard.queries.Dialect.tune).
+            for setting in ("work_mem = '64MB'", "jit = off", "plan_cache_mode = force_custom_plan"):
+                await conn.exec_driver_sql(f"SET {setting}")
             for seconds, statement, params in sorted(timings, key=lambda t: t[0], reverse=True)[:top]:
+                if not statement.lstrip().upper().startswith(("SELECT", "WITH")):
+                    continue
                 plan = await conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, params)
                 lines.append(f"-- {seconds * 1000:.1f} ms in the app: {' '.join(statement.split())[:300]}")
                 lines.extend(row[0] for row in plan)
