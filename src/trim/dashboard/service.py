@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, or_, union_all
+from sqlalchemy import ColumnElement, FromClause, and_, case, or_, union_all
 from sqlalchemy import select as sa_select
 from sqlmodel import col, func
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -30,7 +30,7 @@ from trim.assessments.models import Assessment, Flag
 from trim.assessments.rules import CAUSES
 from trim.config import Settings
 from trim.dashboard import queries, rules
-from trim.dashboard.figures import ALL, Cube, Dashboard, Ledger, cube_equations, cube_keys, figure_rows
+from trim.dashboard.figures import ALL, Cube, Dashboard, Ledger, Stat, cube_equations, cube_keys, figure_rows
 from trim.dashboard.queries import DashboardFilter, Dialect
 from trim.dashboard.rules import Count
 from trim.errors import FieldError, InvalidInput, NotFound
@@ -96,10 +96,59 @@ async def dashboard(
     month_labels = [m.label for m in months]
     kinds = [filters.kind] if filters.kind else [kind.value for kind in IncidentKind]
     cohort = queries.incidents(filters, months)
-    total: dict[str, Sequence[str] | None] = {ALL: None}
 
-    # The period's exposures, read once: incidents by month and kind (the people behind
-    # them are the people exposed), people exposed, and flags and referrals through them.
+    first_plans, first_members = _from_exposures(cohort, filters, month_labels, kinds, sql)
+    found = await queries.run(session, [*(m for plan in first_plans for m in plan.members()), *first_members])
+    # Incidents are counted from the incidents themselves; their people from the exposures.
+    by_kind = next(plan for plan in first_plans if plan.tag == "incidents_by_month_kind")
+    by_kind.values = {dims: rows for dims, rows, _, _, _ in found["incidents"]}
+    second_plans, second_members = _from_checkins(cohort, month_labels, sql, now=now, settings=settings)
+    found.update(await queries.run(session, [*(m for plan in second_plans for m in plan.members()), *second_members]))
+    # Totals whose people their cells did not settle: counted exactly, in one statement.
+    plans = first_plans + second_plans
+    for plan in plans:
+        plan.settle(found, k)
+    found.update(await queries.run(session, [extra for plan in plans for _, extra in plan.unsettled]))
+    cubes = {plan.tag: plan.fill(found) for plan in plans}
+    intervals = [key[0] for key in cubes["checkin_timeliness"].cells if key[0] != ALL and key[1] == ALL]
+    contact_stats, acceptance_stats = _other_cubes(cubes, found, intervals, month_labels)
+    ledger = _ledger(cubes, intervals)
+    ledger.settle(k)
+    figures = figure_rows(
+        ledger,
+        k=k,
+        months=month_labels,
+        kinds=kinds,
+        intervals=intervals,
+        contact_stats=contact_stats,
+        acceptance=acceptance_stats,
+        cubes=cubes,
+    )
+    return Dashboard(
+        period=filters.period,
+        station_id=str(filters.station_id) if filters.station_id else None,
+        kind=filters.kind,
+        k=k,
+        timezone=settings.timezone,
+        generated_at=now,
+        months=months,
+        intervals=intervals,
+        figures=figures,
+        ledger=ledger,
+        stats={
+            **{("first_contact", g): stat for g, stat in contact_stats.items()},
+            **{("requests", g): stat for g, stat in acceptance_stats.items()},
+        },
+    )
+
+
+def _from_exposures(
+    cohort: FromClause, filters: DashboardFilter, month_labels: list[str], kinds: list[str], sql: Dialect
+) -> tuple[list[queries.CubePlan], list[queries.Member]]:
+    """The first statement: the period's exposures read once (incidents by month and
+    kind, whose people are the people exposed; people exposed; flags and referrals
+    through them), and requests for a peer, which have no incident."""
+    total: dict[str, Sequence[str] | None] = {ALL: None}
     exposed = queries.materialized(
         sa_select(
             col(Exposure.id).label("exposure_id"),
@@ -177,13 +226,16 @@ async def dashboard(
     accepted = sa_select(asked).where(asked.c.accepted == "accepted").subquery("accepted_requests")
     acceptance = queries.stats("acceptance", accepted, "urgency", sql)
 
-    first_plans = [by_kind, people, flag_plan, referral_plan, request_plan]
-    found = await queries.run(
-        session, [incident_counts, *(m for plan in first_plans for m in plan.members()), acceptance]
-    )
-    by_kind.values = {dims: rows for dims, rows, _, _, _ in found["incidents"]}
+    plans = [by_kind, people, flag_plan, referral_plan, request_plan]
+    return plans, [incident_counts, acceptance]
 
-    # The period's check-ins, read once: timeliness, first contact, score bands, caseloads.
+
+def _from_checkins(
+    cohort: FromClause, month_labels: list[str], sql: Dialect, *, now: datetime, settings: Settings
+) -> tuple[list[queries.CubePlan], list[queries.Member]]:
+    """The second statement: the period's check-ins read once (timeliness, score
+    bands, first contact, peer caseloads)."""
+    total: dict[str, Sequence[str] | None] = {ALL: None}
     window, grace = settings.due_window, settings.missed_grace
     outcome, due_at = col(CheckIn.outcome), col(CheckIn.due_at)
     elevated = catalogue.load()["trim_risk"].flag_band
@@ -303,18 +355,13 @@ async def dashboard(
         queries.member("peer_caseloads", [band_of], func.count(), func.count(), from_=loads).group_by(band_of),
     )
 
-    second_plans = [timed, bands]
-    found.update(
-        await queries.run(session, [*(m for plan in second_plans for m in plan.members()), contact, caseload_counts])
-    )
+    return [timed, bands], [contact, caseload_counts]
 
-    # Totals whose people the cells did not settle: counted exactly, all in one statement.
-    plans = first_plans + second_plans
-    for plan in plans:
-        plan.settle(found, k)
-    found.update(await queries.run(session, [extra for plan in plans for _, extra in plan.unsettled]))
-    cubes = {plan.tag: plan.fill(found) for plan in plans}
-    intervals = [key[0] for key in cubes["checkin_timeliness"].cells if key[0] != ALL and key[1] == ALL]
+
+def _other_cubes(
+    cubes: dict[str, Cube], found: Mapping[str, list[queries.Row]], intervals: list[str], month_labels: list[str]
+) -> tuple[dict[str, Stat], dict[str, Stat]]:
+    """The cubes not made by a plan, put in `cubes`; the time statistics returned."""
     cubes["score_bands"] = _bands_for(cubes["score_bands"], intervals, month_labels)
     contact_cube, contact_stats = queries.stat_cube(found["first_contact"], month_labels)
     _, acceptance_stats = queries.stat_cube(found["acceptance"], [])
@@ -329,7 +376,11 @@ async def dashboard(
     )
     cubes["referrals"] = _regroup_consented(cubes["referrals"])
     cubes["first_contact"] = contact_cube
+    return contact_stats, acceptance_stats
 
+
+def _ledger(cubes: Mapping[str, Cube], intervals: list[str]) -> Ledger:
+    """Every count of every figure, and the identities between figures, on one ledger."""
     ledger = Ledger()
     ledger.add_cube("incidents_by_month_kind", cubes["incidents_by_month_kind"], lambda key: (key, "incidents"))
     ledger.add_cube("people_exposed", cubes["people_exposed"], lambda key: (key, "exposures"))
@@ -340,7 +391,7 @@ async def dashboard(
     )
     ledger.add_cube("people_exposed", as_people, lambda key: (key, "people"))
     ledger.add_cube("checkin_timeliness", cubes["checkin_timeliness"], lambda key: (key, "checkins"))
-    ledger.add_cube("first_contact", contact_cube, lambda key: (key, "contacted"))
+    ledger.add_cube("first_contact", cubes["first_contact"], lambda key: (key, "contacted"))
     measure_of_band = {"elevated": "elevated", "not_elevated": "not_elevated", ALL: "completed"}
     ledger.add_cube("score_bands", cubes["score_bands"], lambda key: ((key[0], key[1]), measure_of_band[key[2]]))
     for interval in intervals:
@@ -357,34 +408,7 @@ async def dashboard(
     measure_of_acceptance = {"accepted": "accepted", "not_accepted": "not_accepted", ALL: "requests"}
     ledger.add_cube("requests", cubes["requests"], lambda key: ((key[0],), measure_of_acceptance[key[1]]))
     ledger.add_cube("peer_caseloads", cubes["peer_caseloads"], lambda key: (key, "peers"))
-    ledger.settle(k)
-
-    figures = figure_rows(
-        ledger,
-        k=k,
-        months=month_labels,
-        kinds=kinds,
-        intervals=intervals,
-        contact_stats=contact_stats,
-        acceptance=acceptance_stats,
-        cubes=cubes,
-    )
-    return Dashboard(
-        period=filters.period,
-        station_id=str(filters.station_id) if filters.station_id else None,
-        kind=filters.kind,
-        k=k,
-        timezone=settings.timezone,
-        generated_at=now,
-        months=months,
-        intervals=intervals,
-        figures=figures,
-        ledger=ledger,
-        stats={
-            **{("first_contact", g): stat for g, stat in contact_stats.items()},
-            **{("requests", g): stat for g, stat in acceptance_stats.items()},
-        },
-    )
+    return ledger
 
 
 def _bands_for(cube: Cube, intervals: Sequence[str], months: Sequence[str]) -> Cube:

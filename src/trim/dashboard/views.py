@@ -211,9 +211,9 @@ def _number(value: Value) -> float | None:
 
 def hbar_chart(chart_id: str, title: str, items: Sequence[tuple[str, Value]], unit: str = "") -> BarChart:
     """Horizontal bars, one a line; a hidden value is written where its bar would be."""
-    # Room on the left for the longest label (about 6.6 px a character at 12 px).
+    # Room on the left for the longest label (about 7 px a character at 12 px).
     width, row = 640, 30
-    left = min(320, 12 + round(6.6 * max((len(name) for name, _ in items), default=4)))
+    left = min(320, 14 + round(7.2 * max((len(name) for name, _ in items), default=4)))
     area = width - left - 70
     top = max((n for _, v in items if (n := _number(v)) is not None), default=0.0) or 1.0
     bars = []
