@@ -36,6 +36,7 @@ from trim.assessments.instruments import load as load_instruments
 from trim.assessments.routes import AssessmentApi
 from trim.assessments.routes import RecordPages as CheckinRecordPages
 from trim.config import Settings, get_settings
+from trim.dashboard.routes import DashboardApi, DashboardPages
 from trim.db import create_engine, make_sessionmaker, ping, utcnow
 from trim.deps import provide_db, provide_settings
 from trim.followups import jobs as followups_jobs
@@ -161,6 +162,8 @@ def route_handlers() -> list[Any]:
         RequestPages,
         NotificationPages,
         CalendarFeeds,
+        DashboardApi,
+        DashboardPages,
         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
     ]
 
@@ -177,6 +180,7 @@ def register_navigation() -> None:
     web.add_nav("Ask for a peer", "/requests/new", "responder", "supervisor", "clinician")
     web.add_nav("Overview", "/overview", "lead")
     web.add_nav("Incidents", "/incidents", "lead", "peer", "supervisor")
+    web.add_nav("Dashboard", "/dashboard", "lead")
     web.add_nav("Log an incident", "/incidents/new", "supervisor")
     web.add_nav("Flags", "/flags", "peer", "lead")
     web.add_nav("Referrals", "/referrals", "clinician")

@@ -149,6 +149,10 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("GET", "/services"): Rule("L"),
     ("POST", "/services"): Rule("L", form={"name": "Z"}),
     ("POST", "/services/{service_id:uuid}"): Rule("L", form={"name": "Z"}),
+    # the dashboard: aggregates, for the lead only
+    ("GET", "/dashboard"): Rule("L"),
+    ("GET", "/dashboard.csv"): Rule("L"),
+    ("GET", "/api/dashboard"): Rule("L"),
     # the person's own record
     ("GET", "/api/me/record"): Rule(EVERYONE, lists=("checkin_id", "R")),
     ("GET", "/me"): Rule(EVERYONE, lists=("checkin_id", "R")),

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from trim.db import new_id, utcnow
@@ -20,6 +20,14 @@ class Assessment(SQLModel, table=True):
         UniqueConstraint("checkin_id", "version", name="uq_assessments_checkin_id_version"),
         Index("ix_assessments_person_id_recorded_at", "person_id", "recorded_at"),
         Index("ix_assessments_recorded_by_id", "recorded_by_id"),
+        # The dashboard: the current band of a check-in, from the index alone (PostgreSQL).
+        Index(
+            "ix_assessments_checkin_id_current",
+            "checkin_id",
+            postgresql_include=["band"],
+            postgresql_where=text("is_current"),
+            sqlite_where=text("is_current"),
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
@@ -83,6 +91,13 @@ class Flag(SQLModel, table=True):
         Index("ix_flags_person_id", "person_id"),
         Index("ix_flags_status_raised_at", "status", "raised_at"),
         Index("ix_flags_exposure_id", "exposure_id"),
+        # The dashboard: flags with no incident (cumulative, from a request) by date raised.
+        Index(
+            "ix_flags_raised_at_unlinked",
+            "raised_at",
+            postgresql_where=text("exposure_id IS NULL"),
+            sqlite_where=text("exposure_id IS NULL"),
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)

@@ -28,6 +28,14 @@ class CheckIn(SQLModel, table=True):
         Index("ix_checkins_person_id_due_at", "person_id", "due_at"),
         Index("ix_checkins_incident_id", "incident_id"),
         Index("ix_checkins_due_at", "due_at"),
+        # The dashboard: a period's check-ins read from the index alone (PostgreSQL).
+        Index(
+            "ix_checkins_incident_id_kind_outcome",
+            "incident_id",
+            "kind",
+            "outcome",
+            postgresql_include=["due_at", "recorded_at", "person_id", "exposure_id", "peer_id", "id"],
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from trim.db import new_id, utcnow
@@ -48,6 +48,8 @@ class Incident(SQLModel, table=True):
         Index("ix_incidents_occurred_at", "occurred_at"),
         Index("ix_incidents_station_id_occurred_at", "station_id", "occurred_at"),
         Index("ix_incidents_logged_by_person_id", "logged_by_person_id"),
+        # The dashboard: the incidents of a period, read from the index alone (PostgreSQL).
+        Index("ix_incidents_occurred_at_kind", "occurred_at", "kind", postgresql_include=["id", "station_id"]),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
@@ -76,6 +78,20 @@ class Exposure(SQLModel, table=True):
         UniqueConstraint("incident_id", "person_id", name="uq_exposures_incident_id_person_id"),
         Index("ix_exposures_person_id", "person_id"),
         Index("ix_exposures_peer_id", "peer_id"),
+        # The dashboard: who was exposed to a period's incidents, from the index alone
+        # (PostgreSQL), and the few removed in error, to leave out.
+        Index(
+            "ix_exposures_incident_id_removed_at",
+            "incident_id",
+            "removed_at",
+            postgresql_include=["id", "person_id", "exposure"],
+        ),
+        Index(
+            "ix_exposures_removed_id",
+            "id",
+            postgresql_where=text("removed_at IS NOT NULL"),
+            sqlite_where=text("removed_at IS NOT NULL"),
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)

@@ -348,3 +348,11 @@ def could_take(actor: Actor, request: PeerRequest, *, peer: PeerFacts | None, no
     if actor.is_token or not actor.is_peer or peer is None:
         return False
     return request_rules.matches(request, peer, now)
+
+
+# -- the aggregate dashboard ------------------------------------------------------------------
+
+
+def can_view_dashboard(actor: Actor) -> bool:
+    """Aggregates across the programme, small numbers suppressed: the programme lead only."""
+    return not actor.is_token and actor.id is not None and actor.is_lead

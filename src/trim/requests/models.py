@@ -50,6 +50,9 @@ class PeerRequest(SQLModel, table=True):
         Index("ix_peer_requests_status_created_at", "status", "created_at"),
         Index("ix_peer_requests_requester_id", "requester_id"),
         Index("ix_peer_requests_accepted_by_id", "accepted_by_id"),
+        # The dashboard: requests of a period; a person's accepted requests (first contact).
+        Index("ix_peer_requests_created_at", "created_at"),
+        Index("ix_peer_requests_requester_id_accepted_at", "requester_id", "accepted_at"),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)

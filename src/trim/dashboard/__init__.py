@@ -1,0 +1,1 @@
+"""The programme lead's dashboard: aggregates with small numbers suppressed."""

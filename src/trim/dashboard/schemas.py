@@ -1,0 +1,104 @@
+"""GET /api/dashboard: the figures as JSON, documented in the OpenAPI schema."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from trim.dashboard.figures import Dashboard, Figure
+
+CellValue = int | float | str | None
+
+VALUES = (
+    'One value per measure of the figure: a number; or the string "<5" (generally "<k") when the '
+    'figure describes fewer than k people; or "*" when it is hidden so that a "<k" figure cannot be '
+    "worked out from the totals; null only for a median, percentile or share with nothing to measure."
+)
+
+
+class RowOut(BaseModel):
+    dimensions: dict[str, str] = Field(
+        description='What the row is about, e.g. {"month": "2026-01", "kind": "suicide"}; "all" is the total '
+        "over that dimension."
+    )
+    values: dict[str, CellValue] = Field(description=VALUES)
+
+
+class FigureOut(BaseModel):
+    title: str
+    counts: str = Field(description="What the counts in this figure count.")
+    people: str = Field(description="Who the people behind each count are (for the small-number rule).")
+    note: str
+    dimensions: list[str]
+    measures: list[str]
+    rows: list[RowOut]
+
+    @classmethod
+    def of(cls, figure: Figure) -> FigureOut:
+        return cls(
+            title=figure.title,
+            counts=figure.counts,
+            people=figure.people,
+            note=figure.note,
+            dimensions=list(figure.dimensions),
+            measures=list(figure.measures),
+            rows=[RowOut(dimensions=row.dims, values=row.values) for row in figure.rows],
+        )
+
+
+class FiguresOut(BaseModel):
+    incidents_by_month_kind: FigureOut = Field(description="month x kind: incidents (month in the org's zone).")
+    people_exposed: FigureOut = Field(description="exposure (direct, witness, support): people, exposures.")
+    checkin_timeliness: FigureOut = Field(
+        description="interval (day3, day28, ...) x timeliness (on_time, late, missed, declined, unreachable, "
+        "not_needed, pending): check-ins."
+    )
+    first_contact: FigureOut = Field(
+        description="month of the incident: contacted (exposures), median_hours, p90_hours from incident to "
+        "first contact."
+    )
+    score_bands: FigureOut = Field(
+        description="interval x month of the incident: completed, elevated, not_elevated, elevated_share (%)."
+    )
+    flags: FigureOut = Field(description="cause x status (open, referred, declined, closed): flags.")
+    referrals: FigureOut = Field(
+        description="stage: offered, not_consented, consented and each status of a consented referral: referrals."
+    )
+    requests: FigureOut = Field(
+        description="urgency: requests, accepted, not_accepted, median_hours_to_acceptance, "
+        "p90_hours_to_acceptance. Requests have no incident: the kind filter does not apply."
+    )
+    peer_caseloads: FigureOut = Field(description="caseload band (people with an open check-in): peers.")
+
+
+class DashboardOut(BaseModel):
+    """The lead's dashboard: every figure for the filters, small numbers suppressed."""
+
+    start: datetime = Field(description="Start of the period (inclusive), UTC: the `from` filter as applied.")
+    end: datetime = Field(description="End of the period (exclusive), UTC: the `to` filter as applied.")
+    station_id: uuid.UUID | None
+    kind: str | None
+    k: int = Field(description='Counts about fewer than k people are shown as the string "<k".')
+    timezone: str = Field(description="Months are calendar months in this zone.")
+    months: list[str]
+    intervals: list[str]
+    generated_at: datetime
+    figures: FiguresOut
+
+    @classmethod
+    def of(cls, dashboard: Dashboard) -> DashboardOut:
+        figures = {name: FigureOut.of(figure) for name, figure in dashboard.figures.items()}
+        return cls(
+            start=dashboard.period.start,
+            end=dashboard.period.end,
+            station_id=uuid.UUID(dashboard.station_id) if dashboard.station_id else None,
+            kind=dashboard.kind,
+            k=dashboard.k,
+            timezone=dashboard.timezone,
+            months=[m.label for m in dashboard.months],
+            intervals=dashboard.intervals,
+            generated_at=dashboard.generated_at,
+            figures=FiguresOut(**figures),
+        )

@@ -1,0 +1,430 @@
+"""The lead's dashboard: every figure counted in the database (GROUP BY, CASE, window
+functions, percentile_cont), never by loading records into Python, then suppressed.
+
+The dashboard reads other areas' tables directly: aggregates over a whole programme
+cannot go through services made for one record at a time. It only reads, and only
+for the lead (privacy.policy.can_view_dashboard). What each figure counts, and who
+is "behind" each count for suppression, is written in figures.FIGURES; the rule is
+in rules.py. Incident-related figures follow the incidents that happened in the
+period (and station and kind): their check-ins, scores, flags and referrals, however
+late those came. What has no incident is counted by its own date.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, FromClause, and_, case, or_, union_all
+from sqlalchemy import select as sa_select
+from sqlmodel import col, func
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from trim.accounts import service as accounts
+from trim.accounts.actor import Actor
+from trim.accounts.models import Person, PersonRole
+from trim.assessments import instruments as catalogue
+from trim.assessments.models import Assessment, Flag
+from trim.assessments.rules import CAUSES
+from trim.config import Settings
+from trim.dashboard import queries, rules
+from trim.dashboard.figures import ALL, Cube, Dashboard, Ledger, Stat, cube_equations, cube_keys, figure_rows
+from trim.dashboard.queries import DashboardFilter, Dialect
+from trim.dashboard.rules import Count
+from trim.errors import FieldError, InvalidInput, NotFound
+from trim.followups.models import CheckIn
+from trim.followups.rules import checkin_kind
+from trim.incidents.models import EXPOSURE_LABELS, Exposure, IncidentKind
+from trim.privacy import policy
+from trim.referrals.models import CONSENTED_STATUSES, Referral
+from trim.requests.models import PeerRequest, Urgency
+
+__all__ = ["DashboardFilter", "dashboard", "read_filters"]
+
+CONTACT_OUTCOMES = ("completed", "declined")
+FLAG_STATUSES = ("open", "referred", "declined", "closed")
+REFERRAL_STAGES = ("not_consented", *CONSENTED_STATUSES)
+
+
+async def read_filters(
+    session: AsyncSession,
+    *,
+    from_text: str | None,
+    to_text: str | None,
+    station_text: str | None,
+    kind_text: str | None,
+    now: datetime,
+    settings: Settings,
+) -> DashboardFilter:
+    """The filters as asked (defaults for what is left out); a 422 naming each bad one."""
+    errors: list[FieldError] = []
+    try:
+        period = rules.period_from(from_text, to_text, now=now, zone=settings.zone)
+    except InvalidInput as exc:
+        errors.extend(exc.errors)
+        period = rules.default_period(now, settings.zone)
+    station_id: uuid.UUID | None = None
+    if station_text and station_text.strip():
+        try:
+            station_id = uuid.UUID(station_text.strip())
+            await accounts.get_station(session, station_id)
+        except (ValueError, NotFound):
+            errors.append(FieldError("station_id", "Choose a station from the list."))
+    kind = (kind_text or "").strip() or None
+    if kind is not None and kind not in IncidentKind.__members__:
+        errors.append(FieldError("kind", "Choose a kind of incident from the list."))
+    if errors:
+        raise InvalidInput("The dashboard filters are not valid: " + errors[0].message, errors)
+    return DashboardFilter(period, station_id, kind)
+
+
+# -- the figures ---------------------------------------------------------------------------------
+
+
+async def dashboard(
+    session: AsyncSession, *, actor: Actor, filters: DashboardFilter, now: datetime, settings: Settings
+) -> Dashboard:
+    """Every figure for these filters, live from the database, small numbers suppressed."""
+    if not policy.can_view_dashboard(actor):
+        raise NotFound()
+    k = settings.small_cell_k
+    sql = Dialect(session)
+    await sql.tune(session)
+    months = rules.months(filters.period, settings.zone)
+    month_labels = [m.label for m in months]
+    kinds = [filters.kind] if filters.kind else [kind.value for kind in IncidentKind]
+    cohort = queries.incidents(filters, months)
+
+    first_plans, first_members = _from_exposures(cohort, filters, month_labels, kinds, sql)
+    found = await queries.run(session, [*(m for plan in first_plans for m in plan.members()), *first_members])
+    # Incidents are counted from the incidents themselves; their people from the exposures.
+    by_kind = next(plan for plan in first_plans if plan.tag == "incidents_by_month_kind")
+    by_kind.values = {dims: rows for dims, rows, _, _, _ in found["incidents"]}
+    second_plans, second_members = _from_checkins(cohort, month_labels, sql, now=now, settings=settings)
+    found.update(await queries.run(session, [*(m for plan in second_plans for m in plan.members()), *second_members]))
+    # Totals whose people their cells did not settle: counted exactly, in one statement.
+    plans = first_plans + second_plans
+    for plan in plans:
+        plan.settle(found, k)
+    found.update(await queries.run(session, [extra for plan in plans for _, extra in plan.unsettled]))
+    cubes = {plan.tag: plan.fill(found) for plan in plans}
+    intervals = [key[0] for key in cubes["checkin_timeliness"].cells if key[0] != ALL and key[1] == ALL]
+    contact_stats, acceptance_stats = _other_cubes(cubes, found, intervals, month_labels)
+    ledger = _ledger(cubes, intervals)
+    ledger.settle(k)
+    figures = figure_rows(
+        ledger,
+        k=k,
+        months=month_labels,
+        kinds=kinds,
+        intervals=intervals,
+        contact_stats=contact_stats,
+        acceptance=acceptance_stats,
+        cubes=cubes,
+    )
+    return Dashboard(
+        period=filters.period,
+        station_id=str(filters.station_id) if filters.station_id else None,
+        kind=filters.kind,
+        k=k,
+        timezone=settings.timezone,
+        generated_at=now,
+        months=months,
+        intervals=intervals,
+        figures=figures,
+        ledger=ledger,
+        stats={
+            **{("first_contact", g): stat for g, stat in contact_stats.items()},
+            **{("requests", g): stat for g, stat in acceptance_stats.items()},
+        },
+    )
+
+
+def _from_exposures(
+    cohort: FromClause, filters: DashboardFilter, month_labels: list[str], kinds: list[str], sql: Dialect
+) -> tuple[list[queries.CubePlan], list[queries.Member]]:
+    """The first statement: the period's exposures read once (incidents by month and
+    kind, whose people are the people exposed; people exposed; flags and referrals
+    through them), and requests for a peer, which have no incident."""
+    total: dict[str, Sequence[str] | None] = {ALL: None}
+    exposed = queries.materialized(
+        sa_select(
+            col(Exposure.id).label("exposure_id"),
+            col(Exposure.person_id).label("person_id"),
+            col(Exposure.exposure).label("exposure"),
+            (col(Exposure.removed_at).is_(None)).label("live"),
+            cohort.c.month,
+            cohort.c.kind,
+        ).join(cohort, col(Exposure.incident_id) == cohort.c.incident_id),
+        "exposed",
+    )
+    live = (exposed.c.live.is_(True),)
+    incident_counts = queries.Member(
+        "incidents",
+        queries.member("incidents", [cohort.c.month, cohort.c.kind], func.count(), func.count(), from_=cohort).group_by(
+            cohort.c.month, cohort.c.kind
+        ),
+    )
+    by_kind = queries.CubePlan(
+        "incidents_by_month_kind", exposed, ("month", "kind"), (month_labels, kinds), (total, total), where=live
+    )
+    people = queries.CubePlan(
+        "people_exposed", exposed, ("exposure",), (list(EXPOSURE_LABELS),), (total,), where=live, exact=True
+    )
+    flag_columns: tuple[ColumnElement[Any], ...] = (
+        col(Flag.cause).label("cause"),
+        col(Flag.status).label("status"),
+        col(Flag.person_id).label("person_id"),
+    )
+    flagged = union_all(
+        sa_select(*flag_columns).join(exposed, exposed.c.exposure_id == col(Flag.exposure_id)),
+        sa_select(*flag_columns).where(
+            col(Flag.exposure_id).is_(None), *queries.unlinked(col(Flag.raised_at), col(Flag.person_id), filters)
+        ),
+    ).subquery("flagged")
+    flag_plan = queries.CubePlan("flags", flagged, ("cause", "status"), (list(CAUSES), FLAG_STATUSES), (total, total))
+    stage = case((col(Referral.consent).is_(False), "not_consented"), else_=col(Referral.status)).label("stage")
+    referred = union_all(
+        sa_select(stage, col(Referral.person_id))
+        .join(Flag, col(Flag.id) == col(Referral.flag_id))
+        .join(exposed, exposed.c.exposure_id == col(Flag.exposure_id)),
+        sa_select(stage, col(Referral.person_id))
+        .outerjoin(Flag, col(Flag.id) == col(Referral.flag_id))
+        .where(
+            or_(col(Referral.flag_id).is_(None), col(Flag.exposure_id).is_(None)),
+            *queries.unlinked(col(Referral.created_at), col(Referral.person_id), filters),
+        ),
+    ).subquery("referred")
+    consented = [s for s in REFERRAL_STAGES if s != "not_consented"]
+    referral_plan = queries.CubePlan(
+        "referrals", referred, ("stage",), (REFERRAL_STAGES,), ({"offered": None, "consented": consented},)
+    )
+
+    # Requests for a peer have no incident: by the date asked and the requester's station then.
+    in_period = [col(PeerRequest.created_at) >= filters.period.start, col(PeerRequest.created_at) < filters.period.end]
+    if filters.station_id is not None:
+        in_period.append(col(PeerRequest.requester_station_id) == filters.station_id)
+    asked = (
+        sa_select(
+            col(PeerRequest.urgency).label("urgency"),
+            case((col(PeerRequest.accepted_at).is_not(None), "accepted"), else_="not_accepted").label("accepted"),
+            col(PeerRequest.requester_id).label("person_id"),
+            sql.hours(col(PeerRequest.accepted_at), col(PeerRequest.created_at)).label("hours"),
+        )
+        .where(*in_period)
+        .subquery("asked")
+    )
+    request_plan = queries.CubePlan(
+        "requests",
+        asked,
+        ("urgency", "accepted"),
+        ([u.value for u in Urgency], ("accepted", "not_accepted")),
+        (total, total),
+    )
+    accepted = sa_select(asked).where(asked.c.accepted == "accepted").subquery("accepted_requests")
+    acceptance = queries.stats("acceptance", accepted, "urgency", sql)
+
+    plans = [by_kind, people, flag_plan, referral_plan, request_plan]
+    return plans, [incident_counts, acceptance]
+
+
+def _from_checkins(
+    cohort: FromClause, month_labels: list[str], sql: Dialect, *, now: datetime, settings: Settings
+) -> tuple[list[queries.CubePlan], list[queries.Member]]:
+    """The second statement: the period's check-ins read once (timeliness, score
+    bands, first contact, peer caseloads)."""
+    total: dict[str, Sequence[str] | None] = {ALL: None}
+    window, grace = settings.due_window, settings.missed_grace
+    outcome, due_at = col(CheckIn.outcome), col(CheckIn.due_at)
+    elevated = catalogue.load()["trim_risk"].flag_band
+    checkins = queries.materialized(
+        sa_select(
+            col(CheckIn.kind).label("interval"),
+            case(
+                (and_(outcome == "completed", sql.before(col(CheckIn.recorded_at), due_at, window)), "on_time"),
+                (outcome == "completed", "late"),
+                (outcome.in_(("declined", "unreachable", "not_needed")), outcome),
+                (and_(outcome.is_(None), due_at <= now - window - grace), "missed"),
+                else_="pending",
+            ).label("timeliness"),
+            # Looked up for held check-ins only (a probe of a small index each), rather
+            # than joining every assessment ever recorded.
+            case(
+                (
+                    outcome == "completed",
+                    sa_select(case((col(Assessment.band) == elevated, "elevated"), else_="not_elevated"))
+                    # "is_current" as the partial index says it, so the index serves it alone.
+                    .where(col(Assessment.checkin_id) == col(CheckIn.id), col(Assessment.is_current))
+                    .limit(1)
+                    .scalar_subquery(),
+                ),
+                else_=None,
+            ).label("band"),
+            col(CheckIn.person_id).label("person_id"),
+            col(CheckIn.exposure_id).label("exposure_id"),
+            col(CheckIn.peer_id).label("peer_id"),
+            outcome.label("outcome"),
+            col(CheckIn.recorded_at).label("recorded_at"),
+            cohort.c.month,
+            cohort.c.occurred_at,
+        )
+        .join(cohort, col(CheckIn.incident_id) == cohort.c.incident_id)
+        .where(or_(outcome.is_(None), outcome != "cancelled")),
+        "scoped_checkins",
+    )
+    configured = [checkin_kind(d) for d in settings.scheduled_offsets_days]
+    timed = queries.CubePlan(
+        "checkin_timeliness", checkins, ("interval", "timeliness"), (configured, rules.TIMELINESS), (total, total)
+    )
+    # Intervals are those with check-ins (and the configured ones): settled below, then shared.
+    bands = queries.CubePlan(
+        "score_bands",
+        checkins,
+        ("interval", "month", "band"),
+        (configured, month_labels, ("elevated", "not_elevated")),
+        ({}, total, total),
+        where=(checkins.c.band.is_not(None),),
+    )
+
+    # First contact: each exposure's first check-in held or declined, or a request
+    # accepted after the incident; exposures removed in error are left out.
+    removed = sa_select(col(Exposure.id)).where(col(Exposure.removed_at).is_not(None))
+    per_exposure = (
+        sa_select(
+            checkins.c.exposure_id,
+            checkins.c.person_id,
+            checkins.c.month,
+            checkins.c.occurred_at,
+            func.min(case((checkins.c.outcome.in_(CONTACT_OUTCOMES), checkins.c.recorded_at))).label("checked_at"),
+        )
+        .where(checkins.c.exposure_id.not_in(removed))
+        .group_by(checkins.c.exposure_id, checkins.c.person_id, checkins.c.month, checkins.c.occurred_at)
+        .subquery("per_exposure")
+    )
+    with_requests = (
+        sa_select(
+            per_exposure.c.month,
+            per_exposure.c.person_id,
+            per_exposure.c.occurred_at,
+            per_exposure.c.checked_at,
+            func.min(col(PeerRequest.accepted_at)).label("asked_at"),
+        )
+        .outerjoin(
+            PeerRequest,
+            and_(
+                col(PeerRequest.requester_id) == per_exposure.c.person_id,
+                col(PeerRequest.accepted_at) >= per_exposure.c.occurred_at,
+            ),
+        )
+        .group_by(*per_exposure.c)
+        .subquery("with_requests")
+    )
+    checked, asked_at = with_requests.c.checked_at, with_requests.c.asked_at
+    first_at = case(
+        (asked_at.is_(None), checked), (checked.is_(None), asked_at), (asked_at < checked, asked_at), else_=checked
+    )
+    contacted = (
+        sa_select(
+            with_requests.c.month,
+            with_requests.c.person_id,
+            sql.hours(first_at, with_requests.c.occurred_at).label("hours"),
+        )
+        .where(or_(checked.is_not(None), asked_at.is_not(None)))
+        .subquery("contacted")
+    )
+    contact = queries.stats("first_contact", contacted, "month", sql)
+
+    # Caseloads: how many people each active peer has an open check-in with.
+    open_checkins = sa_select(checkins.c.peer_id, checkins.c.person_id).where(checkins.c.outcome.is_(None)).subquery()
+    loads = (
+        sa_select(col(Person.id), func.count(open_checkins.c.person_id.distinct()).label("people"))
+        .join(PersonRole, and_(col(PersonRole.person_id) == col(Person.id), col(PersonRole.role) == "peer"))
+        .outerjoin(open_checkins, open_checkins.c.peer_id == col(Person.id))
+        .where(col(Person.active).is_(True))
+        .group_by(col(Person.id))
+        .subquery("loads")
+    )
+    band_of = case(
+        *((loads.c.people <= high, label) for _, high, label in rules.CASELOAD_BANDS if high is not None),
+        else_=rules.CASELOAD_BANDS[-1][2],
+    )
+    caseload_counts = queries.Member(
+        "peer_caseloads",
+        queries.member("peer_caseloads", [band_of], func.count(), func.count(), from_=loads).group_by(band_of),
+    )
+
+    return [timed, bands], [contact, caseload_counts]
+
+
+def _other_cubes(
+    cubes: dict[str, Cube], found: Mapping[str, list[queries.Row]], intervals: list[str], month_labels: list[str]
+) -> tuple[dict[str, Stat], dict[str, Stat]]:
+    """The cubes not made by a plan, put in `cubes`; the time statistics returned."""
+    cubes["score_bands"] = _bands_for(cubes["score_bands"], intervals, month_labels)
+    contact_cube, contact_stats = queries.stat_cube(found["first_contact"], month_labels)
+    _, acceptance_stats = queries.stat_cube(found["acceptance"], [])
+    peers = {dims[0]: rows for dims, rows, _, _, _ in found["peer_caseloads"]}
+    caseload_labels = [label for _, _, label in rules.CASELOAD_BANDS]
+    caseload_cells: dict[tuple[str, ...], Count] = {
+        (label,): Count(peers.get(label, 0), peers.get(label, 0)) for label in caseload_labels
+    }
+    caseload_cells[(ALL,)] = Count(sum(peers.values()), sum(peers.values()))
+    cubes["peer_caseloads"] = Cube(
+        ("caseload",), caseload_cells, cube_equations([caseload_labels], [{ALL: caseload_labels}])
+    )
+    cubes["referrals"] = _regroup_consented(cubes["referrals"])
+    cubes["first_contact"] = contact_cube
+    return contact_stats, acceptance_stats
+
+
+def _ledger(cubes: Mapping[str, Cube], intervals: list[str]) -> Ledger:
+    """Every count of every figure, and the identities between figures, on one ledger."""
+    ledger = Ledger()
+    ledger.add_cube("incidents_by_month_kind", cubes["incidents_by_month_kind"], lambda key: (key, "incidents"))
+    ledger.add_cube("people_exposed", cubes["people_exposed"], lambda key: (key, "exposures"))
+    as_people = Cube(
+        cubes["people_exposed"].dims,
+        {key: Count(c.people, c.people) for key, c in cubes["people_exposed"].cells.items()},
+        cubes["people_exposed"].equations,
+    )
+    ledger.add_cube("people_exposed", as_people, lambda key: (key, "people"))
+    ledger.add_cube("checkin_timeliness", cubes["checkin_timeliness"], lambda key: (key, "checkins"))
+    ledger.add_cube("first_contact", cubes["first_contact"], lambda key: (key, "contacted"))
+    measure_of_band = {"elevated": "elevated", "not_elevated": "not_elevated", ALL: "completed"}
+    ledger.add_cube("score_bands", cubes["score_bands"], lambda key: ((key[0], key[1]), measure_of_band[key[2]]))
+    for interval in intervals:
+        # Check-ins held at an interval appear in both figures: a reader can add them up.
+        ledger.link(
+            ("score_bands", (interval, ALL), "completed"),
+            [
+                ("checkin_timeliness", (interval, "on_time"), "checkins"),
+                ("checkin_timeliness", (interval, "late"), "checkins"),
+            ],
+        )
+    ledger.add_cube("flags", cubes["flags"], lambda key: (key, "flags"))
+    ledger.add_cube("referrals", cubes["referrals"], lambda key: (key, "referrals"))
+    measure_of_acceptance = {"accepted": "accepted", "not_accepted": "not_accepted", ALL: "requests"}
+    ledger.add_cube("requests", cubes["requests"], lambda key: ((key[0],), measure_of_acceptance[key[1]]))
+    ledger.add_cube("peer_caseloads", cubes["peer_caseloads"], lambda key: (key, "peers"))
+    return ledger
+
+
+def _bands_for(cube: Cube, intervals: Sequence[str], months: Sequence[str]) -> Cube:
+    """Score bands for exactly the intervals the timeliness figure shows (zeros where
+    nothing was held), so the two figures line up and can be tied together."""
+    bands = ("elevated", "not_elevated")
+    domains: list[Sequence[str]] = [list(intervals), list(months), list(bands)]
+    groups: list[Mapping[str, Sequence[str]]] = [{}, {ALL: list(months)}, {ALL: list(bands)}]
+    finest, totals = cube_keys(domains, groups)
+    ordered = {key: cube.cells.get(key, Count(0, 0)) for key in [*finest, *(key for key, _ in totals)]}
+    return Cube(cube.dims, ordered, cube_equations(domains, groups))
+
+
+def _regroup_consented(cube: Cube) -> Cube:
+    """Referral stages in reading order: offered, not consented, consented, then the rest."""
+    first: list[tuple[str, ...]] = [("offered",), ("not_consented",), ("consented",)]
+    cells: dict[tuple[str, ...], Count] = {key: cube.cells[key] for key in first}
+    cells.update({key: value for key, value in cube.cells.items() if key not in cells})
+    return Cube(cube.dims, cells, cube.equations)
