@@ -23,7 +23,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from trim.accounts.actor import Actor
 from trim.config import Settings
-from trim.errors import TooManyAttempts, TrimError
+from trim.errors import EnrolmentRequired, TooManyAttempts, TrimError
 
 log = logging.getLogger("trim.web")
 
@@ -260,6 +260,8 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
             detail = "Sign in first."
             headers.setdefault("WWW-Authenticate", 'Bearer realm="trim"')
         return json_error(status, detail, errors, headers, **extra)
+    if isinstance(exc, EnrolmentRequired):
+        return Redirect(path=EnrolmentRequired.path, status_code=303)
     if status == 401:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return Redirect(path=f"/signin?next={quote(target)}", status_code=303)

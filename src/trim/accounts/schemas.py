@@ -17,6 +17,8 @@ class SessionOut(BaseModel):
     id: uuid.UUID
     name: str
     roles: list[str]
+    # Their roles need a second factor they have not set up: nothing else answers until they do.
+    enrolment_required: bool = False
 
 
 class MeOut(BaseModel):
