@@ -303,3 +303,30 @@ async def test_the_admin_resets_a_lost_second_factor_but_not_their_own(
     assert event.actor_id == str(cast.admin.id) and event.subject_id == str(cast.peer.id)
     subjects = list(await session.exec(select(OutboxMessage.subject).where(OutboxMessage.person_id == cast.peer.id)))
     assert "Your second factor was reset" in subjects
+
+
+async def test_key_rotation_re_encrypts_the_authenticator_secret(
+    client: AsyncTestClient[Litestar], cast: Cast, session: AsyncSession, clock: FakeClock, settings: Any
+) -> None:
+    from tests.conftest import TEST_KEYS, make_settings
+    from trim.db import create_engine, make_sessionmaker
+    from trim.privacy.keys import rotate_keys
+
+    async with signed_in(client, cast.peer) as peer:
+        secret, _ = await enrol(peer, clock)
+    rotated = make_settings(settings.database_url, encryption_keys=[TEST_KEYS[1], TEST_KEYS[0]])
+    engine = create_engine(settings.database_url, pool_size=2)
+    try:
+        counts = await rotate_keys(make_sessionmaker(engine), rotated)
+    finally:
+        await engine.dispose()
+    assert counts["totp_factors.secret_encrypted"] == 1
+    # Only the new key now: the app still reads the secret and takes the code.
+    from trim.app import create_app
+
+    app = create_app(make_settings(settings.database_url, encryption_keys=[TEST_KEYS[1]]), clock=clock)
+    async with AsyncTestClient(app=app, base_url="https://testserver.local") as other:
+        ok = await other.post(
+            "/api/session", json={"email": cast.peer.email, "password": PASSWORD, "otp": code_at(secret, clock)}
+        )
+        assert ok.status_code == 200
