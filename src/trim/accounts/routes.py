@@ -9,13 +9,14 @@ from urllib.parse import quote
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import Cookie
 from litestar.middleware.csrf import generate_csrf_token
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
 from trim.accounts import factors, service, signin
 from trim.accounts.auth import BEFORE_ENROLMENT, current_actor, requires, signed_in
 from trim.accounts.models import Person
-from trim.accounts.schemas import MeOut, PersonOut, SessionOut, SigninIn
+from trim.accounts.schemas import MeOut, PersonOut, SessionOut, SigninErrorOut, SigninIn
 from trim.config import Settings
 from trim.deps import Conf, Db
 from trim.errors import InvalidInput, TooManyAttempts
@@ -154,7 +155,13 @@ class SessionApi(Controller):
         "answer is 401 with `otp_required: true`, and a wrong code counts as a failed sign-in. "
         "`enrolment_required: true` in the answer means their role needs a second factor they have not "
         "set up: every other endpoint answers 401 until they do (in a browser, at /account/second-factor).",
-        responses=api_errors(400, 401, 429),
+        responses={
+            **api_errors(400, 429),
+            401: ResponseSpec(
+                data_container=SigninErrorOut,
+                description="Bad credentials, a second-factor code needed or wrong, or password sign-in off",
+            ),
+        },
     )
     async def create_session(
         self, request: Request[Any, Any, Any], data: JSONBody[SigninIn], db: Db, settings: Conf

@@ -49,3 +49,10 @@ class ErrorOut(BaseModel):
 
     detail: str
     errors: list[ErrorItem] = []
+
+
+class SigninErrorOut(ErrorOut):
+    """A refused sign-in. otp_required: the password was right, and the code of the
+    person's second factor is needed (or was wrong) in `otp`."""
+
+    otp_required: bool = False
