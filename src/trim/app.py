@@ -28,9 +28,12 @@ from litestar.types import Message, Receive, Scope, Send
 import trim.models  # noqa: F401 - every table registered before anything queries
 from trim import web
 from trim.accounts.admin_routes import AdminPages
-from trim.accounts.auth import AuthMiddleware, no_tokens_by_default
+from trim.accounts.auth import AuthMiddleware, no_tokens_by_default, second_factor_gate
+from trim.accounts.factor_routes import CodePages, SecondFactorPages
+from trim.accounts.password_routes import LinkPages
 from trim.accounts.routes import HomePages, SessionApi, SigninPages
 from trim.accounts.rules import ROLE_LABELS
+from trim.accounts.sso_routes import SsoPages
 from trim.assessments import jobs as assessments_jobs
 from trim.assessments.instruments import load as load_instruments
 from trim.assessments.routes import AssessmentApi
@@ -143,6 +146,10 @@ def route_handlers() -> list[Any]:
         health,
         SigninPages,
         SessionApi,
+        CodePages,
+        SecondFactorPages,
+        LinkPages,
+        SsoPages,
         HomePages,
         AdminPages,
         IncidentApi,
@@ -248,7 +255,7 @@ def create_app(
             AuthMiddleware,
             DefineMiddleware(TrimCSRFMiddleware, config=csrf),
         ],
-        guards=[no_tokens_by_default],
+        guards=[no_tokens_by_default, second_factor_gate],
         exception_handlers={Exception: web.handle_exception},
         before_send=[security_headers],
         lifespan=[lifespan],

@@ -252,9 +252,9 @@ def users_create(email: str, name: str, staff_number: str, roles: str, station: 
             found = await service.station_by_name(session, station)
             found = found or await service.create_station(session, actor=SYSTEM, name=station)
             station_id = found.id
-        hashed = await hash_password(secret, profile=settings.argon2_profile) if secret else None
         if secret:
-            _check_password(secret, settings)
+            _check_password(secret, settings, user_inputs=(name, email))
+        hashed = await hash_password(secret, profile=settings.argon2_profile) if secret else None
         person = await service.create_person(
             session,
             actor=SYSTEM,
@@ -270,10 +270,10 @@ def users_create(email: str, name: str, staff_number: str, roles: str, station: 
     click.echo(f"created {email} ({person_id})")
 
 
-def _check_password(password: str, settings: Settings) -> None:
+def _check_password(password: str, settings: Settings, *, user_inputs: tuple[str, ...] = ()) -> None:
     from trim.accounts.rules import password_problem
 
-    problem = password_problem(password, min_length=settings.password_min_length)
+    problem = password_problem(password, min_length=settings.password_min_length, user_inputs=user_inputs)
     if problem:
         raise click.ClickException(problem)
 
@@ -301,6 +301,7 @@ def users_set_password(email: str) -> None:
         person = await service.person_by_email(session, email)
         if person is None:
             raise click.ClickException(f"nobody has the email {email}")
+        _check_password(secret, settings, user_inputs=(person.name, person.email))
         hashed = await hash_password(secret, profile=settings.argon2_profile)
         await service.set_password_hash(session, actor=SYSTEM, person_id=person.id, password_hash=hashed, now=utcnow())
 
@@ -318,7 +319,13 @@ def roster() -> None:
 
 @roster.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-def roster_import(file: str) -> None:
+@click.option(
+    "--invite",
+    is_flag=True,
+    help="Email an invitation to choose a password to everyone imported who has none yet "
+    "(not to those already holding a live one).",
+)
+def roster_import(file: str, invite: bool) -> None:
     """Create or update people by staff number from FILE.csv."""
     from rich.progress import Progress
 
@@ -337,7 +344,14 @@ def roster_import(file: str) -> None:
             progress.update(task, completed=done, total=total)
 
         async def work(session: Any) -> Any:
-            return await import_roster(session, actor=SYSTEM, data=data, now=utcnow(), on_progress=on_progress)
+            return await import_roster(
+                session,
+                actor=SYSTEM,
+                data=data,
+                now=utcnow(),
+                on_progress=on_progress,
+                invite_with=settings if invite else None,
+            )
 
         try:
             report = _in_session(settings, work)
@@ -346,6 +360,7 @@ def roster_import(file: str) -> None:
     click.echo(
         f"{report.created} added, {report.updated} updated, {report.unchanged} unchanged"
         + (f"; stations added: {', '.join(report.stations_created)}" if report.stations_created else "")
+        + (f"; {report.invited} invited (sent by `trim worker`)" if invite else "")
     )
     for problem in report.problems:
         click.echo(f"line {problem.line}: {problem.reason}", err=True)

@@ -6,6 +6,7 @@ from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.fernet import Fernet
@@ -61,6 +62,28 @@ class Settings(BaseSettings):
     mfa_required_roles: list[str] = Field(default_factory=lambda: ["peer", "lead", "clinician", "admin"])
     password_min_length: int = Field(default=12, ge=8)
     argon2_profile: Literal["default", "cheapest"] = "default"
+    # Emailed single-use links: an invitation to choose a password, and a password reset.
+    invitation_valid_days: int = Field(default=7, ge=1)
+    password_reset_valid_minutes: int = Field(default=60, ge=5)
+    # Between the password and the code of a second factor, the half-signed-in state lasts this long.
+    signin_code_minutes: int = Field(default=10, ge=1)
+    # Off only when single sign-on is set up: then /signin offers SSO alone.
+    password_signin_enabled: bool = True
+
+    # -- single sign-on (OpenID Connect) --------------------------------
+    # All three set: /signin offers "Sign in with <organisation>". The issuer's discovery
+    # document (<issuer>/.well-known/openid-configuration) names every endpoint.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_scopes: str = "openid email profile"
+    # The button's words; default "Sign in with <organisation name>".
+    oidc_button_label: str | None = None
+    # Whether a sign-in through the identity provider stands in for trim's own second factor
+    # (true when the provider enforces one for everybody). Off by default: people in
+    # TRIM_MFA_REQUIRED_ROLES then still enter a code from their app after SSO.
+    oidc_satisfies_mfa: bool = False
+    oidc_timeout_seconds: float = Field(default=10.0, gt=0)
 
     # -- schedule --------------------------------------------------------
     checkin_offsets_days: list[int] = Field(default_factory=lambda: [3, 28, 90])
@@ -173,6 +196,31 @@ class Settings(BaseSettings):
             raise ValueError("TRIM_SECRET_KEY must be at least 32 characters")
         return self
 
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        local = parts.hostname in ("localhost", "127.0.0.1", "::1")
+        if parts.scheme != "https" and not (parts.scheme == "http" and local):
+            raise ValueError("the issuer must be an https:// URL (plain http only for localhost)")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _sso_complete(self) -> Settings:
+        given = {
+            "TRIM_OIDC_ISSUER": self.oidc_issuer,
+            "TRIM_OIDC_CLIENT_ID": self.oidc_client_id,
+            "TRIM_OIDC_CLIENT_SECRET": self.oidc_client_secret,
+        }
+        missing = [name for name, value in given.items() if not value]
+        if 0 < len(missing) < len(given):
+            raise ValueError(f"single sign-on needs {', '.join(missing)} as well")
+        if not self.password_signin_enabled and missing:
+            raise ValueError("TRIM_PASSWORD_SIGNIN_ENABLED=false needs single sign-on (TRIM_OIDC_*) set up")
+        return self
+
     @model_validator(mode="after")
     def _lease_outlasts_a_send(self) -> Settings:
         if self.mail_lease_seconds < 3 * self.smtp_timeout_seconds:
@@ -206,6 +254,22 @@ class Settings(BaseSettings):
     @property
     def reminder_overlap(self) -> timedelta:
         return timedelta(minutes=self.reminder_overlap_minutes)
+
+    @property
+    def sso_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id and self.oidc_client_secret)
+
+    @property
+    def sso_button_label(self) -> str:
+        return self.oidc_button_label or f"Sign in with {self.organisation_name}"
+
+    @property
+    def invitation_valid(self) -> timedelta:
+        return timedelta(days=self.invitation_valid_days)
+
+    @property
+    def password_reset_valid(self) -> timedelta:
+        return timedelta(minutes=self.password_reset_valid_minutes)
 
     @property
     def is_sqlite(self) -> bool:

@@ -54,3 +54,16 @@ class TooManyAttempts(TrimError):
     def __init__(self, detail: str, retry_after_seconds: int) -> None:
         super().__init__(detail)
         self.retry_after_seconds = retry_after_seconds
+
+
+class EnrolmentRequired(TrimError):
+    """Signed in, but their roles need a second factor they have not set up yet."""
+
+    status_code = 401
+    path = "/account/second-factor"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Set up a second factor first: your role needs one. Open /account/second-factor in a browser "
+            "and follow the steps; until then only that page and signing out work."
+        )

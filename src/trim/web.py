@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError
 
 from trim.accounts.actor import Actor
 from trim.config import Settings
-from trim.errors import TooManyAttempts, TrimError
+from trim.errors import EnrolmentRequired, TooManyAttempts, TrimError
 
 log = logging.getLogger("trim.web")
 
@@ -273,6 +273,8 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
             detail = "Sign in first."
             headers.setdefault("WWW-Authenticate", 'Bearer realm="trim"')
         return json_error(status, detail, errors, headers, **extra)
+    if isinstance(exc, EnrolmentRequired):
+        return Redirect(path=EnrolmentRequired.path, status_code=303)
     if status == 401:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return Redirect(path=f"/signin?next={quote(target)}", status_code=303)

@@ -202,3 +202,37 @@ async def test_settings_page_never_shows_keys(client: AsyncTestClient[Litestar],
     assert "TRIM_TIMEZONE" in page.text
     assert "test-secret-key" not in page.text
     assert "1 key(s)" in page.text
+
+
+async def test_the_access_filter_agrees_with_the_status_each_person_shows(
+    client: AsyncTestClient[Litestar], cast: Cast, session: AsyncSession
+) -> None:
+    from datetime import timedelta
+
+    from sqlmodel import update
+
+    from tests.cast import make_person
+    from tests.conftest import START
+    from trim.accounts.rules import ACCESS_LABELS
+
+    valid = timedelta(days=7)
+    waiting = await make_person(session, password=False)
+    invited = await make_person(session, password=False)
+    expired = await make_person(session, password=False)
+    sso_only = await make_person(session, password=False)
+    for person, values in (
+        (invited, {"invited_at": START - timedelta(days=2)}),
+        (expired, {"invited_at": START - timedelta(days=9)}),
+        (sso_only, {"joined_at": START - timedelta(days=1)}),
+    ):
+        await session.exec(update(Person).where(col(Person.id) == person.id).values(**values))
+    people = [waiting, invited, expired, sso_only, cast.peer]
+    for access in ACCESS_LABELS:
+        condition = service.access_condition(access, now=START, valid=valid)
+        found = {p.id for p in await service.search_people(session, actor=cast.actor("admin"), access=condition)}
+        for person in people:
+            view = await service.person_view(session, person.id)
+            assert (person.id in found) == (view.access(now=START, valid=valid) == access), (access, person.name)
+    await sign_in(client, cast.admin.email)
+    page = await client.get("/admin/people?access=invited")
+    assert str(invited.id) in page.text and str(expired.id) not in page.text and "Invited" in page.text

@@ -19,7 +19,12 @@ async def test_health_reports_database(client: AsyncTestClient[Litestar]) -> Non
 
 async def test_api_sign_in_returns_person_and_cookies(client: AsyncTestClient[Litestar], cast: Cast) -> None:
     body = await sign_in(client, cast.peer.email)
-    assert body == {"id": str(cast.peer.id), "name": cast.peer.name, "roles": ["responder", "peer"]}
+    assert body == {
+        "id": str(cast.peer.id),
+        "name": cast.peer.name,
+        "roles": ["responder", "peer"],
+        "enrolment_required": False,
+    }
     assert client.cookies.get("trim_session")
     me = await client.get("/api/me")
     assert me.status_code == 200

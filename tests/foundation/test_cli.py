@@ -103,3 +103,25 @@ async def test_keys_show_fingerprints_never_keys(settings: Settings) -> None:
     assert result.exit_code == 0
     assert "1. " in result.output and "encrypts and decrypts" in result.output
     assert settings.fernet_keys()[0] not in result.output
+
+
+async def test_roster_import_with_invite_writes_one_invitation_per_newcomer(
+    settings: Settings, session: AsyncSession, tmp_file: Any
+) -> None:
+    from sqlmodel import select
+
+    from trim.notifications.models import OutboxMessage
+
+    tmp_file.write_text(
+        "staff_number,name,email,station,roles\n"
+        "N1,Nell Ardent,nell@example.org,Harbour,responder\n"
+        "N2,Osric Pell,osric@example.org,Harbour,peer\n"
+    )
+    first = await trim(settings, "roster", "import", "--invite", str(tmp_file))
+    assert first.exit_code == 0, first.output
+    assert "2 added" in first.output and "2 invited" in first.output
+    again = await trim(settings, "roster", "import", "--invite", str(tmp_file))  # live invitations: none sent again
+    assert again.exit_code == 0 and "0 invited" in again.output
+    rows = list(await session.exec(select(OutboxMessage.to_address, OutboxMessage.link)))
+    assert sorted(address for address, _ in rows) == ["nell@example.org", "osric@example.org"]
+    assert all(link.startswith("/join/") for _, link in rows)

@@ -59,6 +59,21 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("GET", "/schema"): Rule(PUBLIC),
     ("GET", "/schema/openapi.json"): Rule(PUBLIC),
     ("GET", "/schema/{path:str}"): Rule(PUBLIC, ids={"path": "openapi.json"}),
+    ("GET", "/signin/code"): Rule(PUBLIC),  # the second step: only a half-signed-in session gets the form
+    ("POST", "/signin/code"): Rule(PUBLIC),
+    ("GET", "/signin/sso"): Rule(PUBLIC),
+    ("GET", "/signin/sso/callback"): Rule(PUBLIC),
+    ("GET", "/password/forgot"): Rule(PUBLIC),
+    ("POST", "/password/forgot"): Rule(PUBLIC),
+    # invitation and reset pages are reached by their secret link alone: an unknown link is 404 for everyone
+    ("GET", "/join/{token:str}"): Rule("", ids={"token": "not-a-real-link"}, signed_out=404),
+    ("POST", "/join/{token:str}"): Rule("", ids={"token": "not-a-real-link"}, signed_out=404),
+    ("GET", "/password/reset/{token:str}"): Rule("", ids={"token": "not-a-real-link"}, signed_out=404),
+    ("POST", "/password/reset/{token:str}"): Rule("", ids={"token": "not-a-real-link"}, signed_out=404),
+    # one's own second factor
+    ("GET", "/account/second-factor"): Rule(EVERYONE),
+    ("POST", "/account/second-factor"): Rule(EVERYONE, form={"code": "000000"}),
+    ("POST", "/account/second-factor/recovery-codes"): Rule(EVERYONE, form={"code": "000000"}),
     ("POST", "/signout"): Rule(EVERYONE),
     ("DELETE", "/api/session"): Rule(EVERYONE),
     ("GET", "/api/me"): Rule(EVERYONE),
@@ -82,6 +97,8 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("POST", "/admin/people"): Rule("A", form={"name": "X"}),
     ("POST", "/admin/people/{person_id:uuid}"): Rule("A", form={"name": "X"}),
     ("POST", "/admin/people/{person_id:uuid}/active"): Rule("A", form={"active": "no"}),
+    ("POST", "/admin/people/{person_id:uuid}/invite"): Rule("A"),
+    ("POST", "/admin/people/{person_id:uuid}/second-factor/reset"): Rule("A"),
     ("POST", "/admin/stations"): Rule("A", form={"name": "Y"}),
     ("POST", "/admin/stations/{station_id:uuid}"): Rule("A", form={"name": "Y"}),
     ("GET", "/admin/audit"): Rule("A"),
@@ -287,6 +304,7 @@ def fill(template: str, rule: Rule, ids: dict[str, str]) -> str:
         "station_id",
         "file_path",
         "path",
+        "token",
     ):
         for suffix in (":uuid", ":path", ":str"):
             token = "{" + name + suffix + "}"

@@ -16,6 +16,8 @@ class Actor:
     session_id: str | None = None
     token_id: uuid.UUID | None = None
     token_scopes: frozenset[str] = field(default_factory=frozenset)
+    # Their roles need a second factor they have not set up: they reach only the set-up.
+    must_enrol: bool = False
 
     @property
     def is_token(self) -> bool:

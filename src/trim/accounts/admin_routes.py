@@ -10,8 +10,9 @@ from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from trim.accounts import roster, service
+from trim.accounts import factors, links, roster, service
 from trim.accounts.auth import current_actor, requires
+from trim.accounts.rules import ACCESS_LABELS
 from trim.config import ROLES
 from trim.deps import Conf, Db
 from trim.errors import InvalidInput
@@ -53,18 +54,36 @@ class AdminPages(Controller):
 
     @get("/people", guards=[requires("admin", "lead")])
     async def people(
-        self, request: Request[Any, Any, Any], db: Db, q: FromQuery[str | None] = None, page_number: PageNumber = 1
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        settings: Conf,
+        q: FromQuery[str | None] = None,
+        page_number: PageNumber = 1,
+        access: FromQuery[str | None] = None,
     ) -> Template:
         page_number = max(1, page_number)
         actor = current_actor(request)
+        now = now_of(request)
+        access = access if access in service.ACCESS_FILTERS else None
+        condition = service.access_condition(access, now=now, valid=settings.invitation_valid) if access else None
         people = await service.search_people(
-            db, actor=actor, q=q, include_inactive=True, limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE
+            db,
+            actor=actor,
+            q=q,
+            include_inactive=True,
+            limit=PAGE_SIZE,
+            offset=(page_number - 1) * PAGE_SIZE,
+            access=condition,
         )
-        total = await service.count_people(db, q=q)
+        total = await service.count_people(db, q=q, access=condition)
         return page(
             request,
             "admin/people.html",
             people=people,
+            access_of={p.id: p.access(now=now, valid=settings.invitation_valid) for p in people},
+            access=access or "",
+            access_labels=ACCESS_LABELS,
             q=q or "",
             total=total,
             page_number=page_number,
@@ -105,7 +124,9 @@ class AdminPages(Controller):
         return redirect(request, f"/admin/people/{person.id}", f"{person.name} has been added.")
 
     @get("/people/{person_id:uuid}", guards=[requires("admin", "lead")])
-    async def person(self, request: Request[Any, Any, Any], db: Db, person_id: FromPath[uuid.UUID]) -> Template:
+    async def person(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, person_id: FromPath[uuid.UUID]
+    ) -> Template:
         person = await service.person_view(db, person_id)
         values = {
             "staff_number": person.staff_number,
@@ -123,6 +144,7 @@ class AdminPages(Controller):
             values=values,
             stations=await service.list_stations(db, include_inactive=True),
             read_only=not current_actor(request).is_admin,
+            **await _getting_in(request, db, settings, person),
         )
 
     @post("/people/{person_id:uuid}", guards=[requires("admin")])
@@ -177,6 +199,35 @@ class AdminPages(Controller):
         )
         return redirect(request, f"/admin/people/{person_id}", message)
 
+    @post("/people/{person_id:uuid}/invite", guards=[requires("admin")])
+    async def invite(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, person_id: FromPath[uuid.UUID]
+    ) -> Redirect:
+        """Send (or send again) an invitation to choose a password."""
+        try:
+            person = await links.invite(
+                db, actor=current_actor(request), person_id=person_id, now=now_of(request), settings=settings
+            )
+        except InvalidInput as exc:
+            return redirect(request, f"/admin/people/{person_id}", exc.detail, "error")
+        return redirect(request, f"/admin/people/{person_id}", f"An invitation is on its way to {person.name}.")
+
+    @post("/people/{person_id:uuid}/second-factor/reset", guards=[requires("admin")])
+    async def reset_second_factor(
+        self, request: Request[Any, Any, Any], db: Db, person_id: FromPath[uuid.UUID]
+    ) -> Redirect:
+        """Remove a person's authenticator app (a lost phone); they set one up again."""
+        try:
+            done = await factors.reset(db, actor=current_actor(request), person_id=person_id, now=now_of(request))
+        except InvalidInput as exc:
+            return redirect(request, f"/admin/people/{person_id}", exc.detail, "error")
+        message = (
+            "Their second factor is removed and they are signed out everywhere. They have been told by email."
+            if done
+            else "They had no second factor to reset."
+        )
+        return redirect(request, f"/admin/people/{person_id}", message)
+
     @get("/stations", guards=[requires("admin", "lead")])
     async def stations(self, request: Request[Any, Any, Any], db: Db) -> Template:
         return page(request, "admin/stations.html", stations=await service.list_stations(db, include_inactive=True))
@@ -219,16 +270,23 @@ class AdminPages(Controller):
         return page(request, "admin/roster.html", report=None)
 
     @post("/roster", guards=[requires("admin")])
-    async def roster_upload(self, request: Request[Any, Any, Any], db: Db) -> Template:
+    async def roster_upload(self, request: Request[Any, Any, Any], db: Db, settings: Conf) -> Template:
         form = await request.form()
         upload = form.get("file")
+        invite = form.get("invite") == "yes"
         if not isinstance(upload, UploadFile):
             return page(
                 request, "admin/roster.html", status=422, report=None, errors={"file": "Choose a CSV file to import."}
             )
         content = await upload.read()
         try:
-            report = await roster.import_roster(db, actor=current_actor(request), data=content, now=now_of(request))
+            report = await roster.import_roster(
+                db,
+                actor=current_actor(request),
+                data=content,
+                now=now_of(request),
+                invite_with=settings if invite else None,
+            )
         except InvalidInput as exc:
             return page(request, "admin/roster.html", status=422, report=None, errors=exc.field_messages())
         return page(request, "admin/roster.html", report=report, filename=upload.filename)
@@ -238,7 +296,22 @@ class AdminPages(Controller):
         return page(request, "admin/settings.html", rows=settings_rows(settings))
 
 
-SECRET_SETTINGS = {"secret_key", "encryption_keys", "smtp_url"}
+SECRET_SETTINGS = {"secret_key", "encryption_keys", "smtp_url", "oidc_client_secret"}
+
+
+async def _getting_in(
+    request: Request[Any, Any, Any], db: Db, settings: Conf, person: service.PersonView
+) -> dict[str, Any]:
+    """What the person page shows about getting in: invitation, joining, second factor."""
+    now = now_of(request)
+    return {
+        "access": person.access(now=now, valid=settings.invitation_valid),
+        "access_labels": ACCESS_LABELS,
+        "invitation_expires": person.invited_at + settings.invitation_valid if person.invited_at else None,
+        "second_factor": await factors.status(db, person.id),
+        "second_factor_required": bool(set(person.roles) & set(settings.mfa_required_roles)),
+        "password_signin": settings.password_signin_enabled,
+    }
 
 
 def settings_rows(settings: Conf) -> list[tuple[str, str]]:

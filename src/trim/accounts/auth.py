@@ -19,6 +19,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from trim.accounts import signin
 from trim.accounts.actor import Actor
+from trim.errors import EnrolmentRequired
 from trim.web import SESSION_COOKIE
 
 SKIP_PREFIXES = ("/static/", "/health", "/favicon.ico")
@@ -104,6 +105,18 @@ def requires(*roles: str) -> Guard:
     guard.__name__ = f"requires_{'_or_'.join(roles)}"
     guard.roles = roles  # type: ignore[attr-defined]  # read by the route-by-role test
     return guard
+
+
+def second_factor_gate(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """App-wide: a person whose roles need a second factor they have not set up reaches
+    only the routes marked opt={"before_enrolment": True} (the set-up, signing out, the
+    public sign-in pages); pages send them to the set-up, the API answers 401."""
+    user = connection.scope.get("user")
+    if isinstance(user, Actor) and user.must_enrol and not handler.opt.get("before_enrolment"):
+        raise EnrolmentRequired()
+
+
+BEFORE_ENROLMENT = {"before_enrolment": True}
 
 
 def no_tokens_by_default(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:

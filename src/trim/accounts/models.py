@@ -56,6 +56,10 @@ class Person(SQLModel, table=True):
     deactivated_at: datetime | None = None
     # A stand-in created by `trim purge`: de-identified records point here, never at staff.
     is_pseudonym: bool = False
+    # Getting in: when the last invitation was sent, and when they first got in (chose a
+    # password from an invitation, or first signed in through single sign-on).
+    invited_at: datetime | None = None
+    joined_at: datetime | None = None
 
 
 class PersonRole(SQLModel, table=True):
@@ -77,6 +81,11 @@ class WebSession(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     last_seen_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
+    # "full", or "code": the password was right and the second factor's code is awaited
+    # (such a session reaches nothing but the code page).
+    stage: str = Field(default="full", max_length=10, sa_column_kwargs={"server_default": "full"})
+    # How the person got in: "password", "link" (an emailed link) or "sso".
+    via: str = Field(default="password", max_length=10, sa_column_kwargs={"server_default": "password"})
 
 
 class SigninFailure(SQLModel, table=True):
@@ -106,3 +115,50 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+
+
+class AccountLink(SQLModel, table=True):
+    """An emailed single-use link: an invitation to choose a password, or a password
+    reset. The email carries the random token; only its hash is stored."""
+
+    __tablename__ = "account_links"
+    __table_args__ = (
+        UniqueConstraint("token_hash", name="uq_account_links_token_hash"),
+        Index("ix_account_links_person_id", "person_id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    person_id: uuid.UUID = Field(foreign_key="people.id", ondelete="CASCADE")
+    purpose: str = Field(max_length=10)  # "invite" or "reset"
+    token_hash: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+class TotpFactor(SQLModel, table=True):
+    """A person's authenticator app (TOTP). Enabled once a first code proved the set-up."""
+
+    __tablename__ = "totp_factors"
+    __table_args__ = (UniqueConstraint("person_id", name="uq_totp_factors_person_id"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    person_id: uuid.UUID = Field(foreign_key="people.id", ondelete="CASCADE")
+    secret_encrypted: str = Field(max_length=400)  # Fernet, like notes (rotated by `trim keys rotate`)
+    created_at: datetime = Field(default_factory=utcnow)
+    enabled_at: datetime | None = None
+    # The last time step whose code was accepted: a code is good once.
+    last_step: int | None = None
+
+
+class RecoveryCode(SQLModel, table=True):
+    """A single-use recovery code, stored as an HMAC under the secret key."""
+
+    __tablename__ = "recovery_codes"
+    __table_args__ = (UniqueConstraint("person_id", "code_hash", name="uq_recovery_codes_person_id_code_hash"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: uuid.UUID = Field(foreign_key="people.id", ondelete="CASCADE")
+    code_hash: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    used_at: datetime | None = None

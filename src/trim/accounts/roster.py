@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from trim.accounts import links
 from trim.accounts.actor import Actor
 from trim.accounts.models import Person, PersonRole, Station
 from trim.accounts.rules import (
@@ -23,6 +24,7 @@ from trim.accounts.rules import (
     role_change_message,
 )
 from trim.accounts.service import roles_by_person
+from trim.config import Settings
 from trim.errors import InvalidInput
 from trim.notifications import service as notifications
 from trim.privacy import audit
@@ -38,6 +40,7 @@ class RosterReport:
     stations_created: list[str] = field(default_factory=list)
     problems: list[RosterProblem] = field(default_factory=list)
     role_changes: list[tuple[str, list[str], list[str]]] = field(default_factory=list)
+    invited: int = 0
 
     @property
     def imported(self) -> int:
@@ -83,8 +86,12 @@ async def import_roster(
     data: bytes,
     now: datetime,
     on_progress: Callable[[int, int], None] | None = None,
+    invite_with: Settings | None = None,
 ) -> RosterReport:
-    """Import every good row; report every bad one with its line number. Safe to run twice."""
+    """Import every good row; report every bad one with its line number. Safe to run twice.
+
+    With `invite_with` (the settings for the links), everyone imported who has no password,
+    has not joined and holds no live invitation is emailed one."""
     parsed = parse_roster(read_csv(data))
     report = RosterReport(problems=list(parsed.problems))
     rows = parsed.rows
@@ -103,6 +110,7 @@ async def import_roster(
             existing_by_email[person.email] = person
     current_roles = await roles_by_person(session, [p.id for p in existing_by_staff.values()])
 
+    imported: list[uuid.UUID] = []
     for index, row in enumerate(rows, start=1):
         problem = _conflict(row, existing_by_staff, existing_by_email, current_roles, actor)
         if problem:
@@ -204,10 +212,15 @@ async def import_roster(
                         )
                 else:
                     report.unchanged += 1
+            imported.append(existing_by_staff[row.staff_number].id)
         if on_progress and (index % 100 == 0 or index == total):
             await session.flush()
             on_progress(index, total)
     await session.flush()
+    if invite_with is not None:
+        report.invited = await links.invite_waiting(
+            session, actor=actor, person_ids=imported, now=now, settings=invite_with
+        )
     report.problems.sort(key=lambda p: p.line)
     return report
 

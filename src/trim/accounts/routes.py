@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.datastructures import Cookie
 from litestar.middleware.csrf import generate_csrf_token
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
-from trim.accounts import service, signin
-from trim.accounts.auth import current_actor, requires, signed_in
-from trim.accounts.schemas import MeOut, PersonOut, SessionOut, SigninIn
+from trim.accounts import factors, service, signin
+from trim.accounts.auth import BEFORE_ENROLMENT, current_actor, requires, signed_in
+from trim.accounts.models import Person
+from trim.accounts.schemas import MeOut, PersonOut, SessionOut, SigninErrorOut, SigninIn
 from trim.config import Settings
 from trim.deps import Conf, Db
 from trim.errors import InvalidInput, TooManyAttempts
@@ -33,6 +36,8 @@ from trim.web import (
     settings_of,
 )
 
+OTP_NEEDED = "Enter the code from your authenticator app (send it as otp, with your email and password)."
+
 
 def _client_address(request: Request[Any, Any, Any]) -> str | None:
     client = request.scope.get("client")
@@ -51,6 +56,42 @@ def clear_session_cookie(settings: Settings) -> Cookie:
     )
 
 
+async def finish_first_factor(
+    request: Request[Any, Any, Any], db: Db, settings: Settings, person: Person, *, via: str, target: str
+) -> Redirect:
+    """After the password (or an emailed link, or single sign-on): a full session with a
+    fresh id, or, when they have a second factor to give, a short session that reaches
+    only the code page."""
+    needs_code = await factors.is_enrolled(db, person.id) and not (via == "sso" and settings.oidc_satisfies_mfa)
+    token = await signin.start_session(
+        db,
+        person=person,
+        now=now_of(request),
+        settings=settings,
+        replacing=request.cookies.get(SESSION_COOKIE),
+        stage="code" if needs_code else "full",
+        via=via,
+    )
+    path = f"/signin/code?next={quote(target)}" if needs_code else target
+    return Redirect(path=path, status_code=303, cookies=[session_cookie(settings, token)])
+
+
+def password_signin_off(settings: Settings) -> str:
+    return f"Password sign-in is switched off here. Use '{settings.sso_button_label}' on the sign-in page."
+
+
+def signin_page(request: Request[Any, Any, Any], *, status: int = 200, **context: Any) -> Template:
+    settings = settings_of(request)
+    return page(
+        request,
+        "accounts/signin.html",
+        status=status,
+        password_signin=settings.password_signin_enabled,
+        sso_label=settings.sso_button_label if settings.sso_enabled else None,
+        **context,
+    )
+
+
 class SigninPages(Controller):
     include_in_schema = False
 
@@ -60,7 +101,7 @@ class SigninPages(Controller):
     ) -> Template | Redirect:
         if actor_of(request) is not None:
             return Redirect(path=safe_next(next), status_code=303)
-        return page(request, "accounts/signin.html", values={"next": safe_next(next)})
+        return signin_page(request, values={"next": safe_next(next)})
 
     @post("/signin")
     async def signin_submit(self, request: Request[Any, Any, Any], db: Db, settings: Conf) -> Response[Any]:
@@ -68,14 +109,10 @@ class SigninPages(Controller):
         email, password = form.get("email", "").strip(), form.get("password", "")
         target = safe_next(form.get("next"))
         values = {"email": email, "next": target}
+        if not settings.password_signin_enabled:
+            return signin_page(request, status=401, values=values, error=password_signin_off(settings))
         if not email or not password:
-            return page(
-                request,
-                "accounts/signin.html",
-                status=400,
-                values=values,
-                error="Enter your email address and password.",
-            )
+            return signin_page(request, status=400, values=values, error="Enter your email address and password.")
         try:
             person = await signin.authenticate(
                 db,
@@ -86,17 +123,14 @@ class SigninPages(Controller):
                 settings=settings,
             )
         except TooManyAttempts as exc:
-            response = page(request, "accounts/signin.html", status=429, values=values, error=exc.detail)
+            response = signin_page(request, status=429, values=values, error=exc.detail)
             response.headers["Retry-After"] = str(exc.retry_after_seconds)
             return response
         except InvalidInput as exc:
-            return page(request, "accounts/signin.html", status=401, values=values, error=exc.detail)
-        token = await signin.start_session(
-            db, person=person, now=now_of(request), settings=settings, replacing=request.cookies.get(SESSION_COOKIE)
-        )
-        return Redirect(path=target, status_code=303, cookies=[session_cookie(settings, token)])
+            return signin_page(request, status=401, values=values, error=exc.detail)
+        return await finish_first_factor(request, db, settings, person, via="password", target=target)
 
-    @post("/signout", guards=[signed_in])
+    @post("/signout", guards=[signed_in], opt=BEFORE_ENROLMENT)
     async def signout(self, request: Request[Any, Any, Any], db: Db, settings: Conf) -> Redirect:
         token = request.cookies.get(SESSION_COOKIE)
         if token:
@@ -116,12 +150,24 @@ class SessionApi(Controller):
         status_code=200,
         summary="Sign in",
         description="Starts a session (a fresh session id every time) and sets the csrftoken cookie. "
-        "Failed sign-ins are limited per account and per address.",
-        responses=api_errors(400, 401, 404, 429),
+        "Failed sign-ins are limited per account and per address. A person with a second factor sends "
+        "`otp` (the 6-digit code from their app, or a recovery code) with the password; until then the "
+        "answer is 401 with `otp_required: true`, and a wrong code counts as a failed sign-in. "
+        "`enrolment_required: true` in the answer means their role needs a second factor they have not "
+        "set up: every other endpoint answers 401 until they do (in a browser, at /account/second-factor).",
+        responses={
+            **api_errors(400, 404, 429),
+            401: ResponseSpec(
+                data_container=SigninErrorOut,
+                description="Bad credentials, a second-factor code needed or wrong, or password sign-in off",
+            ),
+        },
     )
     async def create_session(
         self, request: Request[Any, Any, Any], data: JSONBody[SigninIn], db: Db, settings: Conf
     ) -> Response[Any]:
+        if not settings.password_signin_enabled:
+            return json_error(401, password_signin_off(settings))
         try:
             person = await signin.authenticate(
                 db,
@@ -135,12 +181,26 @@ class SessionApi(Controller):
             return json_error(429, exc.detail, headers={"Retry-After": str(exc.retry_after_seconds)})
         except InvalidInput as exc:
             return json_error(401, exc.detail)
+        enrolled = await factors.is_enrolled(db, person.id)
+        if enrolled:
+            if not data.otp:
+                return json_error(401, OTP_NEEDED, otp_required=True)
+            try:
+                await factors.verify(db, person_id=person.id, code=data.otp, now=now_of(request), settings=settings)
+            except InvalidInput as exc:
+                await signin.record_failure(db, email=data.email, address=_client_address(request), now=now_of(request))
+                return json_error(401, exc.detail, otp_required=True)
         token = await signin.start_session(
             db, person=person, now=now_of(request), settings=settings, replacing=request.cookies.get(SESSION_COOKIE)
         )
         roles = await service.roles_of(db, person.id)
         csrf_cookie = request.cookies.get("csrftoken") or generate_csrf_token(settings.secret())
-        body = SessionOut(id=person.id, name=person.name, roles=roles)
+        body = SessionOut(
+            id=person.id,
+            name=person.name,
+            roles=roles,
+            enrolment_required=signin.must_enrol(roles, enrolled=enrolled, via="password", settings=settings),
+        )
         return Response(
             content=body.model_dump(mode="json"),
             status_code=200,
@@ -150,7 +210,14 @@ class SessionApi(Controller):
             ],
         )
 
-    @delete("/session", guards=[signed_in], status_code=204, summary="Sign out", responses=api_errors(401, 403, 404))
+    @delete(
+        "/session",
+        guards=[signed_in],
+        opt=BEFORE_ENROLMENT,
+        status_code=204,
+        summary="Sign out",
+        responses=api_errors(401, 403, 404),
+    )
     async def end_session(self, request: Request[Any, Any, Any], db: Db, settings: Conf) -> Response[None]:
         token = request.cookies.get(SESSION_COOKIE)
         if token:
@@ -214,6 +281,8 @@ class HomePages(Controller):
             "accounts/profile.html",
             person=person,
             station=stations.get(person.station_id) if person.station_id else None,
+            second_factor=await factors.status(db, actor.person_id),
+            second_factor_required=bool(set(person.roles) & set(settings_of(request).mfa_required_roles)),
         )
 
     @post("/profile/availability", guards=[requires("peer")])

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
+import pyotp
 from zxcvbn import zxcvbn
 
 from trim.config import ROLES
@@ -163,3 +167,76 @@ def role_change_message(added: list[str], removed: list[str]) -> tuple[str, str]
         lines.append("Removed: " + ", ".join(ROLE_LABELS.get(r, r) for r in removed) + ".")
     lines.append("If you did not expect this, tell your administrator or the programme lead.")
     return "Your roles have changed", "\n".join(lines)
+
+
+# -- getting in: links, second factor ------------------------------------------------
+
+ACCESS_LABELS = {
+    "joined": "Joined",
+    "invited": "Invited",
+    "expired": "Invitation expired",
+    "not_invited": "Not invited",
+}
+
+
+def access_status(
+    *, has_password: bool, joined_at: datetime | None, invited_at: datetime | None, now: datetime, valid: timedelta
+) -> str:
+    """Where a person stands with getting in: joined (has a password or has signed in
+    through single sign-on), invited (a live invitation), expired (invited, never
+    joined, the last link has run out) or not_invited."""
+    if has_password or joined_at is not None:
+        return "joined"
+    if invited_at is None:
+        return "not_invited"
+    return "invited" if invited_at + valid > now else "expired"
+
+
+TOTP_PERIOD_SECONDS = 30
+TOTP_DIGITS = 6
+# A code is accepted one step either side of now, for a phone whose clock is a little out.
+TOTP_DRIFT_STEPS = 1
+
+
+def totp_step(at: datetime) -> int:
+    return int(at.timestamp()) // TOTP_PERIOD_SECONDS
+
+
+def totp_matching_step(secret: str, code: str, *, at: datetime) -> int | None:
+    """The time step (near `at`) whose code this is, or None when it matches none."""
+    digits = "".join(code.split())
+    if len(digits) != TOTP_DIGITS or not digits.isdigit():
+        return None
+    totp = pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_PERIOD_SECONDS)
+    now_step = totp_step(at)
+    for step in range(now_step - TOTP_DRIFT_STEPS, now_step + TOTP_DRIFT_STEPS + 1):
+        if hmac.compare_digest(totp.at(step * TOTP_PERIOD_SECONDS), digits):
+            return step
+    return None
+
+
+def looks_like_totp(code: str) -> bool:
+    digits = "".join(code.split())
+    return len(digits) == TOTP_DIGITS and digits.isdigit()
+
+
+RECOVERY_CODE_COUNT = 10
+# No 0/o, 1/l/i: codes are read off paper and typed on phones.
+RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+RECOVERY_CODE_LENGTH = 10
+
+
+def normalize_recovery_code(code: str) -> str:
+    """'ABCDE-fghjk ' -> 'abcdefghjk': case, spaces and hyphens do not matter."""
+    return "".join(ch for ch in code.lower() if ch not in " -\t")
+
+
+def format_recovery_code(raw: str) -> str:
+    half = len(raw) // 2
+    return f"{raw[:half]}-{raw[half:]}"
+
+
+def recovery_code_hash(secret_key: str, person_id: str, code: str) -> str:
+    """HMAC-SHA256 under the app's secret key, bound to the person."""
+    message = f"{person_id}:{normalize_recovery_code(code)}".encode()
+    return hmac.new(secret_key.encode(), message, hashlib.sha256).hexdigest()

@@ -17,6 +17,8 @@ class SessionOut(BaseModel):
     id: uuid.UUID
     name: str
     roles: list[str]
+    # Their roles need a second factor they have not set up: nothing else answers until they do.
+    enrolment_required: bool = False
 
 
 class MeOut(BaseModel):
@@ -47,3 +49,10 @@ class ErrorOut(BaseModel):
 
     detail: str
     errors: list[ErrorItem] = []
+
+
+class SigninErrorOut(ErrorOut):
+    """A refused sign-in. otp_required: the password was right, and the code of the
+    person's second factor is needed (or was wrong) in `otp`."""
+
+    otp_required: bool = False

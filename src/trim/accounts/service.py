@@ -5,15 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, or_
+from sqlalchemy import ColumnElement, and_, delete, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trim.accounts.actor import Actor
 from trim.accounts.models import Person, PersonRole, Station, WebSession
-from trim.accounts.rules import is_valid_email, normalize_email, role_change_message
+from trim.accounts.rules import access_status, is_valid_email, normalize_email, role_change_message
 from trim.config import ROLES
 from trim.errors import FieldError, InvalidInput, NotFound
 from trim.notifications import service as notifications
@@ -34,6 +34,14 @@ class PersonView:
     available: bool
     background: str | None
     has_password: bool
+    invited_at: datetime | None = None
+    joined_at: datetime | None = None
+
+    def access(self, *, now: datetime, valid: timedelta) -> str:
+        """joined, invited, expired or not_invited (see rules.access_status)."""
+        return access_status(
+            has_password=self.has_password, joined_at=self.joined_at, invited_at=self.invited_at, now=now, valid=valid
+        )
 
     def as_api(self) -> dict[str, object]:
         return {
@@ -59,6 +67,8 @@ def _view(person: Person, roles: Iterable[str]) -> PersonView:
         available=person.available,
         background=person.background,
         has_password=person.password_hash is not None,
+        invited_at=person.invited_at,
+        joined_at=person.joined_at,
     )
 
 
@@ -102,6 +112,24 @@ async def person_by_staff_number(session: AsyncSession, staff_number: str) -> Pe
     return (await session.exec(select(Person).where(Person.staff_number == staff_number.strip()))).first()
 
 
+ACCESS_FILTERS = ("joined", "invited", "expired", "not_invited")
+
+
+def access_condition(access: str, *, now: datetime, valid: timedelta) -> ColumnElement[bool]:
+    """SQL for rules.access_status(...) == access (a test holds the two together)."""
+    joined = or_(col(Person.password_hash).is_not(None), col(Person.joined_at).is_not(None))
+    if access == "joined":
+        return joined
+    waiting = and_(col(Person.password_hash).is_(None), col(Person.joined_at).is_(None))
+    if access == "not_invited":
+        return and_(waiting, col(Person.invited_at).is_(None))
+    if access == "invited":
+        return and_(waiting, col(Person.invited_at) > now - valid)
+    if access == "expired":
+        return and_(waiting, col(Person.invited_at) <= now - valid)
+    raise InvalidInput.field("access", f"unknown filter {access!r}; use one of {', '.join(ACCESS_FILTERS)}")
+
+
 async def search_people(
     session: AsyncSession,
     *,
@@ -112,11 +140,15 @@ async def search_people(
     include_inactive: bool = False,
     limit: int = 100,
     offset: int = 0,
+    access: ColumnElement[bool] | None = None,
 ) -> list[PersonView]:
-    """People the actor may pick, by name; name or staff number match `q`."""
+    """People the actor may pick, by name; name or staff number match `q`; `access` is an
+    access_condition() to keep to."""
     stmt = policy.pickable_people(actor).where(col(Person.is_pseudonym).is_(False))
     if not include_inactive:
         stmt = stmt.where(col(Person.active).is_(True))
+    if access is not None:
+        stmt = stmt.where(access)
     if q:
         needle = f"%{q.strip().lower()}%"
         stmt = stmt.where(or_(func.lower(Person.name).like(needle), func.lower(Person.staff_number).like(needle)))
@@ -132,8 +164,12 @@ async def search_people(
     return [_view(p, roles[p.id]) for p in people]
 
 
-async def count_people(session: AsyncSession, *, q: str | None = None) -> int:
+async def count_people(
+    session: AsyncSession, *, q: str | None = None, access: ColumnElement[bool] | None = None
+) -> int:
     stmt = select(func.count()).select_from(Person).where(col(Person.is_pseudonym).is_(False))
+    if access is not None:
+        stmt = stmt.where(access)
     if q:
         needle = f"%{q.strip().lower()}%"
         stmt = stmt.where(or_(func.lower(Person.name).like(needle), func.lower(Person.staff_number).like(needle)))
@@ -399,7 +435,7 @@ async def set_active(
 
 
 async def set_password_hash(
-    session: AsyncSession, *, actor: Actor, person_id: uuid.UUID, password_hash: str, now: datetime
+    session: AsyncSession, *, actor: Actor | str, person_id: uuid.UUID, password_hash: str, now: datetime
 ) -> None:
     """Store a new password hash and end every session of that person."""
     person = await get_person(session, person_id)

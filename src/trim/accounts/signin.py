@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trim.accounts.actor import Actor
-from trim.accounts.models import ApiToken, Person, SigninFailure, WebSession
+from trim.accounts.models import ApiToken, Person, SigninFailure, TotpFactor, WebSession
 from trim.accounts.passwords import verify_password
 from trim.accounts.rules import normalize_email
 from trim.accounts.service import roles_of
@@ -26,13 +26,21 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _email_key(email: str) -> str:
+# What is limited: failed sign-ins (passwords and codes), and requests for an emailed link.
+# Each is counted per account and per address, under the same settings.
+LIMITED = {
+    "signin": ("", "Too many failed sign-ins. Wait {wait} and try again."),
+    "link": ("link-", "Too many requests for a link. Wait {wait} and try again."),
+}
+
+
+def _email_key(email: str, scope: str = "signin") -> str:
     # Hashed so the table does not become a list of who tried which address.
-    return "account:" + hashlib.sha256(normalize_email(email).encode()).hexdigest()[:40]
+    return LIMITED[scope][0] + "account:" + hashlib.sha256(normalize_email(email).encode()).hexdigest()[:40]
 
 
-def _address_key(address: str | None) -> str:
-    return f"addr:{address or 'unknown'}"
+def _address_key(address: str | None, scope: str = "signin") -> str:
+    return f"{LIMITED[scope][0]}addr:{address or 'unknown'}"
 
 
 async def _failures_since(session: AsyncSession, key: str, since: datetime) -> tuple[int, datetime | None]:
@@ -47,28 +55,34 @@ async def _failures_since(session: AsyncSession, key: str, since: datetime) -> t
 
 
 async def check_not_limited(
-    session: AsyncSession, *, email: str, address: str | None, now: datetime, settings: Settings
+    session: AsyncSession,
+    *,
+    email: str,
+    address: str | None,
+    now: datetime,
+    settings: Settings,
+    scope: str = "signin",
 ) -> None:
     """Raise TooManyAttempts when this account or this address failed too often lately."""
     window = timedelta(minutes=settings.signin_window_minutes)
     limits = (
-        (_email_key(email), settings.signin_max_failures),
-        (_address_key(address), settings.signin_max_failures_per_address),
+        (_email_key(email, scope), settings.signin_max_failures),
+        (_address_key(address, scope), settings.signin_max_failures_per_address),
     )
     for key, limit in limits:
         count, oldest = await _failures_since(session, key, now - window)
         if count >= limit:
             retry = int(((oldest or now) + window - now).total_seconds()) + 1
             minutes = max(1, (retry + 59) // 60)
-            raise TooManyAttempts(
-                f"Too many failed sign-ins. Wait {minutes} minute{'s' if minutes != 1 else ''} and try again.",
-                retry_after_seconds=max(retry, 1),
-            )
+            wait = f"{minutes} minute{'s' if minutes != 1 else ''}"
+            raise TooManyAttempts(LIMITED[scope][1].format(wait=wait), retry_after_seconds=max(retry, 1))
 
 
-async def record_failure(session: AsyncSession, *, email: str, address: str | None, now: datetime) -> None:
-    session.add(SigninFailure(key=_email_key(email), at=now))
-    session.add(SigninFailure(key=_address_key(address), at=now))
+async def record_failure(
+    session: AsyncSession, *, email: str, address: str | None, now: datetime, scope: str = "signin"
+) -> None:
+    session.add(SigninFailure(key=_email_key(email, scope), at=now))
+    session.add(SigninFailure(key=_address_key(address, scope), at=now))
 
 
 async def prune_failures(session: AsyncSession, *, now: datetime, settings: Settings) -> None:
@@ -91,34 +105,69 @@ async def authenticate(
 
 
 async def start_session(
-    session: AsyncSession, *, person: Person, now: datetime, settings: Settings, replacing: str | None = None
+    session: AsyncSession,
+    *,
+    person: Person,
+    now: datetime,
+    settings: Settings,
+    replacing: str | None = None,
+    stage: str = "full",
+    via: str = "password",
 ) -> str:
     """A fresh session for this person; returns the cookie token (never stored).
 
-    Any session the browser carried before is ended, so a planted id is useless."""
+    Any session the browser carried before is ended, so a planted id is useless. A
+    "code" session only waits, briefly, for the second factor's code."""
     if replacing:
         await end_session(session, token=replacing)
     token = secrets.token_urlsafe(32)
+    lasts = (
+        timedelta(minutes=settings.signin_code_minutes)
+        if stage == "code"
+        else timedelta(hours=settings.session_max_hours)
+    )
     session.add(
         WebSession(
             id=token_hash(token),
             person_id=person.id,
             created_at=now,
             last_seen_at=now,
-            expires_at=now + timedelta(hours=settings.session_max_hours),
+            expires_at=now + lasts,
+            stage=stage,
+            via=via,
         )
     )
-    audit.record(
-        session,
-        actor=str(person.id),
-        action="session.started",
-        target_type="person",
-        target_id=person.id,
-        subject_id=person.id,
-        at=now,
-    )
+    if stage == "full":
+        audit.record(
+            session,
+            actor=str(person.id),
+            action="session.started",
+            target_type="person",
+            target_id=person.id,
+            subject_id=person.id,
+            details={"via": via},
+            at=now,
+        )
     await session.flush()
     return token
+
+
+async def awaiting_code(session: AsyncSession, *, token: str, now: datetime) -> tuple[WebSession, Person] | None:
+    """The half-signed-in session (password right, code awaited) behind a cookie, if live."""
+    row = (
+        await session.exec(
+            select(WebSession, Person)
+            .join(Person, col(Person.id) == col(WebSession.person_id))
+            .where(WebSession.id == token_hash(token), WebSession.stage == "code")
+        )
+    ).first()
+    if row is None:
+        return None
+    web_session, person = row
+    if web_session.expires_at <= now or not person.active:
+        await session.delete(web_session)
+        return None
+    return web_session, person
 
 
 async def end_session(session: AsyncSession, *, token: str) -> None:
@@ -126,17 +175,19 @@ async def end_session(session: AsyncSession, *, token: str) -> None:
 
 
 async def actor_for_session(session: AsyncSession, *, token: str, now: datetime, settings: Settings) -> Actor | None:
-    """The signed-in person for a cookie token, or None if unknown, expired or inactive."""
+    """The signed-in person for a cookie token, or None if unknown, expired or inactive
+    (or still waiting for a second factor's code)."""
     row = (
         await session.exec(
-            select(WebSession, Person)
+            select(WebSession, Person, TotpFactor.enabled_at)
             .join(Person, col(Person.id) == col(WebSession.person_id))
-            .where(WebSession.id == token_hash(token))
+            .outerjoin(TotpFactor, col(TotpFactor.person_id) == col(Person.id))
+            .where(WebSession.id == token_hash(token), WebSession.stage == "full")
         )
     ).first()
     if row is None:
         return None
-    web_session, person = row
+    web_session, person, factor_enabled_at = row
     idle = timedelta(minutes=settings.session_idle_minutes)
     if not person.active or web_session.expires_at <= now or web_session.last_seen_at + idle <= now:
         await session.delete(web_session)
@@ -152,7 +203,16 @@ async def actor_for_session(session: AsyncSession, *, token: str, now: datetime,
         roles=frozenset(roles),
         station_id=person.station_id,
         session_id=web_session.id,
+        must_enrol=must_enrol(roles, enrolled=factor_enabled_at is not None, via=web_session.via, settings=settings),
     )
+
+
+def must_enrol(roles: list[str], *, enrolled: bool, via: str, settings: Settings) -> bool:
+    """True when this person's roles need a second factor they have not set up (a
+    single sign-on counts as one only where TRIM_OIDC_SATISFIES_MFA says so)."""
+    if enrolled or not set(roles) & set(settings.mfa_required_roles):
+        return False
+    return not (via == "sso" and settings.oidc_satisfies_mfa)
 
 
 # -- integration tokens -----------------------------------------------------

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from trim.accounts.models import TotpFactor
 from trim.assessments.models import Assessment
 from trim.config import Settings
 from trim.privacy import audit, crypto
@@ -26,6 +27,7 @@ ENCRYPTED: list[tuple[type[Any], str]] = [
     (Assessment, "notes_encrypted"),
     (PeerRequest, "message_encrypted"),
     (PeerRequest, "contact_encrypted"),
+    (TotpFactor, "secret_encrypted"),
 ]
 
 
