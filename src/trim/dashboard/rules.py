@@ -418,3 +418,11 @@ def caseload_band(people: int) -> str:
         if people >= low and (high is None or people <= high):
             return label
     return CASELOAD_BANDS[0][2]
+
+
+def plain_number(value: float | int | str | None) -> float | int | str | None:
+    """How the API and the CSV write a value: whole numbers without a fraction (3, not
+    3.0); shares and hours keep theirs; markers and None as they are."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value

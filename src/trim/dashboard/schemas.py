@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PlainSerializer
 
+from trim.dashboard import rules
 from trim.dashboard.figures import Dashboard, Figure
 
-CellValue = int | float | str | None
+# One number type in the schema: "integer | number" would make every whole number match
+# both branches of a oneOf.
+CellValue = Annotated[float | str | None, PlainSerializer(rules.plain_number)]
 
 VALUES = (
     'One value per measure of the figure: a number; or the string "<5" (generally "<k") when the '

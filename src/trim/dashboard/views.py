@@ -117,6 +117,7 @@ def cell(value: Value, *, unit: str = "") -> Cell:
         return Cell("–", "none")
     if isinstance(value, str):
         return Cell(value, "hidden" if value == rules.COMPLEMENT else "small")
+    value = rules.plain_number(value)  # as the API and the CSV write it
     if isinstance(value, float):
         return Cell(f"{value:.1f}{unit}", "number")
     return Cell(f"{value}{unit}", "number")
@@ -575,5 +576,5 @@ def as_csv(dashboard: Dashboard) -> str:
         for row in figure.rows:
             for measure, value in row.values.items():
                 dims = [row.dims.get(name, "") for name in CSV_DIMENSIONS]
-                writer.writerow([figure_id, measure, *dims, "" if value is None else value])
+                writer.writerow([figure_id, measure, *dims, "" if value is None else rules.plain_number(value)])
     return out.getvalue()
