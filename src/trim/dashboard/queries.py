@@ -167,13 +167,14 @@ def member(
     from_: Any = None,
 ) -> Select[Any]:
     """The eight columns every member returns (missing dimensions and statistics NULL)."""
+    # Every column labelled: two identical unlabelled NULLs would be folded into one.
     stmt = sa_select(
         literal(tag).label("tag"),
-        *_padded(dims),
-        rows,
-        people,
-        p50 if p50 is not None else cast(null(), Float),
-        p90 if p90 is not None else cast(null(), Float),
+        *[value.label(f"d{i}") for i, value in enumerate(_padded(dims))],
+        rows.label("rows"),
+        people.label("people"),
+        (p50 if p50 is not None else cast(null(), Float)).label("p50"),
+        (p90 if p90 is not None else cast(null(), Float)).label("p90"),
     )
     return stmt.select_from(from_) if from_ is not None else stmt
 
