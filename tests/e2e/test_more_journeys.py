@@ -172,3 +172,90 @@ def test_responder_asks_for_a_peer_and_a_peer_takes_it(browser_for: BrowserFor, 
         ui.goto(f"/requests/{request_id}")
         expect(ui.page.locator("main")).to_contain_text(f"Accepted by {peer.name}")
         ui.check("request accepted")
+
+
+async def _invitation_link(session: AsyncSession, email: str) -> str:
+    from trim.notifications.models import OutboxMessage
+
+    person = (await session.exec(select(Person).where(Person.email == email))).one()
+    link = (
+        await session.exec(
+            select(OutboxMessage.link)
+            .where(OutboxMessage.person_id == person.id, col(OutboxMessage.link).is_not(None))
+            .order_by(col(OutboxMessage.created_at).desc())
+        )
+    ).first()
+    assert link is not None
+    return str(link)
+
+
+def test_invited_colleague_joins_on_a_phone_and_sets_up_a_second_factor(browser_for: BrowserFor, story: Story) -> None:
+    import pyotp
+
+    live = story.live
+    required = list(live.settings.mfa_required_roles)
+    live.settings.mfa_required_roles = ["responder", "peer", "lead", "clinician"]  # admin: not in this journey
+    email = "nia.sandford@demo.trim.example"
+    try:
+        with browser_for("admin invites") as ui:
+            page = ui.page
+            ui.sign_in(story.org.admin.email, PASSWORD)
+            ui.goto("/admin/people/new")
+            ui.check("add a person")
+            page.get_by_label("Full name").fill("Nia Sandford")
+            page.get_by_label("Staff number").fill("N0042")
+            page.get_by_label("Email address").fill(email)
+            page.get_by_role("button", name="Add person").click()
+            expect(page.locator(".flash")).to_contain_text("Nia Sandford has been added")
+            ui.check("person added")
+            page.get_by_role("button", name="Send an invitation").click()
+            ui.check("invitation sent")
+
+        link = live.run_db(lambda session: _invitation_link(session, email))
+        with browser_for("invited colleague", phone=True) as ui:
+            page = ui.page
+            ui.goto(link)
+            ui.check("choose a password", docs="join-choose-password-phone")
+            page.locator("#password").fill("short")
+            page.locator("#confirm").fill("short")
+            page.get_by_role("button").last.click()
+            expect(page.locator(".field-error").first).to_be_visible()  # too short: said plainly
+            ui.check("password refused")
+            page.locator("#password").fill("harbour lantern quietly rowing")
+            page.locator("#confirm").fill("harbour lantern quietly rowing")
+            page.get_by_role("button").last.click()
+            expect(page).to_have_url(re.compile(r"/account/second-factor"))
+            expect(page.get_by_role("heading", level=1)).to_have_text("Second factor")
+            ui.check("set up a second factor", docs="second-factor-phone")
+            # Nothing else opens until it is set up.
+            assert ui.api_get("/api/checkins").status == 401
+            page.get_by_text("Cannot scan it? Type this key instead").click()
+            key = page.locator("code.secret-key").inner_text().replace(" ", "")
+            page.locator("#code").fill(pyotp.TOTP(key).at(live.clock()))
+            page.get_by_role("button", name="Turn on").click()
+            expect(page.locator("ul.recovery-codes li")).to_have_count(10)
+            ui.check("recovery codes")
+            page.get_by_role("button", name="I have saved them: continue").click()
+            expect(page.get_by_role("heading", level=1)).to_contain_text("Hello")
+            ui.check("signed in")
+            assert ui.api_get("/api/checkins").status == 200
+
+            # Next time: password, then the code from the app (a later one: each works once).
+            page.get_by_role("navigation", name="Main").get_by_text("Menu", exact=True).click()
+            page.get_by_role("button", name="Sign out").click()
+            ui.check("signed out")
+            live.clock.advance(seconds=30)
+            ui.goto("/signin")
+            ui.check("sign in")
+            page.get_by_label("Email address").fill(email)
+            page.get_by_label("Password").fill("harbour lantern quietly rowing")
+            page.get_by_role("button", name="Sign in").click()
+            expect(page.locator("#code")).to_be_visible()
+            ui.check("code step")
+            page.locator("#code").fill(pyotp.TOTP(key).at(live.clock()))
+            page.locator("#code").press("Enter")
+            expect(page.get_by_role("heading", level=1)).to_contain_text("Hello")
+            ui.check("signed in again")
+    finally:
+        live.clock.advance(seconds=-30)
+        live.settings.mfa_required_roles = required
