@@ -259,3 +259,22 @@ def test_invited_colleague_joins_on_a_phone_and_sets_up_a_second_factor(browser_
     finally:
         live.clock.advance(seconds=-30)
         live.settings.mfa_required_roles = required
+
+
+def test_lead_reads_the_dashboard(browser_for: BrowserFor, story: Story) -> None:
+    story.incident_id()
+    with browser_for("lead dashboard") as ui:
+        page = ui.page
+        ui.sign_in(story.org.lead.email, PASSWORD)
+        ui.menu("Dashboard")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
+        expect(page.locator("main")).to_contain_text("Incidents by month and kind")
+        # Small numbers never show: the organisation here is small, so its cells read "<5".
+        expect(page.locator("abbr.suppressed").first).to_be_visible()
+        ui.check("dashboard", docs="lead-dashboard")
+        csv = ui.context.request.get(ui.url("/dashboard.csv"))
+        assert csv.status == 200 and csv.text().startswith("figure,measure")
+    with browser_for("supervisor and the dashboard") as ui:
+        ui.sign_in(story.org.supervisor.email, PASSWORD)
+        ui.expect_not_found("/dashboard")
+        assert ui.api_get("/api/dashboard").status == 404
