@@ -21,6 +21,7 @@ from litestar.params import QueryParameter
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from trim.accounts.actor import Actor
 from trim.config import Settings
@@ -222,7 +223,37 @@ def api_errors(*codes: int) -> dict[int, ResponseSpec]:
 
 CHARACTER_NOT_IN_REPERTOIRE = "22021"  # PostgreSQL's SQLSTATE for text it cannot store (NUL)
 
-ERROR_TEMPLATES = {400: "errors/400.html", 403: "errors/403.html", 404: "errors/404.html", 429: "errors/429.html"}
+ERROR_TEMPLATES = {
+    400: "errors/400.html",
+    403: "errors/403.html",
+    404: "errors/404.html",
+    429: "errors/429.html",
+    503: "errors/503.html",
+}
+# SQLSTATEs that mean the database could not be reached, not that the request was wrong:
+# class 08 (connection exception), and the server shutting down or still starting.
+UNREACHABLE_SQLSTATES = ("57P01", "57P02", "57P03")
+RETRY_AFTER_SECONDS = 5
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """True when `exc` says the database is down or restarting (or every connection is
+    busy), so the answer is 503 and "try again", not a 500 and a bug report."""
+    if isinstance(exc, PoolTimeoutError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+        return True
+    if not isinstance(exc, (DBAPIError, ConnectionError, TimeoutError)):
+        return False
+    # asyncpg's own errors (wrapped by SQLAlchemy) carry a SQLSTATE; a connection that
+    # fails while it is being opened surfaces as a bare ConnectionError.
+    seen: BaseException | None = exc.orig if isinstance(exc, DBAPIError) else exc
+    while seen is not None:
+        sqlstate = getattr(seen, "sqlstate", None)
+        if isinstance(sqlstate, str) and (sqlstate.startswith("08") or sqlstate in UNREACHABLE_SQLSTATES):
+            return True
+        if isinstance(seen, (ConnectionError, TimeoutError)):  # refused, reset, timed out
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def error_page(
@@ -264,6 +295,13 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
     elif isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == CHARACTER_NOT_IN_REPERTOIRE:
         # PostgreSQL cannot store some characters (NUL) in text: bad input, not our failure.
         status, detail = 400, "The request contains a character that cannot be stored (such as NUL)."
+    elif database_unreachable(exc):
+        # Not a bug: PostgreSQL is restarting or out of reach. The pool reconnects by
+        # itself; the client should simply try again (the API's Idempotency-Key makes
+        # a retried change safe).
+        log.warning("database unreachable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        status, detail = 503, "The service is briefly unavailable."
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     else:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         status, detail = HTTP_500_INTERNAL_SERVER_ERROR, "Something went wrong on our side. Nothing you did caused it."
