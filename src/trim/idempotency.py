@@ -74,6 +74,17 @@ async def claim(session: AsyncSession, *, scope: str, key: str, body_hash: str) 
     return Replay(existing.status_code, existing.response)
 
 
+async def claim_header(
+    session: AsyncSession, header: str | None, *, scope: str, body: Any
+) -> IdempotencyKey | Replay | None:
+    """For an API route with an optional Idempotency-Key header: nothing without one;
+    with one, `claim` it for this request body."""
+    key = validate_key(header)
+    if key is None:
+        return None
+    return await claim(session, scope=scope, key=key, body_hash=request_hash(body))
+
+
 def complete(session: AsyncSession, row: IdempotencyKey, *, status_code: int, body: dict[str, Any]) -> None:
     row.status_code = status_code
     row.response = body

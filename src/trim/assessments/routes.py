@@ -28,7 +28,7 @@ from trim.deps import Conf, Db
 from trim.errors import InvalidInput, NotFound
 from trim.followups import rules as schedule_rules
 from trim.followups import service as followups
-from trim.idempotency import Replay, claim, complete, request_hash, validate_key
+from trim.idempotency import Replay, claim, claim_header, complete, request_hash
 from trim.incidents import service as incidents
 from trim.web import Limit, Offset, api_errors, form_data, now_of, page, redirect
 
@@ -109,18 +109,14 @@ class AssessmentApi(Controller):
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response[Any]:
         actor = current_actor(request)
-        key = validate_key(idempotency_key)
-        claimed = None
-        if key:
-            outcome = await claim(
-                db,
-                scope=f"{actor.audit_id}:checkin.record:{checkin_id}",
-                key=key,
-                body_hash=request_hash(data.model_dump(mode="json")),
-            )
-            if isinstance(outcome, Replay):
-                return Response(outcome.body, status_code=outcome.status_code)
-            claimed = outcome
+        claimed = await claim_header(
+            db,
+            idempotency_key,
+            scope=f"{actor.audit_id}:checkin.record:{checkin_id}",
+            body=data.model_dump(mode="json"),
+        )
+        if isinstance(claimed, Replay):
+            return Response(claimed.body, status_code=claimed.status_code)
         recorded = await service.record_checkin(
             db,
             actor=actor,

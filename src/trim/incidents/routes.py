@@ -15,7 +15,7 @@ from trim.accounts.auth import current_actor, requires
 from trim.deps import Conf, Db
 from trim.errors import InvalidInput, NotFound
 from trim.followups import service as followups
-from trim.idempotency import Replay, claim, complete, request_hash, validate_key
+from trim.idempotency import Replay, claim_header, complete
 from trim.incidents import service
 from trim.incidents.models import EXPOSURE_LABELS, KIND_LABELS
 from trim.incidents.schemas import (
@@ -87,18 +87,11 @@ class IncidentApi(Controller):
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response[Any]:
         actor = current_actor(request)
-        key = validate_key(idempotency_key)
-        claimed = None
-        if key:
-            outcome = await claim(
-                db,
-                scope=f"{actor.audit_id}:incidents.create",
-                key=key,
-                body_hash=request_hash(data.model_dump(mode="json")),
-            )
-            if isinstance(outcome, Replay):
-                return Response(outcome.body, status_code=outcome.status_code)
-            claimed = outcome
+        claimed = await claim_header(
+            db, idempotency_key, scope=f"{actor.audit_id}:incidents.create", body=data.model_dump(mode="json")
+        )
+        if isinstance(claimed, Replay):
+            return Response(claimed.body, status_code=claimed.status_code)
         incident = await service.log_incident(
             db,
             actor=actor,
