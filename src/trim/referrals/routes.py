@@ -238,24 +238,36 @@ class FlagPages(Controller):
                 now=now_of(request),
             )
         except (InvalidInput, Conflict) as exc:
-            await db.rollback()
-            errors = exc.field_messages() if isinstance(exc, InvalidInput) else {}
-            return await self._detail(
-                request,
-                db,
-                settings,
-                flag_id,
-                status=422 if errors else 409,
-                errors=errors,
-                values=form,
-                error=exc.detail,
-            )
+            return await self._refused(request, db, settings, flag_id, exc, form)
         message = (
             "Referral recorded. The clinician has been told; nothing about it reaches the person's supervisor."
             if form.get("consent") == "yes"
             else "Recorded that they declined a referral. That is their choice and it is respected."
         )
         return redirect(request, f"/flags/{flag_id}", message)
+
+    async def _refused(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        settings: Conf,
+        flag_id: uuid.UUID,
+        exc: InvalidInput | Conflict,
+        form: dict[str, str],
+    ) -> Template:
+        """The flag's page again, with what was wrong and what was typed; nothing kept."""
+        await db.rollback()
+        errors = exc.field_messages() if isinstance(exc, InvalidInput) else {}
+        return await self._detail(
+            request,
+            db,
+            settings,
+            flag_id,
+            status=422 if errors else 409,
+            errors=errors,
+            values=form,
+            error=exc.detail,
+        )
 
     @post("/flags/{flag_id:uuid}/close", guards=[requires("peer", "lead")])
     async def close(
@@ -267,18 +279,7 @@ class FlagPages(Controller):
                 db, actor=current_actor(request), flag_id=flag_id, reason=form.get("reason", ""), now=now_of(request)
             )
         except (InvalidInput, Conflict) as exc:
-            await db.rollback()
-            errors = exc.field_messages() if isinstance(exc, InvalidInput) else {}
-            return await self._detail(
-                request,
-                db,
-                settings,
-                flag_id,
-                status=422 if errors else 409,
-                errors=errors,
-                values=form,
-                error=exc.detail,
-            )
+            return await self._refused(request, db, settings, flag_id, exc, form)
         return redirect(request, f"/flags/{flag_id}", "Flag closed.")
 
     @post("/flags/{flag_id:uuid}/acknowledge", guards=[requires("peer", "lead")])
