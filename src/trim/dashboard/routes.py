@@ -3,6 +3,7 @@ GET /api/dashboard. The same service call behind all three."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get
@@ -12,6 +13,7 @@ from litestar.response import Template
 from trim.accounts import service as accounts
 from trim.accounts.auth import current_actor, requires
 from trim.dashboard import service, views
+from trim.dashboard.figures import Dashboard
 from trim.dashboard.schemas import DashboardOut
 from trim.deps import Conf, Db
 from trim.errors import InvalidInput
@@ -39,6 +41,23 @@ Kind = Annotated[
 ]
 
 
+async def _figures(
+    request: Request[Any, Any, Any],
+    db: Db,
+    settings: Conf,
+    from_: str | None,
+    to: str | None,
+    station_id: str | None,
+    kind: str | None,
+    now: datetime,
+) -> Dashboard:
+    """The figures for the filters as asked (a 422 naming each bad one)."""
+    filters = await service.read_filters(
+        db, from_text=from_, to_text=to, station_text=station_id, kind_text=kind, now=now, settings=settings
+    )
+    return await service.dashboard(db, actor=current_actor(request), filters=filters, now=now, settings=settings)
+
+
 class DashboardApi(Controller):
     path = "/api/dashboard"
     tags = ["dashboard"]
@@ -63,10 +82,7 @@ class DashboardApi(Controller):
         kind: Kind = None,
     ) -> DashboardOut:
         now = now_of(request)
-        filters = await service.read_filters(
-            db, from_text=from_, to_text=to, station_text=station_id, kind_text=kind, now=now, settings=settings
-        )
-        figures = await service.dashboard(db, actor=current_actor(request), filters=filters, now=now, settings=settings)
+        figures = await _figures(request, db, settings, from_, to, station_id, kind, now)
         return DashboardOut.of(figures)
 
 
@@ -127,10 +143,7 @@ class DashboardPages(Controller):
     ) -> Response[str]:
         """Every figure as one tidy CSV: figure, measure, dimensions..., value."""
         now = now_of(request)
-        filters = await service.read_filters(
-            db, from_text=from_, to_text=to, station_text=station_id, kind_text=kind, now=now, settings=settings
-        )
-        figures = await service.dashboard(db, actor=current_actor(request), filters=filters, now=now, settings=settings)
+        figures = await _figures(request, db, settings, from_, to, station_id, kind, now)
         name = f"trim-dashboard-{now.strftime('%Y%m%d')}.csv"
         return Response(
             views.as_csv(figures),
