@@ -288,15 +288,22 @@ async def access_referral(session: AsyncSession, actor: Actor, referral_id: uuid
 
 def can_read_shared_assessment(actor: Actor, referral: Referral) -> bool:
     """A clinician reads the assessment (answers and notes) only on a referral addressed to
-    them whose person consented to share it, and only until consent is withdrawn."""
+    them whose person confirmed, themselves, that it may be shared, and only until they
+    withdraw consent."""
     return (
         not actor.is_token
         and actor.is_clinician
         and referral.clinician_id == actor.id
         and referral.consent
         and referral.share_assessment
+        and referral.share_confirmed_at is not None
         and referral.status != "withdrawn"
     )
+
+
+def can_confirm_share(actor: Actor, referral: Referral) -> bool:
+    """Sharing the assessment is the person's own act: nobody else can confirm it."""
+    return not actor.is_token and actor.id is not None and referral.person_id == actor.id
 
 
 def can_act_on_flag(actor: Actor, flag: Flag) -> bool:
