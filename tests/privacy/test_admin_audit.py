@@ -22,6 +22,7 @@ from trim.privacy import audit
 from trim.privacy.models import AuditEvent
 
 SELF_ACTIONS = (
+    "checkin.viewed",
     "request.created",
     "request.withdrawn",
     "referral.withdrawn",
@@ -70,6 +71,9 @@ async def the_responder_looks_after_themselves(
         assert (await responder.post(f"/checkins/{day28.id}/different-peer", data=token)).status_code == 200
         assert (await responder.post(f"/checkins/{day28.id}/opt-out", data=token)).status_code == 200
         assert (await responder.get("/me")).status_code == 200
+        # Opening their own check-in and the incident it belongs to reads their own record too.
+        assert (await responder.get(f"/checkins/{day28.id}")).status_code == 200
+        assert (await responder.get(f"/incidents/{made.json()['id']}")).status_code == 200
         asked = await responder.post(
             "/api/requests", json={"urgency": "today", "contact_method": "in_person", "safety_concern": True}
         )

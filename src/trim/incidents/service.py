@@ -459,7 +459,17 @@ async def incident_detail(
     for line in with_status:
         line.checkins = grouped.get(line.exposure_id, [])
         line.peer_name = peer_names.get(line.peer_id) if line.peer_id else None
-    audit.record(session, actor=actor, action="incident.viewed", target_type="incident", target_id=incident.id, at=now)
+    # A person opening an incident they were part of reads their own record: it is about them.
+    own = any(line.person_id == actor.id for line in lines)
+    audit.record(
+        session,
+        actor=actor,
+        action="incident.viewed",
+        target_type="incident",
+        target_id=incident.id,
+        subject_id=actor.id if own else None,
+        at=now,
+    )
     summary = (await _summaries(session, [incident]))[0]
     return IncidentDetail(incident=summary, exposures=lines, can_manage=can_manage, hidden_people=hidden)
 
