@@ -1,6 +1,7 @@
 """The rest of the loop, in a real browser: a peer on a phone records a day-3 check-in
 that scores elevated and a day-28 one that raises a flag, and offers a referral; the
-clinician finds it in their inbox; a responder asks for a peer and a peer takes it.
+person agrees, on their own record, to share their answers; the clinician finds it in
+their inbox; a responder asks for a peer and a peer takes it.
 
 These run after test_journeys.py (file order) and follow the same incident.
 """
@@ -96,9 +97,10 @@ def test_peer_records_two_elevated_checkins_and_offers_a_referral(browser_for: B
             ui.check("flag", docs="peer-offers-referral-phone")
             page.get_by_label("Yes, they agreed").check()
             page.get_by_label("Referral to").select_option(label=story.org.clinician.name)
-            page.get_by_label(re.compile("They agree to share")).check()
+            page.get_by_label(re.compile("would like the clinician to see")).check()
             page.get_by_role("button", name="Record the referral conversation").click()
             expect(page.locator(".flash")).to_contain_text("Referral recorded")
+            expect(page.locator(".flash")).to_contain_text("nothing is shared until they do")
             ui.check("referral recorded")
     finally:
         story.live.clock.advance(days=-25)
@@ -106,6 +108,28 @@ def test_peer_records_two_elevated_checkins_and_offers_a_referral(browser_for: B
 
 def test_clinician_finds_the_referral_with_what_was_shared(browser_for: BrowserFor, story: Story) -> None:
     person = story.crew[0]  # whose referral the previous journey recorded
+    # Nothing is shared until the person says so themselves.
+    with browser_for("clinician before the person agrees") as ui:
+        page = ui.page
+        ui.sign_in(story.org.clinician.email, PASSWORD)
+        ui.menu("Referrals")
+        item = page.get_by_role("link", name=re.compile(re.escape(person.name)))
+        expect(item).to_contain_text("assessment not shared")
+        ui.check("inbox, not yet shared")
+        item.click()
+        expect(page.locator("main")).to_contain_text("waiting for the person")
+        expect(page.locator("main")).not_to_contain_text("sleeping badly")
+        ui.check("referral, not yet shared")
+    with browser_for("the person agrees to share", phone=True) as ui:
+        page = ui.page
+        ui.sign_in(person.email, PASSWORD)
+        ui.goto("/me")
+        expect(page.locator("#referrals")).to_contain_text("Waiting for your OK")
+        ui.check("record, waiting for their OK")
+        page.get_by_role("button", name=re.compile("Share my check-in answers")).click()
+        expect(page.locator(".flash")).to_contain_text("The clinician can now see your check-in answers")
+        expect(page.locator("#referrals")).to_contain_text("You agreed on")
+        ui.check("record, shared")
     with browser_for("clinician") as ui:
         page = ui.page
         ui.sign_in(story.org.clinician.email, PASSWORD)

@@ -96,6 +96,34 @@ async def test_a_referral_tells_the_clinician(
     assert [m["Subject"] for m in to_clinician] == ["A new confidential referral"]
 
 
+async def test_a_share_request_asks_the_person_with_nothing_but_a_link(
+    db: AsyncSession, cast: Cast, clock: FakeClock, settings: Settings, workers: Workers, smtp_server: MailServer
+) -> None:
+    """Sharing waits for the person's OK: they are emailed that something waits (no names,
+    no content), and the clinician hears only that the referral changed once they agree."""
+    flag, peer = await _urgent_flag(db, cast, clock, settings)
+    referral = await referrals.offer_referral(
+        db,
+        actor=peer,
+        flag_id=flag.id,
+        consent=True,
+        share_assessment=True,
+        clinician_id=cast.clinician.id,
+        now=clock(),
+    )
+    await db.commit()
+    await workers.new().tick()
+    (asked,) = [m for m in smtp_server.messages if m["To"] == cast.responder.email]
+    assert asked["Subject"] == "Something is waiting for your OK"
+    assert f"{settings.base_url}/me#referrals" in asked.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    await referrals.confirm_share(db, actor=cast.actor("responder"), referral_id=referral.id, now=clock())
+    await db.commit()
+    await workers.new().tick()
+    to_clinician = [m["Subject"] for m in smtp_server.messages if m["To"] == cast.clinician.email]
+    assert to_clinician == ["A new confidential referral", "A referral has been updated"]
+    assert [m["Subject"] for m in smtp_server.messages if m["To"] == cast.responder.email] == [asked["Subject"]]
+
+
 async def test_a_request_tells_matching_peers_then_escalates_to_the_lead(
     db: AsyncSession,
     session: AsyncSession,

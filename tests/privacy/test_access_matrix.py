@@ -21,9 +21,10 @@ from typing import Any
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.cast import Cast, sign_in, signed_in
+from tests.cast import Cast, make_person, sign_in, signed_in
 from tests.conftest import BASE_URL, FakeClock
 from tests.helpers import answers_for
+from trim.db import AsyncSession
 
 ROLES = "RPOLCKSA"
 EVERYONE = ROLES
@@ -117,14 +118,15 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("POST", "/api/incidents/{incident_id:uuid}/exposures"): Rule(
         "LS", json={"person_id": "{other_person_id}", "exposure": "witness"}
     ),
-    ("DELETE", "/api/incidents/{incident_id:uuid}/exposures/{person_id:uuid}"): Rule("LS"),
+    # the responder's support has started (a recorded check-in): removing them is for the lead alone
+    ("DELETE", "/api/incidents/{incident_id:uuid}/exposures/{person_id:uuid}"): Rule("L"),
     ("POST", "/api/incidents/{incident_id:uuid}/exposures/{person_id:uuid}/peer"): Rule(
         "L", json={"peer_id": "{other_peer_id}"}
     ),
     ("POST", "/incidents/{incident_id:uuid}/people"): Rule("LS", form={"staff_number": "nobody"}),
     ("POST", "/incidents/{incident_id:uuid}/edit"): Rule("LS", form={"summary": "x"}),
     ("POST", "/incidents/{incident_id:uuid}/people/{person_id:uuid}/peer"): Rule("L", form={"peer_id": ""}),
-    ("POST", "/incidents/{incident_id:uuid}/people/{person_id:uuid}/remove"): Rule("LS"),
+    ("POST", "/incidents/{incident_id:uuid}/people/{person_id:uuid}/remove"): Rule("L"),
     # check-ins: own, the assigned peer, the lead (status)
     ("GET", "/api/checkins"): Rule(EVERYONE, lists=("checkin_id", "RPL")),
     ("GET", "/api/checkins/{checkin_id:uuid}"): Rule("RPL"),
@@ -161,6 +163,9 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("GET", "/referrals/{referral_id:uuid}"): Rule("RPLC"),
     ("POST", "/api/referrals/{referral_id:uuid}/status"): Rule("C", json={"status": "contact_made"}),
     ("POST", "/api/referrals/{referral_id:uuid}/withdraw"): Rule("R"),
+    # sharing the assessment is confirmed by the person alone
+    ("POST", "/api/referrals/{referral_id:uuid}/share"): Rule("R"),
+    ("POST", "/referrals/{referral_id:uuid}/share"): Rule("R"),
     ("POST", "/referrals/{referral_id:uuid}/status"): Rule("C", form={"status": "contact_made"}),
     ("POST", "/referrals/{referral_id:uuid}/withdraw"): Rule("R"),
     ("GET", "/services"): Rule("L"),
@@ -395,3 +400,53 @@ async def test_every_route_answers_each_role_as_section_3_says(
             if not allowed and status != 404:
                 problems.append(f"{method} {path} as {letter}: {status}, expected 404")
     assert problems == [], "\n".join(problems)
+
+
+async def test_the_insider_rules_route_by_route(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock, session: AsyncSession
+) -> None:
+    """Design 3a's rules on the routes that carry them, each with its allow twin: sharing is
+    confirmed by the person alone; nobody refers to themselves; removing someone whose
+    support has started is for the lead alone (the supervisor is told to ask the lead)."""
+    ids, _people = await seed(client, cast, clock)
+    incident, referral = ids["incident_id"], ids["referral_id"]
+
+    # /share: the seeded referral asked to share; the clinician sees nothing until the person agrees.
+    async with signed_in(client, cast.clinician) as clinician:
+        assert (await clinician.get("/api/referrals")).json()[0]["shared"] is False
+    async with signed_in(client, cast.responder) as responder:
+        assert (await responder.post(f"/api/referrals/{referral}/share")).status_code == 200
+    async with signed_in(client, cast.clinician) as clinician:
+        assert (await clinician.get("/api/referrals")).json()[0]["shared"] is True
+
+    # Self-referral: a lead who is also a clinician, on an open flag born of a request.
+    async with signed_in(client, cast.responder) as responder:
+        asked = await responder.post("/api/requests", json={**REQUEST, "safety_concern": True})
+        assert asked.status_code == 201
+    dual = await make_person(session, roles=["lead", "clinician"], name="Lead And Clinician")
+    async with signed_in(client, dual) as browser:
+        flag = next(f for f in (await browser.get("/api/flags")).json() if f["status"] == "open")
+        to_self = {"clinician_id": str(dual.id), "consent": True, "share_assessment": False}
+        assert (await browser.post(f"/api/flags/{flag['id']}/referral", json=to_self)).status_code == 422
+        form = {"consent": "yes", "to": f"clinician:{dual.id}", "_csrf_token": browser.cookies["csrftoken"]}
+        assert (await browser.post(f"/flags/{flag['id']}/referral", data=form)).status_code == 422
+        to_other = {**to_self, "clinician_id": str(cast.clinician.id)}
+        assert (await browser.post(f"/api/flags/{flag['id']}/referral", json=to_other)).status_code == 201
+
+    # Removal: the supervisor who logged the incident may take off someone added in error
+    # whose support has not started, never the responder, whose day 3 is recorded.
+    async with signed_in(client, cast.supervisor) as supervisor:
+        added = await supervisor.post(
+            f"/api/incidents/{incident}/exposures", json={"person_id": ids["other_person_id"], "exposure": "witness"}
+        )
+        assert added.status_code == 201
+        page = (await supervisor.get(f"/incidents/{incident}")).text
+        assert f"/people/{ids['other_person_id']}/remove" in page
+        assert f"/people/{ids['person_id']}/remove" not in page
+        assert "Only the programme lead can remove them now" in page
+        assert (await supervisor.delete(f"/api/incidents/{incident}/exposures/{ids['person_id']}")).status_code == 404
+        removed = await supervisor.delete(f"/api/incidents/{incident}/exposures/{ids['other_person_id']}")
+        assert removed.status_code == 204
+    async with signed_in(client, cast.lead) as lead:
+        assert "Only the programme lead" not in (await lead.get(f"/incidents/{incident}")).text
+        assert (await lead.delete(f"/api/incidents/{incident}/exposures/{ids['person_id']}")).status_code == 204

@@ -46,6 +46,15 @@ async def flagged(client: AsyncTestClient[Litestar], cast: Cast, clock: FakeCloc
     return flag, peer
 
 
+async def confirm_share(client: AsyncTestClient[Litestar], cast: Cast, referral_id: str) -> dict[str, Any]:
+    """The responder, themselves, agrees to share their check-in answers."""
+    async with signed_in(client, cast.responder) as responder:
+        done = await responder.post(f"/api/referrals/{referral_id}/share")
+        assert done.status_code == 200, done.text
+        body: dict[str, Any] = done.json()
+        return body
+
+
 async def test_consented_shared_referral_reaches_only_its_clinician(
     client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock
 ) -> None:
@@ -64,6 +73,10 @@ async def test_consented_shared_referral_reaches_only_its_clinician(
         )
         assert again.status_code == 409
     referral_id = made.json()["id"]
+    async with signed_in(client, cast.clinician) as clinician:
+        (inbox,) = (await clinician.get("/api/referrals")).json()
+        assert inbox["shared"] is False and inbox["assessment"] is None  # until the person says so
+    await confirm_share(client, cast, referral_id)
     async with signed_in(client, cast.clinician) as clinician:
         (inbox,) = (await clinician.get("/api/referrals")).json()
         assert inbox["person"]["name"] == cast.responder.name and inbox["shared"] is True
@@ -131,8 +144,9 @@ async def test_withdrawing_consent_ends_the_clinicians_access(
                 json={"clinician_id": str(cast.clinician.id), "consent": True, "share_assessment": True},
             )
         ).json()
+    await confirm_share(client, cast, made["id"])
     async with signed_in(client, cast.clinician) as clinician:
-        assert (await clinician.get(f"/referrals/{made['id']}")).status_code == 200
+        assert NOTE in (await clinician.get(f"/referrals/{made['id']}")).text
     async with signed_in(client, cast.responder) as responder:
         record = await responder.get("/me")
         assert "withdraw consent" in record.text
@@ -141,6 +155,11 @@ async def test_withdrawing_consent_ends_the_clinicians_access(
     async with signed_in(client, cast.clinician) as clinician:
         assert (await clinician.get(f"/referrals/{made['id']}")).status_code == 404
         assert (await clinician.get("/api/referrals")).json() == []
+    async with signed_in(client, cast.responder) as responder:
+        again = await responder.post(f"/api/referrals/{made['id']}/share")
+        assert again.status_code == 409  # nothing can be shared on a closed referral
+        page = (await responder.get("/me")).text
+        assert "You withdrew your consent on" in page and "nothing you shared can be seen any more" in page
     async with signed_in(client, peer) as browser:
         assert (await browser.post(f"/api/referrals/{made['id']}/withdraw")).status_code == 404
 
@@ -178,10 +197,11 @@ async def test_own_record_holds_everything_and_who_read_it(
 ) -> None:
     flag, peer = await flagged(client, cast, clock)
     async with signed_in(client, peer) as browser:
-        await browser.post(
+        made = await browser.post(
             f"/api/flags/{flag['id']}/referral",
             json={"clinician_id": str(cast.clinician.id), "consent": True, "share_assessment": True},
         )
+    await confirm_share(client, cast, made.json()["id"])
     async with signed_in(client, cast.clinician) as clinician:
         await clinician.get("/api/referrals")
     async with signed_in(client, cast.responder) as responder:

@@ -747,3 +747,34 @@ async def list_flags(
         stmt = stmt.where(Flag.status == "open")
     stmt = stmt.order_by(col(Flag.urgent).desc(), col(Flag.raised_at).desc(), col(Flag.id)).limit(limit).offset(offset)
     return list(await session.exec(stmt))
+
+
+async def support_started(session: AsyncSession, *, exposures: Sequence[Exposure]) -> set[uuid.UUID]:
+    """The exposures whose person's support has started: a completed check-in on it, or an
+    open flag that its peer sees through it (its own, or one with no exposure, such as
+    several incidents in a short time). A flag born of a request for a peer belongs to the
+    request, not to any incident, so it is not counted (nor told) here."""
+    if not exposures:
+        return set()
+    by_id = {e.id: e for e in exposures}
+    started = set(
+        await session.exec(
+            select(CheckIn.exposure_id)
+            .where(col(CheckIn.exposure_id).in_(list(by_id)), CheckIn.outcome == "completed")
+            .distinct()
+        )
+    )
+    flags = await session.exec(
+        select(Flag.person_id, Flag.exposure_id).where(
+            Flag.status == "open",
+            col(Flag.source_request_id).is_(None),
+            col(Flag.person_id).in_(list({e.person_id for e in exposures})),
+        )
+    )
+    for person_id, exposure_id in flags:
+        if exposure_id is not None:
+            if exposure_id in by_id:
+                started.add(exposure_id)
+        else:
+            started.update(e.id for e in exposures if e.person_id == person_id)
+    return started

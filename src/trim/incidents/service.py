@@ -238,7 +238,9 @@ async def add_exposure(
 async def remove_exposure(
     session: AsyncSession, *, actor: Actor, incident_id: uuid.UUID, person_id: uuid.UUID, now: datetime
 ) -> None:
-    """Remove a person added in error: open check-ins are cancelled, done ones kept."""
+    """Remove a person added in error: open check-ins are cancelled, done ones kept. Once
+    their support has started (a completed check-in, an open flag) only the lead may: to
+    anyone else the removal does not exist (404); the incident page says to ask the lead."""
     incident = await _managed_incident(session, actor, incident_id)
     exposure = (
         await session.exec(
@@ -248,6 +250,9 @@ async def remove_exposure(
         )
     ).first()
     if exposure is None:
+        raise NotFound()
+    started = not actor.is_lead and bool(await assessments.support_started(session, exposures=[exposure]))
+    if not policy.can_remove_exposure(actor, incident, support_started=started):
         raise NotFound()
     exposure.removed_at = now
     session.add(exposure)
@@ -348,6 +353,9 @@ class ExposureLine:
     peer_name: str | None = None
     opted_out: bool = False
     checkins: list[CheckinView] = field(default_factory=list)
+    # May the actor take them off the incident? When they manage it but may not (support
+    # has started), the page says to ask the lead.
+    removable: bool = False
 
     @property
     def exposure_label(self) -> str:
@@ -433,6 +441,16 @@ async def incident_detail(
                 opted_out=exposure.opted_out_at is not None if access.status else False,
             )
         )
+    can_manage = policy.can_manage_incident(actor, incident)
+    if can_manage:
+        shown = {line.exposure_id for line in lines}
+        started = (
+            set()
+            if actor.is_lead
+            else await assessments.support_started(session, exposures=[e for e, _ in rows if e.id in shown])
+        )
+        for line in lines:
+            line.removable = policy.can_remove_exposure(actor, incident, support_started=line.exposure_id in started)
     with_status = [line for line in lines if line.show_status]
     grouped = await followups.checkins_for_exposures(
         session, exposure_ids=[line.exposure_id for line in with_status], now=now, settings=settings
@@ -441,11 +459,19 @@ async def incident_detail(
     for line in with_status:
         line.checkins = grouped.get(line.exposure_id, [])
         line.peer_name = peer_names.get(line.peer_id) if line.peer_id else None
-    audit.record(session, actor=actor, action="incident.viewed", target_type="incident", target_id=incident.id, at=now)
-    summary = (await _summaries(session, [incident]))[0]
-    return IncidentDetail(
-        incident=summary, exposures=lines, can_manage=policy.can_manage_incident(actor, incident), hidden_people=hidden
+    # A person opening an incident they were part of reads their own record: it is about them.
+    own = any(line.person_id == actor.id for line in lines)
+    audit.record(
+        session,
+        actor=actor,
+        action="incident.viewed",
+        target_type="incident",
+        target_id=incident.id,
+        subject_id=actor.id if own else None,
+        at=now,
     )
+    summary = (await _summaries(session, [incident]))[0]
+    return IncidentDetail(incident=summary, exposures=lines, can_manage=can_manage, hidden_people=hidden)
 
 
 async def list_incidents(

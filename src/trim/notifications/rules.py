@@ -50,6 +50,8 @@ KINDS: dict[str, Kind] = {
         ),
         Kind("referral", "Referrals", frozenset({"clinician", "lead", "peer"})),
         Kind("reassignment", "Check-ins handed on when a peer is unavailable", frozenset({"lead"})),
+        # Something only the person can agree to (sharing a referral's assessment): always sent.
+        Kind("consent", "Something waiting for your OK", _EVERYONE, always_for=_EVERYONE, listed=False),
         # Security notices (role changes, sign-in links) reach everyone, always.
         Kind("account", "Your account: role changes and sign-in links", _EVERYONE, always_for=_EVERYONE),
         # The daily summary itself: asked for by choosing "digest" above, so always sent.

@@ -10,10 +10,11 @@ anyone may see what is held about themselves.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, true
+from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, true
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
@@ -24,6 +25,7 @@ from trim.assessments.models import Assessment, Flag
 from trim.errors import NotFound
 from trim.followups.models import CheckIn
 from trim.incidents.models import Exposure, Incident
+from trim.privacy.models import AuditEvent
 from trim.referrals.models import Referral
 from trim.requests import rules as request_rules
 from trim.requests.models import PeerRequest
@@ -100,6 +102,13 @@ def can_manage_incident(actor: Actor, incident: Incident) -> bool:
     if actor.is_token or actor.id is None:
         return False
     return actor.is_lead or incident.logged_by_person_id == actor.id
+
+
+def can_remove_exposure(actor: Actor, incident: Incident, *, support_started: bool) -> bool:
+    """Take someone off an incident: whoever manages it, until the person's support has
+    started (a completed check-in, an open flag); from then on the lead alone, so support
+    is never dismantled quietly by someone who cannot see it."""
+    return can_manage_incident(actor, incident) and (actor.is_lead or not support_started)
 
 
 @dataclass(frozen=True)
@@ -213,6 +222,26 @@ def can_read_assessment(actor: Actor, assessment: Assessment) -> bool:
 # -- flags ---------------------------------------------------------------------------------
 
 
+def _peer_flag_clause(actor: Actor) -> ColumnElement[bool]:
+    """The peer's part of the flag rule, used by flags and referrals alike: a flag born of a
+    request, when they took the request; any other through an exposure of the person with
+    them (the flag's own exposure; any, for a flag with none), while it is live, and for an
+    open flag still after it was removed, so nobody is left unseen by a removal."""
+    return or_(
+        exists().where(col(PeerRequest.id) == col(Flag.source_request_id), col(PeerRequest.accepted_by_id) == actor.id),
+        exists().where(
+            col(Flag.source_request_id).is_(None),
+            col(Exposure.person_id) == col(Flag.person_id),
+            col(Exposure.peer_id) == actor.id,
+            or_(
+                col(Exposure.removed_at).is_(None),
+                and_(col(Flag.status) == "open", col(Exposure.removed_at) >= col(Flag.raised_at)),
+            ),
+            or_(col(Flag.exposure_id).is_(None), col(Flag.exposure_id) == col(Exposure.id)),
+        ),
+    )
+
+
 def flag_scope(actor: Actor) -> ColumnElement[bool]:
     """Flags: own; a peer's for people assigned to them; the lead all (status only)."""
     if actor.is_token or actor.id is None:
@@ -221,21 +250,41 @@ def flag_scope(actor: Actor) -> ColumnElement[bool]:
         return true()
     parts = [col(Flag.person_id) == actor.id]
     if actor.is_peer:
-        parts.append(
-            exists().where(
-                col(PeerRequest.id) == col(Flag.source_request_id), col(PeerRequest.accepted_by_id) == actor.id
-            )
-        )
-        parts.append(
-            exists().where(
-                col(Flag.source_request_id).is_(None),
-                col(Exposure.person_id) == col(Flag.person_id),
-                col(Exposure.peer_id) == actor.id,
-                col(Exposure.removed_at).is_(None),
-                or_(col(Flag.exposure_id).is_(None), col(Flag.exposure_id) == col(Exposure.id)),
-            )
-        )
+        parts.append(_peer_flag_clause(actor))
     return or_(*parts)
+
+
+@dataclass(frozen=True)
+class FlagFacts:
+    """What decides who sees a flag besides the row: the person's exposures (live or
+    removed, with their peers) and, for a flag born of a request, who took the request."""
+
+    flag: Flag
+    exposures: Sequence[Exposure] = ()
+    request_taken_by: uuid.UUID | None = None
+
+
+def _peer_sees_flag(actor: Actor, facts: FlagFacts) -> bool:
+    """`_peer_flag_clause` for one flag."""
+    flag = facts.flag
+    if flag.source_request_id is not None:
+        return facts.request_taken_by is not None and facts.request_taken_by == actor.id
+    for exposure in facts.exposures:
+        if exposure.person_id != flag.person_id or exposure.peer_id != actor.id:
+            continue
+        if flag.exposure_id is not None and flag.exposure_id != exposure.id:
+            continue
+        if exposure.removed_at is None or (flag.status == "open" and exposure.removed_at >= flag.raised_at):
+            return True
+    return False
+
+
+def can_view_flag(actor: Actor, facts: FlagFacts) -> bool:
+    if actor.is_token or actor.id is None:
+        return False
+    if actor.is_lead or facts.flag.person_id == actor.id:
+        return True
+    return actor.is_peer and _peer_sees_flag(actor, facts)
 
 
 def visible_flags(actor: Actor) -> SelectOfScalar[Flag]:
@@ -254,7 +303,8 @@ async def access_flag(session: AsyncSession, actor: Actor, flag_id: uuid.UUID) -
 
 def referral_scope(actor: Actor) -> ColumnElement[bool]:
     """Referrals: own; a clinician's addressed to them (until consent is withdrawn); a
-    peer's for people assigned to them; the lead all (status only)."""
+    peer's exactly when they see its flag (the flag rule's own clause); the lead all
+    (status only)."""
     if actor.is_token or actor.id is None:
         return false()
     if actor.is_lead:
@@ -263,16 +313,19 @@ def referral_scope(actor: Actor) -> ColumnElement[bool]:
     if actor.is_clinician:
         parts.append(and_(col(Referral.clinician_id) == actor.id, col(Referral.status) != "withdrawn"))
     if actor.is_peer:
-        parts.append(
-            exists().where(
-                col(Flag.id) == col(Referral.flag_id),
-                col(Exposure.person_id) == col(Flag.person_id),
-                col(Exposure.peer_id) == actor.id,
-                col(Exposure.removed_at).is_(None),
-                or_(col(Flag.exposure_id).is_(None), col(Flag.exposure_id) == col(Exposure.id)),
-            )
-        )
+        parts.append(exists().where(col(Flag.id) == col(Referral.flag_id), _peer_flag_clause(actor)))
     return or_(*parts)
+
+
+def can_view_referral(actor: Actor, referral: Referral, flag: FlagFacts | None) -> bool:
+    """`referral_scope` for one referral; `flag` holds the facts of its flag."""
+    if actor.is_token or actor.id is None:
+        return False
+    if actor.is_lead or referral.person_id == actor.id:
+        return True
+    if actor.is_clinician and referral.clinician_id == actor.id and referral.status != "withdrawn":
+        return True
+    return actor.is_peer and flag is not None and referral.flag_id == flag.flag.id and _peer_sees_flag(actor, flag)
 
 
 def visible_referrals(actor: Actor) -> SelectOfScalar[Referral]:
@@ -288,15 +341,22 @@ async def access_referral(session: AsyncSession, actor: Actor, referral_id: uuid
 
 def can_read_shared_assessment(actor: Actor, referral: Referral) -> bool:
     """A clinician reads the assessment (answers and notes) only on a referral addressed to
-    them whose person consented to share it, and only until consent is withdrawn."""
+    them whose person confirmed, themselves, that it may be shared, and only until they
+    withdraw consent."""
     return (
         not actor.is_token
         and actor.is_clinician
         and referral.clinician_id == actor.id
         and referral.consent
         and referral.share_assessment
+        and referral.share_confirmed_at is not None
         and referral.status != "withdrawn"
     )
+
+
+def can_confirm_share(actor: Actor, referral: Referral) -> bool:
+    """Sharing the assessment is the person's own act: nobody else can confirm it."""
+    return not actor.is_token and actor.id is not None and referral.person_id == actor.id
 
 
 def can_act_on_flag(actor: Actor, flag: Flag) -> bool:
@@ -356,3 +416,34 @@ def could_take(actor: Actor, request: PeerRequest, *, peer: PeerFacts | None, no
 def can_view_dashboard(actor: Actor) -> bool:
     """Aggregates across the programme, small numbers suppressed: the programme lead only."""
     return not actor.is_token and actor.id is not None and actor.is_lead
+
+
+# -- the admin's view of the audit log ---------------------------------------------------------
+
+# Sign-ins and account changes stay on the admin's view by name, even done to oneself.
+ACCOUNT_ACTION_PREFIXES = ("session.", "person.", "token.", "station.")
+# Events the system writes as the direct result of a person's own act (a safety "yes" when
+# asking for a peer raises a flag in the same moment): as telling as the act itself.
+SELF_CAUSED_FLAG_CAUSES = ("request_safety",)
+
+
+def admin_audit_scope() -> ColumnElement[bool]:
+    """The events the admin's audit page lists: metadata of what people did to records,
+    never what a person did about themselves (asking for a peer, withdrawing consent,
+    opting out, reading their own record...), which stays in the chain and on their own
+    record, so it cannot be matched to their sign-in a minute earlier."""
+    actor, subject, action = col(AuditEvent.actor_id), col(AuditEvent.subject_id), col(AuditEvent.action)
+    account = or_(*(action.startswith(prefix, autoescape=True) for prefix in ACCOUNT_ACTION_PREFIXES))
+    not_self = or_(actor.is_(None), subject.is_(None), actor != subject)
+    cause = func.coalesce(col(AuditEvent.details)["cause"].as_string(), "")
+    self_caused = and_(action == "flag.raised", cause.in_(SELF_CAUSED_FLAG_CAUSES))
+    return and_(or_(account, not_self), not_(self_caused))
+
+
+def admin_may_list(event: AuditEvent) -> bool:
+    """`admin_audit_scope` for one event."""
+    if event.action == "flag.raised" and event.details.get("cause") in SELF_CAUSED_FLAG_CAUSES:
+        return False
+    if event.action.startswith(ACCOUNT_ACTION_PREFIXES):
+        return True
+    return event.actor_id is None or event.subject_id is None or event.actor_id != event.subject_id

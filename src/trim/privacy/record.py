@@ -23,6 +23,7 @@ from trim.followups.models import CheckIn
 from trim.incidents.models import EXPOSURE_LABELS, KIND_LABELS, Exposure, Incident
 from trim.privacy import audit, crypto
 from trim.privacy.models import AuditEvent
+from trim.referrals import rules as referrals_rules
 from trim.referrals.models import Referral, ReferralService
 
 # What each audit action means, said plainly to the person it is about.
@@ -157,7 +158,12 @@ async def own_record(session: AsyncSession, *, actor: Actor, settings: Settings,
                 "status": r.status,
                 "created_at": r.created_at,
                 "consent": r.consent,
+                # What the person themselves agreed to, and what still waits for their OK.
                 "shared_assessment": r.share_assessment,
+                "share_pending": referrals_rules.share_pending(r),
+                "share_requested_at": r.share_requested_at,
+                "share_confirmed_at": r.share_confirmed_at,
+                "withdrawn_at": r.withdrawn_at,
                 "to": clinicians.get(r.clinician_id)
                 if r.clinician_id
                 else services.get(r.service_id)

@@ -7,14 +7,12 @@ from typing import Any
 from litestar import Controller, Request, Response, get
 from litestar.params import FromQuery
 from litestar.response import Template
-from sqlmodel import col, func, select
 
 from trim.accounts import service as accounts
 from trim.accounts.auth import current_actor, requires, signed_in
 from trim.deps import Conf, Db
-from trim.privacy import record
-from trim.privacy.models import AuditEvent
-from trim.web import api_errors, now_of, page
+from trim.privacy import audit_view, record
+from trim.web import PageNumber, api_errors, now_of, page
 
 AUDIT_PAGE = 100
 
@@ -60,28 +58,24 @@ class AuditPages(Controller):
         self,
         request: Request[Any, Any, Any],
         db: Db,
-        before: FromQuery[int | None] = None,
+        page_number: PageNumber = 1,
         action: FromQuery[str | None] = None,
     ) -> Template:
-        """Metadata only: who, when, what kind of action, which record id. Never content."""
-        stmt = select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(AUDIT_PAGE)
-        if before:
-            stmt = stmt.where(col(AuditEvent.seq) < before)
-        if action:
-            stmt = stmt.where(col(AuditEvent.action) == action)
-        events = list(await db.exec(stmt))
-        actions = list(
-            await db.exec(select(AuditEvent.action).group_by(col(AuditEvent.action)).order_by(col(AuditEvent.action)))
+        """Metadata only: who, when (to the minute), what kind of action, which record id.
+        Never content, and never what a person did about themselves."""
+        page_number = max(1, page_number)
+        found = await audit_view.admin_audit_page(
+            db, action=action or None, limit=AUDIT_PAGE, offset=(page_number - 1) * AUDIT_PAGE
         )
-        total = int((await db.exec(select(func.count()).select_from(AuditEvent))).one())
-        names = await accounts.names_by_id(db, [e.actor_id for e in events])
+        names = await accounts.names_by_id(db, [line.actor_id for line in found.lines])
         return page(
             request,
             "privacy/audit.html",
-            events=events,
+            lines=found.lines,
             names=names,
-            actions=actions,
-            total=total,
+            actions=found.actions,
+            total=found.total,
             action=action or "",
-            next_before=events[-1].seq if len(events) == AUDIT_PAGE else None,
+            page_number=page_number,
+            pages=max(1, (found.total + AUDIT_PAGE - 1) // AUDIT_PAGE),
         )

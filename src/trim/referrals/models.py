@@ -54,8 +54,13 @@ class Referral(SQLModel, table=True):
     # Addressed to a clinician who uses trim, or to a service from the directory.
     clinician_id: uuid.UUID | None = Field(default=None, foreign_key="people.id")
     service_id: uuid.UUID | None = Field(default=None, foreign_key="referral_services.id")
+    # The person's consent to be referred, recorded by whoever held the conversation.
     consent: bool
+    # True only once the person themselves confirmed sharing the assessment (and until
+    # they withdraw); the referrer can only ask (share_requested_at).
     share_assessment: bool = False
+    share_requested_at: datetime | None = None
+    share_confirmed_at: datetime | None = None
     status: str = Field(max_length=20)
     created_at: datetime = Field(default_factory=utcnow)
     created_by_id: uuid.UUID | None = Field(default=None, foreign_key="people.id")

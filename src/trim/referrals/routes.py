@@ -15,6 +15,7 @@ from trim.assessments import rules as flag_rules
 from trim.assessments import service as assessments
 from trim.deps import Conf, Db
 from trim.errors import Conflict, InvalidInput
+from trim.referrals import rules as referral_rules
 from trim.referrals import service
 from trim.referrals.schemas import (
     CloseIn,
@@ -38,6 +39,7 @@ def referral_out(view: service.ReferralView, include_assessment: bool) -> Referr
         status=r.status,
         created_at=r.created_at,
         shared=r.share_assessment,
+        share_pending=referral_rules.share_pending(r),
         assessment=[
             SharedCheckin(
                 kind=s.kind,
@@ -143,6 +145,20 @@ class ReferralApi(Controller):
         return ReferralCreated(id=referral.id, status=referral.status)
 
     @post(
+        "/referrals/{referral_id:uuid}/share",
+        guards=[signed_in],
+        status_code=200,
+        summary="The person confirms sharing their assessment with the clinician",
+        description="Only the person the referral is about can confirm; for anyone else it does not exist (404).",
+        responses=api_errors(401, 403, 404, 409),
+    )
+    async def share(self, request: Request[Any, Any, Any], db: Db, referral_id: FromPath[uuid.UUID]) -> ReferralOut:
+        actor = current_actor(request)
+        referral = await service.confirm_share(db, actor=actor, referral_id=referral_id, now=now_of(request))
+        (view,) = await service.referral_views(db, [referral])
+        return referral_out(view, include_assessment=False)
+
+    @post(
         "/referrals/{referral_id:uuid}/status",
         guards=[requires("clinician")],
         status_code=200,
@@ -199,6 +215,7 @@ class FlagPages(Controller):
             if actor.is_lead or actor.is_peer
             else []
         )
+        clinicians = [c for c in clinicians if c.id != actor.id]  # never to oneself
         return page(
             request,
             "referrals/flag.html",
@@ -244,6 +261,11 @@ class FlagPages(Controller):
             if form.get("consent") == "yes"
             else "Recorded that they declined a referral. That is their choice and it is respected."
         )
+        if form.get("consent") == "yes" and form.get("share_assessment") == "yes":
+            message += (
+                " They have been asked to confirm sharing their answers and your notes on their own record;"
+                " nothing is shared until they do."
+            )
         return redirect(request, f"/flags/{flag_id}", message)
 
     async def _refused(
@@ -329,6 +351,19 @@ class ReferralPages(Controller):
         except (InvalidInput, Conflict) as exc:
             return redirect(request, f"/referrals/{referral_id}", exc.detail, "error")
         return redirect(request, f"/referrals/{referral_id}", "Saved.")
+
+    @post("/referrals/{referral_id:uuid}/share", guards=[signed_in])
+    async def share(self, request: Request[Any, Any, Any], db: Db, referral_id: FromPath[uuid.UUID]) -> Redirect:
+        try:
+            await service.confirm_share(db, actor=current_actor(request), referral_id=referral_id, now=now_of(request))
+        except Conflict as exc:
+            return redirect(request, "/me", exc.detail, "error")
+        return redirect(
+            request,
+            "/me",
+            "Thank you. The clinician can now see your check-in answers and your peer's notes. "
+            "You can withdraw your consent at any time.",
+        )
 
     @post("/referrals/{referral_id:uuid}/withdraw", guards=[signed_in])
     async def withdraw(self, request: Request[Any, Any, Any], db: Db, referral_id: FromPath[uuid.UUID]) -> Redirect:

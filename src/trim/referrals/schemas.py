@@ -63,7 +63,13 @@ class ReferralOut(BaseModel):
     person: PersonRef
     status: str
     created_at: datetime
-    shared: bool = Field(description="The person agreed to share the assessment with the clinician.")
+    shared: bool = Field(
+        description="The person themselves confirmed sharing the assessment with the clinician (and has not "
+        "withdrawn consent)."
+    )
+    share_pending: bool = Field(
+        default=False, description="Sharing was asked for and waits for the person's own OK; nothing is shared yet."
+    )
     assessment: list[SharedCheckin] | None = Field(
         default=None, description="Only for the clinician it is addressed to, and only when shared."
     )

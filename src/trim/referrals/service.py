@@ -18,7 +18,8 @@ from trim.errors import Conflict, FieldError, InvalidInput, NotFound
 from trim.followups.models import CheckIn
 from trim.notifications import service as notifications
 from trim.privacy import audit, crypto, policy
-from trim.referrals.models import Referral, ReferralService
+from trim.referrals import rules
+from trim.referrals.models import OPEN_REFERRAL_STATUSES, Referral, ReferralService
 
 CLINICIAN_STATUSES = ("contact_made", "taken_up", "not_taken_up", "closed")
 STATUS_LABELS = {
@@ -59,8 +60,18 @@ async def offer_referral(
     if consent:
         if (clinician_id is None) == (service_id is None):
             raise InvalidInput.field("clinician_id", "Choose one clinician or one service from the directory.")
+        if clinician_id is not None and clinician_id == actor.id:
+            # Whoever records the conversation never receives the referral (nor what is shared).
+            raise InvalidInput.field(
+                "clinician_id", "You cannot refer someone to yourself. Choose another clinician or a service."
+            )
         if clinician_id is not None:
             await accounts.ensure_role_holder(session, clinician_id, "clinician")
+        if share_assessment and clinician_id is None:
+            raise InvalidInput.field(
+                "share_assessment",
+                "Check-in answers can be shared only with a clinician who uses trim, not with a directory service.",
+            )
         if service_id is not None:
             found = await session.get(ReferralService, service_id)
             if found is None or not found.active:
@@ -71,7 +82,9 @@ async def offer_referral(
         clinician_id=clinician_id if consent else None,
         service_id=service_id if consent else None,
         consent=consent,
-        share_assessment=share_assessment and consent,
+        # Asked for, never granted here: the person confirms sharing themselves.
+        share_assessment=False,
+        share_requested_at=now if share_assessment and consent else None,
         status="referred" if consent else "declined",
         created_at=now,
         created_by_id=actor.id,
@@ -105,12 +118,74 @@ async def offer_referral(
         details={
             "flag_id": flag.id,
             "consent": consent,
-            "share_assessment": referral.share_assessment,
+            "share_requested": referral.share_requested_at is not None,
             "clinician_id": clinician_id,
             "service_id": service_id,
         },
         at=now,
     )
+    if referral.share_requested_at is not None:
+        await _ask_person_to_share(session, actor=actor, referral=referral, now=now)
+    return referral
+
+
+async def _ask_person_to_share(session: AsyncSession, *, actor: Actor, referral: Referral, now: datetime) -> None:
+    """The share waits for the person's own OK: tell them something is waiting (no content)."""
+    await notifications.enqueue(
+        session,
+        person_id=referral.person_id,
+        kind="consent",
+        subject="Something is waiting for your OK",
+        link="/me#referrals",
+        body="There is something on your record that waits for your OK. Nothing happens until you choose.",
+        now=now,
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="referral.share_requested",
+        target_type="referral",
+        target_id=referral.id,
+        subject_id=referral.person_id,
+        at=now,
+    )
+
+
+async def confirm_share(session: AsyncSession, *, actor: Actor, referral_id: uuid.UUID, now: datetime) -> Referral:
+    """The person agrees, themselves, to share their check-in answers and their peer's notes
+    with the clinician the referral went to. Nobody else can (404 for anyone else)."""
+    referral = await policy.access_referral(session, actor, referral_id)
+    if not policy.can_confirm_share(actor, referral):
+        raise NotFound()
+    if referral.share_assessment and referral.share_confirmed_at is not None:
+        return referral  # already agreed: a second click changes nothing
+    if referral.status not in OPEN_REFERRAL_STATUSES:
+        raise Conflict("This referral is closed, so nothing can be shared.")
+    if referral.share_requested_at is None:
+        raise Conflict("Nobody has asked to share anything on this referral.")
+    referral.share_assessment = True
+    referral.share_confirmed_at = now
+    referral.updated_at = now
+    session.add(referral)
+    audit.record(
+        session,
+        actor=actor,
+        action="referral.share_confirmed",
+        target_type="referral",
+        target_id=referral.id,
+        subject_id=referral.person_id,
+        at=now,
+    )
+    if referral.clinician_id is not None:
+        await notifications.enqueue(
+            session,
+            person_id=referral.clinician_id,
+            kind="referral",
+            subject="A referral has been updated",
+            link=f"/referrals/{referral.id}",
+            body="A referral to you has been updated. Open it to see what has changed.",
+            now=now,
+        )
     return referral
 
 
@@ -248,8 +323,13 @@ class ReferralView:
     def status_label(self) -> str:
         return STATUS_LABELS.get(self.referral.status, self.referral.status)
 
+    @property
+    def share_pending(self) -> bool:
+        return rules.share_pending(self.referral)
 
-async def _views(session: AsyncSession, referrals: list[Referral]) -> list[ReferralView]:
+
+async def referral_views(session: AsyncSession, referrals: list[Referral]) -> list[ReferralView]:
+    """Referrals with the names a page shows (no access check: pass only visible ones)."""
     names = await accounts.names_of(session, [r.person_id for r in referrals] + [r.clinician_id for r in referrals])
     services = {s.id: s.name for s in await session.exec(select(ReferralService))}
     flag_ids = [r.flag_id for r in referrals if r.flag_id]
@@ -289,7 +369,7 @@ async def list_referrals(
     if person_id is not None:
         stmt = stmt.where(Referral.person_id == person_id)
     stmt = stmt.order_by(col(Referral.created_at).desc()).limit(limit).offset(offset)
-    return await _views(session, list(await session.exec(stmt)))
+    return await referral_views(session, list(await session.exec(stmt)))
 
 
 async def shared_assessments(
@@ -343,7 +423,7 @@ async def referral_detail(
     session: AsyncSession, *, actor: Actor, referral_id: uuid.UUID, settings: Settings, now: datetime
 ) -> ReferralView:
     referral = await policy.access_referral(session, actor, referral_id)
-    view = (await _views(session, [referral]))[0]
+    view = (await referral_views(session, [referral]))[0]
     view.shared = await shared_assessments(session, actor=actor, referral=referral, settings=settings, now=now)
     audit.record(
         session,

@@ -1,0 +1,231 @@
+"""Each access rule exists once, in two shapes (a Python check for one row, a SQL scope for
+lists): these tests hold them against each other over the whole cast, on a world with
+every kind of flag and referral, including ones born of a request for a peer and an
+open flag whose exposure was removed. And the hole that made this necessary: a peer saw a
+referral whose flag was hidden from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlmodel import col, select
+
+from tests.cast import CAST_ROLES, Cast, actor_for, make_person, signed_in
+from tests.conftest import FakeClock
+from tests.helpers import answers_for, checkins_of
+from trim.accounts.actor import Actor
+from trim.accounts.models import Person
+from trim.assessments.models import Flag
+from trim.db import AsyncSession
+from trim.followups.models import CheckIn
+from trim.incidents.models import Exposure
+from trim.privacy import policy
+from trim.privacy.models import AuditEvent
+from trim.referrals.models import Referral
+from trim.requests.models import PeerRequest
+
+
+@dataclass
+class World:
+    incident_id: str
+    exposure_peer: Person  # the responder's peer on the incident
+    request_peer: Person  # the other peer, who took the responder's request
+    exposure_flag: str
+    exposure_referral: str
+    request_flag: str
+    request_referral: str
+    dual: Person  # a lead who is also a clinician
+
+
+async def _record(client: AsyncTestClient[Litestar], peer: Person, checkin: CheckIn, *, safety: bool) -> None:
+    async with signed_in(client, peer) as browser:
+        recorded = await browser.post(
+            f"/api/checkins/{checkin.id}/record",
+            json={"outcome": "completed", "answers": answers_for(checkin.kind, risk_yes=3), "safety_concern": safety},
+        )
+        assert recorded.status_code == 201, recorded.text
+
+
+async def _peer_of(session: AsyncSession, cast: Cast, checkin: CheckIn) -> Person:
+    return cast.peer if checkin.peer_id == cast.peer.id else cast.other_peer
+
+
+async def build_world(client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock, session: AsyncSession) -> World:
+    """An incident with the responder and the supervisor (who is a responder too): each
+    day 3 raises an urgent flag; the responder's is referred and shared; the supervisor
+    is then removed by the lead with their flag open. The responder also asks for a peer
+    with a safety concern; the other peer takes it and refers that flag too."""
+    async with signed_in(client, cast.lead) as lead:
+        incident = await lead.post(
+            "/api/incidents",
+            json={
+                "occurred_at": (clock() - timedelta(days=4)).isoformat(),
+                "kind": "suicide",
+                "station_id": str(cast.station_a.id),
+                "summary": "Call to a railway line.",
+                "exposures": [
+                    {"person_id": str(cast.responder.id), "exposure": "direct"},
+                    {"person_id": str(cast.supervisor.id), "exposure": "witness"},
+                ],
+            },
+        )
+        assert incident.status_code == 201, incident.text
+    day3 = (await checkins_of(session, cast.responder))[0]
+    exposure_peer = await _peer_of(session, cast, day3)
+    request_peer = cast.other_peer if exposure_peer is cast.peer else cast.peer
+    await _record(client, exposure_peer, day3, safety=True)
+    supervisor_day3 = (await checkins_of(session, cast.supervisor))[0]
+    await _record(client, await _peer_of(session, cast, supervisor_day3), supervisor_day3, safety=True)
+    async with signed_in(client, cast.lead) as lead:
+        removed = await lead.delete(f"/api/incidents/{incident.json()['id']}/exposures/{cast.supervisor.id}")
+        assert removed.status_code == 204
+    exposure_flag = (
+        await session.exec(select(Flag).where(Flag.person_id == cast.responder.id, col(Flag.exposure_id).is_not(None)))
+    ).one()
+    async with signed_in(client, exposure_peer) as browser:
+        referral = await browser.post(
+            f"/api/flags/{exposure_flag.id}/referral",
+            json={"clinician_id": str(cast.clinician.id), "consent": True, "share_assessment": True},
+        )
+        assert referral.status_code == 201, referral.text
+    async with signed_in(client, cast.responder) as responder:
+        assert (await responder.post(f"/api/referrals/{referral.json()['id']}/share")).status_code == 200
+        asked = await responder.post(
+            "/api/requests", json={"urgency": "today", "contact_method": "in_person", "safety_concern": True}
+        )
+        assert asked.status_code == 201, asked.text
+    async with signed_in(client, request_peer) as browser:
+        assert (await browser.post(f"/api/requests/{asked.json()['id']}/accept")).status_code == 200
+        request_flag = (await session.exec(select(Flag).where(col(Flag.source_request_id).is_not(None)))).one()
+        request_referral = await browser.post(
+            f"/api/flags/{request_flag.id}/referral",
+            json={"clinician_id": str(cast.other_clinician.id), "consent": True, "share_assessment": False},
+        )
+        assert request_referral.status_code == 201, request_referral.text
+    dual = await make_person(session, roles=["lead", "clinician"], name="Lead And Clinician")
+    return World(
+        incident_id=incident.json()["id"],
+        exposure_peer=exposure_peer,
+        request_peer=request_peer,
+        exposure_flag=str(exposure_flag.id),
+        exposure_referral=referral.json()["id"],
+        request_flag=str(request_flag.id),
+        request_referral=request_referral.json()["id"],
+        dual=dual,
+    )
+
+
+def everyone(cast: Cast, world: World) -> dict[str, Actor]:
+    actors = {who: cast.actor(who) for who in CAST_ROLES}
+    actors["dual"] = actor_for(world.dual, ["lead", "clinician"])
+    actors["token"] = Actor(id=None, name="integration", email="", roles=frozenset(), token_id=world.dual.id)
+    return actors
+
+
+async def flag_facts(session: AsyncSession, flag: Flag) -> policy.FlagFacts:
+    exposures = list(await session.exec(select(Exposure).where(Exposure.person_id == flag.person_id)))
+    taken_by = None
+    if flag.source_request_id is not None:
+        request = await session.get(PeerRequest, flag.source_request_id)
+        taken_by = request.accepted_by_id if request else None
+    return policy.FlagFacts(flag=flag, exposures=exposures, request_taken_by=taken_by)
+
+
+async def test_can_view_flag_agrees_with_flag_scope_over_the_cast(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock, session: AsyncSession
+) -> None:
+    world = await build_world(client, cast, clock, session)
+    flags = list(await session.exec(select(Flag)))
+    assert len(flags) == 3  # the responder's exposure flag, the removed supervisor's, the request's
+    facts = {f.id: await flag_facts(session, f) for f in flags}
+    seen: dict[str, set[Any]] = {}
+    for who, actor in everyone(cast, world).items():
+        in_scope = set(await session.exec(select(Flag.id).where(policy.flag_scope(actor))))
+        by_rule = {f.id for f in flags if policy.can_view_flag(actor, facts[f.id])}
+        assert in_scope == by_rule, who
+        seen[who] = {str(i) for i in by_rule}
+    # What the two shapes agree on is the contract.
+    assert seen["token"] == seen["admin"] == seen["clinician"] == seen["other_clinician"] == set()
+    assert len(seen["lead"]) == len(seen["dual"]) == 3
+    exposure_peer = "peer" if world.exposure_peer is cast.peer else "other_peer"
+    request_peer = "other_peer" if exposure_peer == "peer" else "peer"
+    assert world.exposure_flag in seen[exposure_peer] and world.request_flag not in seen[exposure_peer]
+    assert world.request_flag in seen[request_peer]
+    assert seen["responder"] == {world.exposure_flag, world.request_flag}
+    (supervisor_flag,) = {str(f.id) for f in flags if f.person_id == cast.supervisor.id}
+    assert seen["supervisor"] == {supervisor_flag}  # their own, never anyone else's
+    # The supervisor's open flag stays with their peer though their exposure was removed.
+    supervisor_facts = facts[next(f.id for f in flags if f.person_id == cast.supervisor.id)]
+    (removed,) = supervisor_facts.exposures
+    assert removed.removed_at is not None
+    their_peer = "peer" if removed.peer_id == cast.peer.id else "other_peer"
+    assert supervisor_flag in seen[their_peer]
+
+
+async def test_can_view_referral_agrees_with_referral_scope_over_the_cast(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock, session: AsyncSession
+) -> None:
+    world = await build_world(client, cast, clock, session)
+    referrals = list(await session.exec(select(Referral)))
+    flags = {f.id: await flag_facts(session, f) for f in await session.exec(select(Flag))}
+    for who, actor in everyone(cast, world).items():
+        in_scope = set(await session.exec(select(Referral.id).where(policy.referral_scope(actor))))
+        by_rule = {
+            r.id for r in referrals if policy.can_view_referral(actor, r, flags.get(r.flag_id) if r.flag_id else None)
+        }
+        assert in_scope == by_rule, who
+        # A peer sees a referral exactly when they see its flag.
+        if actor.is_peer and not actor.is_lead:
+            for r in referrals:
+                assert r.flag_id is not None
+                sees_flag = policy.can_view_flag(actor, flags[r.flag_id])
+                assert (r.id in by_rule) == (sees_flag or r.person_id == actor.id), (who, r.id)
+
+
+async def test_can_view_checkin_agrees_with_checkin_scope_over_the_cast(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock, session: AsyncSession
+) -> None:
+    world = await build_world(client, cast, clock, session)
+    checkins = list(await session.exec(select(CheckIn)))
+    assert checkins
+    for who, actor in everyone(cast, world).items():
+        in_scope = set(await session.exec(select(CheckIn.id).where(policy.checkin_scope(actor))))
+        assert in_scope == {c.id for c in checkins if policy.can_view_checkin(actor, c)}, who
+
+
+async def test_admin_may_list_agrees_with_the_admin_audit_scope(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock, session: AsyncSession
+) -> None:
+    await build_world(client, cast, clock, session)
+    events = list(await session.exec(select(AuditEvent)))
+    listed = set(await session.exec(select(AuditEvent.seq).where(policy.admin_audit_scope())))
+    assert listed == {e.seq for e in events if policy.admin_may_list(e)}
+    hidden = {e.action for e in events if not policy.admin_may_list(e)}
+    assert {"request.created", "referral.share_confirmed", "flag.raised"} <= hidden
+    assert {"session.started", "checkin.recorded", "flag.raised", "referral.offered"} <= {
+        e.action for e in events if policy.admin_may_list(e)
+    }
+
+
+async def test_a_peer_cannot_open_a_referral_born_of_a_request_they_did_not_take(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock, session: AsyncSession
+) -> None:
+    """The hole as reported: the responder's peer on an incident got 404 on the flag raised
+    when the responder asked for a peer, but 200 on its referral page."""
+    world = await build_world(client, cast, clock, session)
+    async with signed_in(client, world.exposure_peer) as browser:
+        assert (await browser.get(f"/flags/{world.request_flag}")).status_code == 404
+        assert (await browser.get(f"/referrals/{world.request_referral}")).status_code == 404
+        listed = {r["id"] for r in (await browser.get("/api/referrals")).json()}
+        assert listed == {world.exposure_referral}
+        # Their own person's referral from the incident stays theirs.
+        assert (await browser.get(f"/referrals/{world.exposure_referral}")).status_code == 200
+    async with signed_in(client, world.request_peer) as browser:
+        assert (await browser.get(f"/flags/{world.request_flag}")).status_code == 200
+        page = await browser.get(f"/referrals/{world.request_referral}")
+        assert page.status_code == 200 and "Safety concern raised when asking for a peer" in page.text
+        assert (await browser.get(f"/referrals/{world.exposure_referral}")).status_code == 404
