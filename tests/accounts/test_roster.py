@@ -39,7 +39,7 @@ async def _count(session: AsyncSession, model: type) -> int:
 
 
 async def test_import_creates_people_and_stations(session: AsyncSession, settings: Settings) -> None:
-    report = await import_roster(session, actor=SYSTEM, data=GOOD.encode(), now=utcnow())
+    report = await import_roster(session, actor=SYSTEM, data=GOOD.encode(), now=utcnow(), settings=settings)
     await session.commit()
     assert (report.created, report.updated, report.unchanged) == (3, 0, 0)
     assert sorted(report.stations_created) == ["North Station", "South Station"]
@@ -51,9 +51,9 @@ async def test_import_creates_people_and_stations(session: AsyncSession, setting
 
 
 async def test_import_twice_changes_nothing(session: AsyncSession, settings: Settings) -> None:
-    await import_roster(session, actor=SYSTEM, data=GOOD.encode(), now=utcnow())
+    await import_roster(session, actor=SYSTEM, data=GOOD.encode(), now=utcnow(), settings=settings)
     await session.commit()
-    again = await import_roster(session, actor=SYSTEM, data=GOOD.encode(), now=utcnow())
+    again = await import_roster(session, actor=SYSTEM, data=GOOD.encode(), now=utcnow(), settings=settings)
     await session.commit()
     assert (again.created, again.updated, again.unchanged) == (0, 0, 3)
     assert await _count(session, Person) == 3
@@ -61,12 +61,12 @@ async def test_import_twice_changes_nothing(session: AsyncSession, settings: Set
 
 
 async def test_import_updates_by_staff_number(session: AsyncSession, settings: Settings) -> None:
-    await import_roster(session, actor=SYSTEM, data=GOOD.encode(), now=utcnow())
+    await import_roster(session, actor=SYSTEM, data=GOOD.encode(), now=utcnow(), settings=settings)
     await session.commit()
     changed = GOOD.replace(
         "F101,Ben Ode,ben@example.org,North Station,", "F101,Ben Ode-Smith,ben@example.org,South Station,peer"
     )
-    report = await import_roster(session, actor=SYSTEM, data=changed.encode(), now=utcnow())
+    report = await import_roster(session, actor=SYSTEM, data=changed.encode(), now=utcnow(), settings=settings)
     await session.commit()
     assert (report.created, report.updated, report.unchanged) == (0, 1, 2)
     session.expire_all()
@@ -77,7 +77,7 @@ async def test_import_updates_by_staff_number(session: AsyncSession, settings: S
 
 
 async def test_bad_rows_are_reported_and_good_rows_imported(session: AsyncSession, settings: Settings) -> None:
-    report = await import_roster(session, actor=SYSTEM, data=WITH_BAD_ROWS.encode(), now=utcnow())
+    report = await import_roster(session, actor=SYSTEM, data=WITH_BAD_ROWS.encode(), now=utcnow(), settings=settings)
     await session.commit()
     assert report.created == 3
     assert [(p.line, p.reason) for p in report.problems] == [
@@ -89,10 +89,10 @@ async def test_bad_rows_are_reported_and_good_rows_imported(session: AsyncSessio
 
 
 async def test_email_owned_by_another_staff_number_is_a_problem(session: AsyncSession, settings: Settings) -> None:
-    await import_roster(session, actor=SYSTEM, data=GOOD.encode(), now=utcnow())
+    await import_roster(session, actor=SYSTEM, data=GOOD.encode(), now=utcnow(), settings=settings)
     await session.commit()
     clash = "staff_number,name,email,station,roles\nF999,Imposter,ana@example.org,,\n"
-    report = await import_roster(session, actor=SYSTEM, data=clash.encode(), now=utcnow())
+    report = await import_roster(session, actor=SYSTEM, data=clash.encode(), now=utcnow(), settings=settings)
     assert report.created == 0
     assert report.problems[0].reason == "email ana@example.org belongs to staff number F100"
 
@@ -104,7 +104,7 @@ async def test_a_file_that_is_not_a_roster_is_one_clear_error(session: AsyncSess
         ("staff_number,name,email,station,roles\n".encode("utf-16"), "not UTF-8"),
     ]:
         try:
-            await import_roster(session, actor=SYSTEM, data=data, now=utcnow())
+            await import_roster(session, actor=SYSTEM, data=data, now=utcnow(), settings=settings)
         except InvalidInput as exc:
             assert message in exc.errors[0].message
         else:
