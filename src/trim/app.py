@@ -29,6 +29,7 @@ import trim.models  # noqa: F401 - every table registered before anything querie
 from trim import web
 from trim.accounts.admin_routes import AdminPages
 from trim.accounts.auth import AuthMiddleware, no_tokens_by_default, second_factor_gate
+from trim.accounts.email_routes import EmailChangePages
 from trim.accounts.factor_routes import CodePages, SecondFactorPages
 from trim.accounts.password_routes import LinkPages
 from trim.accounts.routes import HomePages, SessionApi, SigninPages
@@ -149,6 +150,7 @@ def route_handlers() -> list[Any]:
         CodePages,
         SecondFactorPages,
         LinkPages,
+        EmailChangePages,
         SsoPages,
         HomePages,
         AdminPages,

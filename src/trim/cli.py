@@ -237,7 +237,8 @@ def users_create(email: str, name: str, staff_number: str, roles: str, station: 
     from trim.accounts import service
     from trim.accounts.actor import SYSTEM
     from trim.accounts.passwords import hash_password
-    from trim.accounts.rules import parse_roles
+    from trim.accounts.rules import parse_roles, privileged
+    from trim.db import utcnow
     from trim.errors import InvalidInput
 
     settings = _settings()
@@ -260,6 +261,7 @@ def users_create(email: str, name: str, staff_number: str, roles: str, station: 
             actor=SYSTEM,
             data=service.PersonInput(staff_number, name, email, station_id, known or ["responder"]),
             password_hash=hashed,
+            now=utcnow(),
         )
         return str(person.id)
 
@@ -268,6 +270,8 @@ def users_create(email: str, name: str, staff_number: str, roles: str, station: 
     except InvalidInput as exc:
         raise click.ClickException(_explain(exc)) from None
     click.echo(f"created {email} ({person_id})")
+    if privileged(known):
+        click.echo(f"a role with wider access ({', '.join(privileged(known))}): every programme lead has been told")
 
 
 def _check_password(password: str, settings: Settings, *, user_inputs: tuple[str, ...] = ()) -> None:
@@ -303,10 +307,23 @@ def users_set_password(email: str) -> None:
             raise click.ClickException(f"nobody has the email {email}")
         _check_password(secret, settings, user_inputs=(person.name, person.email))
         hashed = await hash_password(secret, profile=settings.argon2_profile)
-        await service.set_password_hash(session, actor=SYSTEM, person_id=person.id, password_hash=hashed, now=utcnow())
+        now = utcnow()
+        await service.set_password_hash(session, actor=SYSTEM, person_id=person.id, password_hash=hashed, now=now)
+        await service.notify_account(
+            session,
+            person=person,
+            subject="Your password was changed",
+            body=(
+                "The password of your peer support account was just set by an administrator, and every browser "
+                "signed in to it was signed out. If you did not expect this, tell your programme lead now."
+            ),
+            link="/signin",
+            now=now,
+            settings=settings,
+        )
 
     _in_session(settings, work)
-    click.echo(f"password set for {email}; their other sessions were ended")
+    click.echo(f"password set for {email}; their other sessions were ended, and they have been told by email")
 
 
 # -- roster ---------------------------------------------------------------------
@@ -349,8 +366,9 @@ def roster_import(file: str, invite: bool) -> None:
                 actor=SYSTEM,
                 data=data,
                 now=utcnow(),
+                settings=settings,
                 on_progress=on_progress,
-                invite_with=settings if invite else None,
+                invite=invite,
             )
 
         try:
@@ -362,6 +380,13 @@ def roster_import(file: str, invite: bool) -> None:
         + (f"; stations added: {', '.join(report.stations_created)}" if report.stations_created else "")
         + (f"; {report.invited} invited (sent by `trim worker`)" if invite else "")
     )
+    for grant in report.privileged:
+        click.echo(grant.describe())
+    if report.privileged:
+        count = len(report.privileged)
+        click.echo(f"{count} line(s) gave a role with wider access; every programme lead has been told")
+    for line, name in report.email_changes:
+        click.echo(f"line {line}: {name}, new email address waits for them to confirm it from that address")
     for problem in report.problems:
         click.echo(f"line {problem.line}: {problem.reason}", err=True)
     if report.problems:

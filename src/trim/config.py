@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     # Emailed single-use links: an invitation to choose a password, and a password reset.
     invitation_valid_days: int = Field(default=7, ge=1)
     password_reset_valid_minutes: int = Field(default=60, ge=5)
+    # A change of sign-in email waits this long for the new address to confirm it; for the
+    # notice period after a change, password and second-factor notices also go to the old one.
+    email_change_valid_hours: int = Field(default=72, ge=1)
+    email_change_notice_days: int = Field(default=30, ge=0)
     # Between the password and the code of a second factor, the half-signed-in state lasts this long.
     signin_code_minutes: int = Field(default=10, ge=1)
     # Off only when single sign-on is set up: then /signin offers SSO alone.
@@ -270,6 +274,14 @@ class Settings(BaseSettings):
     @property
     def password_reset_valid(self) -> timedelta:
         return timedelta(minutes=self.password_reset_valid_minutes)
+
+    @property
+    def email_change_valid(self) -> timedelta:
+        return timedelta(hours=self.email_change_valid_hours)
+
+    @property
+    def email_change_notice(self) -> timedelta:
+        return timedelta(days=self.email_change_notice_days)
 
     @property
     def is_sqlite(self) -> bool:

@@ -152,6 +152,7 @@ async def seed_people(session: Any, *, settings: Settings, now: datetime, rng: r
             actor=SYSTEM,
             data=service.PersonInput(f"S{number}", full, address, station.id if station else None, roles, background),
             password_hash=password_hash,
+            now=now,
         )
 
     backgrounds = [

@@ -39,7 +39,7 @@ async def _count(session: AsyncSession, model: type) -> int:
 
 
 async def test_import_creates_people_and_stations(session: AsyncSession, settings: Settings) -> None:
-    report = await import_roster(session, actor=SYSTEM, data=GOOD.encode(), now=utcnow())
+    report = await import_roster(session, actor=SYSTEM, data=GOOD.encode(), now=utcnow(), settings=settings)
     await session.commit()
     assert (report.created, report.updated, report.unchanged) == (3, 0, 0)
     assert sorted(report.stations_created) == ["North Station", "South Station"]
@@ -51,9 +51,9 @@ async def test_import_creates_people_and_stations(session: AsyncSession, setting
 
 
 async def test_import_twice_changes_nothing(session: AsyncSession, settings: Settings) -> None:
-    await import_roster(session, actor=SYSTEM, data=GOOD.encode(), now=utcnow())
+    await import_roster(session, actor=SYSTEM, data=GOOD.encode(), now=utcnow(), settings=settings)
     await session.commit()
-    again = await import_roster(session, actor=SYSTEM, data=GOOD.encode(), now=utcnow())
+    again = await import_roster(session, actor=SYSTEM, data=GOOD.encode(), now=utcnow(), settings=settings)
     await session.commit()
     assert (again.created, again.updated, again.unchanged) == (0, 0, 3)
     assert await _count(session, Person) == 3
@@ -61,12 +61,12 @@ async def test_import_twice_changes_nothing(session: AsyncSession, settings: Set
 
 
 async def test_import_updates_by_staff_number(session: AsyncSession, settings: Settings) -> None:
-    await import_roster(session, actor=SYSTEM, data=GOOD.encode(), now=utcnow())
+    await import_roster(session, actor=SYSTEM, data=GOOD.encode(), now=utcnow(), settings=settings)
     await session.commit()
     changed = GOOD.replace(
         "F101,Ben Ode,ben@example.org,North Station,", "F101,Ben Ode-Smith,ben@example.org,South Station,peer"
     )
-    report = await import_roster(session, actor=SYSTEM, data=changed.encode(), now=utcnow())
+    report = await import_roster(session, actor=SYSTEM, data=changed.encode(), now=utcnow(), settings=settings)
     await session.commit()
     assert (report.created, report.updated, report.unchanged) == (0, 1, 2)
     session.expire_all()
@@ -77,7 +77,7 @@ async def test_import_updates_by_staff_number(session: AsyncSession, settings: S
 
 
 async def test_bad_rows_are_reported_and_good_rows_imported(session: AsyncSession, settings: Settings) -> None:
-    report = await import_roster(session, actor=SYSTEM, data=WITH_BAD_ROWS.encode(), now=utcnow())
+    report = await import_roster(session, actor=SYSTEM, data=WITH_BAD_ROWS.encode(), now=utcnow(), settings=settings)
     await session.commit()
     assert report.created == 3
     assert [(p.line, p.reason) for p in report.problems] == [
@@ -89,10 +89,10 @@ async def test_bad_rows_are_reported_and_good_rows_imported(session: AsyncSessio
 
 
 async def test_email_owned_by_another_staff_number_is_a_problem(session: AsyncSession, settings: Settings) -> None:
-    await import_roster(session, actor=SYSTEM, data=GOOD.encode(), now=utcnow())
+    await import_roster(session, actor=SYSTEM, data=GOOD.encode(), now=utcnow(), settings=settings)
     await session.commit()
     clash = "staff_number,name,email,station,roles\nF999,Imposter,ana@example.org,,\n"
-    report = await import_roster(session, actor=SYSTEM, data=clash.encode(), now=utcnow())
+    report = await import_roster(session, actor=SYSTEM, data=clash.encode(), now=utcnow(), settings=settings)
     assert report.created == 0
     assert report.problems[0].reason == "email ana@example.org belongs to staff number F100"
 
@@ -104,7 +104,7 @@ async def test_a_file_that_is_not_a_roster_is_one_clear_error(session: AsyncSess
         ("staff_number,name,email,station,roles\n".encode("utf-16"), "not UTF-8"),
     ]:
         try:
-            await import_roster(session, actor=SYSTEM, data=data, now=utcnow())
+            await import_roster(session, actor=SYSTEM, data=data, now=utcnow(), settings=settings)
         except InvalidInput as exc:
             assert message in exc.errors[0].message
         else:
@@ -152,3 +152,68 @@ async def test_upload_without_a_file_says_so(client: AsyncTestClient[Litestar], 
     )
     assert response.status_code == 422
     assert "Choose a CSV file to import." in response.text
+
+
+async def test_a_new_email_in_the_roster_waits_for_the_person_to_confirm_it(
+    session: AsyncSession, settings: Settings, tmp_path: Path
+) -> None:
+    from trim.accounts.models import AccountLink
+    from trim.notifications.models import OutboxMessage
+
+    await import_roster(session, actor=SYSTEM, data=GOOD.encode(), now=utcnow(), settings=settings)
+    await session.commit()
+    moved = GOOD.replace("F101,Ben Ode,ben@example.org", "F101,Ben Ode,ben.ode@elsewhere.example")
+    report = await import_roster(session, actor=SYSTEM, data=moved.encode(), now=utcnow(), settings=settings)
+    await session.commit()
+    assert (report.updated, report.email_changes) == (1, [(3, "Ben Ode")])
+    session.expire_all()
+    ben = await service.person_by_staff_number(session, "F101")
+    assert ben is not None and (ben.email, ben.pending_email) == ("ben@example.org", "ben.ode@elsewhere.example")
+    sent = list(await session.exec(select(OutboxMessage.to_address, OutboxMessage.subject)))
+    assert sorted(sent) == [
+        ("ben.ode@elsewhere.example", "Confirm your new sign-in email"),
+        ("ben@example.org", "Your sign-in email is being changed"),
+    ]
+    # The same file again: nothing new is sent and the link stays the one already emailed.
+    path = tmp_path / "moved.csv"
+    path.write_text(moved)
+    result = await anyio.to_thread.run_sync(
+        lambda: CliRunner().invoke(
+            main, ["roster", "import", str(path)], env={"TRIM_DATABASE_URL": settings.database_url}
+        )
+    )
+    assert "0 added, 0 updated, 3 unchanged" in result.output
+    assert "waits for them to confirm" not in result.output
+    assert await _count(session, OutboxMessage) == 2
+    assert await _count(session, AccountLink) == 1
+
+
+async def test_the_cli_says_which_lines_wait_for_an_email_confirmation(
+    session: AsyncSession, settings: Settings, tmp_path: Path
+) -> None:
+    await import_roster(session, actor=SYSTEM, data=GOOD.encode(), now=utcnow(), settings=settings)
+    await session.commit()
+    path = tmp_path / "moved.csv"
+    path.write_text(GOOD.replace("ana@example.org", "ana.lopez@elsewhere.example"))
+    env = {"TRIM_DATABASE_URL": settings.database_url}
+    result = await anyio.to_thread.run_sync(lambda: CliRunner().invoke(main, ["roster", "import", str(path)], env=env))
+    assert result.exit_code == 0, result.output
+    assert "line 2: Ana Lopez, new email address waits for them to confirm it from that address" in result.output
+
+
+async def test_the_import_page_lists_new_emails_waiting_for_confirmation(
+    client: AsyncTestClient[Litestar], cast: Cast, session: AsyncSession
+) -> None:
+    await sign_in(client, cast.admin.email)
+    line = f"{cast.peer.staff_number},Peer,peer.new@elsewhere.example,,responder;peer\n"
+    roster = "staff_number,name,email,station,roles\n" + line
+    response = await client.post(
+        "/admin/roster",
+        files={"file": ("staff.csv", roster.encode(), "text/csv")},
+        data={"_csrf_token": client.cookies["csrftoken"]},
+    )
+    assert response.status_code == 200
+    assert "1 new email address waiting for confirmation" in response.text
+    assert "<li>Line 2: Peer</li>" in response.text
+    peer = await service.person_by_staff_number(session, cast.peer.staff_number)
+    assert peer is not None and peer.email == cast.peer.email

@@ -8,12 +8,14 @@ import anyio
 from click.testing import CliRunner, Result
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlmodel import select
 
 from tests.cast import sign_in
 from trim.accounts import service
 from trim.cli import main
 from trim.config import Settings
 from trim.db import AsyncSession
+from trim.notifications.models import OutboxMessage
 
 
 async def trim(settings: Settings, *args: str, input: str | None = None) -> Result:
@@ -60,6 +62,9 @@ async def test_users_create_and_set_password_from_stdin(
     assert ok.exit_code == 0, ok.output
     assert "password set for kim@example.org" in ok.output
     await sign_in(client, "kim@example.org", "lantern harbour quietly")
+    # An operator setting someone's password is an account change the person hears of.
+    told = await session.exec(select(OutboxMessage.subject).where(OutboxMessage.to_address == "kim@example.org"))
+    assert list(told) == ["Your password was changed"]
 
 
 async def test_set_password_for_unknown_email_fails_clearly(settings: Settings, client: Any) -> None:

@@ -71,6 +71,9 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("POST", "/join/{token:str}"): Rule("", ids={"token": "not-a-real-link"}, signed_out=404),
     ("GET", "/password/reset/{token:str}"): Rule("", ids={"token": "not-a-real-link"}, signed_out=404),
     ("POST", "/password/reset/{token:str}"): Rule("", ids={"token": "not-a-real-link"}, signed_out=404),
+    # confirming a new sign-in email: the link emailed to the new address alone
+    ("GET", "/email/confirm/{token:str}"): Rule("", ids={"token": "not-a-real-link"}, signed_out=404),
+    ("POST", "/email/confirm/{token:str}"): Rule("", ids={"token": "not-a-real-link"}, signed_out=404),
     # one's own second factor
     ("GET", "/account/second-factor"): Rule(EVERYONE),
     ("POST", "/account/second-factor"): Rule(EVERYONE, form={"code": "000000"}),
@@ -100,6 +103,7 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("POST", "/admin/people/{person_id:uuid}/active"): Rule("A", form={"active": "no"}),
     ("POST", "/admin/people/{person_id:uuid}/invite"): Rule("A"),
     ("POST", "/admin/people/{person_id:uuid}/second-factor/reset"): Rule("A"),
+    ("POST", "/admin/people/{person_id:uuid}/email/cancel"): Rule("A"),
     ("POST", "/admin/stations"): Rule("A", form={"name": "Y"}),
     ("POST", "/admin/stations/{station_id:uuid}"): Rule("A", form={"name": "Y"}),
     ("GET", "/admin/audit"): Rule("A"),

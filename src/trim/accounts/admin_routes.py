@@ -10,9 +10,9 @@ from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from trim.accounts import factors, links, roster, service
+from trim.accounts import email_change, factors, links, roster, service
 from trim.accounts.auth import current_actor, requires
-from trim.accounts.rules import ACCESS_LABELS
+from trim.accounts.rules import ACCESS_LABELS, normalize_email
 from trim.config import ROLES
 from trim.deps import Conf, Db
 from trim.errors import InvalidInput
@@ -108,7 +108,7 @@ class AdminPages(Controller):
         values: dict[str, Any] = {}
         try:
             data, values = await _person_input(request)
-            person = await service.create_person(db, actor=current_actor(request), data=data)
+            person = await service.create_person(db, actor=current_actor(request), data=data, now=now_of(request))
         except InvalidInput as exc:
             return page(
                 request,
@@ -149,14 +149,14 @@ class AdminPages(Controller):
 
     @post("/people/{person_id:uuid}", guards=[requires("admin")])
     async def update_person(
-        self, request: Request[Any, Any, Any], db: Db, person_id: FromPath[uuid.UUID]
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, person_id: FromPath[uuid.UUID]
     ) -> Template | Redirect:
         person = await service.person_view(db, person_id)
         values: dict[str, Any] = {}
         try:
             data, values = await _person_input(request)
-            await service.update_person(
-                db, actor=current_actor(request), person_id=person_id, data=data, now=now_of(request)
+            updated = await service.update_person(
+                db, actor=current_actor(request), person_id=person_id, data=data, now=now_of(request), settings=settings
             )
         except InvalidInput as exc:
             await db.rollback()
@@ -170,8 +170,29 @@ class AdminPages(Controller):
                 values=values,
                 errors=exc.field_messages(),
                 error=exc.detail,
+                **await _getting_in(request, db, settings, person),
             )
-        return redirect(request, f"/admin/people/{person_id}", "Changes saved.")
+        message = "Changes saved."
+        if updated.pending_email is not None and normalize_email(data.email) != person.email:
+            message += (
+                " The new email address takes effect when they confirm it from that address; until then they "
+                "sign in with the old one, which has been told of the change."
+            )
+        return redirect(request, f"/admin/people/{person_id}", message)
+
+    @post("/people/{person_id:uuid}/email/cancel", guards=[requires("admin")])
+    async def cancel_email_change(
+        self, request: Request[Any, Any, Any], db: Db, person_id: FromPath[uuid.UUID]
+    ) -> Redirect:
+        """Drop a change of sign-in email that is still waiting for confirmation."""
+        await service.get_person(db, person_id)
+        done = await email_change.cancel(db, actor=current_actor(request), person_id=person_id, now=now_of(request))
+        message = (
+            "The change of email is cancelled; they keep their old address."
+            if done
+            else "No change of email was waiting."
+        )
+        return redirect(request, f"/admin/people/{person_id}", message)
 
     @post("/people/{person_id:uuid}/active", guards=[requires("admin")])
     async def set_active(self, request: Request[Any, Any, Any], db: Db, person_id: FromPath[uuid.UUID]) -> Redirect:
@@ -214,11 +235,13 @@ class AdminPages(Controller):
 
     @post("/people/{person_id:uuid}/second-factor/reset", guards=[requires("admin")])
     async def reset_second_factor(
-        self, request: Request[Any, Any, Any], db: Db, person_id: FromPath[uuid.UUID]
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, person_id: FromPath[uuid.UUID]
     ) -> Redirect:
         """Remove a person's authenticator app (a lost phone); they set one up again."""
         try:
-            done = await factors.reset(db, actor=current_actor(request), person_id=person_id, now=now_of(request))
+            done = await factors.reset(
+                db, actor=current_actor(request), person_id=person_id, now=now_of(request), settings=settings
+            )
         except InvalidInput as exc:
             return redirect(request, f"/admin/people/{person_id}", exc.detail, "error")
         message = (
@@ -285,7 +308,8 @@ class AdminPages(Controller):
                 actor=current_actor(request),
                 data=content,
                 now=now_of(request),
-                invite_with=settings if invite else None,
+                settings=settings,
+                invite=invite,
             )
         except InvalidInput as exc:
             return page(request, "admin/roster.html", status=422, report=None, errors=exc.field_messages())
@@ -311,6 +335,9 @@ async def _getting_in(
         "second_factor": await factors.status(db, person.id),
         "second_factor_required": bool(set(person.roles) & set(settings.mfa_required_roles)),
         "password_signin": settings.password_signin_enabled,
+        "email_change_expires": person.pending_email_at + settings.email_change_valid
+        if person.pending_email_at
+        else None,
     }
 
 

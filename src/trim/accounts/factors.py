@@ -29,7 +29,7 @@ from trim.accounts.rules import (
     recovery_code_hash,
     totp_matching_step,
 )
-from trim.accounts.service import end_all_sessions, get_person
+from trim.accounts.service import end_all_sessions, get_person, notify_account
 from trim.config import Settings
 from trim.errors import Conflict, InvalidInput
 from trim.notifications import service as notifications
@@ -250,9 +250,12 @@ async def regenerate_recovery_codes(
     return codes
 
 
-async def reset(session: AsyncSession, *, actor: Actor, person_id: uuid.UUID, now: datetime) -> bool:
+async def reset(
+    session: AsyncSession, *, actor: Actor, person_id: uuid.UUID, now: datetime, settings: Settings
+) -> bool:
     """The admin removes a person's second factor (a lost phone): they set it up again at
-    their next sign-in, and every session of theirs ends. False when there was none."""
+    their next sign-in, and every session of theirs ends. False when there was none. The
+    notice also reaches the other address of a pending or recent email change."""
     if actor.id == person_id:
         raise InvalidInput.field("second_factor", "You cannot reset your own second factor; ask another administrator.")
     person = await get_person(session, person_id)
@@ -271,10 +274,9 @@ async def reset(session: AsyncSession, *, actor: Actor, person_id: uuid.UUID, no
         subject_id=person.id,
         at=now,
     )
-    await notifications.enqueue(
+    await notify_account(
         session,
-        person_id=person.id,
-        kind="account",
+        person=person,
         subject="Your second factor was reset",
         body=(
             "An administrator removed the authenticator app from your peer support account, and you were "
@@ -283,6 +285,7 @@ async def reset(session: AsyncSession, *, actor: Actor, person_id: uuid.UUID, no
         ),
         link="/signin",
         now=now,
+        settings=settings,
     )
     await session.flush()
     return True

@@ -1,9 +1,12 @@
-"""Emailed single-use links: invitations to choose a password, and password resets.
+"""Emailed single-use links: invitations to choose a password, password resets, and the
+confirmation of a new sign-in email (used by accounts.email_change).
 
 The email carries a random token; only its SHA-256 is stored. A link works once, until
-it expires (TRIM_INVITATION_VALID_DAYS, TRIM_PASSWORD_RESET_VALID_MINUTES), and a newer
-link of the same kind replaces it. Asking for a link answers the same whether or not the
-address is known. Nothing here commits.
+it expires (TRIM_INVITATION_VALID_DAYS, TRIM_PASSWORD_RESET_VALID_MINUTES,
+TRIM_EMAIL_CHANGE_VALID_HOURS), and a newer link of the same kind replaces it. Asking for
+a link answers the same whether or not the address is known. Whoever uses a link is
+recorded as its holder (audit.LINK_HOLDER), never as the person: the link proves only
+access to an inbox. Nothing here commits.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, update
 from sqlmodel import col, select
@@ -22,7 +25,7 @@ from trim.accounts.actor import Actor
 from trim.accounts.models import AccountLink, Person
 from trim.accounts.passwords import hash_password
 from trim.accounts.rules import normalize_email, password_problem
-from trim.accounts.service import get_person, set_password_hash
+from trim.accounts.service import get_person, notify_account, set_password_hash
 from trim.config import Settings
 from trim.errors import InvalidInput, NotFound
 from trim.notifications import service as notifications
@@ -30,13 +33,26 @@ from trim.privacy import audit
 
 INVITE = "invite"
 RESET = "reset"
-PATHS = {INVITE: "/join/", RESET: "/password/reset/"}
+EMAIL = "email"  # confirms a new sign-in email from that address
+PATHS = {INVITE: "/join/", RESET: "/password/reset/", EMAIL: "/email/confirm/"}
+PASSWORD_LINKS = (INVITE, RESET)
 
 GONE = "This link has expired or has already been used."
 
 
-async def _issue(session: AsyncSession, *, person: Person, purpose: str, now: datetime, settings: Settings) -> str:
-    """A new link of this kind for this person; earlier unused ones stop working."""
+def _valid_for(purpose: str, settings: Settings) -> timedelta:
+    if purpose == INVITE:
+        return settings.invitation_valid
+    if purpose == EMAIL:
+        return settings.email_change_valid
+    return settings.password_reset_valid
+
+
+async def _issue(
+    session: AsyncSession, *, person: Person, purpose: str, now: datetime, settings: Settings, email: str | None = None
+) -> str:
+    """A new link of this kind for this person (for EMAIL: confirming `email`); earlier
+    unused ones stop working."""
     await session.exec(
         delete(AccountLink).where(
             col(AccountLink.person_id) == person.id,
@@ -45,14 +61,14 @@ async def _issue(session: AsyncSession, *, person: Person, purpose: str, now: da
         )
     )
     token = secrets.token_urlsafe(32)
-    valid = settings.invitation_valid if purpose == INVITE else settings.password_reset_valid
     session.add(
         AccountLink(
             person_id=person.id,
             purpose=purpose,
             token_hash=signin.token_hash(token),
             created_at=now,
-            expires_at=now + valid,
+            expires_at=now + _valid_for(purpose, settings),
+            email=email,
         )
     )
     return token
@@ -140,11 +156,22 @@ async def invite_waiting(
 
 
 async def request_link(
-    session: AsyncSession, *, email: str, address: str | None, now: datetime, settings: Settings
+    session: AsyncSession,
+    *,
+    email: str,
+    address: str | None,
+    now: datetime,
+    settings: Settings,
+    actor: Actor | None = None,
 ) -> None:
     """ "Forgotten password": email a reset link, or a fresh invitation to someone who never
     chose a password. The caller answers the same whatever happens here; only too many
-    requests (per account and per address, counted for unknown addresses too) raise."""
+    requests (per account and per address, counted for unknown addresses too) raise.
+
+    Only the confirmed address counts: an email change still waiting for confirmation
+    sends nothing to the new address. The request is audited as whoever asked (`actor`,
+    when signed in) or as anonymous, never as the person."""
+    asked_by: Actor | str = actor if actor is not None else audit.ANONYMOUS
     await signin.check_not_limited(session, email=email, address=address, now=now, settings=settings, scope="link")
     await signin.record_failure(session, email=email, address=address, now=now, scope="link")
     person = (await session.exec(select(Person).where(Person.email == normalize_email(email)))).first()
@@ -154,7 +181,7 @@ async def request_link(
         await _send_invitation(session, person=person, now=now, settings=settings)
         audit.record(
             session,
-            actor=str(person.id),
+            actor=asked_by,
             action="person.invited",
             target_type="person",
             target_id=person.id,
@@ -181,7 +208,7 @@ async def request_link(
     )
     audit.record(
         session,
-        actor=str(person.id),
+        actor=asked_by,
         action="person.password_reset_requested",
         target_type="person",
         target_id=person.id,
@@ -234,19 +261,24 @@ async def choose_password(
     )
     if used.rowcount != 1:  # another tab used it a moment ago
         raise NotFound(GONE)
-    # Any other live link of theirs is spent too: the password is chosen.
+    # Any other live password link of theirs is spent too: the password is chosen. (A
+    # pending email confirmation is not about the password: it stays.)
     await session.exec(
-        delete(AccountLink).where(col(AccountLink.person_id) == person.id, col(AccountLink.used_at).is_(None))
+        delete(AccountLink).where(
+            col(AccountLink.person_id) == person.id,
+            col(AccountLink.used_at).is_(None),
+            col(AccountLink.purpose).in_(PASSWORD_LINKS),
+        )
     )
     hashed = await hash_password(password, profile=settings.argon2_profile)
-    await set_password_hash(session, actor=str(person.id), person_id=person.id, password_hash=hashed, now=now)
+    await set_password_hash(session, actor=audit.LINK_HOLDER, person_id=person.id, password_hash=hashed, now=now)
     if purpose == INVITE:
         if person.joined_at is None:
             person.joined_at = now
             session.add(person)
         audit.record(
             session,
-            actor=str(person.id),
+            actor=audit.LINK_HOLDER,
             action="person.joined",
             target_type="person",
             target_id=person.id,
@@ -254,17 +286,17 @@ async def choose_password(
             at=now,
         )
     else:
-        await notifications.enqueue(
+        await notify_account(
             session,
-            person_id=person.id,
-            kind="account",
+            person=person,
             subject="Your password was changed",
             body=(
                 "The password of your peer support account was just changed with a reset link, and every "
-                "browser signed in to it was signed out. If this was not you, tell your administrator now."
+                "browser signed in to it was signed out. If this was not you, tell your programme lead now."
             ),
             link="/signin",
             now=now,
+            settings=settings,
         )
     await session.flush()
     return person

@@ -60,6 +60,17 @@ class Person(SQLModel, table=True):
     # password from an invitation, or first signed in through single sign-on).
     invited_at: datetime | None = None
     joined_at: datetime | None = None
+    # A change of sign-in email waits here until the new address confirms it (design 3a):
+    # until then `email` stays the old one, so sign-in, resets and SSO matching use it.
+    # `..._by` is the audit id of whoever started the change.
+    pending_email: str | None = Field(default=None, max_length=320)
+    pending_email_at: datetime | None = None
+    pending_email_by: str | None = Field(default=None, max_length=80)
+    # The last confirmed change: the address before it, when, and who started it. For a
+    # while after it, account notices go to the previous address too.
+    previous_email: str | None = Field(default=None, max_length=320)
+    email_changed_at: datetime | None = None
+    email_changed_by: str | None = Field(default=None, max_length=80)
 
 
 class PersonRole(SQLModel, table=True):
@@ -118,8 +129,9 @@ class ApiToken(SQLModel, table=True):
 
 
 class AccountLink(SQLModel, table=True):
-    """An emailed single-use link: an invitation to choose a password, or a password
-    reset. The email carries the random token; only its hash is stored."""
+    """An emailed single-use link: an invitation to choose a password, a password reset,
+    or the confirmation of a new sign-in email. The email carries the random token; only
+    its hash is stored."""
 
     __tablename__ = "account_links"
     __table_args__ = (
@@ -129,8 +141,10 @@ class AccountLink(SQLModel, table=True):
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     person_id: uuid.UUID = Field(foreign_key="people.id", ondelete="CASCADE")
-    purpose: str = Field(max_length=10)  # "invite" or "reset"
+    purpose: str = Field(max_length=10)  # "invite", "reset" or "email" (confirm a new address)
     token_hash: str = Field(max_length=64)
+    # For "email": the address this link confirms (a later change makes it stale).
+    email: str | None = Field(default=None, max_length=320)
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
     used_at: datetime | None = None

@@ -13,6 +13,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from trim.accounts import links
+from trim.accounts.actor import Actor
 from trim.accounts.auth import BEFORE_ENROLMENT
 from trim.accounts.models import Person
 from trim.accounts.routes import _client_address, finish_first_factor, password_signin_off
@@ -141,8 +142,14 @@ class LinkPages(Controller):
                 errors={"email": "Enter your email address, like name@example.org."},
             )
         try:
+            user = request.scope.get("user")  # whoever asks is audited as themselves, never as the person
             await links.request_link(
-                db, email=email, address=_client_address(request), now=now_of(request), settings=settings
+                db,
+                email=email,
+                address=_client_address(request),
+                now=now_of(request),
+                settings=settings,
+                actor=user if isinstance(user, Actor) else None,
             )
         except TooManyAttempts as exc:
             response = page(request, "accounts/forgot.html", status=429, values={"email": email}, error=exc.detail)

@@ -12,24 +12,42 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from trim.accounts import links
+from trim.accounts import email_change, links
 from trim.accounts.actor import Actor
 from trim.accounts.models import Person, PersonRole, Station
 from trim.accounts.rules import (
+    ROLE_LABELS,
     ROSTER_COLUMNS,
     RosterProblem,
     RosterRow,
     check_roster_header,
     parse_roster,
+    privileged,
     role_change_message,
 )
-from trim.accounts.service import roles_by_person
+from trim.accounts.service import roles_by_person, tell_leads_of_privileged_grant
 from trim.config import Settings
 from trim.errors import InvalidInput
 from trim.notifications import service as notifications
 from trim.privacy import audit
 
 MAX_BYTES = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PrivilegedGrant:
+    """A line that gave someone the lead, clinician or admin role (said in the report)."""
+
+    line: int
+    name: str
+    staff_number: str
+    roles: list[str]
+    created: bool
+
+    def describe(self) -> str:
+        roles = ", ".join(ROLE_LABELS.get(r, r).lower() for r in self.roles)
+        how = "new account with" if self.created else "now has"
+        return f"line {self.line}: {self.name} ({self.staff_number}), {how} a role with wider access: {roles}"
 
 
 @dataclass
@@ -41,6 +59,9 @@ class RosterReport:
     problems: list[RosterProblem] = field(default_factory=list)
     role_changes: list[tuple[str, list[str], list[str]]] = field(default_factory=list)
     invited: int = 0
+    privileged: list[PrivilegedGrant] = field(default_factory=list)
+    # (line, name): a new email address waiting for the person to confirm it from there.
+    email_changes: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def imported(self) -> int:
@@ -85,13 +106,16 @@ async def import_roster(
     actor: Actor,
     data: bytes,
     now: datetime,
+    settings: Settings,
     on_progress: Callable[[int, int], None] | None = None,
-    invite_with: Settings | None = None,
+    invite: bool = False,
 ) -> RosterReport:
     """Import every good row; report every bad one with its line number. Safe to run twice.
 
-    With `invite_with` (the settings for the links), everyone imported who has no password,
-    has not joined and holds no live invitation is emailed one."""
+    With `invite`, everyone imported who has no password, has not joined and holds no live
+    invitation is emailed one. A new email for someone already here is only pending until
+    they confirm it from that address (email_change). Lines granting the lead, clinician
+    or admin role are listed in the report and the leads are emailed once."""
     parsed = parse_roster(read_csv(data))
     report = RosterReport(problems=list(parsed.problems))
     rows = parsed.rows
@@ -161,6 +185,21 @@ async def import_roster(
                     details={"roles": row.roles, "via": "roster"},
                     at=now,
                 )
+                if privileged(row.roles):
+                    # Recorded as a role change too, so the lead's overview lists it.
+                    audit.record(
+                        session,
+                        actor=actor,
+                        action="person.roles_changed",
+                        target_type="person",
+                        target_id=person.id,
+                        subject_id=person.id,
+                        details={"added": row.roles, "removed": [], "created": True, "via": "roster"},
+                        at=now,
+                    )
+                    report.privileged.append(
+                        PrivilegedGrant(row.line, row.name, row.staff_number, privileged(row.roles), True)
+                    )
             else:
                 person = found
                 changed = _apply(person, row, station_id, now)
@@ -176,6 +215,10 @@ async def import_roster(
                         session.add(PersonRole(person_id=person.id, role=role))
                     current_roles[person.id] = list(row.roles)
                     report.role_changes.append((person.name, added, removed))
+                    if privileged(added):
+                        report.privileged.append(
+                            PrivilegedGrant(row.line, person.name, person.staff_number, privileged(added), False)
+                        )
                     audit.record(
                         session,
                         actor=actor,
@@ -196,7 +239,19 @@ async def import_roster(
                         link="/profile",
                         now=now,
                     )
-                if changed or added or removed:
+                new_email = row.email not in (person.email, person.pending_email)
+                if new_email:
+                    await email_change.start(
+                        session,
+                        actor=actor,
+                        person=person,
+                        new_email=row.email,
+                        now=now,
+                        settings=settings,
+                        via="roster",
+                    )
+                    report.email_changes.append((row.line, person.name))
+                if changed or added or removed or new_email:
                     session.add(person)
                     report.updated += 1
                     if changed:
@@ -217,9 +272,19 @@ async def import_roster(
             await session.flush()
             on_progress(index, total)
     await session.flush()
-    if invite_with is not None:
+    if report.privileged:
+        granted = {r for grant in report.privileged for r in grant.roles}
+        grantees = [existing_by_staff[grant.staff_number].id for grant in report.privileged]
+        await tell_leads_of_privileged_grant(
+            session,
+            person_ids=grantees,
+            roles=sorted(granted),
+            created=all(grant.created for grant in report.privileged),
+            now=now,
+        )
+    if invite:
         report.invited = await links.invite_waiting(
-            session, actor=actor, person_ids=imported, now=now, settings=invite_with
+            session, actor=actor, person_ids=imported, now=now, settings=settings
         )
     report.problems.sort(key=lambda p: p.line)
     return report
@@ -242,13 +307,11 @@ def _conflict(
 
 
 def _apply(person: Person, row: RosterRow, station_id: uuid.UUID | None, now: datetime) -> list[str]:
+    """Name and station change at once; a new email waits for confirmation (email_change)."""
     changed = []
     if person.name != row.name:
         person.name = row.name
         changed.append("name")
-    if person.email != row.email:
-        person.email = row.email
-        changed.append("email")
     if row.station and person.station_id != station_id:
         person.station_id = station_id
         changed.append("station_id")

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 import pyotp
 from zxcvbn import zxcvbn
@@ -167,6 +167,130 @@ def role_change_message(added: list[str], removed: list[str]) -> tuple[str, str]
         lines.append("Removed: " + ", ".join(ROLE_LABELS.get(r, r) for r in removed) + ".")
     lines.append("If you did not expect this, tell your administrator or the programme lead.")
     return "Your roles have changed", "\n".join(lines)
+
+
+# Roles that reach more than most (design 3a): granting one, at creation or later, is
+# listed on the lead's overview and emailed to every lead.
+PRIVILEGED_ROLES = ("lead", "clinician", "admin")
+
+
+def privileged(roles: list[str]) -> list[str]:
+    """The privileged roles among these, in the usual order."""
+    return [r for r in PRIVILEGED_ROLES if r in roles]
+
+
+def _role_words(roles: list[str]) -> str:
+    names = [ROLE_LABELS.get(r, r).lower() for r in roles]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def privileged_grant_message(roles: list[str], *, created: bool, accounts: int = 1) -> tuple[str, str]:
+    """The email to every lead when a privileged role is granted: which roles, not to whom
+    (the overview says who, and who granted it)."""
+    role_word = "role" if len(roles) == 1 else "roles"
+    if accounts > 1:
+        what = f"{accounts} accounts on the peer support service were given the {_role_words(roles)} {role_word}"
+    elif created:
+        what = f"A new account on the peer support service was created with the {_role_words(roles)} {role_word}"
+    else:
+        what = f"An account on the peer support service was given the {_role_words(roles)} {role_word}"
+    body = (
+        f"{what}. These roles reach more than most, so every programme lead is told. "
+        "Your overview lists who and by whom. If you did not expect this, check with your administrator."
+    )
+    return "A role with wider access was granted", body
+
+
+# -- a change of sign-in email (design 3a: an admin cannot become someone) ------------
+
+
+def email_notice_addresses(
+    *,
+    current: str,
+    pending: str | None,
+    previous: str | None,
+    changed_at: datetime | None,
+    now: datetime,
+    notice: timedelta,
+) -> list[str]:
+    """Where "password changed" and "second factor reset" go besides the current address:
+    the address waiting for confirmation, and the one used before a recent change."""
+    extra = []
+    if pending and pending != current:
+        extra.append(pending)
+    if previous and changed_at is not None and now - changed_at <= notice and previous not in (current, *extra):
+        extra.append(previous)
+    return extra
+
+
+def email_change_messages(*, by_admin: bool, hours: int) -> dict[str, tuple[str, str]]:
+    """The emails of a change of sign-in email: "confirm" to the new address, "started" to
+    the old one, "changed_new" / "changed_old" once confirmed, "cancelled" to the old one.
+    No names, no addresses: the person knows their own."""
+    lasts = f"{hours // 24} day{'s' if hours != 24 else ''}" if hours % 24 == 0 else f"{hours} hours"
+    who = "An administrator" if by_admin else "You"
+    not_expected = "If you did not make or expect this change, tell your programme lead now."
+    return {
+        "confirm": (
+            "Confirm your new sign-in email",
+            "Your sign-in email for the peer support service is being changed to this address. Open the "
+            f"link below to confirm it. It works once, for {lasts}. Until it is confirmed nothing changes, "
+            "and you keep signing in with your old address. If you were not expecting this, ignore this email.",
+        ),
+        "started": (
+            "Your sign-in email is being changed",
+            f"{who} asked to change the sign-in email of your peer support account to a new address. "
+            "Nothing changes until the new address confirms it; until then you sign in with this one as usual. "
+            "If you did not expect this, tell your programme lead now.",
+        ),
+        "changed_new": (
+            "Your sign-in email was changed",
+            "The sign-in email of your peer support account is now this address: sign in with it from now on. "
+            + not_expected,
+        ),
+        "changed_old": (
+            "Your sign-in email was changed",
+            "The sign-in email of your peer support account was changed to a new address, and this one no "
+            "longer signs in. " + not_expected,
+        ),
+        "cancelled": (
+            "The change to your sign-in email was cancelled",
+            "The change to the sign-in email of your peer support account was cancelled before it was "
+            "confirmed. You keep signing in with this address.",
+        ),
+    }
+
+
+def email_change_note(
+    *,
+    pending: str | None,
+    pending_at: datetime | None,
+    pending_by_admin: bool,
+    previous: str | None,
+    changed_at: datetime | None,
+    changed_by_admin: bool,
+    zone: tzinfo,
+) -> str | None:
+    """What the person's own record says about changes of their sign-in email, plainly."""
+
+    def day(at: datetime) -> str:
+        return at.astimezone(zone).strftime("%-d %B %Y")
+
+    said = []
+    if changed_at is not None:
+        who = "changed by an admin" if changed_by_admin else "changed by you"
+        said.append(
+            f"Your sign-in email was {who} on {day(changed_at)}"
+            + (f"; before that it was {previous}." if previous else ".")
+        )
+    if pending is not None and pending_at is not None:
+        who = "An admin" if pending_by_admin else "You"
+        said.append(
+            f"{who} asked on {day(pending_at)} to change your sign-in email to {pending}. It changes only when that "
+            "address confirms it; until then you sign in with your current one. If you did not expect this, tell "
+            "your programme lead."
+        )
+    return " ".join(said) or None
 
 
 # -- getting in: links, second factor ------------------------------------------------

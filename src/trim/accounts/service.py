@@ -13,8 +13,17 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trim.accounts.actor import Actor
 from trim.accounts.models import Person, PersonRole, Station, WebSession
-from trim.accounts.rules import access_status, is_valid_email, normalize_email, role_change_message
-from trim.config import ROLES
+from trim.accounts.rules import (
+    access_status,
+    email_notice_addresses,
+    is_valid_email,
+    normalize_email,
+    privileged,
+    privileged_grant_message,
+    role_change_message,
+)
+from trim.config import ROLES, Settings
+from trim.db import utcnow
 from trim.errors import FieldError, InvalidInput, NotFound
 from trim.notifications import service as notifications
 from trim.privacy import audit, policy
@@ -36,6 +45,9 @@ class PersonView:
     has_password: bool
     invited_at: datetime | None = None
     joined_at: datetime | None = None
+    # A change of sign-in email waiting for the new address to confirm it.
+    pending_email: str | None = None
+    pending_email_at: datetime | None = None
 
     def access(self, *, now: datetime, valid: timedelta) -> str:
         """joined, invited, expired or not_invited (see rules.access_status)."""
@@ -69,6 +81,8 @@ def _view(person: Person, roles: Iterable[str]) -> PersonView:
         has_password=person.password_hash is not None,
         invited_at=person.invited_at,
         joined_at=person.joined_at,
+        pending_email=person.pending_email,
+        pending_email_at=person.pending_email_at,
     )
 
 
@@ -298,10 +312,35 @@ async def _check_unique(session: AsyncSession, data: PersonInput, *, person_id: 
         raise InvalidInput("Some details need attention.", errors)
 
 
+async def tell_leads_of_privileged_grant(
+    session: AsyncSession, *, person_ids: Sequence[uuid.UUID], roles: Sequence[str], created: bool, now: datetime
+) -> int:
+    """Email every active lead (but those granted, who are told apart) that a lead,
+    clinician or admin role was granted to these people; returns how many were written.
+    One email per lead however many people; no names (the overview has them)."""
+    granted = privileged(list(roles))
+    if not granted or not person_ids:
+        return 0
+    subject, body = privileged_grant_message(granted, created=created, accounts=len(set(person_ids)))
+    leads = [pid for pid in await notifications.role_holders(session, "lead") if pid not in set(person_ids)]
+    return await notifications.enqueue_many(
+        session,
+        [notifications.Message("account", subject, body, person_id=lead, link="/overview") for lead in leads],
+        now=now,
+    )
+
+
 async def create_person(
-    session: AsyncSession, *, actor: Actor, data: PersonInput, password_hash: str | None = None
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    data: PersonInput,
+    password_hash: str | None = None,
+    now: datetime | None = None,
 ) -> Person:
-    """Add a person with their roles."""
+    """Add a person with their roles. A lead, clinician or admin role is also recorded as a
+    role change (so the lead's overview lists it) and emailed to every lead."""
+    now = now or utcnow()
     data = _validate_person(data)
     await _check_unique(session, data, person_id=None)
     person = Person(
@@ -324,8 +363,21 @@ async def create_person(
         target_id=person.id,
         subject_id=person.id,
         details={"roles": data.roles},
+        at=now,
     )
+    if privileged(data.roles):
+        audit.record(
+            session,
+            actor=actor,
+            action="person.roles_changed",
+            target_type="person",
+            target_id=person.id,
+            subject_id=person.id,
+            details={"added": data.roles, "removed": [], "created": True},
+            at=now,
+        )
     await session.flush()
+    await tell_leads_of_privileged_grant(session, person_ids=[person.id], roles=data.roles, created=True, now=now)
     return person
 
 
@@ -362,13 +414,18 @@ async def set_roles(
     await notifications.enqueue(
         session, person_id=person_id, kind="account", subject=subject, body=body, link="/profile", now=now
     )
+    await tell_leads_of_privileged_grant(session, person_ids=[person_id], roles=added, created=False, now=now)
     return added, removed
 
 
 async def update_person(
-    session: AsyncSession, *, actor: Actor, person_id: uuid.UUID, data: PersonInput, now: datetime
+    session: AsyncSession, *, actor: Actor, person_id: uuid.UUID, data: PersonInput, now: datetime, settings: Settings
 ) -> Person:
-    """Edit a person's details and roles."""
+    """Edit a person's details and roles. A new email address is only pending: it takes
+    effect when confirmed from that address (email_change), whoever typed it."""
+    # Imported here: email_change builds on links, which builds on this module.
+    from trim.accounts import email_change
+
     person = await get_person(session, person_id)
     data = _validate_person(data)
     await _check_unique(session, data, person_id=person.id)
@@ -377,13 +434,12 @@ async def update_person(
         for name, old, new in (
             ("staff_number", person.staff_number, data.staff_number),
             ("name", person.name, data.name),
-            ("email", person.email, data.email),
             ("station_id", person.station_id, data.station_id),
             ("background", person.background, data.background),
         )
         if old != new
     ]
-    person.staff_number, person.name, person.email = data.staff_number, data.name, data.email
+    person.staff_number, person.name = data.staff_number, data.name
     person.station_id, person.background = data.station_id, data.background
     person.updated_at = now
     session.add(person)
@@ -399,6 +455,10 @@ async def update_person(
             at=now,
         )
     await set_roles(session, actor=actor, person_id=person.id, roles=data.roles, now=now)
+    if data.email != person.email:
+        await email_change.start(
+            session, actor=actor, person=person, new_email=data.email, now=now, settings=settings, via="admin"
+        )
     return person
 
 
@@ -452,6 +512,35 @@ async def set_password_hash(
         subject_id=person.id,
         at=now,
     )
+
+
+async def notify_account(
+    session: AsyncSession,
+    *,
+    person: Person,
+    subject: str,
+    body: str,
+    link: str | None,
+    now: datetime,
+    settings: Settings,
+) -> None:
+    """An account notice ("password changed", "second factor reset") to the person, and to
+    the other address of a pending or recent change of their sign-in email (design 3a)."""
+    await notifications.enqueue(
+        session, person_id=person.id, kind="account", subject=subject, body=body, link=link, now=now
+    )
+    extra = email_notice_addresses(
+        current=person.email,
+        pending=person.pending_email,
+        previous=person.previous_email,
+        changed_at=person.email_changed_at,
+        now=now,
+        notice=settings.email_change_notice,
+    )
+    for address in extra:
+        await notifications.enqueue(
+            session, email=address, kind="account", subject=subject, body=body, link=link, now=now
+        )
 
 
 async def set_availability(session: AsyncSession, *, actor: Actor, available: bool, now: datetime) -> Person:

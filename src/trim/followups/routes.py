@@ -12,6 +12,7 @@ from litestar.response import Redirect, Template
 
 from trim.accounts import service as accounts
 from trim.accounts.auth import current_actor, requires, signed_in
+from trim.accounts.rules import PRIVILEGED_ROLES
 from trim.deps import Conf, Db
 from trim.followups import rules, service
 from trim.followups.schemas import CheckinOut, PersonRef
@@ -183,6 +184,7 @@ class CheckinPages(Controller):
             peers=await service.peer_loads(db, actor=actor),
             stations=await accounts.list_stations(db),
             role_changes=role_changes,
+            privileged_roles=PRIVILEGED_ROLES,
             people_names=await accounts.names_by_id(
                 db, [e.target_id for e in role_changes] + [e.actor_id for e in role_changes]
             ),

@@ -25,6 +25,11 @@ GENESIS = "0" * 64
 PENDING_KEY = "trim_audit_pending"
 ADVISORY_LOCK_ID = 7_274_615  # any constant; one chain, one lock
 
+# Who acted, when it was not a signed-in person, a token or "system": the log credits an
+# action to whoever did it, never to the person it is about unless it was them (design 3a).
+ANONYMOUS = "anonymous"  # not signed in, on a public page (asking for a reset link)
+LINK_HOLDER = "link"  # whoever used a single-use link we emailed: we cannot know it was the person
+
 
 class HasActorId(Protocol):
     @property

@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trim.accounts import service as accounts
 from trim.accounts.actor import Actor
+from trim.accounts.rules import email_change_note
 from trim.assessments import rules as flag_rules
 from trim.assessments import service as assessments
 from trim.assessments.models import Assessment, Flag
@@ -51,6 +52,18 @@ READ_LABELS = {
     "person.deactivated": "deactivated your account",
     "person.reactivated": "reactivated your account",
     "person.password_set": "set your password",
+    "person.password_reset_requested": "asked for a password reset link",
+    "person.second_factor_reset": "reset your second factor",
+    "person.email_change_started": "started a change of your sign-in email",
+    "person.email_change_cancelled": "cancelled a change of your sign-in email",
+    "person.email_changed": "confirmed a new sign-in email for you",
+}
+
+# Who acted, when it was not a person of ours.
+OTHER_ACTORS = {
+    "system": "the system",
+    audit.LINK_HOLDER: "someone using a link we emailed",
+    audit.ANONYMOUS: "someone not signed in",
 }
 
 
@@ -58,6 +71,7 @@ async def own_record(session: AsyncSession, *, actor: Actor, settings: Settings,
     """Everything held about the signed-in person, with who read it and when."""
     me = actor.person_id
     person = await accounts.person_view(session, me)
+    held = await accounts.get_person(session, me)
     stations = await accounts.station_names(session)
     zone = settings.zone
 
@@ -127,6 +141,21 @@ async def own_record(session: AsyncSession, *, actor: Actor, settings: Settings,
             "staff_number": person.staff_number,
             "roles": person.roles,
             "station": stations.get(person.station_id) if person.station_id else None,
+            # Design 3a: a change of sign-in email is said plainly, pending or done.
+            "pending_email": held.pending_email,
+            "pending_email_since": held.pending_email_at,
+            "previous_email": held.previous_email,
+            "email_changed_at": held.email_changed_at,
+            "email_changed_by_admin": (held.email_changed_by != str(me)) if held.email_changed_at else None,
+            "email_note": email_change_note(
+                pending=held.pending_email,
+                pending_at=held.pending_email_at,
+                pending_by_admin=held.pending_email_by != str(me),
+                previous=held.previous_email,
+                changed_at=held.email_changed_at,
+                changed_by_admin=held.email_changed_by != str(me),
+                zone=zone,
+            ),
         },
         "exposures": [
             {
@@ -215,7 +244,7 @@ async def reads_about(
     return [
         {
             "at": e.at,
-            "who": names.get(e.actor_id or "", "the system" if e.actor_id == "system" else "an integration"),
+            "who": names.get(e.actor_id or "", OTHER_ACTORS.get(e.actor_id or "", "an integration")),
             "their_roles": roles.get(uuid.UUID(e.actor_id), []) if e.actor_id in names else [],
             "what": READ_LABELS.get(e.action, e.action),
             "action": e.action,
