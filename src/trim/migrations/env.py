@@ -15,6 +15,12 @@ target_metadata = metadata
 
 
 def run_with_connection(connection: Connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # SQLite's own procedure for schema changes: batch mode rebuilds a table by copy, drop and
+        # rename, which enforced foreign keys refuse once other tables' rows point at it. Keys are
+        # checked as a whole after the migration instead (below).
+        _pragma(connection, "PRAGMA foreign_keys=OFF")
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
@@ -23,6 +29,22 @@ def run_with_connection(connection: Connection) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+        if sqlite:
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"migration left {len(broken)} rows whose foreign keys do not hold: {broken[:5]}")
+    if sqlite:
+        _pragma(connection, "PRAGMA foreign_keys=ON")
+
+
+def _pragma(connection: Connection, statement: str) -> None:
+    # On the driver's connection, outside any transaction: SQLite ignores this pragma inside one,
+    # and SQLAlchemy would begin one (BEGIN IMMEDIATE, see trim.db) for a statement of its own.
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(statement)
+    finally:
+        cursor.close()
 
 
 async def run_async() -> None:
