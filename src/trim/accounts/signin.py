@@ -17,7 +17,7 @@ from trim.accounts.rules import normalize_email
 from trim.accounts.service import roles_of
 from trim.config import Settings
 from trim.errors import InvalidInput, NotFound, TooManyAttempts
-from trim.privacy import audit
+from trim.privacy import audit, crypto
 
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 
@@ -113,13 +113,19 @@ async def start_session(
     replacing: str | None = None,
     stage: str = "full",
     via: str = "password",
+    id_token: str | None = None,
 ) -> str:
     """A fresh session for this person; returns the cookie token (never stored).
 
     Any session the browser carried before is ended, so a planted id is useless. A
-    "code" session only waits, briefly, for the second factor's code."""
+    "code" session only waits, briefly, for the second factor's code. A single sign-on's
+    ID token (kept encrypted, for signing out at the provider too) passes from the
+    session it replaces when that was the same person's."""
+    id_token_encrypted = crypto.encrypt(settings, id_token) if id_token else None
     if replacing:
-        await end_session(session, token=replacing)
+        ended = await end_session(session, token=replacing)
+        if ended is not None and ended.person_id == person.id and id_token_encrypted is None:
+            id_token_encrypted = ended.id_token_encrypted
     token = secrets.token_urlsafe(32)
     lasts = (
         timedelta(minutes=settings.signin_code_minutes)
@@ -135,6 +141,7 @@ async def start_session(
             expires_at=now + lasts,
             stage=stage,
             via=via,
+            id_token_encrypted=id_token_encrypted,
         )
     )
     if stage == "full":
@@ -170,8 +177,20 @@ async def awaiting_code(session: AsyncSession, *, token: str, now: datetime) -> 
     return web_session, person
 
 
-async def end_session(session: AsyncSession, *, token: str) -> None:
+async def end_session(session: AsyncSession, *, token: str) -> WebSession | None:
+    """End the session behind this cookie token; returns it as it was (None if unknown)."""
+    ended = (await session.exec(select(WebSession).where(WebSession.id == token_hash(token)))).first()
     await session.exec(delete(WebSession).where(col(WebSession.id) == token_hash(token)))
+    return ended
+
+
+def sso_id_token(settings: Settings, web_session: WebSession) -> str | None:
+    """The ID token a single sign-on session keeps for signing out at the provider (None
+    if it has none, or no configured key opens it any more)."""
+    try:
+        return crypto.decrypt(settings, web_session.id_token_encrypted)
+    except crypto.UndecryptableError:
+        return None
 
 
 async def actor_for_session(session: AsyncSession, *, token: str, now: datetime, settings: Settings) -> Actor | None:

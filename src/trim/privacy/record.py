@@ -50,6 +50,8 @@ READ_LABELS = {
     "person.deactivated": "deactivated your account",
     "person.reactivated": "reactivated your account",
     "person.password_set": "set your password",
+    "sso.refused": "refused a sign-in as you from an account at your organisation that is not the one linked to you",
+    "sso.unlinked": "unlinked your account at your organisation's sign-in service (the next one you use is linked)",
 }
 
 
