@@ -118,14 +118,53 @@ async def start_session(
     """A fresh session for this person; returns the cookie token (never stored).
 
     Any session the browser carried before is ended, so a planted id is useless. A
-    "code" session only waits, briefly, for the second factor's code. A single sign-on's
-    ID token (kept encrypted, for signing out at the provider too) passes from the
-    session it replaces when that was the same person's."""
-    id_token_encrypted = crypto.encrypt(settings, id_token) if id_token else None
+    "code" session only waits, briefly, for the second factor's code. A single sign-on
+    keeps the provider's ID token (encrypted), for signing out at the provider too."""
+    return await _open_session(
+        session,
+        person=person,
+        now=now,
+        settings=settings,
+        replacing=replacing,
+        stage=stage,
+        via=via,
+        id_token_encrypted=crypto.encrypt(settings, id_token) if id_token else None,
+    )
+
+
+async def renew_session(session: AsyncSession, *, token: str, person: Person, now: datetime, settings: Settings) -> str:
+    """A fresh session id for the same sign-in (the same way in, the same ID token), when
+    it became worth more: the second factor's code given, or a second factor set up."""
+    old = (
+        await session.exec(
+            select(WebSession).where(WebSession.id == token_hash(token), WebSession.person_id == person.id)
+        )
+    ).first()
+    return await _open_session(
+        session,
+        person=person,
+        now=now,
+        settings=settings,
+        replacing=token,
+        stage="full",
+        via=old.via if old else "password",
+        id_token_encrypted=old.id_token_encrypted if old else None,
+    )
+
+
+async def _open_session(
+    session: AsyncSession,
+    *,
+    person: Person,
+    now: datetime,
+    settings: Settings,
+    replacing: str | None,
+    stage: str,
+    via: str,
+    id_token_encrypted: str | None,
+) -> str:
     if replacing:
-        ended = await end_session(session, token=replacing)
-        if ended is not None and ended.person_id == person.id and id_token_encrypted is None:
-            id_token_encrypted = ended.id_token_encrypted
+        await end_session(session, token=replacing)
     token = secrets.token_urlsafe(32)
     lasts = (
         timedelta(minutes=settings.signin_code_minutes)
