@@ -14,6 +14,7 @@ import json
 import os
 import select
 import shutil
+import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -88,8 +89,9 @@ def node_provider(
     accounts: dict[str, dict[str, Any]],
     trailing_slash: bool = False,
     id_token_claims: bool = False,
+    port: int = 0,
 ) -> Iterator[NodeProvider]:
-    """Start provider.mjs; stop it (by its own process) when the block ends."""
+    """Start provider.mjs (on `port`, or a free one); stop it (by its own process) when the block ends."""
     node = require_node()
     folder.mkdir(parents=True, exist_ok=True)
     control = folder / "control.json"
@@ -99,6 +101,7 @@ def node_provider(
     setup.write_text(
         json.dumps(
             {
+                "port": port,
                 "trailing_slash": trailing_slash,
                 "id_token_claims": id_token_claims,
                 "control": str(control),
@@ -131,6 +134,13 @@ def node_provider(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
+
+
+def free_port() -> int:
+    """A loopback port free now: for a provider whose issuer must be known before it starts."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 # -- a person's browser at the provider ------------------------------------------------

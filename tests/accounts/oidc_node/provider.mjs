@@ -2,9 +2,9 @@
 //
 //   node provider.mjs <setup.json>
 //
-// setup.json: {"trailing_slash": bool, "id_token_claims": bool, "control": "<path>", "clients": [...]}
-// The provider listens on a free loopback port and prints one line of JSON, {"issuer": ...}, once
-// it answers. The control file is read again on every request, so a test can change the people
+// setup.json: {"port": n, "trailing_slash": bool, "id_token_claims": bool, "control": "<path>", "clients": [...]}
+// The provider listens on that loopback port (0 or none: a free one) and prints one line of JSON,
+// {"issuer": ...}, once it answers. The control file is read again on every request, so a test can change the people
 // the provider knows (and what it says about them) without restarting it:
 //   {"accounts": {"<login = sub>": {"claims": {...}, "userinfo": {...}}},
 //    "rewrite_client": {"from": "<client id>", "to": "<client id>", "secret": "..."} | null,
@@ -56,7 +56,7 @@ function findAccount(ctx, id) {
 }
 
 const server = createServer();
-server.listen(0, '127.0.0.1', () => {
+server.listen(setup.port || 0, '127.0.0.1', () => {
   const { port } = server.address();
   const issuer = `http://127.0.0.1:${port}${setup.trailing_slash ? '/' : ''}`;
 
