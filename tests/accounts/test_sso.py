@@ -267,3 +267,6 @@ async def test_without_settings_there_is_no_sso(
         assert "Sign in with" not in (await other.get("/signin")).text
         start = await other.get("/signin/sso", follow_redirects=False)
         assert start.status_code == 303 and start.headers["location"] == "/signin"
+        # Nobody signed out at a provider that is not set up.
+        back = await other.get("/signin/sso/signed-out")
+        assert back.status_code == 200 and "at your organisation" not in back.text

@@ -128,8 +128,15 @@ async def start_session(
         replacing=replacing,
         stage=stage,
         via=via,
-        id_token_encrypted=crypto.encrypt(settings, id_token) if id_token else None,
+        id_token_encrypted=_encrypted_id_token(settings, id_token),
     )
+
+
+def _encrypted_id_token(settings: Settings, id_token: str | None) -> str | None:
+    try:
+        return crypto.encrypt(settings, id_token)
+    except crypto.UndecryptableError:
+        return None  # no encryption key configured: signing out then ends trim's session only
 
 
 async def renew_session(session: AsyncSession, *, token: str, person: Person, now: datetime, settings: Settings) -> str:

@@ -134,8 +134,8 @@ class SsoPages(Controller):
         return response
 
     @get("/signed-out")
-    async def signed_out(self, request: Request[Any, Any, Any]) -> Redirect:
+    async def signed_out(self, request: Request[Any, Any, Any], settings: Conf) -> Redirect:
         """Where the provider sends the browser back after signing out there too."""
         if actor_of(request) is not None:
             return Redirect(path="/", status_code=303)
-        return redirect(request, "/signin", SIGNED_OUT)
+        return redirect(request, "/signin", SIGNED_OUT if settings.sso_enabled else None)
