@@ -27,6 +27,7 @@ from litestar.types import Message, Receive, Scope, Send
 
 import trim.models  # noqa: F401 - every table registered before anything queries
 from trim import web
+from trim.accounts import sso
 from trim.accounts.admin_routes import AdminPages
 from trim.accounts.auth import AuthMiddleware, no_tokens_by_default, second_factor_gate
 from trim.accounts.email_routes import EmailChangePages
@@ -123,6 +124,13 @@ CSP_SCHEMA = (
 )
 
 
+def page_csp(settings: Settings) -> str:
+    """The pages' policy. With single sign-on a form may also lead on to the provider:
+    signing out (a POST) continues at its end_session_endpoint."""
+    sources = " ".join(["'self'", *sso.form_action_origins(settings)])
+    return CSP.replace("form-action 'self'", f"form-action {sources}")
+
+
 async def security_headers(message: Message, scope: Scope) -> None:
     if message["type"] != "http.response.start":
         return
@@ -133,7 +141,10 @@ async def security_headers(message: Message, scope: Scope) -> None:
         (b"x-content-type-options", b"nosniff"),
         (b"referrer-policy", b"same-origin"),
         (b"x-frame-options", b"DENY"),
-        (b"content-security-policy", (CSP_SCHEMA if path.startswith("/schema") else CSP).encode()),
+        (
+            b"content-security-policy",
+            (CSP_SCHEMA if path.startswith("/schema") else scope["litestar_app"].state.get("csp", CSP)).encode(),
+        ),
     ]
     if not path.startswith("/static/") and b"cache-control" not in present:
         # Pages carry personal data: never keep them in a shared or back-button cache.
@@ -278,6 +289,7 @@ def create_app(
         logging_config=None,  # trim.logs configures JSON logs
     )
     app.state.settings = settings
+    app.state.csp = page_csp(settings)
     app.state.clock = clock or utcnow
     return app
 

@@ -326,6 +326,28 @@ def users_set_password(email: str) -> None:
     click.echo(f"password set for {email}; their other sessions were ended, and they have been told by email")
 
 
+@users.command("unlink-sso")
+@click.argument("email")
+def users_unlink_sso(email: str) -> None:
+    """Forget which account at the identity provider is EMAIL's (their organisation gave
+    them a new one): their next single sign-on links again, by verified email."""
+    from trim.accounts import service, sso_identities
+    from trim.db import utcnow
+
+    settings = _settings()
+
+    async def work(session: Any) -> int:
+        if await service.person_by_email(session, email) is None:
+            raise click.ClickException(f"nobody has the email {email}")
+        return await sso_identities.unlink(session, email=email, now=utcnow())
+
+    removed = _in_session(settings, work)
+    if removed:
+        click.echo(f"unlinked {email} from their account at the identity provider")
+    else:
+        click.echo(f"{email} was not linked to an account at the identity provider")
+
+
 # -- roster ---------------------------------------------------------------------
 
 

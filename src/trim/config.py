@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     # TRIM_MFA_REQUIRED_ROLES then still enter a code from their app after SSO.
     oidc_satisfies_mfa: bool = False
     oidc_timeout_seconds: float = Field(default=10.0, gt=0)
+    # A first sign-in is matched to a person by email only when the provider says it verified
+    # the address (email_verified true). True accepts addresses it does not say are verified:
+    # only for a provider whose addresses the organisation itself assigns and that never sends
+    # the claim. Once linked, a person is known by the provider's subject id, never by email.
+    oidc_allow_unverified_email: bool = False
 
     # -- schedule --------------------------------------------------------
     checkin_offsets_days: list[int] = Field(default_factory=lambda: [3, 28, 90])
@@ -209,7 +214,8 @@ class Settings(BaseSettings):
         local = parts.hostname in ("localhost", "127.0.0.1", "::1")
         if parts.scheme != "https" and not (parts.scheme == "http" and local):
             raise ValueError("the issuer must be an https:// URL (plain http only for localhost)")
-        return value.rstrip("/")
+        # Kept exactly as given, a trailing "/" included: the ID token's `iss` must equal it.
+        return value
 
     @model_validator(mode="after")
     def _sso_complete(self) -> Settings:

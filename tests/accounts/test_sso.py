@@ -27,7 +27,8 @@ from trim.privacy.models import AuditEvent
 CLIENT_ID = "trim-tests"
 # A predefined identity whose token claims roles: trim must ignore them.
 CLAIMING_ADMIN = User(
-    sub="claims-admin", claims={"email": "responder@example.org", "roles": ["admin"], "groups": ["admin"]}
+    sub="claims-admin",
+    claims={"email": "responder@example.org", "email_verified": True, "roles": ["admin"], "groups": ["admin"]},
 )
 UNVERIFIED = User(sub="unverified", claims={"email": "peer@example.org", "email_verified": False})
 
@@ -60,9 +61,18 @@ async def leave_for_provider(client: AsyncTestClient[Litestar], next_path: str =
     return start.headers["location"]
 
 
+PREDEFINED = {CLAIMING_ADMIN.sub, UNVERIFIED.sub}
+
+
 async def provider_signs_in(authorize_url: str, sub: str) -> str:
-    """What the person does at the provider; returns where it sends the browser back."""
+    """What the person does at the provider; returns where it sends the browser back.
+    Anyone not predefined is an account whose address the provider has verified."""
+    provider = urlsplit(authorize_url)
     async with httpx.AsyncClient() as browser:
+        if sub not in PREDEFINED:
+            claims = {"email": sub, "email_verified": True}
+            stored = await browser.put(f"{provider.scheme}://{provider.netloc}/users/{sub}", json=claims)
+            assert stored.status_code == 204, stored.text
         answer = await browser.post(authorize_url, data={"sub": sub})
     assert answer.status_code == 302, answer.text
     back = answer.headers["location"]
@@ -138,8 +148,9 @@ async def test_an_address_the_provider_has_not_verified_is_refused(
     client: AsyncTestClient[Litestar], cast: Cast, session: AsyncSession
 ) -> None:
     refused = await through_provider(client, UNVERIFIED.sub)
-    assert refused.status_code == 400
-    assert "did not tell us your email address" in refused.text
+    assert refused.status_code == 403
+    assert "has not verified your email address" in refused.text
+    assert "did not tell us your email address" not in refused.text
     assert await count_sessions(session) == 0
 
 
@@ -256,3 +267,6 @@ async def test_without_settings_there_is_no_sso(
         assert "Sign in with" not in (await other.get("/signin")).text
         start = await other.get("/signin/sso", follow_redirects=False)
         assert start.status_code == 303 and start.headers["location"] == "/signin"
+        # Nobody signed out at a provider that is not set up.
+        back = await other.get("/signin/sso/signed-out")
+        assert back.status_code == 200 and "at your organisation" not in back.text

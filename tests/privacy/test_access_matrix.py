@@ -64,6 +64,7 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("POST", "/signin/code"): Rule(PUBLIC),
     ("GET", "/signin/sso"): Rule(PUBLIC),
     ("GET", "/signin/sso/callback"): Rule(PUBLIC),
+    ("GET", "/signin/sso/signed-out"): Rule(PUBLIC),  # where the provider sends a browser back after signing out
     ("GET", "/password/forgot"): Rule(PUBLIC),
     ("POST", "/password/forgot"): Rule(PUBLIC),
     # invitation and reset pages are reached by their secret link alone: an unknown link is 404 for everyone

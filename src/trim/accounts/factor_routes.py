@@ -48,7 +48,7 @@ class CodePages(Controller):
         pending = await signin.awaiting_code(db, token=token, now=now) if token else None
         if pending is None or token is None:
             return redirect(request, "/signin", "Sign in again: the time for entering your code ran out.", "error")
-        web_session, person = pending
+        _, person = pending
         code = form.get("code", "").strip() or form.get("recovery_code", "").strip()
         if not code:
             return _code_page(
@@ -66,9 +66,7 @@ class CodePages(Controller):
             await signin.record_failure(db, email=person.email, address=address, now=now)
             return _code_page(request, target=target, status=401, errors=exc.field_messages())
         # A fresh session id for the full session: the half-way one is ended.
-        fresh = await signin.start_session(
-            db, person=person, now=now, settings=settings, replacing=token, via=web_session.via
-        )
+        fresh = await signin.renew_session(db, token=token, person=person, now=now, settings=settings)
         return Redirect(path=target, status_code=303, cookies=[session_cookie(settings, fresh)])
 
 
@@ -108,13 +106,13 @@ class SecondFactorPages(Controller):
                 forced=actor.must_enrol,
                 errors=exc.field_messages(),
             )
-        # Signing in is now worth more: a fresh session id for it.
-        fresh = await signin.start_session(
+        # Signing in is now worth more: a fresh session id for it (signed in the same way).
+        fresh = await signin.renew_session(
             db,
+            token=request.cookies.get(SESSION_COOKIE) or "",
             person=await service.get_person(db, actor.person_id),
             now=now,
             settings=settings,
-            replacing=request.cookies.get(SESSION_COOKIE),
         )
         response = page(request, "accounts/recovery_codes.html", codes=codes, first=True)
         response.cookies.append(session_cookie(settings, fresh))

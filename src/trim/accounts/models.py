@@ -97,6 +97,29 @@ class WebSession(SQLModel, table=True):
     stage: str = Field(default="full", max_length=10, sa_column_kwargs={"server_default": "full"})
     # How the person got in: "password", "link" (an emailed link) or "sso".
     via: str = Field(default="password", max_length=10, sa_column_kwargs={"server_default": "password"})
+    # Single sign-on only: the provider's ID token (Fernet, like notes), sent back as the
+    # id_token_hint when signing out, so the provider ends its own session too.
+    id_token_encrypted: str | None = None
+
+
+class SsoIdentity(SQLModel, table=True):
+    """A person's account at the organisation's identity provider, known by the provider's
+    subject id (`sub`) under its issuer. Made at the first single sign-on (matched by a
+    verified email); from then on that subject id alone says who it is."""
+
+    __tablename__ = "sso_identities"
+    __table_args__ = (
+        UniqueConstraint("issuer", "subject", name="uq_sso_identities_issuer_subject"),
+        # One account per person at each provider: another subject with their email is refused.
+        UniqueConstraint("person_id", "issuer", name="uq_sso_identities_person_id_issuer"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    person_id: uuid.UUID = Field(foreign_key="people.id", ondelete="CASCADE")
+    issuer: str = Field(max_length=500)  # exactly as the provider's discovery document gives it
+    subject: str = Field(max_length=255)  # OpenID Connect Core 1.0: at most 255 ASCII characters
+    linked_at: datetime = Field(default_factory=utcnow)
+    last_used_at: datetime | None = None
 
 
 class SigninFailure(SQLModel, table=True):

@@ -13,7 +13,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
-from trim.accounts import factors, service, signin
+from trim.accounts import factors, service, signin, sso
 from trim.accounts.auth import BEFORE_ENROLMENT, current_actor, requires, signed_in
 from trim.accounts.models import Person
 from trim.accounts.schemas import MeOut, PersonOut, SessionOut, SigninErrorOut, SigninIn
@@ -57,11 +57,18 @@ def clear_session_cookie(settings: Settings) -> Cookie:
 
 
 async def finish_first_factor(
-    request: Request[Any, Any, Any], db: Db, settings: Settings, person: Person, *, via: str, target: str
+    request: Request[Any, Any, Any],
+    db: Db,
+    settings: Settings,
+    person: Person,
+    *,
+    via: str,
+    target: str,
+    id_token: str | None = None,
 ) -> Redirect:
     """After the password (or an emailed link, or single sign-on): a full session with a
     fresh id, or, when they have a second factor to give, a short session that reaches
-    only the code page."""
+    only the code page. A single sign-on's ID token is kept with it, for signing out."""
     needs_code = await factors.is_enrolled(db, person.id) and not (via == "sso" and settings.oidc_satisfies_mfa)
     token = await signin.start_session(
         db,
@@ -71,9 +78,23 @@ async def finish_first_factor(
         replacing=request.cookies.get(SESSION_COOKIE),
         stage="code" if needs_code else "full",
         via=via,
+        id_token=id_token,
     )
     path = f"/signin/code?next={quote(target)}" if needs_code else target
     return Redirect(path=path, status_code=303, cookies=[session_cookie(settings, token)])
+
+
+async def sso_signout(request: Request[Any, Any, Any], settings: Settings, *, id_token: str | None) -> Response[Any]:
+    """Signed out here; now send the browser to the provider to end its session too, so
+    the next person at a shared computer is not signed straight back in as this one."""
+    url = await sso.logout_url(settings, id_token=id_token)
+    if url is not None and sso.origin(url) in sso.form_action_origins(settings):
+        response: Response[Any] = Redirect(path=url, status_code=303)
+    else:
+        # No way to end it from here (or not from a form): say what is left to do.
+        response = page(request, "accounts/signed_out.html", logout_url=url, sso_label=settings.sso_button_label)
+    response.cookies.append(clear_session_cookie(settings))
+    return response
 
 
 def password_signin_off(settings: Settings) -> str:
@@ -131,10 +152,12 @@ class SigninPages(Controller):
         return await finish_first_factor(request, db, settings, person, via="password", target=target)
 
     @post("/signout", guards=[signed_in], opt=BEFORE_ENROLMENT)
-    async def signout(self, request: Request[Any, Any, Any], db: Db, settings: Conf) -> Redirect:
+    async def signout(self, request: Request[Any, Any, Any], db: Db, settings: Conf) -> Response[Any]:
         token = request.cookies.get(SESSION_COOKIE)
-        if token:
-            await signin.end_session(db, token=token)
+        ended = await signin.end_session(db, token=token) if token else None
+        if ended is not None and ended.via == "sso" and settings.sso_enabled:
+            # Signed in through the provider: sign out there too (RP-initiated logout).
+            return await sso_signout(request, settings, id_token=signin.sso_id_token(settings, ended))
         response = redirect(request, "/signin", "You have signed out.")
         response.cookies.append(clear_session_cookie(settings))
         return response

@@ -17,7 +17,7 @@ from trim.accounts.rules import normalize_email
 from trim.accounts.service import roles_of
 from trim.config import Settings
 from trim.errors import InvalidInput, NotFound, TooManyAttempts
-from trim.privacy import audit
+from trim.privacy import audit, crypto
 
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 
@@ -113,11 +113,63 @@ async def start_session(
     replacing: str | None = None,
     stage: str = "full",
     via: str = "password",
+    id_token: str | None = None,
 ) -> str:
     """A fresh session for this person; returns the cookie token (never stored).
 
     Any session the browser carried before is ended, so a planted id is useless. A
-    "code" session only waits, briefly, for the second factor's code."""
+    "code" session only waits, briefly, for the second factor's code. A single sign-on
+    keeps the provider's ID token (encrypted), for signing out at the provider too."""
+    return await _open_session(
+        session,
+        person=person,
+        now=now,
+        settings=settings,
+        replacing=replacing,
+        stage=stage,
+        via=via,
+        id_token_encrypted=_encrypted_id_token(settings, id_token),
+    )
+
+
+def _encrypted_id_token(settings: Settings, id_token: str | None) -> str | None:
+    try:
+        return crypto.encrypt(settings, id_token)
+    except crypto.UndecryptableError:
+        return None  # no encryption key configured: signing out then ends trim's session only
+
+
+async def renew_session(session: AsyncSession, *, token: str, person: Person, now: datetime, settings: Settings) -> str:
+    """A fresh session id for the same sign-in (the same way in, the same ID token), when
+    it became worth more: the second factor's code given, or a second factor set up."""
+    old = (
+        await session.exec(
+            select(WebSession).where(WebSession.id == token_hash(token), WebSession.person_id == person.id)
+        )
+    ).first()
+    return await _open_session(
+        session,
+        person=person,
+        now=now,
+        settings=settings,
+        replacing=token,
+        stage="full",
+        via=old.via if old else "password",
+        id_token_encrypted=old.id_token_encrypted if old else None,
+    )
+
+
+async def _open_session(
+    session: AsyncSession,
+    *,
+    person: Person,
+    now: datetime,
+    settings: Settings,
+    replacing: str | None,
+    stage: str,
+    via: str,
+    id_token_encrypted: str | None,
+) -> str:
     if replacing:
         await end_session(session, token=replacing)
     token = secrets.token_urlsafe(32)
@@ -135,6 +187,7 @@ async def start_session(
             expires_at=now + lasts,
             stage=stage,
             via=via,
+            id_token_encrypted=id_token_encrypted,
         )
     )
     if stage == "full":
@@ -170,8 +223,20 @@ async def awaiting_code(session: AsyncSession, *, token: str, now: datetime) -> 
     return web_session, person
 
 
-async def end_session(session: AsyncSession, *, token: str) -> None:
+async def end_session(session: AsyncSession, *, token: str) -> WebSession | None:
+    """End the session behind this cookie token; returns it as it was (None if unknown)."""
+    ended = (await session.exec(select(WebSession).where(WebSession.id == token_hash(token)))).first()
     await session.exec(delete(WebSession).where(col(WebSession.id) == token_hash(token)))
+    return ended
+
+
+def sso_id_token(settings: Settings, web_session: WebSession) -> str | None:
+    """The ID token a single sign-on session keeps for signing out at the provider (None
+    if it has none, or no configured key opens it any more)."""
+    try:
+        return crypto.decrypt(settings, web_session.id_token_encrypted)
+    except crypto.UndecryptableError:
+        return None
 
 
 async def actor_for_session(session: AsyncSession, *, token: str, now: datetime, settings: Settings) -> Actor | None:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from trim.accounts.models import TotpFactor
+from trim.accounts.models import TotpFactor, WebSession
 from trim.assessments.models import Assessment
 from trim.config import Settings
 from trim.privacy import audit, crypto
@@ -28,6 +28,7 @@ ENCRYPTED: list[tuple[type[Any], str]] = [
     (PeerRequest, "message_encrypted"),
     (PeerRequest, "contact_encrypted"),
     (TotpFactor, "secret_encrypted"),
+    (WebSession, "id_token_encrypted"),
 ]
 
 

@@ -57,6 +57,8 @@ READ_LABELS = {
     "person.email_change_started": "started a change of your sign-in email",
     "person.email_change_cancelled": "cancelled a change of your sign-in email",
     "person.email_changed": "confirmed a new sign-in email for you",
+    "sso.refused": "refused a sign-in as you from an account at your organisation that is not the one linked to you",
+    "sso.unlinked": "unlinked your account at your organisation's sign-in service (the next one you use is linked)",
 }
 
 # Who acted, when it was not a person of ours.

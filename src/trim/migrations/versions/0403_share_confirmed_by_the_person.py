@@ -1,7 +1,7 @@
 """sharing a referral's assessment is confirmed by the person
 
 Revision ID: 0403
-Revises: 0401
+Revises: 0402
 Create Date: 2026-12-02 10:00:00.000000
 """
 
@@ -14,7 +14,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0403"
-down_revision: str | None = "0401"
+down_revision: str | None = "0402"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
