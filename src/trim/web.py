@@ -203,6 +203,7 @@ ERROR_DESCRIPTIONS = {
     403: "The CSRF token is missing or wrong",
     404: "Not found, or not yours",
     409: "Conflicts with the record's current state",
+    415: "The body is not application/json",
     422: "The input is not valid",
     429: "Too many attempts; see Retry-After",
 }
