@@ -134,6 +134,11 @@ async def security_headers(message: Message, scope: Scope) -> None:
         (b"x-frame-options", b"DENY"),
         (b"content-security-policy", (CSP_SCHEMA if path.startswith("/schema") else CSP).encode()),
     ]
+    settings: Settings = scope["litestar_app"].state.settings
+    if settings.cookie_secure:
+        # Secure cookies mean the service is on https: browsers must never try plain http for it
+        # again, where a network attacker could strip the TLS and read or plant a session.
+        extra.append((b"strict-transport-security", f"max-age={settings.hsts_max_age_seconds}".encode()))
     if not path.startswith("/static/") and b"cache-control" not in present:
         # Pages carry personal data: never keep them in a shared or back-button cache.
         extra.append((b"cache-control", b"no-store"))
@@ -249,6 +254,7 @@ def create_app(
     )
     app = Litestar(
         route_handlers=route_handlers(),
+        request_class=web.TrimRequest,
         dependencies={"db": Provide(provide_db), "settings": Provide(provide_settings, sync_to_thread=False)},
         middleware=[
             AccessLogMiddleware,
