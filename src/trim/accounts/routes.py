@@ -203,10 +203,16 @@ class SessionApi(Controller):
             if not data.otp:
                 return json_error(401, OTP_NEEDED, otp_required=True)
             try:
+                # A code is a guess like a password: counted before it is checked.
+                attempt = await signin.count_attempt(
+                    db, email=data.email, address=_client_address(request), now=now_of(request), settings=settings
+                )
                 await factors.verify(db, person_id=person.id, code=data.otp, now=now_of(request), settings=settings)
+            except TooManyAttempts as exc:
+                return json_error(429, exc.detail, headers={"Retry-After": str(exc.retry_after_seconds)})
             except InvalidInput as exc:
-                await signin.record_failure(db, email=data.email, address=_client_address(request), now=now_of(request))
                 return json_error(401, exc.detail, otp_required=True)
+            await signin.attempt_succeeded(db, attempt)
         token = await signin.start_session(
             db, person=person, now=now_of(request), settings=settings, replacing=request.cookies.get(SESSION_COOKIE)
         )
