@@ -26,7 +26,7 @@ from litestar.template.config import TemplateConfig
 from litestar.types import Message, Receive, Scope, Send
 
 import trim.models  # noqa: F401 - every table registered before anything queries
-from trim import web
+from trim import idempotency, web
 from trim.accounts import jobs as accounts_jobs
 from trim.accounts.admin_routes import AdminPages
 from trim.accounts.auth import AuthMiddleware, no_tokens_by_default, second_factor_gate
@@ -210,6 +210,7 @@ def register_sweeps() -> None:
     """The periodic work every worker runs (see trim.notifications.sweeps)."""
     sweeps.add_sweep("accounts.link_requests", accounts_jobs.sweep_link_requests)
     sweeps.add_sweep("accounts.signin_counters", accounts_jobs.sweep_signin_counters)
+    sweeps.add_sweep("idempotency.expired", idempotency.sweep_expired)
     sweeps.add_sweep("checkins.due", followups_jobs.sweep_due)
     sweeps.add_sweep("checkins.overdue", followups_jobs.sweep_overdue)
     sweeps.add_sweep("checkins.digest", followups_jobs.sweep_digest)

@@ -146,6 +146,8 @@ class Settings(BaseSettings):
     # -- reporting and retention ----------------------------------------
     small_cell_k: int = Field(default=5, ge=2)
     retention_days: int = Field(default=6 * 365, ge=30)
+    # An Idempotency-Key (and the answer it replays, which can hold a score) lasts this long.
+    idempotency_ttl_hours: int = Field(default=24, ge=1, le=24 * 30)
 
     @field_validator("timezone")
     @classmethod

@@ -8,6 +8,8 @@ Create Date: 2026-12-01 23:40:00.000000
   races) becomes signin_counters (one row per key, bumped atomically). The counts of
   the last 15 minutes are not carried over: at worst a guesser gets one fresh window.
 - link_requests: "forgotten password" requests waiting for the worker.
+- idempotency_keys gains safe_to_forget and expired_at (and an index to sweep by age).
+  Existing check-in keys are safe to forget (a check-in is recorded once); others stay.
 """
 
 from __future__ import annotations
@@ -48,8 +50,20 @@ def upgrade() -> None:
     with op.batch_alter_table("link_requests", schema=None) as batch_op:
         batch_op.create_index("ix_link_requests_requested_at", ["requested_at"], unique=False)
 
+    with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("safe_to_forget", sa.Boolean(), server_default=sa.false(), nullable=False))
+        batch_op.add_column(sa.Column("expired_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
+        batch_op.create_index("ix_idempotency_keys_created_at", ["created_at"], unique=False)
+    keys = sa.table("idempotency_keys", sa.column("scope", sa.String), sa.column("safe_to_forget", sa.Boolean))
+    op.execute(keys.update().where(keys.c.scope.like("%:checkin.record:%")).values(safe_to_forget=True))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
+        batch_op.drop_index("ix_idempotency_keys_created_at")
+        batch_op.drop_column("expired_at")
+        batch_op.drop_column("safe_to_forget")
+
     with op.batch_alter_table("link_requests", schema=None) as batch_op:
         batch_op.drop_index("ix_link_requests_requested_at")
     op.drop_table("link_requests")
