@@ -26,7 +26,8 @@ from litestar.template.config import TemplateConfig
 from litestar.types import Message, Receive, Scope, Send
 
 import trim.models  # noqa: F401 - every table registered before anything queries
-from trim import web
+from trim import idempotency, web
+from trim.accounts import jobs as accounts_jobs
 from trim.accounts import sso
 from trim.accounts.admin_routes import AdminPages
 from trim.accounts.auth import AuthMiddleware, no_tokens_by_default, second_factor_gate
@@ -146,6 +147,11 @@ async def security_headers(message: Message, scope: Scope) -> None:
             (CSP_SCHEMA if path.startswith("/schema") else scope["litestar_app"].state.get("csp", CSP)).encode(),
         ),
     ]
+    settings: Settings = scope["litestar_app"].state.settings
+    if settings.cookie_secure:
+        # Secure cookies mean the service is on https: browsers must never try plain http for it
+        # again, where a network attacker could strip the TLS and read or plant a session.
+        extra.append((b"strict-transport-security", f"max-age={settings.hsts_max_age_seconds}".encode()))
     if not path.startswith("/static/") and b"cache-control" not in present:
         # Pages carry personal data: never keep them in a shared or back-button cache.
         extra.append((b"cache-control", b"no-store"))
@@ -215,6 +221,9 @@ def register_navigation() -> None:
 
 def register_sweeps() -> None:
     """The periodic work every worker runs (see trim.notifications.sweeps)."""
+    sweeps.add_sweep("accounts.link_requests", accounts_jobs.sweep_link_requests)
+    sweeps.add_sweep("accounts.signin_counters", accounts_jobs.sweep_signin_counters)
+    sweeps.add_sweep("idempotency.expired", idempotency.sweep_expired)
     sweeps.add_sweep("checkins.due", followups_jobs.sweep_due)
     sweeps.add_sweep("checkins.overdue", followups_jobs.sweep_overdue)
     sweeps.add_sweep("checkins.digest", followups_jobs.sweep_digest)
@@ -262,6 +271,7 @@ def create_app(
     )
     app = Litestar(
         route_handlers=route_handlers(),
+        request_class=web.TrimRequest,
         dependencies={"db": Provide(provide_db), "settings": Provide(provide_settings, sync_to_thread=False)},
         middleware=[
             AccessLogMiddleware,

@@ -557,6 +557,9 @@ def purge(dry_run: bool) -> None:
         f"{report.exposures} case(s), {report.requests} request(s), {report.flags} other flag(s) {verb}; "
         f"{report.incidents_summarised} incident summaries removed (retention {settings.retention_days} days)"
     )
+    expired = ", ".join(f"{table} {n}" for table, n in report.expired.items() if n)
+    if expired:
+        click.echo(f"past their own lifetime, removed: {expired}")
 
 
 @main.group()

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     organisation_name: str = "Peer support"
     timezone: str = "Europe/London"
     log_level: str = "INFO"
+    # A JSON body nested deeper than this is refused with 400 (no trim request needs more than a few).
+    max_json_depth: int = Field(default=64, ge=4, le=1000)
 
     # -- secrets ---------------------------------------------------------
     secret_key: SecretStr | None = None
@@ -53,6 +55,8 @@ class Settings(BaseSettings):
 
     # -- sessions and signing in ----------------------------------------
     cookie_secure: bool = True
+    # Sent as Strict-Transport-Security whenever cookies are secure (one year by default).
+    hsts_max_age_seconds: int = Field(default=365 * 24 * 3600, ge=0)
     session_idle_minutes: int = Field(default=12 * 60, ge=5)
     session_max_hours: int = Field(default=7 * 24, ge=1)
     signin_max_failures: int = Field(default=10, ge=1)
@@ -151,6 +155,8 @@ class Settings(BaseSettings):
     # -- reporting and retention ----------------------------------------
     small_cell_k: int = Field(default=5, ge=2)
     retention_days: int = Field(default=6 * 365, ge=30)
+    # An Idempotency-Key (and the answer it replays, which can hold a score) lasts this long.
+    idempotency_ttl_hours: int = Field(default=24, ge=1, le=24 * 30)
 
     @field_validator("timezone")
     @classmethod

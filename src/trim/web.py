@@ -15,11 +15,19 @@ from urllib.parse import quote, urlsplit
 
 from litestar import Request, Response
 from litestar.datastructures import Cookie
-from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.exceptions import (
+    ClientException,
+    HTTPException,
+    NotAuthorizedException,
+    SerializationException,
+    ValidationException,
+)
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 from litestar.response import Redirect, Template
+from litestar.serialization import decode_json
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import Empty
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
@@ -174,6 +182,52 @@ async def form_list(request: Request[Any, Any, Any], name: str) -> list[str]:
     return [v for v in form.getall(name) if isinstance(v, str)] if name in form else []
 
 
+# -- request bodies -------------------------------------------------------------
+
+NOT_UTF8 = "The body is not UTF-8 text; JSON must be UTF-8."
+NOT_JSON = "The body is not valid JSON."
+TOO_DEEP = "The body nests deeper than {limit} levels; no request needs that."
+
+
+def nests_deeper_than(value: Any, limit: int) -> bool:
+    """True when lists and objects in a decoded JSON value nest more than `limit` deep
+    (an empty list or object is one level). Iterative, so depth costs no stack."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+class TrimRequest(Request[Any, Any, Any]):
+    """Litestar's request, except that a JSON body which is not UTF-8, is malformed, or nests
+    deeper than TRIM_MAX_JSON_DEPTH is a 400 with the contract's JSON error, never a 500
+    (the decoder raises UnicodeDecodeError or RecursionError on such bodies)."""
+
+    async def json(self) -> Any:
+        if self._json is Empty and self._connection_state.json is Empty:
+            body = await self.body()
+            limit = settings_of(self).max_json_depth
+            try:
+                body.decode("utf-8")  # the decoder only notices bad bytes inside strings
+                value = decode_json(body or b"null", type_decoders=self.route_handler.resolve_type_decoders())
+            except UnicodeDecodeError:
+                raise ClientException(NOT_UTF8) from None
+            except RecursionError:
+                raise ClientException(TOO_DEEP.format(limit=limit)) from None
+            except SerializationException:
+                raise ClientException(NOT_JSON) from None
+            if nests_deeper_than(value, limit):
+                raise ClientException(TOO_DEEP.format(limit=limit))
+            self._json = self._connection_state.json = value
+        return await super().json()
+
+
 # -- errors -------------------------------------------------------------------
 
 
@@ -203,6 +257,7 @@ ERROR_DESCRIPTIONS = {
     403: "The CSRF token is missing or wrong",
     404: "Not found, or not yours",
     409: "Conflicts with the record's current state",
+    415: "The body is not application/json",
     422: "The input is not valid",
     429: "Too many attempts; see Retry-After",
 }

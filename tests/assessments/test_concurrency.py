@@ -94,6 +94,9 @@ async def test_twenty_retries_with_one_key_replay_one_answer(
                 scope=f"{actor.audit_id}:checkin.record:{day3.id}",
                 key="phone-retry-1",
                 body_hash=request_hash(body),
+                now=clock(),
+                settings=settings,
+                safe_to_forget=True,
             )
             if isinstance(outcome, Replay):
                 await tx.rollback()

@@ -15,9 +15,10 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.cast import Cast, signed_in
+from tests.cast import Cast, make_person, signed_in
 from tests.conftest import FakeClock
 from tests.dashboard.seed import seed_programme
+from tests.helpers import make_incident
 from trim.config import Settings
 from trim.dashboard import views
 from trim.db import AsyncSession
@@ -120,7 +121,8 @@ async def test_page_csv_and_api_show_the_same_suppressed_figures(
         csv_response = await lead.get("/dashboard.csv")
     assert api_response.status_code == page_response.status_code == csv_response.status_code == 200
     api = api_response.json()
-    assert api["k"] == 5 and api["end"] == "2026-11-02T09:00:00Z" and api["start"] == "2025-12-01T00:00:00Z"
+    assert api["k"] == 5 and api["start"] == "2025-12-01T00:00:00Z" and api["end"] == "2026-11-03T00:00:00Z"
+    assert api["from_date"] == "2025-12-01" and api["to_date"] == "2026-11-02"  # whole days, to today
 
     # The API: numbers, "<5", "*" (and null only for a median with nothing to measure).
     seen: set[str] = set()
@@ -138,7 +140,8 @@ async def test_page_csv_and_api_show_the_same_suppressed_figures(
     rows = list(csv.DictReader(io.StringIO(csv_response.text)))
     assert csv_response.headers["content-type"].startswith("text/csv")
     assert "attachment" in csv_response.headers["content-disposition"]
-    assert list(rows[0]) == ["figure", "measure", *views.CSV_DIMENSIONS, "value"]
+    assert list(rows[0]) == ["figure", "measure", *views.CSV_DIMENSIONS, "value", "from", "to"]
+    assert {(r["from"], r["to"]) for r in rows} == {("2025-12-01", "2026-11-02")}  # the range used, on every row
     from_api = {
         (name, measure, tuple(sorted(row["dimensions"].items()))): "" if value is None else str(value)
         for name, figure in api["figures"].items()
@@ -245,3 +248,57 @@ async def test_the_api_is_documented(client: AsyncTestClient[Litestar]) -> None:
     assert {"incidents_by_month_kind", "checkin_timeliness", "first_contact", "score_bands", "flags"} <= set(figures)
     values = components["RowOut"]["properties"]["values"]
     assert '"<5"' in str(values) and '"*"' in str(values)
+
+
+@pytest.mark.parametrize("settings_overrides", [{"small_cell_k": 2}])
+async def test_two_overlapping_requests_seconds_apart_cannot_single_out_an_incident(
+    client: AsyncTestClient[Litestar], cast: Cast, db: AsyncSession, settings: Settings, session: AsyncSession
+) -> None:
+    # Three incidents early in October, and one at 10:00:03 on the 20th with a single person
+    # on it. Asked to 10:00:02 and then to 10:00:04, the difference would be that one person's
+    # incident and check-ins; snapped to whole days, the two answers are the same.
+    supervisor = cast.actor("supervisor")
+    people = [await make_person(session, station=cast.station_a) for _ in range(4)]
+    for n, person in enumerate(people[:3]):
+        await make_incident(
+            db,
+            actor=supervisor,
+            station=cast.station_a,
+            people=[person],
+            occurred_at=datetime(2026, 10, 5, 8 + n, tzinfo=UTC),
+            now=NOW,
+            settings=settings,
+        )
+    await make_incident(
+        db,
+        actor=supervisor,
+        station=cast.station_a,
+        people=[people[3]],
+        occurred_at=datetime(2026, 10, 20, 10, 0, 3, tzinfo=UTC),
+        now=NOW,
+        settings=settings,
+    )
+    before = {"from": "2026-10-01T00:00:00Z", "to": "2026-10-20T10:00:02Z"}
+    after = {"from": "2026-10-01T00:00:01Z", "to": "2026-10-20T10:00:04Z"}
+    async with signed_in(client, cast.lead) as lead:
+        api = [(await lead.get("/api/dashboard", params=query)).json() for query in (before, after)]
+        csvs = [(await lead.get("/dashboard.csv", params=query)).text for query in (before, after)]
+        pages = [(await lead.get("/dashboard", params=query)).text for query in (before, after)]
+    assert api[0] == api[1]
+    assert api[0]["from_date"] == "2026-10-01" and api[0]["to_date"] == "2026-10-20"
+    assert api[0]["start"] == "2026-09-30T23:00:00Z" and api[0]["end"] == "2026-10-20T23:00:00Z"  # BST
+    totals = {
+        r["dimensions"]["month"]: r["values"]["incidents"]
+        for r in api[0]["figures"]["incidents_by_month_kind"]["rows"]
+        if r["dimensions"]["kind"] == "all"
+    }
+    assert totals["all"] == 4  # the whole of the 20th is in both answers
+    assert csvs[0] == csvs[1]
+    assert {tuple(r[-2:]) for r in csv.reader(io.StringIO(csvs[0]))} == {("from", "to"), ("2026-10-01", "2026-10-20")}
+    tables = []
+    for text in pages:
+        parser = Tables()
+        parser.feed(text)
+        tables.append(parser.tables)
+        assert "Incidents from <strong>1 Oct 2026</strong> to <strong>20 Oct 2026</strong>" in text
+    assert tables[0] == tables[1]

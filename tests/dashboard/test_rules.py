@@ -293,12 +293,38 @@ def test_cube_keys_and_equations() -> None:
 # -- periods and months ------------------------------------------------------------------------
 
 
-def test_default_period_covers_twelve_months_to_now() -> None:
+def test_default_period_covers_twelve_months_to_the_end_of_today() -> None:
     now = datetime(2026, 7, 15, 10, 30, tzinfo=UTC)
     period = rules.default_period(now, LONDON)
-    assert period == rules.Period(datetime(2025, 8, 1, 0, 0, tzinfo=LONDON).astimezone(UTC), now)
+    end_of_today = datetime(2026, 7, 16, 0, 0, tzinfo=LONDON).astimezone(UTC)
+    assert period == rules.Period(datetime(2025, 8, 1, 0, 0, tzinfo=LONDON).astimezone(UTC), end_of_today)
     labels = [m.label for m in rules.months(period, LONDON)]
     assert labels[0] == "2025-08" and labels[-1] == "2026-07" and len(labels) == 12
+
+
+MOMENTS = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(UTC))
+
+
+@given(first=MOMENTS, second=MOMENTS, nudge=st.integers(min_value=0, max_value=86_399))
+@settings(max_examples=300, deadline=None)
+def test_snapped_periods_are_whole_local_days_that_cover_what_was_asked(
+    first: datetime, second: datetime, nudge: int
+) -> None:
+    start, end = sorted((first, second))
+    if start == end:
+        end += timedelta(seconds=1)
+    period = rules.snap_to_days(start, end, LONDON)
+    assert period.start <= start and end <= period.end
+    for bound in (period.start, period.end):
+        assert bound.astimezone(LONDON).time() == datetime.min.time()
+    # Moving either end within its local day changes nothing: seconds cannot single anyone out.
+    same_day_start = datetime.combine(start.astimezone(LONDON).date(), datetime.min.time(), LONDON)
+    moved = min(same_day_start + timedelta(seconds=nudge), end - timedelta(microseconds=1))
+    if moved.astimezone(LONDON).date() == start.astimezone(LONDON).date():
+        assert rules.snap_to_days(moved, end, LONDON) == period
+    first_day, last_day = rules.period_days(period, LONDON)
+    assert first_day == start.astimezone(LONDON).date()
+    assert last_day == (end - timedelta(microseconds=1)).astimezone(LONDON).date()
 
 
 def test_months_follow_local_time_across_daylight_saving() -> None:
@@ -316,12 +342,31 @@ def test_months_follow_local_time_across_daylight_saving() -> None:
     ("from_text", "to_text", "start", "end"),
     [
         ("2026-06-01", "2026-06-30", datetime(2026, 5, 31, 23, tzinfo=UTC), datetime(2026, 6, 30, 23, tzinfo=UTC)),
-        ("2026-01-10T08:00:00Z", None, datetime(2026, 1, 10, 8, tzinfo=UTC), datetime(2026, 11, 2, 9, tzinfo=UTC)),
+        # A date-time counts as its whole local day; the default end is the end of today.
+        ("2026-01-10T08:00:00Z", None, datetime(2026, 1, 10, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC)),
         # A date-time without a zone is local time; a date as the end means the whole day.
-        ("2026-07-01T09:00", "2026-07-02", datetime(2026, 7, 1, 8, tzinfo=UTC), datetime(2026, 7, 2, 23, tzinfo=UTC)),
+        ("2026-07-01T09:00", "2026-07-02", datetime(2026, 6, 30, 23, tzinfo=UTC), datetime(2026, 7, 2, 23, tzinfo=UTC)),
+        # 00:30 BST on 1 July is still 30 June in UTC: the local day is what counts.
+        (
+            "2026-06-30T23:30:00Z",
+            "2026-07-01T00:40:00+01:00",
+            datetime(2026, 6, 30, 23, tzinfo=UTC),
+            datetime(2026, 7, 1, 23, tzinfo=UTC),
+        ),
+        # An end at a local midnight is already a whole day.
+        ("2026-03-01", "2026-03-02T00:00:00Z", datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 2, tzinfo=UTC)),
+        # Hours apart on one day still give the whole day.
+        (
+            "2026-03-04T10:00:01Z",
+            "2026-03-04T10:00:05Z",
+            datetime(2026, 3, 4, tzinfo=UTC),
+            datetime(2026, 3, 5, tzinfo=UTC),
+        ),
     ],
 )
-def test_periods_from_text(from_text: str, to_text: str | None, start: datetime, end: datetime) -> None:
+def test_periods_from_text_are_whole_local_days(
+    from_text: str, to_text: str | None, start: datetime, end: datetime
+) -> None:
     now = datetime(2026, 11, 2, 9, tzinfo=UTC)
     assert rules.period_from(from_text, to_text, now=now, zone=LONDON) == rules.Period(start, end)
 
@@ -332,6 +377,8 @@ def test_periods_from_text(from_text: str, to_text: str | None, start: datetime,
         ("soon", None, "from"),
         (None, "2026-02-30", "to"),
         ("2026-05-02", "2026-05-01", "to"),
+        ("2026-05-02T12:00", "2026-05-02T10:00", "to"),  # asked backwards, even within one day
+        (None, "9999-12-31", "to"),
         ("2010-01-01", None, "from"),
     ],
 )

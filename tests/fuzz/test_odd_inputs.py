@@ -12,7 +12,7 @@ from sqlalchemy import delete
 import requests
 from tests.fuzz.conftest import Known
 from tests.live_server import LiveServer
-from trim.accounts.models import SigninFailure
+from trim.accounts.models import SigninCounter
 from trim.db import AsyncSession
 
 pytestmark = pytest.mark.slow
@@ -87,7 +87,7 @@ NUL_BODIES = [
 
 
 async def _forget_failed_signins(session: AsyncSession) -> None:
-    await session.exec(delete(SigninFailure))
+    await session.exec(delete(SigninCounter))
 
 
 @pytest.mark.parametrize(("role", "path", "body"), NUL_BODIES, ids=[f"{r}-{p}" for r, p, _ in NUL_BODIES])

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Headers
 from litestar.enums import ScopeType
-from litestar.exceptions import NotAuthorizedException, NotFoundException
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+)
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Receive, Scope, Send
 
@@ -124,3 +130,57 @@ def no_tokens_by_default(connection: ASGIConnection[Any, Any, Any, Any], handler
     user = connection.scope.get("user")
     if isinstance(user, Actor) and user.is_token:
         _check_token_scope(user, handler)
+
+
+# -- sign-in cannot be forged from another site ---------------------------------
+
+CROSS_SITE = (
+    "This sign-in came from another website, so it was refused. Open the sign-in page of this "
+    "service itself and sign in there."
+)
+JSON_ONLY = "Send the sign-in as JSON, with the header Content-Type: application/json."
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> str | None:
+    """scheme://host:port of a URL (ports spelled out, case folded), or None if it has none."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port or DEFAULT_PORTS.get(parts.scheme.lower())
+    except ValueError:
+        return None
+    if not parts.scheme or not parts.hostname or port is None:
+        return None
+    return f"{parts.scheme.lower()}://{parts.hostname.lower()}:{port}"
+
+
+def is_cross_site(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    """True when a browser says this request was made by another site: Sec-Fetch-Site
+    "cross-site", or an Origin that is neither TRIM_BASE_URL's nor the address the request
+    was sent to. A request without either header (curl, an integration) is not refused."""
+    if connection.headers.get("sec-fetch-site", "").strip().lower() == "cross-site":
+        return True
+    origin = connection.headers.get("origin")
+    if origin is None:
+        return False
+    allowed = {
+        origin_of(connection.app.state.settings.base_url),
+        origin_of(str(connection.base_url)),
+    }
+    found = origin_of(origin)  # "null" (a sandboxed frame, a data: URL) has no origin: refused
+    return found is None or found not in allowed
+
+
+def refuse_cross_site(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """Signing in is only from our own pages or from non-browser clients: another site
+    cannot sign a visitor's browser into an account of its choosing (login CSRF)."""
+    if is_cross_site(connection):
+        raise PermissionDeniedException(CROSS_SITE)
+
+
+def json_body_only(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """415 for a body that is not application/json: a form or text/plain post (which any
+    web page can make without asking) never reaches the handler."""
+    media_type = connection.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise HTTPException(status_code=415, detail=JSON_ONLY)

@@ -56,15 +56,15 @@ class CodePages(Controller):
             )
         address = _client_address(request)
         try:
-            await signin.check_not_limited(db, email=person.email, address=address, now=now, settings=settings)
+            attempt = await signin.count_attempt(db, email=person.email, address=address, now=now, settings=settings)
             await factors.verify(db, person_id=person.id, code=code, now=now, settings=settings)
         except TooManyAttempts as exc:
             response = _code_page(request, target=target, status=429, error=exc.detail)
             response.headers["Retry-After"] = str(exc.retry_after_seconds)
             return response
         except InvalidInput as exc:
-            await signin.record_failure(db, email=person.email, address=address, now=now)
             return _code_page(request, target=target, status=401, errors=exc.field_messages())
+        await signin.attempt_succeeded(db, attempt)
         # A fresh session id for the full session: the half-way one is ended.
         fresh = await signin.renew_session(db, token=token, person=person, now=now, settings=settings)
         return Redirect(path=target, status_code=303, cookies=[session_cookie(settings, fresh)])

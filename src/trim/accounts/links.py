@@ -4,9 +4,10 @@ confirmation of a new sign-in email (used by accounts.email_change).
 The email carries a random token; only its SHA-256 is stored. A link works once, until
 it expires (TRIM_INVITATION_VALID_DAYS, TRIM_PASSWORD_RESET_VALID_MINUTES,
 TRIM_EMAIL_CHANGE_VALID_HOURS), and a newer link of the same kind replaces it. Asking for
-a link answers the same whether or not the address is known. Whoever uses a link is
-recorded as its holder (audit.LINK_HOLDER), never as the person: the link proves only
-access to an inbox. Nothing here commits.
+a link answers the same, after the same work, whether or not the address is known: the
+request is queued and the worker (trim.accounts.jobs) makes the link and the email.
+Whoever uses a link is recorded as its holder (audit.LINK_HOLDER), never as the person:
+the link proves only access to an inbox. Nothing here commits.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trim.accounts import signin
 from trim.accounts.actor import Actor
-from trim.accounts.models import AccountLink, Person
+from trim.accounts.models import AccountLink, LinkRequest, Person
 from trim.accounts.passwords import hash_password
 from trim.accounts.rules import normalize_email, password_problem
 from trim.accounts.service import get_person, notify_account, set_password_hash
@@ -164,19 +165,36 @@ async def request_link(
     settings: Settings,
     actor: Actor | None = None,
 ) -> None:
-    """ "Forgotten password": email a reset link, or a fresh invitation to someone who never
-    chose a password. The caller answers the same whatever happens here; only too many
-    requests (per account and per address, counted for unknown addresses too) raise.
+    """ "Forgotten password": queue the request for the worker, which makes the reset link
+    (or a fresh invitation, for someone who never chose a password) and its email. The
+    page does exactly this much whether or not the address is known (count it, queue it),
+    so neither its answer nor the time it takes says which; only too many requests (per
+    account and per address, counted for unknown addresses too) raise.
+
+    The request is audited, when the worker acts on it, as whoever asked (`actor`, when
+    signed in) or as anonymous, never as the person."""
+    await signin.count_attempt(session, email=email, address=address, now=now, settings=settings, scope="link")
+    asked_by = actor.audit_id if actor is not None else audit.ANONYMOUS
+    session.add(LinkRequest(email=normalize_email(email), requested_at=now, asked_by=asked_by))
+
+
+async def send_requested_link(
+    session: AsyncSession,
+    *,
+    email: str,
+    requested_at: datetime,
+    now: datetime,
+    settings: Settings,
+    asked_by: str = audit.ANONYMOUS,
+) -> bool:
+    """The worker's half of a "forgotten password": the link and its email for an active
+    person with this address; nothing for anyone else. True when an email was queued.
 
     Only the confirmed address counts: an email change still waiting for confirmation
-    sends nothing to the new address. The request is audited as whoever asked (`actor`,
-    when signed in) or as anonymous, never as the person."""
-    asked_by: Actor | str = actor if actor is not None else audit.ANONYMOUS
-    await signin.check_not_limited(session, email=email, address=address, now=now, settings=settings, scope="link")
-    await signin.record_failure(session, email=email, address=address, now=now, scope="link")
+    sends nothing to the new address."""
     person = (await session.exec(select(Person).where(Person.email == normalize_email(email)))).first()
     if person is None or not person.active or person.is_pseudonym:
-        return
+        return False
     if person.password_hash is None:
         await _send_invitation(session, person=person, now=now, settings=settings)
         audit.record(
@@ -187,9 +205,9 @@ async def request_link(
             target_id=person.id,
             subject_id=person.id,
             details={"resend": True, "asked_by_person": True},
-            at=now,
+            at=requested_at,
         )
-        return
+        return True
     token = await _issue(session, person=person, purpose=RESET, now=now, settings=settings)
     minutes = settings.password_reset_valid_minutes
     lasts = f"{minutes // 60} hour{'s' if minutes != 60 else ''}" if minutes % 60 == 0 else f"{minutes} minutes"
@@ -213,8 +231,9 @@ async def request_link(
         target_type="person",
         target_id=person.id,
         subject_id=person.id,
-        at=now,
+        at=requested_at,
     )
+    return True
 
 
 async def person_for_link(session: AsyncSession, *, token: str, purpose: str, now: datetime) -> Person:

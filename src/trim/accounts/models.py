@@ -122,15 +122,31 @@ class SsoIdentity(SQLModel, table=True):
     last_used_at: datetime | None = None
 
 
-class SigninFailure(SQLModel, table=True):
-    """One failed sign-in, counted per account and per address to limit guessing."""
+class SigninCounter(SQLModel, table=True):
+    """Failed sign-ins (or requests for an emailed link) under one key in its current window:
+    one row per account or address, bumped in a single atomic statement, so concurrent
+    attempts can never count past the limit (issue 26 item 7)."""
 
-    __tablename__ = "signin_failures"
-    __table_args__ = (Index("ix_signin_failures_key_at", "key", "at"),)
+    __tablename__ = "signin_counters"
+    __table_args__ = (Index("ix_signin_counters_window_started_at", "window_started_at"),)
+
+    key: str = Field(primary_key=True, max_length=120)  # "account:<sha256 of email>" or "addr:<ip>"
+    window_started_at: datetime
+    count: int = 0
+
+
+class LinkRequest(SQLModel, table=True):
+    """Someone asked for a reset link (or a fresh invitation) for this address. The page only
+    queues it, the same work whether or not the address is known; the worker makes the link
+    and the email, then deletes the row (minutes at most: it holds an address)."""
+
+    __tablename__ = "link_requests"
+    __table_args__ = (Index("ix_link_requests_requested_at", "requested_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    key: str = Field(max_length=120)  # "account:<sha256 of email>" or "addr:<ip>"
-    at: datetime = Field(default_factory=utcnow)
+    email: str = Field(max_length=320)
+    requested_at: datetime
+    asked_by: str = Field(default="anonymous", max_length=80)  # an audit actor id, never the person's
 
 
 class ApiToken(SQLModel, table=True):

@@ -14,9 +14,16 @@ from litestar.params import FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
 from trim.accounts import factors, service, signin, sso
-from trim.accounts.auth import BEFORE_ENROLMENT, current_actor, requires, signed_in
+from trim.accounts.auth import (
+    BEFORE_ENROLMENT,
+    current_actor,
+    json_body_only,
+    refuse_cross_site,
+    requires,
+    signed_in,
+)
 from trim.accounts.models import Person
-from trim.accounts.schemas import MeOut, PersonOut, SessionOut, SigninErrorOut, SigninIn
+from trim.accounts.schemas import ErrorOut, MeOut, PersonOut, SessionOut, SigninErrorOut, SigninIn
 from trim.config import Settings
 from trim.deps import Conf, Db
 from trim.errors import InvalidInput, TooManyAttempts
@@ -124,7 +131,7 @@ class SigninPages(Controller):
             return Redirect(path=safe_next(next), status_code=303)
         return signin_page(request, values={"next": safe_next(next)})
 
-    @post("/signin")
+    @post("/signin", guards=[refuse_cross_site])
     async def signin_submit(self, request: Request[Any, Any, Any], db: Db, settings: Conf) -> Response[Any]:
         form = await form_data(request)
         email, password = form.get("email", "").strip(), form.get("password", "")
@@ -170,16 +177,25 @@ class SessionApi(Controller):
     @post(
         "/session",
         exclude_from_csrf=True,
+        guards=[refuse_cross_site, json_body_only],
         status_code=200,
         summary="Sign in",
         description="Starts a session (a fresh session id every time) and sets the csrftoken cookie. "
-        "Failed sign-ins are limited per account and per address. A person with a second factor sends "
+        "The body must be `application/json` (415 otherwise), and a browser request from another site (an "
+        "`Origin` other than this service's, or `Sec-Fetch-Site: cross-site`) is refused with 403, so no web "
+        "page can sign a visitor into an account of its choosing; clients that send no `Origin` are not "
+        "affected. Failed sign-ins are limited per account and per address. A person with a second factor sends "
         "`otp` (the 6-digit code from their app, or a recovery code) with the password; until then the "
         "answer is 401 with `otp_required: true`, and a wrong code counts as a failed sign-in. "
         "`enrolment_required: true` in the answer means their role needs a second factor they have not "
         "set up: every other endpoint answers 401 until they do (in a browser, at /account/second-factor).",
         responses={
-            **api_errors(400, 404, 429),
+            **api_errors(400, 404, 415, 429),
+            403: ResponseSpec(
+                data_container=ErrorOut,
+                description="A browser request from another site (Origin or Sec-Fetch-Site)",
+                generate_examples=False,
+            ),
             401: ResponseSpec(
                 data_container=SigninErrorOut,
                 description="Bad credentials, a second-factor code needed or wrong, or password sign-in off",
@@ -210,10 +226,16 @@ class SessionApi(Controller):
             if not data.otp:
                 return json_error(401, OTP_NEEDED, otp_required=True)
             try:
+                # A code is a guess like a password: counted before it is checked.
+                attempt = await signin.count_attempt(
+                    db, email=data.email, address=_client_address(request), now=now_of(request), settings=settings
+                )
                 await factors.verify(db, person_id=person.id, code=data.otp, now=now_of(request), settings=settings)
+            except TooManyAttempts as exc:
+                return json_error(429, exc.detail, headers={"Retry-After": str(exc.retry_after_seconds)})
             except InvalidInput as exc:
-                await signin.record_failure(db, email=data.email, address=_client_address(request), now=now_of(request))
                 return json_error(401, exc.detail, otp_required=True)
+            await signin.attempt_succeeded(db, attempt)
         token = await signin.start_session(
             db, person=person, now=now_of(request), settings=settings, replacing=request.cookies.get(SESSION_COOKIE)
         )

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func
+from sqlalchemy import case, delete, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trim.accounts.actor import Actor
-from trim.accounts.models import ApiToken, Person, SigninFailure, TotpFactor, WebSession
+from trim.accounts.models import ApiToken, Person, SigninCounter, TotpFactor, WebSession
 from trim.accounts.passwords import verify_password
 from trim.accounts.rules import normalize_email
 from trim.accounts.service import roles_of
 from trim.config import Settings
+from trim.db import dialect_insert
 from trim.errors import InvalidInput, NotFound, TooManyAttempts
 from trim.privacy import audit, crypto
 
@@ -43,18 +47,71 @@ def _address_key(address: str | None, scope: str = "signin") -> str:
     return f"{LIMITED[scope][0]}addr:{address or 'unknown'}"
 
 
-async def _failures_since(session: AsyncSession, key: str, since: datetime) -> tuple[int, datetime | None]:
-    row = (
-        await session.exec(
-            select(func.count(), func.min(SigninFailure.at)).where(
-                SigninFailure.key == key, col(SigninFailure.at) >= since
-            )
+@dataclass
+class Attempt:
+    """An attempt counted before it is checked: (key, window start) for each counter it
+    took a place in, so a success can give its places back."""
+
+    places: list[tuple[str, datetime]] = field(default_factory=list)
+
+
+@asynccontextmanager
+async def _counting(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """Where the counters are bumped. Each bump is one atomic statement either way; this
+    only decides how long its row lock lasts.
+
+    On PostgreSQL, before the request has touched the database (signing in with a
+    password counts first thing): a short transaction of its own, committed at once, so
+    the lock lasts microseconds rather than the whole sign-in with its password hash
+    (which would queue every sign-in from one address behind one lock, each holding a
+    pooled connection), and the count stands whatever the request does next. Once the
+    request holds a connection (a second-factor code, giving places back), in the
+    request's own transaction: a second pooled connection per request could exhaust the
+    pool under load, and what follows there is quick. On SQLite, always the request's
+    transaction, which holds the database's single write lock (BEGIN IMMEDIATE) anyway."""
+    bind = session.bind
+    if bind is not None and bind.dialect.name == "postgresql" and not session.in_transaction():
+        async with AsyncSession(bind, expire_on_commit=False) as own:
+            yield own
+            await own.commit()
+    else:
+        yield session
+
+
+async def _take_place(
+    session: AsyncSession, *, key: str, limit: int, now: datetime, window: timedelta
+) -> datetime | None:
+    """One atomic statement: start a window for this key, or count one more in the current
+    window if it is under the limit. Returns the window's start, or None when the limit is
+    reached (then nothing is counted)."""
+    cutoff = now - window
+    expired = col(SigninCounter.window_started_at) <= cutoff
+    insert = dialect_insert(session, SigninCounter).values(key=key, window_started_at=now, count=1)
+    stmt = insert.on_conflict_do_update(
+        index_elements=["key"],
+        set_={
+            "count": case((expired, 1), else_=col(SigninCounter.count) + 1),
+            "window_started_at": case((expired, now), else_=col(SigninCounter.window_started_at)),
+        },
+        where=or_(expired, col(SigninCounter.count) < limit),
+    ).returning(col(SigninCounter.window_started_at))
+    started: datetime | None = (await session.exec(stmt)).scalar_one_or_none()
+    return started
+
+
+async def _give_back(session: AsyncSession, key: str, started: datetime) -> None:
+    await session.exec(
+        update(SigninCounter)
+        .where(
+            col(SigninCounter.key) == key,
+            col(SigninCounter.window_started_at) == started,
+            col(SigninCounter.count) > 0,
         )
-    ).one()
-    return int(row[0]), row[1]
+        .values(count=col(SigninCounter.count) - 1)
+    )
 
 
-async def check_not_limited(
+async def count_attempt(
     session: AsyncSession,
     *,
     email: str,
@@ -62,32 +119,52 @@ async def check_not_limited(
     now: datetime,
     settings: Settings,
     scope: str = "signin",
-) -> None:
-    """Raise TooManyAttempts when this account or this address failed too often lately."""
+) -> Attempt:
+    """Count one attempt against this account and this address before it is checked, or
+    raise TooManyAttempts (counting nothing) when either has reached its limit in the
+    window. Counting first is what makes the limit hold under concurrency: forty guesses
+    sent at once take at most ten places, and only those ten are checked."""
     window = timedelta(minutes=settings.signin_window_minutes)
     limits = (
         (_email_key(email, scope), settings.signin_max_failures),
         (_address_key(address, scope), settings.signin_max_failures_per_address),
     )
-    for key, limit in limits:
-        count, oldest = await _failures_since(session, key, now - window)
-        if count >= limit:
-            retry = int(((oldest or now) + window - now).total_seconds()) + 1
-            minutes = max(1, (retry + 59) // 60)
-            wait = f"{minutes} minute{'s' if minutes != 1 else ''}"
-            raise TooManyAttempts(LIMITED[scope][1].format(wait=wait), retry_after_seconds=max(retry, 1))
+    attempt = Attempt()
+    refused: str | None = None
+    async with _counting(session) as counters:
+        for key, limit in limits:
+            started = await _take_place(counters, key=key, limit=limit, now=now, window=window)
+            if started is None:
+                refused = key
+                for taken, at in attempt.places:
+                    await _give_back(counters, taken, at)
+                break
+            attempt.places.append((key, started))
+        if refused is not None:
+            oldest = (
+                await counters.exec(select(SigninCounter.window_started_at).where(SigninCounter.key == refused))
+            ).first()
+    if refused is None:
+        return attempt
+    retry = max(int(((oldest or now) + window - now).total_seconds()) + 1, 1)
+    minutes = max(1, (retry + 59) // 60)
+    wait = f"{minutes} minute{'s' if minutes != 1 else ''}"
+    raise TooManyAttempts(LIMITED[scope][1].format(wait=wait), retry_after_seconds=retry)
 
 
-async def record_failure(
-    session: AsyncSession, *, email: str, address: str | None, now: datetime, scope: str = "signin"
-) -> None:
-    session.add(SigninFailure(key=_email_key(email, scope), at=now))
-    session.add(SigninFailure(key=_address_key(address, scope), at=now))
+async def attempt_succeeded(session: AsyncSession, attempt: Attempt) -> None:
+    """A successful sign-in is not a failure: give its places back."""
+    async with _counting(session) as counters:
+        for key, started in attempt.places:
+            await _give_back(counters, key, started)
 
 
-async def prune_failures(session: AsyncSession, *, now: datetime, settings: Settings) -> None:
+async def prune_counters(session: AsyncSession, *, now: datetime, settings: Settings) -> int:
+    """Forget counters whose window has passed (a worker sweep), so the table holds only
+    the keys tried in the last window. Returns how many went."""
     cutoff = now - timedelta(minutes=settings.signin_window_minutes)
-    await session.exec(delete(SigninFailure).where(col(SigninFailure.at) < cutoff))
+    result = await session.exec(delete(SigninCounter).where(col(SigninCounter.window_started_at) <= cutoff))
+    return int(result.rowcount or 0)
 
 
 async def authenticate(
@@ -95,12 +172,12 @@ async def authenticate(
 ) -> Person:
     """The active person with this email and password, or InvalidInput (one message for
     every kind of failure, so the answer never says whether the email is known)."""
-    await check_not_limited(session, email=email, address=address, now=now, settings=settings)
+    attempt = await count_attempt(session, email=email, address=address, now=now, settings=settings)
     person = (await session.exec(select(Person).where(Person.email == normalize_email(email)))).first()
     ok = await verify_password(person.password_hash if person else None, password, profile=settings.argon2_profile)
     if person is None or not ok or not person.active:
-        await record_failure(session, email=email, address=address, now=now)
         raise InvalidInput("That email and password do not match an active account.")
+    await attempt_succeeded(session, attempt)
     return person
 
 

@@ -114,6 +114,9 @@ class AssessmentApi(Controller):
             idempotency_key,
             scope=f"{actor.audit_id}:checkin.record:{checkin_id}",
             body=data.model_dump(mode="json"),
+            now=now_of(request),
+            settings=settings,
+            safe_to_forget=True,  # a check-in is recorded once: a late replay is a 409 from the service
         )
         if isinstance(claimed, Replay):
             return Response(claimed.body, status_code=claimed.status_code)
@@ -269,6 +272,9 @@ class RecordPages(Controller):
                     scope=f"{actor.audit_id}:checkin.record:{checkin_id}",
                     key=key,
                     body_hash=request_hash(form),
+                    now=now_of(request),
+                    settings=settings,
+                    safe_to_forget=True,
                 )
                 if isinstance(outcome, Replay):
                     return redirect(request, f"/checkins/{checkin_id}")

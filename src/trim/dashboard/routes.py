@@ -24,14 +24,16 @@ From = Annotated[
     QueryParameter(
         name="from",
         description="Start: a date (YYYY-MM-DD, the start of that day in the organisation's zone) or an ISO "
-        "date-time. Default: the first of the month eleven months back.",
+        "date-time (widened to the start of its day: periods are whole days). Default: the first of the month "
+        "eleven months back.",
     ),
 ]
 To = Annotated[
     str | None,
     QueryParameter(
         name="to",
-        description="End: a date (the whole of that day is included) or an ISO date-time. Default: now.",
+        description="End: a date (the whole of that day is included) or an ISO date-time (widened to the end "
+        "of its day). Default: the end of today. The answer's from_date and to_date say the range used.",
     ),
 ]
 StationId = Annotated[str | None, QueryParameter(description="Only incidents at this station (a station id).")]

@@ -297,11 +297,28 @@ def _first_of_month(year: int, month: int) -> date:
     return date(year, month, 1)
 
 
+def snap_to_days(start: datetime, end: datetime, zone: ZoneInfo) -> Period:
+    """The whole local days that cover [start, end): start back to its midnight, end on to
+    the next midnight (an end already at midnight stays). Periods are whole days so that
+    two overlapping requests a few seconds apart cannot single out one incident or person
+    (design section 8)."""
+    first = start.astimezone(zone).date()
+    local_end = end.astimezone(zone)
+    last = local_end.date()
+    end_day = last if _local_midnight(last, zone) == end else last + timedelta(days=1)
+    return Period(_local_midnight(first, zone), _local_midnight(end_day, zone))
+
+
+def period_days(period: Period, zone: ZoneInfo) -> tuple[date, date]:
+    """The first and last local day of a whole-day period (both included)."""
+    return period.start.astimezone(zone).date(), (period.end - timedelta(microseconds=1)).astimezone(zone).date()
+
+
 def default_period(now: datetime, zone: ZoneInfo) -> Period:
-    """The last 12 months up to now: from the first of the month eleven months back
-    (local time), so every month shown is whole but the current one."""
+    """The last 12 months up to today: from the first of the month eleven months back
+    (local time) to the end of today, so every month shown is whole but the current one."""
     local = now.astimezone(zone)
-    return Period(_local_midnight(_first_of_month(local.year, local.month - 11), zone), now)
+    return snap_to_days(_local_midnight(_first_of_month(local.year, local.month - 11), zone), now, zone)
 
 
 def _parse_bound(text: str, zone: ZoneInfo, *, is_end: bool) -> datetime:
@@ -318,7 +335,8 @@ def _parse_bound(text: str, zone: ZoneInfo, *, is_end: bool) -> datetime:
 
 
 def period_from(from_text: str | None, to_text: str | None, *, now: datetime, zone: ZoneInfo) -> Period:
-    """The period asked for, defaulting each end; bad input is a 422 naming the field."""
+    """The period asked for, defaulting each end, snapped to whole local days (a date-time
+    counts as its whole day); bad input is a 422 naming the field."""
     default = default_period(now, zone)
     errors: list[FieldError] = []
     bounds: dict[str, datetime] = {}
@@ -332,11 +350,17 @@ def period_from(from_text: str | None, to_text: str | None, *, now: datetime, zo
             errors.append(FieldError(name, "Give a date as YYYY-MM-DD (or a date and time)."))
     if not errors and bounds["from"] >= bounds["to"]:
         errors.append(FieldError("to", "The end must come after the start."))
-    if not errors and len(months(Period(bounds["from"], bounds["to"]), zone)) > MAX_MONTHS:
+    period = None
+    if not errors:
+        try:
+            period = snap_to_days(bounds["from"], bounds["to"], zone)
+        except OverflowError:  # the last day there is has no next midnight
+            errors.append(FieldError("to", "Give a date as YYYY-MM-DD (or a date and time)."))
+    if period is not None and len(months(period, zone)) > MAX_MONTHS:
         errors.append(FieldError("from", f"Choose at most {MAX_MONTHS // 12} years."))
-    if errors:
+    if errors or period is None:
         raise InvalidInput("The dashboard filters are not valid: " + errors[0].message, errors)
-    return Period(bounds["from"], bounds["to"])
+    return period
 
 
 def months(period: Period, zone: ZoneInfo) -> list[Month]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field, PlainSerializer
 
@@ -80,8 +81,13 @@ class FiguresOut(BaseModel):
 class DashboardOut(BaseModel):
     """The lead's dashboard: every figure for the filters, small numbers suppressed."""
 
-    start: datetime = Field(description="Start of the period (inclusive), UTC: the `from` filter as applied.")
-    end: datetime = Field(description="End of the period (exclusive), UTC: the `to` filter as applied.")
+    start: datetime = Field(
+        description="Start of the period (inclusive), UTC: local midnight of the `from` day. Periods are whole "
+        "days in the organisation's zone, so a time of day in `from` or `to` is widened to its whole day."
+    )
+    end: datetime = Field(description="End of the period (exclusive), UTC: local midnight after the `to` day.")
+    from_date: date = Field(description="The first day of the range used (local date, included).")
+    to_date: date = Field(description="The last day of the range used (local date, included).")
     station_id: uuid.UUID | None
     kind: str | None
     k: int = Field(description='Counts about fewer than k people are shown as the string "<k".')
@@ -94,9 +100,12 @@ class DashboardOut(BaseModel):
     @classmethod
     def of(cls, dashboard: Dashboard) -> DashboardOut:
         figures = {name: FigureOut.of(figure) for name, figure in dashboard.figures.items()}
+        first, last = rules.period_days(dashboard.period, ZoneInfo(dashboard.timezone))
         return cls(
             start=dashboard.period.start,
             end=dashboard.period.end,
+            from_date=first,
+            to_date=last,
             station_id=uuid.UUID(dashboard.station_id) if dashboard.station_id else None,
             kind=dashboard.kind,
             k=dashboard.k,

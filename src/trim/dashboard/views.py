@@ -5,8 +5,6 @@ here except a chart's "hidden" segment, which is a row's total less what is show
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +14,7 @@ from zoneinfo import ZoneInfo
 from trim.assessments.rules import CAUSES
 from trim.dashboard import rules
 from trim.dashboard.figures import ALL, Dashboard, Figure, Value
+from trim.exports import csv_text
 from trim.incidents.models import EXPOSURE_LABELS, KIND_LABELS
 from trim.requests.models import URGENCY_LABELS
 
@@ -551,11 +550,12 @@ def page_view(dashboard: Dashboard, *, stations: Mapping[uuid.UUID, str]) -> dic
             by_measure(caseloads, "caseload", "Peer supporters by caseload"),
         )
     )
-    zone = ZoneInfo(dashboard.timezone)
+    from_date, to_date = period_dates(dashboard)
     return {
         "sections": sections,
-        "from_date": dashboard.period.start.astimezone(zone).date().isoformat(),
-        "to_date": (dashboard.period.end - timedelta(microseconds=1)).astimezone(zone).date().isoformat(),
+        "from_date": from_date,
+        "to_date": to_date,
+        "last_day": dashboard.period.end - timedelta(microseconds=1),
         "k": dashboard.k,
         "period": dashboard.period,
         "station": stations.get(uuid.UUID(dashboard.station_id)) if dashboard.station_id else None,
@@ -564,17 +564,25 @@ def page_view(dashboard: Dashboard, *, stations: Mapping[uuid.UUID, str]) -> dic
     }
 
 
+def period_dates(dashboard: Dashboard) -> tuple[str, str]:
+    """The whole local days the figures are for, as YYYY-MM-DD (both included)."""
+    first, last = rules.period_days(dashboard.period, ZoneInfo(dashboard.timezone))
+    return first.isoformat(), last.isoformat()
+
+
 # -- CSV -----------------------------------------------------------------------------------------
 
 
 def as_csv(dashboard: Dashboard) -> str:
-    """One tidy long table of every figure: figure, measure, its dimensions, value."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["figure", "measure", *CSV_DIMENSIONS, "value"])
-    for figure_id, figure in dashboard.figures.items():
-        for row in figure.rows:
-            for measure, value in row.values.items():
-                dims = [row.dims.get(name, "") for name in CSV_DIMENSIONS]
-                writer.writerow([figure_id, measure, *dims, "" if value is None else rules.plain_number(value)])
-    return out.getvalue()
+    """One tidy long table of every figure: figure, measure, its dimensions, value, and on
+    every row the period the figures are for (local dates, both included)."""
+    first, last = period_dates(dashboard)
+    header = ["figure", "measure", *CSV_DIMENSIONS, "value", "from", "to"]
+    rows = (
+        [figure_id, measure, *dims, rules.plain_number(value), first, last]
+        for figure_id, figure in dashboard.figures.items()
+        for row in figure.rows
+        for dims in [[row.dims.get(name, "") for name in CSV_DIMENSIONS]]
+        for measure, value in row.values.items()
+    )
+    return csv_text([header, *rows])

@@ -88,7 +88,13 @@ class IncidentApi(Controller):
     ) -> Response[Any]:
         actor = current_actor(request)
         claimed = await claim_header(
-            db, idempotency_key, scope=f"{actor.audit_id}:incidents.create", body=data.model_dump(mode="json")
+            db,
+            idempotency_key,
+            scope=f"{actor.audit_id}:incidents.create",
+            body=data.model_dump(mode="json"),
+            now=now_of(request),
+            settings=settings,
+            safe_to_forget=False,  # nothing else stops the same incident being logged twice
         )
         if isinstance(claimed, Replay):
             return Response(claimed.body, status_code=claimed.status_code)

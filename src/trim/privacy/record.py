@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +18,7 @@ from trim.assessments import rules as flag_rules
 from trim.assessments import service as assessments
 from trim.assessments.models import Assessment, Flag
 from trim.config import Settings
+from trim.exports import csv_text
 from trim.followups import rules as schedule_rules
 from trim.followups.models import CheckIn
 from trim.incidents.models import EXPOSURE_LABELS, KIND_LABELS, Exposure, Incident
@@ -265,11 +265,13 @@ def _flat(value: Any) -> str:
 
 def record_csv(record: dict[str, Any]) -> str:
     """The same record as CSV: one row per fact (section, item, field, value)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["section", "item", "field", "value"])
+    return csv_text(_record_rows(record))
+
+
+def _record_rows(record: dict[str, Any]) -> Iterator[list[Any]]:
+    yield ["section", "item", "field", "value"]
     for key, value in record["profile"].items():
-        writer.writerow(["profile", "", key, _flat(value)])
+        yield ["profile", "", key, _flat(value)]
     for section in ("exposures", "checkins", "flags", "referrals", "requests", "reads"):
         for index, row in enumerate(record[section], start=1):
             for key, value in row.items():
@@ -277,14 +279,13 @@ def record_csv(record: dict[str, Any]) -> str:
                     for rkey, rvalue in value.items():
                         if rkey == "results":
                             for res in rvalue:
-                                writer.writerow([section, index, f"{res['instrument']} score", res["score"]])
-                                writer.writerow([section, index, f"{res['instrument']} band", res["band"]])
+                                yield [section, index, f"{res['instrument']} score", res["score"]]
+                                yield [section, index, f"{res['instrument']} band", res["band"]]
                                 for question, answer in res["answers"].items():
-                                    writer.writerow([section, index, question, "yes" if answer else "no"])
+                                    yield [section, index, question, "yes" if answer else "no"]
                         else:
-                            writer.writerow([section, index, rkey, _flat(rvalue)])
+                            yield [section, index, rkey, _flat(rvalue)]
                 elif isinstance(value, list):
-                    writer.writerow([section, index, key, "; ".join(_flat(v) for v in value)])
+                    yield [section, index, key, "; ".join(_flat(v) for v in value)]
                 else:
-                    writer.writerow([section, index, key, _flat(value)])
-    return out.getvalue()
+                    yield [section, index, key, _flat(value)]

@@ -7,24 +7,37 @@ identifiable. What stays: the counts, kinds, dates, statuses and score bands the
 dashboard is built from, so its figures do not change. Audit events hold only ids
 and are never edited; the purge writes one event of its own. Safe to run daily,
 and twice.
+
+Every table that holds personal data is listed once, in PERSONAL_DATA, with what
+happens to it; every other table is in NO_PERSONAL_DATA with why. A test holds both
+lists against the schema, so a new table with a person's id or a personal column
+fails until someone decides how it is kept. Besides de-identifying closed cases, the
+purge removes whatever has outlived its own, shorter lifetime (sent email, expired
+idempotency answers, sign-in counters, ended sessions, spent links), in case no worker
+has swept it.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import delete, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
-from trim.accounts.models import Person
+from trim import idempotency
+from trim.accounts import signin
+from trim.accounts.models import AccountLink, LinkRequest, Person, WebSession
 from trim.assessments.models import Assessment, AssessmentResult, Flag
 from trim.config import Settings
-from trim.followups.models import CheckIn
+from trim.followups.models import CheckIn, PeerChangeRequest
 from trim.incidents.models import Exposure, Incident
+from trim.notifications import jobs as notifications_jobs
 from trim.privacy import audit
 from trim.referrals.models import Referral
 from trim.requests.models import PeerRequest
@@ -40,6 +53,8 @@ class PurgeReport:
     incidents_summarised: int = 0
     pseudonyms: int = 0
     people: set[uuid.UUID] = field(default_factory=set)
+    # Rows removed because they outlived their own lifetime, by table.
+    expired: dict[str, int] = field(default_factory=dict)
 
 
 def _last_activity_before(cutoff: datetime) -> SelectOfScalar[Exposure]:
@@ -134,6 +149,12 @@ async def purge(session: AsyncSession, *, now: datetime, settings: Settings, dry
             .values(person_id=stand_in, outcome_reason=None)
             .execution_options(synchronize_session=False)
         )
+        await session.exec(
+            update(PeerChangeRequest)
+            .where(col(PeerChangeRequest.exposure_id) == exposure.id)
+            .values(person_id=stand_in)
+            .execution_options(synchronize_session=False)
+        )
         flag_ids = select(Flag.id).where(col(Flag.exposure_id) == exposure.id)
         await session.exec(
             update(Referral)
@@ -212,6 +233,9 @@ async def purge(session: AsyncSession, *, now: datetime, settings: Settings, dry
         .execution_options(synchronize_session=False)
     )
     report.incidents_summarised = int(summarised.rowcount or 0)
+    for table, kept in PERSONAL_DATA.items():
+        if kept.expire is not None:
+            report.expired[table] = await kept.expire(session, now=now, settings=settings)
     if report.exposures or report.requests or report.flags or report.incidents_summarised:
         audit.record(
             session,
@@ -228,3 +252,99 @@ async def purge(session: AsyncSession, *, now: datetime, settings: Settings, dry
             at=now,
         )
     return report
+
+
+# -- what is kept, and for how long --------------------------------------------------------------
+
+
+class Expiry(Protocol):
+    def __call__(self, session: AsyncSession, *, now: datetime, settings: Settings) -> Awaitable[int]: ...
+
+
+@dataclass(frozen=True)
+class Kept:
+    """How one table's personal data is kept: said plainly, and the purge's own step for
+    rows that outlive their lifetime (None when the case de-identification above, or the
+    account's own life, covers it)."""
+
+    how: str
+    expire: Expiry | None = None
+
+
+async def _sent_email(session: AsyncSession, *, now: datetime, settings: Settings) -> int:
+    return await notifications_jobs.sweep_sent(session, now=now, settings=settings)
+
+
+async def _link_requests(session: AsyncSession, *, now: datetime, settings: Settings) -> int:
+    result = await session.exec(
+        delete(LinkRequest).where(col(LinkRequest.requested_at) < now - settings.password_reset_valid)
+    )
+    return int(result.rowcount or 0)
+
+
+async def _ended_sessions(session: AsyncSession, *, now: datetime, settings: Settings) -> int:
+    idle = timedelta(minutes=settings.session_idle_minutes)
+    result = await session.exec(
+        delete(WebSession).where(or_(col(WebSession.expires_at) <= now, col(WebSession.last_seen_at) <= now - idle))
+    )
+    return int(result.rowcount or 0)
+
+
+async def _spent_links(session: AsyncSession, *, now: datetime, settings: Settings) -> int:
+    # A used or expired link answers the same "gone" page whether its row is there or not.
+    result = await session.exec(
+        delete(AccountLink).where(or_(col(AccountLink.used_at).is_not(None), col(AccountLink.expires_at) <= now))
+    )
+    return int(result.rowcount or 0)
+
+
+CASE = "de-identified with the case: "
+ACCOUNT = "the person's own account, kept while they are on the roster (an admin deactivates it)"
+
+PERSONAL_DATA: dict[str, Kept] = {
+    # A person's case: de-identified once closed longer ago than TRIM_RETENTION_DAYS.
+    "exposures": Kept(CASE + "the person becomes a stand-in; who their peer was stays (the peer's work)"),
+    "checkins": Kept(CASE + "the person becomes a stand-in, the reason for the outcome goes"),
+    "assessments": Kept(CASE + "the person becomes a stand-in; notes, reasons and correction reasons go"),
+    "assessment_results": Kept(CASE + "the answers go; scores and bands stay for the dashboard"),
+    "flags": Kept(CASE + "the person becomes a stand-in, the reason it was resolved goes"),
+    "referrals": Kept(CASE + "the person becomes a stand-in"),
+    "peer_change_requests": Kept(CASE + "the person becomes a stand-in"),
+    "peer_requests": Kept(CASE + "the requester becomes a stand-in; message, contact and preferences go"),
+    "incidents": Kept(
+        CASE + "summary and own wording of the kind go once nobody on it is identifiable; who logged it "
+        "stays (their work)"
+    ),
+    # Lifetimes shorter than the retention: swept by the worker, and by the purge too.
+    "idempotency_keys": Kept(
+        "the stored answer (a check-in's score and band) after TRIM_IDEMPOTENCY_TTL_HOURS; a bare key "
+        "that refuses a late replay until the retention period",
+        idempotency.sweep_expired,
+    ),
+    "outbox": Kept("sent or given-up email after TRIM_OUTBOX_RETENTION_DAYS", _sent_email),
+    "signin_counters": Kept("an address (or a hashed email) until its window has passed", signin.prune_counters),
+    "link_requests": Kept("an address asking for a reset link, until the worker has sent it", _link_requests),
+    "web_sessions": Kept("who is signed in, until the session ends or lapses", _ended_sessions),
+    "account_links": Kept("an emailed link, until it is used or expires", _spent_links),
+    # The account itself.
+    "people": Kept(ACCOUNT + "; the stand-ins made by the purge hold no name, email or staff number"),
+    "person_roles": Kept(ACCOUNT),
+    "totp_factors": Kept(ACCOUNT + " (the secret encrypted)"),
+    "recovery_codes": Kept(ACCOUNT + " (as HMACs)"),
+    "calendar_feeds": Kept(ACCOUNT),
+    "notification_preferences": Kept(ACCOUNT),
+    # Ids only.
+    "audit_events": Kept(
+        "opaque ids and actions only, never content; never edited, so the chain still verifies "
+        "(the purge writes an event of its own)"
+    ),
+}
+
+NO_PERSONAL_DATA: dict[str, str] = {
+    "stations": "the organisation's stations",
+    "referral_services": "the lead's directory of services (an organisation's contact, not a person's)",
+    "instrument_snapshots": "the wording of each questionnaire version",
+    "api_tokens": "integrations, by name; the secret only hashed",
+    "sweep_marks": "how far each worker sweep has got",
+    "checkin_reminders": "that a reminder went for a check-in (ids and a stage, no person)",
+}
