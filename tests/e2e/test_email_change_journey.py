@@ -21,8 +21,10 @@ from tests.e2e.org import PASSWORD, Member
 from tests.e2e.story import Story
 from tests.live_server import LiveServer, _in_own_thread
 from tests.notifications.conftest import MailServer, free_port, text_of
+from trim.accounts import jobs as accounts_jobs
 from trim.accounts.models import Person
 from trim.db import AsyncSession, create_engine, make_sessionmaker
+from trim.notifications.sweeps import RegisteredSweep
 from trim.notifications.worker import Worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -46,7 +48,9 @@ def deliver(live: LiveServer, server: MailServer) -> None:
         engine = create_engine(live.settings.database_url, pool_size=1)
         try:
             settings = live.settings.model_copy(update={"smtp_url": server.url})
-            worker = Worker(make_sessionmaker(engine), settings, clock=live.clock, sweeps=[])
+            # The forgotten-password page only queues the request: the worker's sweep makes the link.
+            forgot = RegisteredSweep("accounts.link_requests", accounts_jobs.sweep_link_requests)
+            worker = Worker(make_sessionmaker(engine), settings, clock=live.clock, sweeps=[forgot])
             while await worker.tick():
                 pass
         finally:

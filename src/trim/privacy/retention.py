@@ -327,12 +327,16 @@ PERSONAL_DATA: dict[str, Kept] = {
     "web_sessions": Kept("who is signed in, until the session ends or lapses", _ended_sessions),
     "account_links": Kept("an emailed link, until it is used or expires", _spent_links),
     # The account itself.
-    "people": Kept(ACCOUNT + "; the stand-ins made by the purge hold no name, email or staff number"),
+    "people": Kept(
+        ACCOUNT + "; the stand-ins made by the purge hold no name, email or staff number; a pending or "
+        "previous sign-in email is kept while a change waits and for TRIM_EMAIL_CHANGE_NOTICE_DAYS after"
+    ),
     "person_roles": Kept(ACCOUNT),
     "totp_factors": Kept(ACCOUNT + " (the secret encrypted)"),
     "recovery_codes": Kept(ACCOUNT + " (as HMACs)"),
     "calendar_feeds": Kept(ACCOUNT),
     "notification_preferences": Kept(ACCOUNT),
+    "sso_identities": Kept(ACCOUNT + "; which account at the sign-in service is theirs (`trim users unlink-sso`)"),
     # Ids only.
     "audit_events": Kept(
         "opaque ids and actions only, never content; never edited, so the chain still verifies "
