@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import delete
@@ -326,3 +327,34 @@ async def test_second_factor_reset_notices_reach_the_waiting_and_the_recent_old_
     assert await reset_and_read() == sorted([old, NEW])
     clock.advance(days=settings.email_change_notice_days, hours=1)
     assert await reset_and_read() == [NEW]  # long after the change: the current address alone
+
+
+async def test_an_address_taken_at_the_very_moment_of_confirming_is_refused_not_a_crash(
+    client: AsyncTestClient[Litestar],
+    cast: Cast,
+    session: AsyncSession,
+    workers: Workers,
+    smtp_server: MailServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The other account is created between the check and the write: the unique index decides.
+    await change_email(client, cast, "responder", NEW)
+    await workers.new().tick()
+    path = link_path(to_address(smtp_server, NEW)[0])
+    async with signed_in(client, cast.admin) as admin:
+        added = await admin.post(
+            "/admin/people",
+            data={"name": "Someone New", "staff_number": "N-2", "email": NEW, "roles": ["responder"],
+                  "_csrf_token": await csrf(admin)},
+            follow_redirects=False,
+        )  # fmt: skip
+        assert added.status_code == 303
+
+    async def nobody(*_args: object, **_kwargs: object) -> None:
+        return None
+
+    monkeypatch.setattr(email_change, "person_by_email", nobody)
+    refused = await client.post(path, data={"_csrf_token": await csrf(client)})
+    assert refused.status_code == 409 and "Another account uses this address now" in refused.text
+    person = await reread(session, cast.responder)
+    assert (person.email, person.pending_email) == (cast.responder.email, NEW)

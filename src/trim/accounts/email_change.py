@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -168,26 +169,32 @@ async def confirm(
     other = await person_by_email(session, new_email)
     if other is not None and other.id != person.id:
         raise Conflict(TAKEN)
-    used = await session.exec(
-        update(AccountLink)
-        .where(
-            col(AccountLink.token_hash) == signin.token_hash(token),
-            col(AccountLink.used_at).is_(None),
-            col(AccountLink.expires_at) > now,
-        )
-        .values(used_at=now)
-    )
-    if used.rowcount != 1:  # another tab used it a moment ago
-        raise NotFound(links.GONE)
     started_by = person.pending_email_by
     by_admin = _by_admin(started_by, person)
     old_email = person.email
-    person.previous_email, person.email = old_email, new_email
-    person.email_changed_at, person.email_changed_by = now, started_by
-    person.pending_email = person.pending_email_at = person.pending_email_by = None
-    person.updated_at = now
-    session.add(person)
-    await session.flush()
+    try:
+        # One savepoint for the link and the address: another account may take the address
+        # this very moment, and then the unique index refuses it and neither change is kept.
+        async with session.begin_nested():
+            used = await session.exec(
+                update(AccountLink)
+                .where(
+                    col(AccountLink.token_hash) == signin.token_hash(token),
+                    col(AccountLink.used_at).is_(None),
+                    col(AccountLink.expires_at) > now,
+                )
+                .values(used_at=now)
+            )
+            if used.rowcount != 1:  # another tab used it a moment ago
+                raise NotFound(links.GONE)
+            person.previous_email, person.email = old_email, new_email
+            person.email_changed_at, person.email_changed_by = now, started_by
+            person.pending_email = person.pending_email_at = person.pending_email_by = None
+            person.updated_at = now
+            session.add(person)
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(TAKEN) from exc
     words = email_change_messages(by_admin=by_admin, hours=settings.email_change_valid_hours)
     subject, body = words["changed_new"]
     await notifications.enqueue(
