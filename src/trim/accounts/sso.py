@@ -17,17 +17,17 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
-
-import httpx
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 
 from trim.config import Settings
 from trim.errors import TrimError
+
+if TYPE_CHECKING:
+    import httpx
+
+# httpx, authlib and joserfc are imported where a sign-in needs them: together they cost
+# about a second at start-up, which every process (and every test run) paid without SSO.
 
 CALLBACK_PATH = "/signin/sso/callback"
 COOKIE = "trim_sso"
@@ -67,6 +67,8 @@ def redirect_uri(settings: Settings) -> str:
 
 
 async def _get_json(client: httpx.AsyncClient, url: str) -> dict[str, Any]:
+    import httpx
+
     try:
         response = await client.get(url, headers={"Accept": "application/json"})
         response.raise_for_status()
@@ -84,6 +86,8 @@ async def provider(settings: Settings) -> Provider:
     cached = _discovered.get(issuer)
     if cached and cached[0] > time.monotonic():
         return cached[1]
+    import httpx
+
     async with httpx.AsyncClient(timeout=settings.oidc_timeout_seconds) as client:
         doc = await _get_json(client, issuer + "/.well-known/openid-configuration")
     try:
@@ -139,6 +143,8 @@ class Start:
 
 async def start(settings: Settings, *, next_path: str) -> Start:
     """Where to send the browser, and the cookie that lets the callback check the reply."""
+    from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
     found = await provider(settings)
     state, nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(48)
     query = urlencode(
@@ -176,6 +182,8 @@ async def finish(settings: Settings, *, code: str, state: str, cookie: str | Non
         raise SsoFailed("This sign-in could not be checked (its state did not match), so nobody was signed in.")
     if not code:
         raise SsoFailed("Your organisation's sign-in service sent no sign-in code. Start again.")
+    import httpx
+
     found = await provider(settings)
     async with httpx.AsyncClient(timeout=settings.oidc_timeout_seconds) as client:
         try:
@@ -218,6 +226,10 @@ async def finish(settings: Settings, *, code: str, state: str, cookie: str | Non
 def _check_id_token(
     settings: Settings, found: Provider, id_token: str, keys: dict[str, Any], *, nonce: str
 ) -> dict[str, Any]:
+    from joserfc import jwt
+    from joserfc.errors import JoseError
+    from joserfc.jwk import KeySet
+
     try:
         decoded = jwt.decode(id_token, KeySet.import_key_set(keys), algorithms=ALGORITHMS)  # type: ignore[arg-type]
         # exp, iat and nbf are checked against the wall clock: they are the provider's times.
