@@ -353,9 +353,7 @@ def settings_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def settings(
-    database_url: str, settings_overrides: dict[str, Any], _engines: Engines
-) -> AsyncIterator[Settings]:
+async def settings(database_url: str, settings_overrides: dict[str, Any], _engines: Engines) -> AsyncIterator[Settings]:
     """Settings on this test's database; the database is emptied when the test ends."""
     yield make_settings(database_url, **settings_overrides)
     engine, owned = await _engine_for(_engines, database_url, autocommit=True)
