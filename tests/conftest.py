@@ -408,10 +408,11 @@ def tmp_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def cast(session: AsyncSession) -> Any:
-    from tests.cast import make_cast
+async def cast(session: AsyncSession, settings: Settings) -> Any:
+    """The named cast (tests/cast.py), in this test's database."""
+    from tests.cast import cast_on
 
-    return await make_cast(session)
+    return await cast_on(session, settings.database_url if settings.database_url in RUN_DATABASES else None)
 
 
 @pytest.fixture
@@ -426,3 +427,19 @@ async def db(settings: Settings, _engines: Engines) -> AsyncIterator[AsyncSessio
     finally:
         if owned:
             await engine.dispose()
+
+
+# -- running in parallel (pytest -n 2 --dist loadgroup) ---------------------------------------
+
+# Suites that share one live server (and the browser) for the whole package stay on one
+# worker, so each starts once; every other test goes wherever a worker is free. Each
+# worker has databases of its own (its own postgres_url and sqlite_url).
+SHARED_SERVER_PACKAGES = {"e2e", "fuzz"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests_dir = Path(__file__).parent
+    for item in items:
+        parts = item.path.relative_to(tests_dir).parts if item.path.is_relative_to(tests_dir) else ()
+        if parts and parts[0] in SHARED_SERVER_PACKAGES:
+            item.add_marker(pytest.mark.xdist_group(parts[0]))
