@@ -432,14 +432,22 @@ async def db(settings: Settings, _engines: Engines) -> AsyncIterator[AsyncSessio
 # -- running in parallel (pytest -n 2 --dist loadgroup) ---------------------------------------
 
 # Suites that share one live server (and the browser) for the whole package stay on one
-# worker, so each starts once; every other test goes wherever a worker is free. Each
-# worker has databases of its own (its own postgres_url and sqlite_url).
-SHARED_SERVER_PACKAGES = {"e2e", "fuzz"}
+# worker, so each starts once and journeys that continue each other's story stay in order;
+# every other test goes wherever a worker is free. Each worker has databases of its own
+# (its own postgres_url and sqlite_url).
+SHARED_SERVER_PACKAGES = ("tests/e2e/", "tests/fuzz/")
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    tests_dir = Path(__file__).parent
-    for item in items:
-        parts = item.path.relative_to(tests_dir).parts if item.path.is_relative_to(tests_dir) else ()
-        if parts and parts[0] in SHARED_SERVER_PACKAGES:
-            item.add_marker(pytest.mark.xdist_group(parts[0]))
+@pytest.hookimpl(optionalhook=True)  # only called, and only known, when pytest-xdist runs the tests
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """xdist's own loadgroup reads xdist_group marks into test ids, which pytest 9
+    ignores (every test ends up on its own); this groups by package instead."""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedServerScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return next((package for package in SHARED_SERVER_PACKAGES if nodeid.startswith(package)), nodeid)
+
+    return SharedServerScheduling(config, log)
