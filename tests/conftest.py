@@ -19,7 +19,9 @@ running server also keeps (issue 27 measured where the time went):
   what other connections see is unchanged.
 
 A test that builds an app of its own, or an engine of its own on `settings.database_url`,
-gets exactly what it built, as before.
+gets exactly what it built, as before; so does one that asks for `app` without `client`.
+A test that changes a kept app (runs its lifespan again, replaces its engine, listens to
+its engine's events) makes it be stopped and built afresh for the next test.
 """
 
 from __future__ import annotations
@@ -254,6 +256,14 @@ def clock() -> FakeClock:
 # -- running apps ------------------------------------------------------------------------
 
 
+def _listeners(engine: AsyncEngine) -> tuple[int, ...]:
+    """How many event listeners the engine and its pool carry, event by event."""
+    found = []
+    for dispatch in (engine.sync_engine.dispatch, engine.sync_engine.pool.dispatch):
+        found += [len(getattr(dispatch, name)) for name in dispatch._event_names]
+    return tuple(found)
+
+
 @dataclass
 class _Running:
     settings: Settings
@@ -261,6 +271,7 @@ class _Running:
     stack: ExitStack
     engine: Any
     sessionmaker: Any
+    listeners: tuple[int, ...]
 
 
 class RunningApps:
@@ -293,12 +304,14 @@ class RunningApps:
         return id(app) in self._running
 
     def give_back(self, app: Litestar) -> None:
-        """A test that ran the app's lifespan again (or swapped its engine) leaves an app
-        that is no longer the one started here: stop it, the next test gets a fresh one."""
+        """A test that ran the app's lifespan again, swapped its engine or put listeners on
+        it leaves an app that is no longer the one started here: stop it, so the next test
+        gets a fresh one and nothing of this test lingers."""
         running = self._running.get(id(app))
         if running is None:
             return
-        if app.state.engine is not running.engine or app.state.sessionmaker is not running.sessionmaker:
+        changed = app.state.engine is not running.engine or app.state.sessionmaker is not running.sessionmaker
+        if changed or _listeners(running.engine) != running.listeners:
             self._stop(id(app))
 
     def _find(self, settings: Settings) -> _Running | None:
@@ -320,6 +333,7 @@ class RunningApps:
             stack=stack,
             engine=app.state.engine,
             sessionmaker=app.state.sessionmaker,
+            listeners=_listeners(app.state.engine),
         )
         self._running[id(app)] = running
         return running
@@ -365,9 +379,13 @@ async def settings(database_url: str, settings_overrides: dict[str, Any], _engin
 
 
 @pytest.fixture
-def app(settings: Settings, clock: FakeClock, _running_apps: RunningApps) -> Iterator[Litestar]:
-    """The app on this test's settings and clock (already running when it can be kept)."""
-    if not RunningApps.can_keep(settings):
+def app(
+    settings: Settings, clock: FakeClock, _running_apps: RunningApps, request: pytest.FixtureRequest
+) -> Iterator[Litestar]:
+    """The app on this test's settings and clock: already running when it can be kept and
+    the test talks to it through `client`. A test that asks for the app alone may start
+    it itself (its own test client, its lifespan), so it gets one of its own, as before."""
+    if not RunningApps.can_keep(settings) or "client" not in request.fixturenames:
         yield create_app(settings, clock=clock)
         return
     app = _running_apps.borrow(settings, clock)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from tests.cast import CAST_ROLES, Cast, cast_on, make_person
 from tests.conftest import START, Engines, FakeClock, RunningApps, _empty_tables, make_settings
@@ -92,3 +92,18 @@ def test_an_app_that_runs_the_worker_or_is_on_another_database_is_never_kept(dat
     assert RunningApps.can_keep(make_settings(database_url))
     assert not RunningApps.can_keep(make_settings(database_url, run_worker_in_app=True))
     assert not RunningApps.can_keep(make_settings("sqlite+aiosqlite:////tmp/not-this-run.db"))
+
+
+def test_a_kept_app_that_a_test_changed_is_stopped(database_url: str, _running_apps: RunningApps) -> None:
+    settings = make_settings(database_url, organisation_name="Changed by a test")
+    app = _running_apps.borrow(settings, FakeClock(START))
+    _running_apps.give_back(app)
+    assert _running_apps.is_running(app)  # untouched: kept for the next test
+
+    def seen(*_args: Any) -> None: ...
+
+    event.listen(app.state.engine.sync_engine, "before_cursor_execute", seen)
+    _running_apps.give_back(app)
+    assert not _running_apps.is_running(app)  # the listener would outlive the test
+    fresh = _running_apps.borrow(settings, FakeClock(START))
+    assert fresh is not app and _running_apps.is_running(fresh)
