@@ -25,17 +25,17 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
-
-import httpx
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
-from joserfc import jwt
-from joserfc.errors import ClaimError, JoseError
-from joserfc.jwk import KeySet
 
 from trim.config import Settings
 from trim.errors import TrimError
+
+if TYPE_CHECKING:
+    import httpx
+
+# httpx, authlib and joserfc are imported where a sign-in needs them: every process (and every
+# test run) paid for them at start-up, with or without single sign-on.
 
 log = logging.getLogger("trim.accounts.sso")
 
@@ -136,6 +136,8 @@ def form_action_origins(settings: Settings) -> list[str]:
 
 
 async def _get_json(client: httpx.AsyncClient, url: str, *, reason: str) -> dict[str, Any]:
+    import httpx
+
     try:
         response = await client.get(url, headers={"Accept": "application/json"})
         response.raise_for_status()
@@ -149,6 +151,8 @@ async def _get_json(client: httpx.AsyncClient, url: str, *, reason: str) -> dict
 
 async def provider(settings: Settings) -> Provider:
     """The provider's endpoints from its discovery document (cached for an hour)."""
+    import httpx
+
     issuer = settings.oidc_issuer or ""
     cached = _discovered.get(issuer)
     if cached and cached[0] > time.monotonic():
@@ -218,6 +222,8 @@ class Start:
 
 async def start(settings: Settings, *, next_path: str) -> Start:
     """Where to send the browser, and the cookie that lets the callback check the reply."""
+    from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
     found = await provider(settings)
     state, nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(48)
     query = urlencode(
@@ -269,6 +275,8 @@ def _token_refused(status: int, body: object) -> SsoFailed:
 
 async def finish(settings: Settings, *, code: str, state: str, cookie: str | None, iss: str | None = None) -> Identity:
     """Check the provider's reply and return who they say signed in; SsoFailed otherwise."""
+    import httpx
+
     flow = _unpack(settings, cookie)
     if flow is None:
         raise SsoFailed(
@@ -328,6 +336,8 @@ async def finish(settings: Settings, *, code: str, state: str, cookie: str | Non
 
 
 async def _userinfo(client: httpx.AsyncClient, endpoint: str, access_token: str, *, subject: str) -> dict[str, Any]:
+    import httpx
+
     try:
         response = await client.get(
             endpoint, headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
@@ -369,6 +379,10 @@ def email_of(id_claims: dict[str, Any], userinfo: dict[str, Any] | None) -> tupl
 def _check_id_token(
     settings: Settings, found: Provider, id_token: str, keys: dict[str, Any], *, nonce: str
 ) -> dict[str, Any]:
+    from joserfc import jwt
+    from joserfc.errors import ClaimError, JoseError
+    from joserfc.jwk import KeySet
+
     client_id = settings.oidc_client_id or ""
     try:
         decoded = jwt.decode(id_token, KeySet.import_key_set(keys), algorithms=ALGORITHMS)  # type: ignore[arg-type]
