@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from trim.privacy import policy
+from trim.privacy import audit, policy
 from trim.privacy.models import AuditEvent
 
 
@@ -39,7 +39,7 @@ async def admin_audit_page(session: AsyncSession, *, action: str | None, limit: 
     scope = policy.admin_audit_scope()
     where = [scope] if not action else [scope, col(AuditEvent.action) == action]
     rows = await session.exec(
-        select(AuditEvent).where(*where).order_by(col(AuditEvent.seq).desc()).limit(limit).offset(offset)
+        select(AuditEvent).where(*where).order_by(*audit.NEWEST_FIRST).limit(limit).offset(offset)
     )
     lines = [
         AdminAuditLine(

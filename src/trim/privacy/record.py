@@ -237,7 +237,7 @@ async def reads_about(
         await session.exec(
             select(AuditEvent)
             .where(or_(*conditions), col(AuditEvent.actor_id) != me, col(AuditEvent.action).in_(list(READ_LABELS)))
-            .order_by(col(AuditEvent.seq).desc())
+            .order_by(*audit.NEWEST_FIRST)
             .limit(500)
         )
     )
