@@ -13,7 +13,7 @@ from sqlmodel import col, select
 
 from tests.cast import Cast
 from tests.conftest import TEST_KEYS, FakeClock, make_settings
-from tests.helpers import answers_for, checkins_of, make_incident
+from tests.helpers import answers_for, checkins_of, make_incident, verified
 from trim.assessments import service as assessments
 from trim.assessments.models import Assessment, AssessmentResult, Flag
 from trim.cli import main
@@ -21,8 +21,7 @@ from trim.config import Settings
 from trim.db import AsyncSession, create_engine, make_sessionmaker
 from trim.followups.models import CheckIn
 from trim.incidents.models import Exposure, Incident
-from trim.privacy import crypto
-from trim.privacy.audit import verify_chain
+from trim.privacy import audit, crypto
 from trim.privacy.keys import rotate_keys, undecryptable
 from trim.privacy.models import AuditEvent
 from trim.privacy.retention import purge
@@ -34,6 +33,7 @@ async def cli(settings: Settings, *args: str) -> Any:
         "TRIM_DATABASE_URL": settings.database_url,
         "TRIM_SECRET_KEY": settings.secret(),
         "TRIM_ENCRYPTION_KEYS": "[" + ",".join(f'"{k}"' for k in settings.fernet_keys()) + "]",
+        "TRIM_AUDIT_ANCHOR_FILE": str(settings.audit_anchor_file),
     }
     return await anyio.to_thread.run_sync(lambda: CliRunner().invoke(main, list(args), env=env))
 
@@ -75,8 +75,8 @@ async def test_audit_chain_verifies_and_names_an_edited_row(
     db: AsyncSession, session: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
 ) -> None:
     await recorded_case(db, cast, settings, clock)
-    report = await verify_chain(session)
-    assert report.ok and report.checked > 10
+    report = await verified(session, settings)
+    assert report.ok and report.checked > 10 and report.unsealed == 0
     ok = await cli(settings, "audit", "verify")
     assert ok.exit_code == 0 and "audit chain intact" in ok.output
     target = (
@@ -84,13 +84,14 @@ async def test_audit_chain_verifies_and_names_an_edited_row(
             select(AuditEvent.seq).where(AuditEvent.action == "checkin.recorded").order_by(col(AuditEvent.seq)).limit(1)
         )
     ).one()
+    assert target is not None
     # Someone with database access quietly changes who did it.
     await session.exec(text("UPDATE audit_events SET actor_id = 'someone-else' WHERE seq = :s").bindparams(s=target))  # type: ignore[call-overload]
     broken = await cli(settings, "audit", "verify")
     assert broken.exit_code == 1
     assert f"BROKEN at event {target}: its contents were changed" in broken.output
     await session.exec(text("DELETE FROM audit_events WHERE seq = :s").bindparams(s=target))  # type: ignore[call-overload]
-    gap = await verify_chain(session)
+    gap = await audit.verify_chain(session, keys=audit.keyring(settings))
     assert gap.broken_seq == target + 1 and "is missing" in (gap.reason or "")
 
 
@@ -213,6 +214,6 @@ async def test_purge_deidentifies_old_closed_cases_keeps_totals_and_is_idempoten
     assert {} in answers
     mine = await checkins_of(session, cast.responder)
     assert [c.id for c in mine] and not set(old_ids) & {c.id for c in mine}
-    assert (await verify_chain(session)).ok
+    assert (await verified(session, settings)).ok
     out = await cli(settings, "purge", "--dry-run")
     assert "0 case(s)" in out.output

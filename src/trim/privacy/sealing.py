@@ -7,9 +7,8 @@ only grows: an event is sealed only once no transaction that could still add an 
 one is running.
 
 - PostgreSQL: each event carries the id of the transaction that inserted it. Every
-  transaction with an id below the oldest one still running
-  (pg_snapshot_xmin(pg_current_snapshot())) has ended, so events below that horizon are
-  all there is below it, for good. They are sealed in (xid, id) order; an event of a
+  transaction of this database with an id below the oldest one still running has ended
+  (the horizon, see HORIZON), so events below it are all there will ever be below it. They are sealed in (xid, id) order; an event of a
   transaction that is still open waits for a later round and takes a later place, never
   one before an event already sealed.
 - SQLite: one writer at a time (BEGIN IMMEDIATE), so insertion order is commit order and
@@ -105,10 +104,27 @@ def _claim(session: Session) -> bool:
     return bool(session.execute(text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": ADVISORY_LOCK_ID}).scalar())
 
 
+# The oldest transaction id still running in this database (or the snapshot's xmax when
+# none is): every event below it is committed or gone for good. pg_snapshot_xmin alone
+# would do, but counts transactions in every database of the cluster, so one long
+# transaction anywhere would hold sealing back. pg_stat_activity gives 32-bit xids: each is
+# placed in the epoch of the snapshot's xmax (a running xid is within 2**31 of it; one
+# assigned after the snapshot comes out above xmax and so does not lower the horizon).
+HORIZON = text(
+    """
+    SELECT LEAST(s.xmax, COALESCE(MIN(s.xmax - ((s.xmax % 4294967296 - a.backend_xid::text::bigint
+                                                 + 6442450944) % 4294967296 - 2147483648)), s.xmax))
+    FROM (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax) AS s
+    LEFT JOIN pg_stat_activity AS a ON a.datname = current_database() AND a.backend_xid IS NOT NULL
+    GROUP BY s.xmax
+    """
+)
+
+
 def _queue(session: Session, limit: int) -> list[AuditEvent]:
     stmt = select(AuditEvent).where(col(AuditEvent.seq).is_(None))
     if session.get_bind().dialect.name == "postgresql":
-        horizon = session.execute(text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")).scalar_one()
+        horizon = session.execute(HORIZON).scalar_one()
         stmt = stmt.where(col(AuditEvent.xid) < horizon).order_by(col(AuditEvent.xid), col(AuditEvent.id))
     else:
         stmt = stmt.order_by(col(AuditEvent.id))
@@ -217,8 +233,9 @@ class AnchorProblem:
     reason: str
 
     def __str__(self) -> str:
-        place = f"event {self.seq}" if self.seq is not None else "anchors"
-        return f"{place}: {self.reason} ({self.where})"
+        if self.seq is None:
+            return f"{self.where}: {self.reason}"
+        return f"event {self.seq}: {self.reason} ({self.where})"
 
 
 def read_anchors(lines: Iterable[str]) -> tuple[list[tuple[int, Anchor]], list[AnchorProblem]]:
