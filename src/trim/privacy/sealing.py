@@ -8,9 +8,9 @@ one is running.
 
 - PostgreSQL: each event carries the id of the transaction that inserted it. Every
   transaction of this database with an id below the oldest one still running has ended
-  (the horizon, see HORIZON), so events below it are all there will ever be below it. They are sealed in (xid, id) order; an event of a
-  transaction that is still open waits for a later round and takes a later place, never
-  one before an event already sealed.
+  (the horizon, see HORIZON), so events below it are all there will ever be below it.
+  They are sealed in (xid, id) order; an event of a transaction that is still open waits
+  for a later round and takes a later place, never one before an event already sealed.
 - SQLite: one writer at a time (BEGIN IMMEDIATE), so insertion order is commit order and
   every committed event may be sealed, in id order.
 
