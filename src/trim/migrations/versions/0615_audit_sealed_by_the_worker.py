@@ -77,12 +77,11 @@ def _check_old_chain(bind: sa.Connection) -> tuple[int, str, str]:
     count, prev, state = 0, GENESIS, "intact"
     for row in rows:
         count += 1
-        if state != "intact":
-            continue
-        if row.seq != count:
-            state = f"broken at event {count}: missing (next was {row.seq})"
-        elif row.prev_hash != prev or _plain_hash(row.seq, row, prev) != row.hash:
-            state = f"broken at event {row.seq}: its link or contents did not match"
+        if state == "intact":
+            if row.seq != count:
+                state = f"broken at event {count}: missing (next was {row.seq})"
+            elif row.prev_hash != prev or _plain_hash(row.seq, row, prev) != row.hash:
+                state = f"broken at event {row.seq}: its link or contents did not match"
         prev = row.hash
     return count, prev, state
 
