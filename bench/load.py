@@ -42,7 +42,7 @@ PASSWORD = "bench-password-long-enough"
 ANSWERS: dict[str, dict[str, bool]] = {}
 
 
-async def seed(url: str, peers: int) -> None:
+async def seed(url: str, peers: int, per_peer: int = 40) -> None:
     settings = load_settings(database_url=url, secret_key="x" * 40,
                              encryption_keys=["Q2hhbmdlIG1lOiB0aGlzIGlzIGEgdGVzdCBrZXkgISE="])
     engine = create_engine(url)
@@ -57,7 +57,7 @@ async def seed(url: str, peers: int) -> None:
             await accounts.create_person(session, actor=SYSTEM, password_hash=hashed, data=accounts.PersonInput(
                 f"P{i}", f"Peer {i}", f"p{i}@bench.example", stations[i % 6].id, ["responder", "peer"]))
         people = []
-        for i in range(peers * 40):
+        for i in range(peers * per_peer):
             people.append(await accounts.create_person(session, actor=SYSTEM, data=accounts.PersonInput(
                 f"R{i}", f"Responder {i}", f"r{i}@bench.example", stations[i % 6].id, ["responder"])))
         await session.commit()
