@@ -88,7 +88,9 @@ def wait_healthy(base: str, proc: subprocess.Popen[bytes], path: str = "/health"
     raise RuntimeError("server did not come up")
 
 
-def run_wrk(url: str, script: str, *, seconds: int, connections: int, threads: int, args: list[str]) -> dict[str, object]:
+def run_wrk(
+    url: str, script: str, *, seconds: int, connections: int, threads: int, args: list[str]
+) -> dict[str, object]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
         lua = f.name
