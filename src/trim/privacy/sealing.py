@@ -110,6 +110,9 @@ def _claim(session: Session) -> bool:
 # transaction anywhere would hold sealing back. pg_stat_activity gives 32-bit xids: each is
 # placed in the epoch of the snapshot's xmax (a running xid is within 2**31 of it; one
 # assigned after the snapshot comes out above xmax and so does not lower the horizon).
+# Without pg_read_all_stats a role sees only its own sessions' xids; the app's sessions
+# are its own. A transaction the horizon misses costs order, not integrity: its events
+# are sealed when it commits, after events sealed meanwhile, and the chain still holds.
 HORIZON = text(
     """
     SELECT LEAST(s.xmax, COALESCE(MIN(s.xmax - ((s.xmax % 4294967296 - a.backend_xid::text::bigint
