@@ -19,8 +19,8 @@ from tests.conftest import FakeClock
 from tests.helpers import answers_for, checkins_of
 from trim.accounts.actor import Actor
 from trim.accounts.models import Person
-from trim.assessments.models import Flag
 from trim.db import AsyncSession
+from trim.flags.models import Flag
 from trim.followups.models import CheckIn
 from trim.incidents.models import Exposure
 from trim.privacy import policy

@@ -33,8 +33,9 @@ from sqlmodel.sql.expression import SelectOfScalar
 from trim import idempotency
 from trim.accounts import signin
 from trim.accounts.models import AccountLink, LinkRequest, Person, WebSession
-from trim.assessments.models import Assessment, AssessmentResult, Flag
+from trim.assessments.models import Assessment, AssessmentResult
 from trim.config import Settings
+from trim.flags.models import Flag
 from trim.followups.models import CheckIn, PeerChangeRequest
 from trim.incidents.models import Exposure, Incident
 from trim.notifications import jobs as notifications_jobs
