@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -415,3 +416,34 @@ async def referral_choices(session: AsyncSession, *, actor: Actor) -> ReferralCh
         select(ReferralService).where(col(ReferralService.active).is_(True)).order_by(col(ReferralService.name))
     )
     return ReferralChoices(clinicians=[c for c in clinicians if c.id != actor.id], services=list(services))
+
+
+# -- retention ------------------------------------------------------------------------
+
+
+async def deidentify_for_exposure(session: AsyncSession, *, exposure_id: uuid.UUID, stand_in: uuid.UUID) -> None:
+    """The retention purge: an exposure's flags move to the person's stand-in, and the
+    free-text reason they were closed with goes."""
+    await session.exec(
+        update(Flag)
+        .where(col(Flag.exposure_id) == exposure_id)
+        .values(person_id=stand_in, resolution_reason=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def deidentify_for_request(session: AsyncSession, *, request_id: uuid.UUID, stand_in: uuid.UUID) -> None:
+    """The retention purge: the flag a request for a peer raised moves to the stand-in."""
+    await session.exec(
+        update(Flag)
+        .where(col(Flag.source_request_id) == request_id)
+        .values(person_id=stand_in, resolution_reason=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def deidentify(session: AsyncSession, *, flag: Flag, stand_in: uuid.UUID) -> None:
+    """The retention purge: one flag (of no exposure nor request) moves to the stand-in."""
+    flag.person_id = stand_in
+    flag.resolution_reason = None
+    session.add(flag)

@@ -453,7 +453,12 @@ async def incident_detail(
             line.removable = policy.can_remove_exposure(actor, incident, support_started=line.exposure_id in started)
     with_status = [line for line in lines if line.show_status]
     grouped = await followups.checkins_for_exposures(
-        session, exposure_ids=[line.exposure_id for line in with_status], now=now, settings=settings
+        session,
+        actor=actor,
+        incident=incident,
+        exposures=[e for e, _ in rows if e.id in {line.exposure_id for line in with_status}],
+        now=now,
+        settings=settings,
     )
     peer_names = await accounts.names_of(session, [line.peer_id for line in with_status])
     for line in with_status:

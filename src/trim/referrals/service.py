@@ -308,6 +308,8 @@ async def shared_assessments(
 ) -> list[SharedAssessment]:
     """What the person agreed to share with this clinician: the recorded check-ins behind
     the flag (answers, scores and the peer's notes). Reading them is audited."""
+    if not policy.can_read_shared_assessment(actor, referral):
+        return []
     flag = await flags.flag_of_shared_referral(session, actor=actor, referral=referral)
     if flag is None:
         return []
