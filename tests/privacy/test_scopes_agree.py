@@ -373,5 +373,6 @@ async def test_can_pick_people_agrees_with_pickable_people_over_the_cast(
     world = await build_world(client, cast, clock, session)
     everybody = set(await session.exec(select(Person.id)))
     for who, actor in everyone(cast, world).items():
-        listed = set(await session.exec(select(Person.id).select_from(policy.pickable_people(actor).subquery())))
+        picked = policy.pickable_people(actor).subquery()
+        listed = set(await session.exec(select(picked.c.id)))
         assert listed == (everybody if policy.can_pick_people(actor) else set()), who
