@@ -37,7 +37,6 @@ from trim.accounts.password_routes import LinkPages
 from trim.accounts.routes import HomePages, SessionApi, SigninPages
 from trim.accounts.rules import ROLE_LABELS
 from trim.accounts.sso_routes import SsoPages
-from trim.assessments import jobs as assessments_jobs
 from trim.assessments.instruments import load as load_instruments
 from trim.assessments.routes import AssessmentApi
 from trim.assessments.routes import RecordPages as CheckinRecordPages
@@ -45,6 +44,9 @@ from trim.config import Settings, get_settings
 from trim.dashboard.routes import DashboardApi, DashboardPages
 from trim.db import create_engine, make_sessionmaker, ping, utcnow
 from trim.deps import provide_db, provide_settings
+from trim.flags import jobs as flags_jobs
+from trim.flags.api import FlagApi
+from trim.flags.pages import FlagPages
 from trim.followups import jobs as followups_jobs
 from trim.followups.routes import CheckinApi, CheckinPages
 from trim.followups.rules import offset_of
@@ -57,7 +59,7 @@ from trim.notifications.routes import CalendarFeeds, NotificationPages
 from trim.notifications.worker import Worker, running
 from trim.privacy import record
 from trim.privacy.routes import AuditPages, RecordApi, RecordPages
-from trim.referrals.routes import FlagPages, ReferralApi, ReferralPages, ServicePages
+from trim.referrals.routes import FlagReferralPages, ReferralApi, ReferralPages, ServicePages
 from trim.requests import jobs as requests_jobs
 from trim.requests import service as requests_service
 from trim.requests.routes import RequestApi, RequestPages
@@ -178,7 +180,9 @@ def route_handlers() -> list[Any]:
         AssessmentApi,
         CheckinRecordPages,
         ReferralApi,
+        FlagApi,
         FlagPages,
+        FlagReferralPages,
         ReferralPages,
         ServicePages,
         RecordApi,
@@ -228,7 +232,7 @@ def register_sweeps() -> None:
     sweeps.add_sweep("checkins.overdue", followups_jobs.sweep_overdue)
     sweeps.add_sweep("checkins.digest", followups_jobs.sweep_digest)
     sweeps.add_sweep("outbox.sent", notifications_jobs.sweep_sent)
-    sweeps.add_sweep("flags.urgent_unacknowledged", assessments_jobs.sweep_unacknowledged_urgent)
+    sweeps.add_sweep("flags.urgent_unacknowledged", flags_jobs.sweep_unacknowledged_urgent)
     sweeps.add_sweep("requests.escalate", requests_jobs.sweep_escalations)
     sweeps.add_sweep("requests.named_windows", requests_jobs.sweep_named_windows)
 

@@ -15,10 +15,12 @@ from tests.cast import Cast
 from tests.conftest import TEST_KEYS, FakeClock, make_settings
 from tests.helpers import answers_for, checkins_of, make_incident
 from trim.assessments import service as assessments
-from trim.assessments.models import Assessment, AssessmentResult, Flag
+from trim.assessments.models import Assessment, AssessmentResult
 from trim.cli import main
 from trim.config import Settings
 from trim.db import AsyncSession, create_engine, make_sessionmaker
+from trim.flags import service as flags
+from trim.flags.models import Flag
 from trim.followups.models import CheckIn
 from trim.incidents.models import Exposure, Incident
 from trim.privacy import crypto
@@ -177,10 +179,8 @@ async def test_purge_deidentifies_old_closed_cases_keeps_totals_and_is_idempoten
 ) -> None:
     settings = make_settings(database_url, retention_days=30)
     checkins = await recorded_case(db, cast, settings, clock, days_ago=400)
-    for flag in await assessments.list_flags(db, actor=cast.actor("lead")):
-        from trim.referrals import service as referrals
-
-        await referrals.close_flag(
+    for flag in await flags.list_flags(db, actor=cast.actor("lead")):
+        await flags.close_flag(
             db, actor=cast.actor("lead"), flag_id=flag.id, reason="Seen by GP.", now=clock() - timedelta(days=300)
         )
     await db.commit()

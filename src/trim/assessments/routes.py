@@ -1,4 +1,4 @@
-"""Recording check-ins (form and API), instruments, flags list."""
+"""Recording check-ins (form and API) and instruments."""
 
 from __future__ import annotations
 
@@ -11,12 +11,11 @@ from litestar.response import Redirect, Template
 
 from trim.accounts.auth import current_actor, requires, signed_in
 from trim.assessments import instruments as catalogue
-from trim.assessments import rules, service
+from trim.assessments import service
 from trim.assessments.schemas import (
     BandOut,
     CorrectionIn,
     FlagBrief,
-    FlagOut,
     InstrumentOut,
     ItemOut,
     RecordIn,
@@ -26,11 +25,13 @@ from trim.assessments.schemas import (
 from trim.config import Settings
 from trim.deps import Conf, Db
 from trim.errors import InvalidInput, NotFound
+from trim.flags import rules as flag_rules
+from trim.flags import service as flag_service
 from trim.followups import rules as schedule_rules
 from trim.followups import service as followups
 from trim.idempotency import Replay, claim, claim_header, complete, request_hash
 from trim.incidents import service as incidents
-from trim.web import Limit, Offset, api_errors, form_data, now_of, page, redirect
+from trim.web import api_errors, form_data, now_of, page, redirect
 
 IdempotencyKeyHeader = Annotated[
     str | None,
@@ -159,23 +160,6 @@ class AssessmentApi(Controller):
         )
         return record_out(recorded, settings)
 
-    @get(
-        "/flags",
-        guards=[signed_in],
-        summary="Flags in the caller's scope, newest first",
-        responses=api_errors(400, 401, 404),
-    )
-    async def flags(
-        self, request: Request[Any, Any, Any], db: Db, limit: Limit = 100, offset: Offset = 0
-    ) -> list[FlagOut]:
-        found = await service.list_flags(db, actor=current_actor(request), limit=limit, offset=offset)
-        return [
-            FlagOut(
-                id=f.id, person_id=f.person_id, cause=f.cause, status=f.status, urgent=f.urgent, raised_at=f.raised_at
-            )
-            for f in found
-        ]
-
 
 # -- pages ----------------------------------------------------------------------------------
 
@@ -222,7 +206,7 @@ class RecordPages(Controller):
         trend = []
         if view.peer_id == actor.id or view.person_id == actor.id:
             trend = await service.person_trend(db, actor=actor, person_id=view.person_id, now=now)
-        flags = await service.list_flags(db, actor=actor, person_id=view.person_id)
+        flags = await flag_service.list_flags(db, actor=actor, person_id=view.person_id)
         return {
             "checkin": view,
             "incident": incident.incident,
@@ -237,7 +221,7 @@ class RecordPages(Controller):
             "is_peer": view.peer_id == actor.id,
             "labels": schedule_rules.STATUS_LABELS,
             "outcome_labels": service.OUTCOME_LABELS,
-            "causes": rules.CAUSES,
+            "causes": flag_rules.CAUSES,
             "trend": trend,
             "flags": flags,
             "crisis_guidance": settings.crisis_guidance,

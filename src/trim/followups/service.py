@@ -535,9 +535,19 @@ async def checkin_view(
 
 
 async def checkins_for_exposures(
-    session: AsyncSession, *, exposure_ids: Sequence[uuid.UUID], now: datetime, settings: Settings
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    incident: Incident,
+    exposures: Sequence[Exposure],
+    now: datetime,
+    settings: Settings,
 ) -> dict[uuid.UUID, list[CheckinView]]:
-    """Check-ins grouped by exposure (callers have already decided who may see them)."""
+    """Check-ins grouped by exposure, for the exposures of `incident` whose schedule and
+    status the actor may see (policy.exposure_access); none of the others."""
+    exposure_ids = [
+        e.id for e in exposures if e.incident_id == incident.id and policy.exposure_access(actor, incident, e).status
+    ]
     if not exposure_ids:
         return {}
     checkins = list(

@@ -14,11 +14,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from trim.accounts import service as accounts
 from trim.accounts.actor import Actor
 from trim.accounts.rules import email_change_note
-from trim.assessments import rules as flag_rules
 from trim.assessments import service as assessments
-from trim.assessments.models import Assessment, Flag
+from trim.assessments.models import Assessment
 from trim.config import Settings
 from trim.exports import csv_text
+from trim.flags import rules as flag_rules
+from trim.flags.models import Flag
 from trim.followups import rules as schedule_rules
 from trim.followups.models import CheckIn
 from trim.incidents.models import EXPOSURE_LABELS, KIND_LABELS, Exposure, Incident
@@ -108,7 +109,7 @@ async def own_record(session: AsyncSession, *, actor: Actor, settings: Settings,
             "peer": peer_names.get(c.peer_id) if c.peer_id else None,
         }
         if a is not None:
-            results = await assessments.results_of(session, a.id)
+            results = await assessments.results_of(session, actor=actor, assessment=a)
             entry["record"] = {
                 "recorded_at": a.recorded_at,
                 "outcome": a.outcome,
