@@ -28,7 +28,7 @@ from trim.deps import Conf, Db
 from trim.errors import InvalidInput, NotFound
 from trim.followups import rules as schedule_rules
 from trim.followups import service as followups
-from trim.idempotency import Replay, claim, claim_header, complete, request_hash
+from trim.idempotency import FormKey, Replay, claim_header, complete, request_hash
 from trim.incidents import service as incidents
 from trim.web import Limit, Offset, api_errors, form_data, now_of, page, redirect
 
@@ -180,18 +180,16 @@ class AssessmentApi(Controller):
 # -- pages ----------------------------------------------------------------------------------
 
 
-def parse_form(form: dict[str, str], offered: list[catalogue.Instrument]) -> service.Submission:
-    """Form fields a__<instrument>__<item> = yes|no; outcome; safety; reason; notes."""
+def parse_form(form: dict[str, str]) -> service.Submission:
+    """Form fields a__<instrument>__<item> = yes|no; outcome; safety; reason; notes. Which
+    instruments a check-in asks is the service's to check, so nothing is read here."""
     answers: dict[str, dict[str, bool]] = {}
     outcome = form.get("outcome", "")
     if outcome == "completed":
-        for instrument in offered:
-            given: dict[str, bool] = {}
-            for item in instrument.items:
-                value = form.get(f"a__{instrument.id}__{item.id}")
-                if value in ("yes", "no"):
-                    given[item.id] = value == "yes"
-            answers[instrument.id] = given
+        for name, value in form.items():
+            parts = name.split("__")
+            if len(parts) == 3 and parts[0] == "a" and value in ("yes", "no"):
+                answers.setdefault(parts[1], {})[parts[2]] = value == "yes"
     safety = form.get("safety_concern")
     if safety not in ("yes", "no"):
         raise InvalidInput.field("safety_concern", "Answer the safety question (yes or no).")
@@ -251,42 +249,54 @@ class RecordPages(Controller):
         ctx = await self._context(request, db, settings, checkin_id)
         return page(request, "assessments/checkin.html", values={"idempotency_key": str(uuid.uuid4())}, **ctx)
 
+    async def _refused_context(
+        self, request: Request[Any, Any, Any], db: Db, settings: Settings, checkin_id: uuid.UUID
+    ) -> dict[str, Any]:
+        """A refused form shown again from what was typed: the check-in's header and the
+        questions, with no audited re-read (no record, flags or trend on this page)."""
+        actor = current_actor(request)
+        view = await followups.checkin_header(
+            db, actor=actor, checkin_id=checkin_id, now=now_of(request), settings=settings
+        )
+        return {
+            "checkin": view,
+            "incident": None,
+            "record": None,
+            "offered": catalogue.offered_at(catalogue.load(), view.kind),
+            "can_record": view.peer_id == actor.id
+            and actor.is_peer
+            and view.person_id != actor.id
+            and view.status in schedule_rules.OPEN_STATUSES,
+            "can_correct": False,
+            "is_person": view.person_id == actor.id,
+            "is_peer": view.peer_id == actor.id,
+            "labels": schedule_rules.STATUS_LABELS,
+            "outcome_labels": service.OUTCOME_LABELS,
+            "causes": rules.CAUSES,
+            "trend": [],
+            "flags": [],
+            "crisis_guidance": settings.crisis_guidance,
+        }
+
     @post("/checkins/{checkin_id:uuid}/record", guards=[requires("peer")])
     async def record(
         self, request: Request[Any, Any, Any], db: Db, settings: Conf, checkin_id: FromPath[uuid.UUID]
     ) -> Template | Redirect:
         actor = current_actor(request)
         form = await form_data(request)
-        view = await followups.checkin_view(
-            db, actor=actor, checkin_id=checkin_id, now=now_of(request), settings=settings
-        )
-        offered = catalogue.offered_at(catalogue.load(), view.kind)
         key = form.get("idempotency_key") or None
-        claimed = None
         try:
-            submission = parse_form(form, offered)
-            if key:
-                # A double tap on "Save" replays the first answer instead of failing.
-                outcome = await claim(
-                    db,
-                    scope=f"{actor.audit_id}:checkin.record:{checkin_id}",
-                    key=key,
-                    body_hash=request_hash(form),
-                    now=now_of(request),
-                    settings=settings,
-                    safe_to_forget=True,
-                )
-                if isinstance(outcome, Replay):
-                    return redirect(request, f"/checkins/{checkin_id}")
-                claimed = outcome
-            recorded = await service.record_checkin(
-                db, actor=actor, checkin_id=checkin_id, submission=submission, now=now_of(request), settings=settings
+            recorded = await service.record_checkin_once(
+                db,
+                actor=actor,
+                checkin_id=checkin_id,
+                submission=parse_form(form),
+                once=FormKey(key, request_hash(form)) if key else None,
+                now=now_of(request),
+                settings=settings,
             )
-            if claimed is not None:
-                complete(db, claimed, status_code=303, body={"assessment_id": str(recorded.assessment.id)})
         except InvalidInput as exc:
-            await db.rollback()
-            ctx = await self._context(request, db, settings, checkin_id)
+            ctx = await self._refused_context(request, db, settings, checkin_id)
             return page(
                 request,
                 "assessments/checkin.html",
@@ -296,6 +306,9 @@ class RecordPages(Controller):
                 error=exc.detail,
                 **ctx,
             )
+        if isinstance(recorded, Replay):
+            # A double tap on "Save" shows the first answer instead of failing.
+            return redirect(request, f"/checkins/{checkin_id}")
         message = "Check-in recorded."
         if recorded.flags:
             message += " A flag was raised: offer a confidential referral."
@@ -329,25 +342,19 @@ class RecordPages(Controller):
     async def correct(
         self, request: Request[Any, Any, Any], db: Db, settings: Conf, checkin_id: FromPath[uuid.UUID]
     ) -> Template | Redirect:
-        actor = current_actor(request)
         form = await form_data(request)
-        view = await followups.checkin_view(
-            db, actor=actor, checkin_id=checkin_id, now=now_of(request), settings=settings
-        )
-        offered = catalogue.offered_at(catalogue.load(), view.kind)
         try:
             await service.correct_checkin(
                 db,
-                actor=actor,
+                actor=current_actor(request),
                 checkin_id=checkin_id,
-                submission=parse_form(form, offered),
+                submission=parse_form(form),
                 correction_reason=form.get("correction_reason", ""),
                 now=now_of(request),
                 settings=settings,
             )
         except InvalidInput as exc:
-            await db.rollback()
-            ctx = await self._context(request, db, settings, checkin_id)
+            ctx = await self._refused_context(request, db, settings, checkin_id)
             return page(
                 request,
                 "assessments/correct.html",

@@ -398,7 +398,6 @@ class IncidentPages(Controller):
             )
             incident = await service.log_incident(db, actor=actor, data=data, now=now_of(request), settings=settings)
         except (InvalidInput, ValueError) as exc:
-            await db.rollback()
             messages = exc.field_messages() if isinstance(exc, InvalidInput) else {}
             detail = exc.detail if isinstance(exc, InvalidInput) else "Check the people listed."
             return await self._render_form(request, db, state, results=None, status=422, errors=messages, error=detail)
@@ -472,7 +471,6 @@ class IncidentPages(Controller):
                 db, actor=actor, incident_id=incident_id, data=data, now=now_of(request), settings=settings
             )
         except InvalidInput as exc:
-            await db.rollback()
             detail = await service.incident_detail(
                 db, actor=actor, incident_id=incident_id, now=now_of(request), settings=settings
             )
@@ -508,7 +506,6 @@ class IncidentPages(Controller):
                 settings=settings,
             )
         except InvalidInput as exc:
-            await db.rollback()
             return redirect(request, f"/incidents/{incident_id}", exc.detail, "error")
         return redirect(request, f"/incidents/{incident_id}", "Added. Their check-ins are scheduled.")
 
@@ -540,6 +537,5 @@ class IncidentPages(Controller):
                 db, actor=actor, exposure_id=exposure_id, peer_id=peer_id, now=now_of(request)
             )
         except InvalidInput as exc:
-            await db.rollback()
             return redirect(request, f"/incidents/{incident_id}", exc.detail, "error")
         return redirect(request, f"/incidents/{incident_id}", "Reassigned. Their open check-ins moved with them.")

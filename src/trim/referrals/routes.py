@@ -278,7 +278,6 @@ class FlagPages(Controller):
         form: dict[str, str],
     ) -> Template:
         """The flag's page again, with what was wrong and what was typed; nothing kept."""
-        await db.rollback()
         errors = exc.field_messages() if isinstance(exc, InvalidInput) else {}
         return await self._detail(
             request,

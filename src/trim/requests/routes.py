@@ -206,7 +206,6 @@ class RequestPages(Controller):
                 ),
             )
         except InvalidInput as exc:
-            await db.rollback()
             return await self._form(request, db, values=form, status=422, errors=exc.field_messages(), error=exc.detail)
         return redirect(
             request,
