@@ -37,20 +37,23 @@ from trim.accounts.password_routes import LinkPages
 from trim.accounts.routes import HomePages, SessionApi, SigninPages
 from trim.accounts.rules import ROLE_LABELS
 from trim.accounts.sso_routes import SsoPages
+from trim.assessments.api import AssessmentApi
 from trim.assessments.instruments import load as load_instruments
-from trim.assessments.routes import AssessmentApi
-from trim.assessments.routes import RecordPages as CheckinRecordPages
+from trim.assessments.pages import RecordPages as CheckinRecordPages
 from trim.config import Settings, get_settings
-from trim.dashboard.routes import DashboardApi, DashboardPages
+from trim.dashboard.api import DashboardApi
+from trim.dashboard.pages import DashboardPages
 from trim.db import create_engine, make_sessionmaker, ping, utcnow
 from trim.deps import provide_db, provide_settings
 from trim.flags import jobs as flags_jobs
 from trim.flags.api import FlagApi
 from trim.flags.pages import FlagPages
 from trim.followups import jobs as followups_jobs
-from trim.followups.routes import CheckinApi, CheckinPages
+from trim.followups.api import CheckinApi
+from trim.followups.pages import CheckinPages
 from trim.followups.rules import offset_of
-from trim.incidents.routes import IncidentApi, IncidentPages
+from trim.incidents.api import IncidentApi
+from trim.incidents.pages import IncidentPages
 from trim.logs import AccessLogMiddleware, configure_logging
 from trim.migrations import ensure_migrated
 from trim.notifications import jobs as notifications_jobs
@@ -62,7 +65,8 @@ from trim.privacy.routes import AuditPages, RecordApi, RecordPages
 from trim.referrals.routes import FlagReferralPages, ReferralApi, ReferralPages, ServicePages
 from trim.requests import jobs as requests_jobs
 from trim.requests import service as requests_service
-from trim.requests.routes import RequestApi, RequestPages
+from trim.requests.api import RequestApi
+from trim.requests.pages import RequestPages
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"

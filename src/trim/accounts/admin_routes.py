@@ -159,7 +159,6 @@ class AdminPages(Controller):
                 db, actor=current_actor(request), person_id=person_id, data=data, now=now_of(request), settings=settings
             )
         except InvalidInput as exc:
-            await db.rollback()
             return page(
                 request,
                 "admin/person_form.html",

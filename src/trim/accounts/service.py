@@ -429,6 +429,9 @@ async def update_person(
     person = await get_person(session, person_id)
     data = _validate_person(data)
     await _check_unique(session, data, person_id=person.id)
+    if actor.id == person.id and set(data.roles) != set(await roles_of(session, person.id)):
+        # Checked before anything is written, so a refused edit changes nothing at all.
+        raise InvalidInput.field("roles", "You cannot change your own roles; ask another administrator.")
     changed = [
         name
         for name, old, new in (

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from trim import idempotency
 from trim.accounts.actor import Actor
 from trim.assessments import instruments as catalogue
 from trim.assessments import rules
@@ -25,6 +26,7 @@ from trim.flags import rules as flag_rules
 from trim.flags import service as flags
 from trim.flags.models import Flag
 from trim.followups.models import CheckIn
+from trim.idempotency import FormKey, Replay
 from trim.incidents.models import Exposure
 from trim.privacy import audit, crypto, policy
 from trim.referrals.models import Referral
@@ -137,6 +139,11 @@ async def _lock_exposure(session: AsyncSession, exposure_id: uuid.UUID) -> Expos
     return exposure
 
 
+def record_scope(actor: Actor, checkin_id: uuid.UUID) -> str:
+    """The Idempotency-Key scope of recording one check-in, shared by the API and the form."""
+    return f"{actor.audit_id}:checkin.record:{checkin_id}"
+
+
 async def record_checkin(
     session: AsyncSession,
     *,
@@ -147,12 +154,62 @@ async def record_checkin(
     settings: Settings,
 ) -> Recorded:
     """The assigned peer records a check-in once: scored, notes encrypted, flags raised."""
+    recorded = await _record(
+        session, actor=actor, checkin_id=checkin_id, submission=submission, once=None, now=now, settings=settings
+    )
+    assert isinstance(recorded, Recorded)  # no key, so never a replay
+    return recorded
+
+
+async def record_checkin_once(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    checkin_id: uuid.UUID,
+    submission: Submission,
+    once: FormKey | None,
+    now: datetime,
+    settings: Settings,
+) -> Recorded | Replay:
+    """The form's way to record a check-in: as `record_checkin`, and with the form's key a
+    double tap replays the first answer. The submission is validated before the key is
+    claimed, so a refused form leaves nothing behind (the key is free for the fixed one)."""
+    return await _record(
+        session, actor=actor, checkin_id=checkin_id, submission=submission, once=once, now=now, settings=settings
+    )
+
+
+async def _record(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    checkin_id: uuid.UUID,
+    submission: Submission,
+    once: FormKey | None,
+    now: datetime,
+    settings: Settings,
+) -> Recorded | Replay:
     checkin = await policy.access_checkin(session, actor, checkin_id)
     if not policy.can_record_checkin(actor, checkin):
         raise NotFound()
     known = catalogue.load()
     offered = catalogue.offered_at(known, checkin.kind)
     clean = validate(submission, offered, known, checkin.kind)
+    key_row = None
+    if once is not None:
+        # Claimed only now, after validation: a concurrent twin waits on the key and replays.
+        outcome = await idempotency.claim(
+            session,
+            scope=record_scope(actor, checkin.id),
+            key=once.key,
+            body_hash=once.body_hash,
+            now=now,
+            settings=settings,
+            safe_to_forget=True,
+        )
+        if isinstance(outcome, Replay):
+            return outcome
+        key_row = outcome
     await _lock_exposure(session, checkin.exposure_id)
     claimed = await session.exec(
         update(CheckIn)
@@ -192,6 +249,8 @@ async def record_checkin(
         },
         at=now,
     )
+    if key_row is not None:
+        idempotency.complete(session, key_row, status_code=303, body={"assessment_id": str(recorded.assessment.id)})
     return recorded
 
 

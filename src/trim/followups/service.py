@@ -534,6 +534,15 @@ async def checkin_view(
     return (await _views(session, [checkin], now=now, settings=settings))[0]
 
 
+async def checkin_header(
+    session: AsyncSession, *, actor: Actor, checkin_id: uuid.UUID, now: datetime, settings: Settings
+) -> CheckinView:
+    """A check-in in the actor's scope (404 otherwise), for showing a refused form again above
+    what was typed. Not audited: the page that showed it was, and nothing more is read now."""
+    checkin = await policy.access_checkin(session, actor, checkin_id)
+    return (await _views(session, [checkin], now=now, settings=settings))[0]
+
+
 async def checkins_for_exposures(
     session: AsyncSession,
     *,
