@@ -17,7 +17,7 @@ from trim.dashboard.figures import Dashboard
 from trim.dashboard.schemas import DashboardOut
 from trim.deps import Conf, Db
 from trim.errors import InvalidInput
-from trim.web import api_errors, now_of, page
+from trim.web import api_errors, nav_item, now_of, page
 
 From = Annotated[
     str | None,
@@ -41,6 +41,10 @@ Kind = Annotated[
     str | None,
     QueryParameter(description="Only incidents of this kind; requests for a peer have no kind and stay unfiltered."),
 ]
+
+
+# This area's navigation entries; place orders them among every area's (app.py composes).
+NAV = (nav_item("Dashboard", "/dashboard", "lead", place=60),)
 
 
 async def _figures(

@@ -27,7 +27,7 @@ from trim.incidents.schemas import (
     IncidentOut,
     ReassignIn,
 )
-from trim.web import PageNumber, api_errors, form_data, form_list, now_of, page, redirect, settings_of
+from trim.web import PageNumber, api_errors, form_data, form_list, nav_item, now_of, page, redirect, settings_of
 
 LOGGERS = ("lead", "peer", "supervisor")
 PAGE_SIZE = 30
@@ -36,6 +36,13 @@ IdempotencyKeyHeader = Annotated[
     str | None,
     HeaderParameter(name="Idempotency-Key", required=False, description="Send the same key to retry safely."),
 ]
+
+
+# This area's navigation entries; place orders them among every area's (app.py composes).
+NAV = (
+    nav_item("Incidents", "/incidents", "lead", "peer", "supervisor", place=50),
+    nav_item("Log an incident", "/incidents/new", "supervisor", place=70),
+)
 
 
 def incident_out(detail: service.IncidentDetail) -> IncidentOut:
