@@ -14,7 +14,9 @@ from trim.dashboard import service, views
 from trim.dashboard.schemas import From, To
 from trim.deps import Conf, Db
 from trim.errors import InvalidInput
-from trim.web import now_of, page
+from trim.web import nav_item, now_of, page
+
+NAV = (nav_item("Dashboard", "/dashboard", "lead", place=60),)
 
 
 class DashboardPages(Controller):

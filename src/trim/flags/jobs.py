@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from trim.config import Settings
 from trim.flags.models import Flag, FlagStatus
 from trim.notifications import service as notifications
+from trim.notifications.sweeps import RegisteredSweep
 from trim.privacy import audit
 
 
@@ -68,3 +69,7 @@ async def sweep_unacknowledged_urgent(session: AsyncSession, *, now: datetime, s
             )
         sent += written
     return sent
+
+
+# What every worker runs for this area (trim.jobs composes every area's).
+SWEEPS = (RegisteredSweep("flags.urgent_unacknowledged", sweep_unacknowledged_urgent),)

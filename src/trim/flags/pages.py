@@ -15,7 +15,9 @@ from trim.config import Settings
 from trim.deps import Conf, Db
 from trim.errors import Conflict, InvalidInput
 from trim.flags import rules, service
-from trim.web import form_data, now_of, page, redirect
+from trim.web import form_data, nav_item, now_of, page, redirect
+
+NAV = (nav_item("Flags", "/flags", "peer", "lead", place=80),)
 
 
 async def flag_page(

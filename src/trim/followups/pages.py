@@ -16,7 +16,14 @@ from trim.accounts.rules import PRIVILEGED_ROLES
 from trim.deps import Conf, Db
 from trim.followups import rules, service
 from trim.privacy import audit
-from trim.web import now_of, page, redirect
+from trim.web import nav_item, now_of, page, redirect
+
+# This area's navigation entries; place orders them among every area's (app.py composes).
+NAV = (
+    nav_item("My check-ins", "/checkins", "peer", place=10),
+    nav_item("Overview", "/overview", "lead", place=40),
+    nav_item("Check-ins for you", "/me/checkins", "responder", place=110),
+)
 
 
 def _group(views: list[service.CheckinView]) -> dict[str, list[service.CheckinView]]:

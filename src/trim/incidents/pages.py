@@ -18,7 +18,13 @@ from trim.followups import service as followups
 from trim.incidents import service
 from trim.incidents.models import EXPOSURE_LABELS, KIND_LABELS
 from trim.privacy.policy import INCIDENT_LOGGERS
-from trim.web import PageNumber, form_data, form_list, now_of, page, redirect, settings_of
+from trim.web import PageNumber, form_data, form_list, nav_item, now_of, page, redirect, settings_of
+
+# This area's navigation entries; place orders them among every area's (app.py composes).
+NAV = (
+    nav_item("Incidents", "/incidents", "lead", "peer", "supervisor", place=50),
+    nav_item("Log an incident", "/incidents/new", "supervisor", place=70),
+)
 
 PAGE_SIZE = 30
 

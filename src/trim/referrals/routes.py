@@ -26,7 +26,13 @@ from trim.referrals.schemas import (
     SharedResult,
     StatusIn,
 )
-from trim.web import Limit, Offset, api_errors, form_data, now_of, page, redirect
+from trim.web import Limit, Offset, api_errors, form_data, nav_item, now_of, page, redirect
+
+# This area's navigation entries; place orders them among every area's (app.py composes).
+NAV = (
+    nav_item("Referrals", "/referrals", "clinician", place=90),
+    nav_item("Services", "/services", "lead", place=100),
+)
 
 
 def referral_out(view: service.ReferralView, include_assessment: bool) -> ReferralOut:

@@ -15,7 +15,13 @@ from trim.deps import Conf, Db
 from trim.errors import Conflict, InvalidInput
 from trim.requests import service
 from trim.requests.models import CONTACT_LABELS, OUTCOME_LABELS, URGENCY_LABELS
-from trim.web import form_data, now_of, page, redirect, settings_of
+from trim.web import form_data, nav_item, now_of, page, redirect, settings_of
+
+# This area's navigation entries; place orders them among every area's (app.py composes).
+NAV = (
+    nav_item("Requests", "/requests", "peer", "lead", place=20),
+    nav_item("Ask for a peer", "/requests/new", "responder", "supervisor", "clinician", place=30),
+)
 
 
 def _uuid(value: str | None) -> uuid.UUID | None:

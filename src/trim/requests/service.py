@@ -433,3 +433,7 @@ async def own_requests_section(
             }
         )
     record["requests"] = out
+
+
+# What this area adds to a person's own record (trim.records.service composes them).
+RECORD_SECTIONS = (own_requests_section,)

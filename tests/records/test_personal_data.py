@@ -1,6 +1,6 @@
 """`trim purge` covers every table that holds personal data (issue 26 item 10).
 
-One list says how each table with personal data is kept (trim.privacy.retention
+One list says how each table with personal data is kept (trim.records.retention
 PERSONAL_DATA) and another why the rest hold none; these tests hold both against the
 schema, so a new table with a person's id or a personal column fails here until someone
 decides how it is kept. Then a whole old case, and everything that outlived its own
@@ -24,7 +24,7 @@ from trim.followups.models import PeerChangeRequest
 from trim.idempotency import IdempotencyKey
 from trim.notifications.models import OutboxMessage
 from trim.privacy.audit import verify_chain
-from trim.privacy.retention import CASE, NO_PERSONAL_DATA, PERSONAL_DATA, purge
+from trim.records.retention import CASE, NO_PERSONAL_DATA, PERSONAL_DATA, purge
 from trim.referrals.models import Referral
 from trim.requests import service as requests
 
