@@ -26,9 +26,8 @@ from litestar.template.config import TemplateConfig
 from litestar.types import Message, Receive, Scope, Send
 
 import trim.models  # noqa: F401 - every table registered before anything queries
-from trim import idempotency, web
-from trim.accounts import jobs as accounts_jobs
-from trim.accounts import sso
+from trim import web
+from trim.accounts import admin_routes, sso
 from trim.accounts.admin_routes import AdminPages
 from trim.accounts.auth import AuthMiddleware, no_tokens_by_default, second_factor_gate
 from trim.accounts.email_routes import EmailChangePages
@@ -37,30 +36,38 @@ from trim.accounts.password_routes import LinkPages
 from trim.accounts.routes import HomePages, SessionApi, SigninPages
 from trim.accounts.rules import ROLE_LABELS
 from trim.accounts.sso_routes import SsoPages
-from trim.assessments import jobs as assessments_jobs
+from trim.assessments.api import AssessmentApi
 from trim.assessments.instruments import load as load_instruments
-from trim.assessments.routes import AssessmentApi
-from trim.assessments.routes import RecordPages as CheckinRecordPages
+from trim.assessments.pages import RecordPages as CheckinRecordPages
 from trim.config import Settings, get_settings
-from trim.dashboard.routes import DashboardApi, DashboardPages
+from trim.dashboard import pages as dashboard_pages
+from trim.dashboard.api import DashboardApi
+from trim.dashboard.pages import DashboardPages
 from trim.db import create_engine, make_sessionmaker, ping, utcnow
 from trim.deps import provide_db, provide_settings
-from trim.followups import jobs as followups_jobs
-from trim.followups.routes import CheckinApi, CheckinPages
+from trim.flags import pages as flags_pages
+from trim.flags.api import FlagApi
+from trim.flags.pages import FlagPages
+from trim.followups import pages as followups_pages
+from trim.followups.api import CheckinApi
+from trim.followups.pages import CheckinPages
 from trim.followups.rules import offset_of
-from trim.incidents.routes import IncidentApi, IncidentPages
+from trim.incidents import pages as incidents_pages
+from trim.incidents.api import IncidentApi
+from trim.incidents.pages import IncidentPages
+from trim.jobs import SWEEPS
 from trim.logs import AccessLogMiddleware, configure_logging
 from trim.migrations import ensure_migrated
-from trim.notifications import jobs as notifications_jobs
-from trim.notifications import sweeps
 from trim.notifications.routes import CalendarFeeds, NotificationPages
 from trim.notifications.worker import Worker, running
-from trim.privacy import record
-from trim.privacy.routes import AuditPages, RecordApi, RecordPages
-from trim.referrals.routes import FlagPages, ReferralApi, ReferralPages, ServicePages
-from trim.requests import jobs as requests_jobs
-from trim.requests import service as requests_service
-from trim.requests.routes import RequestApi, RequestPages
+from trim.records import pages as records_pages
+from trim.records.api import RecordApi
+from trim.records.pages import AuditPages, RecordPages
+from trim.referrals import routes as referrals_routes
+from trim.referrals.routes import FlagReferralPages, ReferralApi, ReferralPages, ServicePages
+from trim.requests import pages as requests_pages
+from trim.requests.api import RequestApi
+from trim.requests.pages import RequestPages
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
@@ -178,7 +185,9 @@ def route_handlers() -> list[Any]:
         AssessmentApi,
         CheckinRecordPages,
         ReferralApi,
+        FlagApi,
         FlagPages,
+        FlagReferralPages,
         ReferralPages,
         ServicePages,
         RecordApi,
@@ -194,43 +203,17 @@ def route_handlers() -> list[Any]:
     ]
 
 
-def register_record_sections() -> None:
-    """Areas that hold more about a person add it to their own record."""
-    if requests_service.own_requests_section not in record.EXTRA_SECTIONS:
-        record.EXTRA_SECTIONS.append(requests_service.own_requests_section)
-
-
-def register_navigation() -> None:
-    web.add_nav("My check-ins", "/checkins", "peer")
-    web.add_nav("Requests", "/requests", "peer", "lead")
-    web.add_nav("Ask for a peer", "/requests/new", "responder", "supervisor", "clinician")
-    web.add_nav("Overview", "/overview", "lead")
-    web.add_nav("Incidents", "/incidents", "lead", "peer", "supervisor")
-    web.add_nav("Dashboard", "/dashboard", "lead")
-    web.add_nav("Log an incident", "/incidents/new", "supervisor")
-    web.add_nav("Flags", "/flags", "peer", "lead")
-    web.add_nav("Referrals", "/referrals", "clinician")
-    web.add_nav("Services", "/services", "lead")
-    web.add_nav("Check-ins for you", "/me/checkins", "responder")
-    web.add_nav("Audit log", "/admin/audit", "admin")
-    web.add_nav("People", "/admin/people", "admin", "lead")
-    web.add_nav("Stations", "/admin/stations", "admin")
-    web.add_nav("Import roster", "/admin/roster", "admin")
-    web.add_nav("Settings", "/admin/settings", "admin")
-
-
-def register_sweeps() -> None:
-    """The periodic work every worker runs (see trim.notifications.sweeps)."""
-    sweeps.add_sweep("accounts.link_requests", accounts_jobs.sweep_link_requests)
-    sweeps.add_sweep("accounts.signin_counters", accounts_jobs.sweep_signin_counters)
-    sweeps.add_sweep("idempotency.expired", idempotency.sweep_expired)
-    sweeps.add_sweep("checkins.due", followups_jobs.sweep_due)
-    sweeps.add_sweep("checkins.overdue", followups_jobs.sweep_overdue)
-    sweeps.add_sweep("checkins.digest", followups_jobs.sweep_digest)
-    sweeps.add_sweep("outbox.sent", notifications_jobs.sweep_sent)
-    sweeps.add_sweep("flags.urgent_unacknowledged", assessments_jobs.sweep_unacknowledged_urgent)
-    sweeps.add_sweep("requests.escalate", requests_jobs.sweep_escalations)
-    sweeps.add_sweep("requests.named_windows", requests_jobs.sweep_named_windows)
+# Every area's navigation entries, in screen order (each area's NAV says where its own go).
+NAV = web.compose_nav(
+    followups_pages.NAV,
+    requests_pages.NAV,
+    incidents_pages.NAV,
+    dashboard_pages.NAV,
+    flags_pages.NAV,
+    referrals_routes.NAV,
+    records_pages.NAV,
+    admin_routes.NAV,
+)
 
 
 def create_app(
@@ -241,9 +224,6 @@ def create_app(
     settings.require_production_secrets()
     load_instruments()  # a broken instrument file stops start-up with a message naming it
     configure_logging(settings.log_level)
-    register_navigation()
-    register_record_sections()
-    register_sweeps()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -255,7 +235,8 @@ def create_app(
                 await ensure_migrated(engine)
             if settings.run_worker_in_app:
                 # The embedded demo: one process serves pages and sends the email.
-                async with running(Worker(app.state.sessionmaker, settings, clock=app.state.clock)) as task:
+                worker = Worker(app.state.sessionmaker, settings, sweeps=SWEEPS, clock=app.state.clock)
+                async with running(worker) as task:
                     app.state.worker_task = task
                     yield
             else:
@@ -299,6 +280,7 @@ def create_app(
         logging_config=None,  # trim.logs configures JSON logs
     )
     app.state.settings = settings
+    app.state.nav = NAV
     app.state.csp = page_csp(settings)
     app.state.clock = clock or utcnow
     return app

@@ -122,8 +122,8 @@ def worker(once: bool) -> None:
     """Send the outbox's email and run the periodic sweeps (reminders), until stopped."""
     import signal
 
-    from trim.app import register_sweeps
     from trim.db import create_engine, make_sessionmaker
+    from trim.jobs import SWEEPS
     from trim.logs import configure_logging
     from trim.migrations import NotMigrated, ensure_migrated
     from trim.notifications.mail import parse_smtp_url
@@ -136,13 +136,12 @@ def worker(once: bool) -> None:
     except (SettingsError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     configure_logging(settings.log_level)
-    register_sweeps()
 
     async def main_loop() -> None:
         engine = create_engine(settings.database_url, pool_size=2)
         try:
             await ensure_migrated(engine)
-            runner = Worker(make_sessionmaker(engine), settings)
+            runner = Worker(make_sessionmaker(engine), settings, sweeps=SWEEPS)
             if once:
                 await runner.tick()
                 return
@@ -513,7 +512,7 @@ def keys_rotate(batch: int) -> None:
     import trim.models  # noqa: F401
     from trim.db import create_engine, make_sessionmaker
     from trim.privacy.crypto import fingerprint
-    from trim.privacy.keys import rotate_keys, undecryptable
+    from trim.records.keys import rotate_keys, undecryptable
 
     settings = _settings()
     if not settings.encryption_keys:
@@ -544,7 +543,7 @@ def keys_rotate(batch: int) -> None:
 def purge(dry_run: bool) -> None:
     """De-identify cases closed longer ago than TRIM_RETENTION_DAYS (safe to run daily)."""
     from trim.db import utcnow
-    from trim.privacy.retention import purge as run_purge
+    from trim.records.retention import purge as run_purge
 
     settings = _settings()
 

@@ -58,6 +58,15 @@ class Replay:
     body: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class FormKey:
+    """A form's hidden idempotency key and a hash of what was sent with it: the service
+    claims it after validating and before writing, so a refused form claims nothing."""
+
+    key: str
+    body_hash: str
+
+
 def request_hash(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 

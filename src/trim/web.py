@@ -53,22 +53,31 @@ class NavItem:
     label: str
     href: str
     roles: frozenset[str]
+    place: int  # where it shows on screen, across areas: lower first
 
 
-# The navigation shows each role only its own areas. Order is the order on screen.
-NAV: list[NavItem] = []
+def nav_item(label: str, href: str, *roles: str, place: int) -> NavItem:
+    """One navigation entry, shown to the given roles only."""
+    return NavItem(label, href, frozenset(roles), place)
 
 
-def add_nav(label: str, href: str, *roles: str) -> None:
-    """Areas register their entries here when their routes are wired in."""
-    if not any(item.href == href for item in NAV):
-        NAV.append(NavItem(label, href, frozenset(roles)))
+def compose_nav(*areas: tuple[NavItem, ...]) -> tuple[NavItem, ...]:
+    """Every area's NAV entries in screen order (create_app composes them). Two entries for
+    one address or one place are a wiring mistake and stop start-up."""
+    items = sorted((item for area in areas for item in area), key=lambda item: item.place)
+    for key in ("href", "place"):
+        values = [getattr(item, key) for item in items]
+        doubled = sorted({str(v) for v in values if values.count(v) > 1})
+        if doubled:
+            raise ValueError(f"two navigation entries share the {key} {', '.join(doubled)}")
+    return tuple(items)
 
 
-def nav_for(actor: Actor | None) -> list[NavItem]:
+def nav_for(actor: Actor | None, nav: tuple[NavItem, ...]) -> list[NavItem]:
+    """The entries this person's roles may see (none for an API token)."""
     if actor is None or actor.is_token:
         return []
-    return [item for item in NAV if actor.roles & item.roles]
+    return [item for item in nav if actor.roles & item.roles]
 
 
 # -- settings and actor from the request ------------------------------------
@@ -157,7 +166,7 @@ def page(
         cookies.append(Cookie(key=FLASH_COOKIE, value="", max_age=0, path="/", secure=settings.cookie_secure))
     base: dict[str, Any] = {
         "actor": actor,
-        "nav": nav_for(actor),
+        "nav": nav_for(actor, request.app.state.nav),
         "flash": flash,
         "org_name": settings.organisation_name,
         "tz_name": settings.timezone,

@@ -110,6 +110,28 @@ async def test_admin_cannot_change_their_own_roles(
     assert await service.roles_of(session, cast.admin.id) == ["admin"]
 
 
+async def test_refused_own_role_change_keeps_the_other_edits_out_too(
+    client: AsyncTestClient[Litestar], cast: Cast, session: AsyncSession
+) -> None:
+    await sign_in(client, cast.admin.email)
+    response = await client.post(
+        f"/admin/people/{cast.admin.id}",
+        data={
+            "name": "A New Name",
+            "staff_number": cast.admin.staff_number,
+            "email": cast.admin.email,
+            "roles": ["admin", "lead"],
+            "_csrf_token": await _csrf(client),
+        },
+    )
+    assert response.status_code == 422
+    assert 'value="A New Name"' in response.text  # what was typed is kept on the page
+    stored = (await session.exec(select(Person).where(Person.id == cast.admin.id))).one()
+    assert stored.name == cast.admin.name
+    updates = select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "person.updated")
+    assert (await session.exec(updates)).one() == 0
+
+
 async def test_role_change_is_audited(client: AsyncTestClient[Litestar], cast: Cast, session: AsyncSession) -> None:
     await sign_in(client, cast.admin.email)
     await client.post(

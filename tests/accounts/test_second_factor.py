@@ -310,7 +310,7 @@ async def test_key_rotation_re_encrypts_the_authenticator_secret(
 ) -> None:
     from tests.conftest import TEST_KEYS, make_settings
     from trim.db import create_engine, make_sessionmaker
-    from trim.privacy.keys import rotate_keys
+    from trim.records.keys import rotate_keys
 
     async with signed_in(client, cast.peer) as peer:
         secret, _ = await enrol(peer, clock)

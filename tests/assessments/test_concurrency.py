@@ -13,10 +13,11 @@ from tests.cast import Cast
 from tests.conftest import FakeClock
 from tests.helpers import answers_for, checkins_of, make_incident
 from trim.assessments import service
-from trim.assessments.models import Assessment, Flag
+from trim.assessments.models import Assessment
 from trim.config import Settings
 from trim.db import AsyncSession, create_engine, make_sessionmaker
 from trim.errors import Conflict
+from trim.flags.models import Flag
 from trim.idempotency import Replay, claim, complete, request_hash
 
 

@@ -14,6 +14,8 @@ from tests.conftest import FakeClock
 from tests.helpers import answers_for
 from trim.assessments.models import Assessment
 from trim.db import AsyncSession
+from trim.idempotency import IdempotencyKey
+from trim.privacy.models import AuditEvent
 
 
 async def arrange(client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock) -> tuple[dict[str, Any], Any]:
@@ -167,3 +169,67 @@ async def test_person_can_opt_out_of_further_checkins(
     statuses = {c["status"] for c in (await client.get("/api/checkins")).json()}
     assert statuses == {"cancelled"}
     assert (await client.get("/api/flags")).json() == []
+
+
+async def test_refused_checkin_form_writes_no_audit_event_and_keeps_what_was_typed(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock, session: AsyncSession
+) -> None:
+    day3, peer = await arrange(client, cast, clock)
+    await sign_in(client, peer.email)
+    await client.get(f"/checkins/{day3['id']}")
+    fields = {
+        "_csrf_token": client.cookies["csrftoken"],
+        "idempotency_key": "form-refused",
+        "outcome": "completed",
+        "safety_concern": "no",
+        "notes": "Typed before the mistake.",
+    }
+    for item_id, value in answers_for("day3", risk_yes=1)["trim_risk"].items():
+        fields[f"a__trim_risk__{item_id}"] = "yes" if value else "no"
+    incomplete = {k: v for k, v in fields.items() if k != "a__trim_risk__avoidance"}
+
+    async def counts() -> tuple[int, int]:
+        events = (await session.exec(select(func.count()).select_from(AuditEvent))).one()
+        keys = (await session.exec(select(func.count()).select_from(IdempotencyKey))).one()
+        return events, keys
+
+    before = await counts()
+    refused = await client.post(f"/checkins/{day3['id']}/record", data=incomplete)
+    assert refused.status_code == 422
+    assert "This question has no answer." in refused.text
+    assert "Typed before the mistake." in refused.text and 'value="form-refused"' in refused.text
+    assert refused.text.count('value="yes" checked') == 1  # the one "yes" ticked is still ticked
+    assert await counts() == before  # no audit event, no claimed key: nothing was written
+    no_safety = await client.post(
+        f"/checkins/{day3['id']}/record", data={k: v for k, v in fields.items() if k != "safety_concern"}
+    )
+    assert no_safety.status_code == 422 and "Answer the safety question" in no_safety.text
+    assert await counts() == before
+    # The same key is still free for the corrected form.
+    done = await client.post(f"/checkins/{day3['id']}/record", data=fields)
+    assert done.status_code == 200 and "Check-in recorded." in done.text
+    assert (await session.exec(select(func.count()).select_from(Assessment))).one() == 1
+
+
+async def test_refused_correction_changes_nothing_and_writes_no_audit_event(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock, session: AsyncSession
+) -> None:
+    day3, peer = await arrange(client, cast, clock)
+    await sign_in(client, peer.email)
+    body = {"outcome": "completed", "answers": answers_for("day3", risk_yes=1), "safety_concern": False}
+    assert (await client.post(f"/api/checkins/{day3['id']}/record", json=body)).status_code == 201
+    await client.get(f"/checkins/{day3['id']}/correct")
+    fields = {
+        "_csrf_token": client.cookies["csrftoken"],
+        "correction_reason": "",
+        "outcome": "declined",
+        "safety_concern": "no",
+        "notes": "Kept on the page.",
+    }
+    before = (await session.exec(select(func.count()).select_from(AuditEvent))).one()
+    refused = await client.post(f"/checkins/{day3['id']}/correct", data=fields)
+    assert refused.status_code == 422
+    assert "Say what is being corrected and why." in refused.text and "Kept on the page." in refused.text
+    assert (await session.exec(select(func.count()).select_from(AuditEvent))).one() == before
+    versions = (await session.exec(select(Assessment.version, Assessment.outcome))).all()
+    assert list(versions) == [(1, "completed")]

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from trim.assessments import instruments as catalogue
 from trim.assessments.instruments import InstrumentError, load_dir, parse_instrument
-from trim.assessments.rules import ScheduledCheckin, cumulative_window_start, exposure_flags, score
+from trim.assessments.rules import score
+from trim.flags.rules import ScheduledCheckin, cumulative_window_start, exposure_flags
 
 INSTRUMENTS = catalogue.load()
 RISK, TSQ = INSTRUMENTS["trim_risk"], INSTRUMENTS["tsq"]

@@ -12,10 +12,11 @@ from tests.cast import Cast, actor_for, make_person
 from tests.conftest import FakeClock
 from tests.helpers import answers_for, checkins_of, make_incident
 from trim.assessments import service
-from trim.assessments.models import Assessment, Flag
+from trim.assessments.models import Assessment
 from trim.config import Settings
 from trim.db import AsyncSession
 from trim.errors import Conflict, InvalidInput, NotFound
+from trim.flags.models import Flag
 from trim.followups.models import CheckIn
 
 

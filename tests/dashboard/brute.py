@@ -13,12 +13,13 @@ from typing import Any
 from sqlmodel import select
 
 from trim.accounts.models import Person, PersonRole
-from trim.assessments.models import Assessment, Flag
+from trim.assessments.models import Assessment
 from trim.config import Settings
 from trim.dashboard.figures import ALL, CellKey, Stat
 from trim.dashboard.rules import Count
 from trim.dashboard.service import DashboardFilter
 from trim.db import AsyncSession
+from trim.flags.models import Flag
 from trim.followups.models import CheckIn
 from trim.incidents.models import Exposure, Incident, IncidentKind
 from trim.referrals.models import CONSENTED_STATUSES, Referral
@@ -171,7 +172,7 @@ async def expected(session: AsyncSession, *, filters: DashboardFilter, now: date
         return unlinked_in_scope(f.raised_at, f.person_id)
 
     scoped_flags = [f for f in flags if flag_in_scope(f)]
-    from trim.assessments.rules import CAUSES
+    from trim.flags.rules import CAUSES
 
     causes = list(CAUSES) + sorted({f.cause for f in scoped_flags} - set(CAUSES))
     statuses = ["open", "referred", "declined", "closed"]

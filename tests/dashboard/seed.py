@@ -14,9 +14,9 @@ from tests.cast import actor_for, make_person, make_station
 from tests.helpers import answers_for
 from trim.accounts.models import Person, Station
 from trim.assessments import service as assessments
-from trim.assessments.models import Flag
 from trim.config import Settings
 from trim.db import AsyncSession
+from trim.flags.models import Flag
 from trim.followups.models import CheckIn
 from trim.incidents import service as incidents
 from trim.incidents.models import Exposure, IncidentKind

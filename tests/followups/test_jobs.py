@@ -14,11 +14,11 @@ from tests.cast import Cast, make_person
 from tests.conftest import FakeClock
 from tests.helpers import checkins_of, make_incident
 from trim.accounts import service as accounts
-from trim.app import register_sweeps
 from trim.config import Settings
 from trim.db import AsyncSession, create_engine, make_sessionmaker
 from trim.followups import jobs
 from trim.followups.models import CheckIn, CheckinReminder
+from trim.jobs import SWEEPS
 from trim.notifications import service as notifications
 from trim.notifications import sweeps
 from trim.notifications.models import OutboxMessage
@@ -243,8 +243,6 @@ async def test_a_failing_sweep_is_rolled_back_and_the_others_still_run(
 
 
 def test_every_worker_runs_the_schedule_sweeps() -> None:
-    register_sweeps()
-    register_sweeps()  # twice is harmless
-    names = [s.name for s in sweeps.SWEEPS]
+    names = [s.name for s in SWEEPS]
     assert {"checkins.due", "checkins.overdue", "checkins.digest", "outbox.sent"} <= set(names)
     assert len(names) == len(set(names))

@@ -24,7 +24,7 @@ from trim.config import Settings
 from trim.db import AsyncSession
 from trim.idempotency import IdempotencyKey
 from trim.incidents.models import Incident
-from trim.notifications import sweeps
+from trim.jobs import SWEEPS
 
 
 async def keys(session: AsyncSession) -> list[IdempotencyKey]:
@@ -77,8 +77,8 @@ async def record_day3(
     return url, body, peer
 
 
-async def test_the_sweep_runs_on_every_worker(app: Litestar) -> None:
-    assert "idempotency.expired" in [s.name for s in sweeps.SWEEPS]
+def test_the_sweep_runs_on_every_worker() -> None:
+    assert "idempotency.expired" in [s.name for s in SWEEPS]
 
 
 async def test_a_recorded_checkins_answer_is_forgotten_after_a_day_and_a_late_replay_is_409(

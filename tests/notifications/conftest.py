@@ -20,9 +20,9 @@ from sqlmodel import col, select, update
 from tests.cast import Cast
 from tests.conftest import FakeClock
 from trim.accounts.models import Person, Station
-from trim.app import register_sweeps
 from trim.config import Settings
 from trim.db import AsyncSession, create_engine, make_sessionmaker
+from trim.jobs import SWEEPS
 from trim.notifications.models import OutboxMessage
 from trim.notifications.worker import Worker
 
@@ -157,7 +157,7 @@ class Workers:
         settings = self.settings.model_copy(update=overrides) if overrides else self.settings
         engine = create_engine(settings.database_url, pool_size=2)
         self.engines.append(engine)
-        return Worker(make_sessionmaker(engine), settings, clock=self.clock)
+        return Worker(make_sessionmaker(engine), settings, sweeps=SWEEPS, clock=self.clock)
 
     async def dispose(self) -> None:
         for engine in self.engines:
@@ -166,7 +166,6 @@ class Workers:
 
 @pytest.fixture
 async def workers(settings: Settings, clock: FakeClock, smtp_server: MailServer) -> AsyncIterator[Workers]:
-    register_sweeps()
     pool = Workers(settings.model_copy(update={"smtp_url": smtp_server.url}), clock)
     yield pool
     await pool.dispose()

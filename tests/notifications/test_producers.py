@@ -14,6 +14,7 @@ from tests.notifications.conftest import MailServer, Workers
 from trim.assessments import service as assessments
 from trim.config import Settings
 from trim.db import AsyncSession
+from trim.flags import service as flags
 from trim.referrals import service as referrals
 from trim.requests import service as requests
 
@@ -70,7 +71,7 @@ async def test_an_acknowledged_urgent_flag_does_not_go_to_on_call(
     db: AsyncSession, cast: Cast, clock: FakeClock, settings: Settings, workers: Workers, smtp_server: MailServer
 ) -> None:
     flag, peer = await _urgent_flag(db, cast, clock, settings)
-    await referrals.acknowledge_flag(db, actor=peer, flag_id=flag.id, now=clock())
+    await flags.acknowledge_flag(db, actor=peer, flag_id=flag.id, now=clock())
     await db.commit()
     clock.advance(minutes=settings.urgent_ack_minutes + 5)
     await workers.new().tick()

@@ -6,10 +6,12 @@ referral whose flag was hidden from them."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlmodel import col, select
@@ -18,14 +20,17 @@ from tests.cast import CAST_ROLES, Cast, actor_for, make_person, signed_in
 from tests.conftest import FakeClock
 from tests.helpers import answers_for, checkins_of
 from trim.accounts.actor import Actor
-from trim.accounts.models import Person
-from trim.assessments.models import Flag
+from trim.accounts.models import ApiToken, Person
+from trim.assessments.models import Assessment
 from trim.db import AsyncSession
+from trim.errors import NotFound
+from trim.flags.models import Flag
 from trim.followups.models import CheckIn
-from trim.incidents.models import Exposure
+from trim.incidents.models import Exposure, Incident
 from trim.privacy import policy
 from trim.privacy.models import AuditEvent
 from trim.referrals.models import Referral
+from trim.requests import service as request_service
 from trim.requests.models import PeerRequest
 
 
@@ -229,3 +234,145 @@ async def test_a_peer_cannot_open_a_referral_born_of_a_request_they_did_not_take
         page = await browser.get(f"/referrals/{world.request_referral}")
         assert page.status_code == 200 and "Safety concern raised when asking for a peer" in page.text
         assert (await browser.get(f"/referrals/{world.exposure_referral}")).status_code == 404
+
+
+async def test_can_read_assessment_agrees_with_assessment_content_scope_over_the_cast(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock, session: AsyncSession
+) -> None:
+    world = await build_world(client, cast, clock, session)
+    assessments = list(await session.exec(select(Assessment)))
+    assert len(assessments) == 2  # the responder's day 3 and the removed supervisor's
+    seen = {}
+    for who, actor in everyone(cast, world).items():
+        in_scope = set(await session.exec(select(Assessment.id).where(policy.assessment_content_scope(actor))))
+        by_rule = {a.id for a in assessments if policy.can_read_assessment(actor, a)}
+        assert in_scope == by_rule, who
+        seen[who] = by_rule
+    # Answers and notes: the person and the peer who held it; never the lead nor a clinician.
+    assert seen["lead"] == seen["dual"] == seen["clinician"] == seen["admin"] == seen["token"] == set()
+    assert seen["responder"] == {a.id for a in assessments if a.person_id == cast.responder.id}
+    held = {a.id for a in assessments if a.recorded_by_id == world.exposure_peer.id}
+    assert held and held <= seen["peer" if world.exposure_peer is cast.peer else "other_peer"]
+
+
+async def test_can_view_incident_agrees_with_incident_scope_over_the_cast(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock, session: AsyncSession
+) -> None:
+    world = await build_world(client, cast, clock, session)
+    incidents = list(await session.exec(select(Incident)))
+    exposures = list(await session.exec(select(Exposure)))
+    assert any(e.removed_at is not None for e in exposures)  # the removed supervisor
+    seen = {}
+    for who, actor in everyone(cast, world).items():
+        in_scope = set(await session.exec(select(Incident.id).where(policy.incident_scope(actor))))
+        by_rule = {i.id for i in incidents if policy.can_view_incident(actor, i, exposures)}
+        assert in_scope == by_rule, who
+        seen[who] = {str(i) for i in by_rule}
+    assert world.incident_id in seen["lead"] and world.incident_id in seen["responder"]
+    assert seen["token"] == seen["clinician"] == set()
+    # The supervisor, removed, still sees their station's logged incident (by the station rule).
+    assert world.incident_id in seen["supervisor"]
+
+
+async def test_a_token_sees_exactly_the_incidents_it_logged(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock, session: AsyncSession
+) -> None:
+    world = await build_world(client, cast, clock, session)
+    logger = ApiToken(name="dispatch", token_hash="0" * 64, scopes="incidents:write")
+    other = ApiToken(name="other", token_hash="1" * 64, scopes="incidents:write")
+    session.add_all([logger, other])
+    await session.flush()
+    logged = await session.get(Incident, uuid.UUID(world.incident_id))
+    assert logged is not None
+    logged.logged_by_token_id = logger.id
+    session.add(logged)
+    await session.commit()
+    incidents = list(await session.exec(select(Incident)))
+    tokens = {
+        "logger": Actor(
+            id=None,
+            name="dispatch",
+            email="",
+            roles=frozenset(),
+            token_id=logger.id,
+            token_scopes=frozenset({"incidents:write"}),
+        ),
+        "other": Actor(
+            id=None,
+            name="other",
+            email="",
+            roles=frozenset(),
+            token_id=other.id,
+            token_scopes=frozenset({"incidents:write"}),
+        ),
+        "unscoped": Actor(id=None, name="dispatch", email="", roles=frozenset(), token_id=logger.id),
+    }
+    people = everyone(cast, world)
+    for who, actor in {**tokens, **people}.items():
+        in_scope = set(await session.exec(select(Incident.id).where(policy.token_incident_scope(actor))))
+        assert in_scope == {i.id for i in incidents if policy.token_may_view_incident(actor, i)}, who
+        if who != "logger":
+            assert in_scope == set(), who
+    assert {
+        str(i) for i in await session.exec(select(Incident.id).where(policy.token_incident_scope(tokens["logger"])))
+    } == {world.incident_id}
+    assert (await policy.access_token_incident(session, tokens["logger"], logged.id)).id == logged.id
+    with pytest.raises(NotFound):
+        await policy.access_token_incident(session, tokens["other"], logged.id)
+
+
+async def test_request_access_agrees_with_request_scope_over_the_cast(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock, session: AsyncSession
+) -> None:
+    world = await build_world(client, cast, clock, session)
+    # A second, open request, so matching peers have something offered to them.
+    async with signed_in(client, cast.supervisor) as supervisor:
+        asked = await supervisor.post(
+            "/api/requests", json={"urgency": "today", "contact_method": "in_person", "safety_concern": False}
+        )
+        assert asked.status_code == 201, asked.text
+    requests = list(await session.exec(select(PeerRequest)))
+    assert {r.status for r in requests} >= {"open", "accepted"}
+    now = clock()
+    levels: dict[str, set[str]] = {}
+    for who, actor in everyone(cast, world).items():
+        peer = await request_service.peer_facts(session, actor)
+        in_scope = set(
+            await session.exec(select(PeerRequest.id).where(policy.request_scope(actor, peer=peer, now=now)))
+        )
+        by_rule = {r.id for r in requests if policy.request_access(actor, r, peer=peer, now=now) is not None}
+        assert in_scope == by_rule, who
+        levels[who] = {policy.request_access(actor, r, peer=peer, now=now) or "" for r in requests} - {""}
+        for r in requests:
+            if r.id in by_rule:
+                found, level = await policy.access_request(session, actor, r.id, peer=peer, now=now)
+                assert found.id == r.id and level == policy.request_access(actor, r, peer=peer, now=now)
+            else:
+                with pytest.raises(NotFound):
+                    await policy.access_request(session, actor, r.id, peer=peer, now=now)
+    assert levels["lead"] == {"status"} and levels["token"] == levels["admin"] == set()
+    assert levels["responder"] == {"own"}
+    assert "taken" in levels["peer" if world.request_peer is cast.peer else "other_peer"]
+
+
+async def test_exposure_access_status_agrees_with_exposure_scope_for_people_over_the_cast(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock, session: AsyncSession
+) -> None:
+    world = await build_world(client, cast, clock, session)
+    rows = list(
+        await session.exec(select(Exposure, Incident).join(Incident, col(Incident.id) == col(Exposure.incident_id)))
+    )
+    for who, actor in everyone(cast, world).items():
+        in_scope = set(await session.exec(select(Exposure.id).where(policy.exposure_scope_for_people(actor))))
+        assert in_scope == {e.id for e, i in rows if policy.exposure_access(actor, i, e).status}, who
+
+
+async def test_can_pick_people_agrees_with_pickable_people_over_the_cast(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock, session: AsyncSession
+) -> None:
+    world = await build_world(client, cast, clock, session)
+    everybody = set(await session.exec(select(Person.id)))
+    for who, actor in everyone(cast, world).items():
+        picked = policy.pickable_people(actor).subquery()
+        listed = set(await session.exec(select(picked.c.id)))
+        assert listed == (everybody if policy.can_pick_people(actor) else set()), who

@@ -17,9 +17,18 @@ from trim.config import ROLES
 from trim.deps import Conf, Db
 from trim.errors import InvalidInput
 from trim.followups import service as followups
-from trim.web import PageNumber, form_data, form_list, now_of, page, redirect, settings_of
+from trim.web import PageNumber, form_data, form_list, nav_item, now_of, page, redirect, settings_of
 
 PAGE_SIZE = 50
+
+
+# This area's navigation entries; place orders them among every area's (app.py composes).
+NAV = (
+    nav_item("People", "/admin/people", "admin", "lead", place=130),
+    nav_item("Stations", "/admin/stations", "admin", place=140),
+    nav_item("Import roster", "/admin/roster", "admin", place=150),
+    nav_item("Settings", "/admin/settings", "admin", place=160),
+)
 
 
 def _uuid_or_none(value: str | None) -> uuid.UUID | None:
@@ -159,7 +168,6 @@ class AdminPages(Controller):
                 db, actor=current_actor(request), person_id=person_id, data=data, now=now_of(request), settings=settings
             )
         except InvalidInput as exc:
-            await db.rollback()
             return page(
                 request,
                 "admin/person_form.html",

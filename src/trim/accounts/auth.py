@@ -74,6 +74,7 @@ def _cookie(headers: Headers, name: str) -> str | None:
 
 
 def current_actor(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor:
+    """Who is asking; 401 ("Sign in first.") when nobody is signed in."""
     user = connection.scope.get("user")
     if not isinstance(user, Actor):
         raise NotAuthorizedException("Sign in first.")
@@ -84,6 +85,7 @@ Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
 
 
 def signed_in(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """Guard: anyone signed in; a token only on routes that grant its scope (else 404)."""
     actor = current_actor(connection)
     if actor.is_token:
         _check_token_scope(actor, handler)

@@ -68,11 +68,13 @@ async def _factor(session: AsyncSession, person_id: uuid.UUID) -> TotpFactor | N
 
 
 async def is_enrolled(session: AsyncSession, person_id: uuid.UUID) -> bool:
+    """Whether the person has finished setting up their authenticator app."""
     factor = await _factor(session, person_id)
     return factor is not None and factor.enabled_at is not None
 
 
 async def status(session: AsyncSession, person_id: uuid.UUID) -> Status:
+    """The person's second factor: set up or not, and how many recovery codes are left."""
     factor = await _factor(session, person_id)
     left = (
         await session.exec(

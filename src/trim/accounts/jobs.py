@@ -20,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from trim.accounts import links, signin
 from trim.accounts.models import LinkRequest
 from trim.config import Settings
+from trim.notifications.sweeps import RegisteredSweep
 
 
 async def sweep_link_requests(session: AsyncSession, *, now: datetime, settings: Settings) -> int:
@@ -59,3 +60,10 @@ async def sweep_link_requests(session: AsyncSession, *, now: datetime, settings:
 async def sweep_signin_counters(session: AsyncSession, *, now: datetime, settings: Settings) -> int:
     """Forget sign-in and link-request counters whose window has passed."""
     return await signin.prune_counters(session, now=now, settings=settings)
+
+
+# What every worker runs for this area (trim.jobs composes every area's).
+SWEEPS = (
+    RegisteredSweep("accounts.link_requests", sweep_link_requests),
+    RegisteredSweep("accounts.signin_counters", sweep_signin_counters),
+)

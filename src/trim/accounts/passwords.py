@@ -11,6 +11,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 @lru_cache(maxsize=2)
 def hasher(profile: str = "default") -> PasswordHasher:
+    """The argon2 hasher for a cost profile ("cheapest" is for tests only)."""
     if profile == "cheapest":  # tests only: the default costs ~0.2 s a hash
         return PasswordHasher.from_parameters(profiles.CHEAPEST)
     return PasswordHasher()
@@ -22,10 +23,12 @@ def _dummy_hash(profile: str) -> str:
 
 
 async def hash_password(password: str, *, profile: str = "default") -> str:
+    """Hash a password in a thread, so the event loop keeps serving meanwhile."""
     return await anyio.to_thread.run_sync(hasher(profile).hash, password)
 
 
 def hash_password_sync(password: str, *, profile: str = "default") -> str:
+    """Hash a password here and now (the CLI, the demo, fixtures)."""
     return hasher(profile).hash(password)
 
 
@@ -45,6 +48,7 @@ async def verify_password(stored: str | None, password: str, *, profile: str = "
 
 
 def needs_rehash(stored: str, *, profile: str = "default") -> bool:
+    """Whether a stored hash is unreadable or weaker than this profile asks, so it should be redone."""
     try:
         return hasher(profile).check_needs_rehash(stored)
     except InvalidHashError:

@@ -27,10 +27,12 @@ ROLE_LABELS = {
 
 
 def normalize_email(email: str) -> str:
+    """An address as it is stored and compared: trimmed and lower case."""
     return email.strip().lower()
 
 
 def is_valid_email(email: str) -> bool:
+    """Whether this looks like an address mail can be sent to (and fits the column)."""
     return bool(EMAIL_RE.match(email)) and len(email) <= 320
 
 
@@ -323,6 +325,7 @@ TOTP_DRIFT_STEPS = 1
 
 
 def totp_step(at: datetime) -> int:
+    """The authenticator time step this moment falls in."""
     return int(at.timestamp()) // TOTP_PERIOD_SECONDS
 
 
@@ -340,6 +343,7 @@ def totp_matching_step(secret: str, code: str, *, at: datetime) -> int | None:
 
 
 def looks_like_totp(code: str) -> bool:
+    """Whether what was typed is shaped like an authenticator code (spaces allowed)."""
     digits = "".join(code.split())
     return len(digits) == TOTP_DIGITS and digits.isdigit()
 
@@ -356,6 +360,7 @@ def normalize_recovery_code(code: str) -> str:
 
 
 def format_recovery_code(raw: str) -> str:
+    """A recovery code as it is shown: its two halves joined by a hyphen."""
     half = len(raw) // 2
     return f"{raw[:half]}-{raw[half:]}"
 

@@ -103,10 +103,12 @@ async def roles_by_person(session: AsyncSession, person_ids: Sequence[uuid.UUID]
 
 
 async def roles_of(session: AsyncSession, person_id: uuid.UUID) -> list[str]:
+    """The person's roles."""
     return (await roles_by_person(session, [person_id]))[person_id]
 
 
 async def get_person(session: AsyncSession, person_id: uuid.UUID) -> Person:
+    """The person with this id, or NotFound."""
     person = await session.get(Person, person_id)
     if person is None:
         raise NotFound("No such person")
@@ -114,15 +116,18 @@ async def get_person(session: AsyncSession, person_id: uuid.UUID) -> Person:
 
 
 async def person_view(session: AsyncSession, person_id: uuid.UUID) -> PersonView:
+    """The person with their roles, as the admin pages and API show them."""
     person = await get_person(session, person_id)
     return _view(person, await roles_of(session, person_id))
 
 
 async def person_by_email(session: AsyncSession, email: str) -> Person | None:
+    """The person signing in with this address (compared normalised), if any."""
     return (await session.exec(select(Person).where(Person.email == normalize_email(email)))).first()
 
 
 async def person_by_staff_number(session: AsyncSession, staff_number: str) -> Person | None:
+    """The person with this staff number (surrounding spaces ignored), if any."""
     return (await session.exec(select(Person).where(Person.staff_number == staff_number.strip()))).first()
 
 
@@ -181,6 +186,7 @@ async def search_people(
 async def count_people(
     session: AsyncSession, *, q: str | None = None, access: ColumnElement[bool] | None = None
 ) -> int:
+    """How many real people (no purge stand-ins) match the search, within the access clause given."""
     stmt = select(func.count()).select_from(Person).where(col(Person.is_pseudonym).is_(False))
     if access is not None:
         stmt = stmt.where(access)
@@ -194,6 +200,7 @@ async def count_people(
 
 
 async def list_stations(session: AsyncSession, *, include_inactive: bool = False) -> list[Station]:
+    """Stations by name; the inactive ones too only when asked."""
     stmt = select(Station).order_by(col(Station.name))
     if not include_inactive:
         stmt = stmt.where(col(Station.active).is_(True))
@@ -201,6 +208,7 @@ async def list_stations(session: AsyncSession, *, include_inactive: bool = False
 
 
 async def get_station(session: AsyncSession, station_id: uuid.UUID) -> Station:
+    """The station with this id, or NotFound."""
     station = await session.get(Station, station_id)
     if station is None:
         raise NotFound("No such station")
@@ -208,10 +216,12 @@ async def get_station(session: AsyncSession, station_id: uuid.UUID) -> Station:
 
 
 async def station_names(session: AsyncSession) -> dict[uuid.UUID, str]:
+    """Every station's name by id, inactive ones included (for labels on old records)."""
     return {s.id: s.name for s in await list_stations(session, include_inactive=True)}
 
 
 async def station_by_name(session: AsyncSession, name: str) -> Station | None:
+    """The station with this name, case and surrounding spaces ignored, if any."""
     return (await session.exec(select(Station).where(func.lower(Station.name) == name.strip().lower()))).first()
 
 
@@ -429,6 +439,9 @@ async def update_person(
     person = await get_person(session, person_id)
     data = _validate_person(data)
     await _check_unique(session, data, person_id=person.id)
+    if actor.id == person.id and set(data.roles) != set(await roles_of(session, person.id)):
+        # Checked before anything is written, so a refused edit changes nothing at all.
+        raise InvalidInput.field("roles", "You cannot change your own roles; ask another administrator.")
     changed = [
         name
         for name, old, new in (
@@ -463,6 +476,7 @@ async def update_person(
 
 
 async def end_all_sessions(session: AsyncSession, *, person_id: uuid.UUID) -> None:
+    """Sign the person out everywhere: delete every web session of theirs."""
     await session.exec(delete(WebSession).where(col(WebSession.person_id) == person_id))
 
 
@@ -566,6 +580,7 @@ async def set_availability(session: AsyncSession, *, actor: Actor, available: bo
 
 
 async def count_by_role(session: AsyncSession) -> dict[str, int]:
+    """How many active people hold each role (every role listed, zero included)."""
     rows = await session.exec(
         select(PersonRole.role, func.count())
         .join(Person, col(Person.id) == col(PersonRole.person_id))

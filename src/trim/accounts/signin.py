@@ -27,6 +27,7 @@ LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 
 
 def token_hash(token: str) -> str:
+    """What is stored for a session or API token secret: its SHA-256, never the secret."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -381,6 +382,7 @@ async def create_token(session: AsyncSession, *, name: str, scopes: list[str], n
 
 
 async def revoke_token(session: AsyncSession, *, name: str, now: datetime) -> ApiToken:
+    """Revoke the active API token with this name (audited), or NotFound."""
     token = (await session.exec(select(ApiToken).where(ApiToken.name == name))).first()
     if token is None or token.revoked_at is not None:
         raise NotFound(f"No active token called {name!r}")
@@ -391,10 +393,12 @@ async def revoke_token(session: AsyncSession, *, name: str, now: datetime) -> Ap
 
 
 async def list_tokens(session: AsyncSession) -> list[ApiToken]:
+    """Every API token, revoked ones included, oldest first."""
     return list(await session.exec(select(ApiToken).order_by(col(ApiToken.created_at))))
 
 
 async def actor_for_token(session: AsyncSession, *, secret: str, now: datetime) -> Actor | None:
+    """The integration behind a bearer secret, or None for an unknown or revoked one."""
     token = (await session.exec(select(ApiToken).where(ApiToken.token_hash == token_hash(secret)))).first()
     if token is None or token.revoked_at is not None:
         return None

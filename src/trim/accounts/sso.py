@@ -110,6 +110,7 @@ _discovered: dict[str, tuple[float, Provider]] = {}
 
 
 def redirect_uri(settings: Settings) -> str:
+    """Where the identity provider sends people back to: this service's callback."""
     return settings.base_url.rstrip("/") + CALLBACK_PATH
 
 
@@ -119,11 +120,13 @@ def signed_out_uri(settings: Settings) -> str:
 
 
 def discovery_url(issuer: str) -> str:
+    """The provider's OpenID Connect discovery document for this issuer."""
     # OpenID Connect Discovery 1.0, section 4: a trailing "/" is removed before appending.
     return issuer.rstrip("/") + "/.well-known/openid-configuration"
 
 
 def origin(url: str) -> str:
+    """The scheme and host of a URL (for the pages' form-action policy)."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
 
@@ -248,6 +251,7 @@ async def start(settings: Settings, *, next_path: str) -> Start:
 
 
 def flow_next(settings: Settings, cookie: str | None) -> str:
+    """Where to go after signing in, from the flow cookie (home when it is missing or spoiled)."""
     data = _unpack(settings, cookie)
     return str(data.get("next") or "/") if data else "/"
 

@@ -1,4 +1,4 @@
-"""Recorded check-ins (assessments), their scores, and the flags they raise."""
+"""Recorded check-ins (assessments) and their scores (the flags they raise: trim.flags)."""
 
 from __future__ import annotations
 
@@ -79,40 +79,3 @@ class InstrumentSnapshot(SQLModel, table=True):
     version: int
     definition: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
-
-
-class Flag(SQLModel, table=True):
-    """A reason to offer a confidential referral. Raised once per cause (cause_key is
-    unique), open until a peer or the lead resolves it."""
-
-    __tablename__ = "flags"
-    __table_args__ = (
-        UniqueConstraint("cause_key", name="uq_flags_cause_key"),
-        Index("ix_flags_person_id", "person_id"),
-        Index("ix_flags_status_raised_at", "status", "raised_at"),
-        Index("ix_flags_exposure_id", "exposure_id"),
-        # The dashboard: flags with no incident (cumulative, from a request) by date raised.
-        Index(
-            "ix_flags_raised_at_unlinked",
-            "raised_at",
-            postgresql_where=text("exposure_id IS NULL"),
-            sqlite_where=text("exposure_id IS NULL"),
-        ),
-    )
-
-    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
-    person_id: uuid.UUID = Field(foreign_key="people.id")
-    exposure_id: uuid.UUID | None = Field(default=None, foreign_key="exposures.id")
-    cause: str = Field(max_length=40)
-    cause_key: str = Field(max_length=200)
-    urgent: bool = False
-    # open | referred | declined | closed
-    status: str = Field(default="open", max_length=20)
-    raised_at: datetime = Field(default_factory=utcnow)
-    source_assessment_id: uuid.UUID | None = Field(default=None, foreign_key="assessments.id")
-    source_request_id: uuid.UUID | None = Field(default=None, foreign_key="peer_requests.id")
-    acknowledged_at: datetime | None = None
-    acknowledged_by_id: uuid.UUID | None = Field(default=None, foreign_key="people.id")
-    resolved_at: datetime | None = None
-    resolved_by_id: uuid.UUID | None = Field(default=None, foreign_key="people.id")
-    resolution_reason: str | None = Field(default=None, max_length=500)

@@ -1,22 +1,11 @@
-"""Scoring and the flag rules: pure functions of plain values."""
+"""Scoring: pure functions of plain values (the flag rules are trim.flags.rules)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 from trim.assessments.instruments import Instrument
-
-CAUSES = {
-    "consecutive_elevated": "Elevated at consecutive check-ins",
-    "elevated_last": "Elevated at the last scheduled check-in",
-    "tsq_positive": "Screening questions above threshold",
-    "safety_concern": "Safety concern raised at a check-in",
-    "cumulative_exposure": "Several incidents in a short time: offer a check-in",
-    "request_safety": "Safety concern raised when asking for a peer",
-}
-URGENT_CAUSES = ("safety_concern", "request_safety")
 
 
 @dataclass(frozen=True)
@@ -41,50 +30,3 @@ def band_for(total: int, instrument: Instrument) -> str:
         if total >= band.min:
             chosen = band.name
     return chosen
-
-
-@dataclass(frozen=True)
-class ScheduledCheckin:
-    """One check-in of an exposure, as the flag rules see it."""
-
-    offset_days: int
-    outcome: str | None  # None while open
-    risk_flagged: bool = False  # trim_risk elevated (completed only)
-    tsq_flagged: bool = False
-
-
-def exposure_flags(checkins: Sequence[ScheduledCheckin], *, consecutive: int) -> set[str]:
-    """Which exposure-level flags the check-ins call for. Only completed check-ins count;
-    declined, unreachable, not needed or cancelled ones in between neither break nor make
-    a run, and a run waits while a check-in between is still open, so the answer depends
-    on what was recorded, never on the order it was recorded in."""
-    ordered = sorted(checkins, key=lambda c: c.offset_days)
-    causes: set[str] = set()
-    run = 0
-    for checkin in ordered:
-        if checkin.outcome is None:
-            run = 0  # undecided: a run cannot pass through it (yet)
-            continue
-        if checkin.outcome != "completed":
-            continue
-        run = run + 1 if checkin.risk_flagged else 0
-        if run >= consecutive:
-            causes.add("consecutive_elevated")
-        if checkin.tsq_flagged:
-            causes.add("tsq_positive")
-    live = [c for c in ordered if c.outcome != "cancelled"]
-    if live:
-        last = live[-1]
-        if last.outcome == "completed" and last.risk_flagged:
-            causes.add("elevated_last")
-    return causes
-
-
-def cumulative_window_start(occurrences: Sequence[datetime], *, threshold: int, window: timedelta) -> datetime | None:
-    """The start of the earliest window holding `threshold` incidents within `window`,
-    or None. Used as the flag's key, so the same cluster raises it once."""
-    times = sorted(occurrences)
-    for i in range(len(times) - threshold + 1):
-        if times[i + threshold - 1] - times[i] <= window:
-            return times[i]
-    return None

@@ -1,9 +1,8 @@
-"""API shapes for instruments, recorded check-ins and flags."""
+"""API shapes for instruments and recorded check-ins."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field
@@ -81,12 +80,3 @@ class RecordOut(BaseModel):
     results: list[ResultOut]
     flags: list[FlagBrief]
     crisis_guidance: str | None = Field(default=None, description="Shown at once when safety_concern is true.")
-
-
-class FlagOut(BaseModel):
-    id: uuid.UUID
-    person_id: uuid.UUID
-    cause: str
-    status: str
-    urgent: bool
-    raised_at: datetime

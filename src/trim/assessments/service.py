@@ -1,11 +1,12 @@
-"""Recording check-ins: validation, scoring, encryption of notes, and the flags they raise."""
+"""Recording check-ins: validation, scoring, encryption of notes; the flags they raise are
+raised by trim.flags."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
@@ -13,17 +14,22 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from trim import idempotency
 from trim.accounts.actor import Actor
 from trim.assessments import instruments as catalogue
 from trim.assessments import rules
 from trim.assessments.instruments import Instrument
-from trim.assessments.models import Assessment, AssessmentResult, Flag, InstrumentSnapshot
+from trim.assessments.models import Assessment, AssessmentResult, InstrumentSnapshot
 from trim.config import Settings
 from trim.errors import Conflict, FieldError, InvalidInput, NotFound
+from trim.flags import rules as flag_rules
+from trim.flags import service as flags
+from trim.flags.models import Flag
 from trim.followups.models import CheckIn
-from trim.incidents.models import Exposure, Incident
-from trim.notifications import service as notifications
+from trim.idempotency import FormKey, Replay
+from trim.incidents.models import Exposure
 from trim.privacy import audit, crypto, policy
+from trim.referrals.models import Referral
 
 OUTCOMES = ("completed", "declined", "unreachable", "not_needed")
 OUTCOME_LABELS = {
@@ -133,6 +139,11 @@ async def _lock_exposure(session: AsyncSession, exposure_id: uuid.UUID) -> Expos
     return exposure
 
 
+def record_scope(actor: Actor, checkin_id: uuid.UUID) -> str:
+    """The Idempotency-Key scope of recording one check-in, shared by the API and the form."""
+    return f"{actor.audit_id}:checkin.record:{checkin_id}"
+
+
 async def record_checkin(
     session: AsyncSession,
     *,
@@ -143,12 +154,62 @@ async def record_checkin(
     settings: Settings,
 ) -> Recorded:
     """The assigned peer records a check-in once: scored, notes encrypted, flags raised."""
+    recorded = await _record(
+        session, actor=actor, checkin_id=checkin_id, submission=submission, once=None, now=now, settings=settings
+    )
+    assert isinstance(recorded, Recorded)  # no key, so never a replay
+    return recorded
+
+
+async def record_checkin_once(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    checkin_id: uuid.UUID,
+    submission: Submission,
+    once: FormKey | None,
+    now: datetime,
+    settings: Settings,
+) -> Recorded | Replay:
+    """The form's way to record a check-in: as `record_checkin`, and with the form's key a
+    double tap replays the first answer. The submission is validated before the key is
+    claimed, so a refused form leaves nothing behind (the key is free for the fixed one)."""
+    return await _record(
+        session, actor=actor, checkin_id=checkin_id, submission=submission, once=once, now=now, settings=settings
+    )
+
+
+async def _record(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    checkin_id: uuid.UUID,
+    submission: Submission,
+    once: FormKey | None,
+    now: datetime,
+    settings: Settings,
+) -> Recorded | Replay:
     checkin = await policy.access_checkin(session, actor, checkin_id)
     if not policy.can_record_checkin(actor, checkin):
         raise NotFound()
     known = catalogue.load()
     offered = catalogue.offered_at(known, checkin.kind)
     clean = validate(submission, offered, known, checkin.kind)
+    key_row = None
+    if once is not None:
+        # Claimed only now, after validation: a concurrent twin waits on the key and replays.
+        outcome = await idempotency.claim(
+            session,
+            scope=record_scope(actor, checkin.id),
+            key=once.key,
+            body_hash=once.body_hash,
+            now=now,
+            settings=settings,
+            safe_to_forget=True,
+        )
+        if isinstance(outcome, Replay):
+            return outcome
+        key_row = outcome
     await _lock_exposure(session, checkin.exposure_id)
     claimed = await session.exec(
         update(CheckIn)
@@ -188,6 +249,8 @@ async def record_checkin(
         },
         at=now,
     )
+    if key_row is not None:
+        idempotency.complete(session, key_row, status_code=303, body={"assessment_id": str(recorded.assessment.id)})
     return recorded
 
 
@@ -203,7 +266,7 @@ async def correct_checkin(
 ) -> Recorded:
     """A correction is a new version with its reason; the earlier one is kept."""
     checkin = await policy.access_checkin(session, actor, checkin_id)
-    current = await current_assessment(session, checkin.id)
+    current = await _current_assessment(session, checkin.id)
     if current is None or current.recorded_by_id != actor.id or not actor.is_peer:
         raise NotFound()
     reason = correction_reason.strip()
@@ -215,7 +278,7 @@ async def correct_checkin(
     offered = catalogue.offered_at(known, checkin.kind)
     clean = validate(submission, offered, known, checkin.kind)
     await _lock_exposure(session, checkin.exposure_id)
-    current = await current_assessment(session, checkin.id)
+    current = await _current_assessment(session, checkin.id)
     assert current is not None
     current.is_current = False
     session.add(current)
@@ -295,32 +358,34 @@ async def _store(
         )
     await session.flush()
     if submission.opt_out:
-        await opt_out(session, actor=actor, exposure_id=checkin.exposure_id, now=now)
-    flags = await evaluate_exposure(
+        await _opt_out(session, actor=actor, exposure_id=checkin.exposure_id, now=now)
+    raised = await flags.evaluate_exposure(
         session,
         exposure_id=checkin.exposure_id,
         person_id=checkin.person_id,
-        source=assessment,
+        history=await _exposure_history(session, checkin.exposure_id),
+        source_assessment_id=assessment.id,
         now=now,
         settings=settings,
     )
     if submission.safety_concern:
-        urgent = await raise_flag(
+        urgent = await flags.raise_flag(
             session,
             person_id=checkin.person_id,
             exposure_id=checkin.exposure_id,
             cause="safety_concern",
             cause_key=f"safety:{checkin.id}",
-            source=assessment,
+            source_assessment_id=assessment.id,
             now=now,
         )
         if urgent is not None:
-            flags.insert(0, urgent)
-    return Recorded(assessment=assessment, results=results, flags=flags)
+            raised.insert(0, urgent)
+    return Recorded(assessment=assessment, results=results, flags=raised)
 
 
-async def opt_out(session: AsyncSession, *, actor: Actor, exposure_id: uuid.UUID, now: datetime) -> int:
-    """The person wants no further check-ins for this incident: respected, never a flag."""
+async def _opt_out(session: AsyncSession, *, actor: Actor, exposure_id: uuid.UUID, now: datetime) -> int:
+    # The person wants no further check-ins for this incident: respected, never a flag.
+    # Callers have the check-in through policy (record_checkin, person_opts_out).
     exposure = await session.get(Exposure, exposure_id)
     if exposure is None:
         raise NotFound()
@@ -351,10 +416,11 @@ async def person_opts_out(session: AsyncSession, *, actor: Actor, checkin_id: uu
     if checkin.person_id != actor.id:
         raise NotFound()
     await _lock_exposure(session, checkin.exposure_id)
-    return await opt_out(session, actor=actor, exposure_id=checkin.exposure_id, now=now)
+    return await _opt_out(session, actor=actor, exposure_id=checkin.exposure_id, now=now)
 
 
-async def current_assessment(session: AsyncSession, checkin_id: uuid.UUID) -> Assessment | None:
+async def _current_assessment(session: AsyncSession, checkin_id: uuid.UUID) -> Assessment | None:
+    # The current version of a check-in the caller fetched through policy.access_checkin.
     return (
         await session.exec(
             select(Assessment)
@@ -364,82 +430,7 @@ async def current_assessment(session: AsyncSession, checkin_id: uuid.UUID) -> As
     ).first()
 
 
-# -- flags ---------------------------------------------------------------------------
-
-
-async def raise_flag(
-    session: AsyncSession,
-    *,
-    person_id: uuid.UUID,
-    cause: str,
-    cause_key: str,
-    now: datetime,
-    exposure_id: uuid.UUID | None = None,
-    source: Assessment | None = None,
-    source_request: uuid.UUID | None = None,
-) -> Flag | None:
-    """Raise a flag once per cause: a second attempt (a retry, a twin request, another
-    peer at the same moment) finds the unique cause_key taken and raises nothing."""
-    existing = (await session.exec(select(Flag.id).where(Flag.cause_key == cause_key))).first()
-    if existing is not None:
-        return None
-    flag = Flag(
-        person_id=person_id,
-        exposure_id=exposure_id,
-        cause=cause,
-        cause_key=cause_key,
-        urgent=cause in rules.URGENT_CAUSES,
-        raised_at=now,
-        source_assessment_id=source.id if source else None,
-        source_request_id=source_request,
-    )
-    try:
-        async with session.begin_nested():
-            session.add(flag)
-            await session.flush()
-    except IntegrityError:
-        return None
-    audit.record(
-        session,
-        actor="system",
-        action="flag.raised",
-        target_type="flag",
-        target_id=flag.id,
-        subject_id=person_id,
-        details={"cause": cause, "urgent": flag.urgent},
-        at=now,
-    )
-    await notify_flag(session, flag=flag, now=now)
-    return flag
-
-
-async def notify_flag(session: AsyncSession, *, flag: Flag, now: datetime) -> None:
-    """Tell the person's peer (for an exposure) and the lead; urgent ones cannot be
-    switched off. The email says only that a flag needs attention, with a link."""
-    kind = "urgent_flag" if flag.urgent else "flag"
-    subject = "Urgent: a safety concern needs you now" if flag.urgent else "A flag needs your attention"
-    body = (
-        "A safety concern was raised. Please open trim now and follow the crisis guidance."
-        if flag.urgent
-        else "Someone you support may benefit from an offer of a confidential referral."
-    )
-    link = f"/flags/{flag.id}"
-    recipients = list(await notifications.role_holders(session, "lead"))
-    if flag.exposure_id is not None:
-        peer = (await session.exec(select(Exposure.peer_id).where(Exposure.id == flag.exposure_id))).first()
-        if peer is not None and peer not in recipients:
-            recipients.append(peer)
-    messages = [
-        notifications.Message(
-            kind, subject, body, person_id=person, link=link, urgent=flag.urgent, dedupe_key=f"flag:{flag.id}:{person}"
-        )
-        for person in recipients
-        if person != flag.person_id
-    ]
-    await notifications.enqueue_many(session, messages, now=now)
-
-
-async def exposure_history(session: AsyncSession, exposure_id: uuid.UUID) -> list[rules.ScheduledCheckin]:
+async def _exposure_history(session: AsyncSession, exposure_id: uuid.UUID) -> list[flag_rules.ScheduledCheckin]:
     """Each check-in of the exposure with its current result, as the flag rules need it."""
     checkins = list(
         await session.exec(
@@ -456,7 +447,7 @@ async def exposure_history(session: AsyncSession, exposure_id: uuid.UUID) -> lis
         for checkin_id, instrument_id, is_flagged in rows:
             flagged.setdefault(checkin_id, {})[instrument_id] = bool(is_flagged)
     return [
-        rules.ScheduledCheckin(
+        flag_rules.ScheduledCheckin(
             offset_days=c.offset_days,
             outcome=c.outcome,
             risk_flagged=flagged.get(c.id, {}).get("trim_risk", False),
@@ -464,108 +455,6 @@ async def exposure_history(session: AsyncSession, exposure_id: uuid.UUID) -> lis
         )
         for c in checkins
     ]
-
-
-async def evaluate_exposure(
-    session: AsyncSession,
-    *,
-    exposure_id: uuid.UUID,
-    person_id: uuid.UUID,
-    now: datetime,
-    settings: Settings,
-    source: Assessment | None = None,
-) -> list[Flag]:
-    """Raise whatever exposure-level flags the recorded check-ins now call for."""
-    causes = rules.exposure_flags(
-        await exposure_history(session, exposure_id), consecutive=settings.consecutive_elevated_for_flag
-    )
-    raised = []
-    for cause in sorted(causes):
-        flag = await raise_flag(
-            session,
-            person_id=person_id,
-            exposure_id=exposure_id,
-            cause=cause,
-            cause_key=f"{cause}:{exposure_id}",
-            source=source,
-            now=now,
-        )
-        if flag is not None:
-            raised.append(flag)
-    return raised
-
-
-async def check_cumulative(
-    session: AsyncSession, *, person_ids: Sequence[uuid.UUID], now: datetime, settings: Settings
-) -> list[Flag]:
-    """Several incidents in a short time: a flag offering a proactive check-in, even when
-    every score is low. The same cluster of incidents raises it once."""
-    window = timedelta(days=settings.cumulative_window_days)
-    raised: list[Flag] = []
-    times: dict[uuid.UUID, list[datetime]] = {pid: [] for pid in person_ids}
-    for start_at in range(0, len(person_ids), 500):
-        chunk = list(person_ids[start_at : start_at + 500])
-        rows = await session.exec(
-            select(Exposure.person_id, Incident.occurred_at)
-            .join(Incident, col(Incident.id) == col(Exposure.incident_id))
-            .where(col(Exposure.person_id).in_(chunk), col(Exposure.removed_at).is_(None))
-        )
-        for person, occurred in rows:
-            times[person].append(occurred)
-    due: dict[str, uuid.UUID] = {}
-    for person_id in person_ids:
-        if len(times[person_id]) < settings.cumulative_incidents_for_flag:
-            continue
-        start = rules.cumulative_window_start(
-            times[person_id], threshold=settings.cumulative_incidents_for_flag, window=window
-        )
-        if start is not None:
-            due[f"cumulative:{person_id}:{start.date().isoformat()}"] = person_id
-    keys = list(due)
-    for start_at in range(0, len(keys), 500):
-        for existing in await session.exec(
-            select(Flag.cause_key).where(col(Flag.cause_key).in_(keys[start_at : start_at + 500]))
-        ):
-            due.pop(existing, None)
-    if not due:
-        return raised
-    fresh = [
-        Flag(person_id=person_id, cause="cumulative_exposure", cause_key=key, raised_at=now)
-        for key, person_id in due.items()
-    ]
-    try:
-        async with session.begin_nested():  # one savepoint for them all
-            session.add_all(fresh)
-            await session.flush()
-        raised = fresh
-        for flag in fresh:
-            audit.record(
-                session,
-                actor="system",
-                action="flag.raised",
-                target_type="flag",
-                target_id=flag.id,
-                subject_id=flag.person_id,
-                details={"cause": flag.cause, "urgent": False},
-                at=now,
-            )
-        await notifications.notify_role(
-            session,
-            role="lead",
-            kind="flag",
-            subject="New offers of support to make",
-            body=f"{len(fresh)} colleague(s) have been at several incidents in a short time. Consider offering "
-            "a check-in.",
-            link="/flags",
-            now=now,
-        )
-    except IntegrityError:
-        # Another transaction raised one of them meanwhile: go one at a time.
-        for key, person_id in due.items():
-            one = await raise_flag(session, person_id=person_id, cause="cumulative_exposure", cause_key=key, now=now)
-            if one is not None:
-                raised.append(one)
-    return raised
 
 
 # -- reading -------------------------------------------------------------------------
@@ -595,9 +484,19 @@ class RecordView:
     history: list[Assessment]
 
 
-async def results_of(session: AsyncSession, assessment_id: uuid.UUID) -> list[ResultView]:
-    """An assessment's results with the wording of the instrument version it used
-    (callers have already decided the reader may see them)."""
+async def results_of(
+    session: AsyncSession, *, actor: Actor, assessment: Assessment, shared_on: Referral | None = None
+) -> list[ResultView]:
+    """An assessment's results, answers included, with the wording of the instrument version
+    it used: for the person and the peer who held it, or a clinician the person agreed to
+    share it with on `shared_on`; the same NotFound for anyone else."""
+    if not policy.can_read_assessment_content(actor, assessment, shared_on=shared_on):
+        raise NotFound()
+    return await _results_of(session, assessment.id)
+
+
+async def _results_of(session: AsyncSession, assessment_id: uuid.UUID) -> list[ResultView]:
+    # Unchecked: record_view decides what of these the reader sees.
     rows = list(
         await session.exec(
             select(AssessmentResult)
@@ -641,7 +540,7 @@ async def record_view(
     the person; others with access to the check-in see the outcome and band alone.
     Reading answers or notes is audited."""
     checkin = await policy.access_checkin(session, actor, checkin_id)
-    current = await current_assessment(session, checkin.id)
+    current = await _current_assessment(session, checkin.id)
     if current is None:
         return None
     content = policy.can_read_assessment(actor, current)
@@ -650,7 +549,7 @@ async def record_view(
             select(Assessment).where(Assessment.checkin_id == checkin.id).order_by(col(Assessment.version))
         )
     )
-    results = await results_of(session, current.id)
+    results = await _results_of(session, current.id)
     notes = None
     if content:
         notes = crypto.decrypt(settings, current.notes_encrypted)
@@ -728,53 +627,3 @@ async def person_trend(session: AsyncSession, *, actor: Actor, person_id: uuid.U
         )
         for a, kind, incident_id in rows
     ]
-
-
-async def list_flags(
-    session: AsyncSession,
-    *,
-    actor: Actor,
-    person_id: uuid.UUID | None = None,
-    open_only: bool = False,
-    limit: int = 500,
-    offset: int = 0,
-) -> list[Flag]:
-    """Flags in the actor's scope, urgent and newest first."""
-    stmt = policy.visible_flags(actor)
-    if person_id is not None:
-        stmt = stmt.where(Flag.person_id == person_id)
-    if open_only:
-        stmt = stmt.where(Flag.status == "open")
-    stmt = stmt.order_by(col(Flag.urgent).desc(), col(Flag.raised_at).desc(), col(Flag.id)).limit(limit).offset(offset)
-    return list(await session.exec(stmt))
-
-
-async def support_started(session: AsyncSession, *, exposures: Sequence[Exposure]) -> set[uuid.UUID]:
-    """The exposures whose person's support has started: a completed check-in on it, or an
-    open flag that its peer sees through it (its own, or one with no exposure, such as
-    several incidents in a short time). A flag born of a request for a peer belongs to the
-    request, not to any incident, so it is not counted (nor told) here."""
-    if not exposures:
-        return set()
-    by_id = {e.id: e for e in exposures}
-    started = set(
-        await session.exec(
-            select(CheckIn.exposure_id)
-            .where(col(CheckIn.exposure_id).in_(list(by_id)), CheckIn.outcome == "completed")
-            .distinct()
-        )
-    )
-    flags = await session.exec(
-        select(Flag.person_id, Flag.exposure_id).where(
-            Flag.status == "open",
-            col(Flag.source_request_id).is_(None),
-            col(Flag.person_id).in_(list({e.person_id for e in exposures})),
-        )
-    )
-    for person_id, exposure_id in flags:
-        if exposure_id is not None:
-            if exposure_id in by_id:
-                started.add(exposure_id)
-        else:
-            started.update(e.id for e in exposures if e.person_id == person_id)
-    return started

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
+from litestar.params import QueryParameter
 from pydantic import BaseModel, Field, PlainSerializer
 
 from trim.dashboard import rules
@@ -21,6 +22,30 @@ VALUES = (
     'figure describes fewer than k people; or "*" when it is hidden so that a "<k" figure cannot be '
     "worked out from the totals; null only for a median, percentile or share with nothing to measure."
 )
+
+# The filters' query parameters, the same on the API, the page and the CSV.
+From = Annotated[
+    str | None,
+    QueryParameter(
+        name="from",
+        description="Start: a date (YYYY-MM-DD, the start of that day in the organisation's zone) or an ISO "
+        "date-time (widened to the start of its day: periods are whole days). Default: the first of the month "
+        "eleven months back.",
+    ),
+]
+To = Annotated[
+    str | None,
+    QueryParameter(
+        name="to",
+        description="End: a date (the whole of that day is included) or an ISO date-time (widened to the end "
+        "of its day). Default: the end of today. The answer's from_date and to_date say the range used.",
+    ),
+]
+StationId = Annotated[str | None, QueryParameter(description="Only incidents at this station (a station id).")]
+Kind = Annotated[
+    str | None,
+    QueryParameter(description="Only incidents of this kind; requests for a peer have no kind and stay unfiltered."),
+]
 
 
 class RowOut(BaseModel):

@@ -26,14 +26,15 @@ from trim.accounts import service as accounts
 from trim.accounts.actor import Actor
 from trim.accounts.models import Person, PersonRole
 from trim.assessments import instruments as catalogue
-from trim.assessments.models import Assessment, Flag
-from trim.assessments.rules import CAUSES
+from trim.assessments.models import Assessment
 from trim.config import Settings
 from trim.dashboard import queries, rules
 from trim.dashboard.figures import ALL, Cube, Dashboard, Ledger, Stat, cube_equations, cube_keys, figure_rows
 from trim.dashboard.queries import DashboardFilter, Dialect
 from trim.dashboard.rules import Count
 from trim.errors import FieldError, InvalidInput, NotFound
+from trim.flags.models import Flag
+from trim.flags.rules import CAUSES
 from trim.followups.models import CheckIn
 from trim.followups.rules import checkin_kind
 from trim.incidents.models import EXPOSURE_LABELS, Exposure, IncidentKind

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from trim.assessments.rules import CAUSES
 from trim.dashboard import rules
 from trim.dashboard.figures import ALL, Dashboard, Figure, Value
 from trim.exports import csv_text
+from trim.flags.rules import CAUSES
 from trim.incidents.models import EXPOSURE_LABELS, KIND_LABELS
 from trim.requests.models import URGENCY_LABELS
 

@@ -202,3 +202,11 @@ async def _open_counts(
         .group_by(col(CheckIn.peer_id))
     )
     return {peer_id: (int(d), int(o)) for peer_id, d, o in rows if peer_id is not None}
+
+
+# What every worker runs for this area (trim.jobs composes every area's).
+SWEEPS = (
+    sweeps.RegisteredSweep("checkins.due", sweep_due),
+    sweeps.RegisteredSweep("checkins.overdue", sweep_overdue),
+    sweeps.RegisteredSweep("checkins.digest", sweep_digest),
+)

@@ -534,10 +534,29 @@ async def checkin_view(
     return (await _views(session, [checkin], now=now, settings=settings))[0]
 
 
+async def checkin_header(
+    session: AsyncSession, *, actor: Actor, checkin_id: uuid.UUID, now: datetime, settings: Settings
+) -> CheckinView:
+    """A check-in in the actor's scope (404 otherwise), for showing a refused form again above
+    what was typed. Not audited: the page that showed it was, and nothing more is read now."""
+    checkin = await policy.access_checkin(session, actor, checkin_id)
+    return (await _views(session, [checkin], now=now, settings=settings))[0]
+
+
 async def checkins_for_exposures(
-    session: AsyncSession, *, exposure_ids: Sequence[uuid.UUID], now: datetime, settings: Settings
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    incident: Incident,
+    exposures: Sequence[Exposure],
+    now: datetime,
+    settings: Settings,
 ) -> dict[uuid.UUID, list[CheckinView]]:
-    """Check-ins grouped by exposure (callers have already decided who may see them)."""
+    """Check-ins grouped by exposure, for the exposures of `incident` whose schedule and
+    status the actor may see (policy.exposure_access); none of the others."""
+    exposure_ids = [
+        e.id for e in exposures if e.incident_id == incident.id and policy.exposure_access(actor, incident, e).status
+    ]
     if not exposure_ids:
         return {}
     checkins = list(

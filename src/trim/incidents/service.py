@@ -14,9 +14,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from trim.accounts import service as accounts
 from trim.accounts.actor import Actor
 from trim.accounts.models import Person, Station
-from trim.assessments import service as assessments
 from trim.config import Settings
 from trim.errors import FieldError, InvalidInput, NotFound
+from trim.flags import service as flags
 from trim.followups import service as followups
 from trim.followups.service import CheckinView
 from trim.incidents.models import EXPOSURE_LABELS, KIND_LABELS, Exposure, ExposureKind, Incident, IncidentKind
@@ -165,7 +165,7 @@ async def log_incident(
         now=now,
         settings=settings,
     )
-    await assessments.check_cumulative(session, person_ids=[p.id for p, _ in people], now=now, settings=settings)
+    await flags.check_cumulative(session, person_ids=[p.id for p, _ in people], now=now, settings=settings)
     return incident
 
 
@@ -231,7 +231,7 @@ async def add_exposure(
         details={"exposure_id": exposure.id},
         at=now,
     )
-    await assessments.check_cumulative(session, person_ids=[person.id], now=now, settings=settings)
+    await flags.check_cumulative(session, person_ids=[person.id], now=now, settings=settings)
     return exposure
 
 
@@ -251,7 +251,7 @@ async def remove_exposure(
     ).first()
     if exposure is None:
         raise NotFound()
-    started = not actor.is_lead and bool(await assessments.support_started(session, exposures=[exposure]))
+    started = not actor.is_lead and bool(await flags.support_started(session, exposures=[exposure]))
     if not policy.can_remove_exposure(actor, incident, support_started=started):
         raise NotFound()
     exposure.removed_at = now
@@ -447,13 +447,18 @@ async def incident_detail(
         started = (
             set()
             if actor.is_lead
-            else await assessments.support_started(session, exposures=[e for e, _ in rows if e.id in shown])
+            else await flags.support_started(session, exposures=[e for e, _ in rows if e.id in shown])
         )
         for line in lines:
             line.removable = policy.can_remove_exposure(actor, incident, support_started=line.exposure_id in started)
     with_status = [line for line in lines if line.show_status]
     grouped = await followups.checkins_for_exposures(
-        session, exposure_ids=[line.exposure_id for line in with_status], now=now, settings=settings
+        session,
+        actor=actor,
+        incident=incident,
+        exposures=[e for e, _ in rows if e.id in {line.exposure_id for line in with_status}],
+        now=now,
+        settings=settings,
     )
     peer_names = await accounts.names_of(session, [line.peer_id for line in with_status])
     for line in with_status:
@@ -529,9 +534,7 @@ async def exposure_id_for(
 
 async def incident_detail_for_token(session: AsyncSession, *, actor: Actor, incident_id: uuid.UUID) -> IncidentDetail:
     """What an integration gets back after posting: the facts and names it sent, no status."""
-    incident = await session.get(Incident, incident_id)
-    if incident is None or incident.logged_by_token_id != actor.token_id:
-        raise NotFound()
+    incident = await policy.access_token_incident(session, actor, incident_id)
     rows = await session.exec(
         select(Exposure, Person.name)
         .join(Person, col(Person.id) == col(Exposure.person_id))

@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trim.config import Settings
 from trim.notifications.models import OutboxMessage
+from trim.notifications.sweeps import RegisteredSweep
 
 
 async def sweep_sent(session: AsyncSession, *, now: datetime, settings: Settings) -> int:
@@ -21,3 +22,7 @@ async def sweep_sent(session: AsyncSession, *, now: datetime, settings: Settings
         result = await session.exec(delete(OutboxMessage).where(column < cutoff))
         deleted += int(result.rowcount or 0)
     return deleted
+
+
+# What every worker runs for this area (trim.jobs composes every area's).
+SWEEPS = (RegisteredSweep("outbox.sent", sweep_sent),)

@@ -11,7 +11,7 @@ Other areas call:
 Kinds are listed in notifications.rules.KINDS. Nothing here commits: the row lands with
 the change that caused it, or not at all. Work that waits for time to pass (a request
 nobody answered, an urgent flag nobody acknowledged) is a sweep: see
-trim.notifications.sweeps, registered in trim.app.register_sweeps().
+trim.notifications.sweeps, listed in its area's jobs.SWEEPS and composed in trim.jobs.
 """
 
 from __future__ import annotations

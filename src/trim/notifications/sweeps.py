@@ -1,10 +1,11 @@
-"""The registry of periodic sweeps every worker runs.
+"""How periodic sweeps run.
 
 A sweep is `async def sweep_x(session, *, now, settings) -> int` (how much it did). It
 must be safe to run on several workers at the same moment: claim each item with a
 conditional update or a unique constraint, never by "nobody else is running". Each sweep
 runs in its own transaction; the runner commits it, or rolls it back and logs when it
-fails, and goes on with the next. Areas register theirs in app.register_sweeps().
+fails, and goes on with the next. Each area's jobs.py exports its SWEEPS tuple; trim.jobs
+composes them into the list every worker runs, without building the web app.
 """
 
 from __future__ import annotations
@@ -33,17 +34,8 @@ class Sweep(Protocol):
 
 @dataclass(frozen=True)
 class RegisteredSweep:
-    name: str
+    name: str  # dotted, area first: "checkins.due"
     run: Sweep
-
-
-SWEEPS: list[RegisteredSweep] = []
-
-
-def add_sweep(name: str, sweep: Sweep) -> None:
-    """Register a sweep under a dotted name ("checkins.due"); registering again is a no-op."""
-    if not any(s.name == name for s in SWEEPS):
-        SWEEPS.append(RegisteredSweep(name, sweep))
 
 
 async def run_sweeps(
@@ -51,12 +43,12 @@ async def run_sweeps(
     *,
     now: datetime,
     settings: Settings,
-    sweeps: Sequence[RegisteredSweep] | None = None,
+    sweeps: Sequence[RegisteredSweep],
 ) -> dict[str, int]:
     """Run each sweep once, each in its own transaction. Returns what each did (a failed
     one counts 0; the others still run)."""
     done: dict[str, int] = {}
-    for sweep in SWEEPS if sweeps is None else sweeps:
+    for sweep in sweeps:
         started = time.perf_counter()
         async with maker() as session:
             try:

@@ -204,8 +204,8 @@ class Worker:
         maker: async_sessionmaker[AsyncSession],
         settings: Settings,
         *,
+        sweeps: Sequence[RegisteredSweep],
         clock: Clock = utcnow,
-        sweeps: Sequence[RegisteredSweep] | None = None,
     ) -> None:
         self.maker = maker
         self.settings = settings

@@ -21,8 +21,9 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from trim.accounts.actor import Actor
 from trim.accounts.models import Person
-from trim.assessments.models import Assessment, Flag
+from trim.assessments.models import Assessment
 from trim.errors import NotFound
+from trim.flags.models import Flag
 from trim.followups.models import CheckIn
 from trim.incidents.models import Exposure, Incident
 from trim.privacy.models import AuditEvent
@@ -89,9 +90,52 @@ def visible_incidents(actor: Actor) -> SelectOfScalar[Incident]:
     return select(Incident).where(incident_scope(actor))
 
 
+def can_view_incident(actor: Actor, incident: Incident, exposures: Sequence[Exposure]) -> bool:
+    """`incident_scope` for one incident; `exposures` holds its exposures (live or removed)."""
+    if actor.is_token or actor.id is None:
+        return False
+    if actor.is_lead or incident.logged_by_person_id == actor.id:
+        return True
+    live = [e for e in exposures if e.incident_id == incident.id and e.removed_at is None]
+    if any(e.person_id == actor.id for e in live):
+        return True
+    if actor.is_peer and any(e.peer_id == actor.id for e in live):
+        return True
+    return (
+        actor.is_supervisor
+        and actor.station_id is not None
+        and incident.station_id == actor.station_id
+        and incident.source == "logged"
+    )
+
+
 async def access_incident(session: AsyncSession, actor: Actor, incident_id: uuid.UUID) -> Incident:
     """The incident if the actor may see its facts; otherwise the same NotFound as a missing one."""
     found = (await session.exec(visible_incidents(actor).where(col(Incident.id) == incident_id))).first()
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def token_incident_scope(actor: Actor) -> ColumnElement[bool]:
+    """What an integration token may read back: the incidents it logged itself, while it
+    holds the incidents:write scope. People never see incidents through this."""
+    if not actor.is_token or actor.token_id is None or "incidents:write" not in actor.token_scopes:
+        return false()
+    return col(Incident.logged_by_token_id) == actor.token_id
+
+
+def token_may_view_incident(actor: Actor, incident: Incident) -> bool:
+    """`token_incident_scope` for one incident."""
+    if not actor.is_token or actor.token_id is None or "incidents:write" not in actor.token_scopes:
+        return False
+    return incident.logged_by_token_id is not None and incident.logged_by_token_id == actor.token_id
+
+
+async def access_token_incident(session: AsyncSession, actor: Actor, incident_id: uuid.UUID) -> Incident:
+    """The incident if this token logged it; otherwise the same NotFound as a missing one."""
+    stmt = select(Incident).where(token_incident_scope(actor), col(Incident.id) == incident_id)
+    found = (await session.exec(stmt)).first()
     if found is None:
         raise NotFound()
     return found
@@ -217,6 +261,19 @@ def can_read_assessment(actor: Actor, assessment: Assessment) -> bool:
     if assessment.person_id == actor.id:
         return True
     return actor.is_peer and assessment.recorded_by_id == actor.id
+
+
+def can_read_assessment_content(actor: Actor, assessment: Assessment, *, shared_on: Referral | None = None) -> bool:
+    """Answers and notes of one assessment: `can_read_assessment`, or a clinician on a
+    referral about the same person who agreed, themselves, to share it (`shared_on`; the
+    caller picks the assessments behind the referral's flag)."""
+    if can_read_assessment(actor, assessment):
+        return True
+    return (
+        shared_on is not None
+        and shared_on.person_id == assessment.person_id
+        and can_read_shared_assessment(actor, shared_on)
+    )
 
 
 # -- flags ---------------------------------------------------------------------------------
@@ -400,6 +457,24 @@ def request_access(actor: Actor, request: PeerRequest, *, peer: PeerFacts | None
     if actor.is_lead:
         return "status"
     return None
+
+
+def visible_requests(actor: Actor, *, peer: PeerFacts | None, now: datetime) -> SelectOfScalar[PeerRequest]:
+    return select(PeerRequest).where(request_scope(actor, peer=peer, now=now))
+
+
+async def access_request(
+    session: AsyncSession, actor: Actor, request_id: uuid.UUID, *, peer: PeerFacts | None, now: datetime
+) -> tuple[PeerRequest, str]:
+    """The request and how much of it the actor may see (`request_access`), if any;
+    otherwise the same NotFound as a missing one."""
+    found = (
+        await session.exec(visible_requests(actor, peer=peer, now=now).where(col(PeerRequest.id) == request_id))
+    ).first()
+    level = request_access(actor, found, peer=peer, now=now) if found is not None else None
+    if found is None or level is None:
+        raise NotFound()
+    return found, level
 
 
 def could_take(actor: Actor, request: PeerRequest, *, peer: PeerFacts | None, now: datetime) -> bool:

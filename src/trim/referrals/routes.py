@@ -1,4 +1,5 @@
-"""Flags and referrals: pages for peers, the lead and clinicians; the /api routes."""
+"""Referrals: the conversation on a flag, pages for clinicians and the person, the service
+directory, and the /api routes (the flags' own pages and routes: trim.flags)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,14 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody
 from litestar.response import Redirect, Template
 
-from trim.accounts import service as accounts
 from trim.accounts.auth import current_actor, requires, signed_in
-from trim.assessments import rules as flag_rules
-from trim.assessments import service as assessments
 from trim.deps import Conf, Db
 from trim.errors import Conflict, InvalidInput
+from trim.flags import pages as flag_pages
+from trim.flags import rules as flag_rules
 from trim.referrals import rules as referral_rules
 from trim.referrals import service
 from trim.referrals.schemas import (
-    CloseIn,
-    FlagStatusOut,
     PersonRef,
     ReferralCreated,
     ReferralIn,
@@ -28,7 +26,13 @@ from trim.referrals.schemas import (
     SharedResult,
     StatusIn,
 )
-from trim.web import Limit, Offset, api_errors, form_data, now_of, page, redirect
+from trim.web import Limit, Offset, api_errors, form_data, nav_item, now_of, page, redirect
+
+# This area's navigation entries; place orders them among every area's (app.py composes).
+NAV = (
+    nav_item("Referrals", "/referrals", "clinician", place=90),
+    nav_item("Services", "/services", "lead", place=100),
+)
 
 
 def referral_out(view: service.ReferralView, include_assessment: bool) -> ReferralOut:
@@ -93,21 +97,6 @@ class ReferralApi(Controller):
             now=now_of(request),
         )
         return ReferralCreated(id=referral.id, status=referral.status)
-
-    @post(
-        "/flags/{flag_id:uuid}/close",
-        guards=[requires("peer", "lead")],
-        status_code=200,
-        summary="Close a flag with a reason",
-        responses=api_errors(400, 401, 403, 404, 409, 422),
-    )
-    async def close(
-        self, request: Request[Any, Any, Any], db: Db, flag_id: FromPath[uuid.UUID], data: JSONBody[CloseIn]
-    ) -> FlagStatusOut:
-        flag = await service.close_flag(
-            db, actor=current_actor(request), flag_id=flag_id, reason=data.reason, now=now_of(request)
-        )
-        return FlagStatusOut(id=flag.id, status=flag.status)
 
     @get(
         "/referrals",
@@ -174,62 +163,10 @@ class ReferralApi(Controller):
         return ReferralCreated(id=referral.id, status=referral.status)
 
 
-class FlagPages(Controller):
+class FlagReferralPages(Controller):
+    """The referral conversation, held on a flag's page (trim.flags.pages draws it)."""
+
     include_in_schema = False
-
-    @get("/flags", guards=[requires("peer", "lead")])
-    async def index(self, request: Request[Any, Any, Any], db: Db) -> Template:
-        """Flags by status and age; urgent ones first, until acted on."""
-        actor = current_actor(request)
-        flags = await assessments.list_flags(db, actor=actor)
-        views = await service.flag_views(db, [f for f in flags if f.person_id != actor.id])
-        return page(
-            request,
-            "referrals/flags.html",
-            open=[v for v in views if v.flag.status == "open"],
-            resolved=[v for v in views if v.flag.status != "open"],
-            causes=flag_rules.CAUSES,
-        )
-
-    @get("/flags/{flag_id:uuid}", guards=[requires("peer", "lead")])
-    async def detail(
-        self, request: Request[Any, Any, Any], db: Db, settings: Conf, flag_id: FromPath[uuid.UUID]
-    ) -> Template:
-        return await self._detail(request, db, settings, flag_id)
-
-    async def _detail(
-        self,
-        request: Request[Any, Any, Any],
-        db: Db,
-        settings: Any,
-        flag_id: uuid.UUID,
-        status: int = 200,
-        errors: dict[str, str] | None = None,
-        values: dict[str, str] | None = None,
-        error: str | None = None,
-    ) -> Template:
-        actor = current_actor(request)
-        view = await service.flag_detail(db, actor=actor, flag_id=flag_id, now=now_of(request))
-        clinicians = (
-            await accounts.search_people(db, actor=actor, role="clinician", limit=200)
-            if actor.is_lead or actor.is_peer
-            else []
-        )
-        clinicians = [c for c in clinicians if c.id != actor.id]  # never to oneself
-        return page(
-            request,
-            "referrals/flag.html",
-            status=status,
-            view=view,
-            causes=flag_rules.CAUSES,
-            clinicians=clinicians,
-            services=await service.list_services(db),
-            crisis_guidance=settings.crisis_guidance,
-            errors=errors or {},
-            values=values or {},
-            error=error,
-            is_own=view.flag.person_id == actor.id,
-        )
 
     @post("/flags/{flag_id:uuid}/referral", guards=[requires("peer", "lead")])
     async def offer(
@@ -255,7 +192,7 @@ class FlagPages(Controller):
                 now=now_of(request),
             )
         except (InvalidInput, Conflict) as exc:
-            return await self._refused(request, db, settings, flag_id, exc, form)
+            return await flag_pages.refused_on_flag_page(request, db, settings, flag_id, exc, form)
         message = (
             "Referral recorded. The clinician has been told; nothing about it reaches the person's supervisor."
             if form.get("consent") == "yes"
@@ -267,47 +204,6 @@ class FlagPages(Controller):
                 " nothing is shared until they do."
             )
         return redirect(request, f"/flags/{flag_id}", message)
-
-    async def _refused(
-        self,
-        request: Request[Any, Any, Any],
-        db: Db,
-        settings: Conf,
-        flag_id: uuid.UUID,
-        exc: InvalidInput | Conflict,
-        form: dict[str, str],
-    ) -> Template:
-        """The flag's page again, with what was wrong and what was typed; nothing kept."""
-        await db.rollback()
-        errors = exc.field_messages() if isinstance(exc, InvalidInput) else {}
-        return await self._detail(
-            request,
-            db,
-            settings,
-            flag_id,
-            status=422 if errors else 409,
-            errors=errors,
-            values=form,
-            error=exc.detail,
-        )
-
-    @post("/flags/{flag_id:uuid}/close", guards=[requires("peer", "lead")])
-    async def close(
-        self, request: Request[Any, Any, Any], db: Db, settings: Conf, flag_id: FromPath[uuid.UUID]
-    ) -> Template | Redirect:
-        form = await form_data(request)
-        try:
-            await service.close_flag(
-                db, actor=current_actor(request), flag_id=flag_id, reason=form.get("reason", ""), now=now_of(request)
-            )
-        except (InvalidInput, Conflict) as exc:
-            return await self._refused(request, db, settings, flag_id, exc, form)
-        return redirect(request, f"/flags/{flag_id}", "Flag closed.")
-
-    @post("/flags/{flag_id:uuid}/acknowledge", guards=[requires("peer", "lead")])
-    async def acknowledge(self, request: Request[Any, Any, Any], db: Db, flag_id: FromPath[uuid.UUID]) -> Redirect:
-        await service.acknowledge_flag(db, actor=current_actor(request), flag_id=flag_id, now=now_of(request))
-        return redirect(request, f"/flags/{flag_id}", "Acknowledged: you are dealing with it.")
 
 
 class ReferralPages(Controller):

@@ -1,4 +1,4 @@
-"""API shapes for flags and referrals."""
+"""API shapes for referrals (the flags' own: trim.flags.schemas)."""
 
 from __future__ import annotations
 
@@ -19,15 +19,6 @@ class ReferralIn(BaseModel):
 
 
 class ReferralCreated(BaseModel):
-    id: uuid.UUID
-    status: str
-
-
-class CloseIn(BaseModel):
-    reason: str = Field(min_length=1, max_length=500)
-
-
-class FlagStatusOut(BaseModel):
     id: uuid.UUID
     status: str
 

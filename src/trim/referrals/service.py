@@ -1,4 +1,5 @@
-"""Flags become referrals with consent; clinicians record uptake; people can withdraw."""
+"""Flags become referrals with consent (trim.flags resolves the flag); clinicians record
+uptake; people can withdraw."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from trim.accounts import service as accounts
 from trim.accounts.actor import Actor
 from trim.assessments import service as assessments
-from trim.assessments.models import Assessment, Flag
+from trim.assessments.models import Assessment
 from trim.config import Settings
 from trim.errors import Conflict, FieldError, InvalidInput, NotFound
+from trim.flags import service as flags
 from trim.followups.models import CheckIn
 from trim.notifications import service as notifications
 from trim.privacy import audit, crypto, policy
@@ -31,16 +33,6 @@ STATUS_LABELS = {
     "closed": "Closed",
     "withdrawn": "Consent withdrawn",
 }
-FLAG_STATUS_LABELS = {"open": "Open", "referred": "Referred", "declined": "Referral declined", "closed": "Closed"}
-
-
-async def _open_flag(session: AsyncSession, actor: Actor, flag_id: uuid.UUID) -> Flag:
-    flag = await policy.access_flag(session, actor, flag_id)
-    if not policy.can_act_on_flag(actor, flag):
-        raise NotFound()
-    if flag.status != "open":
-        raise Conflict("This flag has already been resolved.")
-    return flag
 
 
 async def offer_referral(
@@ -56,7 +48,7 @@ async def offer_referral(
 ) -> Referral:
     """Record the conversation: a referral offered, the person's answer, and where it goes.
     A 'no' is recorded and respected; nothing is sent."""
-    flag = await _open_flag(session, actor, flag_id)
+    flag = await flags.open_flag_to_act_on(session, actor=actor, flag_id=flag_id)
     if consent:
         if (clinician_id is None) == (service_id is None):
             raise InvalidInput.field("clinician_id", "Choose one clinician or one service from the directory.")
@@ -91,12 +83,7 @@ async def offer_referral(
         updated_at=now,
     )
     session.add(referral)
-    flag.status = "referred" if consent else "declined"
-    flag.resolved_at = now
-    flag.resolved_by_id = actor.id
-    flag.acknowledged_at = flag.acknowledged_at or now
-    flag.acknowledged_by_id = flag.acknowledged_by_id or actor.id
-    session.add(flag)
+    await flags.resolve_by_referral(session, actor=actor, flag=flag, consent=consent, now=now)
     await session.flush()
     if referral.clinician_id is not None:
         await notifications.enqueue(
@@ -187,54 +174,6 @@ async def confirm_share(session: AsyncSession, *, actor: Actor, referral_id: uui
             now=now,
         )
     return referral
-
-
-async def close_flag(session: AsyncSession, *, actor: Actor, flag_id: uuid.UUID, reason: str, now: datetime) -> Flag:
-    """Close a flag with a reason (e.g. already seeing their GP)."""
-    cleaned = reason.strip()
-    if not cleaned:
-        raise InvalidInput.field("reason", "Give a short reason for closing the flag.")
-    if len(cleaned) > 500:
-        raise InvalidInput.field("reason", "Keep the reason under 500 characters.")
-    flag = await _open_flag(session, actor, flag_id)
-    flag.status = "closed"
-    flag.resolution_reason = cleaned
-    flag.resolved_at = now
-    flag.resolved_by_id = actor.id
-    flag.acknowledged_at = flag.acknowledged_at or now
-    flag.acknowledged_by_id = flag.acknowledged_by_id or actor.id
-    session.add(flag)
-    audit.record(
-        session,
-        actor=actor,
-        action="flag.closed",
-        target_type="flag",
-        target_id=flag.id,
-        subject_id=flag.person_id,
-        at=now,
-    )
-    return flag
-
-
-async def acknowledge_flag(session: AsyncSession, *, actor: Actor, flag_id: uuid.UUID, now: datetime) -> Flag:
-    """Someone has picked up an urgent flag: the on-call escalation stops."""
-    flag = await policy.access_flag(session, actor, flag_id)
-    if not policy.can_act_on_flag(actor, flag):
-        raise NotFound()
-    if flag.acknowledged_at is None:
-        flag.acknowledged_at = now
-        flag.acknowledged_by_id = actor.id
-        session.add(flag)
-        audit.record(
-            session,
-            actor=actor,
-            action="flag.acknowledged",
-            target_type="flag",
-            target_id=flag.id,
-            subject_id=flag.person_id,
-            at=now,
-        )
-    return flag
 
 
 async def set_status(
@@ -332,15 +271,7 @@ async def referral_views(session: AsyncSession, referrals: list[Referral]) -> li
     """Referrals with the names a page shows (no access check: pass only visible ones)."""
     names = await accounts.names_of(session, [r.person_id for r in referrals] + [r.clinician_id for r in referrals])
     services = {s.id: s.name for s in await session.exec(select(ReferralService))}
-    flag_ids = [r.flag_id for r in referrals if r.flag_id]
-    causes = (
-        {
-            f_id: cause
-            for f_id, cause in await session.exec(select(Flag.id, Flag.cause).where(col(Flag.id).in_(flag_ids)))
-        }
-        if flag_ids
-        else {}
-    )
+    causes = await flags.flag_causes(session, flag_ids=[r.flag_id for r in referrals if r.flag_id])
     return [
         ReferralView(
             referral=r,
@@ -377,9 +308,9 @@ async def shared_assessments(
 ) -> list[SharedAssessment]:
     """What the person agreed to share with this clinician: the recorded check-ins behind
     the flag (answers, scores and the peer's notes). Reading them is audited."""
-    if not policy.can_read_shared_assessment(actor, referral) or referral.flag_id is None:
+    if not policy.can_read_shared_assessment(actor, referral):
         return []
-    flag = await session.get(Flag, referral.flag_id)
+    flag = await flags.flag_of_shared_referral(session, actor=actor, referral=referral)
     if flag is None:
         return []
     stmt = (
@@ -403,7 +334,7 @@ async def shared_assessments(
                 outcome=assessment.outcome,
                 band=assessment.band,
                 score=assessment.score,
-                results=await assessments.results_of(session, assessment.id),
+                results=await assessments.results_of(session, actor=actor, assessment=assessment, shared_on=referral),
                 notes=crypto.decrypt(settings, assessment.notes_encrypted),
             )
         )
@@ -500,38 +431,3 @@ async def update_service(
         session, actor=actor, action="service.updated", target_type="referral_service", target_id=entry.id, at=now
     )
     return entry
-
-
-@dataclass
-class FlagView:
-    flag: Flag
-    person_name: str
-    referral: Referral | None
-
-    @property
-    def status_label(self) -> str:
-        return FLAG_STATUS_LABELS.get(self.flag.status, self.flag.status)
-
-
-async def flag_views(session: AsyncSession, flags: list[Flag]) -> list[FlagView]:
-    names = await accounts.names_of(session, [f.person_id for f in flags])
-    referrals: dict[uuid.UUID, Referral] = {}
-    if flags:
-        for referral in await session.exec(select(Referral).where(col(Referral.flag_id).in_([f.id for f in flags]))):
-            if referral.flag_id is not None:
-                referrals[referral.flag_id] = referral
-    return [FlagView(flag=f, person_name=names.get(f.person_id, ""), referral=referrals.get(f.id)) for f in flags]
-
-
-async def flag_detail(session: AsyncSession, *, actor: Actor, flag_id: uuid.UUID, now: datetime) -> FlagView:
-    flag = await policy.access_flag(session, actor, flag_id)
-    audit.record(
-        session,
-        actor=actor,
-        action="flag.viewed",
-        target_type="flag",
-        target_id=flag.id,
-        subject_id=flag.person_id,
-        at=now,
-    )
-    return (await flag_views(session, [flag]))[0]

@@ -92,3 +92,10 @@ async def sweep_named_windows(session: AsyncSession, *, now: datetime, settings:
         told += await service.notify_matching_peers(session, request=request, now=now)
     await sweeps.advance_mark(session, "requests.named_windows", now, now=now)
     return told
+
+
+# What every worker runs for this area (trim.jobs composes every area's).
+SWEEPS = (
+    sweeps.RegisteredSweep("requests.escalate", sweep_escalations),
+    sweeps.RegisteredSweep("requests.named_windows", sweep_named_windows),
+)

@@ -13,9 +13,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from trim.accounts import service as accounts
 from trim.accounts.actor import Actor
 from trim.accounts.models import Person, PersonRole
-from trim.assessments import service as assessments
 from trim.config import Settings
 from trim.errors import Conflict, FieldError, InvalidInput, NotFound
+from trim.flags import service as flags
 from trim.incidents import service as incidents
 from trim.notifications import service as notifications
 from trim.privacy import audit, crypto, policy
@@ -122,7 +122,7 @@ async def submit(
     )
     await notify_matching_peers(session, request=request, now=now)
     if data.safety_concern:
-        await assessments.raise_flag(
+        await flags.raise_flag(
             session,
             person_id=actor.person_id,
             cause="request_safety",
@@ -165,11 +165,8 @@ async def notify_matching_peers(session: AsyncSession, *, request: PeerRequest, 
 async def _visible(
     session: AsyncSession, actor: Actor, request_id: uuid.UUID, now: datetime
 ) -> tuple[PeerRequest, str, PeerFacts | None]:
-    request = await session.get(PeerRequest, request_id)
     peer = await peer_facts(session, actor)
-    level = policy.request_access(actor, request, peer=peer, now=now) if request else None
-    if request is None or level is None:
-        raise NotFound()
+    request, level = await policy.access_request(session, actor, request_id, peer=peer, now=now)
     return request, level, peer
 
 
@@ -291,9 +288,7 @@ async def offer_to(
     """The lead offers a waiting request to one peer first (without learning who asked)."""
     if not actor.is_lead:
         raise NotFound()
-    request = await session.get(PeerRequest, request_id)
-    if request is None:
-        raise NotFound()
+    request, _ = await policy.access_request(session, actor, request_id, peer=await peer_facts(session, actor), now=now)
     if request.status != "open":
         raise Conflict("This request is no longer waiting.")
     if peer_id == request.requester_id or not await _is_active_peer(session, peer_id):
@@ -438,3 +433,7 @@ async def own_requests_section(
             }
         )
     record["requests"] = out
+
+
+# What this area adds to a person's own record (trim.records.service composes them).
+RECORD_SECTIONS = (own_requests_section,)

@@ -1,4 +1,4 @@
-"""The person's own record (page, JSON, CSV) and the admin's view of the audit log."""
+"""The person's own record (page and CSV) and the admin's view of the audit log."""
 
 from __future__ import annotations
 
@@ -11,24 +11,14 @@ from litestar.response import Template
 from trim.accounts import service as accounts
 from trim.accounts.auth import current_actor, requires, signed_in
 from trim.deps import Conf, Db
-from trim.privacy import audit_view, record
-from trim.web import PageNumber, api_errors, now_of, page
+from trim.records import service as records
+from trim.web import PageNumber, nav_item, now_of, page
 
 AUDIT_PAGE = 100
 
 
-class RecordApi(Controller):
-    path = "/api/me"
-    tags = ["me"]
-
-    @get(
-        "/record",
-        guards=[signed_in],
-        summary="Everything held about me, and who read it",
-        responses=api_errors(401, 404),
-    )
-    async def my_record(self, request: Request[Any, Any, Any], db: Db, settings: Conf) -> dict[str, Any]:
-        return await record.own_record(db, actor=current_actor(request), settings=settings, now=now_of(request))
+# This area's navigation entries; place orders them among every area's (app.py composes).
+NAV = (nav_item("Audit log", "/admin/audit", "admin", place=120),)
 
 
 class RecordPages(Controller):
@@ -36,14 +26,14 @@ class RecordPages(Controller):
 
     @get("/me", guards=[signed_in])
     async def mine(self, request: Request[Any, Any, Any], db: Db, settings: Conf) -> Template:
-        data = await record.own_record(db, actor=current_actor(request), settings=settings, now=now_of(request))
+        data = await records.own_record(db, actor=current_actor(request), settings=settings, now=now_of(request))
         return page(request, "privacy/record.html", record=data)
 
     @get("/me/record.csv", guards=[signed_in])
     async def mine_csv(self, request: Request[Any, Any, Any], db: Db, settings: Conf) -> Response[str]:
-        data = await record.own_record(db, actor=current_actor(request), settings=settings, now=now_of(request))
+        data = await records.own_record(db, actor=current_actor(request), settings=settings, now=now_of(request))
         return Response(
-            record.record_csv(data),
+            records.record_csv(data),
             media_type="text/csv",
             headers={"Content-Disposition": 'attachment; filename="my-trim-record.csv"'},
         )
@@ -64,7 +54,7 @@ class AuditPages(Controller):
         """Metadata only: who, when (to the minute), what kind of action, which record id.
         Never content, and never what a person did about themselves."""
         page_number = max(1, page_number)
-        found = await audit_view.admin_audit_page(
+        found = await records.admin_audit_page(
             db, action=action or None, limit=AUDIT_PAGE, offset=(page_number - 1) * AUDIT_PAGE
         )
         names = await accounts.names_by_id(db, [line.actor_id for line in found.lines])

@@ -1,6 +1,6 @@
 """`trim purge` covers every table that holds personal data (issue 26 item 10).
 
-One list says how each table with personal data is kept (trim.privacy.retention
+One list says how each table with personal data is kept (trim.records.retention
 PERSONAL_DATA) and another why the rest hold none; these tests hold both against the
 schema, so a new table with a person's id or a personal column fails here until someone
 decides how it is kept. Then a whole old case, and everything that outlived its own
@@ -19,13 +19,12 @@ from tests.conftest import FakeClock, make_settings
 from tests.helpers import verified
 from tests.privacy.test_audit_keys_purge import recorded_case
 from trim.accounts.models import AccountLink, LinkRequest, SigninCounter, WebSession
-from trim.assessments import service as assessments
 from trim.db import AsyncSession, metadata
+from trim.flags import service as flag_service
 from trim.followups.models import PeerChangeRequest
 from trim.idempotency import IdempotencyKey
 from trim.notifications.models import OutboxMessage
-from trim.privacy.retention import CASE, NO_PERSONAL_DATA, PERSONAL_DATA, purge
-from trim.referrals import service as referrals
+from trim.records.retention import CASE, NO_PERSONAL_DATA, PERSONAL_DATA, purge
 from trim.referrals.models import Referral
 from trim.requests import service as requests
 
@@ -85,7 +84,7 @@ async def test_purge_leaves_no_case_row_pointing_at_the_person_and_clears_what_o
     # An old case: an incident, two recorded check-ins, the flag they raised and a referral
     # for it, a request for a different peer, and a request for a peer.
     checkins = await recorded_case(db, cast, settings, clock, days_ago=400)
-    flags = await assessments.list_flags(db, actor=cast.actor("lead"))
+    flags = await flag_service.list_flags(db, actor=cast.actor("lead"))
     flag = flags[0]
     db.add(
         Referral(
@@ -101,7 +100,7 @@ async def test_purge_leaves_no_case_row_pointing_at_the_person_and_clears_what_o
         )
     )
     for each in flags:
-        await referrals.close_flag(db, actor=cast.actor("lead"), flag_id=each.id, reason="Seen by GP.", now=long_ago)
+        await flag_service.close_flag(db, actor=cast.actor("lead"), flag_id=each.id, reason="Seen by GP.", now=long_ago)
     db.add(
         PeerChangeRequest(
             exposure_id=checkins[0].exposure_id, person_id=cast.responder.id, created_at=long_ago, resolved_at=long_ago

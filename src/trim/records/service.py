@@ -1,31 +1,38 @@
-"""A person's own record: everything held about them, and who has read it."""
+"""A person's own record (everything held about them, and who has read it) and the
+admin's view of the audit log.
+
+Both read across every area, so they live above them: this module may import any area's
+service; no area imports it."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import and_, or_
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trim.accounts import service as accounts
 from trim.accounts.actor import Actor
 from trim.accounts.rules import email_change_note
-from trim.assessments import rules as flag_rules
 from trim.assessments import service as assessments
-from trim.assessments.models import Assessment, Flag
+from trim.assessments.models import Assessment
 from trim.config import Settings
 from trim.exports import csv_text
+from trim.flags import rules as flag_rules
+from trim.flags.models import Flag
 from trim.followups import rules as schedule_rules
 from trim.followups.models import CheckIn
 from trim.incidents.models import EXPOSURE_LABELS, KIND_LABELS, Exposure, Incident
-from trim.privacy import audit, crypto
+from trim.privacy import audit, crypto, policy
 from trim.privacy.models import AuditEvent
 from trim.referrals import rules as referrals_rules
 from trim.referrals.models import Referral, ReferralService
+from trim.requests import service as requests
 
 # What each audit action means, said plainly to the person it is about.
 READ_LABELS = {
@@ -108,7 +115,7 @@ async def own_record(session: AsyncSession, *, actor: Actor, settings: Settings,
             "peer": peer_names.get(c.peer_id) if c.peer_id else None,
         }
         if a is not None:
-            results = await assessments.results_of(session, a.id)
+            results = await assessments.results_of(session, actor=actor, assessment=a)
             entry["record"] = {
                 "recorded_at": a.recorded_at,
                 "outcome": a.outcome,
@@ -206,7 +213,7 @@ async def own_record(session: AsyncSession, *, actor: Actor, settings: Settings,
         "requests": [],
         "reads": [],
     }
-    for extra in EXTRA_SECTIONS:
+    for extra in RECORD_SECTIONS:
         await extra(session, record=record, actor=actor, settings=settings)
     record["reads"] = await reads_about(session, person_id=me, incident_ids=incident_ids, zone_name=str(zone))
     audit.record(
@@ -215,8 +222,16 @@ async def own_record(session: AsyncSession, *, actor: Actor, settings: Settings,
     return record
 
 
-# Areas that hold more about a person add a section: async (session, *, record, actor, settings).
-EXTRA_SECTIONS: list[Any] = []
+class RecordSection(Protocol):
+    """More an area holds about the person, added to their record in place."""
+
+    def __call__(
+        self, session: AsyncSession, *, record: dict[str, Any], actor: Actor, settings: Settings
+    ) -> Awaitable[None]: ...
+
+
+# The sections areas add beyond what is read above, each exported by its area.
+RECORD_SECTIONS: tuple[RecordSection, ...] = (*requests.RECORD_SECTIONS,)
 
 
 async def reads_about(
@@ -289,3 +304,55 @@ def _record_rows(record: dict[str, Any]) -> Iterator[list[Any]]:
                     yield [section, index, key, "; ".join(_flat(v) for v in value)]
                 else:
                     yield [section, index, key, _flat(value)]
+
+
+# -- the admin's view of the audit log -------------------------------------------------
+# Metadata only, and never what a person did about themselves (policy.admin_audit_scope).
+# Times to the minute and no sequence numbers, so a listed event cannot be lined up with
+# one that is not listed.
+
+
+@dataclass(frozen=True)
+class AdminAuditLine:
+    at: datetime  # to the minute
+    actor_id: str | None
+    action: str
+    target_type: str
+    target_id: str | None
+
+
+@dataclass(frozen=True)
+class AdminAuditPage:
+    lines: list[AdminAuditLine]
+    total: int  # events listed under this filter
+    actions: list[str]  # the actions one can filter by
+
+
+def to_the_minute(at: datetime) -> datetime:
+    return at.replace(second=0, microsecond=0)
+
+
+async def admin_audit_page(session: AsyncSession, *, action: str | None, limit: int, offset: int) -> AdminAuditPage:
+    """One page of the events the admin may list, newest first, with how many there are."""
+    scope = policy.admin_audit_scope()
+    where = [scope] if not action else [scope, col(AuditEvent.action) == action]
+    rows = await session.exec(
+        select(AuditEvent).where(*where).order_by(*audit.NEWEST_FIRST).limit(limit).offset(offset)
+    )
+    lines = [
+        AdminAuditLine(
+            at=to_the_minute(e.at),
+            actor_id=e.actor_id,
+            action=e.action,
+            target_type=e.target_type,
+            target_id=e.target_id,
+        )
+        for e in rows
+    ]
+    total = int((await session.exec(select(func.count()).select_from(AuditEvent).where(*where))).one())
+    actions = list(
+        await session.exec(
+            select(AuditEvent.action).where(scope).group_by(col(AuditEvent.action)).order_by(col(AuditEvent.action))
+        )
+    )
+    return AdminAuditPage(lines=lines, total=total, actions=actions)

@@ -33,8 +33,10 @@ from sqlmodel.sql.expression import SelectOfScalar
 from trim import idempotency
 from trim.accounts import signin
 from trim.accounts.models import AccountLink, LinkRequest, Person, WebSession
-from trim.assessments.models import Assessment, AssessmentResult, Flag
+from trim.assessments.models import Assessment, AssessmentResult
 from trim.config import Settings
+from trim.flags import service as flags
+from trim.flags.models import Flag
 from trim.followups.models import CheckIn, PeerChangeRequest
 from trim.incidents.models import Exposure, Incident
 from trim.notifications import jobs as notifications_jobs
@@ -162,12 +164,7 @@ async def purge(session: AsyncSession, *, now: datetime, settings: Settings, dry
             .values(person_id=stand_in)
             .execution_options(synchronize_session=False)
         )
-        await session.exec(
-            update(Flag)
-            .where(col(Flag.exposure_id) == exposure.id)
-            .values(person_id=stand_in, resolution_reason=None)
-            .execution_options(synchronize_session=False)
-        )
+        await flags.deidentify_for_exposure(session, exposure_id=exposure.id, stand_in=stand_in)
         exposure.person_id = stand_in
         exposure.purged_at = now
         session.add(exposure)
@@ -189,9 +186,7 @@ async def purge(session: AsyncSession, *, now: datetime, settings: Settings, dry
         )
     )
     for flag in loose:
-        flag.person_id = await stand_ins.for_person(flag.person_id)
-        flag.resolution_reason = None
-        session.add(flag)
+        flags.deidentify(session, flag=flag, stand_in=await stand_ins.for_person(flag.person_id))
         report.flags += 1
 
     # Requests closed or withdrawn before the cutoff.
@@ -206,12 +201,7 @@ async def purge(session: AsyncSession, *, now: datetime, settings: Settings, dry
     )
     for request in requests:
         stand_in = await stand_ins.for_person(request.requester_id)
-        await session.exec(
-            update(Flag)
-            .where(col(Flag.source_request_id) == request.id)
-            .values(person_id=stand_in, resolution_reason=None)
-            .execution_options(synchronize_session=False)
-        )
+        await flags.deidentify_for_request(session, request_id=request.id, stand_in=stand_in)
         request.requester_id = stand_in
         request.message_encrypted = None
         request.contact_encrypted = None

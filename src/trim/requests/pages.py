@@ -1,4 +1,4 @@
-"""Asking for a peer: the calm phone form, peers' list, and /api/requests."""
+"""Asking for a peer: the calm phone form and the peers' list."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from trim.accounts import service as accounts
@@ -15,128 +15,13 @@ from trim.deps import Conf, Db
 from trim.errors import Conflict, InvalidInput
 from trim.requests import service
 from trim.requests.models import CONTACT_LABELS, OUTCOME_LABELS, URGENCY_LABELS
-from trim.requests.schemas import CloseRequestIn, RequestCreated, RequestIn, RequestOut
-from trim.web import Limit, Offset, api_errors, form_data, now_of, page, redirect, settings_of
+from trim.web import form_data, nav_item, now_of, page, redirect, settings_of
 
-
-def request_out(view: service.RequestView) -> RequestOut:
-    r = view.request
-    return RequestOut(
-        id=r.id,
-        status=r.status,
-        urgency=r.urgency,
-        contact_method=r.contact_method,
-        created_at=r.created_at,
-        accepted_at=r.accepted_at,
-        escalated=r.escalated_at is not None,
-        access=view.level,
-        requester=view.requester_name,
-        contact=view.contact,
-        message=view.message,
-        preferred_background=r.preferred_background if view.level != "status" else None,
-    )
-
-
-class RequestApi(Controller):
-    path = "/api/requests"
-    tags = ["requests for a peer"]
-
-    @post(
-        "/",
-        guards=[signed_in],
-        status_code=201,
-        summary="Ask for a peer",
-        description="Matching peers see it at once. safety_concern true raises an urgent flag and the answer "
-        "carries the organisation's crisis guidance.",
-        responses=api_errors(400, 401, 403, 404, 422),
-    )
-    async def create(
-        self, request: Request[Any, Any, Any], db: Db, settings: Conf, data: JSONBody[RequestIn]
-    ) -> RequestCreated:
-        created = await service.submit(
-            db,
-            actor=current_actor(request),
-            now=now_of(request),
-            settings=settings,
-            data=service.RequestInput(**data.model_dump()),
-        )
-        return RequestCreated(
-            id=created.id,
-            status=created.status,
-            crisis_guidance=settings.crisis_guidance if created.safety_concern else None,
-        )
-
-    @get("/", guards=[signed_in], summary="Requests in the caller's scope", responses=api_errors(400, 401, 404))
-    async def index(
-        self, request: Request[Any, Any, Any], db: Db, settings: Conf, limit: Limit = 100, offset: Offset = 0
-    ) -> list[RequestOut]:
-        views = await service.list_requests(
-            db, actor=current_actor(request), settings=settings, now=now_of(request), limit=limit, offset=offset
-        )
-        return [request_out(v) for v in views]
-
-    @get(
-        "/{request_id:uuid}",
-        guards=[signed_in],
-        summary="One request, as the caller may see it",
-        responses=api_errors(401, 404),
-    )
-    async def read(
-        self, request: Request[Any, Any, Any], db: Db, settings: Conf, request_id: FromPath[uuid.UUID]
-    ) -> RequestOut:
-        view = await service.request_detail(
-            db, actor=current_actor(request), request_id=request_id, settings=settings, now=now_of(request)
-        )
-        return request_out(view)
-
-    @post(
-        "/{request_id:uuid}/accept",
-        guards=[requires("peer")],
-        status_code=200,
-        summary="Take a request (one peer wins)",
-        responses=api_errors(401, 403, 404, 409),
-    )
-    async def accept(self, request: Request[Any, Any, Any], db: Db, request_id: FromPath[uuid.UUID]) -> RequestCreated:
-        taken = await service.accept(db, actor=current_actor(request), request_id=request_id, now=now_of(request))
-        return RequestCreated(id=taken.id, status=taken.status)
-
-    @post(
-        "/{request_id:uuid}/close",
-        guards=[requires("peer")],
-        status_code=200,
-        summary="Close a request you took",
-        responses=api_errors(400, 401, 403, 404, 409, 422),
-    )
-    async def close(
-        self,
-        request: Request[Any, Any, Any],
-        db: Db,
-        settings: Conf,
-        request_id: FromPath[uuid.UUID],
-        data: JSONBody[CloseRequestIn],
-    ) -> RequestCreated:
-        closed = await service.close(
-            db,
-            actor=current_actor(request),
-            request_id=request_id,
-            outcome=data.outcome,
-            now=now_of(request),
-            settings=settings,
-        )
-        return RequestCreated(id=closed.id, status=closed.status)
-
-    @post(
-        "/{request_id:uuid}/withdraw",
-        guards=[signed_in],
-        status_code=200,
-        summary="The requester withdraws",
-        responses=api_errors(401, 403, 404),
-    )
-    async def withdraw(
-        self, request: Request[Any, Any, Any], db: Db, request_id: FromPath[uuid.UUID]
-    ) -> RequestCreated:
-        done = await service.withdraw(db, actor=current_actor(request), request_id=request_id, now=now_of(request))
-        return RequestCreated(id=done.id, status=done.status)
+# This area's navigation entries; place orders them among every area's (app.py composes).
+NAV = (
+    nav_item("Requests", "/requests", "peer", "lead", place=20),
+    nav_item("Ask for a peer", "/requests/new", "responder", "supervisor", "clinician", place=30),
+)
 
 
 def _uuid(value: str | None) -> uuid.UUID | None:
@@ -206,7 +91,6 @@ class RequestPages(Controller):
                 ),
             )
         except InvalidInput as exc:
-            await db.rollback()
             return await self._form(request, db, values=form, status=422, errors=exc.field_messages(), error=exc.detail)
         return redirect(
             request,

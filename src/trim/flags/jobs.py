@@ -1,4 +1,8 @@
-"""Periodic work for flags: an urgent flag nobody has picked up goes to the on-call contacts."""
+"""Periodic work for flags: an urgent flag nobody has picked up goes to the on-call contacts.
+
+The set read is the handful of open urgent flags past the cut-off, never the whole table;
+each email carries a dedupe key per flag and address, so a second run (or a second
+worker) sends nothing twice."""
 
 from __future__ import annotations
 
@@ -7,22 +11,22 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from trim.assessments.models import Flag
 from trim.config import Settings
+from trim.flags.models import Flag, FlagStatus
 from trim.notifications import service as notifications
+from trim.notifications.sweeps import RegisteredSweep
 from trim.privacy import audit
 
 
 async def sweep_unacknowledged_urgent(session: AsyncSession, *, now: datetime, settings: Settings) -> int:
     """Urgent flags still open and not acknowledged after TRIM_URGENT_ACK_MINUTES: email the
-    on-call contacts named in settings, and the lead again, once per flag (dedupe keys).
-    The set read is the handful of open urgent flags, never the whole table."""
+    on-call contacts named in settings, and the lead again, once per flag (dedupe keys)."""
     cutoff = now - timedelta(minutes=settings.urgent_ack_minutes)
     flags = list(
         await session.exec(
             select(Flag).where(
                 col(Flag.urgent).is_(True),
-                Flag.status == "open",
+                Flag.status == FlagStatus.open,
                 col(Flag.acknowledged_at).is_(None),
                 col(Flag.raised_at) <= cutoff,
             )
@@ -65,3 +69,7 @@ async def sweep_unacknowledged_urgent(session: AsyncSession, *, now: datetime, s
             )
         sent += written
     return sent
+
+
+# What every worker runs for this area (trim.jobs composes every area's).
+SWEEPS = (RegisteredSweep("flags.urgent_unacknowledged", sweep_unacknowledged_urgent),)

@@ -1,0 +1,221 @@
+"""The check-in page: recording and correcting on the phone form, opting out."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.params import FromPath
+from litestar.response import Redirect, Template
+
+from trim.accounts.auth import current_actor, requires, signed_in
+from trim.assessments import instruments as catalogue
+from trim.assessments import service
+from trim.config import Settings
+from trim.deps import Conf, Db
+from trim.errors import InvalidInput, NotFound
+from trim.flags import rules as flag_rules
+from trim.flags import service as flag_service
+from trim.followups import rules as schedule_rules
+from trim.followups import service as followups
+from trim.idempotency import FormKey, Replay, request_hash
+from trim.incidents import service as incidents
+from trim.web import form_data, now_of, page, redirect
+
+
+def parse_form(form: dict[str, str]) -> service.Submission:
+    """Form fields a__<instrument>__<item> = yes|no; outcome; safety; reason; notes. Which
+    instruments a check-in asks is the service's to check, so nothing is read here."""
+    answers: dict[str, dict[str, bool]] = {}
+    outcome = form.get("outcome", "")
+    if outcome == "completed":
+        for name, value in form.items():
+            parts = name.split("__")
+            if len(parts) == 3 and parts[0] == "a" and value in ("yes", "no"):
+                answers.setdefault(parts[1], {})[parts[2]] = value == "yes"
+    safety = form.get("safety_concern")
+    if safety not in ("yes", "no"):
+        raise InvalidInput.field("safety_concern", "Answer the safety question (yes or no).")
+    return service.Submission(
+        outcome=outcome,
+        safety_concern=safety == "yes",
+        answers=answers,
+        reason=form.get("reason"),
+        notes=form.get("notes"),
+        opt_out=form.get("opt_out") == "yes",
+    )
+
+
+class RecordPages(Controller):
+    include_in_schema = False
+
+    async def _context(
+        self, request: Request[Any, Any, Any], db: Db, settings: Settings, checkin_id: uuid.UUID
+    ) -> dict[str, Any]:
+        actor = current_actor(request)
+        now = now_of(request)
+        view = await followups.checkin_view(db, actor=actor, checkin_id=checkin_id, now=now, settings=settings)
+        incident = await incidents.incident_detail(
+            db, actor=actor, incident_id=view.incident_id, now=now, settings=settings
+        )
+        record = await service.record_view(db, actor=actor, checkin_id=checkin_id, now=now, settings=settings)
+        offered = catalogue.offered_at(catalogue.load(), view.kind)
+        trend = []
+        if view.peer_id == actor.id or view.person_id == actor.id:
+            trend = await service.person_trend(db, actor=actor, person_id=view.person_id, now=now)
+        flags = await flag_service.list_flags(db, actor=actor, person_id=view.person_id)
+        return {
+            "checkin": view,
+            "incident": incident.incident,
+            "record": record,
+            "offered": offered,
+            "can_record": view.peer_id == actor.id
+            and actor.is_peer
+            and view.person_id != actor.id
+            and view.status in schedule_rules.OPEN_STATUSES,
+            "can_correct": record is not None and record.assessment.recorded_by_id == actor.id,
+            "is_person": view.person_id == actor.id,
+            "is_peer": view.peer_id == actor.id,
+            "labels": schedule_rules.STATUS_LABELS,
+            "outcome_labels": service.OUTCOME_LABELS,
+            "causes": flag_rules.CAUSES,
+            "trend": trend,
+            "flags": flags,
+            "crisis_guidance": settings.crisis_guidance,
+            "threshold": next((b.min for b in catalogue.load()["trim_risk"].bands if b.name == "elevated"), 3),
+        }
+
+    @get("/checkins/{checkin_id:uuid}", guards=[signed_in])
+    async def detail(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, checkin_id: FromPath[uuid.UUID]
+    ) -> Template:
+        ctx = await self._context(request, db, settings, checkin_id)
+        return page(request, "assessments/checkin.html", values={"idempotency_key": str(uuid.uuid4())}, **ctx)
+
+    async def _refused_context(
+        self, request: Request[Any, Any, Any], db: Db, settings: Settings, checkin_id: uuid.UUID
+    ) -> dict[str, Any]:
+        """A refused form shown again from what was typed: the check-in's header and the
+        questions, with no audited re-read (no record, flags or trend on this page)."""
+        actor = current_actor(request)
+        view = await followups.checkin_header(
+            db, actor=actor, checkin_id=checkin_id, now=now_of(request), settings=settings
+        )
+        return {
+            "checkin": view,
+            "incident": None,
+            "record": None,
+            "offered": catalogue.offered_at(catalogue.load(), view.kind),
+            "can_record": view.peer_id == actor.id
+            and actor.is_peer
+            and view.person_id != actor.id
+            and view.status in schedule_rules.OPEN_STATUSES,
+            "can_correct": False,
+            "is_person": view.person_id == actor.id,
+            "is_peer": view.peer_id == actor.id,
+            "labels": schedule_rules.STATUS_LABELS,
+            "outcome_labels": service.OUTCOME_LABELS,
+            "causes": flag_rules.CAUSES,
+            "trend": [],
+            "flags": [],
+            "crisis_guidance": settings.crisis_guidance,
+        }
+
+    @post("/checkins/{checkin_id:uuid}/record", guards=[requires("peer")])
+    async def record(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, checkin_id: FromPath[uuid.UUID]
+    ) -> Template | Redirect:
+        actor = current_actor(request)
+        form = await form_data(request)
+        key = form.get("idempotency_key") or None
+        try:
+            recorded = await service.record_checkin_once(
+                db,
+                actor=actor,
+                checkin_id=checkin_id,
+                submission=parse_form(form),
+                once=FormKey(key, request_hash(form)) if key else None,
+                now=now_of(request),
+                settings=settings,
+            )
+        except InvalidInput as exc:
+            ctx = await self._refused_context(request, db, settings, checkin_id)
+            return page(
+                request,
+                "assessments/checkin.html",
+                status=422,
+                values=form,
+                errors=exc.field_messages(),
+                error=exc.detail,
+                **ctx,
+            )
+        if isinstance(recorded, Replay):
+            # A double tap on "Save" shows the first answer instead of failing.
+            return redirect(request, f"/checkins/{checkin_id}")
+        message = "Check-in recorded."
+        if recorded.flags:
+            message += " A flag was raised: offer a confidential referral."
+        return redirect(
+            request,
+            f"/checkins/{checkin_id}",
+            message,
+            "warning" if recorded.assessment.safety_concern or recorded.flags else "success",
+        )
+
+    @get("/checkins/{checkin_id:uuid}/correct", guards=[requires("peer")])
+    async def correct_form(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, checkin_id: FromPath[uuid.UUID]
+    ) -> Template:
+        ctx = await self._context(request, db, settings, checkin_id)
+        if not ctx["can_correct"]:
+            raise NotFound()
+        record = ctx["record"]
+        values: dict[str, str] = {
+            "outcome": record.assessment.outcome,
+            "reason": record.assessment.reason or "",
+            "notes": record.notes or "",
+            "safety_concern": "yes" if record.assessment.safety_concern else "no",
+        }
+        for result in record.results:
+            for item_id, answer in result.answers.items():
+                values[f"a__{result.instrument_id}__{item_id}"] = "yes" if answer else "no"
+        return page(request, "assessments/correct.html", values=values, **ctx)
+
+    @post("/checkins/{checkin_id:uuid}/correct", guards=[requires("peer")])
+    async def correct(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, checkin_id: FromPath[uuid.UUID]
+    ) -> Template | Redirect:
+        form = await form_data(request)
+        try:
+            await service.correct_checkin(
+                db,
+                actor=current_actor(request),
+                checkin_id=checkin_id,
+                submission=parse_form(form),
+                correction_reason=form.get("correction_reason", ""),
+                now=now_of(request),
+                settings=settings,
+            )
+        except InvalidInput as exc:
+            ctx = await self._refused_context(request, db, settings, checkin_id)
+            return page(
+                request,
+                "assessments/correct.html",
+                status=422,
+                values=form,
+                errors=exc.field_messages(),
+                error=exc.detail,
+                **ctx,
+            )
+        return redirect(request, f"/checkins/{checkin_id}", "Correction saved. The earlier version is kept.")
+
+    @post("/checkins/{checkin_id:uuid}/opt-out", guards=[signed_in])
+    async def opt_out(self, request: Request[Any, Any, Any], db: Db, checkin_id: FromPath[uuid.UUID]) -> Redirect:
+        await service.person_opts_out(db, actor=current_actor(request), checkin_id=checkin_id, now=now_of(request))
+        return redirect(
+            request,
+            "/me/checkins",
+            "Understood. There will be no more check-ins about this incident. You can still ask for a "
+            "peer at any time.",
+        )

@@ -1,0 +1,52 @@
+"""The flags' /api routes: the flags in the caller's scope, and closing one."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.params import FromPath, JSONBody
+
+from trim.accounts.auth import current_actor, requires, signed_in
+from trim.deps import Db
+from trim.flags import service
+from trim.flags.schemas import CloseIn, FlagOut, FlagStatusOut
+from trim.web import Limit, Offset, api_errors, now_of
+
+
+class FlagApi(Controller):
+    path = "/api"
+    tags = ["flags and referrals"]
+
+    @get(
+        "/flags",
+        guards=[signed_in],
+        summary="Flags in the caller's scope, newest first",
+        responses=api_errors(400, 401, 404),
+    )
+    async def flags(
+        self, request: Request[Any, Any, Any], db: Db, limit: Limit = 100, offset: Offset = 0
+    ) -> list[FlagOut]:
+        found = await service.list_flags(db, actor=current_actor(request), limit=limit, offset=offset)
+        return [
+            FlagOut(
+                id=f.id, person_id=f.person_id, cause=f.cause, status=f.status, urgent=f.urgent, raised_at=f.raised_at
+            )
+            for f in found
+        ]
+
+    @post(
+        "/flags/{flag_id:uuid}/close",
+        guards=[requires("peer", "lead")],
+        status_code=200,
+        summary="Close a flag with a reason",
+        responses=api_errors(400, 401, 403, 404, 409, 422),
+    )
+    async def close(
+        self, request: Request[Any, Any, Any], db: Db, flag_id: FromPath[uuid.UUID], data: JSONBody[CloseIn]
+    ) -> FlagStatusOut:
+        flag = await service.close_flag(
+            db, actor=current_actor(request), flag_id=flag_id, reason=data.reason, now=now_of(request)
+        )
+        return FlagStatusOut(id=flag.id, status=flag.status)

@@ -1,0 +1,449 @@
+"""Flags: raising them (once per cause), telling the right people, and acting on them.
+
+Every change to the flags table is made here. The areas whose events raise flags
+(assessments, incidents, requests) and the referral conversation that resolves one call
+in; flags calls only accounts, notifications and privacy.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from trim.accounts import service as accounts
+from trim.accounts.actor import Actor
+from trim.config import Settings
+from trim.errors import Conflict, InvalidInput, NotFound
+from trim.flags import rules
+from trim.flags.models import Flag, FlagStatus
+from trim.followups.models import CheckIn
+from trim.incidents.models import Exposure, Incident
+from trim.notifications import service as notifications
+from trim.privacy import audit, policy
+from trim.referrals.models import Referral, ReferralService
+
+# -- raising -------------------------------------------------------------------------
+
+
+async def raise_flag(
+    session: AsyncSession,
+    *,
+    person_id: uuid.UUID,
+    cause: str,
+    cause_key: str,
+    now: datetime,
+    exposure_id: uuid.UUID | None = None,
+    source_assessment_id: uuid.UUID | None = None,
+    source_request: uuid.UUID | None = None,
+) -> Flag | None:
+    """Raise a flag once per cause: a second attempt (a retry, a twin request, another
+    peer at the same moment) finds the unique cause_key taken and raises nothing."""
+    existing = (await session.exec(select(Flag.id).where(Flag.cause_key == cause_key))).first()
+    if existing is not None:
+        return None
+    flag = Flag(
+        person_id=person_id,
+        exposure_id=exposure_id,
+        cause=cause,
+        cause_key=cause_key,
+        urgent=cause in rules.URGENT_CAUSES,
+        raised_at=now,
+        source_assessment_id=source_assessment_id,
+        source_request_id=source_request,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(flag)
+            await session.flush()
+    except IntegrityError:
+        return None
+    audit.record(
+        session,
+        actor="system",
+        action="flag.raised",
+        target_type="flag",
+        target_id=flag.id,
+        subject_id=person_id,
+        details={"cause": cause, "urgent": flag.urgent},
+        at=now,
+    )
+    await _notify_flag(session, flag=flag, now=now)
+    return flag
+
+
+async def _notify_flag(session: AsyncSession, *, flag: Flag, now: datetime) -> None:
+    """Tell the person's peer (for an exposure) and the lead; urgent ones cannot be
+    switched off. The email says only that a flag needs attention, with a link."""
+    kind = "urgent_flag" if flag.urgent else "flag"
+    subject = "Urgent: a safety concern needs you now" if flag.urgent else "A flag needs your attention"
+    body = (
+        "A safety concern was raised. Please open trim now and follow the crisis guidance."
+        if flag.urgent
+        else "Someone you support may benefit from an offer of a confidential referral."
+    )
+    link = f"/flags/{flag.id}"
+    recipients = list(await notifications.role_holders(session, "lead"))
+    if flag.exposure_id is not None:
+        peer = (await session.exec(select(Exposure.peer_id).where(Exposure.id == flag.exposure_id))).first()
+        if peer is not None and peer not in recipients:
+            recipients.append(peer)
+    messages = [
+        notifications.Message(
+            kind, subject, body, person_id=person, link=link, urgent=flag.urgent, dedupe_key=f"flag:{flag.id}:{person}"
+        )
+        for person in recipients
+        if person != flag.person_id
+    ]
+    await notifications.enqueue_many(session, messages, now=now)
+
+
+async def evaluate_exposure(
+    session: AsyncSession,
+    *,
+    exposure_id: uuid.UUID,
+    person_id: uuid.UUID,
+    history: Sequence[rules.ScheduledCheckin],
+    now: datetime,
+    settings: Settings,
+    source_assessment_id: uuid.UUID | None = None,
+) -> list[Flag]:
+    """Raise whatever exposure-level flags the exposure's recorded check-ins (`history`,
+    as assessments reads them) now call for."""
+    causes = rules.exposure_flags(history, consecutive=settings.consecutive_elevated_for_flag)
+    raised = []
+    for cause in sorted(causes):
+        flag = await raise_flag(
+            session,
+            person_id=person_id,
+            exposure_id=exposure_id,
+            cause=cause,
+            cause_key=f"{cause}:{exposure_id}",
+            source_assessment_id=source_assessment_id,
+            now=now,
+        )
+        if flag is not None:
+            raised.append(flag)
+    return raised
+
+
+async def check_cumulative(
+    session: AsyncSession, *, person_ids: Sequence[uuid.UUID], now: datetime, settings: Settings
+) -> list[Flag]:
+    """Several incidents in a short time: a flag offering a proactive check-in, even when
+    every score is low. The same cluster of incidents raises it once."""
+    window = timedelta(days=settings.cumulative_window_days)
+    raised: list[Flag] = []
+    times: dict[uuid.UUID, list[datetime]] = {pid: [] for pid in person_ids}
+    for start_at in range(0, len(person_ids), 500):
+        chunk = list(person_ids[start_at : start_at + 500])
+        rows = await session.exec(
+            select(Exposure.person_id, Incident.occurred_at)
+            .join(Incident, col(Incident.id) == col(Exposure.incident_id))
+            .where(col(Exposure.person_id).in_(chunk), col(Exposure.removed_at).is_(None))
+        )
+        for person, occurred in rows:
+            times[person].append(occurred)
+    due: dict[str, uuid.UUID] = {}
+    for person_id in person_ids:
+        if len(times[person_id]) < settings.cumulative_incidents_for_flag:
+            continue
+        start = rules.cumulative_window_start(
+            times[person_id], threshold=settings.cumulative_incidents_for_flag, window=window
+        )
+        if start is not None:
+            due[f"cumulative:{person_id}:{start.date().isoformat()}"] = person_id
+    keys = list(due)
+    for start_at in range(0, len(keys), 500):
+        for existing in await session.exec(
+            select(Flag.cause_key).where(col(Flag.cause_key).in_(keys[start_at : start_at + 500]))
+        ):
+            due.pop(existing, None)
+    if not due:
+        return raised
+    fresh = [
+        Flag(person_id=person_id, cause="cumulative_exposure", cause_key=key, raised_at=now)
+        for key, person_id in due.items()
+    ]
+    try:
+        async with session.begin_nested():  # one savepoint for them all
+            session.add_all(fresh)
+            await session.flush()
+        raised = fresh
+        for flag in fresh:
+            audit.record(
+                session,
+                actor="system",
+                action="flag.raised",
+                target_type="flag",
+                target_id=flag.id,
+                subject_id=flag.person_id,
+                details={"cause": flag.cause, "urgent": False},
+                at=now,
+            )
+        await notifications.notify_role(
+            session,
+            role="lead",
+            kind="flag",
+            subject="New offers of support to make",
+            body=f"{len(fresh)} colleague(s) have been at several incidents in a short time. Consider offering "
+            "a check-in.",
+            link="/flags",
+            now=now,
+        )
+    except IntegrityError:
+        # Another transaction raised one of them meanwhile: go one at a time.
+        for key, person_id in due.items():
+            one = await raise_flag(session, person_id=person_id, cause="cumulative_exposure", cause_key=key, now=now)
+            if one is not None:
+                raised.append(one)
+    return raised
+
+
+# -- acting on a flag ------------------------------------------------------------------
+
+
+async def open_flag_to_act_on(session: AsyncSession, *, actor: Actor, flag_id: uuid.UUID) -> Flag:
+    """The flag, if the actor may see it, act on it (never the person themselves), and it
+    is still open; the same NotFound otherwise, and a Conflict once it was resolved."""
+    flag = await policy.access_flag(session, actor, flag_id)
+    if not policy.can_act_on_flag(actor, flag):
+        raise NotFound()
+    if flag.status != FlagStatus.open:
+        raise Conflict("This flag has already been resolved.")
+    return flag
+
+
+def _resolve(flag: Flag, *, actor: Actor, status: FlagStatus, now: datetime) -> None:
+    flag.status = status.value
+    flag.resolved_at = now
+    flag.resolved_by_id = actor.id
+    flag.acknowledged_at = flag.acknowledged_at or now
+    flag.acknowledged_by_id = flag.acknowledged_by_id or actor.id
+
+
+async def resolve_by_referral(session: AsyncSession, *, actor: Actor, flag: Flag, consent: bool, now: datetime) -> Flag:
+    """The referral conversation was held on this open flag (from `open_flag_to_act_on`):
+    referred when the person agreed, declined when they said no. Audited by referrals, as
+    the referral it records."""
+    if not policy.can_act_on_flag(actor, flag) or flag.status != FlagStatus.open:
+        raise NotFound()
+    _resolve(flag, actor=actor, status=FlagStatus.referred if consent else FlagStatus.declined, now=now)
+    session.add(flag)
+    return flag
+
+
+async def close_flag(session: AsyncSession, *, actor: Actor, flag_id: uuid.UUID, reason: str, now: datetime) -> Flag:
+    """Close a flag with a reason (e.g. already seeing their GP)."""
+    cleaned = reason.strip()
+    if not cleaned:
+        raise InvalidInput.field("reason", "Give a short reason for closing the flag.")
+    if len(cleaned) > rules.REASON_MAX:
+        raise InvalidInput.field("reason", f"Keep the reason under {rules.REASON_MAX} characters.")
+    flag = await open_flag_to_act_on(session, actor=actor, flag_id=flag_id)
+    _resolve(flag, actor=actor, status=FlagStatus.closed, now=now)
+    flag.resolution_reason = cleaned
+    session.add(flag)
+    audit.record(
+        session,
+        actor=actor,
+        action="flag.closed",
+        target_type="flag",
+        target_id=flag.id,
+        subject_id=flag.person_id,
+        at=now,
+    )
+    return flag
+
+
+async def acknowledge_flag(session: AsyncSession, *, actor: Actor, flag_id: uuid.UUID, now: datetime) -> Flag:
+    """Someone has picked up an urgent flag: the on-call escalation stops."""
+    flag = await policy.access_flag(session, actor, flag_id)
+    if not policy.can_act_on_flag(actor, flag):
+        raise NotFound()
+    if flag.acknowledged_at is None:
+        flag.acknowledged_at = now
+        flag.acknowledged_by_id = actor.id
+        session.add(flag)
+        audit.record(
+            session,
+            actor=actor,
+            action="flag.acknowledged",
+            target_type="flag",
+            target_id=flag.id,
+            subject_id=flag.person_id,
+            at=now,
+        )
+    return flag
+
+
+# -- reading -------------------------------------------------------------------------
+
+
+async def list_flags(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    person_id: uuid.UUID | None = None,
+    open_only: bool = False,
+    limit: int = 500,
+    offset: int = 0,
+) -> list[Flag]:
+    """Flags in the actor's scope, urgent and newest first."""
+    stmt = policy.visible_flags(actor)
+    if person_id is not None:
+        stmt = stmt.where(Flag.person_id == person_id)
+    if open_only:
+        stmt = stmt.where(Flag.status == FlagStatus.open)
+    stmt = stmt.order_by(col(Flag.urgent).desc(), col(Flag.raised_at).desc(), col(Flag.id)).limit(limit).offset(offset)
+    return list(await session.exec(stmt))
+
+
+async def flag_causes(session: AsyncSession, *, flag_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The cause of each flag, for referral pages (the cause is what the referral says it
+    came of; the caller has fetched the referrals through policy)."""
+    if not flag_ids:
+        return {}
+    return {
+        f_id: cause for f_id, cause in await session.exec(select(Flag.id, Flag.cause).where(col(Flag.id).in_(flag_ids)))
+    }
+
+
+async def flag_of_shared_referral(session: AsyncSession, *, actor: Actor, referral: Referral) -> Flag | None:
+    """The flag behind a referral whose person agreed to share it with this clinician
+    (who cannot see flags as such): None for anyone else."""
+    if not policy.can_read_shared_assessment(actor, referral) or referral.flag_id is None:
+        return None
+    return await session.get(Flag, referral.flag_id)
+
+
+@dataclass
+class FlagView:
+    flag: Flag
+    person_name: str
+    referral: Referral | None
+
+    @property
+    def status_label(self) -> str:
+        return rules.STATUS_LABELS.get(self.flag.status, self.flag.status)
+
+
+async def _flag_views(session: AsyncSession, flags: list[Flag]) -> list[FlagView]:
+    # Only flags fetched through policy come here; a flag's referral shows with it.
+    names = await accounts.names_of(session, [f.person_id for f in flags])
+    referrals: dict[uuid.UUID, Referral] = {}
+    if flags:
+        for referral in await session.exec(select(Referral).where(col(Referral.flag_id).in_([f.id for f in flags]))):
+            if referral.flag_id is not None:
+                referrals[referral.flag_id] = referral
+    return [FlagView(flag=f, person_name=names.get(f.person_id, ""), referral=referrals.get(f.id)) for f in flags]
+
+
+async def flags_to_act_on(session: AsyncSession, *, actor: Actor) -> list[FlagView]:
+    """The flags page: flags in the actor's scope about other people, with their referral."""
+    flags = await list_flags(session, actor=actor)
+    return await _flag_views(session, [f for f in flags if f.person_id != actor.id])
+
+
+async def flag_detail(session: AsyncSession, *, actor: Actor, flag_id: uuid.UUID, now: datetime) -> FlagView:
+    """One flag with its referral, if the actor may see it. Opening it is audited."""
+    flag = await policy.access_flag(session, actor, flag_id)
+    audit.record(
+        session,
+        actor=actor,
+        action="flag.viewed",
+        target_type="flag",
+        target_id=flag.id,
+        subject_id=flag.person_id,
+        at=now,
+    )
+    return (await _flag_views(session, [flag]))[0]
+
+
+async def support_started(session: AsyncSession, *, exposures: Sequence[Exposure]) -> set[uuid.UUID]:
+    """The exposures whose person's support has started: a completed check-in on it, or an
+    open flag that its peer sees through it (its own, or one with no exposure, such as
+    several incidents in a short time). A flag born of a request for a peer belongs to the
+    request, not to any incident, so it is not counted (nor told) here. The answer is ids
+    alone, for the removal rule (`policy.can_remove_exposure`); nothing of a flag is shown."""
+    if not exposures:
+        return set()
+    by_id = {e.id: e for e in exposures}
+    started = set(
+        await session.exec(
+            select(CheckIn.exposure_id)
+            .where(col(CheckIn.exposure_id).in_(list(by_id)), CheckIn.outcome == "completed")
+            .distinct()
+        )
+    )
+    flags = await session.exec(
+        select(Flag.person_id, Flag.exposure_id).where(
+            Flag.status == FlagStatus.open,
+            col(Flag.source_request_id).is_(None),
+            col(Flag.person_id).in_(list({e.person_id for e in exposures})),
+        )
+    )
+    for person_id, exposure_id in flags:
+        if exposure_id is not None:
+            if exposure_id in by_id:
+                started.add(exposure_id)
+        else:
+            started.update(e.id for e in exposures if e.person_id == person_id)
+    return started
+
+
+@dataclass
+class ReferralChoices:
+    """Where a referral from a flag can go, for the form on the flag's page."""
+
+    clinicians: list[accounts.PersonView]
+    services: list[ReferralService]
+
+
+async def referral_choices(session: AsyncSession, *, actor: Actor) -> ReferralChoices:
+    """Clinicians who use trim (never the actor: nobody refers to themselves) and the active
+    services in the lead's directory, for those who may act on flags."""
+    if actor.is_token or not (actor.is_lead or actor.is_peer):
+        return ReferralChoices(clinicians=[], services=[])
+    clinicians = await accounts.search_people(session, actor=actor, role="clinician", limit=200)
+    services = await session.exec(
+        select(ReferralService).where(col(ReferralService.active).is_(True)).order_by(col(ReferralService.name))
+    )
+    return ReferralChoices(clinicians=[c for c in clinicians if c.id != actor.id], services=list(services))
+
+
+# -- retention ------------------------------------------------------------------------
+
+
+async def deidentify_for_exposure(session: AsyncSession, *, exposure_id: uuid.UUID, stand_in: uuid.UUID) -> None:
+    """The retention purge: an exposure's flags move to the person's stand-in, and the
+    free-text reason they were closed with goes."""
+    await session.exec(
+        update(Flag)
+        .where(col(Flag.exposure_id) == exposure_id)
+        .values(person_id=stand_in, resolution_reason=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def deidentify_for_request(session: AsyncSession, *, request_id: uuid.UUID, stand_in: uuid.UUID) -> None:
+    """The retention purge: the flag a request for a peer raised moves to the stand-in."""
+    await session.exec(
+        update(Flag)
+        .where(col(Flag.source_request_id) == request_id)
+        .values(person_id=stand_in, resolution_reason=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def deidentify(session: AsyncSession, *, flag: Flag, stand_in: uuid.UUID) -> None:
+    """The retention purge: one flag (of no exposure nor request) moves to the stand-in."""
+    flag.person_id = stand_in
+    flag.resolution_reason = None
+    session.add(flag)
