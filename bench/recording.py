@@ -201,11 +201,13 @@ def trim_phase(url: str, *, seconds: int, connections: int, threads: int, peers:
         wait_healthy(base, app)
         sessions = asyncio.run(sign_in_all(base, peers))
         available = asyncio.run(request_lines(url, sessions, lines))
-        before = asyncio.run(scalar(url, "SELECT count(*) FROM assessments"))
+        recorded_sql = "SELECT count(*) FROM checkins WHERE outcome IS NOT NULL"
+        before = asyncio.run(scalar(url, recorded_sql))
         load = load_average()
         result = run_wrk(f"{base}/", RECORD_LUA, seconds=seconds, connections=connections, threads=threads,
                          args=[str(lines), str(threads)])
-        recorded = asyncio.run(scalar(url, "SELECT count(*) FROM assessments")) - before
+        # Counted when wrk stops: requests still in flight then land later and are not counted.
+        recorded = asyncio.run(scalar(url, recorded_sql)) - before
         # The worker keeps sealing; give it a moment to catch up, then check the chain.
         deadline, unsealed = time.perf_counter() + 60, -1
         while time.perf_counter() < deadline:
