@@ -92,9 +92,9 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "timezone": "Europe/London",
         "base_url": BASE_URL,
         "smtp_url": "smtp://127.0.0.1:1",
-        # Anchors from workers run by tests go to a folder of this run, not the checkout,
-        # a file for each settings: one test's anchors never meet another test's chain.
-        "audit_anchor_file": ANCHOR_DIR / f"{uuid.uuid4()}.jsonl",
+        # Anchors from workers run by tests go to a folder of this run, not the checkout. (Equal
+        # settings keep one running app; a test that checks anchors gives itself a file.)
+        "audit_anchor_file": ANCHOR_DIR / "audit-anchors.jsonl",
     }
     values.update(overrides)
     return load_settings(**values)

@@ -3,6 +3,7 @@ tests/records/test_keys_and_purge.py, with the helpers below.)"""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -28,7 +29,8 @@ async def cli(settings: Settings, *args: str) -> Any:
         "TRIM_DATABASE_URL": settings.database_url,
         "TRIM_SECRET_KEY": settings.secret(),
         "TRIM_ENCRYPTION_KEYS": "[" + ",".join(f'"{k}"' for k in settings.fernet_keys()) + "]",
-        "TRIM_AUDIT_ANCHOR_FILE": str(settings.audit_anchor_file),
+        # The shared file holds other tests' anchors: this chain is checked without any.
+        "TRIM_AUDIT_ANCHOR_FILE": str(settings.audit_anchor_file.with_name(f"none-{uuid.uuid4()}.jsonl")),
     }
     return await anyio.to_thread.run_sync(lambda: CliRunner().invoke(main, list(args), env=env))
 
