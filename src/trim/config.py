@@ -108,8 +108,6 @@ class Settings(BaseSettings):
     assign_avoid_same_station: bool = True
     max_future_incident_hours: int = Field(default=24, ge=0)
     max_past_incident_days: int = Field(default=10 * 366, ge=1)
-    # A return-to-work follow-up (section 18): check-ins this many days after the return.
-    return_to_work_offsets_days: list[int] = Field(default_factory=lambda: [7, 28])
 
     # -- a note the person shares with a manager (section 18) ------------
     shared_note_max_chars: int = Field(default=500, ge=20, le=2000)

@@ -176,3 +176,22 @@ def test_note_rules() -> None:
     assert rules.note_text_problem("x" * 10, max_chars=10) is None
     assert [rules.may_release(s) for s in ("suggested", "shared", "withdrawn")] == [True, False, False]
     assert [rules.may_withdraw(s) for s in ("suggested", "shared", "withdrawn")] == [True, True, False]
+
+
+async def test_the_peer_finds_the_suggestion_form_on_their_check_in_and_others_do_not(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock, session: AsyncSession, settings: Settings
+) -> None:
+    day3, peer = await _peer_of_responder(session, cast, clock, settings)
+    async with signed_in(client, peer) as browser:
+        assert f"/checkins/{day3.id}/note-suggestion" in (await browser.get(f"/checkins/{day3.id}")).text
+        empty = await browser.post(
+            f"/checkins/{day3.id}/note-suggestion", data={"text": " ", "_csrf_token": browser.cookies["csrftoken"]}
+        )
+        assert "Write the note" in empty.text
+    for person in (cast.responder, cast.lead):
+        async with signed_in(client, person) as browser:
+            assert "note-suggestion" not in (await browser.get(f"/checkins/{day3.id}")).text
+    async with signed_in(client, cast.lead) as lead:
+        # The lead is no peer of this person: refused like a missing check-in.
+        assert (await _form(lead, f"/checkins/{day3.id}/note-suggestion", text=SUGGESTED)).status_code == 404
+    assert list(await session.exec(select(SharedNote))) == []
