@@ -13,7 +13,7 @@ from trim.assessments.schemas import StrictBool
 
 class RequestIn(BaseModel):
     urgency: Literal["today", "this_week", "when_convenient"]
-    contact_method: Literal["phone", "text", "email", "in_person"]
+    contact_method: Literal["phone", "text", "email", "in_person", "conversation"]
     contact: str | None = Field(default=None, max_length=200, description="Number or address (encrypted at rest)")
     avoid_own_station: StrictBool = False
     preferred_peer_id: uuid.UUID | None = None
@@ -45,3 +45,31 @@ class RequestOut(BaseModel):
     contact: str | None = None
     message: str | None = None
     preferred_background: str | None = None
+    conversation: Literal["waiting", "open", "closed"] = Field(
+        default="waiting", description="Whether the requester and the peer who took it have a conversation"
+    )
+
+
+class MessageIn(BaseModel):
+    client_id: str = Field(
+        description="Chosen by the sender, one per message (a UUID will do): a resend with the same "
+        "client_id is stored once and answers 200 with the stored message"
+    )
+    body: str = Field(description="The message (encrypted at rest); 1 to TRIM_CONVERSATION_MESSAGE_MAX characters")
+
+
+class MessageOut(BaseModel):
+    id: uuid.UUID
+    client_id: str
+    mine: bool
+    author: str = Field(description="\"You\", the peer's name, or the requester's name or pseudonym")
+    body: str
+    sent_at: datetime
+
+
+class ConversationOut(BaseModel):
+    request_id: uuid.UUID
+    state: Literal["waiting", "open", "closed"]
+    requester: str = Field(description="The requester's name, or their pseudonym until they reveal it")
+    peer: str | None
+    messages: list[MessageOut]

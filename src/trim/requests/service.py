@@ -322,6 +322,11 @@ class RequestView:
     message: str | None = None
 
     @property
+    def conversation_state(self) -> str:
+        """What anyone who sees the request may know of its conversation: whether there is one."""
+        return rules.conversation_state(self.request)
+
+    @property
     def status_label(self) -> str:
         r = self.request
         if r.status == "open":
@@ -345,7 +350,7 @@ async def _view(
         view.contact = crypto.decrypt(settings, request.contact_encrypted)
         view.message = crypto.decrypt(settings, request.message_encrypted)
     if level == "taken":
-        view.requester_name = names.get(request.requester_id)
+        view.requester_name = rules.requester_label(request, names.get(request.requester_id))
         audit.record(
             session,
             actor=actor,
@@ -401,7 +406,7 @@ async def list_requests(
             names = await accounts.names_of(session, [request.accepted_by_id, request.requester_id])
             view.accepted_by_name = names.get(request.accepted_by_id) if request.accepted_by_id else None
             if level == "taken":
-                view.requester_name = names.get(request.requester_id)
+                view.requester_name = rules.requester_label(request, names.get(request.requester_id))
         views.append(view)
     return views
 
