@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from trim.accounts import service as accounts
@@ -157,8 +157,8 @@ class RequestPages(Controller):
         db: Db,
         settings: Conf,
         request_id: FromPath[uuid.UUID],
-        seen: int = 0,
-        live: int = 1,
+        seen: FromQuery[int] = 0,
+        live: FromQuery[int] = 1,
     ) -> Response[Any]:
         """What the conversation's poller asks: 204 while nothing has changed, else the messages."""
         actor = current_actor(request)
