@@ -327,3 +327,71 @@ async def test_key_rotation_rewrites_every_message(
     assert await undecryptable(db, new_only) == 0
     view = await conversation.read(db, actor=cast.actor("peer"), request_id=request_id, settings=new_only, now=clock())
     assert [m.body for m in view.messages] == [f"message {i}" for i in range(5)]
+
+
+# -- without my name ---------------------------------------------------------------------------
+
+
+async def test_without_a_name_the_peer_sees_a_pseudonym_until_the_requester_shows_it(
+    client: AsyncTestClient[Litestar], cast: Cast, session: AsyncSession, clock: FakeClock
+) -> None:
+    async with signed_in(client, cast.responder) as responder:
+        form = (await responder.get("/requests/new")).text
+        assert "Don&#39;t show my name" in form or "Don't show my name" in form
+        assert "the programme lead is told who you are" in form
+        refused = await responder.post(
+            "/api/requests",
+            json={
+                "urgency": "today",
+                "contact_method": "phone",
+                "contact": "0770",
+                "safety_concern": False,
+                "anonymous": True,
+            },
+        )
+        assert refused.status_code == 422 and "Write to me here in trim" in refused.json()["detail"]
+        asked = await responder.post(
+            "/api/requests",
+            json={
+                "urgency": "today",
+                "contact_method": "conversation",
+                "safety_concern": True,
+                "anonymous": True,
+                "message": "Not sleeping.",
+            },
+        )
+        assert asked.status_code == 201, asked.text
+    assert len(list(await session.exec(select(PeerRequest)))) == 1  # the refused one stored nothing
+    request_id = asked.json()["id"]
+    pseudonym = (await session.exec(select(PeerRequest.pseudonym))).one()
+    assert pseudonym is not None and pseudonym.startswith("Caller ")
+    url = f"/api/conversations/{request_id}/messages"
+    async with signed_in(client, cast.peer) as peer:
+        assert (await peer.post(f"/api/requests/{request_id}/accept")).status_code == 200
+        seen = (await peer.get(f"/api/requests/{request_id}")).json()
+        assert (seen["requester"], seen["message"], seen["urgency"]) == (pseudonym, "Not sleeping.", "today")
+        await peer.post(url, json={"client_id": "p1", "body": "Hello, I'm here."})
+        page = (await peer.get(f"/requests/{request_id}")).text
+        listing = (await peer.get("/requests")).text
+        flags = (await peer.get("/flags")).text
+        for text_seen in (page, listing, flags):
+            assert pseudonym in text_seen and cast.responder.name not in text_seen
+        assert (await peer.post(f"/api/requests/{request_id}/reveal")).status_code == 404
+        refused_close = await peer.post(f"/api/requests/{request_id}/close", json={"outcome": "ongoing_support"})
+        assert refused_close.status_code == 422 and "need their name" in refused_close.json()["detail"]
+    async with signed_in(client, cast.lead) as lead:  # a safety "yes" reaches the lead with the name
+        assert cast.responder.name in (await lead.get("/flags")).text
+    clock.advance(seconds=30)
+    async with signed_in(client, cast.responder) as responder:
+        await responder.post(url, json={"client_id": "r1", "body": "Thanks."})
+        mine = (await responder.get(f"/requests/{request_id}")).text
+        assert "Show them my name" in mine and pseudonym in mine
+        assert (await responder.post(f"/api/requests/{request_id}/reveal")).status_code == 200
+        assert "Show them my name" not in (await responder.get(f"/requests/{request_id}")).text
+    async with signed_in(client, cast.peer) as peer:
+        talk = (await peer.get(url)).json()
+        assert talk["requester"] == cast.responder.name
+        assert [m["author"] for m in talk["messages"]] == ["You", cast.responder.name]
+        assert cast.responder.name in (await peer.get("/flags")).text
+    revealed = list(await session.exec(select(AuditEvent).where(col(AuditEvent.action) == "request.name_revealed")))
+    assert len(revealed) == 1

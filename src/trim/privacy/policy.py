@@ -527,6 +527,26 @@ def can_write_in_conversation(actor: Actor, request: PeerRequest) -> bool:
     return can_view_conversation(actor, request) and request.status == "accepted"
 
 
+def sees_requester_name(actor: Actor, request: PeerRequest) -> bool:
+    """A request without a name: the requester and the lead (a safety "yes" reaches the lead
+    with the name) see it; the peer who took it sees the pseudonym until it is revealed."""
+    if actor.is_token or actor.id is None:
+        return False
+    if request.requester_id == actor.id or actor.is_lead:
+        return True
+    return not request_rules.name_hidden(request)
+
+
+async def hidden_requester_names(session: AsyncSession, actor: Actor, flags: Sequence[Flag]) -> dict[uuid.UUID, str]:
+    """For flags born of a request without a name that the actor may not name: the
+    pseudonym to show instead, by flag id."""
+    by_request = {f.source_request_id: f.id for f in flags if f.source_request_id is not None}
+    if not by_request:
+        return {}
+    rows = await session.exec(select(PeerRequest).where(col(PeerRequest.id).in_(list(by_request))))
+    return {by_request[r.id]: request_rules.requester_label(r, None) for r in rows if not sees_requester_name(actor, r)}
+
+
 # -- the aggregate dashboard ------------------------------------------------------------------
 
 

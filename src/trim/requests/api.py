@@ -36,6 +36,7 @@ def request_out(view: service.RequestView) -> RequestOut:
         escalated=r.escalated_at is not None,
         access=view.level,
         requester=view.requester_name,
+        anonymous=r.anonymous,
         contact=view.contact,
         message=view.message,
         preferred_background=r.preferred_background if view.level != "status" else None,
@@ -130,6 +131,19 @@ class RequestApi(Controller):
             settings=settings,
         )
         return RequestCreated(id=closed.id, status=closed.status)
+
+    @post(
+        "/{request_id:uuid}/reveal",
+        guards=[signed_in],
+        status_code=200,
+        summary="The requester shows their name to the peer who took their request",
+        responses=api_errors(401, 403, 404, 409),
+    )
+    async def reveal(self, request: Request[Any, Any, Any], db: Db, request_id: FromPath[uuid.UUID]) -> RequestCreated:
+        done = await conversation.reveal_name(
+            db, actor=current_actor(request), request_id=request_id, now=now_of(request)
+        )
+        return RequestCreated(id=done.id, status=done.status)
 
     @post(
         "/{request_id:uuid}/withdraw",

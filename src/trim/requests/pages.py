@@ -88,6 +88,7 @@ class RequestPages(Controller):
                     preferred_peer_id=_uuid(form.get("preferred_peer_id")),
                     preferred_background=form.get("preferred_background"),
                     message=form.get("message"),
+                    anonymous=form.get("anonymous") == "yes",
                 ),
             )
         except InvalidInput as exc:

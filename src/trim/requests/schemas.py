@@ -20,6 +20,11 @@ class RequestIn(BaseModel):
     preferred_background: str | None = Field(default=None, max_length=200, description="Someone who ...")
     message: str | None = Field(default=None, max_length=2000, description="Encrypted at rest")
     safety_concern: StrictBool
+    anonymous: StrictBool = Field(
+        default=False,
+        description="Without my name: the peer sees a pseudonym until the requester reveals it; needs "
+        'contact_method "conversation" and no contact. A safety concern still reaches the lead with the name.',
+    )
 
 
 class RequestCreated(BaseModel):
@@ -41,7 +46,10 @@ class RequestOut(BaseModel):
     accepted_at: datetime | None
     escalated: bool
     access: str = Field(description="own | taken | offered | status: how much of it the caller may see")
-    requester: str | None = Field(default=None, description="Only for the peer who took it")
+    requester: str | None = Field(
+        default=None, description="Only for the peer who took it: the name, or the pseudonym of a request without one"
+    )
+    anonymous: bool = False
     contact: str | None = None
     message: str | None = None
     preferred_background: str | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,6 +43,8 @@ class RequestInput:
     preferred_peer_id: uuid.UUID | None = None
     preferred_background: str | None = None
     message: str | None = None
+    # Without my name: the peer sees a pseudonym until they choose to show it.
+    anonymous: bool = False
 
 
 async def peer_facts(session: AsyncSession, actor: Actor) -> PeerFacts | None:
@@ -75,6 +78,15 @@ async def submit(
     if data.contact_method not in CONTACT_LABELS:
         errors.append(FieldError("contact_method", "Choose how you would like to be contacted."))
     contact = (data.contact or "").strip()
+    if data.anonymous and data.contact_method != "conversation":
+        errors.append(
+            FieldError(
+                "contact_method",
+                'Without your name, the peer writes to you here in trim: choose "Write to me here in trim".',
+            )
+        )
+    elif data.anonymous and contact:
+        errors.append(FieldError("contact", "Without your name, leave the number or email empty."))
     if data.contact_method in ("phone", "text", "email") and not contact:
         errors.append(FieldError("contact", "Tell us the number or address to use."))
     if len(contact) > CONTACT_MAX:
@@ -108,6 +120,8 @@ async def submit(
         safety_concern=data.safety_concern,
         status="open",
         created_at=now,
+        anonymous=data.anonymous,
+        pseudonym=rules.pseudonym(secrets.token_hex(2)) if data.anonymous else None,
     )
     session.add(request)
     await session.flush()
@@ -232,6 +246,12 @@ async def close(
         raise InvalidInput.field("outcome", f"Choose one of: {', '.join(OUTCOME_LABELS)}.")
     if request.status != "accepted":
         raise Conflict("This request is already closed.")
+    if outcome == "ongoing_support" and rules.name_hidden(request):
+        raise InvalidInput.field(
+            "outcome",
+            "Check-ins need their name, which they have not shown you. Ask them in the conversation, "
+            "or choose another outcome.",
+        )
     request.status = "closed"
     request.outcome = outcome
     request.closed_at = now
