@@ -376,6 +376,8 @@ async def test_without_a_name_the_peer_sees_a_pseudonym_until_the_requester_show
         flags = (await peer.get("/flags")).text
         for text_seen in (page, listing, flags):
             assert pseudonym in text_seen and cast.responder.name not in text_seen
+        # Nor an id to look them up by in the directory.
+        assert [f["person_id"] for f in (await peer.get("/api/flags")).json()] == [None]
         assert (await peer.post(f"/api/requests/{request_id}/reveal")).status_code == 404
         refused_close = await peer.post(f"/api/requests/{request_id}/close", json={"outcome": "ongoing_support"})
         assert refused_close.status_code == 422 and "need their name" in refused_close.json()["detail"]
@@ -393,5 +395,12 @@ async def test_without_a_name_the_peer_sees_a_pseudonym_until_the_requester_show
         assert talk["requester"] == cast.responder.name
         assert [m["author"] for m in talk["messages"]] == ["You", cast.responder.name]
         assert cast.responder.name in (await peer.get("/flags")).text
+        assert [f["person_id"] for f in (await peer.get("/api/flags")).json()] == [str(cast.responder.id)]
+    async with signed_in(client, cast.responder) as responder:  # their record holds the conversation
+        record = (await responder.get("/api/me/record")).json()
+        (asked_record,) = record["requests"]
+        assert asked_record["anonymous"] is True and len(asked_record["conversation"]) == 2
+        assert asked_record["conversation"][1].endswith("You: Thanks.")
+        assert "Your conversation (2 messages)" in (await responder.get("/me")).text
     revealed = list(await session.exec(select(AuditEvent).where(col(AuditEvent.action) == "request.name_revealed")))
     assert len(revealed) == 1

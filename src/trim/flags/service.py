@@ -350,6 +350,12 @@ async def _flag_views(session: AsyncSession, flags: list[Flag], actor: Actor) ->
     ]
 
 
+async def unnamed_flags(session: AsyncSession, *, actor: Actor, flags: Sequence[Flag]) -> set[uuid.UUID]:
+    """Flags (fetched through policy) whose person the actor may not name: born of a request
+    without a name, until the requester shows it."""
+    return set(await policy.hidden_requester_names(session, actor, flags))
+
+
 async def flags_to_act_on(session: AsyncSession, *, actor: Actor) -> list[FlagView]:
     """The flags page: flags in the actor's scope about other people, with their referral."""
     flags = await list_flags(session, actor=actor)

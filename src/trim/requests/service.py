@@ -25,6 +25,7 @@ from trim.requests.models import (
     CONTACT_LABELS,
     OUTCOME_LABELS,
     URGENCY_LABELS,
+    ConversationMessage,
     PeerRequest,
 )
 from trim.requests.rules import PeerFacts
@@ -443,6 +444,17 @@ async def own_requests_section(
     for r in rows:
         if r.accepted_by_id and r.accepted_by_id not in names:
             names.update(await accounts.names_of(session, [r.accepted_by_id]))
+        said = await session.exec(
+            select(ConversationMessage)
+            .where(col(ConversationMessage.request_id) == r.id)
+            .order_by(col(ConversationMessage.created_at), col(ConversationMessage.id))
+        )
+        talk = [
+            f"{m.created_at:%Y-%m-%d %H:%M} "
+            f"{'You' if m.author_id == actor.id else names.get(m.author_id, 'Peer')}: "
+            f"{crypto.decrypt(settings, m.body_encrypted)}"
+            for m in said
+        ]
         out.append(
             {
                 "id": str(r.id),
@@ -455,6 +467,8 @@ async def own_requests_section(
                 "safety_concern": r.safety_concern,
                 "accepted_by": names.get(r.accepted_by_id) if r.accepted_by_id else None,
                 "outcome": r.outcome,
+                "anonymous": r.anonymous,
+                "conversation": talk,
             }
         )
     record["requests"] = out
