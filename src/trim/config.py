@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # -- running ---------------------------------------------------------
     environment: Literal["production", "demo", "test"] = "production"
     database_url: str = "sqlite+aiosqlite:///./trim.db"
+    # Connections one web process keeps (and as many again at a peak): size it against
+    # PostgreSQL's max_connections (README, "Connections").
+    database_pool_size: int = Field(default=10, ge=1, le=500)
     base_url: str = "http://127.0.0.1:8000"
     organisation_name: str = "Peer support"
     timezone: str = "Europe/London"
