@@ -400,4 +400,4 @@ async def refused_addresses(session: AsyncSession, *, actor: Actor, limit: int =
         .order_by(last.desc(), col(OutboxMessage.to_address))
         .limit(limit)
     )
-    return [RefusedAddress(address, int(n), when, error) for address, n, when, error in rows]
+    return [RefusedAddress(address, int(n), when, error) for address, n, when, error in rows if when is not None]
