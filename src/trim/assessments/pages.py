@@ -74,6 +74,8 @@ class RecordPages(Controller):
             and actor.is_peer
             and view.person_id != actor.id
             and view.status in schedule_rules.OPEN_STATUSES,
+            "recordable_from": schedule_rules.recordable_from(view.due_at, early=settings.early_record),
+            "too_early": schedule_rules.too_early(due_at=view.due_at, now=now_of(request), early=settings.early_record),
             "can_correct": record is not None and record.assessment.recorded_by_id == actor.id,
             "is_person": view.person_id == actor.id,
             "is_peer": view.peer_id == actor.id,
@@ -111,6 +113,8 @@ class RecordPages(Controller):
             and actor.is_peer
             and view.person_id != actor.id
             and view.status in schedule_rules.OPEN_STATUSES,
+            "recordable_from": schedule_rules.recordable_from(view.due_at, early=settings.early_record),
+            "too_early": schedule_rules.too_early(due_at=view.due_at, now=now_of(request), early=settings.early_record),
             "can_correct": False,
             "is_person": view.person_id == actor.id,
             "is_peer": view.peer_id == actor.id,

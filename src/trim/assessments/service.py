@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import update
@@ -21,10 +21,11 @@ from trim.assessments import rules
 from trim.assessments.instruments import Instrument
 from trim.assessments.models import Assessment, AssessmentResult, InstrumentSnapshot
 from trim.config import Settings
-from trim.errors import Conflict, FieldError, InvalidInput, NotFound
+from trim.errors import Conflict, FieldError, InvalidInput, NotFound, NotYet
 from trim.flags import rules as flag_rules
 from trim.flags import service as flags
 from trim.flags.models import Flag
+from trim.followups import rules as schedule_rules
 from trim.followups.models import CheckIn
 from trim.idempotency import FormKey, Replay
 from trim.incidents.models import Exposure
@@ -139,6 +140,24 @@ async def _lock_exposure(session: AsyncSession, exposure_id: uuid.UUID) -> Expos
     return exposure
 
 
+def refuse_if_early(checkin: CheckIn, *, now: datetime, settings: Settings) -> None:
+    """A check-in recorded long before it is due asks the wrong questions at the wrong
+    time (a day-28 screen the day after): refused with the date it is due."""
+    if not schedule_rules.too_early(due_at=checkin.due_at, now=now, early=settings.early_record):
+        return
+    opens = schedule_rules.recordable_from(checkin.due_at, early=settings.early_record)
+    due_local = checkin.due_at.astimezone(settings.zone).strftime("%a %-d %b %Y, %H:%M")
+    raise NotYet(
+        f"Not yet: this check-in is due on {due_local}.",
+        recordable_from=_iso(opens),
+        due_at=_iso(checkin.due_at),
+    )
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def record_scope(actor: Actor, checkin_id: uuid.UUID) -> str:
     """The Idempotency-Key scope of recording one check-in, shared by the API and the form."""
     return f"{actor.audit_id}:checkin.record:{checkin_id}"
@@ -192,6 +211,7 @@ async def _record(
     checkin = await policy.access_checkin(session, actor, checkin_id)
     if not policy.can_record_checkin(actor, checkin):
         raise NotFound()
+    refuse_if_early(checkin, now=now, settings=settings)
     known = catalogue.load()
     offered = catalogue.offered_at(known, checkin.kind)
     clean = validate(submission, offered, known, checkin.kind)
