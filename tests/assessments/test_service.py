@@ -10,7 +10,7 @@ from sqlmodel import func, select
 
 from tests.cast import Cast, actor_for, make_person
 from tests.conftest import FakeClock
-from tests.helpers import answers_for, checkins_of, make_incident
+from tests.helpers import answers_for, checkins_of, make_incident, phase_answers
 from trim.assessments import service
 from trim.assessments.models import Assessment
 from trim.config import Settings
@@ -295,3 +295,37 @@ async def test_a_checkin_opens_the_early_window_before_it_is_due(
     day3, _ = await checkins_of(session, cast.responder)
     recorded = await record(db, cast, day3, settings, clock)
     assert recorded.assessment.outcome == "completed"
+
+
+async def test_unchangeable_history_alone_never_makes_a_persistent_flag(
+    session: AsyncSession, db: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
+) -> None:
+    day3, day28 = await setup(db, cast, settings, clock)
+    history = phase_answers("day3", yes_phases=("before", "during"))
+    first = await record(db, cast, day3, settings, clock, answers=history)
+    assert first.risk is not None and first.risk.band == "elevated"  # the band shown still counts them
+    second = await record(
+        db, cast, day28, settings, clock, answers=phase_answers("day28", yes_phases=("before", "during"))
+    )
+    assert first.flags == second.flags == []
+    assert (await session.exec(select(func.count()).select_from(Flag))).one() == 0
+
+
+async def test_two_after_items_at_both_checkins_raise_a_persistence_flag(
+    session: AsyncSession, db: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
+) -> None:
+    day3, day28 = await setup(db, cast, settings, clock)
+    await record(db, cast, day3, settings, clock, answers=phase_answers("day3", after_yes=2))
+    second = await record(db, cast, day28, settings, clock, answers=phase_answers("day28", after_yes=2))
+    assert "consecutive_elevated" in {f.cause for f in second.flags}
+    consecutive = (await session.exec(select(Flag).where(Flag.cause == "consecutive_elevated"))).all()
+    assert len(consecutive) == 1
+
+
+async def test_one_after_item_is_below_the_persistence_score(
+    session: AsyncSession, db: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
+) -> None:
+    day3, day28 = await setup(db, cast, settings, clock)
+    await record(db, cast, day3, settings, clock, answers=phase_answers("day3", yes_phases=("before",), after_yes=1))
+    second = await record(db, cast, day28, settings, clock, answers=phase_answers("day28", after_yes=1))
+    assert second.flags == []

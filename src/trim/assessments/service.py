@@ -383,7 +383,7 @@ async def _store(
         session,
         exposure_id=checkin.exposure_id,
         person_id=checkin.person_id,
-        history=await _exposure_history(session, checkin.exposure_id),
+        history=await _exposure_history(session, checkin.exposure_id, settings=settings),
         source_assessment_id=assessment.id,
         now=now,
         settings=settings,
@@ -450,31 +450,57 @@ async def _current_assessment(session: AsyncSession, checkin_id: uuid.UUID) -> A
     ).first()
 
 
-async def _exposure_history(session: AsyncSession, exposure_id: uuid.UUID) -> list[flag_rules.ScheduledCheckin]:
-    """Each check-in of the exposure with its current result, as the flag rules need it."""
+async def _exposure_history(
+    session: AsyncSession, exposure_id: uuid.UUID, *, settings: Settings
+) -> list[flag_rules.ScheduledCheckin]:
+    """Each check-in of the exposure with its current result, as the flag rules need it:
+    whether its risk answers count toward persistence (judged by the phases of the
+    instrument version it used), and whether its TSQ was positive."""
     checkins = list(
         await session.exec(
             select(CheckIn).where(CheckIn.exposure_id == exposure_id).execution_options(populate_existing=True)
         )
     )
-    flagged: dict[uuid.UUID, dict[str, bool]] = {}
+    tsq: dict[uuid.UUID, bool] = {}
+    persistent: dict[uuid.UUID, bool] = {}
     if checkins:
         rows = await session.exec(
-            select(Assessment.checkin_id, AssessmentResult.instrument_id, AssessmentResult.flagged)
+            select(Assessment.checkin_id, AssessmentResult)
             .join(AssessmentResult, col(AssessmentResult.assessment_id) == col(Assessment.id))
             .where(col(Assessment.checkin_id).in_([c.id for c in checkins]), col(Assessment.is_current).is_(True))
         )
-        for checkin_id, instrument_id, is_flagged in rows:
-            flagged.setdefault(checkin_id, {})[instrument_id] = bool(is_flagged)
+        phases: dict[int, dict[str, str]] = {}
+        for checkin_id, result in rows:
+            if result.instrument_id == "tsq":
+                tsq[checkin_id] = bool(result.flagged)
+            elif result.instrument_id == "trim_risk":
+                version = result.instrument_version
+                if version not in phases:
+                    phases[version] = await _phases_of(session, result.instrument_id, version)
+                persistent[checkin_id] = rules.counts_toward_persistence(
+                    result.answers or {}, phases[version], threshold=settings.persistent_after_score
+                )
     return [
         flag_rules.ScheduledCheckin(
             offset_days=c.offset_days,
             outcome=c.outcome,
-            risk_flagged=flagged.get(c.id, {}).get("trim_risk", False),
-            tsq_flagged=flagged.get(c.id, {}).get("tsq", False),
+            persistent=persistent.get(c.id, False),
+            tsq_flagged=tsq.get(c.id, False),
         )
         for c in checkins
     ]
+
+
+async def _phases_of(session: AsyncSession, instrument_id: str, version: int) -> dict[str, str]:
+    # The phases as the version the answers were given to defined them (history kept).
+    definition = (
+        await session.exec(
+            select(InstrumentSnapshot.definition).where(
+                InstrumentSnapshot.instrument_id == instrument_id, InstrumentSnapshot.version == version
+            )
+        )
+    ).first() or {}
+    return {i["id"]: i.get("phase", "after") for i in definition.get("items", [])}
 
 
 # -- reading -------------------------------------------------------------------------
