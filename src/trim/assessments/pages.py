@@ -11,6 +11,7 @@ from litestar.response import Redirect, Template
 
 from trim.accounts.auth import current_actor, requires, signed_in
 from trim.assessments import instruments as catalogue
+from trim.assessments import rules as assessment_rules
 from trim.assessments import service
 from trim.config import Settings
 from trim.deps import Conf, Db
@@ -84,6 +85,7 @@ class RecordPages(Controller):
             "causes": flag_rules.CAUSES,
             "trend": trend,
             "flags": flags,
+            "plain_words": assessment_rules.plain_words([r.flagged for r in record.results]) if record else "",
             "crisis_guidance": settings.crisis_guidance,
             "threshold": next((b.min for b in catalogue.load()["trim_risk"].bands if b.name == "elevated"), 3),
         }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from trim.assessments.instruments import Instrument
@@ -50,3 +50,17 @@ def band_for(total: int, instrument: Instrument) -> str:
         if total >= band.min:
             chosen = band.name
     return chosen
+
+
+HARDER_WORDS = (
+    "Some of what you described can make the weeks after an incident harder; your peer may suggest talking to someone."
+)
+USUAL_WORDS = (
+    "What you described is common in the weeks after an incident, and it often eases with time. You can "
+    "ask for a peer whenever you want to talk."
+)
+
+
+def plain_words(flagged: Sequence[bool]) -> str:
+    """What the person is told of their own scores: plain words, never a band or a line."""
+    return HARDER_WORDS if any(flagged) else USUAL_WORDS
