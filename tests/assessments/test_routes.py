@@ -288,6 +288,7 @@ async def test_the_limits_of_confidentiality_are_said_before_anyone_answers(
         page = (await browser.get(f"/checkins/{day3['id']}")).text
     assert page.index("confidentiality-limits") < page.index('name="outcome"')
     assert "passed to the programme lead and on-call" in page
+    assert "not the licensed TRiM tool" in page and "Brewin et al., 2002" in page  # what the instrument is
     async with signed_in(client, cast.responder) as responder:
         form = (await responder.get("/requests/new")).text
     assert "your supervisor is not told" in form and "the programme lead (and whoever is on call) is told" in form
