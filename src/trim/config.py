@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     optional_checkin_offsets_days: list[int] = Field(default_factory=lambda: [90])
     optional_checkins_enabled: bool = False
     due_window_days: int = Field(default=2, ge=0)
+    # A check-in can be recorded from this many hours before it is due, not earlier
+    # (TRiM's first interview is no sooner than 72 hours; the TSQ a month or more after).
+    early_record_hours: int = Field(default=12, ge=0, le=24 * 7)
     missed_grace_days: int = Field(default=7, ge=0)
     assign_avoid_same_station: bool = True
     max_future_incident_hours: int = Field(default=24, ge=0)
@@ -114,6 +117,8 @@ class Settings(BaseSettings):
 
     # -- flags -----------------------------------------------------------
     consecutive_elevated_for_flag: int = Field(default=2, ge=1)
+    # A check-in counts toward persistence when its after-phase items score at least this.
+    persistent_after_score: int = Field(default=2, ge=1)
     cumulative_incidents_for_flag: int = Field(default=3, ge=2)
     cumulative_window_days: int = Field(default=90, ge=1)
     urgent_ack_minutes: int = Field(default=30, ge=1)
@@ -257,6 +262,10 @@ class Settings(BaseSettings):
     @property
     def due_window(self) -> timedelta:
         return timedelta(days=self.due_window_days)
+
+    @property
+    def early_record(self) -> timedelta:
+        return timedelta(hours=self.early_record_hours)
 
     @property
     def missed_grace(self) -> timedelta:

@@ -341,6 +341,7 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
     if isinstance(exc, TrimError):
         status, detail = exc.status_code, exc.detail
         errors = [e.as_dict() for e in exc.errors]
+        extra = dict(exc.extra)
         if isinstance(exc, TooManyAttempts):
             headers["Retry-After"] = str(exc.retry_after_seconds)
     elif isinstance(exc, ValidationException):
