@@ -228,7 +228,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
         try:

@@ -51,6 +51,13 @@ KINDS: dict[str, Kind] = {
         ),
         Kind("referral", "Referrals", frozenset({"clinician", "lead", "peer"})),
         Kind("reassignment", "Check-ins handed on when a peer is unavailable", frozenset({"lead"})),
+        # Addresses the mail server refuses (a daily note): someone has to correct them.
+        Kind(
+            "delivery",
+            "Email addresses that refuse our messages (daily)",
+            frozenset({"lead"}),
+            always_for=frozenset({"lead"}),
+        ),
         # Something only the person can agree to (sharing a referral's assessment): always sent.
         Kind("consent", "Something waiting for your OK", _EVERYONE, always_for=_EVERYONE, listed=False),
         # Security notices (role changes, sign-in links) reach everyone, always.
