@@ -1,7 +1,7 @@
 """the conversation on a request, and asking without one's name
 
 Revision ID: 0622
-Revises: 0404
+Revises: 0616
 Create Date: 2026-12-02 05:40:00.000000
 
 - conversation_messages: the requester and the peer who took the request write to each
@@ -21,7 +21,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0622"
-down_revision: str | None = "0404"
+down_revision: str | None = "0616"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
