@@ -66,7 +66,7 @@ from trim.records.pages import AuditPages, RecordPages
 from trim.referrals import routes as referrals_routes
 from trim.referrals.routes import FlagReferralPages, ReferralApi, ReferralPages, ServicePages
 from trim.requests import pages as requests_pages
-from trim.requests.api import RequestApi
+from trim.requests.api import ConversationApi, RequestApi
 from trim.requests.pages import RequestPages
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -194,6 +194,7 @@ def route_handlers() -> list[Any]:
         RecordPages,
         AuditPages,
         RequestApi,
+        ConversationApi,
         RequestPages,
         NotificationPages,
         CalendarFeeds,

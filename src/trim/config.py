@@ -130,6 +130,11 @@ class Settings(BaseSettings):
     request_escalate_minutes_today: int = Field(default=120, ge=1)
     request_escalate_minutes_this_week: int = Field(default=24 * 60, ge=1)
     request_escalate_minutes_when_convenient: int = Field(default=3 * 24 * 60, ge=1)
+    # The conversation on a request: at most one "new message" email per person per this long.
+    conversation_email_minutes: int = Field(default=15, ge=1)
+    conversation_message_max: int = Field(default=2000, ge=1, le=10000)
+    # How often an open conversation asks for new messages (seconds).
+    conversation_poll_seconds: int = Field(default=3, ge=1, le=60)
 
     # -- mail ------------------------------------------------------------
     # smtp://[user:pass@]host[:port][?starttls=1|0][&timeout=SECONDS] or smtps://... (TLS from

@@ -35,6 +35,7 @@ KINDS: dict[str, Kind] = {
         Kind("checkin_due", "A check-in is due", frozenset({"peer", "lead"}), digest=True),
         Kind("checkin_overdue", "A check-in is overdue", frozenset({"peer", "lead"}), digest=True),
         Kind("request_new", "Someone asks for a peer", frozenset({"peer"})),
+        Kind("conversation_message", "A new message in a conversation about a request", _EVERYONE),
         Kind("flag", "A flag is raised for someone you support", frozenset({"peer", "lead"})),
         Kind(
             "urgent_flag",
