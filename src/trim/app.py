@@ -66,7 +66,7 @@ from trim.records.pages import AuditPages, RecordPages
 from trim.referrals import routes as referrals_routes
 from trim.referrals.routes import FlagReferralPages, ReferralApi, ReferralPages, ServicePages
 from trim.requests import pages as requests_pages
-from trim.requests.api import RequestApi
+from trim.requests.api import ConversationApi, RequestApi
 from trim.requests.pages import RequestPages
 from trim.sharing import pages as sharing_pages
 from trim.sharing.api import SharedNoteApi
@@ -197,6 +197,7 @@ def route_handlers() -> list[Any]:
         RecordPages,
         AuditPages,
         RequestApi,
+        ConversationApi,
         RequestPages,
         NotificationPages,
         CalendarFeeds,
@@ -233,7 +234,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
         try:

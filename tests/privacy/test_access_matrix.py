@@ -213,6 +213,12 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("POST", "/checkins/{checkin_id:uuid}/note-suggestion"): Rule(
         "P", ids={"checkin_id": "day28_id"}, form={"text": "x"}
     ),
+    # the conversation on a request: the requester and the peer who took it; the lead too gets 404
+    ("GET", "/api/conversations/{request_id:uuid}/messages"): Rule("RP"),
+    ("POST", "/api/conversations/{request_id:uuid}/messages"): Rule("RP", json={"client_id": "m1", "body": "x"}),
+    ("GET", "/requests/{request_id:uuid}/messages"): Rule("RP"),
+    ("POST", "/requests/{request_id:uuid}/messages"): Rule("RP", form={"client_id": "m1", "body": "x"}),
+    ("POST", "/requests/{request_id:uuid}/reveal"): Rule("R"),
 }
 
 

@@ -1,7 +1,7 @@
 """notes the person shares with a manager (design section 18)
 
 Revision ID: 0624
-Revises: 0404
+Revises: 0622
 Create Date: 2026-12-02 10:00:00.000000
 
 - shared_notes: one exact note (encrypted) the person released to one manager, or a
@@ -17,7 +17,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0624"
-down_revision: str | None = "0404"
+down_revision: str | None = "0622"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
