@@ -219,6 +219,7 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("GET", "/requests/{request_id:uuid}/messages"): Rule("RP"),
     ("POST", "/requests/{request_id:uuid}/messages"): Rule("RP", form={"client_id": "m1", "body": "x"}),
     ("POST", "/requests/{request_id:uuid}/reveal"): Rule("R"),
+    ("POST", "/api/requests/{request_id:uuid}/reveal"): Rule("R"),
 }
 
 
