@@ -68,6 +68,9 @@ from trim.referrals.routes import FlagReferralPages, ReferralApi, ReferralPages,
 from trim.requests import pages as requests_pages
 from trim.requests.api import ConversationApi, RequestApi
 from trim.requests.pages import RequestPages
+from trim.sharing import pages as sharing_pages
+from trim.sharing.api import SharedNoteApi
+from trim.sharing.pages import SharedNotePages
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
@@ -200,6 +203,8 @@ def route_handlers() -> list[Any]:
         CalendarFeeds,
         DashboardApi,
         DashboardPages,
+        SharedNoteApi,
+        SharedNotePages,
         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
     ]
 
@@ -213,6 +218,7 @@ NAV = web.compose_nav(
     flags_pages.NAV,
     referrals_routes.NAV,
     records_pages.NAV,
+    sharing_pages.NAV,
     admin_routes.NAV,
 )
 

@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     max_future_incident_hours: int = Field(default=24, ge=0)
     max_past_incident_days: int = Field(default=10 * 366, ge=1)
 
+    # -- a note the person shares with a manager (section 18) ------------
+    shared_note_max_chars: int = Field(default=500, ge=20, le=2000)
+
     # -- flags -----------------------------------------------------------
     consecutive_elevated_for_flag: int = Field(default=2, ge=1)
     # A check-in counts toward persistence when its after-phase items score at least this.

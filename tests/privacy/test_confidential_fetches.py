@@ -24,6 +24,7 @@ CONFIDENTIAL = {
     "PeerChangeRequest",
     "PeerRequest",
     "Referral",
+    "SharedNote",
 }
 
 # Reviewed: public functions that read confidential tables without asking policy, each

@@ -60,6 +60,14 @@ KINDS: dict[str, Kind] = {
         ),
         # Something only the person can agree to (sharing a referral's assessment): always sent.
         Kind("consent", "Something waiting for your OK", _EVERYONE, always_for=_EVERYONE, listed=False),
+        # A note a colleague chose to share with their manager (section 18): always sent, no content.
+        Kind(
+            "shared_note",
+            "A colleague has shared a note with you",
+            frozenset({"supervisor"}),
+            always_for=_EVERYONE,
+            listed=False,
+        ),
         # Security notices (role changes, sign-in links) reach everyone, always.
         Kind("account", "Your account: role changes and sign-in links", _EVERYONE, always_for=_EVERYONE),
         # The daily summary itself: asked for by choosing "digest" above, so always sent.

@@ -31,6 +31,7 @@ from trim.referrals.models import Referral
 from trim.requests import rules as request_rules
 from trim.requests.models import ConversationMessage, PeerRequest
 from trim.requests.rules import PeerFacts
+from trim.sharing.models import NoteStatus, SharedNote
 
 # -- the staff directory ---------------------------------------------------------
 
@@ -483,6 +484,69 @@ def could_take(actor: Actor, request: PeerRequest, *, peer: PeerFacts | None, no
     if actor.is_token or not actor.is_peer or peer is None:
         return False
     return request_rules.matches(request, peer, now)
+
+
+# -- notes the person shares with a manager (section 18) ------------------------------------
+
+# What the lead may know of a note: that it was shared (and when, and withdrawn), never its text.
+_RELEASED = (NoteStatus.shared.value, NoteStatus.withdrawn.value)
+
+
+def shared_note_scope(actor: Actor) -> ColumnElement[bool]:
+    """Shared notes: own (every state); a manager's while it is shared with them (the text);
+    the lead those ever released (status only). A peer's suggestion is the person's alone."""
+    if actor.is_token or actor.id is None:
+        return false()
+    parts = [col(SharedNote.person_id) == actor.id]
+    if actor.is_supervisor:
+        parts.append(and_(col(SharedNote.manager_id) == actor.id, col(SharedNote.status) == NoteStatus.shared.value))
+    if actor.is_lead:
+        parts.append(col(SharedNote.status).in_(_RELEASED))
+    return or_(*parts)
+
+
+def shared_note_access(actor: Actor, note: SharedNote) -> str | None:
+    """How much of one note the actor may see: "own" (everything), "manager" (the text and
+    its date, while shared with them), "status" (the lead: that it was shared), or None."""
+    if actor.is_token or actor.id is None:
+        return None
+    if note.person_id == actor.id:
+        return "own"
+    if actor.is_supervisor and note.manager_id == actor.id and note.status == NoteStatus.shared:
+        return "manager"
+    if actor.is_lead and note.status in _RELEASED:
+        return "status"
+    return None
+
+
+def visible_shared_notes(actor: Actor) -> SelectOfScalar[SharedNote]:
+    return select(SharedNote).where(shared_note_scope(actor))
+
+
+async def access_shared_note(session: AsyncSession, actor: Actor, note_id: uuid.UUID) -> tuple[SharedNote, str]:
+    """The note and how much of it the actor may see; otherwise the same NotFound as a
+    missing one (a manager's answer after withdrawal is this 404)."""
+    found = (await session.exec(visible_shared_notes(actor).where(col(SharedNote.id) == note_id))).first()
+    level = shared_note_access(actor, found) if found is not None else None
+    if found is None or level is None:
+        raise NotFound()
+    return found, level
+
+
+def can_release_note(actor: Actor, note: SharedNote) -> bool:
+    """Releasing or withdrawing is the person's own act: never the peer, never the lead."""
+    return not actor.is_token and actor.id is not None and note.person_id == actor.id
+
+
+def can_suggest_note(actor: Actor, checkin: CheckIn) -> bool:
+    """A peer may suggest wording to the person they check in with (who then decides)."""
+    return (
+        not actor.is_token
+        and actor.is_peer
+        and checkin.peer_id is not None
+        and checkin.peer_id == actor.id
+        and checkin.person_id != actor.id
+    )
 
 
 # -- the conversation on a request ------------------------------------------------------------

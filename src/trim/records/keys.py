@@ -21,6 +21,7 @@ from trim.assessments.models import Assessment
 from trim.config import Settings
 from trim.privacy import audit, crypto
 from trim.requests.models import ConversationMessage, PeerRequest
+from trim.sharing.models import SharedNote
 
 # Every column that holds ciphertext.
 ENCRYPTED: list[tuple[type[Any], str]] = [
@@ -30,6 +31,7 @@ ENCRYPTED: list[tuple[type[Any], str]] = [
     (ConversationMessage, "body_encrypted"),
     (TotpFactor, "secret_encrypted"),
     (WebSession, "id_token_encrypted"),
+    (SharedNote, "text_encrypted"),
 ]
 
 

@@ -43,6 +43,7 @@ from trim.notifications import jobs as notifications_jobs
 from trim.privacy import audit
 from trim.referrals.models import Referral
 from trim.requests.models import ConversationMessage, PeerRequest
+from trim.sharing.models import NoteStatus, SharedNote
 
 CLOSED_REFERRALS = ("declined", "taken_up", "not_taken_up", "closed", "withdrawn")
 
@@ -291,6 +292,16 @@ async def _spent_links(session: AsyncSession, *, now: datetime, settings: Settin
     return int(result.rowcount or 0)
 
 
+async def _withdrawn_notes(session: AsyncSession, *, now: datetime, settings: Settings) -> int:
+    cutoff = now - timedelta(days=settings.retention_days)
+    result = await session.exec(
+        delete(SharedNote).where(
+            col(SharedNote.status) == NoteStatus.withdrawn.value, col(SharedNote.withdrawn_at) < cutoff
+        )
+    )
+    return int(result.rowcount or 0)
+
+
 CASE = "de-identified with the case: "
 ACCOUNT = "the person's own account, kept while they are on the roster (an admin deactivates it)"
 
@@ -308,6 +319,11 @@ PERSONAL_DATA: dict[str, Kept] = {
     "incidents": Kept(
         CASE + "summary and own wording of the kind go once nobody on it is identifiable; who logged it "
         "stays (their work)"
+    ),
+    "shared_notes": Kept(
+        "the person's own notes for a manager, kept while they are on the roster so their record shows "
+        "every release and withdrawal; a withdrawn note goes after TRIM_RETENTION_DAYS",
+        _withdrawn_notes,
     ),
     # Lifetimes shorter than the retention: swept by the worker, and by the purge too.
     "idempotency_keys": Kept(
