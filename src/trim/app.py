@@ -63,8 +63,9 @@ from trim.notifications.worker import Worker, running
 from trim.records import pages as records_pages
 from trim.records.api import RecordApi
 from trim.records.pages import AuditPages, RecordPages
-from trim.referrals import routes as referrals_routes
-from trim.referrals.routes import FlagReferralPages, ReferralApi, ReferralPages, ServicePages
+from trim.referrals import pages as referrals_pages
+from trim.referrals.api import ReferralApi
+from trim.referrals.pages import FlagReferralPages, ReferralPages, ServicePages
 from trim.requests import pages as requests_pages
 from trim.requests.api import RequestApi
 from trim.requests.pages import RequestPages
@@ -210,7 +211,7 @@ NAV = web.compose_nav(
     incidents_pages.NAV,
     dashboard_pages.NAV,
     flags_pages.NAV,
-    referrals_routes.NAV,
+    referrals_pages.NAV,
     records_pages.NAV,
     admin_routes.NAV,
 )
