@@ -27,7 +27,6 @@ KNOWN_BACK_EDGES = {
     ("accounts", "followups"): "the home page and the admin's person page list check-ins (accounts/routes.py, "
     "admin_routes.py call followups.service)",
     ("notifications", "accounts"): "notifications/routes.py guards its pages with accounts.auth",
-    ("notifications", "followups"): "the calendar feed reads check-ins (notifications/routes.py)",
 }
 
 

@@ -50,7 +50,7 @@ from trim.flags.api import FlagApi
 from trim.flags.pages import FlagPages
 from trim.followups import pages as followups_pages
 from trim.followups.api import CheckinApi
-from trim.followups.pages import CheckinPages
+from trim.followups.pages import CalendarFeeds, CheckinPages
 from trim.followups.rules import offset_of
 from trim.incidents import pages as incidents_pages
 from trim.incidents.api import IncidentApi
@@ -58,7 +58,7 @@ from trim.incidents.pages import IncidentPages
 from trim.jobs import SWEEPS
 from trim.logs import AccessLogMiddleware, configure_logging
 from trim.migrations import ensure_migrated
-from trim.notifications.routes import CalendarFeeds, NotificationPages
+from trim.notifications.routes import NotificationPages
 from trim.notifications.worker import Worker, running
 from trim.records import pages as records_pages
 from trim.records.api import RecordApi
