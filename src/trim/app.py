@@ -29,7 +29,7 @@ import trim.models  # noqa: F401 - every table registered before anything querie
 from trim import web
 from trim.accounts import admin_routes, sso
 from trim.accounts.admin_routes import AdminPages
-from trim.accounts.auth import AuthMiddleware, no_tokens_by_default, second_factor_gate
+from trim.accounts.auth import AuthMiddleware
 from trim.accounts.email_routes import EmailChangePages
 from trim.accounts.factor_routes import CodePages, SecondFactorPages
 from trim.accounts.password_routes import LinkPages
@@ -52,6 +52,7 @@ from trim.followups import pages as followups_pages
 from trim.followups.api import CheckinApi
 from trim.followups.pages import CalendarFeeds, CheckinPages
 from trim.followups.rules import offset_of
+from trim.guards import no_tokens_by_default, second_factor_gate
 from trim.incidents import pages as incidents_pages
 from trim.incidents.api import IncidentApi
 from trim.incidents.pages import IncidentPages

@@ -11,12 +11,12 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from trim.accounts import email_change, factors, links, roster, service
-from trim.accounts.auth import current_actor, requires
 from trim.accounts.rules import ACCESS_LABELS, normalize_email
 from trim.config import ROLES
 from trim.deps import Conf, Db
 from trim.errors import InvalidInput
 from trim.followups import service as followups
+from trim.guards import current_actor, requires
 from trim.web import PageNumber, form_data, form_list, nav_item, now_of, page, redirect, settings_of
 
 PAGE_SIZE = 50

@@ -13,11 +13,11 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from trim.accounts import service as accounts
-from trim.accounts.auth import current_actor, requires, signed_in
 from trim.accounts.rules import PRIVILEGED_ROLES
 from trim.deps import Conf, Db
 from trim.errors import NotFound
 from trim.followups import rules, service
+from trim.guards import current_actor, requires, signed_in
 from trim.notifications import ical
 from trim.notifications import service as notifications
 from trim.privacy import audit

@@ -8,9 +8,9 @@ from litestar import Controller, Request, get, post
 from litestar.response import Redirect, Template
 
 from trim.accounts.actor import Actor
-from trim.accounts.auth import current_actor, requires, signed_in
 from trim.deps import Conf, Db
 from trim.errors import InvalidInput
+from trim.guards import current_actor, requires, signed_in
 from trim.notifications import rules
 from trim.notifications import service as notifications
 from trim.web import form_data, now_of, page, redirect, settings_of

@@ -9,8 +9,8 @@ from typing import Any
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody
 
-from trim.accounts.auth import current_actor, requires, signed_in
 from trim.deps import Conf, Db
+from trim.guards import current_actor, requires, signed_in
 from trim.referrals import rules as referral_rules
 from trim.referrals import service
 from trim.referrals.schemas import (

@@ -10,11 +10,11 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from trim.accounts.auth import current_actor, requires, signed_in
 from trim.deps import Conf, Db
 from trim.errors import Conflict, InvalidInput
 from trim.flags import pages as flag_pages
 from trim.flags import rules as flag_rules
+from trim.guards import current_actor, requires, signed_in
 from trim.referrals import service
 from trim.web import form_data, nav_item, now_of, page, redirect
 

@@ -8,8 +8,8 @@ from typing import Any
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody
 
-from trim.accounts.auth import current_actor, requires, signed_in
 from trim.deps import Conf, Db
+from trim.guards import current_actor, requires, signed_in
 from trim.requests import service
 from trim.requests.schemas import CloseRequestIn, RequestCreated, RequestIn, RequestOut
 from trim.web import Limit, Offset, api_errors, now_of
