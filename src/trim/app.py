@@ -27,8 +27,7 @@ from litestar.types import Message, Receive, Scope, Send
 
 import trim.models  # noqa: F401 - every table registered before anything queries
 from trim import web
-from trim.accounts import admin_routes, sso
-from trim.accounts.admin_routes import AdminPages
+from trim.accounts import sso
 from trim.accounts.auth import AuthMiddleware
 from trim.accounts.email_routes import EmailChangePages
 from trim.accounts.factor_routes import CodePages, SecondFactorPages
@@ -36,6 +35,8 @@ from trim.accounts.password_routes import LinkPages
 from trim.accounts.routes import HomePages, SessionApi, SigninPages
 from trim.accounts.rules import ROLE_LABELS
 from trim.accounts.sso_routes import SsoPages
+from trim.admin import pages as admin_pages
+from trim.admin.pages import AdminPages
 from trim.assessments.api import AssessmentApi
 from trim.assessments.instruments import load as load_instruments
 from trim.assessments.pages import RecordPages as CheckinRecordPages
@@ -214,7 +215,7 @@ NAV = web.compose_nav(
     flags_pages.NAV,
     referrals_pages.NAV,
     records_pages.NAV,
-    admin_routes.NAV,
+    admin_pages.NAV,
 )
 
 

@@ -1,4 +1,7 @@
-"""The admin's pages: people, stations, roster import, settings (the lead may read them)."""
+"""The admin's pages: people, stations, roster import, settings (the lead may read them).
+
+Above the areas, like records/: a person's page shows their accounts and their check-ins
+(followups), so it lives in neither."""
 
 from __future__ import annotations
 
