@@ -69,7 +69,7 @@ from trim.referrals import pages as referrals_pages
 from trim.referrals.api import ReferralApi
 from trim.referrals.pages import FlagReferralPages, ReferralPages, ServicePages
 from trim.requests import pages as requests_pages
-from trim.requests.api import RequestApi
+from trim.requests.api import ConversationApi, RequestApi
 from trim.requests.pages import RequestPages
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -197,6 +197,7 @@ def route_handlers() -> list[Any]:
         RecordPages,
         AuditPages,
         RequestApi,
+        ConversationApi,
         RequestPages,
         NotificationPages,
         CalendarFeeds,
@@ -230,7 +231,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
         try:

@@ -295,7 +295,9 @@ ERROR_TEMPLATES = {
     503: "errors/503.html",
 }
 # SQLSTATEs that mean the database could not be reached, not that the request was wrong:
-# class 08 (connection exception), and the server shutting down or still starting.
+# class 08 (connection exception), class 53 (insufficient resources: 53300 "too many
+# connections", out of memory, disk full), and the server shutting down or still starting.
+UNREACHABLE_SQLSTATE_CLASSES = ("08", "53")
 UNREACHABLE_SQLSTATES = ("57P01", "57P02", "57P03")
 RETRY_AFTER_SECONDS = 5
 
@@ -312,7 +314,9 @@ def database_unreachable(exc: BaseException) -> bool:
     seen: BaseException | None = exc.orig if isinstance(exc, DBAPIError) else exc
     while seen is not None:
         sqlstate = getattr(seen, "sqlstate", None)
-        if isinstance(sqlstate, str) and (sqlstate.startswith("08") or sqlstate in UNREACHABLE_SQLSTATES):
+        if isinstance(sqlstate, str) and (
+            sqlstate.startswith(UNREACHABLE_SQLSTATE_CLASSES) or sqlstate in UNREACHABLE_SQLSTATES
+        ):
             return True
         if isinstance(seen, (ConnectionError, TimeoutError)):  # refused, reset, timed out
             return True
@@ -337,6 +341,7 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
     if isinstance(exc, TrimError):
         status, detail = exc.status_code, exc.detail
         errors = [e.as_dict() for e in exc.errors]
+        extra = dict(exc.extra)
         if isinstance(exc, TooManyAttempts):
             headers["Retry-After"] = str(exc.retry_after_seconds)
     elif isinstance(exc, ValidationException):

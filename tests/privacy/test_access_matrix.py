@@ -201,6 +201,12 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("POST", "/api/requests/{request_id:uuid}/withdraw"): Rule("R"),
     ("POST", "/requests/{request_id:uuid}/withdraw"): Rule("R"),
     ("POST", "/requests/{request_id:uuid}/offer"): Rule("L", form={"peer_id": "{other_peer_id}"}),
+    # the conversation on a request: the requester and the peer who took it; the lead too gets 404
+    ("GET", "/api/conversations/{request_id:uuid}/messages"): Rule("RP"),
+    ("POST", "/api/conversations/{request_id:uuid}/messages"): Rule("RP", json={"client_id": "m1", "body": "x"}),
+    ("GET", "/requests/{request_id:uuid}/messages"): Rule("RP"),
+    ("POST", "/requests/{request_id:uuid}/messages"): Rule("RP", form={"client_id": "m1", "body": "x"}),
+    ("POST", "/requests/{request_id:uuid}/reveal"): Rule("R"),
 }
 
 

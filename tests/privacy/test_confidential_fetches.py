@@ -17,6 +17,7 @@ CONFIDENTIAL = {
     "Assessment",
     "AssessmentResult",
     "CheckIn",
+    "ConversationMessage",
     "Exposure",
     "Flag",
     "Incident",

@@ -76,7 +76,7 @@ class AssessmentApi(Controller):
                 id=i.id,
                 version=i.version,
                 title=i.title,
-                items=[ItemOut(id=it.id, text=it.text, section=it.section) for it in i.items],
+                items=[ItemOut(id=it.id, text=it.text, section=it.section, phase=it.phase) for it in i.items],
                 offered_at=list(i.offered_at),
                 bands=[BandOut(name=b.name, min=b.min, label=b.label) for b in i.bands],
             )

@@ -28,10 +28,17 @@ class FlagApi(Controller):
     async def flags(
         self, request: Request[Any, Any, Any], db: Db, limit: Limit = 100, offset: Offset = 0
     ) -> list[FlagOut]:
-        found = await service.list_flags(db, actor=current_actor(request), limit=limit, offset=offset)
+        actor = current_actor(request)
+        found = await service.list_flags(db, actor=actor, limit=limit, offset=offset)
+        unnamed = await service.unnamed_flags(db, actor=actor, flags=found)
         return [
             FlagOut(
-                id=f.id, person_id=f.person_id, cause=f.cause, status=f.status, urgent=f.urgent, raised_at=f.raised_at
+                id=f.id,
+                person_id=None if f.id in unnamed else f.person_id,
+                cause=f.cause,
+                status=f.status,
+                urgent=f.urgent,
+                raised_at=f.raised_at,
             )
             for f in found
         ]
