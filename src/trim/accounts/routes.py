@@ -14,20 +14,14 @@ from litestar.params import FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
 from trim.accounts import factors, service, signin, sso
-from trim.accounts.auth import (
-    BEFORE_ENROLMENT,
-    current_actor,
-    json_body_only,
-    refuse_cross_site,
-    requires,
-    signed_in,
-)
+from trim.accounts.auth import json_body_only, refuse_cross_site
 from trim.accounts.models import Person
 from trim.accounts.schemas import ErrorOut, MeOut, PersonOut, SessionOut, SigninErrorOut, SigninIn
 from trim.config import Settings
 from trim.deps import Conf, Db
 from trim.errors import InvalidInput, TooManyAttempts
 from trim.followups import service as followups
+from trim.guards import BEFORE_ENROLMENT, current_actor, requires, signed_in
 from trim.web import (
     SESSION_COOKIE,
     Limit,

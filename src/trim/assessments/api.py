@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, HeaderParameter, JSONBody
 
-from trim.accounts.auth import current_actor, requires, signed_in
 from trim.assessments import instruments as catalogue
 from trim.assessments import service
 from trim.assessments.schemas import (
@@ -23,6 +22,7 @@ from trim.assessments.schemas import (
 )
 from trim.config import Settings
 from trim.deps import Conf, Db
+from trim.guards import current_actor, requires, signed_in
 from trim.idempotency import Replay, claim_header, complete
 from trim.web import api_errors, now_of
 

@@ -9,7 +9,6 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from trim.accounts.auth import current_actor, requires, signed_in
 from trim.assessments import instruments as catalogue
 from trim.assessments import rules as assessment_rules
 from trim.assessments import service
@@ -20,6 +19,7 @@ from trim.flags import rules as flag_rules
 from trim.flags import service as flag_service
 from trim.followups import rules as schedule_rules
 from trim.followups import service as followups
+from trim.guards import current_actor, requires, signed_in
 from trim.idempotency import FormKey, Replay, request_hash
 from trim.incidents import service as incidents
 from trim.web import form_data, now_of, page, redirect

@@ -8,10 +8,10 @@ from typing import Any
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody
 
-from trim.accounts.auth import current_actor, requires, signed_in
 from trim.deps import Db
 from trim.flags import service
 from trim.flags.schemas import CloseIn, FlagOut, FlagStatusOut
+from trim.guards import current_actor, requires, signed_in
 from trim.web import Limit, Offset, api_errors, now_of
 
 

@@ -9,8 +9,8 @@ from typing import Any
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, JSONBody
 
-from trim.accounts.auth import current_actor, requires, signed_in
 from trim.deps import Conf, Db
+from trim.guards import current_actor, requires, signed_in
 from trim.requests import conversation, service
 from trim.requests.schemas import (
     CloseRequestIn,

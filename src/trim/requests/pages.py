@@ -10,9 +10,9 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from trim.accounts import service as accounts
-from trim.accounts.auth import current_actor, requires, signed_in
 from trim.deps import Conf, Db
 from trim.errors import Conflict, InvalidInput
+from trim.guards import current_actor, requires, signed_in
 from trim.requests import conversation, service
 from trim.requests.models import CONTACT_LABELS, OUTCOME_LABELS, URGENCY_LABELS
 from trim.web import form_data, nav_item, now_of, page, redirect, settings_of

@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Controller, Request, get
 from litestar.params import FromPath
 
-from trim.accounts.auth import current_actor, requires, signed_in
+from trim.guards import current_actor, requires, signed_in
 from trim.deps import Conf, Db
 from trim.sharing import service
 from trim.sharing.schemas import SharedNoteOut

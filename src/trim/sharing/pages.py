@@ -10,7 +10,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from trim.accounts.auth import current_actor, requires, signed_in
+from trim.guards import current_actor, requires, signed_in
 from trim.deps import Conf, Db
 from trim.errors import Conflict, InvalidInput
 from trim.sharing import service
