@@ -48,10 +48,11 @@ def test_each_role_is_asked_only_about_what_it_receives() -> None:
     def names(roles: list[str]) -> list[str]:
         return [k.name for k in rules.listed_kinds(roles)]
 
-    assert names(["responder"]) == ["account"]
+    # A responder or supervisor may be a requester in a conversation with a peer (section 15).
+    assert names(["responder"]) == ["conversation_message", "account"]
     assert "urgent_flag" in names(["peer"]) and "escalation" not in names(["peer"])
     assert "escalation" in names(["lead"]) and "reassignment" in names(["lead"])
-    assert names(["supervisor"]) == ["account"]
+    assert names(["supervisor"]) == ["conversation_message", "account"]
     assert "checkin_digest" not in names(["peer", "lead"])
 
 

@@ -8,8 +8,8 @@ from typing import Any
 from litestar import Controller, Request, get
 from litestar.params import FromPath
 
-from trim.guards import current_actor, requires, signed_in
 from trim.deps import Conf, Db
+from trim.guards import current_actor, requires, signed_in
 from trim.sharing import service
 from trim.sharing.schemas import SharedNoteOut
 from trim.web import Limit, Offset, api_errors

@@ -10,9 +10,9 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from trim.guards import current_actor, requires, signed_in
 from trim.deps import Conf, Db
 from trim.errors import Conflict, InvalidInput
+from trim.guards import current_actor, requires, signed_in
 from trim.sharing import service
 from trim.sharing.rules import STATUS_LABELS
 from trim.web import form_data, nav_item, now_of, page, redirect
