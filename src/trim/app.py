@@ -33,7 +33,7 @@ from trim.accounts.auth import AuthMiddleware, no_tokens_by_default, second_fact
 from trim.accounts.email_routes import EmailChangePages
 from trim.accounts.factor_routes import CodePages, SecondFactorPages
 from trim.accounts.password_routes import LinkPages
-from trim.accounts.routes import HomePages, SessionApi, SigninPages
+from trim.accounts.routes import SessionApi, SigninPages
 from trim.accounts.rules import ROLE_LABELS
 from trim.accounts.sso_routes import SsoPages
 from trim.assessments.api import AssessmentApi
@@ -52,6 +52,7 @@ from trim.followups import pages as followups_pages
 from trim.followups.api import CheckinApi
 from trim.followups.pages import CheckinPages
 from trim.followups.rules import offset_of
+from trim.home.pages import HomePages
 from trim.incidents import pages as incidents_pages
 from trim.incidents.api import IncidentApi
 from trim.incidents.pages import IncidentPages
