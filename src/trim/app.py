@@ -115,6 +115,8 @@ def _template_engine(settings: Settings) -> Callable[[JinjaTemplateEngine], None
         env.filters["localdate"] = lambda dt: dt.astimezone(zone).strftime("%-d %b %Y") if dt else ""
         env.filters["isoutc"] = lambda dt: dt.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ") if dt else ""
         env.filters["kind_label"] = kind_label
+        env.filters["contact_links"] = web.contact_links
+        env.globals["contact_href"] = web.contact_href
         env.globals["ROLE_LABELS"] = ROLE_LABELS
         env.trim_blocks = True
         env.lstrip_blocks = True
