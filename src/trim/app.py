@@ -32,7 +32,7 @@ from trim.accounts.auth import AuthMiddleware
 from trim.accounts.email_routes import EmailChangePages
 from trim.accounts.factor_routes import CodePages, SecondFactorPages
 from trim.accounts.password_routes import LinkPages
-from trim.accounts.routes import HomePages, SessionApi, SigninPages
+from trim.accounts.routes import SessionApi, SigninPages
 from trim.accounts.rules import ROLE_LABELS
 from trim.accounts.sso_routes import SsoPages
 from trim.admin import pages as admin_pages
@@ -54,6 +54,7 @@ from trim.followups.api import CheckinApi
 from trim.followups.pages import CalendarFeeds, CheckinPages
 from trim.followups.rules import offset_of
 from trim.guards import no_tokens_by_default, second_factor_gate
+from trim.home.pages import HomePages
 from trim.incidents import pages as incidents_pages
 from trim.incidents.api import IncidentApi
 from trim.incidents.pages import IncidentPages
@@ -120,6 +121,8 @@ def _template_engine(settings: Settings) -> Callable[[JinjaTemplateEngine], None
         env.filters["localdate"] = lambda dt: dt.astimezone(zone).strftime("%-d %b %Y") if dt else ""
         env.filters["isoutc"] = lambda dt: dt.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ") if dt else ""
         env.filters["kind_label"] = kind_label
+        env.filters["contact_links"] = web.contact_links
+        env.globals["contact_href"] = web.contact_href
         env.globals["ROLE_LABELS"] = ROLE_LABELS
         env.trim_blocks = True
         env.lstrip_blocks = True

@@ -19,13 +19,6 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from trim.accounts import signin
 from trim.accounts.actor import Actor
-
-# The guards lived here until they moved to trim.guards; these names stay importable
-# from accounts.auth while branches written against them land (new code: trim.guards).
-from trim.guards import BEFORE_ENROLMENT as BEFORE_ENROLMENT
-from trim.guards import current_actor as current_actor
-from trim.guards import requires as requires
-from trim.guards import signed_in as signed_in
 from trim.web import SESSION_COOKIE
 
 SKIP_PREFIXES = ("/static/", "/health", "/favicon.ico")
