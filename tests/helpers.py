@@ -52,10 +52,25 @@ def answers_for(kind: str, *, risk_yes: int = 0, tsq_yes: int = 0) -> dict[str, 
     from trim.assessments import instruments as catalogue
 
     counts = {"trim_risk": risk_yes, "tsq": tsq_yes}
-    return {
-        inst.id: {item.id: i < counts.get(inst.id, 0) for i, item in enumerate(inst.items)}
-        for inst in catalogue.offered_at(catalogue.load(), kind)
-    }
+    answers: dict[str, dict[str, bool]] = {}
+    for inst in catalogue.offered_at(catalogue.load(), kind):
+        # "Yes" to how they are now first: these are the answers that can change and persist.
+        ordered = sorted(inst.items, key=lambda item: item.phase != "after")
+        yes = {item.id for item in ordered[: counts.get(inst.id, 0)]}
+        answers[inst.id] = {item.id: item.id in yes for item in inst.items}
+    return answers
+
+
+def phase_answers(kind: str, *, yes_phases: tuple[str, ...] = (), after_yes: int = 0) -> dict[str, dict[str, bool]]:
+    """Risk answers "yes" for every item of `yes_phases` and for the first `after_yes` after
+    items; every other item (and the TSQ) "no"."""
+    from trim.assessments import instruments as catalogue
+
+    answers = answers_for(kind)
+    after = [i for i in catalogue.load()["trim_risk"].items if i.phase == "after"]
+    for item in catalogue.load()["trim_risk"].items:
+        answers["trim_risk"][item.id] = item.phase in yes_phases or item in after[:after_yes]
+    return answers
 
 
 async def assigned_peer(session: AsyncSession, checkin: CheckIn) -> Person:

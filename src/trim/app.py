@@ -27,15 +27,16 @@ from litestar.types import Message, Receive, Scope, Send
 
 import trim.models  # noqa: F401 - every table registered before anything queries
 from trim import web
-from trim.accounts import admin_routes, sso
-from trim.accounts.admin_routes import AdminPages
-from trim.accounts.auth import AuthMiddleware, no_tokens_by_default, second_factor_gate
+from trim.accounts import sso
+from trim.accounts.auth import AuthMiddleware
 from trim.accounts.email_routes import EmailChangePages
 from trim.accounts.factor_routes import CodePages, SecondFactorPages
 from trim.accounts.password_routes import LinkPages
-from trim.accounts.routes import HomePages, SessionApi, SigninPages
+from trim.accounts.routes import SessionApi, SigninPages
 from trim.accounts.rules import ROLE_LABELS
 from trim.accounts.sso_routes import SsoPages
+from trim.admin import pages as admin_pages
+from trim.admin.pages import AdminPages
 from trim.assessments.api import AssessmentApi
 from trim.assessments.instruments import load as load_instruments
 from trim.assessments.pages import RecordPages as CheckinRecordPages
@@ -50,24 +51,30 @@ from trim.flags.api import FlagApi
 from trim.flags.pages import FlagPages
 from trim.followups import pages as followups_pages
 from trim.followups.api import CheckinApi
-from trim.followups.pages import CheckinPages
+from trim.followups.pages import CalendarFeeds, CheckinPages
 from trim.followups.rules import offset_of
+from trim.guards import no_tokens_by_default, second_factor_gate
+from trim.home.pages import HomePages
 from trim.incidents import pages as incidents_pages
 from trim.incidents.api import IncidentApi
 from trim.incidents.pages import IncidentPages
 from trim.jobs import SWEEPS
 from trim.logs import AccessLogMiddleware, configure_logging
 from trim.migrations import ensure_migrated
-from trim.notifications.routes import CalendarFeeds, NotificationPages
+from trim.notifications.routes import NotificationPages
 from trim.notifications.worker import Worker, running
 from trim.records import pages as records_pages
 from trim.records.api import RecordApi
 from trim.records.pages import AuditPages, RecordPages
-from trim.referrals import routes as referrals_routes
-from trim.referrals.routes import FlagReferralPages, ReferralApi, ReferralPages, ServicePages
+from trim.referrals import pages as referrals_pages
+from trim.referrals.api import ReferralApi
+from trim.referrals.pages import FlagReferralPages, ReferralPages, ServicePages
 from trim.requests import pages as requests_pages
-from trim.requests.api import RequestApi
+from trim.requests.api import ConversationApi, RequestApi
 from trim.requests.pages import RequestPages
+from trim.sharing import pages as sharing_pages
+from trim.sharing.api import SharedNoteApi
+from trim.sharing.pages import SharedNotePages
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
@@ -114,6 +121,8 @@ def _template_engine(settings: Settings) -> Callable[[JinjaTemplateEngine], None
         env.filters["localdate"] = lambda dt: dt.astimezone(zone).strftime("%-d %b %Y") if dt else ""
         env.filters["isoutc"] = lambda dt: dt.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ") if dt else ""
         env.filters["kind_label"] = kind_label
+        env.filters["contact_links"] = web.contact_links
+        env.globals["contact_href"] = web.contact_href
         env.globals["ROLE_LABELS"] = ROLE_LABELS
         env.trim_blocks = True
         env.lstrip_blocks = True
@@ -194,11 +203,14 @@ def route_handlers() -> list[Any]:
         RecordPages,
         AuditPages,
         RequestApi,
+        ConversationApi,
         RequestPages,
         NotificationPages,
         CalendarFeeds,
         DashboardApi,
         DashboardPages,
+        SharedNoteApi,
+        SharedNotePages,
         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
     ]
 
@@ -210,9 +222,10 @@ NAV = web.compose_nav(
     incidents_pages.NAV,
     dashboard_pages.NAV,
     flags_pages.NAV,
-    referrals_routes.NAV,
+    referrals_pages.NAV,
     records_pages.NAV,
-    admin_routes.NAV,
+    sharing_pages.NAV,
+    admin_pages.NAV,
 )
 
 
@@ -227,7 +240,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
         try:

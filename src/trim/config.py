@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # -- running ---------------------------------------------------------
     environment: Literal["production", "demo", "test"] = "production"
     database_url: str = "sqlite+aiosqlite:///./trim.db"
+    # Connections one web process keeps (and as many again at a peak): size it against
+    # PostgreSQL's max_connections (README, "Connections").
+    database_pool_size: int = Field(default=10, ge=1, le=500)
     base_url: str = "http://127.0.0.1:8000"
     organisation_name: str = "Peer support"
     timezone: str = "Europe/London"
@@ -116,13 +119,21 @@ class Settings(BaseSettings):
     optional_checkin_offsets_days: list[int] = Field(default_factory=lambda: [90])
     optional_checkins_enabled: bool = False
     due_window_days: int = Field(default=2, ge=0)
+    # A check-in can be recorded from this many hours before it is due, not earlier
+    # (TRiM's first interview is no sooner than 72 hours; the TSQ a month or more after).
+    early_record_hours: int = Field(default=12, ge=0, le=24 * 7)
     missed_grace_days: int = Field(default=7, ge=0)
     assign_avoid_same_station: bool = True
     max_future_incident_hours: int = Field(default=24, ge=0)
     max_past_incident_days: int = Field(default=10 * 366, ge=1)
 
+    # -- a note the person shares with a manager (section 18) ------------
+    shared_note_max_chars: int = Field(default=500, ge=20, le=2000)
+
     # -- flags -----------------------------------------------------------
     consecutive_elevated_for_flag: int = Field(default=2, ge=1)
+    # A check-in counts toward persistence when its after-phase items score at least this.
+    persistent_after_score: int = Field(default=2, ge=1)
     cumulative_incidents_for_flag: int = Field(default=3, ge=2)
     cumulative_window_days: int = Field(default=90, ge=1)
     urgent_ack_minutes: int = Field(default=30, ge=1)
@@ -134,6 +145,11 @@ class Settings(BaseSettings):
     request_escalate_minutes_today: int = Field(default=120, ge=1)
     request_escalate_minutes_this_week: int = Field(default=24 * 60, ge=1)
     request_escalate_minutes_when_convenient: int = Field(default=3 * 24 * 60, ge=1)
+    # The conversation on a request: at most one "new message" email per person per this long.
+    conversation_email_minutes: int = Field(default=15, ge=1)
+    conversation_message_max: int = Field(default=2000, ge=1, le=10000)
+    # How often an open conversation asks for new messages (seconds).
+    conversation_poll_seconds: int = Field(default=3, ge=1, le=60)
 
     # -- mail ------------------------------------------------------------
     # smtp://[user:pass@]host[:port][?starttls=1|0][&timeout=SECONDS] or smtps://... (TLS from
@@ -143,16 +159,18 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = Field(default=30.0, gt=0)
     worker_poll_seconds: float = Field(default=5.0, gt=0)
     run_worker_in_app: bool = False
-    # Messages one worker claims at a time, and how long its claim lasts: a worker that
-    # dies mid-batch leaves them to be retried when the lease runs out.
+    # Messages one worker claims at a time, and how long its claim lasts: renewed every
+    # third of it while the batch is sent, so a worker that dies mid-batch leaves its
+    # messages to another worker within one lease.
     mail_batch_size: int = Field(default=50, ge=1, le=1000)
-    mail_lease_seconds: int = Field(default=300, ge=10)
+    mail_lease_seconds: int = Field(default=30, ge=3)
     # Exponential backoff after a failed attempt: base * 2**(attempts-1), capped.
     mail_retry_base_seconds: int = Field(default=30, ge=1)
     mail_retry_max_seconds: int = Field(default=3600, ge=1)
-    # A message the server keeps rejecting outright (5xx) is given up after this many tries;
-    # while the server is unreachable, messages wait however long it takes.
-    mail_max_attempts: int = Field(default=12, ge=1)
+    # A message the server rejects outright (5xx) is given up after this many tries (the
+    # lead is told daily which addresses refuse); while the server is unreachable or says
+    # "try later" (4xx), messages wait however long it takes.
+    mail_max_attempts: int = Field(default=2, ge=1)
     outbox_retention_days: int = Field(default=30, ge=1)
 
     # -- reminders -------------------------------------------------------
@@ -264,12 +282,6 @@ class Settings(BaseSettings):
             raise ValueError("TRIM_PASSWORD_SIGNIN_ENABLED=false needs single sign-on (TRIM_OIDC_*) set up")
         return self
 
-    @model_validator(mode="after")
-    def _lease_outlasts_a_send(self) -> Settings:
-        if self.mail_lease_seconds < 3 * self.smtp_timeout_seconds:
-            raise ValueError("TRIM_MAIL_LEASE_SECONDS must be at least three times TRIM_SMTP_TIMEOUT_SECONDS")
-        return self
-
     # -- derived ---------------------------------------------------------
     @property
     def zone(self) -> ZoneInfo:
@@ -285,6 +297,10 @@ class Settings(BaseSettings):
     @property
     def due_window(self) -> timedelta:
         return timedelta(days=self.due_window_days)
+
+    @property
+    def early_record(self) -> timedelta:
+        return timedelta(hours=self.early_record_hours)
 
     @property
     def missed_grace(self) -> timedelta:

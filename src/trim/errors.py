@@ -22,6 +22,7 @@ class TrimError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.errors = errors or []
+        self.extra: dict[str, Any] = {}  # more fields for the API's JSON error
 
     def field_messages(self) -> dict[str, str]:
         return {e.field: e.message for e in self.errors}
@@ -46,6 +47,14 @@ class InvalidInput(TrimError):
 
 class Conflict(TrimError):
     status_code = 409
+
+
+class NotYet(Conflict):
+    """Too early to record: the answer says from when it can be."""
+
+    def __init__(self, detail: str, *, recordable_from: str, due_at: str) -> None:
+        super().__init__(detail)
+        self.extra = {"recordable_from": recordable_from, "due_at": due_at}
 
 
 class TooManyAttempts(TrimError):

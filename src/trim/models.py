@@ -11,5 +11,6 @@ from trim.notifications import models as notifications_models  # noqa: F401
 from trim.privacy import models as privacy_models  # noqa: F401
 from trim.referrals import models as referrals_models  # noqa: F401
 from trim.requests import models as requests_models  # noqa: F401
+from trim.sharing import models as sharing_models  # noqa: F401
 
 __all__ = ["metadata"]

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +29,7 @@ from litestar.response import Redirect, Template
 from litestar.serialization import decode_json
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import Empty
+from markupsafe import Markup, escape
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
@@ -295,7 +297,9 @@ ERROR_TEMPLATES = {
     503: "errors/503.html",
 }
 # SQLSTATEs that mean the database could not be reached, not that the request was wrong:
-# class 08 (connection exception), and the server shutting down or still starting.
+# class 08 (connection exception), class 53 (insufficient resources: 53300 "too many
+# connections", out of memory, disk full), and the server shutting down or still starting.
+UNREACHABLE_SQLSTATE_CLASSES = ("08", "53")
 UNREACHABLE_SQLSTATES = ("57P01", "57P02", "57P03")
 RETRY_AFTER_SECONDS = 5
 
@@ -312,7 +316,9 @@ def database_unreachable(exc: BaseException) -> bool:
     seen: BaseException | None = exc.orig if isinstance(exc, DBAPIError) else exc
     while seen is not None:
         sqlstate = getattr(seen, "sqlstate", None)
-        if isinstance(sqlstate, str) and (sqlstate.startswith("08") or sqlstate in UNREACHABLE_SQLSTATES):
+        if isinstance(sqlstate, str) and (
+            sqlstate.startswith(UNREACHABLE_SQLSTATE_CLASSES) or sqlstate in UNREACHABLE_SQLSTATES
+        ):
             return True
         if isinstance(seen, (ConnectionError, TimeoutError)):  # refused, reset, timed out
             return True
@@ -337,6 +343,7 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
     if isinstance(exc, TrimError):
         status, detail = exc.status_code, exc.detail
         errors = [e.as_dict() for e in exc.errors]
+        extra = dict(exc.extra)
         if isinstance(exc, TooManyAttempts):
             headers["Retry-After"] = str(exc.retry_after_seconds)
     elif isinstance(exc, ValidationException):
@@ -381,3 +388,36 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return Redirect(path=f"/signin?next={quote(target)}", status_code=303)
     return error_page(request, status, detail, headers)
+
+
+# Phone numbers (three digits or more, spaces allowed: "999", "116 123", "+44 20 7946 0000")
+# and email addresses in text people wrote for others: crisis guidance, a service's contact.
+_DIALABLE = re.compile(r"(?P<email>[\w.+-]+@[\w-]+(?:\.[\w-]+)+)|(?<![\w+])(?P<phone>\+?\d(?:[ -]?\d){2,14})(?![\w@])")
+
+
+def contact_links(text: str | None) -> Markup:
+    """`text`, escaped, with every phone number a tel: link and every email a mailto: link,
+    so a number shown in a crisis can be tapped to call."""
+    escaped = str(escape(text or ""))
+
+    def link(match: re.Match[str]) -> str:
+        if match.group("email"):
+            address = match.group("email")
+            return f'<a href="mailto:{address}">{address}</a>'
+        number = match.group("phone")
+        return f'<a href="tel:{re.sub(r"[ -]", "", number)}">{number}</a>'
+
+    # Safe: the text is escaped first; what the links add is digits, "+" and [\w.+-@] only.
+    return Markup(_DIALABLE.sub(link, escaped))  # noqa: S704
+
+
+def contact_href(method: str | None, contact: str | None) -> str | None:
+    """The link for a contact given by method (phone, text, email), or None."""
+    if not contact:
+        return None
+    if method == "email" and "@" in contact:
+        return f"mailto:{contact.strip()}"
+    digits = re.sub(r"[^\d+]", "", contact)
+    if method in ("phone", "text") and len(digits) >= 3:
+        return f"{'sms' if method == 'text' else 'tel'}:{digits}"
+    return None

@@ -20,3 +20,14 @@ document.addEventListener("change", (event) => {
     });
   }
 });
+
+// The conversation on a request: a message that was not sent (empty, too long, the
+// request closed) comes back as 422 or 409 with the reason next to the field; show it
+// in place, as the page without JavaScript does.
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const status = event.detail.xhr.status;
+  if ((status === 422 || status === 409) && event.detail.target && event.detail.target.id === "conversation") {
+    event.detail.shouldSwap = true;
+    event.detail.isError = false;
+  }
+});

@@ -42,7 +42,9 @@ async def test_instruments_are_listed(client: AsyncTestClient[Litestar], cast: C
     listed = (await client.get("/api/instruments")).json()
     assert [i["id"] for i in listed] == ["trim_risk", "tsq"]
     assert listed[1]["offered_at"] == ["day28", "day90"]
-    assert {"id", "text"} <= set(listed[0]["items"][0])
+    assert {"id", "text", "phase"} <= set(listed[0]["items"][0])
+    assert {i["phase"] for i in listed[0]["items"]} == {"before", "during", "after"}
+    assert {i["phase"] for i in listed[1]["items"]} == {"after"}
 
 
 async def test_api_record_replays_with_the_same_key(
@@ -153,7 +155,8 @@ async def test_who_sees_answers_notes_and_bands(
         assert "Answers" not in page.text
     async with signed_in(client, cast.responder) as responder:
         page = await responder.get(f"/checkins/{day3['id']}")
-        assert "Mentioned the dog." in page.text and "score 2" in page.text
+        assert "Mentioned the dog." in page.text and "Your answers" in page.text
+        assert "score 2" not in page.text  # plain words for the person, no scores or bands
     for person in (cast.supervisor, cast.clinician, cast.admin, cast.other_peer if peer is cast.peer else cast.peer):
         async with signed_in(client, person) as browser:
             assert (await browser.get(f"/checkins/{day3['id']}")).status_code == 404
@@ -233,3 +236,60 @@ async def test_refused_correction_changes_nothing_and_writes_no_audit_event(
     assert (await session.exec(select(func.count()).select_from(AuditEvent))).one() == before
     versions = (await session.exec(select(Assessment.version, Assessment.outcome))).all()
     assert list(versions) == [(1, "completed")]
+
+
+async def test_the_person_sees_plain_words_not_a_red_elevated_badge(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock
+) -> None:
+    day3, peer = await arrange(client, cast, clock)
+    async with signed_in(client, peer) as browser:
+        body = {"outcome": "completed", "answers": answers_for("day3", risk_yes=5), "safety_concern": False}
+        assert (await browser.post(f"/api/checkins/{day3['id']}/record", json=body)).status_code == 201
+        assert "Elevated" in (await browser.get(f"/checkins/{day3['id']}")).text  # bands stay for the peer
+    async with signed_in(client, cast.responder) as responder:
+        page = (await responder.get(f"/checkins/{day3['id']}")).text
+    assert "can make the weeks after an incident harder" in page
+    assert "Elevated" not in page and "badge-overdue" not in page
+    assert 'class="threshold"' not in page and "elevated threshold" not in page
+
+
+async def test_recording_before_the_early_window_answers_409_with_the_date_and_the_page_says_when(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock, session: AsyncSession
+) -> None:
+    async with signed_in(client, cast.lead) as lead:
+        await lead.post(
+            "/api/incidents",
+            json={
+                "occurred_at": (clock() - timedelta(hours=1)).isoformat(),
+                "kind": "mass_casualty",
+                "station_id": str(cast.station_a.id),
+                "summary": "Coach crash.",
+                "exposures": [{"person_id": str(cast.responder.id), "exposure": "direct"}],
+            },
+        )
+        day3 = next(c for c in (await lead.get("/api/checkins")).json() if c["kind"] == "day3")
+    peer = cast.peer if day3["peer_id"] == str(cast.peer.id) else cast.other_peer
+    async with signed_in(client, peer) as browser:
+        body = {"outcome": "completed", "answers": answers_for("day3"), "safety_concern": False}
+        refused = await browser.post(f"/api/checkins/{day3['id']}/record", json=body)
+        assert refused.status_code == 409
+        assert refused.json()["detail"].startswith("Not yet: this check-in is due on ")
+        assert refused.json()["due_at"] == day3["due_at"]
+        page = (await browser.get(f"/checkins/{day3['id']}")).text
+        assert "Not yet" in page and "Save check-in" not in page
+    assert (await session.exec(select(func.count()).select_from(Assessment))).one() == 0
+
+
+async def test_the_limits_of_confidentiality_are_said_before_anyone_answers(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock
+) -> None:
+    day3, peer = await arrange(client, cast, clock)
+    async with signed_in(client, peer) as browser:
+        page = (await browser.get(f"/checkins/{day3['id']}")).text
+    assert page.index("confidentiality-limits") < page.index('name="outcome"')
+    assert "passed to the programme lead and on-call" in page
+    assert "not the licensed TRiM tool" in page and "Brewin et al., 2002" in page  # what the instrument is
+    async with signed_in(client, cast.responder) as responder:
+        form = (await responder.get("/requests/new")).text
+    assert "your supervisor is not told" in form and "the programme lead (and whoever is on call) is told" in form
+    assert form.index("confidentiality-limits") < form.index('name="safety_concern"')

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from trim.assessments import instruments as catalogue
 from trim.assessments.instruments import InstrumentError, load_dir, parse_instrument
-from trim.assessments.rules import score
+from trim.assessments.rules import after_score, counts_toward_persistence, score
 from trim.flags.rules import ScheduledCheckin, cumulative_window_start, exposure_flags
 
 INSTRUMENTS = catalogue.load()
@@ -51,6 +51,7 @@ GOOD = {
     "title": "Mood",
     "offered_at": ["day3"],
     "scoring": "count_yes",
+    "phase": "after",
     "flag_band": "high",
     "bands": [{"name": "ok", "min": 0}, {"name": "high", "min": 2}],
     "items": [{"id": "a", "text": "A?"}, {"id": "b", "text": "B?"}],
@@ -68,6 +69,9 @@ GOOD = {
         ({"offered_at": ["week1"]}, "'offered_at' must list check-in kinds"),
         ({"scoring": "weighted"}, "'scoring' must be one of"),
         ({"version": 0}, "'version' must be a whole number"),
+        ({"phase": "later"}, "'phase' must be one of before, during, after"),
+        ({"phase": None, "items": [{"id": "a", "text": "A?"}]}, "item 1 needs a 'phase'"),
+        ({"items": [{"id": "a", "text": "A?", "phase": "now"}]}, "item 1 needs a 'phase'"),
     ],
 )
 def test_a_broken_definition_is_named_clearly(change: dict[str, object], problem: str) -> None:
@@ -86,7 +90,8 @@ def test_a_broken_file_in_the_folder_stops_loading(tmp_path: Path) -> None:
 def test_an_organisation_can_add_an_instrument_without_code(tmp_path: Path) -> None:
     (tmp_path / "trim_risk.toml").write_text((catalogue.BUILTIN_DIR / "trim_risk.toml").read_text())
     (tmp_path / "mood.toml").write_text(
-        'id = "mood"\nversion = 2\ntitle = "Mood"\noffered_at = ["day3"]\nscoring = "count_yes"\nflag_band = "high"\n'
+        'id = "mood"\nversion = 2\ntitle = "Mood"\noffered_at = ["day3"]\nscoring = "count_yes"\n'
+        'phase = "after"\nflag_band = "high"\n'
         '[[bands]]\nname = "ok"\nmin = 0\n[[bands]]\nname = "high"\nmin = 1\n[[items]]\nid = "a"\ntext = "A?"\n'
     )
     loaded = load_dir(tmp_path)
@@ -164,3 +169,37 @@ def test_cumulative_window() -> None:
     assert cumulative_window_start(three, threshold=3, window=window) == day
     spread = [day, day + timedelta(days=60), day + timedelta(days=120), day + timedelta(days=140)]
     assert cumulative_window_start(spread, threshold=3, window=window) == day + timedelta(days=60)
+
+
+# -- phases and persistence -------------------------------------------------------------
+
+PHASE_OF = RISK.phases
+
+
+def test_the_risk_items_have_the_phases_the_design_gives() -> None:
+    assert PHASE_OF["prior_trauma"] == "before"
+    assert {i for i, p in PHASE_OF.items() if p == "during"} == {"life_threat", "out_of_control"}
+    assert sum(1 for p in PHASE_OF.values() if p == "after") == 8
+    assert set(TSQ.phases.values()) == {"after"}
+    assert {i["phase"] for i in RISK.as_data()["items"]} == {"before", "during", "after"}
+
+
+@pytest.mark.parametrize("threshold", [1, 2, 3])
+def test_persistence_counts_after_items_only_over_every_answer(threshold: int) -> None:
+    ids = RISK.item_ids
+    for bits in range(2 ** len(ids)):
+        given = {item: bool(bits >> n & 1) for n, item in enumerate(ids)}
+        after_yes = sum(1 for item, yes in given.items() if yes and PHASE_OF[item] == "after")
+        assert after_score(given, PHASE_OF) == after_yes
+        assert counts_toward_persistence(given, PHASE_OF, threshold=threshold) is (after_yes >= threshold)
+        assert score(RISK, given).after_score == after_yes
+
+
+def test_history_and_the_event_alone_never_count_toward_persistence() -> None:
+    context = {i: PHASE_OF[i] in ("before", "during") for i in RISK.item_ids}
+    assert score(RISK, context).band == "elevated"  # shown as elevated...
+    assert not counts_toward_persistence(context, PHASE_OF, threshold=1)  # ...but never persistent
+
+
+def test_an_item_of_unknown_phase_counts_as_before_phases_existed() -> None:
+    assert after_score({"x": True, "y": False}, {}) == 1

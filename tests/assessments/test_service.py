@@ -10,12 +10,12 @@ from sqlmodel import func, select
 
 from tests.cast import Cast, actor_for, make_person
 from tests.conftest import FakeClock
-from tests.helpers import answers_for, checkins_of, make_incident
+from tests.helpers import answers_for, checkins_of, make_incident, phase_answers
 from trim.assessments import service
 from trim.assessments.models import Assessment
 from trim.config import Settings
 from trim.db import AsyncSession
-from trim.errors import Conflict, InvalidInput, NotFound
+from trim.errors import Conflict, InvalidInput, NotFound, NotYet
 from trim.flags.models import Flag
 from trim.followups.models import CheckIn
 
@@ -254,3 +254,78 @@ async def test_person_trend_shows_only_what_the_actor_may_see(
         )
         == []
     )
+
+
+async def test_a_day3_record_an_hour_after_the_incident_is_refused_and_stores_nothing(
+    session: AsyncSession, db: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
+) -> None:
+    await make_incident(
+        db,
+        actor=cast.actor("lead"),
+        station=cast.station_a,
+        people=[cast.responder],
+        occurred_at=clock() - timedelta(hours=1),
+        now=clock(),
+        settings=settings,
+    )
+    day3, day28 = await checkins_of(session, cast.responder)
+    for checkin in (day3, day28):
+        with pytest.raises(NotYet) as refused:
+            await record(db, cast, checkin, settings, clock, answers=answers_for(checkin.kind, tsq_yes=10))
+        await db.rollback()
+        assert refused.value.detail.startswith("Not yet: this check-in is due on ")
+        assert refused.value.extra["due_at"] == checkin.due_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert (await session.exec(select(func.count()).select_from(Assessment))).one() == 0
+    assert (await session.exec(select(func.count()).select_from(Flag))).one() == 0
+    assert all(c.outcome is None for c in await checkins_of(session, cast.responder))
+
+
+async def test_a_checkin_opens_the_early_window_before_it_is_due(
+    session: AsyncSession, db: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
+) -> None:
+    await make_incident(
+        db,
+        actor=cast.actor("lead"),
+        station=cast.station_a,
+        people=[cast.responder],
+        occurred_at=clock() - timedelta(days=3) + timedelta(hours=settings.early_record_hours),
+        now=clock(),
+        settings=settings,
+    )
+    day3, _ = await checkins_of(session, cast.responder)
+    recorded = await record(db, cast, day3, settings, clock)
+    assert recorded.assessment.outcome == "completed"
+
+
+async def test_unchangeable_history_alone_never_makes_a_persistent_flag(
+    session: AsyncSession, db: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
+) -> None:
+    day3, day28 = await setup(db, cast, settings, clock)
+    history = phase_answers("day3", yes_phases=("before", "during"))
+    first = await record(db, cast, day3, settings, clock, answers=history)
+    assert first.risk is not None and first.risk.band == "elevated"  # the band shown still counts them
+    second = await record(
+        db, cast, day28, settings, clock, answers=phase_answers("day28", yes_phases=("before", "during"))
+    )
+    assert first.flags == second.flags == []
+    assert (await session.exec(select(func.count()).select_from(Flag))).one() == 0
+
+
+async def test_two_after_items_at_both_checkins_raise_a_persistence_flag(
+    session: AsyncSession, db: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
+) -> None:
+    day3, day28 = await setup(db, cast, settings, clock)
+    await record(db, cast, day3, settings, clock, answers=phase_answers("day3", after_yes=2))
+    second = await record(db, cast, day28, settings, clock, answers=phase_answers("day28", after_yes=2))
+    assert "consecutive_elevated" in {f.cause for f in second.flags}
+    consecutive = (await session.exec(select(Flag).where(Flag.cause == "consecutive_elevated"))).all()
+    assert len(consecutive) == 1
+
+
+async def test_one_after_item_is_below_the_persistence_score(
+    session: AsyncSession, db: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
+) -> None:
+    day3, day28 = await setup(db, cast, settings, clock)
+    await record(db, cast, day3, settings, clock, answers=phase_answers("day3", yes_phases=("before",), after_yes=1))
+    second = await record(db, cast, day28, settings, clock, answers=phase_answers("day28", after_yes=1))
+    assert second.flags == []

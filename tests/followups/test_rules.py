@@ -11,7 +11,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trim.followups.rules import PeerCandidate, checkin_kind, checkin_status, choose_peer, due_time, scheduled_time
+from trim.followups.rules import (
+    PeerCandidate,
+    checkin_kind,
+    checkin_status,
+    choose_peer,
+    due_time,
+    recordable_from,
+    scheduled_time,
+    too_early,
+)
 
 LONDON = ZoneInfo("Europe/London")
 WINDOW = timedelta(days=2)
@@ -178,3 +187,30 @@ def test_choice_is_always_eligible_and_least_loaded(
     assert chosen.id not in exposed
     assert not (avoid and station is not None and chosen.station_id == station)
     assert chosen.open_checkins == min(p.open_checkins for p in eligible)
+
+
+# -- the early window ------------------------------------------------------------------
+
+EARLY_DUE = datetime(2026, 11, 26, 9, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("hours_before_due", "early_hours", "refused"),
+    [
+        (0, 12, False),  # at the due time
+        (-48, 12, False),  # long after (overdue)
+        (12, 12, False),  # the first moment it opens
+        (12.01, 12, True),  # a moment before it opens
+        (24, 12, True),
+        (60, 12, True),  # an hour after the incident, for a day-3 check-in
+        (1, 0, True),  # no early window at all
+        (0, 0, False),
+    ],
+)
+def test_a_checkin_cannot_be_recorded_before_its_window(
+    hours_before_due: float, early_hours: int, refused: bool
+) -> None:
+    now = EARLY_DUE - timedelta(hours=hours_before_due)
+    early = timedelta(hours=early_hours)
+    assert too_early(due_at=EARLY_DUE, now=now, early=early) is refused
+    assert recordable_from(EARLY_DUE, early=early) == EARLY_DUE - early

@@ -95,8 +95,17 @@ async def test_the_worker_prunes_sign_in_counters_once_their_window_has_passed(
 NAV_BY_ROLE = {
     "responder": ["/requests/new", "/me/checkins"],
     "peer": ["/checkins", "/requests", "/incidents", "/flags"],
-    "lead": ["/requests", "/overview", "/incidents", "/dashboard", "/flags", "/services", "/admin/people"],
-    "supervisor": ["/requests/new", "/incidents", "/incidents/new"],
+    "lead": [
+        "/requests",
+        "/overview",
+        "/incidents",
+        "/dashboard",
+        "/flags",
+        "/shared-notes",
+        "/services",
+        "/admin/people",
+    ],
+    "supervisor": ["/requests/new", "/incidents", "/incidents/new", "/shared-notes"],
     "clinician": ["/requests/new", "/referrals"],
     "admin": ["/admin/audit", "/admin/people", "/admin/stations", "/admin/roster", "/admin/settings"],
 }

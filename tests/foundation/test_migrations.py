@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import secrets
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from litestar.testing import AsyncTestClient
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from tests.conftest import _pg_admin, _pg_url, make_settings
 from trim.app import create_app
@@ -71,6 +73,49 @@ async def test_app_refuses_an_unmigrated_database_and_says_what_to_run(
         upgrade(url)
         async with AsyncTestClient(app=create_app(make_settings(url)), base_url="https://testserver.local") as client:
             assert (await client.get("/health")).json() == {"status": "ok", "database": "ok"}
+    finally:
+        if kind == "postgres":
+            await _pg_admin(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_stored_snapshots_learn_their_items_phases(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Assessments recorded before phases are judged by their snapshot: after 0616 its
+    history and event items are known as such, so they cannot make a persistent flag."""
+    if kind == "postgres":
+        request.getfixturevalue("postgres_url")
+    url = await _fresh_url(kind, tmp_path)
+    try:
+        upgrade(url, "0404")
+        old = {
+            "id": "trim_risk",
+            "version": 1,
+            "items": [
+                {"id": "prior_trauma", "text": "x", "section": "Before"},
+                {"id": "life_threat", "text": "x", "section": "During"},
+                {"id": "blames_others", "text": "x", "section": "After"},
+                {"id": "custom", "text": "x", "section": "Other"},
+            ],
+        }
+        engine = create_engine(url, pool_size=1)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text(
+                        "INSERT INTO instrument_snapshots (instrument_id, version, definition, created_at) "
+                        "VALUES ('trim_risk', 1, :d, :at)"
+                    ),
+                    {"d": json.dumps(old), "at": datetime(2026, 11, 1, tzinfo=UTC)},
+                )
+            upgrade(url)
+            async with engine.connect() as conn:
+                stored = (await conn.execute(text("SELECT definition FROM instrument_snapshots"))).scalar_one()
+        finally:
+            await engine.dispose()
+        stored = json.loads(stored) if isinstance(stored, str) else stored
+        assert [i["phase"] for i in stored["items"]] == ["before", "during", "after", "after"]
     finally:
         if kind == "postgres":
             await _pg_admin(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')

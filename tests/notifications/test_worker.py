@@ -25,7 +25,7 @@ from trim.config import Settings
 from trim.db import AsyncSession, utcnow
 from trim.followups.models import CheckinReminder
 from trim.notifications import service as notifications
-from trim.notifications.worker import claim_batch
+from trim.notifications.worker import Outbox, claim_batch
 
 
 async def _incident(session: AsyncSession, cast: Cast, clock: FakeClock, settings: Settings, people: list[Any]) -> None:
@@ -143,7 +143,7 @@ async def test_urgent_messages_are_sent_first(
     assert [m["Subject"] for m in smtp_server.messages] == ["Urgent", "Flag 0"]
 
 
-async def test_a_permanently_refused_message_is_given_up_after_the_limit(
+async def test_a_refused_address_is_given_up_after_the_second_attempt(
     session: AsyncSession, cast: Cast, clock: FakeClock, workers: Workers, smtp_server: MailServer
 ) -> None:
     async def refuse(server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
@@ -154,10 +154,11 @@ async def test_a_permanently_refused_message_is_given_up_after_the_limit(
         session, email="gone@example.org", kind="escalation", subject="S", body="b", now=clock()
     )
     await session.commit()
-    worker = workers.new(mail_max_attempts=2)
+    worker = workers.new()  # the default settings
     await worker.tick()
     (row,) = await outbox(session)
     assert (row.attempts, row.failed_at, row.last_error) == (1, None, "SMTPRecipientsRefused 550")
+    assert row.next_attempt_at == clock() + timedelta(seconds=30)  # one more try, soon
     clock.set(row.next_attempt_at)
     await worker.tick()
     (row,) = await outbox(session)
@@ -165,6 +166,25 @@ async def test_a_permanently_refused_message_is_given_up_after_the_limit(
     clock.advance(days=1)
     await worker.tick()  # given up: never tried again
     assert (await outbox(session))[0].attempts == 2
+
+
+async def test_a_busy_answer_is_not_given_up_after_two_attempts(
+    session: AsyncSession, cast: Cast, clock: FakeClock, workers: Workers, smtp_server: MailServer
+) -> None:
+    async def busy(server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        return "451 Try again later"
+
+    smtp_server.inbox.handle_RCPT = busy  # type: ignore[attr-defined]
+    await notifications.enqueue(
+        session, email="busy@example.org", kind="escalation", subject="S", body="b", now=clock()
+    )
+    await session.commit()
+    worker = workers.new()
+    for _ in range(4):
+        await worker.tick()
+        (row,) = await outbox(session)
+        clock.set(row.next_attempt_at)
+    assert (row.attempts, row.failed_at) == (4, None)
 
 
 async def test_two_workers_sweeping_and_sending_at_once_send_each_message_once(
@@ -285,3 +305,106 @@ async def test_trim_worker_once_sends_what_is_waiting(
     refused = await _trim_cli(settings, "worker", smtp_url="http://mail:25")
     assert refused.exit_code != 0
     assert "TRIM_SMTP_URL must start with smtp:// or smtps://" in refused.output
+
+
+# -- the lease: short, renewed while a batch is sent, and a crash's only window ----------
+
+
+def _real_time_outbox(workers: Workers, **overrides: Any) -> Outbox:
+    """An outbox sender on the wall clock, as a deployed worker runs (the heartbeat sleeps
+    in real time)."""
+    worker = workers.new(**overrides)
+    return Outbox(worker.maker, worker.settings, utcnow)
+
+
+async def test_a_slow_batch_stays_claimed_while_it_is_sent(
+    session: AsyncSession, cast: Cast, clock: FakeClock, workers: Workers, smtp_server: MailServer
+) -> None:
+    original = smtp_server.inbox.handle_DATA
+
+    async def slow(server: Any, smtp_session: Any, envelope: Any) -> str:
+        await asyncio.sleep(1.2)  # a slow mail server: 4 messages take longer than the lease
+        return await original(server, smtp_session, envelope)
+
+    smtp_server.inbox.handle_DATA = slow  # type: ignore[method-assign]
+    for n in range(4):
+        await notifications.enqueue(
+            session, person_id=cast.lead.id, kind="flag", subject=f"Flag {n}", body="b", now=clock()
+        )
+    await session.commit()
+    sender = _real_time_outbox(workers, mail_lease_seconds=3)
+    other = _real_time_outbox(workers, mail_lease_seconds=3)
+
+    batch = asyncio.create_task(sender.send_pending())
+    while not all(row.claim_token for row in await outbox(session)):  # the sender has claimed
+        await asyncio.sleep(0.05)
+    taken_by_other = 0
+    while not batch.done():
+        taken_by_other += (await other.send_pending()).claimed
+        await asyncio.sleep(0.25)
+    report = await batch
+
+    assert (report.claimed, report.sent, report.released) == (4, 4, 0)
+    assert taken_by_other == 0  # the renewed lease kept the batch ours past its first 3 s
+    assert sorted(m["Subject"] for m in smtp_server.messages) == [f"Flag {n}" for n in range(4)]
+    assert all(row.sent_at is not None and row.claim_token is None for row in await outbox(session))
+
+
+async def test_a_killed_workers_batch_is_resumed_within_the_short_lease(
+    session: AsyncSession, cast: Cast, clock: FakeClock, workers: Workers, smtp_server: MailServer
+) -> None:
+    for n in range(3):
+        await notifications.enqueue(
+            session, person_id=cast.lead.id, kind="flag", subject=f"Flag {n}", body="b", now=clock()
+        )
+    await session.commit()
+    lease = timedelta(seconds=3)
+    killed = workers.new()
+    async with killed.maker() as claim_session:  # claims its batch, then is SIGKILLed
+        assert len(await claim_batch(claim_session, token="killed", now=utcnow(), limit=10, lease=lease)) == 3
+        await claim_session.commit()
+    started = utcnow()
+
+    survivor = _real_time_outbox(workers, mail_lease_seconds=3)
+    while len(smtp_server.messages) < 3:
+        await survivor.send_pending()
+        assert utcnow() - started < lease + timedelta(seconds=2), "the killed worker's batch waited too long"
+        await asyncio.sleep(0.2)
+    assert utcnow() - started >= lease - timedelta(seconds=0.5)  # not before its lease ran out
+    assert len(smtp_server.messages) == 3
+
+
+async def test_a_crash_after_the_servers_250_resends_with_the_same_message_id(
+    session: AsyncSession,
+    cast: Cast,
+    clock: FakeClock,
+    settings: Settings,
+    workers: Workers,
+    smtp_server: MailServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await notifications.enqueue(session, person_id=cast.lead.id, kind="flag", subject="Once", body="b", now=clock())
+    await session.commit()
+
+    async def killed_before_recording(self: Outbox, *args: Any) -> bool:
+        raise asyncio.CancelledError  # the process dies right after the server's 250
+
+    crashing = workers.new()
+    monkeypatch.setattr(Outbox, "_record_sent", killed_before_recording)
+    with pytest.raises(asyncio.CancelledError):
+        await crashing.outbox.send_pending()
+    monkeypatch.undo()
+    assert len(smtp_server.messages) == 1
+    (row,) = await outbox(session)
+    assert row.sent_at is None and row.claim_token is not None  # the claim outlives the crash
+
+    survivor = workers.new()
+    await survivor.tick()
+    assert len(smtp_server.messages) == 1  # not within the lease
+    clock.advance(seconds=settings.mail_lease_seconds)
+    await survivor.tick()
+    await survivor.tick()
+    first, again = smtp_server.messages
+    assert first["Message-ID"] == again["Message-ID"]  # a duplicate mail systems can drop
+    (row,) = await outbox(session)
+    assert row.sent_at == clock() and row.claim_token is None

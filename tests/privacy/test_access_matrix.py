@@ -201,6 +201,25 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("POST", "/api/requests/{request_id:uuid}/withdraw"): Rule("R"),
     ("POST", "/requests/{request_id:uuid}/withdraw"): Rule("R"),
     ("POST", "/requests/{request_id:uuid}/offer"): Rule("L", form={"peer_id": "{other_peer_id}"}),
+    # a note the responder shared with the supervisor (section 18): its text to that manager and
+    # its author; the lead sees that it was shared; releasing and withdrawing are the person's alone
+    ("GET", "/api/shared-notes"): Rule("SL", lists=("note_id", "SL")),
+    ("GET", "/api/shared-notes/{note_id:uuid}"): Rule("RSL"),
+    ("GET", "/shared-notes"): Rule("SL", lists=("note_id", "SL")),
+    ("GET", "/me/notes"): Rule(EVERYONE, lists=("note_id", "R")),
+    ("POST", "/me/notes"): Rule(EVERYONE, form={"text": ""}),
+    ("POST", "/me/notes/{note_id:uuid}/approve"): Rule("R"),
+    ("POST", "/me/notes/{note_id:uuid}/withdraw"): Rule("R"),
+    ("POST", "/checkins/{checkin_id:uuid}/note-suggestion"): Rule(
+        "P", ids={"checkin_id": "day28_id"}, form={"text": "x"}
+    ),
+    # the conversation on a request: the requester and the peer who took it; the lead too gets 404
+    ("GET", "/api/conversations/{request_id:uuid}/messages"): Rule("RP"),
+    ("POST", "/api/conversations/{request_id:uuid}/messages"): Rule("RP", json={"client_id": "m1", "body": "x"}),
+    ("GET", "/requests/{request_id:uuid}/messages"): Rule("RP"),
+    ("POST", "/requests/{request_id:uuid}/messages"): Rule("RP", form={"client_id": "m1", "body": "x"}),
+    ("POST", "/requests/{request_id:uuid}/reveal"): Rule("R"),
+    ("POST", "/api/requests/{request_id:uuid}/reveal"): Rule("R"),
 }
 
 
@@ -270,6 +289,19 @@ async def seed(
         ).json()
     async with signed_in(client, peer) as p:
         assert (await p.post(f"/api/requests/{request['id']}/accept")).status_code == 200
+    async with signed_in(client, cast.responder) as r:
+        shared = await r.post(
+            "/me/notes",
+            data={
+                "text": "On lighter duties.",
+                "manager_id": str(cast.supervisor.id),
+                "_csrf_token": r.cookies["csrftoken"],
+            },
+            follow_redirects=False,
+        )
+        assert shared.status_code == 303, shared.text
+    async with signed_in(client, cast.supervisor) as s:
+        (note,) = (await s.get("/api/shared-notes")).json()
     from trim.referrals.models import ReferralService  # noqa: F401 - the directory entry made above
 
     async with signed_in(client, cast.lead) as lead:
@@ -283,6 +315,7 @@ async def seed(
         "flag_id": flag["id"],
         "referral_id": referral["id"],
         "request_id": request["id"],
+        "note_id": note["id"],
         "service_id": service_id,
         "station_id": str(cast.station_a.id),
         "other_person_id": str(cast.admin.id),
@@ -310,6 +343,7 @@ def fill(template: str, rule: Rule, ids: dict[str, str]) -> str:
         "flag_id",
         "referral_id",
         "request_id",
+        "note_id",
         "service_id",
         "station_id",
         "file_path",

@@ -17,12 +17,14 @@ CONFIDENTIAL = {
     "Assessment",
     "AssessmentResult",
     "CheckIn",
+    "ConversationMessage",
     "Exposure",
     "Flag",
     "Incident",
     "PeerChangeRequest",
     "PeerRequest",
     "Referral",
+    "SharedNote",
 }
 
 # Reviewed: public functions that read confidential tables without asking policy, each

@@ -31,7 +31,8 @@ from trim.privacy import policy
 from trim.privacy.models import AuditEvent
 from trim.referrals.models import Referral
 from trim.requests import service as request_service
-from trim.requests.models import PeerRequest
+from trim.requests.models import ConversationMessage, PeerRequest
+from trim.sharing.models import SharedNote
 
 
 @dataclass
@@ -376,3 +377,73 @@ async def test_can_pick_people_agrees_with_pickable_people_over_the_cast(
         picked = policy.pickable_people(actor).subquery()
         listed = set(await session.exec(select(picked.c.id)))
         assert listed == (everybody if policy.can_pick_people(actor) else set()), who
+
+
+async def test_shared_note_access_agrees_with_shared_note_scope_over_the_cast(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock, session: AsyncSession
+) -> None:
+    """A note shared with the supervisor, one withdrawn, and a peer's suggestion waiting."""
+    world = await build_world(client, cast, clock, session)
+    day3 = (await checkins_of(session, cast.responder))[0]
+    async with signed_in(client, world.exposure_peer) as peer:
+        form = {"text": "Lighter duties, please.", "_csrf_token": peer.cookies["csrftoken"]}
+        assert (await peer.post(f"/checkins/{day3.id}/note-suggestion", data=form, follow_redirects=False)).is_redirect
+    async with signed_in(client, cast.responder) as responder:
+        for text in ("Back on nights from Monday.", "Off until Friday."):
+            form = {"text": text, "manager_id": str(cast.supervisor.id), "_csrf_token": responder.cookies["csrftoken"]}
+            assert (await responder.post("/me/notes", data=form, follow_redirects=False)).status_code == 303
+        withdrawn = (await session.exec(select(SharedNote).where(SharedNote.status == "shared"))).first()
+        assert withdrawn is not None
+        token = {"_csrf_token": responder.cookies["csrftoken"]}
+        assert (await responder.post(f"/me/notes/{withdrawn.id}/withdraw", data=token)).status_code in (200, 303)
+    notes = list(await session.exec(select(SharedNote).execution_options(populate_existing=True)))
+    assert sorted(n.status for n in notes) == ["shared", "suggested", "withdrawn"]
+    seen: dict[str, dict[str, str]] = {}
+    for who, actor in everyone(cast, world).items():
+        in_scope = set(await session.exec(select(SharedNote.id).where(policy.shared_note_scope(actor))))
+        levels = {n.status: level for n in notes if (level := policy.shared_note_access(actor, n)) is not None}
+        assert in_scope == {n.id for n in notes if policy.shared_note_access(actor, n) is not None}, who
+        seen[who] = levels
+    assert seen["responder"] == {"shared": "own", "suggested": "own", "withdrawn": "own"}
+    assert seen["supervisor"] == {"shared": "manager"}  # never the withdrawn one, never a suggestion
+    assert seen["lead"] == seen["dual"] == {"shared": "status", "withdrawn": "status"}
+    for who in ("peer", "other_peer", "clinician", "other_clinician", "admin", "token"):
+        assert seen[who] == {}, who
+
+
+async def test_can_view_conversation_agrees_with_conversation_scope_over_the_cast(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock, session: AsyncSession
+) -> None:
+    world = await build_world(client, cast, clock, session)
+    # The world's request (the responder's, taken by request_peer) gets a message each way,
+    # and an open request of the supervisor's, which nobody has taken, stays without any.
+    (taken,) = list(await session.exec(select(PeerRequest).where(col(PeerRequest.status) == "accepted")))
+    for person in (cast.responder, world.request_peer):
+        async with signed_in(client, person) as browser:
+            sent = await browser.post(
+                f"/api/conversations/{taken.id}/messages", json={"client_id": "agree-1", "body": "hello"}
+            )
+            assert sent.status_code == 201, sent.text
+    async with signed_in(client, cast.supervisor) as supervisor:
+        asked = await supervisor.post(
+            "/api/requests", json={"urgency": "today", "contact_method": "in_person", "safety_concern": False}
+        )
+        assert asked.status_code == 201
+    request_peer = "peer" if world.request_peer is cast.peer else "other_peer"
+    requests = {r.id: r for r in await session.exec(select(PeerRequest))}
+    messages = list(await session.exec(select(ConversationMessage)))
+    assert len(messages) == 2
+    readers = set()
+    for who, actor in everyone(cast, world).items():
+        in_scope = set(await session.exec(select(policy.visible_messages(actor).subquery().c.id)))
+        by_rule = {m.id for m in messages if policy.can_view_conversation(actor, requests[m.request_id])}
+        assert in_scope == by_rule, who
+        if by_rule:
+            readers.add(who)
+        for r in requests.values():
+            if policy.can_view_conversation(actor, r):
+                assert (await policy.access_conversation(session, actor, r.id)).id == r.id
+            else:
+                with pytest.raises(NotFound):
+                    await policy.access_conversation(session, actor, r.id)
+    assert readers == {"responder", request_peer}

@@ -71,9 +71,11 @@ def test_a_new_table_holding_a_person_would_fail_the_check() -> None:
     schema = MetaData()
     for table in metadata.sorted_tables:
         table.to_metadata(schema)
-    Table("shared_notes", schema, Column("id", Uuid, primary_key=True), Column("owner", Uuid, ForeignKey("people.id")))
+    Table(
+        "manager_letters", schema, Column("id", Uuid, primary_key=True), Column("owner", Uuid, ForeignKey("people.id"))
+    )
     Table("contact_log", schema, Column("id", Uuid, primary_key=True), Column("phone", String(40)))
-    assert unlisted_personal_tables(schema) == {"shared_notes": ["owner"], "contact_log": ["phone"]}
+    assert unlisted_personal_tables(schema) == {"manager_letters": ["owner"], "contact_log": ["phone"]}
 
 
 async def test_purge_leaves_no_case_row_pointing_at_the_person_and_clears_what_outlived_its_life(

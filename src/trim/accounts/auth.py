@@ -1,31 +1,24 @@
-"""Who is asking, for every request; and the coarse role guards.
+"""Who is asking, for every request (the middleware that puts the Actor in scope), and
+the checks that a sign-in was not forged from another site.
 
-Guards check roles only and answer 404 like everything else that is not the
-caller's (a signed-out caller gets 401, which pages turn into the sign-in page).
-Row-level decisions belong to trim.privacy.
+The coarse role guards that read that Actor are in trim.guards: every area's pages use
+them, and they need nothing from accounts but the Actor value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Headers
 from litestar.enums import ScopeType
-from litestar.exceptions import (
-    HTTPException,
-    NotAuthorizedException,
-    NotFoundException,
-    PermissionDeniedException,
-)
+from litestar.exceptions import HTTPException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from trim.accounts import signin
 from trim.accounts.actor import Actor
-from trim.errors import EnrolmentRequired
 from trim.web import SESSION_COOKIE
 
 SKIP_PREFIXES = ("/static/", "/health", "/favicon.ico")
@@ -71,67 +64,6 @@ def _cookie(headers: Headers, name: str) -> str | None:
             if key == name and value:
                 return value
     return None
-
-
-def current_actor(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor:
-    """Who is asking; 401 ("Sign in first.") when nobody is signed in."""
-    user = connection.scope.get("user")
-    if not isinstance(user, Actor):
-        raise NotAuthorizedException("Sign in first.")
-    return user
-
-
-Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
-
-
-def signed_in(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """Guard: anyone signed in; a token only on routes that grant its scope (else 404)."""
-    actor = current_actor(connection)
-    if actor.is_token:
-        _check_token_scope(actor, handler)
-
-
-def _check_token_scope(actor: Actor, handler: BaseRouteHandler) -> None:
-    scope = handler.opt.get("token_scope")
-    if not scope or scope not in actor.token_scopes:
-        raise NotFoundException()
-
-
-def requires(*roles: str) -> Guard:
-    """Signed in and holding one of these roles; otherwise 401 or 404.
-
-    A route that an integration token may call names it with opt={"token_scope": ...}."""
-
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-        actor = current_actor(connection)
-        if actor.is_token:
-            _check_token_scope(actor, handler)
-            return
-        if not actor.has(*roles):
-            raise NotFoundException()
-
-    guard.__name__ = f"requires_{'_or_'.join(roles)}"
-    guard.roles = roles  # type: ignore[attr-defined]  # read by the route-by-role test
-    return guard
-
-
-def second_factor_gate(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """App-wide: a person whose roles need a second factor they have not set up reaches
-    only the routes marked opt={"before_enrolment": True} (the set-up, signing out, the
-    public sign-in pages); pages send them to the set-up, the API answers 401."""
-    user = connection.scope.get("user")
-    if isinstance(user, Actor) and user.must_enrol and not handler.opt.get("before_enrolment"):
-        raise EnrolmentRequired()
-
-
-BEFORE_ENROLMENT = {"before_enrolment": True}
-
-
-def no_tokens_by_default(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """App-wide: an integration token reaches only routes that name its scope."""
-    user = connection.scope.get("user")
-    if isinstance(user, Actor) and user.is_token:
-        _check_token_scope(user, handler)
 
 
 # -- sign-in cannot be forged from another site ---------------------------------

@@ -15,9 +15,9 @@ from litestar.response import Template
 
 from trim.accounts import email_change, links
 from trim.accounts.actor import Actor
-from trim.accounts.auth import BEFORE_ENROLMENT
 from trim.deps import Conf, Db
 from trim.errors import Conflict, NotFound
+from trim.guards import BEFORE_ENROLMENT
 from trim.web import now_of, page
 
 

@@ -10,10 +10,10 @@ from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 
 from trim.accounts import factors, service, signin
-from trim.accounts.auth import BEFORE_ENROLMENT, current_actor, signed_in
 from trim.accounts.routes import _client_address, session_cookie
 from trim.deps import Conf, Db
 from trim.errors import Conflict, InvalidInput, TooManyAttempts
+from trim.guards import BEFORE_ENROLMENT, current_actor, signed_in
 from trim.web import SESSION_COOKIE, actor_of, form_data, now_of, page, redirect, safe_next
 
 

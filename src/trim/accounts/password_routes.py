@@ -14,13 +14,13 @@ from litestar.response import Redirect, Template
 
 from trim.accounts import links
 from trim.accounts.actor import Actor
-from trim.accounts.auth import BEFORE_ENROLMENT
 from trim.accounts.models import Person
 from trim.accounts.routes import _client_address, finish_first_factor, password_signin_off
 from trim.accounts.rules import is_valid_email, normalize_email
 from trim.config import Settings
 from trim.deps import Conf, Db
 from trim.errors import InvalidInput, NotFound, TooManyAttempts
+from trim.guards import BEFORE_ENROLMENT
 from trim.web import form_data, now_of, page, settings_of
 
 SENT = (

@@ -14,20 +14,13 @@ from litestar.params import FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
 from trim.accounts import factors, service, signin, sso
-from trim.accounts.auth import (
-    BEFORE_ENROLMENT,
-    current_actor,
-    json_body_only,
-    refuse_cross_site,
-    requires,
-    signed_in,
-)
+from trim.accounts.auth import json_body_only, refuse_cross_site
 from trim.accounts.models import Person
 from trim.accounts.schemas import ErrorOut, MeOut, PersonOut, SessionOut, SigninErrorOut, SigninIn
 from trim.config import Settings
 from trim.deps import Conf, Db
 from trim.errors import InvalidInput, TooManyAttempts
-from trim.followups import service as followups
+from trim.guards import BEFORE_ENROLMENT, current_actor, requires, signed_in
 from trim.web import (
     SESSION_COOKIE,
     Limit,
@@ -308,41 +301,3 @@ class SessionApi(Controller):
             )
             for p in found
         ]
-
-
-class HomePages(Controller):
-    include_in_schema = False
-
-    @get("/", guards=[signed_in])
-    async def home(self, request: Request[Any, Any, Any]) -> Template:
-        return page(request, "home.html")
-
-    @get("/profile", guards=[signed_in])
-    async def profile(self, request: Request[Any, Any, Any], db: Db) -> Template:
-        actor = current_actor(request)
-        person = await service.person_view(db, actor.person_id)
-        stations = await service.station_names(db)
-        return page(
-            request,
-            "accounts/profile.html",
-            person=person,
-            station=stations.get(person.station_id) if person.station_id else None,
-            second_factor=await factors.status(db, actor.person_id),
-            second_factor_required=bool(set(person.roles) & set(settings_of(request).mfa_required_roles)),
-        )
-
-    @post("/profile/availability", guards=[requires("peer")])
-    async def availability(self, request: Request[Any, Any, Any], db: Db) -> Redirect:
-        form = await form_data(request)
-        available = form.get("available") == "yes"
-        actor = current_actor(request)
-        await service.set_availability(db, actor=actor, available=available, now=now_of(request))
-        message = "You are available for new check-ins and requests."
-        if not available:
-            moved, left = await followups.reassign_open_of_peer(
-                db, actor=actor, peer_id=actor.person_id, now=now_of(request), settings=settings_of(request)
-            )
-            message = "You are marked unavailable. Nobody new will be assigned to you until you switch back."
-            if moved or left:
-                message += f" Your open check-ins for {moved + left} people were handed on."
-        return redirect(request, "/profile", message)

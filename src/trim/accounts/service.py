@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trim.accounts.actor import Actor
-from trim.accounts.models import Person, PersonRole, Station, WebSession
+from trim.accounts.models import Person, PersonRole, Role, Station, WebSession
 from trim.accounts.rules import (
     access_status,
     email_notice_addresses,
@@ -631,6 +631,22 @@ async def peer_supporters(session: AsyncSession) -> list[PersonView]:
             col(Person.active).is_(True),
             col(Person.is_pseudonym).is_(False),
             col(Person.id).in_(select(PersonRole.person_id).where(PersonRole.role == "peer")),
+        )
+        .order_by(col(Person.name))
+    )
+    people = list(await session.exec(stmt))
+    roles = await roles_by_person(session, [p.id for p in people])
+    return [_view(p, roles[p.id]) for p in people]
+
+
+async def supervisors(session: AsyncSession) -> list[PersonView]:
+    """Active station and watch managers, by name: a person picks one to share a note with."""
+    stmt = (
+        select(Person)
+        .where(
+            col(Person.active).is_(True),
+            col(Person.is_pseudonym).is_(False),
+            col(Person.id).in_(select(PersonRole.person_id).where(PersonRole.role == Role.supervisor.value)),
         )
         .order_by(col(Person.name))
     )

@@ -11,10 +11,10 @@ from litestar.params import FromQuery, QueryParameter
 from litestar.response import Redirect
 
 from trim.accounts import sso, sso_identities
-from trim.accounts.auth import BEFORE_ENROLMENT
 from trim.accounts.routes import finish_first_factor
 from trim.config import Settings
 from trim.deps import Conf, Db
+from trim.guards import BEFORE_ENROLMENT
 from trim.privacy import audit
 from trim.web import actor_of, now_of, page, redirect, safe_next
 

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, HeaderParameter, JSONBody
 
-from trim.accounts.auth import current_actor, requires, signed_in
 from trim.assessments import instruments as catalogue
 from trim.assessments import service
 from trim.assessments.schemas import (
@@ -23,6 +22,7 @@ from trim.assessments.schemas import (
 )
 from trim.config import Settings
 from trim.deps import Conf, Db
+from trim.guards import current_actor, requires, signed_in
 from trim.idempotency import Replay, claim_header, complete
 from trim.web import api_errors, now_of
 
@@ -76,7 +76,7 @@ class AssessmentApi(Controller):
                 id=i.id,
                 version=i.version,
                 title=i.title,
-                items=[ItemOut(id=it.id, text=it.text, section=it.section) for it in i.items],
+                items=[ItemOut(id=it.id, text=it.text, section=it.section, phase=it.phase) for it in i.items],
                 offered_at=list(i.offered_at),
                 bands=[BandOut(name=b.name, min=b.min, label=b.label) for b in i.bands],
             )

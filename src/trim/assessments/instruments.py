@@ -10,10 +10,14 @@ import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "instruments"
 SCORINGS = ("count_yes",)
+# When an item is about: history, the event itself, or how the person is now. Only
+# "after" items can change, so only they can make difficulties "persistent".
+PHASES = ("before", "during", "after")
+Phase = Literal["before", "during", "after"]
 
 
 class InstrumentError(Exception):
@@ -25,6 +29,7 @@ class Item:
     id: str
     text: str
     section: str = ""
+    phase: Phase = "after"
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,10 @@ class Instrument:
     def item_ids(self) -> tuple[str, ...]:
         return tuple(i.id for i in self.items)
 
+    @property
+    def phases(self) -> dict[str, str]:
+        return {i.id: i.phase for i in self.items}
+
     def band_label(self, name: str | None) -> str:
         return next((b.label for b in self.bands if b.name == name), name or "")
 
@@ -69,7 +78,7 @@ class Instrument:
             "scoring": self.scoring,
             "flag_band": self.flag_band,
             "bands": [{"name": b.name, "min": b.min, "label": b.label} for b in self.bands],
-            "items": [{"id": i.id, "text": i.text, "section": i.section} for i in self.items],
+            "items": [{"id": i.id, "text": i.text, "section": i.section, "phase": i.phase} for i in self.items],
         }
 
 
@@ -98,11 +107,21 @@ def parse_instrument(data: dict[str, Any], *, source: str) -> Instrument:
     items_raw = data["items"]
     if not isinstance(items_raw, list) or not items_raw:
         raise fail("'items' must list at least one item")
+    default_phase = data.get("phase")
+    if default_phase is not None and default_phase not in PHASES:
+        raise fail(f"'phase' must be one of {', '.join(PHASES)}")
     items = []
     for index, raw in enumerate(items_raw, start=1):
         if not isinstance(raw, dict) or not raw.get("id") or not raw.get("text"):
             raise fail(f"item {index} needs an 'id' and a 'text'")
-        items.append(Item(id=str(raw["id"]), text=str(raw["text"]), section=str(raw.get("section", ""))))
+        phase = raw.get("phase", default_phase)
+        if phase not in PHASES:
+            raise fail(f"item {index} needs a 'phase' ({', '.join(PHASES)}), or the file a 'phase' for all its items")
+        items.append(
+            Item(
+                id=str(raw["id"]), text=str(raw["text"]), section=str(raw.get("section", "")), phase=cast(Phase, phase)
+            )
+        )
     ids = [i.id for i in items]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:

@@ -9,8 +9,8 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from trim.accounts.auth import current_actor, requires, signed_in
 from trim.assessments import instruments as catalogue
+from trim.assessments import rules as assessment_rules
 from trim.assessments import service
 from trim.config import Settings
 from trim.deps import Conf, Db
@@ -19,6 +19,7 @@ from trim.flags import rules as flag_rules
 from trim.flags import service as flag_service
 from trim.followups import rules as schedule_rules
 from trim.followups import service as followups
+from trim.guards import current_actor, requires, signed_in
 from trim.idempotency import FormKey, Replay, request_hash
 from trim.incidents import service as incidents
 from trim.web import form_data, now_of, page, redirect
@@ -74,6 +75,8 @@ class RecordPages(Controller):
             and actor.is_peer
             and view.person_id != actor.id
             and view.status in schedule_rules.OPEN_STATUSES,
+            "recordable_from": schedule_rules.recordable_from(view.due_at, early=settings.early_record),
+            "too_early": schedule_rules.too_early(due_at=view.due_at, now=now_of(request), early=settings.early_record),
             "can_correct": record is not None and record.assessment.recorded_by_id == actor.id,
             "is_person": view.person_id == actor.id,
             "is_peer": view.peer_id == actor.id,
@@ -82,6 +85,7 @@ class RecordPages(Controller):
             "causes": flag_rules.CAUSES,
             "trend": trend,
             "flags": flags,
+            "plain_words": assessment_rules.plain_words([r.flagged for r in record.results]) if record else "",
             "crisis_guidance": settings.crisis_guidance,
             "threshold": next((b.min for b in catalogue.load()["trim_risk"].bands if b.name == "elevated"), 3),
         }
@@ -111,6 +115,8 @@ class RecordPages(Controller):
             and actor.is_peer
             and view.person_id != actor.id
             and view.status in schedule_rules.OPEN_STATUSES,
+            "recordable_from": schedule_rules.recordable_from(view.due_at, early=settings.early_record),
+            "too_early": schedule_rules.too_early(due_at=view.due_at, now=now_of(request), early=settings.early_record),
             "can_correct": False,
             "is_person": view.person_id == actor.id,
             "is_peer": view.peer_id == actor.id,

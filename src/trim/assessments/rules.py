@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from trim.assessments.instruments import Instrument
@@ -15,13 +15,33 @@ class Result:
     score: int
     band: str
     flagged: bool  # the score is in the instrument's flag band
+    after_score: int = 0  # the "after" items alone: how the person is now
 
 
 def score(instrument: Instrument, answers: Mapping[str, bool]) -> Result:
     """Score complete answers (validated by the caller) with the instrument's own rules."""
     total = sum(1 for item in instrument.items if answers[item.id])
     band = band_for(total, instrument)
-    return Result(instrument.id, instrument.version, total, band, band == instrument.flag_band)
+    return Result(
+        instrument.id,
+        instrument.version,
+        total,
+        band,
+        band == instrument.flag_band,
+        after_score(answers, instrument.phases),
+    )
+
+
+def after_score(answers: Mapping[str, bool], phases: Mapping[str, str]) -> int:
+    """The "yes" answers to items about how the person is now. History (before) and the
+    event itself (during) count in the band shown, but cannot change, so they are left out
+    here; an item whose phase is unknown counts, as every item did before phases."""
+    return sum(1 for item_id, yes in answers.items() if yes and phases.get(item_id, "after") == "after")
+
+
+def counts_toward_persistence(answers: Mapping[str, bool], phases: Mapping[str, str], *, threshold: int) -> bool:
+    """Whether a check-in's risk answers count toward "persistent" difficulties."""
+    return after_score(answers, phases) >= threshold
 
 
 def band_for(total: int, instrument: Instrument) -> str:
@@ -30,3 +50,17 @@ def band_for(total: int, instrument: Instrument) -> str:
         if total >= band.min:
             chosen = band.name
     return chosen
+
+
+HARDER_WORDS = (
+    "Some of what you described can make the weeks after an incident harder; your peer may suggest talking to someone."
+)
+USUAL_WORDS = (
+    "What you described is common in the weeks after an incident, and it often eases with time. You can "
+    "ask for a peer whenever you want to talk."
+)
+
+
+def plain_words(flagged: Sequence[bool]) -> str:
+    """What the person is told of their own scores: plain words, never a band or a line."""
+    return HARDER_WORDS if any(flagged) else USUAL_WORDS

@@ -22,6 +22,7 @@ class ItemOut(BaseModel):
     id: str
     text: str
     section: str
+    phase: Literal["before", "during", "after"]
 
 
 class BandOut(BaseModel):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import update
@@ -21,10 +21,11 @@ from trim.assessments import rules
 from trim.assessments.instruments import Instrument
 from trim.assessments.models import Assessment, AssessmentResult, InstrumentSnapshot
 from trim.config import Settings
-from trim.errors import Conflict, FieldError, InvalidInput, NotFound
+from trim.errors import Conflict, FieldError, InvalidInput, NotFound, NotYet
 from trim.flags import rules as flag_rules
 from trim.flags import service as flags
 from trim.flags.models import Flag
+from trim.followups import rules as schedule_rules
 from trim.followups.models import CheckIn
 from trim.idempotency import FormKey, Replay
 from trim.incidents.models import Exposure
@@ -139,6 +140,24 @@ async def _lock_exposure(session: AsyncSession, exposure_id: uuid.UUID) -> Expos
     return exposure
 
 
+def refuse_if_early(checkin: CheckIn, *, now: datetime, settings: Settings) -> None:
+    """A check-in recorded long before it is due asks the wrong questions at the wrong
+    time (a day-28 screen the day after): refused with the date it is due."""
+    if not schedule_rules.too_early(due_at=checkin.due_at, now=now, early=settings.early_record):
+        return
+    opens = schedule_rules.recordable_from(checkin.due_at, early=settings.early_record)
+    due_local = checkin.due_at.astimezone(settings.zone).strftime("%a %-d %b %Y, %H:%M")
+    raise NotYet(
+        f"Not yet: this check-in is due on {due_local}.",
+        recordable_from=_iso(opens),
+        due_at=_iso(checkin.due_at),
+    )
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def record_scope(actor: Actor, checkin_id: uuid.UUID) -> str:
     """The Idempotency-Key scope of recording one check-in, shared by the API and the form."""
     return f"{actor.audit_id}:checkin.record:{checkin_id}"
@@ -192,6 +211,7 @@ async def _record(
     checkin = await policy.access_checkin(session, actor, checkin_id)
     if not policy.can_record_checkin(actor, checkin):
         raise NotFound()
+    refuse_if_early(checkin, now=now, settings=settings)
     known = catalogue.load()
     offered = catalogue.offered_at(known, checkin.kind)
     clean = validate(submission, offered, known, checkin.kind)
@@ -363,7 +383,7 @@ async def _store(
         session,
         exposure_id=checkin.exposure_id,
         person_id=checkin.person_id,
-        history=await _exposure_history(session, checkin.exposure_id),
+        history=await _exposure_history(session, checkin.exposure_id, settings=settings),
         source_assessment_id=assessment.id,
         now=now,
         settings=settings,
@@ -430,31 +450,57 @@ async def _current_assessment(session: AsyncSession, checkin_id: uuid.UUID) -> A
     ).first()
 
 
-async def _exposure_history(session: AsyncSession, exposure_id: uuid.UUID) -> list[flag_rules.ScheduledCheckin]:
-    """Each check-in of the exposure with its current result, as the flag rules need it."""
+async def _exposure_history(
+    session: AsyncSession, exposure_id: uuid.UUID, *, settings: Settings
+) -> list[flag_rules.ScheduledCheckin]:
+    """Each check-in of the exposure with its current result, as the flag rules need it:
+    whether its risk answers count toward persistence (judged by the phases of the
+    instrument version it used), and whether its TSQ was positive."""
     checkins = list(
         await session.exec(
             select(CheckIn).where(CheckIn.exposure_id == exposure_id).execution_options(populate_existing=True)
         )
     )
-    flagged: dict[uuid.UUID, dict[str, bool]] = {}
+    tsq: dict[uuid.UUID, bool] = {}
+    persistent: dict[uuid.UUID, bool] = {}
     if checkins:
         rows = await session.exec(
-            select(Assessment.checkin_id, AssessmentResult.instrument_id, AssessmentResult.flagged)
+            select(Assessment.checkin_id, AssessmentResult)
             .join(AssessmentResult, col(AssessmentResult.assessment_id) == col(Assessment.id))
             .where(col(Assessment.checkin_id).in_([c.id for c in checkins]), col(Assessment.is_current).is_(True))
         )
-        for checkin_id, instrument_id, is_flagged in rows:
-            flagged.setdefault(checkin_id, {})[instrument_id] = bool(is_flagged)
+        phases: dict[int, dict[str, str]] = {}
+        for checkin_id, result in rows:
+            if result.instrument_id == "tsq":
+                tsq[checkin_id] = bool(result.flagged)
+            elif result.instrument_id == "trim_risk":
+                version = result.instrument_version
+                if version not in phases:
+                    phases[version] = await _phases_of(session, result.instrument_id, version)
+                persistent[checkin_id] = rules.counts_toward_persistence(
+                    result.answers or {}, phases[version], threshold=settings.persistent_after_score
+                )
     return [
         flag_rules.ScheduledCheckin(
             offset_days=c.offset_days,
             outcome=c.outcome,
-            risk_flagged=flagged.get(c.id, {}).get("trim_risk", False),
-            tsq_flagged=flagged.get(c.id, {}).get("tsq", False),
+            persistent=persistent.get(c.id, False),
+            tsq_flagged=tsq.get(c.id, False),
         )
         for c in checkins
     ]
+
+
+async def _phases_of(session: AsyncSession, instrument_id: str, version: int) -> dict[str, str]:
+    # The phases as the version the answers were given to defined them (history kept).
+    definition = (
+        await session.exec(
+            select(InstrumentSnapshot.definition).where(
+                InstrumentSnapshot.instrument_id == instrument_id, InstrumentSnapshot.version == version
+            )
+        )
+    ).first() or {}
+    return {i["id"]: i.get("phase", "after") for i in definition.get("items", [])}
 
 
 # -- reading -------------------------------------------------------------------------

@@ -6,10 +6,10 @@ from typing import Any
 
 from litestar import Controller, Request, get
 
-from trim.accounts.auth import current_actor, requires
 from trim.dashboard import service
 from trim.dashboard.schemas import DashboardOut, From, Kind, StationId, To
 from trim.deps import Conf, Db
+from trim.guards import current_actor, requires
 from trim.web import api_errors, now_of
 
 

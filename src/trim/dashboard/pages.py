@@ -9,11 +9,11 @@ from litestar.params import FromQuery
 from litestar.response import Template
 
 from trim.accounts import service as accounts
-from trim.accounts.auth import current_actor, requires
 from trim.dashboard import service, views
 from trim.dashboard.schemas import From, To
 from trim.deps import Conf, Db
 from trim.errors import InvalidInput
+from trim.guards import current_actor, requires
 from trim.web import nav_item, now_of, page
 
 NAV = (nav_item("Dashboard", "/dashboard", "lead", place=60),)

@@ -8,10 +8,10 @@ from typing import Any
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody
 
-from trim.accounts.auth import current_actor, requires, signed_in
 from trim.deps import Db
 from trim.flags import service
 from trim.flags.schemas import CloseIn, FlagOut, FlagStatusOut
+from trim.guards import current_actor, requires, signed_in
 from trim.web import Limit, Offset, api_errors, now_of
 
 
@@ -28,10 +28,17 @@ class FlagApi(Controller):
     async def flags(
         self, request: Request[Any, Any, Any], db: Db, limit: Limit = 100, offset: Offset = 0
     ) -> list[FlagOut]:
-        found = await service.list_flags(db, actor=current_actor(request), limit=limit, offset=offset)
+        actor = current_actor(request)
+        found = await service.list_flags(db, actor=actor, limit=limit, offset=offset)
+        unnamed = await service.unnamed_flags(db, actor=actor, flags=found)
         return [
             FlagOut(
-                id=f.id, person_id=f.person_id, cause=f.cause, status=f.status, urgent=f.urgent, raised_at=f.raised_at
+                id=f.id,
+                person_id=None if f.id in unnamed else f.person_id,
+                cause=f.cause,
+                status=f.status,
+                urgent=f.urgent,
+                raised_at=f.raised_at,
             )
             for f in found
         ]

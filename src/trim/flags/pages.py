@@ -10,11 +10,11 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from trim.accounts.auth import current_actor, requires
 from trim.config import Settings
 from trim.deps import Conf, Db
 from trim.errors import Conflict, InvalidInput
 from trim.flags import rules, service
+from trim.guards import current_actor, requires
 from trim.web import form_data, nav_item, now_of, page, redirect
 
 NAV = (nav_item("Flags", "/flags", "peer", "lead", place=80),)

@@ -26,12 +26,16 @@ class ScheduledCheckin:
 
     offset_days: int
     outcome: str | None  # None while open
-    risk_flagged: bool = False  # trim_risk elevated (completed only)
+    # trim_risk's after-phase items reach TRIM_PERSISTENT_AFTER_SCORE (completed only):
+    # the person's difficulties now, not their unchangeable history or the event itself.
+    persistent: bool = False
     tsq_flagged: bool = False
 
 
 def exposure_flags(checkins: Sequence[ScheduledCheckin], *, consecutive: int) -> set[str]:
-    """Which exposure-level flags the check-ins call for. Only completed check-ins count;
+    """Which exposure-level flags the check-ins call for. The two persistence rules
+    (consecutive; at the last check-in) use "counts toward persistence", not the band.
+    Only completed check-ins count;
     declined, unreachable, not needed or cancelled ones in between neither break nor make
     a run, and a run waits while a check-in between is still open, so the answer depends
     on what was recorded, never on the order it was recorded in."""
@@ -44,7 +48,7 @@ def exposure_flags(checkins: Sequence[ScheduledCheckin], *, consecutive: int) ->
             continue
         if checkin.outcome != "completed":
             continue
-        run = run + 1 if checkin.risk_flagged else 0
+        run = run + 1 if checkin.persistent else 0
         if run >= consecutive:
             causes.add("consecutive_elevated")
         if checkin.tsq_flagged:
@@ -52,7 +56,7 @@ def exposure_flags(checkins: Sequence[ScheduledCheckin], *, consecutive: int) ->
     live = [c for c in ordered if c.outcome != "cancelled"]
     if live:
         last = live[-1]
-        if last.outcome == "completed" and last.risk_flagged:
+        if last.outcome == "completed" and last.persistent:
             causes.add("elevated_last")
     return causes
 

@@ -10,7 +10,10 @@ from pydantic import BaseModel, Field
 
 class FlagOut(BaseModel):
     id: uuid.UUID
-    person_id: uuid.UUID
+    person_id: uuid.UUID | None = Field(
+        description="null on a flag born of a request without a name, for the peer who took it, until the "
+        "requester shows their name"
+    )
     cause: str
     status: str
     urgent: bool

@@ -334,21 +334,32 @@ class FlagView:
         return rules.STATUS_LABELS.get(self.flag.status, self.flag.status)
 
 
-async def _flag_views(session: AsyncSession, flags: list[Flag]) -> list[FlagView]:
-    # Only flags fetched through policy come here; a flag's referral shows with it.
+async def _flag_views(session: AsyncSession, flags: list[Flag], actor: Actor) -> list[FlagView]:
+    # Only flags fetched through policy come here; a flag's referral shows with it. Someone
+    # who asked for a peer without their name is shown to that peer by their pseudonym.
     names = await accounts.names_of(session, [f.person_id for f in flags])
+    hidden = await policy.hidden_requester_names(session, actor, flags)
     referrals: dict[uuid.UUID, Referral] = {}
     if flags:
         for referral in await session.exec(select(Referral).where(col(Referral.flag_id).in_([f.id for f in flags]))):
             if referral.flag_id is not None:
                 referrals[referral.flag_id] = referral
-    return [FlagView(flag=f, person_name=names.get(f.person_id, ""), referral=referrals.get(f.id)) for f in flags]
+    return [
+        FlagView(flag=f, person_name=hidden.get(f.id) or names.get(f.person_id, ""), referral=referrals.get(f.id))
+        for f in flags
+    ]
+
+
+async def unnamed_flags(session: AsyncSession, *, actor: Actor, flags: Sequence[Flag]) -> set[uuid.UUID]:
+    """Flags (fetched through policy) whose person the actor may not name: born of a request
+    without a name, until the requester shows it."""
+    return set(await policy.hidden_requester_names(session, actor, flags))
 
 
 async def flags_to_act_on(session: AsyncSession, *, actor: Actor) -> list[FlagView]:
     """The flags page: flags in the actor's scope about other people, with their referral."""
     flags = await list_flags(session, actor=actor)
-    return await _flag_views(session, [f for f in flags if f.person_id != actor.id])
+    return await _flag_views(session, [f for f in flags if f.person_id != actor.id], actor)
 
 
 async def flag_detail(session: AsyncSession, *, actor: Actor, flag_id: uuid.UUID, now: datetime) -> FlagView:
@@ -363,7 +374,7 @@ async def flag_detail(session: AsyncSession, *, actor: Actor, flag_id: uuid.UUID
         subject_id=flag.person_id,
         at=now,
     )
-    return (await _flag_views(session, [flag]))[0]
+    return (await _flag_views(session, [flag], actor))[0]
 
 
 async def support_started(session: AsyncSession, *, exposures: Sequence[Exposure]) -> set[uuid.UUID]:

@@ -8,10 +8,10 @@ from typing import Any
 from litestar import Controller, Request, get
 from litestar.params import FromPath, FromQuery
 
-from trim.accounts.auth import current_actor, signed_in
 from trim.deps import Conf, Db
 from trim.followups import service
 from trim.followups.schemas import CheckinOut, PersonRef
+from trim.guards import current_actor, signed_in
 from trim.web import Limit, Offset, api_errors, now_of
 
 

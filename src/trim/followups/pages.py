@@ -1,20 +1,25 @@
-"""My check-ins (peer and person) and the lead's overview."""
+"""My check-ins (peer and person), the lead's overview, and a peer's calendar feed of them."""
 
 from __future__ import annotations
 
 import dataclasses
 import uuid
+from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from trim.accounts import service as accounts
-from trim.accounts.auth import current_actor, requires, signed_in
 from trim.accounts.rules import PRIVILEGED_ROLES
 from trim.deps import Conf, Db
+from trim.errors import NotFound
 from trim.followups import rules, service
+from trim.guards import current_actor, requires, signed_in
+from trim.notifications import ical
+from trim.notifications import service as notifications
 from trim.privacy import audit
 from trim.web import nav_item, now_of, page, redirect
 
@@ -24,6 +29,8 @@ NAV = (
     nav_item("Overview", "/overview", "lead", place=40),
     nav_item("Check-ins for you", "/me/checkins", "responder", place=110),
 )
+
+CALENDAR_NAME = "Peer check-ins"
 
 
 def _group(views: list[service.CheckinView]) -> dict[str, list[service.CheckinView]]:
@@ -147,3 +154,38 @@ class CheckinPages(Controller):
         if count == 0:
             return redirect(request, "/overview", "Still nobody qualifies: assign these by hand.", "warning")
         return redirect(request, "/overview", f"{count} {'person' if count == 1 else 'people'} now have a peer.")
+
+
+class CalendarFeeds(Controller):
+    include_in_schema = False
+
+    @get("/calendar/{filename:str}")
+    async def feed(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, filename: FromPath[str]
+    ) -> Response[str]:
+        """A peer's open check-ins as a calendar: times only, never names. The token in the
+        path is the only key; a revoked or unknown one is a 404."""
+        if not filename.endswith(".ics"):
+            raise NotFound()
+        owner = await notifications.calendar_owner(db, token=filename.removesuffix(".ics"))
+        now = now_of(request)
+        root = settings.base_url.rstrip("/")
+        host = urlsplit(root).hostname or "trim"
+        length = timedelta(minutes=settings.calendar_event_minutes)
+        events = [
+            ical.CalendarEvent(
+                uid=f"checkin-{checkin_id}@{host}",
+                start=due_at,
+                end=due_at + length,
+                summary="Peer check-in (overdue)" if status == "overdue" else "Peer check-in",
+                description="Open trim to see it.",
+                url=f"{root}/checkins/{checkin_id}",
+            )
+            for checkin_id, due_at, status in await service.calendar_checkins(
+                db, actor=owner, now=now, settings=settings
+            )
+        ]
+        return Response(
+            ical.render_calendar(events, name=CALENDAR_NAME, now=now),
+            media_type="text/calendar; charset=utf-8",
+        )

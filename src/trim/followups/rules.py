@@ -55,6 +55,16 @@ def due_time(scheduled_for: datetime, now: datetime) -> datetime:
     return scheduled_for if scheduled_for > now else now
 
 
+def recordable_from(due_at: datetime, *, early: timedelta) -> datetime:
+    """The earliest a check-in can be recorded: `early` before it is due, never sooner
+    (a day-28 TSQ answered the day after the incident screens the wrong thing)."""
+    return due_at - early
+
+
+def too_early(*, due_at: datetime, now: datetime, early: timedelta) -> bool:
+    return now < recordable_from(due_at, early=early)
+
+
 def checkin_status(*, due_at: datetime, outcome: str | None, now: datetime, window: timedelta) -> str:
     """The one definition of a check-in's status, from the clock and the record."""
     if outcome:

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import FromPath, HeaderParameter, JSONBody
 
-from trim.accounts.auth import current_actor, requires
 from trim.deps import Conf, Db
 from trim.followups import service as followups
+from trim.guards import current_actor, requires
 from trim.idempotency import Replay, claim_header, complete
 from trim.incidents import service
 from trim.incidents.schemas import (

@@ -11,10 +11,10 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from trim.accounts import service as accounts
-from trim.accounts.auth import current_actor, requires
 from trim.deps import Conf, Db
 from trim.errors import InvalidInput, NotFound
 from trim.followups import service as followups
+from trim.guards import current_actor, requires
 from trim.incidents import service
 from trim.incidents.models import EXPOSURE_LABELS, KIND_LABELS
 from trim.privacy.policy import INCIDENT_LOGGERS

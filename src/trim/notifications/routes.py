@@ -1,25 +1,19 @@
-"""The email and calendar page of a person's profile, and the calendar feed itself."""
+"""The email and calendar page of a person's profile (the calendar feed itself: trim.followups.pages)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
-from litestar import Controller, Request, Response, get, post
-from litestar.params import FromPath
+from litestar import Controller, Request, get, post
 from litestar.response import Redirect, Template
 
 from trim.accounts.actor import Actor
-from trim.accounts.auth import current_actor, requires, signed_in
 from trim.deps import Conf, Db
-from trim.errors import InvalidInput, NotFound
-from trim.followups import service as followups
-from trim.notifications import ical, rules
+from trim.errors import InvalidInput
+from trim.guards import current_actor, requires, signed_in
+from trim.notifications import rules
 from trim.notifications import service as notifications
 from trim.web import form_data, now_of, page, redirect, settings_of
-
-CALENDAR_NAME = "Peer check-ins"
 
 
 async def _context(db: Db, request: Request[Any, Any, Any], actor: Actor) -> dict[str, Any]:
@@ -75,39 +69,4 @@ class NotificationPages(Controller):
             new_calendar_url=url,
             webcal_url="webcal://" + url.split("://", 1)[1],
             **await _context(db, request, actor),
-        )
-
-
-class CalendarFeeds(Controller):
-    include_in_schema = False
-
-    @get("/calendar/{filename:str}")
-    async def feed(
-        self, request: Request[Any, Any, Any], db: Db, settings: Conf, filename: FromPath[str]
-    ) -> Response[str]:
-        """A peer's open check-ins as a calendar: times only, never names. The token in the
-        path is the only key; a revoked or unknown one is a 404."""
-        if not filename.endswith(".ics"):
-            raise NotFound()
-        owner = await notifications.calendar_owner(db, token=filename.removesuffix(".ics"))
-        now = now_of(request)
-        root = settings.base_url.rstrip("/")
-        host = urlsplit(root).hostname or "trim"
-        length = timedelta(minutes=settings.calendar_event_minutes)
-        events = [
-            ical.CalendarEvent(
-                uid=f"checkin-{checkin_id}@{host}",
-                start=due_at,
-                end=due_at + length,
-                summary="Peer check-in (overdue)" if status == "overdue" else "Peer check-in",
-                description="Open trim to see it.",
-                url=f"{root}/checkins/{checkin_id}",
-            )
-            for checkin_id, due_at, status in await followups.calendar_checkins(
-                db, actor=owner, now=now, settings=settings
-            )
-        ]
-        return Response(
-            ical.render_calendar(events, name=CALENDAR_NAME, now=now),
-            media_type="text/calendar; charset=utf-8",
         )

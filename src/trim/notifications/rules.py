@@ -35,6 +35,7 @@ KINDS: dict[str, Kind] = {
         Kind("checkin_due", "A check-in is due", frozenset({"peer", "lead"}), digest=True),
         Kind("checkin_overdue", "A check-in is overdue", frozenset({"peer", "lead"}), digest=True),
         Kind("request_new", "Someone asks for a peer", frozenset({"peer"})),
+        Kind("conversation_message", "A new message in a conversation about a request", _EVERYONE),
         Kind("flag", "A flag is raised for someone you support", frozenset({"peer", "lead"})),
         Kind(
             "urgent_flag",
@@ -50,8 +51,23 @@ KINDS: dict[str, Kind] = {
         ),
         Kind("referral", "Referrals", frozenset({"clinician", "lead", "peer"})),
         Kind("reassignment", "Check-ins handed on when a peer is unavailable", frozenset({"lead"})),
+        # Addresses the mail server refuses (a daily note): someone has to correct them.
+        Kind(
+            "delivery",
+            "Email addresses that refuse our messages (daily)",
+            frozenset({"lead"}),
+            always_for=frozenset({"lead"}),
+        ),
         # Something only the person can agree to (sharing a referral's assessment): always sent.
         Kind("consent", "Something waiting for your OK", _EVERYONE, always_for=_EVERYONE, listed=False),
+        # A note a colleague chose to share with their manager (section 18): always sent, no content.
+        Kind(
+            "shared_note",
+            "A colleague has shared a note with you",
+            frozenset({"supervisor"}),
+            always_for=_EVERYONE,
+            listed=False,
+        ),
         # Security notices (role changes, sign-in links) reach everyone, always.
         Kind("account", "Your account: role changes and sign-in links", _EVERYONE, always_for=_EVERYONE),
         # The daily summary itself: asked for by choosing "digest" above, so always sent.

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -372,3 +372,32 @@ async def calendar_owner(session: AsyncSession, *, token: str) -> Actor:
     if person is None or not person.active or "peer" not in roles:
         raise NotFound()
     return Actor(id=person.id, name=person.name, email=person.email, roles=frozenset(roles))
+
+
+# -- refused addresses ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefusedAddress:
+    """An address whose email was given up because the server refused it."""
+
+    address: str
+    messages: int
+    last_refused: datetime
+    error: str | None
+
+
+async def refused_addresses(session: AsyncSession, *, actor: Actor, limit: int = 200) -> list[RefusedAddress]:
+    """Addresses refused outright, still in the outbox (kept outbox_retention_days), most
+    recent first: for the lead and the admin (the addresses, never what was sent)."""
+    if not actor.roles & {"lead", "admin"}:
+        return []
+    last = func.max(OutboxMessage.failed_at)
+    rows = await session.exec(
+        select(OutboxMessage.to_address, func.count(), last, func.max(OutboxMessage.last_error))
+        .where(col(OutboxMessage.failed_at).is_not(None))
+        .group_by(col(OutboxMessage.to_address))
+        .order_by(last.desc(), col(OutboxMessage.to_address))
+        .limit(limit)
+    )
+    return [RefusedAddress(address, int(n), when, error) for address, n, when, error in rows if when is not None]

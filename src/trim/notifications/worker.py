@@ -3,10 +3,18 @@
 Several workers (and app processes with the worker inside) may run side by side. A
 message is claimed before it is sent: its row gets this batch's token and a lease
 (claimed_until). Only the claimant marks it sent, and a message whose claimant died is
-claimed again once the lease runs out. On PostgreSQL the claim locks its rows with
+claimed again once the lease runs out. While a batch is being sent, a heartbeat renews
+the lease every third of it, so the lease can be short (a killed worker's messages wait
+at most one lease) and a slow mail server still keeps its batch. On PostgreSQL the claim locks its rows with
 SELECT ... FOR UPDATE SKIP LOCKED, so concurrent claims take different rows; on SQLite
 (where SQLAlchemy silently drops FOR UPDATE) the one-writer database makes a
 conditional UPDATE ... RETURNING a claim by itself.
+
+At most once, while the worker lives; at least once, always. A worker killed after the
+mail server's 250 and before its own "sent" write leaves a message that is sent again
+once the lease runs out: no protocol over SMTP can close that window. It is kept to one
+statement (an UPDATE on a connection held for the batch, committed as it runs), and the
+resend carries the same Message-ID, so mail systems that drop duplicates drop it.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from typing import Any
 
 import aiosmtplib
 from sqlalchemy import and_, or_, update
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -90,6 +98,23 @@ async def claim_batch(
     return rows
 
 
+async def renew_claim(session: AsyncSession, *, token: str, now: datetime, lease: timedelta) -> int:
+    """Extend the lease on every message of this batch not yet settled; how many."""
+    result = await session.exec(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.claim_token) == token, col(OutboxMessage.sent_at).is_(None))
+        .values(claimed_until=now + lease)
+    )
+    return int(result.rowcount or 0)
+
+
+@dataclass
+class _Lease:
+    """Until when this batch is known to be ours (the last renewal that committed)."""
+
+    until: datetime
+
+
 class Outbox:
     """Sending one claimed batch, settling each message as it goes."""
 
@@ -113,10 +138,55 @@ class Outbox:
             await session.commit()
             return bool(result.rowcount)
 
+    @property
+    def renew_every(self) -> timedelta:
+        return self.settings.mail_lease / 3
+
+    async def _keep_claimed(self, token: str, lease: _Lease) -> None:
+        """The heartbeat: renew the batch's lease every third of it until cancelled. A
+        failed renewal (database away) is logged; the sender stops before the lease ends."""
+        while True:
+            await asyncio.sleep(self.renew_every.total_seconds())
+            now = self.clock()
+            try:
+                async with self.maker() as session:
+                    await renew_claim(session, token=token, now=now, lease=self.settings.mail_lease)
+                    await session.commit()
+            except Exception as exc:  # noqa: BLE001 - the heartbeat must outlive a bad moment
+                log.warning("could not renew the outbox lease", extra={"error": type(exc).__name__})
+                continue
+            lease.until = now + self.settings.mail_lease
+
+    def _engine(self) -> AsyncEngine:
+        bind = self.maker.kw["bind"]
+        assert isinstance(bind, AsyncEngine)
+        return bind
+
+    async def _record_sent(self, conn: AsyncConnection, message: OutboxMessage, token: str) -> bool:
+        """The one statement between the mail server's 250 and "sent": on a connection
+        already held, committed as it runs (PostgreSQL) or in its own short transaction."""
+        stmt = (
+            update(OutboxMessage)
+            .where(
+                col(OutboxMessage.id) == message.id,
+                col(OutboxMessage.claim_token) == token,
+                col(OutboxMessage.sent_at).is_(None),
+            )
+            .values(claim_token=None, claimed_until=None, sent_at=self.clock(), last_error=None)
+        )
+        if conn.dialect.name == "postgresql":
+            result = await conn.execute(stmt)
+        else:
+            async with conn.begin():
+                result = await conn.execute(stmt)
+        return bool(result.rowcount)
+
     async def _failed(self, message: OutboxMessage, token: str, exc: BaseException, report: SendReport) -> None:
         attempts = message.attempts + 1
         now = self.clock()
         error = mail.describe_error(exc)
+        # A refusal (5xx) is tried once more (a server can refuse by mistake, briefly), then
+        # given up: backing off for hours would not change the answer.
         if mail.is_permanent(exc) and attempts >= self.settings.mail_max_attempts:
             await self._settle(message, token, attempts=attempts, failed_at=now, last_error=error)
             report.given_up += 1
@@ -153,9 +223,17 @@ class Outbox:
             for message in claimed:
                 await self._failed(message, token, exc, report)
             return report
+        lease = _Lease(until=min(m.claimed_until for m in claimed if m.claimed_until is not None))
+        heartbeat = asyncio.create_task(self._keep_claimed(token, lease), name="trim-outbox-lease")
         try:
-            await self._send_each(smtp, claimed, token, report, send_seconds=target.timeout)
+            async with self._engine().connect() as conn:
+                if conn.dialect.name == "postgresql":
+                    await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await self._send_each(smtp, conn, claimed, token, report, lease=lease)
         finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
             with contextlib.suppress(aiosmtplib.SMTPException, OSError):
                 await smtp.quit()
         log.info(
@@ -167,16 +245,17 @@ class Outbox:
     async def _send_each(
         self,
         smtp: aiosmtplib.SMTP,
+        conn: AsyncConnection,
         claimed: Sequence[OutboxMessage],
         token: str,
         report: SendReport,
         *,
-        send_seconds: float,
+        lease: _Lease,
     ) -> None:
         for index, message in enumerate(claimed):
-            lease_ends = message.claimed_until
-            if lease_ends is not None and self.clock() + timedelta(seconds=send_seconds) >= lease_ends:
-                # Not enough lease left for a slow send: hand the rest back untouched.
+            if self.clock() + self.renew_every >= lease.until:
+                # The heartbeat has missed a renewal (the database is away): another worker
+                # may soon take these over, so hand the rest back untouched.
                 for rest in claimed[index:]:
                     report.released += await self._settle(rest, token)
                 return
@@ -190,7 +269,7 @@ class Outbox:
                         await self._failed(rest, token, exc, report)
                     return
                 continue
-            if await self._settle(message, token, sent_at=self.clock(), last_error=None):
+            if await self._record_sent(conn, message, token):
                 report.sent += 1
             else:
                 log.warning("claim lost before the send was recorded", extra={"outbox_id": str(message.id)})

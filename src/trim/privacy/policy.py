@@ -29,8 +29,9 @@ from trim.incidents.models import Exposure, Incident
 from trim.privacy.models import AuditEvent
 from trim.referrals.models import Referral
 from trim.requests import rules as request_rules
-from trim.requests.models import PeerRequest
+from trim.requests.models import ConversationMessage, PeerRequest
 from trim.requests.rules import PeerFacts
+from trim.sharing.models import NoteStatus, SharedNote
 
 # -- the staff directory ---------------------------------------------------------
 
@@ -483,6 +484,131 @@ def could_take(actor: Actor, request: PeerRequest, *, peer: PeerFacts | None, no
     if actor.is_token or not actor.is_peer or peer is None:
         return False
     return request_rules.matches(request, peer, now)
+
+
+# -- notes the person shares with a manager (section 18) ------------------------------------
+
+# What the lead may know of a note: that it was shared (and when, and withdrawn), never its text.
+_RELEASED = (NoteStatus.shared.value, NoteStatus.withdrawn.value)
+
+
+def shared_note_scope(actor: Actor) -> ColumnElement[bool]:
+    """Shared notes: own (every state); a manager's while it is shared with them (the text);
+    the lead those ever released (status only). A peer's suggestion is the person's alone."""
+    if actor.is_token or actor.id is None:
+        return false()
+    parts = [col(SharedNote.person_id) == actor.id]
+    if actor.is_supervisor:
+        parts.append(and_(col(SharedNote.manager_id) == actor.id, col(SharedNote.status) == NoteStatus.shared.value))
+    if actor.is_lead:
+        parts.append(col(SharedNote.status).in_(_RELEASED))
+    return or_(*parts)
+
+
+def shared_note_access(actor: Actor, note: SharedNote) -> str | None:
+    """How much of one note the actor may see: "own" (everything), "manager" (the text and
+    its date, while shared with them), "status" (the lead: that it was shared), or None."""
+    if actor.is_token or actor.id is None:
+        return None
+    if note.person_id == actor.id:
+        return "own"
+    if actor.is_supervisor and note.manager_id == actor.id and note.status == NoteStatus.shared:
+        return "manager"
+    if actor.is_lead and note.status in _RELEASED:
+        return "status"
+    return None
+
+
+def visible_shared_notes(actor: Actor) -> SelectOfScalar[SharedNote]:
+    return select(SharedNote).where(shared_note_scope(actor))
+
+
+async def access_shared_note(session: AsyncSession, actor: Actor, note_id: uuid.UUID) -> tuple[SharedNote, str]:
+    """The note and how much of it the actor may see; otherwise the same NotFound as a
+    missing one (a manager's answer after withdrawal is this 404)."""
+    found = (await session.exec(visible_shared_notes(actor).where(col(SharedNote.id) == note_id))).first()
+    level = shared_note_access(actor, found) if found is not None else None
+    if found is None or level is None:
+        raise NotFound()
+    return found, level
+
+
+def can_release_note(actor: Actor, note: SharedNote) -> bool:
+    """Releasing or withdrawing is the person's own act: never the peer, never the lead."""
+    return not actor.is_token and actor.id is not None and note.person_id == actor.id
+
+
+def can_suggest_note(actor: Actor, checkin: CheckIn) -> bool:
+    """A peer may suggest wording to the person they check in with (who then decides)."""
+    return (
+        not actor.is_token
+        and actor.is_peer
+        and checkin.peer_id is not None
+        and checkin.peer_id == actor.id
+        and checkin.person_id != actor.id
+    )
+
+
+# -- the conversation on a request ------------------------------------------------------------
+
+
+def can_view_conversation(actor: Actor, request: PeerRequest) -> bool:
+    """The messages of a request's conversation: the requester and the peer who took it,
+    nobody else (the lead sees only that it exists and its status, through the request)."""
+    if actor.is_token or actor.id is None:
+        return False
+    if request.requester_id == actor.id:
+        return True
+    return actor.is_peer and request.accepted_by_id is not None and request.accepted_by_id == actor.id
+
+
+def conversation_scope(actor: Actor) -> ColumnElement[bool]:
+    """`can_view_conversation` as SQL over conversation messages."""
+    if actor.is_token or actor.id is None:
+        return false()
+    parts = [col(PeerRequest.requester_id) == actor.id]
+    if actor.is_peer:
+        parts.append(col(PeerRequest.accepted_by_id) == actor.id)
+    return exists().where(col(PeerRequest.id) == col(ConversationMessage.request_id), or_(*parts))
+
+
+def visible_messages(actor: Actor) -> SelectOfScalar[ConversationMessage]:
+    return select(ConversationMessage).where(conversation_scope(actor))
+
+
+async def access_conversation(session: AsyncSession, actor: Actor, request_id: uuid.UUID) -> PeerRequest:
+    """The request whose conversation the actor may read; otherwise the same NotFound as a
+    missing one (for the lead too, and for the peers it was offered to)."""
+    found = await session.get(PeerRequest, request_id)
+    if found is None or not can_view_conversation(actor, found):
+        raise NotFound()
+    return found
+
+
+def can_write_in_conversation(actor: Actor, request: PeerRequest) -> bool:
+    """Writing needs the same two people, and a request a peer has taken and not yet closed
+    (the caller tells them which, with a 409)."""
+    return can_view_conversation(actor, request) and request.status == "accepted"
+
+
+def sees_requester_name(actor: Actor, request: PeerRequest) -> bool:
+    """A request without a name: the requester and the lead (a safety "yes" reaches the lead
+    with the name) see it; the peer who took it sees the pseudonym until it is revealed."""
+    if actor.is_token or actor.id is None:
+        return False
+    if request.requester_id == actor.id or actor.is_lead:
+        return True
+    return not request_rules.name_hidden(request)
+
+
+async def hidden_requester_names(session: AsyncSession, actor: Actor, flags: Sequence[Flag]) -> dict[uuid.UUID, str]:
+    """For flags born of a request without a name that the actor may not name: the
+    pseudonym to show instead, by flag id."""
+    by_request = {f.source_request_id: f.id for f in flags if f.source_request_id is not None}
+    if not by_request:
+        return {}
+    rows = await session.exec(select(PeerRequest).where(col(PeerRequest.id).in_(list(by_request))))
+    return {by_request[r.id]: request_rules.requester_label(r, None) for r in rows if not sees_requester_name(actor, r)}
 
 
 # -- the aggregate dashboard ------------------------------------------------------------------

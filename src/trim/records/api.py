@@ -6,8 +6,8 @@ from typing import Any
 
 from litestar import Controller, Request, get
 
-from trim.accounts.auth import current_actor, signed_in
 from trim.deps import Conf, Db
+from trim.guards import current_actor, signed_in
 from trim.records import service as records
 from trim.web import api_errors, now_of
 

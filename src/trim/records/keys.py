@@ -20,15 +20,18 @@ from trim.accounts.models import TotpFactor, WebSession
 from trim.assessments.models import Assessment
 from trim.config import Settings
 from trim.privacy import audit, crypto
-from trim.requests.models import PeerRequest
+from trim.requests.models import ConversationMessage, PeerRequest
+from trim.sharing.models import SharedNote
 
 # Every column that holds ciphertext.
 ENCRYPTED: list[tuple[type[Any], str]] = [
     (Assessment, "notes_encrypted"),
     (PeerRequest, "message_encrypted"),
     (PeerRequest, "contact_encrypted"),
+    (ConversationMessage, "body_encrypted"),
     (TotpFactor, "secret_encrypted"),
     (WebSession, "id_token_encrypted"),
+    (SharedNote, "text_encrypted"),
 ]
 
 

@@ -9,8 +9,8 @@ from litestar.params import FromQuery
 from litestar.response import Template
 
 from trim.accounts import service as accounts
-from trim.accounts.auth import current_actor, requires, signed_in
 from trim.deps import Conf, Db
+from trim.guards import current_actor, requires, signed_in
 from trim.records import service as records
 from trim.web import PageNumber, nav_item, now_of, page
 

@@ -2,7 +2,7 @@
 
 What goes: the link to the person (each person's purged records point at a new
 stand-in with no name, email or staff number), notes, answers, reasons, request
-messages and contact details, and incident summaries once nobody on the incident is
+messages, contact details and conversations, and incident summaries once nobody on the incident is
 identifiable. What stays: the counts, kinds, dates, statuses and score bands the
 dashboard is built from, so its figures do not change. Audit events hold only ids
 and are never edited; the purge writes one event of its own. Safe to run daily,
@@ -42,7 +42,8 @@ from trim.incidents.models import Exposure, Incident
 from trim.notifications import jobs as notifications_jobs
 from trim.privacy import audit
 from trim.referrals.models import Referral
-from trim.requests.models import PeerRequest
+from trim.requests.models import ConversationMessage, PeerRequest
+from trim.sharing.models import NoteStatus, SharedNote
 
 CLOSED_REFERRALS = ("declined", "taken_up", "not_taken_up", "closed", "withdrawn")
 
@@ -202,7 +203,10 @@ async def purge(session: AsyncSession, *, now: datetime, settings: Settings, dry
     for request in requests:
         stand_in = await stand_ins.for_person(request.requester_id)
         await flags.deidentify_for_request(session, request_id=request.id, stand_in=stand_in)
+        # The conversation goes with the request (nothing in it is counted anywhere).
+        await session.exec(delete(ConversationMessage).where(col(ConversationMessage.request_id) == request.id))
         request.requester_id = stand_in
+        request.pseudonym = None
         request.message_encrypted = None
         request.contact_encrypted = None
         request.preferred_background = None
@@ -288,6 +292,16 @@ async def _spent_links(session: AsyncSession, *, now: datetime, settings: Settin
     return int(result.rowcount or 0)
 
 
+async def _withdrawn_notes(session: AsyncSession, *, now: datetime, settings: Settings) -> int:
+    cutoff = now - timedelta(days=settings.retention_days)
+    result = await session.exec(
+        delete(SharedNote).where(
+            col(SharedNote.status) == NoteStatus.withdrawn.value, col(SharedNote.withdrawn_at) < cutoff
+        )
+    )
+    return int(result.rowcount or 0)
+
+
 CASE = "de-identified with the case: "
 ACCOUNT = "the person's own account, kept while they are on the roster (an admin deactivates it)"
 
@@ -301,9 +315,15 @@ PERSONAL_DATA: dict[str, Kept] = {
     "referrals": Kept(CASE + "the person becomes a stand-in"),
     "peer_change_requests": Kept(CASE + "the person becomes a stand-in"),
     "peer_requests": Kept(CASE + "the requester becomes a stand-in; message, contact and preferences go"),
+    "conversation_messages": Kept(CASE + "deleted with the request they belong to"),
     "incidents": Kept(
         CASE + "summary and own wording of the kind go once nobody on it is identifiable; who logged it "
         "stays (their work)"
+    ),
+    "shared_notes": Kept(
+        "the person's own notes for a manager, kept while they are on the roster so their record shows "
+        "every release and withdrawal; a withdrawn note goes after TRIM_RETENTION_DAYS",
+        _withdrawn_notes,
     ),
     # Lifetimes shorter than the retention: swept by the worker, and by the purge too.
     "idempotency_keys": Kept(

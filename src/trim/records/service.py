@@ -33,6 +33,7 @@ from trim.privacy.models import AuditEvent
 from trim.referrals import rules as referrals_rules
 from trim.referrals.models import Referral, ReferralService
 from trim.requests import service as requests
+from trim.sharing import service as sharing
 
 # What each audit action means, said plainly to the person it is about.
 READ_LABELS = {
@@ -65,6 +66,8 @@ READ_LABELS = {
     "person.email_change_cancelled": "cancelled a change of your sign-in email",
     "person.email_changed": "confirmed a new sign-in email for you",
     "sso.refused": "refused a sign-in as you from an account at your organisation that is not the one linked to you",
+    "shared_note.read": "read the note you shared with them",
+    "shared_note.suggested": "suggested a note you could share with your manager",
     "sso.unlinked": "unlinked your account at your organisation's sign-in service (the next one you use is linked)",
 }
 
@@ -211,6 +214,7 @@ async def own_record(session: AsyncSession, *, actor: Actor, settings: Settings,
             for r in referrals
         ],
         "requests": [],
+        "shared_notes": [],
         "reads": [],
     }
     for extra in RECORD_SECTIONS:
@@ -231,7 +235,7 @@ class RecordSection(Protocol):
 
 
 # The sections areas add beyond what is read above, each exported by its area.
-RECORD_SECTIONS: tuple[RecordSection, ...] = (*requests.RECORD_SECTIONS,)
+RECORD_SECTIONS: tuple[RecordSection, ...] = (*requests.RECORD_SECTIONS, *sharing.RECORD_SECTIONS)
 
 
 async def reads_about(
@@ -287,7 +291,7 @@ def _record_rows(record: dict[str, Any]) -> Iterator[list[Any]]:
     yield ["section", "item", "field", "value"]
     for key, value in record["profile"].items():
         yield ["profile", "", key, _flat(value)]
-    for section in ("exposures", "checkins", "flags", "referrals", "requests", "reads"):
+    for section in ("exposures", "checkins", "flags", "referrals", "requests", "shared_notes", "reads"):
         for index, row in enumerate(record[section], start=1):
             for key, value in row.items():
                 if key == "record" and isinstance(value, dict):

@@ -1,17 +1,26 @@
-"""/api/requests: asking for a peer, taking, closing and withdrawing a request."""
+"""/api/requests: asking for a peer, taking, closing and withdrawing a request; and
+/api/conversations: the conversation between the requester and the peer who took it."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, JSONBody
 
-from trim.accounts.auth import current_actor, requires, signed_in
 from trim.deps import Conf, Db
-from trim.requests import service
-from trim.requests.schemas import CloseRequestIn, RequestCreated, RequestIn, RequestOut
+from trim.guards import current_actor, requires, signed_in
+from trim.requests import conversation, service
+from trim.requests.schemas import (
+    CloseRequestIn,
+    ConversationOut,
+    MessageIn,
+    MessageOut,
+    RequestCreated,
+    RequestIn,
+    RequestOut,
+)
 from trim.web import Limit, Offset, api_errors, now_of
 
 
@@ -27,9 +36,11 @@ def request_out(view: service.RequestView) -> RequestOut:
         escalated=r.escalated_at is not None,
         access=view.level,
         requester=view.requester_name,
+        anonymous=r.anonymous,
         contact=view.contact,
         message=view.message,
         preferred_background=r.preferred_background if view.level != "status" else None,
+        conversation=view.conversation_state,
     )
 
 
@@ -122,6 +133,19 @@ class RequestApi(Controller):
         return RequestCreated(id=closed.id, status=closed.status)
 
     @post(
+        "/{request_id:uuid}/reveal",
+        guards=[signed_in],
+        status_code=200,
+        summary="The requester shows their name to the peer who took their request",
+        responses=api_errors(401, 403, 404, 409),
+    )
+    async def reveal(self, request: Request[Any, Any, Any], db: Db, request_id: FromPath[uuid.UUID]) -> RequestCreated:
+        done = await conversation.reveal_name(
+            db, actor=current_actor(request), request_id=request_id, now=now_of(request)
+        )
+        return RequestCreated(id=done.id, status=done.status)
+
+    @post(
         "/{request_id:uuid}/withdraw",
         guards=[signed_in],
         status_code=200,
@@ -133,3 +157,61 @@ class RequestApi(Controller):
     ) -> RequestCreated:
         done = await service.withdraw(db, actor=current_actor(request), request_id=request_id, now=now_of(request))
         return RequestCreated(id=done.id, status=done.status)
+
+
+def message_out(m: conversation.MessageView) -> MessageOut:
+    return MessageOut(id=m.id, client_id=m.client_id, mine=m.mine, author=m.author, body=m.body, sent_at=m.sent_at)
+
+
+class ConversationApi(Controller):
+    path = "/api/conversations/{request_id:uuid}/messages"
+    tags = ["requests for a peer"]
+
+    @get(
+        "/",
+        guards=[signed_in],
+        summary="The conversation on a request",
+        description="The requester and the peer who took the request only; 404 for everyone else (the lead "
+        "included: the request itself says a conversation exists and its state).",
+        responses=api_errors(401, 404),
+    )
+    async def index(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, request_id: FromPath[uuid.UUID]
+    ) -> ConversationOut:
+        view = await conversation.read(
+            db, actor=current_actor(request), request_id=request_id, settings=settings, now=now_of(request)
+        )
+        return ConversationOut(
+            request_id=view.request.id,
+            state=view.state,
+            requester=view.requester_label,
+            peer=view.peer_name,
+            messages=[message_out(m) for m in view.messages],
+        )
+
+    @post(
+        "/",
+        guards=[signed_in],
+        summary="Write in the conversation",
+        description="201 with the new message; 200 with the stored one when the same client_id is sent again. "
+        "409 before a peer takes the request and after it closes.",
+        responses=api_errors(400, 401, 403, 404, 409, 422),
+    )
+    async def create(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        settings: Conf,
+        request_id: FromPath[uuid.UUID],
+        data: JSONBody[MessageIn],
+    ) -> Response[MessageOut]:
+        message, created = await conversation.send(
+            db,
+            actor=current_actor(request),
+            request_id=request_id,
+            body=data.body,
+            client_id=data.client_id,
+            settings=settings,
+            now=now_of(request),
+        )
+        return Response(message_out(message), status_code=201 if created else 200)

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Index
+from sqlalchemy import Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from trim.db import new_id, utcnow
@@ -23,6 +23,8 @@ class ContactMethod(StrEnum):
     text = "text"
     email = "email"
     in_person = "in_person"
+    # In the request's own conversation, here in trim (the only way for a request without a name).
+    conversation = "conversation"
 
 
 class RequestOutcome(StrEnum):
@@ -33,7 +35,13 @@ class RequestOutcome(StrEnum):
 
 
 URGENCY_LABELS = {"today": "Today", "this_week": "This week", "when_convenient": "When convenient"}
-CONTACT_LABELS = {"phone": "Phone call", "text": "Text message", "email": "Email", "in_person": "In person"}
+CONTACT_LABELS = {
+    "phone": "Phone call",
+    "text": "Text message",
+    "email": "Email",
+    "in_person": "In person",
+    "conversation": "Write to me here in trim",
+}
 OUTCOME_LABELS = {
     "supported": "Talked; supported",
     "referred": "Referred to professional help",
@@ -80,3 +88,29 @@ class PeerRequest(SQLModel, table=True):
     escalated_at: datetime | None = None
     withdrawn_at: datetime | None = None
     purged_at: datetime | None = None
+    # Without my name: the peer sees the pseudonym until the requester reveals their name.
+    anonymous: bool = False
+    pseudonym: str | None = Field(default=None, max_length=20)
+    name_revealed_at: datetime | None = None
+    # When each side was last emailed about a new message (at most one per TRIM_CONVERSATION_EMAIL_MINUTES).
+    requester_notified_at: datetime | None = None
+    peer_notified_at: datetime | None = None
+
+
+class ConversationMessage(SQLModel, table=True):
+    """One message between the requester and the peer who took their request; encrypted at rest."""
+
+    __tablename__ = "conversation_messages"
+    __table_args__ = (
+        # A resend over a flaky connection stores once.
+        UniqueConstraint("request_id", "author_id", "client_id", name="uq_conversation_messages_client_id"),
+        Index("ix_conversation_messages_request_id_created_at", "request_id", "created_at"),
+        Index("ix_conversation_messages_author_id", "author_id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    request_id: uuid.UUID = Field(foreign_key="peer_requests.id", ondelete="CASCADE")
+    author_id: uuid.UUID = Field(foreign_key="people.id")
+    client_id: str = Field(max_length=64)
+    body_encrypted: str = Field(sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow)

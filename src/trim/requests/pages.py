@@ -5,15 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from litestar import Controller, Request, get, post
-from litestar.params import FromPath
+from litestar import Controller, Request, Response, get, post
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from trim.accounts import service as accounts
-from trim.accounts.auth import current_actor, requires, signed_in
 from trim.deps import Conf, Db
 from trim.errors import Conflict, InvalidInput
-from trim.requests import service
+from trim.guards import current_actor, requires, signed_in
+from trim.requests import conversation, service
 from trim.requests.models import CONTACT_LABELS, OUTCOME_LABELS, URGENCY_LABELS
 from trim.web import form_data, nav_item, now_of, page, redirect, settings_of
 
@@ -88,6 +88,7 @@ class RequestPages(Controller):
                     preferred_peer_id=_uuid(form.get("preferred_peer_id")),
                     preferred_background=form.get("preferred_background"),
                     message=form.get("message"),
+                    anonymous=form.get("anonymous") == "yes",
                 ),
             )
         except InvalidInput as exc:
@@ -113,17 +114,102 @@ class RequestPages(Controller):
     async def detail(
         self, request: Request[Any, Any, Any], db: Db, settings: Conf, request_id: FromPath[uuid.UUID]
     ) -> Template:
-        view = await service.request_detail(
-            db, actor=current_actor(request), request_id=request_id, settings=settings, now=now_of(request)
-        )
+        return await self._detail(request, db, settings, request_id)
+
+    async def _detail(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        settings: Conf,
+        request_id: uuid.UUID,
+        *,
+        status: int = 200,
+        conversation_error: str | None = None,
+        conversation_errors: dict[str, str] | None = None,
+        conversation_values: dict[str, str] | None = None,
+    ) -> Template:
+        actor, now = current_actor(request), now_of(request)
+        view = await service.request_detail(db, actor=actor, request_id=request_id, settings=settings, now=now)
+        talk = None
+        if view.level in ("own", "taken"):
+            talk = await conversation.read(db, actor=actor, request_id=request_id, settings=settings, now=now)
         return page(
             request,
             "requests/detail.html",
+            status=status,
             view=view,
             urgencies=URGENCY_LABELS,
             methods=CONTACT_LABELS,
             outcomes=OUTCOME_LABELS,
             crisis_guidance=settings.crisis_guidance,
+            conversation=talk,
+            client_id=(conversation_values or {}).get("client_id") or uuid.uuid4().hex,
+            message_max=settings.conversation_message_max,
+            poll_seconds=settings.conversation_poll_seconds,
+            conversation_error=conversation_error,
+            conversation_errors=conversation_errors,
+            conversation_values=conversation_values,
+        )
+
+    @get("/requests/{request_id:uuid}/messages", guards=[signed_in])
+    async def messages(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        settings: Conf,
+        request_id: FromPath[uuid.UUID],
+        seen: FromQuery[int] = 0,
+        live: FromQuery[int] = 1,
+    ) -> Response[Any]:
+        """What the conversation's poller asks: 204 while nothing has changed, else the messages."""
+        actor = current_actor(request)
+        if not await conversation.has_news(db, actor=actor, request_id=request_id, seen=seen, was_open=live == 1):
+            return Response(content=None, status_code=204)
+        talk = await conversation.read(db, actor=actor, request_id=request_id, settings=settings, now=now_of(request))
+        return Template(
+            template_name="requests/_messages.html",
+            context={"conversation": talk, "poll_seconds": settings.conversation_poll_seconds},
+        )
+
+    @post("/requests/{request_id:uuid}/messages", guards=[signed_in])
+    async def send_message(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, request_id: FromPath[uuid.UUID]
+    ) -> Template | Redirect:
+        form = await form_data(request)
+        try:
+            await conversation.send(
+                db,
+                actor=current_actor(request),
+                request_id=request_id,
+                body=form.get("body"),
+                client_id=form.get("client_id"),
+                settings=settings,
+                now=now_of(request),
+            )
+        except InvalidInput as exc:
+            return await self._detail(
+                request,
+                db,
+                settings,
+                request_id,
+                status=422,
+                conversation_error=exc.detail,
+                conversation_errors=exc.field_messages(),
+                conversation_values=form,
+            )
+        except Conflict as exc:
+            return await self._detail(request, db, settings, request_id, status=409, conversation_error=exc.detail)
+        return Redirect(path=f"/requests/{request_id}#conversation", status_code=303)
+
+    @post("/requests/{request_id:uuid}/reveal", guards=[signed_in])
+    async def reveal(self, request: Request[Any, Any, Any], db: Db, request_id: FromPath[uuid.UUID]) -> Redirect:
+        return await self._act(
+            request,
+            request_id,
+            lambda: conversation.reveal_name(
+                db, actor=current_actor(request), request_id=request_id, now=now_of(request)
+            ),
+            "Your peer supporter now sees your name.",
         )
 
     async def _act(

@@ -62,3 +62,30 @@ def matching_clause(peer: PeerFacts, now: datetime) -> ColumnElement[bool]:
 def escalation_due(*, created_at: datetime, urgency_limit: timedelta, now: datetime) -> bool:
     """An open request nobody has taken within the limit for its urgency goes to the lead."""
     return now >= created_at + urgency_limit
+
+
+def conversation_state(request: PeerRequest) -> str:
+    """A request's conversation: "waiting" (no peer has taken it), "open" (taken, being
+    written), "closed" (read-only: the request closed or was withdrawn)."""
+    if request.status == "accepted":
+        return "open"
+    if request.accepted_by_id is not None:
+        return "closed"
+    return "waiting" if request.status == "open" else "closed"
+
+
+def name_hidden(request: PeerRequest) -> bool:
+    """Asked without their name, and not shown it since."""
+    return request.anonymous and request.name_revealed_at is None
+
+
+def requester_label(request: PeerRequest, name: str | None) -> str:
+    """How the peer who took it sees the requester: the pseudonym until they show their name."""
+    if name_hidden(request):
+        return request.pseudonym or "Caller"
+    return name or "Caller"
+
+
+def pseudonym(token: str) -> str:
+    """ "Caller 4F2" from three hex characters of randomness (a label, not a secret)."""
+    return f"Caller {token[:3].upper()}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +25,7 @@ from trim.requests.models import (
     CONTACT_LABELS,
     OUTCOME_LABELS,
     URGENCY_LABELS,
+    ConversationMessage,
     PeerRequest,
 )
 from trim.requests.rules import PeerFacts
@@ -42,6 +44,8 @@ class RequestInput:
     preferred_peer_id: uuid.UUID | None = None
     preferred_background: str | None = None
     message: str | None = None
+    # Without my name: the peer sees a pseudonym until they choose to show it.
+    anonymous: bool = False
 
 
 async def peer_facts(session: AsyncSession, actor: Actor) -> PeerFacts | None:
@@ -75,6 +79,15 @@ async def submit(
     if data.contact_method not in CONTACT_LABELS:
         errors.append(FieldError("contact_method", "Choose how you would like to be contacted."))
     contact = (data.contact or "").strip()
+    if data.anonymous and data.contact_method != "conversation":
+        errors.append(
+            FieldError(
+                "contact_method",
+                'Without your name, the peer writes to you here in trim: choose "Write to me here in trim".',
+            )
+        )
+    elif data.anonymous and contact:
+        errors.append(FieldError("contact", "Without your name, leave the number or email empty."))
     if data.contact_method in ("phone", "text", "email") and not contact:
         errors.append(FieldError("contact", "Tell us the number or address to use."))
     if len(contact) > CONTACT_MAX:
@@ -108,6 +121,8 @@ async def submit(
         safety_concern=data.safety_concern,
         status="open",
         created_at=now,
+        anonymous=data.anonymous,
+        pseudonym=rules.pseudonym(secrets.token_hex(2)) if data.anonymous else None,
     )
     session.add(request)
     await session.flush()
@@ -232,6 +247,12 @@ async def close(
         raise InvalidInput.field("outcome", f"Choose one of: {', '.join(OUTCOME_LABELS)}.")
     if request.status != "accepted":
         raise Conflict("This request is already closed.")
+    if outcome == "ongoing_support" and rules.name_hidden(request):
+        raise InvalidInput.field(
+            "outcome",
+            "Check-ins need their name, which they have not shown you. Ask them in the conversation, "
+            "or choose another outcome.",
+        )
     request.status = "closed"
     request.outcome = outcome
     request.closed_at = now
@@ -322,6 +343,11 @@ class RequestView:
     message: str | None = None
 
     @property
+    def conversation_state(self) -> str:
+        """What anyone who sees the request may know of its conversation: whether there is one."""
+        return rules.conversation_state(self.request)
+
+    @property
     def status_label(self) -> str:
         r = self.request
         if r.status == "open":
@@ -345,7 +371,7 @@ async def _view(
         view.contact = crypto.decrypt(settings, request.contact_encrypted)
         view.message = crypto.decrypt(settings, request.message_encrypted)
     if level == "taken":
-        view.requester_name = names.get(request.requester_id)
+        view.requester_name = rules.requester_label(request, names.get(request.requester_id))
         audit.record(
             session,
             actor=actor,
@@ -401,7 +427,7 @@ async def list_requests(
             names = await accounts.names_of(session, [request.accepted_by_id, request.requester_id])
             view.accepted_by_name = names.get(request.accepted_by_id) if request.accepted_by_id else None
             if level == "taken":
-                view.requester_name = names.get(request.requester_id)
+                view.requester_name = rules.requester_label(request, names.get(request.requester_id))
         views.append(view)
     return views
 
@@ -418,6 +444,17 @@ async def own_requests_section(
     for r in rows:
         if r.accepted_by_id and r.accepted_by_id not in names:
             names.update(await accounts.names_of(session, [r.accepted_by_id]))
+        said = await session.exec(
+            select(ConversationMessage)
+            .where(col(ConversationMessage.request_id) == r.id)
+            .order_by(col(ConversationMessage.created_at), col(ConversationMessage.id))
+        )
+        talk = [
+            f"{m.created_at:%Y-%m-%d %H:%M} "
+            f"{'You' if m.author_id == actor.id else names.get(m.author_id, 'Peer')}: "
+            f"{crypto.decrypt(settings, m.body_encrypted)}"
+            for m in said
+        ]
         out.append(
             {
                 "id": str(r.id),
@@ -430,6 +467,8 @@ async def own_requests_section(
                 "safety_concern": r.safety_concern,
                 "accepted_by": names.get(r.accepted_by_id) if r.accepted_by_id else None,
                 "outcome": r.outcome,
+                "anonymous": r.anonymous,
+                "conversation": talk,
             }
         )
     record["requests"] = out

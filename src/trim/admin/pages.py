@@ -1,4 +1,7 @@
-"""The admin's pages: people, stations, roster import, settings (the lead may read them)."""
+"""The admin's pages: people, stations, roster import, settings (the lead may read them).
+
+Above the areas, like records/: a person's page shows their accounts and their check-ins
+(followups), so it lives in neither."""
 
 from __future__ import annotations
 
@@ -11,12 +14,13 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from trim.accounts import email_change, factors, links, roster, service
-from trim.accounts.auth import current_actor, requires
 from trim.accounts.rules import ACCESS_LABELS, normalize_email
 from trim.config import ROLES
 from trim.deps import Conf, Db
 from trim.errors import InvalidInput
 from trim.followups import service as followups
+from trim.guards import current_actor, requires
+from trim.notifications import service as notifications
 from trim.web import PageNumber, form_data, form_list, nav_item, now_of, page, redirect, settings_of
 
 PAGE_SIZE = 50
@@ -324,8 +328,9 @@ class AdminPages(Controller):
         return page(request, "admin/roster.html", report=report, filename=upload.filename)
 
     @get("/settings", guards=[requires("admin", "lead")])
-    async def settings_page(self, request: Request[Any, Any, Any], settings: Conf) -> Template:
-        return page(request, "admin/settings.html", rows=settings_rows(settings))
+    async def settings_page(self, request: Request[Any, Any, Any], db: Db, settings: Conf) -> Template:
+        refused = await notifications.refused_addresses(db, actor=current_actor(request))
+        return page(request, "admin/settings.html", rows=settings_rows(settings), refused=refused)
 
 
 SECRET_SETTINGS = {"secret_key", "encryption_keys", "smtp_url", "oidc_client_secret"}

@@ -1,0 +1,1 @@
+"""A note the person chooses to share with a manager (design section 18)."""
