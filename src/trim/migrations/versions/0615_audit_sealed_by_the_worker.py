@@ -1,7 +1,7 @@
 """audit events sealed by the worker under an HMAC key
 
 Revision ID: 0615
-Revises: 0404
+Revises: 0624
 Create Date: 2026-12-02 09:00:00.000000
 
 - audit_events gets its own id (the primary key; existing events keep their old seq as
@@ -30,7 +30,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0615"
-down_revision: str | None = "0404"
+down_revision: str | None = "0624"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
