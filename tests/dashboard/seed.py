@@ -106,7 +106,7 @@ async def _record_checkins(
             if roll < 0.77
             else None
         )
-        when = checkin.due_at + timedelta(hours=rng.uniform(-20, 24 * 12))
+        when = checkin.due_at + timedelta(hours=rng.uniform(-settings.early_record_hours, 24 * 12))
         if outcome is None or when > now or checkin.peer_id is None:
             continue
         plans.append((when, checkin.id, checkin.peer_id, checkin.kind, outcome))
