@@ -512,30 +512,37 @@ def keys_rotate(batch: int) -> None:
     import trim.models  # noqa: F401
     from trim.db import create_engine, make_sessionmaker
     from trim.privacy.crypto import fingerprint
-    from trim.records.keys import rotate_keys, undecryptable
+    from trim.records.keys import Rotation, rotate_until_current
 
     settings = _settings()
     if not settings.encryption_keys:
         raise click.ClickException("TRIM_ENCRYPTION_KEYS is not set")
 
-    async def main_() -> tuple[dict[str, int], int]:
+    async def main_() -> Rotation:
         engine = create_engine(settings.database_url, pool_size=2)
         try:
-            maker = make_sessionmaker(engine)
-            counts = await rotate_keys(
-                maker, settings, batch=batch, on_progress=lambda name, n: click.echo(f"  {name}: {n} re-encrypted")
+            return await rotate_until_current(
+                make_sessionmaker(engine),
+                settings,
+                batch=batch,
+                on_progress=lambda name, n: click.echo(f"  {name}: {n} re-encrypted"),
             )
-            async with maker() as session:
-                left = await undecryptable(session, settings)
-            return counts, left
         finally:
             await engine.dispose()
 
-    counts, left = asyncio.run(main_())
-    click.echo(f"{sum(counts.values())} values now under key {fingerprint(settings.fernet_keys()[0])}")
-    if left:
-        raise click.ClickException(f"{left} values open with no configured key: do not remove any key yet")
-    click.echo("Every value opens with the first key: older keys can be removed from TRIM_ENCRYPTION_KEYS.")
+    result = asyncio.run(main_())
+    first = fingerprint(settings.fernet_keys()[0])
+    click.echo(f"{sum(result.counts.values())} values re-encrypted under key {first}")
+    if result.unreadable:
+        raise click.ClickException(f"{result.unreadable} values open with no configured key: do not remove any key yet")
+    if result.stale:
+        raise click.ClickException(
+            f"{result.stale} values are still not under key {first} after {result.passes} passes: some "
+            "process still encrypts with an older key first. Restart every web process and worker with the "
+            "new key first in TRIM_ENCRYPTION_KEYS, run `trim keys rotate` again, and keep every key until it "
+            "gives the all-clear."
+        )
+    click.echo(f"Every value opens with key {first} alone: older keys can be removed from TRIM_ENCRYPTION_KEYS.")
 
 
 @main.command()

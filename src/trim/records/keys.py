@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import update
@@ -85,6 +86,63 @@ async def rotate_keys(
         )
         await session.commit()
     return counts
+
+
+async def not_current(session: AsyncSession, settings: Settings) -> int:
+    """How many values the first key alone does not open.
+
+    Fernet tokens carry no key id, so this is the only honest test: a value a process
+    still on the old key list wrote after rotation passed its row opens with some key,
+    but not with the first, and removing the old key would lose it."""
+    stale = 0
+    for model, column in ENCRYPTED:
+        field = getattr(model, column)
+        for token in await session.exec(select(field).where(col(field).is_not(None))):
+            if not crypto.is_current(settings, token):
+                stale += 1
+    return stale
+
+
+@dataclass(frozen=True)
+class Rotation:
+    counts: dict[str, int]
+    passes: int
+    # Values still not under the first key after the last pass (0: older keys can go).
+    stale: int
+    # Values no configured key opens at all.
+    unreadable: int
+
+    @property
+    def complete(self) -> bool:
+        return self.stale == 0 and self.unreadable == 0
+
+
+async def rotate_until_current(
+    maker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    *,
+    batch: int = 500,
+    passes: int = 3,
+    on_progress: Callable[[str, int], None] | None = None,
+) -> Rotation:
+    """Rotate, then count what the first key alone does not open; while some is left,
+    re-encrypt what was written behind the scan since and count again (at most `passes`
+    passes). A count left after the last pass means a process still writes with an old
+    key list: it must be restarted before any key is removed."""
+    counts: dict[str, int] = {}
+    done = 0
+    stale = 0
+    while done < passes:
+        done += 1
+        for name, n in (await rotate_keys(maker, settings, batch=batch, on_progress=on_progress)).items():
+            counts[name] = counts.get(name, 0) + n
+        async with maker() as session:
+            stale = await not_current(session, settings)
+        if stale == 0:
+            break
+    async with maker() as session:
+        unreadable = await undecryptable(session, settings)
+    return Rotation(counts=counts, passes=done, stale=stale, unreadable=unreadable)
 
 
 async def undecryptable(session: AsyncSession, settings: Settings) -> int:

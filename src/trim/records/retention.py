@@ -1,7 +1,8 @@
 """Retention: cases closed longer ago than TRIM_RETENTION_DAYS are de-identified.
 
-What goes: the link to the person (each person's purged records point at a new
-stand-in with no name, email or staff number), notes, answers, reasons, request
+What goes: the link to the person (each person's purged records point at their
+stand-in, with no name, email or staff number: one per person, the same in every run,
+keyed with the secret so the database alone cannot link it back), notes, answers, reasons, request
 messages, contact details and conversations, and incident summaries once nobody on the incident is
 identifiable. What stays: the counts, kinds, dates, statuses and score bands the
 dashboard is built from, so its figures do not change. Audit events hold only ids
@@ -19,6 +20,8 @@ has swept it.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
@@ -90,32 +93,44 @@ def _last_activity_before(cutoff: datetime) -> SelectOfScalar[Exposure]:
     )
 
 
-class _Pseudonyms:
-    """One stand-in per person per run, so counts of distinct people do not change."""
+def stand_in_id(settings: Settings, person_id: uuid.UUID) -> uuid.UUID:
+    """The one stand-in a person's purged records point at, in every run.
 
-    def __init__(self, session: AsyncSession, now: datetime, report: PurgeReport) -> None:
-        self.session, self.now, self.report = session, now, report
+    Keyed with TRIM_SECRET_KEY, so nothing in the database links a stand-in to the
+    person: only someone holding the secret and the person's id can recompute it. A
+    person purged in two runs (one old case this year, another next year) keeps one
+    stand-in, so counts of distinct people over purged cases do not grow."""
+    digest = hmac.new(settings.secret().encode(), b"trim-stand-in:" + person_id.bytes, hashlib.sha256).digest()
+    return uuid.UUID(bytes=digest[:16], version=4)
+
+
+class _Pseudonyms:
+    """Each person's stable stand-in (made the first time they are purged, reused after)."""
+
+    def __init__(self, session: AsyncSession, now: datetime, settings: Settings, report: PurgeReport) -> None:
+        self.session, self.now, self.settings, self.report = session, now, settings, report
         self.made: dict[uuid.UUID, uuid.UUID] = {}
 
     async def for_person(self, person_id: uuid.UUID) -> uuid.UUID:
         if person_id not in self.made:
-            stand_in = uuid.uuid4()
-            self.session.add(
-                Person(
-                    id=stand_in,
-                    staff_number=f"DEID-{stand_in.hex[:12]}",
-                    name="De-identified",
-                    email=f"deidentified-{stand_in.hex}@invalid",
-                    active=False,
-                    is_pseudonym=True,
-                    created_at=self.now,
-                    updated_at=self.now,
-                    deactivated_at=self.now,
+            stand_in = stand_in_id(self.settings, person_id)
+            if await self.session.get(Person, stand_in) is None:
+                self.session.add(
+                    Person(
+                        id=stand_in,
+                        staff_number=f"DEID-{stand_in.hex[:12]}",
+                        name="De-identified",
+                        email=f"deidentified-{stand_in.hex}@invalid",
+                        active=False,
+                        is_pseudonym=True,
+                        created_at=self.now,
+                        updated_at=self.now,
+                        deactivated_at=self.now,
+                    )
                 )
-            )
-            await self.session.flush()
+                await self.session.flush()
+                self.report.pseudonyms += 1
             self.made[person_id] = stand_in
-            self.report.pseudonyms += 1
         return self.made[person_id]
 
 
@@ -123,7 +138,7 @@ async def purge(session: AsyncSession, *, now: datetime, settings: Settings, dry
     """De-identify every case closed before the retention cutoff (one transaction)."""
     cutoff = now - timedelta(days=settings.retention_days)
     report = PurgeReport()
-    stand_ins = _Pseudonyms(session, now, report)
+    stand_ins = _Pseudonyms(session, now, settings, report)
     exposures = list(await session.exec(_last_activity_before(cutoff)))
     if dry_run:
         report.exposures = len(exposures)
