@@ -23,7 +23,7 @@ from trim.config import Settings
 from trim.errors import Conflict, InvalidInput, NotFound
 from trim.flags import rules
 from trim.flags.models import Flag, FlagStatus
-from trim.followups.models import CheckIn
+from trim.followups.models import CheckIn, Outcome
 from trim.incidents.models import Exposure, Incident
 from trim.notifications import service as notifications
 from trim.privacy import audit, policy
@@ -389,7 +389,7 @@ async def support_started(session: AsyncSession, *, exposures: Sequence[Exposure
     started = set(
         await session.exec(
             select(CheckIn.exposure_id)
-            .where(col(CheckIn.exposure_id).in_(list(by_id)), CheckIn.outcome == "completed")
+            .where(col(CheckIn.exposure_id).in_(list(by_id)), CheckIn.outcome == Outcome.completed)
             .distinct()
         )
     )

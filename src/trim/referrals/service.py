@@ -21,7 +21,7 @@ from trim.followups.models import CheckIn
 from trim.notifications import service as notifications
 from trim.privacy import audit, crypto, policy
 from trim.referrals import rules
-from trim.referrals.models import OPEN_REFERRAL_STATUSES, Referral, ReferralService
+from trim.referrals.models import OPEN_REFERRAL_STATUSES, Referral, ReferralService, ReferralStatus
 
 CLINICIAN_STATUSES = ("contact_made", "taken_up", "not_taken_up", "closed")
 STATUS_LABELS = {
@@ -185,16 +185,16 @@ async def set_status(
         raise NotFound()
     if status not in CLINICIAN_STATUSES:
         raise InvalidInput.field("status", f"Use one of: {', '.join(CLINICIAN_STATUSES)}.")
-    if referral.status in ("closed", "withdrawn", "declined"):
+    if referral.status in (ReferralStatus.closed, ReferralStatus.withdrawn, ReferralStatus.declined):
         raise Conflict("This referral is closed.")
     old = referral.status
     referral.status = status
     referral.updated_at = now
-    if status == "contact_made" and referral.contact_made_at is None:
+    if status == ReferralStatus.contact_made and referral.contact_made_at is None:
         referral.contact_made_at = now
-    if status in ("taken_up", "not_taken_up", "closed"):
+    if status in (ReferralStatus.taken_up, ReferralStatus.not_taken_up, ReferralStatus.closed):
         referral.contact_made_at = referral.contact_made_at or now
-    if status == "closed":
+    if status == ReferralStatus.closed:
         referral.closed_at = now
     session.add(referral)
     audit.record(
@@ -215,7 +215,7 @@ async def withdraw(session: AsyncSession, *, actor: Actor, referral_id: uuid.UUI
     referral = await policy.access_referral(session, actor, referral_id)
     if referral.person_id != actor.id:
         raise NotFound()
-    if referral.status in ("withdrawn", "declined"):
+    if referral.status in (ReferralStatus.withdrawn, ReferralStatus.declined):
         return referral
     referral.status = "withdrawn"
     referral.withdrawn_at = now
