@@ -15,6 +15,7 @@ from trim.config import Settings
 from trim.flags import service as flags
 from trim.followups import rules as followup_rules
 from trim.followups import service as followups
+from trim.followups.models import CheckInStatus
 from trim.incidents import service as incidents
 from trim.referrals import service as referrals
 from trim.referrals.models import ReferralStatus
@@ -117,7 +118,7 @@ async def _peer(session: AsyncSession, actor: Actor, now: datetime, settings: Se
     mine = await followups.list_checkins(
         session, actor=actor, statuses=("due", "overdue"), now=now, settings=settings, mine_as="peer", limit=500
     )
-    overdue = sum(1 for c in mine if c.status == "overdue")
+    overdue = sum(1 for c in mine if c.status == CheckInStatus.overdue)
     due = len(mine) - overdue
     if overdue:
         section.items.append(
