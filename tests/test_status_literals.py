@@ -37,9 +37,14 @@ def _is_literal(node: ast.expr) -> bool:
 
 
 def literal_comparisons(source: str) -> list[tuple[int, str]]:
-    """(line, code) of each comparison of an enum field with a string literal."""
+    """(line, code) of each comparison (or SQL `in_`) of an enum field with a string literal."""
     found = []
     for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "in_":
+            # col(Flag.status).in_(("open", "referred")) in a query
+            if _field(node.func.value) in ENUM_FIELDS and node.args and _is_literal(node.args[0]):
+                found.append((node.lineno, ast.unparse(node)))
+            continue
         if not isinstance(node, ast.Compare):
             continue
         operands = [node.left, *node.comparators]
@@ -58,8 +63,9 @@ def test_the_check_sees_a_literal_comparison() -> None:
         "z = outcome in ('declined', 'unreachable')\n"
         "w = request.urgency == Urgency.today\n"
         "v = view.level == 'own'\n"
+        "u = col(PeerRequest.status).in_(('closed', 'withdrawn'))\n"
     )
-    assert [line for line, _ in caught] == [1, 2, 3, 4]
+    assert sorted(line for line, _ in caught) == [1, 2, 3, 4, 7]
 
 
 def test_no_status_is_compared_with_a_string_literal() -> None:

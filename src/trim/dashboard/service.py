@@ -246,7 +246,7 @@ def _from_checkins(
             case(
                 (and_(outcome == Outcome.completed, sql.before(col(CheckIn.recorded_at), due_at, window)), "on_time"),
                 (outcome == Outcome.completed, "late"),
-                (outcome.in_(("declined", "unreachable", "not_needed")), outcome),
+                (outcome.in_((Outcome.declined, Outcome.unreachable, Outcome.not_needed)), outcome),
                 (and_(outcome.is_(None), due_at <= now - window - grace), "missed"),
                 else_="pending",
             ).label("timeliness"),

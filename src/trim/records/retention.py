@@ -42,7 +42,7 @@ from trim.incidents.models import Exposure, Incident
 from trim.notifications import jobs as notifications_jobs
 from trim.privacy import audit
 from trim.referrals.models import Referral
-from trim.requests.models import ConversationMessage, PeerRequest
+from trim.requests.models import ConversationMessage, PeerRequest, RequestStatus
 from trim.sharing.models import NoteStatus, SharedNote
 
 CLOSED_REFERRALS = ("declined", "taken_up", "not_taken_up", "closed", "withdrawn")
@@ -196,7 +196,7 @@ async def purge(session: AsyncSession, *, now: datetime, settings: Settings, dry
         await session.exec(
             select(PeerRequest).where(
                 col(PeerRequest.purged_at).is_(None),
-                col(PeerRequest.status).in_(("closed", "withdrawn")),
+                col(PeerRequest.status).in_((RequestStatus.closed, RequestStatus.withdrawn)),
                 func.coalesce(col(PeerRequest.closed_at), col(PeerRequest.withdrawn_at)) < cutoff,
             )
         )
