@@ -13,7 +13,7 @@ from trim.accounts.models import Person
 from trim.assessments import instruments as catalogue
 from trim.assessments import service as assessments
 from trim.config import Settings
-from trim.followups.models import CheckIn
+from trim.followups.models import CheckIn, Outcome
 from trim.incidents import service as incidents
 
 SUMMARIES = {
@@ -95,7 +95,7 @@ async def _record(
             safety_concern=safety,
             reason=reason,
             notes=notes,
-            answers=_answers(checkin.kind, risk_yes, tsq_yes, rng) if outcome == "completed" else {},
+            answers=_answers(checkin.kind, risk_yes, tsq_yes, rng) if outcome == Outcome.completed else {},
         ),
     )
 

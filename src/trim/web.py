@@ -36,6 +36,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from trim.accounts.actor import Actor
 from trim.config import Settings
 from trim.errors import EnrolmentRequired, TooManyAttempts, TrimError
+from trim.requests.models import ContactMethod
 
 log = logging.getLogger("trim.web")
 
@@ -415,9 +416,9 @@ def contact_href(method: str | None, contact: str | None) -> str | None:
     """The link for a contact given by method (phone, text, email), or None."""
     if not contact:
         return None
-    if method == "email" and "@" in contact:
+    if method == ContactMethod.email and "@" in contact:
         return f"mailto:{contact.strip()}"
     digits = re.sub(r"[^\d+]", "", contact)
-    if method in ("phone", "text") and len(digits) >= 3:
-        return f"{'sms' if method == 'text' else 'tel'}:{digits}"
+    if method in (ContactMethod.phone, ContactMethod.text) and len(digits) >= 3:
+        return f"{'sms' if method == ContactMethod.text else 'tel'}:{digits}"
     return None

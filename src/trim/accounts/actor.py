@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+from trim.accounts.models import Role
+
 
 @dataclass(frozen=True)
 class Actor:
@@ -41,27 +43,27 @@ class Actor:
 
     @property
     def is_responder(self) -> bool:
-        return "responder" in self.roles
+        return Role.responder in self.roles
 
     @property
     def is_peer(self) -> bool:
-        return "peer" in self.roles
+        return Role.peer in self.roles
 
     @property
     def is_lead(self) -> bool:
-        return "lead" in self.roles
+        return Role.lead in self.roles
 
     @property
     def is_clinician(self) -> bool:
-        return "clinician" in self.roles
+        return Role.clinician in self.roles
 
     @property
     def is_supervisor(self) -> bool:
-        return "supervisor" in self.roles
+        return Role.supervisor in self.roles
 
     @property
     def is_admin(self) -> bool:
-        return "admin" in self.roles
+        return Role.admin in self.roles
 
 
 SYSTEM = Actor(id=None, name="system")

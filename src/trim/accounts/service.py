@@ -630,7 +630,7 @@ async def peer_supporters(session: AsyncSession) -> list[PersonView]:
         .where(
             col(Person.active).is_(True),
             col(Person.is_pseudonym).is_(False),
-            col(Person.id).in_(select(PersonRole.person_id).where(PersonRole.role == "peer")),
+            col(Person.id).in_(select(PersonRole.person_id).where(PersonRole.role == Role.peer)),
         )
         .order_by(col(Person.name))
     )

@@ -19,6 +19,7 @@ from trim.flags import rules as flag_rules
 from trim.flags import service as flag_service
 from trim.followups import rules as schedule_rules
 from trim.followups import service as followups
+from trim.followups.models import Outcome
 from trim.guards import current_actor, requires, signed_in
 from trim.idempotency import FormKey, Replay, request_hash
 from trim.incidents import service as incidents
@@ -30,7 +31,7 @@ def parse_form(form: dict[str, str]) -> service.Submission:
     instruments a check-in asks is the service's to check, so nothing is read here."""
     answers: dict[str, dict[str, bool]] = {}
     outcome = form.get("outcome", "")
-    if outcome == "completed":
+    if outcome == Outcome.completed:
         for name, value in form.items():
             parts = name.split("__")
             if len(parts) == 3 and parts[0] == "a" and value in ("yes", "no"):

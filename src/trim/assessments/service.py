@@ -26,7 +26,7 @@ from trim.flags import rules as flag_rules
 from trim.flags import service as flags
 from trim.flags.models import Flag
 from trim.followups import rules as schedule_rules
-from trim.followups.models import CheckIn
+from trim.followups.models import CheckIn, Outcome
 from trim.idempotency import FormKey, Replay
 from trim.incidents.models import Exposure
 from trim.privacy import audit, crypto, policy
@@ -73,7 +73,7 @@ def validate(
     if submission.outcome not in OUTCOMES:
         errors.append(FieldError("outcome", f"Choose one of: {', '.join(OUTCOMES)}."))
     reason = (submission.reason or "").strip()
-    if submission.outcome in ("unreachable", "not_needed") and not reason:
+    if submission.outcome in (Outcome.unreachable, Outcome.not_needed) and not reason:
         errors.append(FieldError("reason", "Say briefly why (for example: three calls, no answer)."))
     if len(reason) > REASON_MAX:
         errors.append(FieldError("reason", f"Keep the reason under {REASON_MAX} characters."))
@@ -92,7 +92,7 @@ def validate(
             )
         elif not isinstance(answers, Mapping):
             errors.append(FieldError(f"answers.{instrument_id}", "Answers are an object of item id to true/false."))
-    if submission.outcome == "completed":
+    if submission.outcome == Outcome.completed:
         for instrument in offered:
             given = submission.answers.get(instrument.id)
             given = given if isinstance(given, Mapping) else {}
@@ -344,7 +344,7 @@ async def _store(
     settings: Settings,
     correction_reason: str | None = None,
 ) -> Recorded:
-    results = [rules.score(i, clean[i.id]) for i in offered] if submission.outcome == "completed" else []
+    results = [rules.score(i, clean[i.id]) for i in offered] if submission.outcome == Outcome.completed else []
     risk = next((r for r in results if r.instrument == "trim_risk"), None)
     assessment = Assessment(
         checkin_id=checkin.id,
@@ -635,7 +635,7 @@ async def person_trend(session: AsyncSession, *, actor: Actor, person_id: uuid.U
         .where(
             Assessment.person_id == person_id,
             col(Assessment.is_current).is_(True),
-            Assessment.outcome == "completed",
+            Assessment.outcome == Outcome.completed,
             policy.assessment_content_scope(actor),
         )
         .order_by(col(Assessment.recorded_at))

@@ -35,6 +35,7 @@ from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from trim.errors import FieldError, InvalidInput
+from trim.followups.models import Outcome
 from trim.followups.rules import is_missed
 
 K = TypeVar("K", bound=Hashable)
@@ -415,11 +416,11 @@ def timeliness(
     on time = completed before its due window closed; late = completed after;
     missed = still open past the window and the grace period (followups' rule);
     pending = still open, not yet missed."""
-    if outcome == "cancelled":
+    if outcome == Outcome.cancelled:
         return None
-    if outcome == "completed":
+    if outcome == Outcome.completed:
         return "on_time" if recorded_at is not None and recorded_at < due_at + window else "late"
-    if outcome in ("declined", "unreachable", "not_needed"):
+    if outcome in (Outcome.declined, Outcome.unreachable, Outcome.not_needed):
         return outcome
     if outcome is None and is_missed(due_at=due_at, outcome=None, now=now, window=window, grace=grace):
         return "missed"

@@ -24,7 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trim.accounts import service as accounts
 from trim.accounts.actor import Actor
-from trim.accounts.models import Person, PersonRole
+from trim.accounts.models import Person, PersonRole, Role
 from trim.assessments import instruments as catalogue
 from trim.assessments.models import Assessment
 from trim.config import Settings
@@ -35,7 +35,7 @@ from trim.dashboard.rules import Count
 from trim.errors import FieldError, InvalidInput, NotFound
 from trim.flags.models import Flag
 from trim.flags.rules import CAUSES
-from trim.followups.models import CheckIn
+from trim.followups.models import CheckIn, Outcome
 from trim.followups.rules import checkin_kind
 from trim.incidents.models import EXPOSURE_LABELS, Exposure, IncidentKind
 from trim.privacy import policy
@@ -244,9 +244,9 @@ def _from_checkins(
         sa_select(
             col(CheckIn.kind).label("interval"),
             case(
-                (and_(outcome == "completed", sql.before(col(CheckIn.recorded_at), due_at, window)), "on_time"),
-                (outcome == "completed", "late"),
-                (outcome.in_(("declined", "unreachable", "not_needed")), outcome),
+                (and_(outcome == Outcome.completed, sql.before(col(CheckIn.recorded_at), due_at, window)), "on_time"),
+                (outcome == Outcome.completed, "late"),
+                (outcome.in_((Outcome.declined, Outcome.unreachable, Outcome.not_needed)), outcome),
                 (and_(outcome.is_(None), due_at <= now - window - grace), "missed"),
                 else_="pending",
             ).label("timeliness"),
@@ -254,7 +254,7 @@ def _from_checkins(
             # than joining every assessment ever recorded.
             case(
                 (
-                    outcome == "completed",
+                    outcome == Outcome.completed,
                     sa_select(case((col(Assessment.band) == elevated, "elevated"), else_="not_elevated"))
                     # "is_current" as the partial index says it, so the index serves it alone.
                     .where(col(Assessment.checkin_id) == col(CheckIn.id), col(Assessment.is_current))
@@ -272,7 +272,7 @@ def _from_checkins(
             cohort.c.occurred_at,
         )
         .join(cohort, col(CheckIn.incident_id) == cohort.c.incident_id)
-        .where(or_(outcome.is_(None), outcome != "cancelled")),
+        .where(or_(outcome.is_(None), outcome != Outcome.cancelled)),
         "scoped_checkins",
     )
     configured = [checkin_kind(d) for d in settings.scheduled_offsets_days]
@@ -341,7 +341,7 @@ def _from_checkins(
     open_checkins = sa_select(checkins.c.peer_id, checkins.c.person_id).where(checkins.c.outcome.is_(None)).subquery()
     loads = (
         sa_select(col(Person.id), func.count(open_checkins.c.person_id.distinct()).label("people"))
-        .join(PersonRole, and_(col(PersonRole.person_id) == col(Person.id), col(PersonRole.role) == "peer"))
+        .join(PersonRole, and_(col(PersonRole.person_id) == col(Person.id), col(PersonRole.role) == Role.peer))
         .outerjoin(open_checkins, open_checkins.c.peer_id == col(Person.id))
         .where(col(Person.active).is_(True))
         .group_by(col(Person.id))

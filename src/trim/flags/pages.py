@@ -14,6 +14,7 @@ from trim.config import Settings
 from trim.deps import Conf, Db
 from trim.errors import Conflict, InvalidInput
 from trim.flags import rules, service
+from trim.flags.models import FlagStatus
 from trim.guards import current_actor, requires
 from trim.web import form_data, nav_item, now_of, page, redirect
 
@@ -84,8 +85,8 @@ class FlagPages(Controller):
         return page(
             request,
             "referrals/flags.html",
-            open=[v for v in views if v.flag.status == "open"],
-            resolved=[v for v in views if v.flag.status != "open"],
+            open=[v for v in views if v.flag.status == FlagStatus.open],
+            resolved=[v for v in views if v.flag.status != FlagStatus.open],
             causes=rules.CAUSES,
         )
 

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from trim.followups.models import Outcome
+
 CAUSES = {
     "consecutive_elevated": "Elevated at consecutive check-ins",
     "elevated_last": "Elevated at the last scheduled check-in",
@@ -46,17 +48,17 @@ def exposure_flags(checkins: Sequence[ScheduledCheckin], *, consecutive: int) ->
         if checkin.outcome is None:
             run = 0  # undecided: a run cannot pass through it (yet)
             continue
-        if checkin.outcome != "completed":
+        if checkin.outcome != Outcome.completed:
             continue
         run = run + 1 if checkin.persistent else 0
         if run >= consecutive:
             causes.add("consecutive_elevated")
         if checkin.tsq_flagged:
             causes.add("tsq_positive")
-    live = [c for c in ordered if c.outcome != "cancelled"]
+    live = [c for c in ordered if c.outcome != Outcome.cancelled]
     if live:
         last = live[-1]
-        if last.outcome == "completed" and last.persistent:
+        if last.outcome == Outcome.completed and last.persistent:
             causes.add("elevated_last")
     return causes
 

@@ -23,7 +23,7 @@ from trim.config import Settings
 from trim.errors import Conflict, InvalidInput, NotFound
 from trim.flags import rules
 from trim.flags.models import Flag, FlagStatus
-from trim.followups.models import CheckIn
+from trim.followups.models import CheckIn, Outcome
 from trim.incidents.models import Exposure, Incident
 from trim.notifications import service as notifications
 from trim.privacy import audit, policy
@@ -64,15 +64,8 @@ async def raise_flag(
             await session.flush()
     except IntegrityError:
         return None
-    audit.record(
-        session,
-        actor="system",
-        action="flag.raised",
-        target_type="flag",
-        target_id=flag.id,
-        subject_id=person_id,
-        details={"cause": cause, "urgent": flag.urgent},
-        at=now,
+    audit.record_row(
+        session, actor="system", action="flag.raised", row=flag, details={"cause": cause, "urgent": flag.urgent}, at=now
     )
     await _notify_flag(session, flag=flag, now=now)
     return flag
@@ -177,13 +170,11 @@ async def check_cumulative(
             await session.flush()
         raised = fresh
         for flag in fresh:
-            audit.record(
+            audit.record_row(
                 session,
                 actor="system",
                 action="flag.raised",
-                target_type="flag",
-                target_id=flag.id,
-                subject_id=flag.person_id,
+                row=flag,
                 details={"cause": flag.cause, "urgent": False},
                 at=now,
             )
@@ -250,15 +241,7 @@ async def close_flag(session: AsyncSession, *, actor: Actor, flag_id: uuid.UUID,
     _resolve(flag, actor=actor, status=FlagStatus.closed, now=now)
     flag.resolution_reason = cleaned
     session.add(flag)
-    audit.record(
-        session,
-        actor=actor,
-        action="flag.closed",
-        target_type="flag",
-        target_id=flag.id,
-        subject_id=flag.person_id,
-        at=now,
-    )
+    audit.record_row(session, actor=actor, action="flag.closed", row=flag, at=now)
     return flag
 
 
@@ -271,15 +254,7 @@ async def acknowledge_flag(session: AsyncSession, *, actor: Actor, flag_id: uuid
         flag.acknowledged_at = now
         flag.acknowledged_by_id = actor.id
         session.add(flag)
-        audit.record(
-            session,
-            actor=actor,
-            action="flag.acknowledged",
-            target_type="flag",
-            target_id=flag.id,
-            subject_id=flag.person_id,
-            at=now,
-        )
+        audit.record_row(session, actor=actor, action="flag.acknowledged", row=flag, at=now)
     return flag
 
 
@@ -365,15 +340,7 @@ async def flags_to_act_on(session: AsyncSession, *, actor: Actor) -> list[FlagVi
 async def flag_detail(session: AsyncSession, *, actor: Actor, flag_id: uuid.UUID, now: datetime) -> FlagView:
     """One flag with its referral, if the actor may see it. Opening it is audited."""
     flag = await policy.access_flag(session, actor, flag_id)
-    audit.record(
-        session,
-        actor=actor,
-        action="flag.viewed",
-        target_type="flag",
-        target_id=flag.id,
-        subject_id=flag.person_id,
-        at=now,
-    )
+    audit.record_row(session, actor=actor, action="flag.viewed", row=flag, at=now)
     return (await _flag_views(session, [flag], actor))[0]
 
 
@@ -389,7 +356,7 @@ async def support_started(session: AsyncSession, *, exposures: Sequence[Exposure
     started = set(
         await session.exec(
             select(CheckIn.exposure_id)
-            .where(col(CheckIn.exposure_id).in_(list(by_id)), CheckIn.outcome == "completed")
+            .where(col(CheckIn.exposure_id).in_(list(by_id)), CheckIn.outcome == Outcome.completed)
             .distinct()
         )
     )

@@ -20,6 +20,19 @@ class Outcome(StrEnum):
     cancelled = "cancelled"
 
 
+class CheckInStatus(StrEnum):
+    """What a check-in shows: its outcome once recorded, else where the clock stands."""
+
+    upcoming = "upcoming"
+    due = "due"
+    overdue = "overdue"
+    completed = Outcome.completed.value
+    declined = Outcome.declined.value
+    unreachable = Outcome.unreachable.value
+    not_needed = Outcome.not_needed.value
+    cancelled = Outcome.cancelled.value
+
+
 class CheckIn(SQLModel, table=True):
     __tablename__ = "checkins"
     __table_args__ = (

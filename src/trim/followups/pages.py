@@ -17,6 +17,7 @@ from trim.accounts.rules import PRIVILEGED_ROLES
 from trim.deps import Conf, Db
 from trim.errors import NotFound
 from trim.followups import rules, service
+from trim.followups.models import CheckInStatus
 from trim.guards import current_actor, requires, signed_in
 from trim.notifications import ical
 from trim.notifications import service as notifications
@@ -62,7 +63,9 @@ class CheckinPages(Controller):
             db, actor=actor, statuses=rules.CLOSED_STATUSES, now=now, settings=settings, mine_as="peer", limit=500
         )
         done = sorted(
-            (v for v in done if v.status != "cancelled"), key=lambda v: v.recorded_at or v.due_at, reverse=True
+            (v for v in done if v.status != CheckInStatus.cancelled),
+            key=lambda v: v.recorded_at or v.due_at,
+            reverse=True,
         )[:10]
         return page(request, "followups/mine.html", groups=_group(open_views), done=done, labels=rules.STATUS_LABELS)
 
@@ -130,8 +133,8 @@ class CheckinPages(Controller):
             request,
             "followups/overview.html",
             unassigned=unassigned,
-            overdue=[v for v in open_views if v.status == "overdue" and v.peer_id],
-            due=[v for v in open_views if v.status == "due" and v.peer_id],
+            overdue=[v for v in open_views if v.status == CheckInStatus.overdue and v.peer_id],
+            due=[v for v in open_views if v.status == CheckInStatus.due and v.peer_id],
             upcoming=[v for v in upcoming if v.peer_id],
             counts=await service.count_by_status(db, actor=actor, now=now, settings=settings),
             change_requests=await service.open_change_requests(db, actor=actor),
@@ -177,7 +180,7 @@ class CalendarFeeds(Controller):
                 uid=f"checkin-{checkin_id}@{host}",
                 start=due_at,
                 end=due_at + length,
-                summary="Peer check-in (overdue)" if status == "overdue" else "Peer check-in",
+                summary="Peer check-in (overdue)" if status == CheckInStatus.overdue else "Peer check-in",
                 description="Open trim to see it.",
                 url=f"{root}/checkins/{checkin_id}",
             )

@@ -11,10 +11,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, false, or_
 from sqlmodel import col
 
-from trim.followups.models import CheckIn
+from trim.followups.models import CheckIn, CheckInStatus
 
-OPEN_STATUSES = ("upcoming", "due", "overdue")
-CLOSED_STATUSES = ("completed", "declined", "unreachable", "not_needed", "cancelled")
+OPEN_STATUSES: tuple[str, ...] = (CheckInStatus.upcoming, CheckInStatus.due, CheckInStatus.overdue)
+CLOSED_STATUSES: tuple[str, ...] = (
+    CheckInStatus.completed,
+    CheckInStatus.declined,
+    CheckInStatus.unreachable,
+    CheckInStatus.not_needed,
+    CheckInStatus.cancelled,
+)
 STATUSES = OPEN_STATUSES + CLOSED_STATUSES
 
 STATUS_LABELS = {
@@ -70,10 +76,10 @@ def checkin_status(*, due_at: datetime, outcome: str | None, now: datetime, wind
     if outcome:
         return outcome
     if now < due_at:
-        return "upcoming"
+        return CheckInStatus.upcoming
     if now < due_at + window:
-        return "due"
-    return "overdue"
+        return CheckInStatus.due
+    return CheckInStatus.overdue
 
 
 def status_clause(statuses: Iterable[str], *, now: datetime, window: timedelta) -> ColumnElement[bool]:
@@ -84,11 +90,11 @@ def status_clause(statuses: Iterable[str], *, now: datetime, window: timedelta) 
     closed = [s for s in CLOSED_STATUSES if s in wanted]
     if closed:
         parts.append(outcome.in_(closed))
-    if "upcoming" in wanted:
+    if CheckInStatus.upcoming in wanted:
         parts.append(and_(outcome.is_(None), due_at > now))
-    if "due" in wanted:
+    if CheckInStatus.due in wanted:
         parts.append(and_(outcome.is_(None), due_at <= now, due_at > now - window))
-    if "overdue" in wanted:
+    if CheckInStatus.overdue in wanted:
         parts.append(and_(outcome.is_(None), due_at <= now - window))
     return or_(*parts) if parts else false()
 

@@ -13,11 +13,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trim.accounts import service as accounts
 from trim.accounts.actor import Actor
-from trim.accounts.models import Person, PersonRole
+from trim.accounts.models import Person, PersonRole, Role
 from trim.config import Settings
 from trim.errors import InvalidInput, NotFound
 from trim.followups import rules
-from trim.followups.models import CheckIn, PeerChangeRequest
+from trim.followups.models import CheckIn, Outcome, PeerChangeRequest
 from trim.incidents.models import Exposure, Incident
 from trim.notifications import service as notifications
 from trim.privacy import audit, policy
@@ -37,7 +37,7 @@ async def peer_candidates(session: AsyncSession) -> list[rules.PeerCandidate]:
         select(Person.id, Person.name, Person.station_id, func.coalesce(open_counts.c.n, 0))
         .join(PersonRole, col(PersonRole.person_id) == col(Person.id))
         .outerjoin(open_counts, open_counts.c.peer_id == col(Person.id))
-        .where(PersonRole.role == "peer", col(Person.active).is_(True), col(Person.available).is_(True))
+        .where(PersonRole.role == Role.peer, col(Person.active).is_(True), col(Person.available).is_(True))
     )
     return [rules.PeerCandidate(id=r[0], name=r[1], station_id=r[2], open_checkins=int(r[3])) for r in rows]
 
@@ -170,7 +170,9 @@ async def reschedule_missing(
     session.add_all(missing)
     # Cancelled ones (from the earlier removal) come back as open.
     cancelled = list(
-        await session.exec(select(CheckIn).where(CheckIn.exposure_id == exposure.id, CheckIn.outcome == "cancelled"))
+        await session.exec(
+            select(CheckIn).where(CheckIn.exposure_id == exposure.id, CheckIn.outcome == Outcome.cancelled)
+        )
     )
     for checkin in cancelled:
         checkin.outcome = None
@@ -284,7 +286,7 @@ async def reassign_exposure(
         raise NotFound()
     peer = await session.get(Person, peer_id)
     roles = set(await session.exec(select(PersonRole.role).where(PersonRole.person_id == peer_id)))
-    if peer is None or not peer.active or "peer" not in roles:
+    if peer is None or not peer.active or Role.peer not in roles:
         raise InvalidInput.field("peer_id", "Choose an active peer supporter.")
     if peer_id == exposure.person_id:
         raise InvalidInput.field("peer_id", "A person cannot be their own peer supporter.")
@@ -616,7 +618,7 @@ async def peer_loads(session: AsyncSession, *, actor: Actor) -> list[tuple[uuid.
         select(Person.id, Person.name, Person.available, func.coalesce(open_counts.c.n, 0))
         .join(PersonRole, col(PersonRole.person_id) == col(Person.id))
         .outerjoin(open_counts, open_counts.c.peer_id == col(Person.id))
-        .where(PersonRole.role == "peer", col(Person.active).is_(True))
+        .where(PersonRole.role == Role.peer, col(Person.active).is_(True))
         .order_by(col(Person.name))
     )
     return [(r[0], r[1], bool(r[2]), int(r[3])) for r in rows]

@@ -15,10 +15,12 @@ from trim.config import Settings
 from trim.flags import service as flags
 from trim.followups import rules as followup_rules
 from trim.followups import service as followups
+from trim.followups.models import CheckInStatus
 from trim.incidents import service as incidents
 from trim.referrals import service as referrals
 from trim.referrals.models import ReferralStatus
 from trim.requests import service as requests
+from trim.requests.models import RequestStatus
 
 # A supervisor's home lists the incidents they logged this recently.
 RECENT_INCIDENTS = timedelta(days=14)
@@ -88,7 +90,7 @@ async def _lead(session: AsyncSession, actor: Actor, now: datetime, settings: Se
     waiting = [
         r
         for r in await requests.list_requests(session, actor=actor, settings=settings, now=now)
-        if r.request.status == "open" and r.request.requester_id != actor.id
+        if r.request.status == RequestStatus.open and r.request.requester_id != actor.id
     ]
     if waiting:
         n = len(waiting)
@@ -116,7 +118,7 @@ async def _peer(session: AsyncSession, actor: Actor, now: datetime, settings: Se
     mine = await followups.list_checkins(
         session, actor=actor, statuses=("due", "overdue"), now=now, settings=settings, mine_as="peer", limit=500
     )
-    overdue = sum(1 for c in mine if c.status == "overdue")
+    overdue = sum(1 for c in mine if c.status == CheckInStatus.overdue)
     due = len(mine) - overdue
     if overdue:
         section.items.append(
@@ -125,7 +127,7 @@ async def _peer(session: AsyncSession, actor: Actor, now: datetime, settings: Se
     if due:
         section.items.append(Item(f"{_plural(due, 'check-in', 'check-ins')} due today", "/checkins", due))
     visible = await requests.list_requests(session, actor=actor, settings=settings, now=now)
-    taken = [r for r in visible if r.level == "taken" and r.request.status == "accepted"]
+    taken = [r for r in visible if r.level == "taken" and r.request.status == RequestStatus.accepted]
     if taken:
         n = len(taken)
         section.items.append(Item(f"{_plural(n, 'request', 'requests')} you took, still open", "/requests", n))
@@ -165,8 +167,8 @@ async def _for_me(session: AsyncSession, actor: Actor, now: datetime, settings: 
                 Item("A referral asks to share your check-ins: yours to decide", f"/referrals/{r.id}", urgent=True)
             )
     for own in await requests.list_requests(session, actor=actor, settings=settings, now=now, mine_only=True):
-        if own.request.status in ("open", "accepted"):
-            state = "a peer has taken it" if own.request.status == "accepted" else "waiting for a peer"
+        if own.request.status in (RequestStatus.open, RequestStatus.accepted):
+            state = "a peer has taken it" if own.request.status == RequestStatus.accepted else "waiting for a peer"
             section.items.append(Item("Your request for a peer", f"/requests/{own.request.id}", detail=state))
     return section
 

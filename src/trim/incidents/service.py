@@ -132,7 +132,7 @@ async def log_incident(
     incident = Incident(
         occurred_at=data.occurred_at,
         kind=data.kind,
-        kind_other=(data.kind_other or "").strip() or None if data.kind == "other" else None,
+        kind_other=(data.kind_other or "").strip() or None if data.kind == IncidentKind.other else None,
         station_id=data.station_id,
         summary=data.summary.strip(),
         logged_by_person_id=actor.id,
@@ -300,7 +300,7 @@ async def change_incident(
     moved_time = incident.occurred_at != data.occurred_at
     incident.occurred_at = data.occurred_at
     incident.kind = data.kind
-    incident.kind_other = (data.kind_other or "").strip() or None if data.kind == "other" else None
+    incident.kind_other = (data.kind_other or "").strip() or None if data.kind == IncidentKind.other else None
     incident.station_id = data.station_id
     incident.summary = data.summary.strip()
     incident.updated_at = now
@@ -337,7 +337,7 @@ class IncidentSummary:
 
     @property
     def kind_label(self) -> str:
-        if self.kind == "other" and self.kind_other:
+        if self.kind == IncidentKind.other and self.kind_other:
             return f"Other: {self.kind_other}"
         return KIND_LABELS.get(self.kind, self.kind)
 

@@ -7,6 +7,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 
+from trim.accounts.models import Role
 from trim.config import ROLES
 
 CHANNELS = ("email", "digest", "none")
@@ -91,7 +92,7 @@ def allowed_channels(kind: str, roles: Collection[str]) -> tuple[str, ...]:
     """The choices this person has for this kind, email first."""
     if is_locked(kind, roles):
         return ("email",)
-    if KINDS[kind].digest and "peer" in roles:
+    if KINDS[kind].digest and Role.peer in roles:
         return ("email", "digest", "none")
     return ("email", "none")
 

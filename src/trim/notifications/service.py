@@ -30,7 +30,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trim.accounts.actor import Actor
-from trim.accounts.models import Person, PersonRole
+from trim.accounts.models import Person, PersonRole, Role
 from trim.accounts.rules import is_valid_email, normalize_email
 from trim.db import dialect_insert, new_id
 from trim.errors import FieldError, InvalidInput, NotFound
@@ -294,7 +294,7 @@ async def digest_choices(session: AsyncSession) -> dict[uuid.UUID, set[str]]:
         .where(
             NotificationPreference.channel == "digest",
             col(NotificationPreference.kind).in_(rules.DIGEST_KINDS),
-            PersonRole.role == "peer",
+            PersonRole.role == Role.peer,
             col(Person.active).is_(True),
         )
     )
@@ -369,7 +369,7 @@ async def calendar_owner(session: AsyncSession, *, token: str) -> Actor:
         raise NotFound()
     person = await session.get(Person, feed.person_id)
     roles = await _roles(session, feed.person_id)
-    if person is None or not person.active or "peer" not in roles:
+    if person is None or not person.active or Role.peer not in roles:
         raise NotFound()
     return Actor(id=person.id, name=person.name, email=person.email, roles=frozenset(roles))
 

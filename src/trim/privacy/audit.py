@@ -289,3 +289,41 @@ async def recent(session: Any, *, actions: tuple[str, ...], limit: int = 20) -> 
         select(AuditEvent).where(col(AuditEvent.action).in_(actions)).order_by(*NEWEST_FIRST).limit(limit)
     )
     return list(rows)
+
+
+# The rows `record_row` knows: table -> (the log's target type, the column naming whom the
+# row is about, or None when it is about nobody). A table not listed here is a mistake in
+# the caller, not something to guess at: `record` takes any target spelled out.
+ROW_TARGETS: dict[str, tuple[str, str | None]] = {
+    "flags": ("flag", "person_id"),
+    "referrals": ("referral", "person_id"),
+    "referral_services": ("referral_service", None),
+}
+
+
+def record_row(
+    session: Any,
+    *,
+    actor: HasActorId | str | None,
+    action: str,
+    row: Any,
+    details: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> None:
+    """`record` for an event about one row: target type, id and subject come from the row."""
+    table = getattr(row, "__tablename__", None)
+    if not isinstance(table, str) or table not in ROW_TARGETS:
+        raise TypeError(f"audit.record_row does not know {type(row).__name__} rows; add its table to ROW_TARGETS")
+    if row.id is None:
+        raise ValueError(f"audit.record_row needs a {type(row).__name__} with an id")
+    target_type, subject_column = ROW_TARGETS[table]
+    record(
+        session,
+        actor=actor,
+        action=action,
+        target_type=target_type,
+        target_id=row.id,
+        subject_id=getattr(row, subject_column) if subject_column else None,
+        details=details,
+        at=at,
+    )

@@ -23,13 +23,13 @@ from trim.accounts.actor import Actor
 from trim.accounts.models import Person
 from trim.assessments.models import Assessment
 from trim.errors import NotFound
-from trim.flags.models import Flag
+from trim.flags.models import Flag, FlagStatus
 from trim.followups.models import CheckIn
 from trim.incidents.models import Exposure, Incident
 from trim.privacy.models import AuditEvent
-from trim.referrals.models import Referral
+from trim.referrals.models import Referral, ReferralStatus
 from trim.requests import rules as request_rules
-from trim.requests.models import ConversationMessage, PeerRequest
+from trim.requests.models import ConversationMessage, PeerRequest, RequestStatus
 from trim.requests.rules import PeerFacts
 from trim.sharing.models import NoteStatus, SharedNote
 
@@ -293,7 +293,7 @@ def _peer_flag_clause(actor: Actor) -> ColumnElement[bool]:
             col(Exposure.peer_id) == actor.id,
             or_(
                 col(Exposure.removed_at).is_(None),
-                and_(col(Flag.status) == "open", col(Exposure.removed_at) >= col(Flag.raised_at)),
+                and_(col(Flag.status) == FlagStatus.open, col(Exposure.removed_at) >= col(Flag.raised_at)),
             ),
             or_(col(Flag.exposure_id).is_(None), col(Flag.exposure_id) == col(Exposure.id)),
         ),
@@ -332,7 +332,7 @@ def _peer_sees_flag(actor: Actor, facts: FlagFacts) -> bool:
             continue
         if flag.exposure_id is not None and flag.exposure_id != exposure.id:
             continue
-        if exposure.removed_at is None or (flag.status == "open" and exposure.removed_at >= flag.raised_at):
+        if exposure.removed_at is None or (flag.status == FlagStatus.open and exposure.removed_at >= flag.raised_at):
             return True
     return False
 
@@ -369,7 +369,7 @@ def referral_scope(actor: Actor) -> ColumnElement[bool]:
         return true()
     parts = [col(Referral.person_id) == actor.id]
     if actor.is_clinician:
-        parts.append(and_(col(Referral.clinician_id) == actor.id, col(Referral.status) != "withdrawn"))
+        parts.append(and_(col(Referral.clinician_id) == actor.id, col(Referral.status) != ReferralStatus.withdrawn))
     if actor.is_peer:
         parts.append(exists().where(col(Flag.id) == col(Referral.flag_id), _peer_flag_clause(actor)))
     return or_(*parts)
@@ -381,7 +381,7 @@ def can_view_referral(actor: Actor, referral: Referral, flag: FlagFacts | None) 
         return False
     if actor.is_lead or referral.person_id == actor.id:
         return True
-    if actor.is_clinician and referral.clinician_id == actor.id and referral.status != "withdrawn":
+    if actor.is_clinician and referral.clinician_id == actor.id and referral.status != ReferralStatus.withdrawn:
         return True
     return actor.is_peer and flag is not None and referral.flag_id == flag.flag.id and _peer_sees_flag(actor, flag)
 
@@ -408,7 +408,7 @@ def can_read_shared_assessment(actor: Actor, referral: Referral) -> bool:
         and referral.consent
         and referral.share_assessment
         and referral.share_confirmed_at is not None
-        and referral.status != "withdrawn"
+        and referral.status != ReferralStatus.withdrawn
     )
 
 
@@ -439,7 +439,7 @@ def request_scope(actor: Actor, *, peer: PeerFacts | None, now: datetime) -> Col
     if actor.is_peer:
         parts.append(col(PeerRequest.accepted_by_id) == actor.id)
         if peer is not None:
-            parts.append(and_(col(PeerRequest.status) == "open", request_rules.matching_clause(peer, now)))
+            parts.append(and_(col(PeerRequest.status) == RequestStatus.open, request_rules.matching_clause(peer, now)))
     return or_(*parts)
 
 
@@ -453,7 +453,12 @@ def request_access(actor: Actor, request: PeerRequest, *, peer: PeerFacts | None
         return "own"
     if actor.is_peer and request.accepted_by_id == actor.id:
         return "taken"
-    if actor.is_peer and peer is not None and request.status == "open" and request_rules.matches(request, peer, now):
+    if (
+        actor.is_peer
+        and peer is not None
+        and request.status == RequestStatus.open
+        and request_rules.matches(request, peer, now)
+    ):
         return "offered"
     if actor.is_lead:
         return "status"
@@ -588,7 +593,7 @@ async def access_conversation(session: AsyncSession, actor: Actor, request_id: u
 def can_write_in_conversation(actor: Actor, request: PeerRequest) -> bool:
     """Writing needs the same two people, and a request a peer has taken and not yet closed
     (the caller tells them which, with a 409)."""
-    return can_view_conversation(actor, request) and request.status == "accepted"
+    return can_view_conversation(actor, request) and request.status == RequestStatus.accepted
 
 
 def sees_requester_name(actor: Actor, request: PeerRequest) -> bool:

@@ -39,13 +39,13 @@ from trim.accounts.models import AccountLink, LinkRequest, Person, WebSession
 from trim.assessments.models import Assessment, AssessmentResult
 from trim.config import Settings
 from trim.flags import service as flags
-from trim.flags.models import Flag
+from trim.flags.models import Flag, FlagStatus
 from trim.followups.models import CheckIn, PeerChangeRequest
 from trim.incidents.models import Exposure, Incident
 from trim.notifications import jobs as notifications_jobs
 from trim.privacy import audit
 from trim.referrals.models import Referral
-from trim.requests.models import ConversationMessage, PeerRequest
+from trim.requests.models import ConversationMessage, PeerRequest, RequestStatus
 from trim.sharing.models import NoteStatus, SharedNote
 
 CLOSED_REFERRALS = ("declined", "taken_up", "not_taken_up", "closed", "withdrawn")
@@ -70,7 +70,8 @@ def _last_activity_before(cutoff: datetime) -> SelectOfScalar[Exposure]:
         or_(col(CheckIn.outcome).is_(None), col(CheckIn.recorded_at) >= cutoff),
     )
     open_flag = select(Flag.id).where(
-        col(Flag.exposure_id) == col(Exposure.id), or_(col(Flag.status) == "open", col(Flag.resolved_at) >= cutoff)
+        col(Flag.exposure_id) == col(Exposure.id),
+        or_(col(Flag.status) == FlagStatus.open, col(Flag.resolved_at) >= cutoff),
     )
     open_referral = (
         select(Referral.id)
@@ -194,7 +195,7 @@ async def purge(session: AsyncSession, *, now: datetime, settings: Settings, dry
             .where(
                 col(Flag.exposure_id).is_(None),
                 col(Flag.source_request_id).is_(None),
-                col(Flag.status) != "open",
+                col(Flag.status) != FlagStatus.open,
                 col(Flag.resolved_at) < cutoff,
             )
             .join(Person, col(Person.id) == col(Flag.person_id))
@@ -210,7 +211,7 @@ async def purge(session: AsyncSession, *, now: datetime, settings: Settings, dry
         await session.exec(
             select(PeerRequest).where(
                 col(PeerRequest.purged_at).is_(None),
-                col(PeerRequest.status).in_(("closed", "withdrawn")),
+                col(PeerRequest.status).in_((RequestStatus.closed, RequestStatus.withdrawn)),
                 func.coalesce(col(PeerRequest.closed_at), col(PeerRequest.withdrawn_at)) < cutoff,
             )
         )

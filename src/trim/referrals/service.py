@@ -21,7 +21,7 @@ from trim.followups.models import CheckIn
 from trim.notifications import service as notifications
 from trim.privacy import audit, crypto, policy
 from trim.referrals import rules
-from trim.referrals.models import OPEN_REFERRAL_STATUSES, Referral, ReferralService
+from trim.referrals.models import OPEN_REFERRAL_STATUSES, Referral, ReferralService, ReferralStatus
 
 CLINICIAN_STATUSES = ("contact_made", "taken_up", "not_taken_up", "closed")
 STATUS_LABELS = {
@@ -95,13 +95,11 @@ async def offer_referral(
             body="A referral has been made to you, with the person's consent.",
             now=now,
         )
-    audit.record(
+    audit.record_row(
         session,
         actor=actor,
         action="referral.offered",
-        target_type="referral",
-        target_id=referral.id,
-        subject_id=flag.person_id,
+        row=referral,
         details={
             "flag_id": flag.id,
             "consent": consent,
@@ -127,15 +125,7 @@ async def _ask_person_to_share(session: AsyncSession, *, actor: Actor, referral:
         body="There is something on your record that waits for your OK. Nothing happens until you choose.",
         now=now,
     )
-    audit.record(
-        session,
-        actor=actor,
-        action="referral.share_requested",
-        target_type="referral",
-        target_id=referral.id,
-        subject_id=referral.person_id,
-        at=now,
-    )
+    audit.record_row(session, actor=actor, action="referral.share_requested", row=referral, at=now)
 
 
 async def confirm_share(session: AsyncSession, *, actor: Actor, referral_id: uuid.UUID, now: datetime) -> Referral:
@@ -154,15 +144,7 @@ async def confirm_share(session: AsyncSession, *, actor: Actor, referral_id: uui
     referral.share_confirmed_at = now
     referral.updated_at = now
     session.add(referral)
-    audit.record(
-        session,
-        actor=actor,
-        action="referral.share_confirmed",
-        target_type="referral",
-        target_id=referral.id,
-        subject_id=referral.person_id,
-        at=now,
-    )
+    audit.record_row(session, actor=actor, action="referral.share_confirmed", row=referral, at=now)
     if referral.clinician_id is not None:
         await notifications.enqueue(
             session,
@@ -185,25 +167,23 @@ async def set_status(
         raise NotFound()
     if status not in CLINICIAN_STATUSES:
         raise InvalidInput.field("status", f"Use one of: {', '.join(CLINICIAN_STATUSES)}.")
-    if referral.status in ("closed", "withdrawn", "declined"):
+    if referral.status in (ReferralStatus.closed, ReferralStatus.withdrawn, ReferralStatus.declined):
         raise Conflict("This referral is closed.")
     old = referral.status
     referral.status = status
     referral.updated_at = now
-    if status == "contact_made" and referral.contact_made_at is None:
+    if status == ReferralStatus.contact_made and referral.contact_made_at is None:
         referral.contact_made_at = now
-    if status in ("taken_up", "not_taken_up", "closed"):
+    if status in (ReferralStatus.taken_up, ReferralStatus.not_taken_up, ReferralStatus.closed):
         referral.contact_made_at = referral.contact_made_at or now
-    if status == "closed":
+    if status == ReferralStatus.closed:
         referral.closed_at = now
     session.add(referral)
-    audit.record(
+    audit.record_row(
         session,
         actor=actor,
         action="referral.status_changed",
-        target_type="referral",
-        target_id=referral.id,
-        subject_id=referral.person_id,
+        row=referral,
         details={"from": old, "to": status},
         at=now,
     )
@@ -215,7 +195,7 @@ async def withdraw(session: AsyncSession, *, actor: Actor, referral_id: uuid.UUI
     referral = await policy.access_referral(session, actor, referral_id)
     if referral.person_id != actor.id:
         raise NotFound()
-    if referral.status in ("withdrawn", "declined"):
+    if referral.status in (ReferralStatus.withdrawn, ReferralStatus.declined):
         return referral
     referral.status = "withdrawn"
     referral.withdrawn_at = now
@@ -223,15 +203,7 @@ async def withdraw(session: AsyncSession, *, actor: Actor, referral_id: uuid.UUI
     referral.share_assessment = False
     referral.updated_at = now
     session.add(referral)
-    audit.record(
-        session,
-        actor=actor,
-        action="referral.withdrawn",
-        target_type="referral",
-        target_id=referral.id,
-        subject_id=referral.person_id,
-        at=now,
-    )
+    audit.record_row(session, actor=actor, action="referral.withdrawn", row=referral, at=now)
     return referral
 
 
@@ -338,15 +310,7 @@ async def shared_assessments(
                 notes=crypto.decrypt(settings, assessment.notes_encrypted),
             )
         )
-    audit.record(
-        session,
-        actor=actor,
-        action="referral.assessment_read",
-        target_type="referral",
-        target_id=referral.id,
-        subject_id=referral.person_id,
-        at=now,
-    )
+    audit.record_row(session, actor=actor, action="referral.assessment_read", row=referral, at=now)
     return shared
 
 
@@ -356,15 +320,7 @@ async def referral_detail(
     referral = await policy.access_referral(session, actor, referral_id)
     view = (await referral_views(session, [referral]))[0]
     view.shared = await shared_assessments(session, actor=actor, referral=referral, settings=settings, now=now)
-    audit.record(
-        session,
-        actor=actor,
-        action="referral.viewed",
-        target_type="referral",
-        target_id=referral.id,
-        subject_id=referral.person_id,
-        at=now,
-    )
+    audit.record_row(session, actor=actor, action="referral.viewed", row=referral, at=now)
     return view
 
 
@@ -402,9 +358,7 @@ async def add_service(
     entry = ReferralService(name=name, service=service, contact=contact, created_at=now)
     session.add(entry)
     await session.flush()
-    audit.record(
-        session, actor=actor, action="service.added", target_type="referral_service", target_id=entry.id, at=now
-    )
+    audit.record_row(session, actor=actor, action="service.added", row=entry, at=now)
     return entry
 
 
@@ -427,7 +381,5 @@ async def update_service(
     entry.name, entry.service, entry.contact = _clean_service(name, service, contact)
     entry.active = active
     session.add(entry)
-    audit.record(
-        session, actor=actor, action="service.updated", target_type="referral_service", target_id=entry.id, at=now
-    )
+    audit.record_row(session, actor=actor, action="service.updated", row=entry, at=now)
     return entry

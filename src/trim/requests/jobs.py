@@ -15,7 +15,7 @@ from trim.notifications import service as notifications
 from trim.notifications import sweeps
 from trim.privacy import audit
 from trim.requests import service
-from trim.requests.models import URGENCY_LABELS, PeerRequest
+from trim.requests.models import URGENCY_LABELS, PeerRequest, RequestStatus, Urgency
 
 
 async def escalate_unanswered(session: AsyncSession, *, now: datetime, settings: Settings) -> list[uuid.UUID]:
@@ -28,7 +28,7 @@ async def escalate_unanswered(session: AsyncSession, *, now: datetime, settings:
         candidates = list(
             await session.exec(
                 select(PeerRequest.id).where(
-                    PeerRequest.status == "open",
+                    PeerRequest.status == RequestStatus.open,
                     PeerRequest.urgency == urgency,
                     col(PeerRequest.escalated_at).is_(None),
                     col(PeerRequest.created_at) <= cutoff,
@@ -41,7 +41,7 @@ async def escalate_unanswered(session: AsyncSession, *, now: datetime, settings:
                 .where(
                     col(PeerRequest.id) == request_id,
                     col(PeerRequest.escalated_at).is_(None),
-                    col(PeerRequest.status) == "open",
+                    col(PeerRequest.status) == RequestStatus.open,
                 )
                 .values(escalated_at=now)
                 .execution_options(synchronize_session=False)
@@ -60,7 +60,7 @@ async def escalate_unanswered(session: AsyncSession, *, now: datetime, settings:
                     session,
                     role="lead",
                     kind="escalation",
-                    urgent=urgency == "today",
+                    urgent=urgency == Urgency.today,
                     subject="A request for a peer is still waiting",
                     body="Nobody has taken a request for a peer in the time its urgency allows. Please arrange "
                     "someone.",
@@ -81,7 +81,7 @@ async def sweep_named_windows(session: AsyncSession, *, now: datetime, settings:
     window ended since the last run."""
     since = await sweeps.read_mark(session, "requests.named_windows")
     stmt = select(PeerRequest).where(
-        PeerRequest.status == "open",
+        PeerRequest.status == RequestStatus.open,
         col(PeerRequest.named_peer_until).is_not(None),
         col(PeerRequest.named_peer_until) <= now,
     )

@@ -27,6 +27,13 @@ class ContactMethod(StrEnum):
     conversation = "conversation"
 
 
+class RequestStatus(StrEnum):
+    open = "open"  # waiting for a peer
+    accepted = "accepted"  # a peer took it
+    closed = "closed"  # the peer recorded an outcome
+    withdrawn = "withdrawn"  # the requester took it back
+
+
 class RequestOutcome(StrEnum):
     supported = "supported"
     referred = "referred"
@@ -77,8 +84,7 @@ class PeerRequest(SQLModel, table=True):
     preferred_background: str | None = Field(default=None, max_length=200)
     message_encrypted: str | None = None
     safety_concern: bool = False
-    # open | accepted | closed | withdrawn
-    status: str = Field(default="open", max_length=20)
+    status: str = Field(default=RequestStatus.open.value, max_length=20)
     created_at: datetime = Field(default_factory=utcnow)
     accepted_by_id: uuid.UUID | None = Field(default=None, foreign_key="people.id")
     accepted_at: datetime | None = None

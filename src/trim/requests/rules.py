@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, false, or_
 from sqlmodel import col
 
-from trim.requests.models import PeerRequest
+from trim.requests.models import PeerRequest, RequestStatus
 
 
 @dataclass(frozen=True)
@@ -67,11 +67,11 @@ def escalation_due(*, created_at: datetime, urgency_limit: timedelta, now: datet
 def conversation_state(request: PeerRequest) -> str:
     """A request's conversation: "waiting" (no peer has taken it), "open" (taken, being
     written), "closed" (read-only: the request closed or was withdrawn)."""
-    if request.status == "accepted":
+    if request.status == RequestStatus.accepted:
         return "open"
     if request.accepted_by_id is not None:
         return "closed"
-    return "waiting" if request.status == "open" else "closed"
+    return "waiting" if request.status == RequestStatus.open else "closed"
 
 
 def name_hidden(request: PeerRequest) -> bool:

@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trim.accounts import service as accounts
 from trim.accounts.actor import Actor
-from trim.accounts.models import Person, PersonRole
+from trim.accounts.models import Person, PersonRole, Role
 from trim.config import Settings
 from trim.errors import Conflict, FieldError, InvalidInput, NotFound
 from trim.flags import service as flags
@@ -25,8 +25,11 @@ from trim.requests.models import (
     CONTACT_LABELS,
     OUTCOME_LABELS,
     URGENCY_LABELS,
+    ContactMethod,
     ConversationMessage,
     PeerRequest,
+    RequestOutcome,
+    RequestStatus,
 )
 from trim.requests.rules import PeerFacts
 
@@ -63,7 +66,7 @@ async def _is_active_peer(session: AsyncSession, person_id: uuid.UUID) -> bool:
     if person is None or not person.active:
         return False
     return (
-        await session.exec(select(PersonRole).where(PersonRole.person_id == person_id, PersonRole.role == "peer"))
+        await session.exec(select(PersonRole).where(PersonRole.person_id == person_id, PersonRole.role == Role.peer))
     ).first() is not None
 
 
@@ -79,7 +82,7 @@ async def submit(
     if data.contact_method not in CONTACT_LABELS:
         errors.append(FieldError("contact_method", "Choose how you would like to be contacted."))
     contact = (data.contact or "").strip()
-    if data.anonymous and data.contact_method != "conversation":
+    if data.anonymous and data.contact_method != ContactMethod.conversation:
         errors.append(
             FieldError(
                 "contact_method",
@@ -88,7 +91,7 @@ async def submit(
         )
     elif data.anonymous and contact:
         errors.append(FieldError("contact", "Without your name, leave the number or email empty."))
-    if data.contact_method in ("phone", "text", "email") and not contact:
+    if data.contact_method in (ContactMethod.phone, ContactMethod.text, ContactMethod.email) and not contact:
         errors.append(FieldError("contact", "Tell us the number or address to use."))
     if len(contact) > CONTACT_MAX:
         errors.append(FieldError("contact", f"Keep it under {CONTACT_MAX} characters."))
@@ -153,7 +156,7 @@ async def matching_peers(session: AsyncSession, *, request: PeerRequest, now: da
     rows = await session.exec(
         select(Person.id, Person.station_id, Person.available)
         .join(PersonRole, col(PersonRole.person_id) == col(Person.id))
-        .where(PersonRole.role == "peer", col(Person.active).is_(True))
+        .where(PersonRole.role == Role.peer, col(Person.active).is_(True))
     )
     return [
         pid for pid, station, available in rows if rules.matches(request, PeerFacts(pid, station, bool(available)), now)
@@ -193,13 +196,13 @@ async def accept(session: AsyncSession, *, actor: Actor, request_id: uuid.UUID, 
         raise NotFound()
     taken = await session.exec(
         update(PeerRequest)
-        .where(col(PeerRequest.id) == request_id, col(PeerRequest.status) == "open")
+        .where(col(PeerRequest.id) == request_id, col(PeerRequest.status) == RequestStatus.open)
         .values(status="accepted", accepted_by_id=actor.id, accepted_at=now)
         .execution_options(synchronize_session=False)
     )
     if (taken.rowcount or 0) != 1:
         await session.refresh(request)
-        if request.status == "withdrawn":
+        if request.status == RequestStatus.withdrawn:
             raise Conflict("They withdrew this request; there is nothing to do.")
         raise Conflict("Another peer has already taken this request.")
     await session.refresh(request)
@@ -245,9 +248,9 @@ async def close(
         raise NotFound()
     if outcome not in OUTCOME_LABELS:
         raise InvalidInput.field("outcome", f"Choose one of: {', '.join(OUTCOME_LABELS)}.")
-    if request.status != "accepted":
+    if request.status != RequestStatus.accepted:
         raise Conflict("This request is already closed.")
-    if outcome == "ongoing_support" and rules.name_hidden(request):
+    if outcome == RequestOutcome.ongoing_support and rules.name_hidden(request):
         raise InvalidInput.field(
             "outcome",
             "Check-ins need their name, which they have not shown you. Ask them in the conversation, "
@@ -258,7 +261,7 @@ async def close(
     request.closed_at = now
     request.first_contact_at = request.first_contact_at or now
     session.add(request)
-    if outcome == "ongoing_support":
+    if outcome == RequestOutcome.ongoing_support:
         await incidents.open_support_contact(
             session,
             actor=actor,
@@ -286,7 +289,7 @@ async def withdraw(session: AsyncSession, *, actor: Actor, request_id: uuid.UUID
     request, level, _ = await _visible(session, actor, request_id, now)
     if level != "own":
         raise NotFound()
-    if request.status in ("closed", "withdrawn"):
+    if request.status in (RequestStatus.closed, RequestStatus.withdrawn):
         return request
     request.status = "withdrawn"
     request.withdrawn_at = now
@@ -310,7 +313,7 @@ async def offer_to(
     if not actor.is_lead:
         raise NotFound()
     request, _ = await policy.access_request(session, actor, request_id, peer=await peer_facts(session, actor), now=now)
-    if request.status != "open":
+    if request.status != RequestStatus.open:
         raise Conflict("This request is no longer waiting.")
     if peer_id == request.requester_id or not await _is_active_peer(session, peer_id):
         raise InvalidInput.field("peer_id", "Choose an active peer supporter.")
@@ -350,11 +353,11 @@ class RequestView:
     @property
     def status_label(self) -> str:
         r = self.request
-        if r.status == "open":
+        if r.status == RequestStatus.open:
             return "Waiting for a peer"
-        if r.status == "accepted":
+        if r.status == RequestStatus.accepted:
             return f"Accepted by {self.accepted_by_name}" if self.accepted_by_name else "Accepted"
-        if r.status == "closed":
+        if r.status == RequestStatus.closed:
             return "Closed: " + OUTCOME_LABELS.get(r.outcome or "", "")
         return "Withdrawn"
 
