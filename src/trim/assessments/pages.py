@@ -70,7 +70,7 @@ class RecordPages(Controller):
         return {
             "checkin": view,
             "can_start_return": involved and view.peer_id is not None,
-            "return_checkins": await followups.return_checkins(db, checkin_id=checkin_id) if involved else [],
+            "return_checkins": await followups.return_checkins(db, actor=actor, checkin_id=checkin_id),
             "incident": incident.incident,
             "record": record,
             "offered": offered,

@@ -291,14 +291,16 @@ async def start_return_to_work(
     return ReturnToWork(checkins=created, already=False)
 
 
-async def return_checkins(session: AsyncSession, *, checkin_id: uuid.UUID) -> list[CheckIn]:
-    """The return-to-work check-ins on the exposure of this check-in (the caller has
-    already been allowed to see the check-in itself)."""
-    exposure_id = select(CheckIn.exposure_id).where(CheckIn.id == checkin_id).scalar_subquery()
+async def return_checkins(session: AsyncSession, *, actor: Actor, checkin_id: uuid.UUID) -> list[CheckIn]:
+    """The return-to-work check-ins on the exposure of this check-in, for the person and
+    their peer (the two who can start one); nothing for anyone else."""
+    checkin = await policy.access_checkin(session, actor, checkin_id)
+    if actor.id not in (checkin.person_id, checkin.peer_id):
+        return []
     return list(
         await session.exec(
             select(CheckIn)
-            .where(col(CheckIn.exposure_id) == exposure_id, col(CheckIn.kind).startswith(rules.RETURN_PREFIX))
+            .where(CheckIn.exposure_id == checkin.exposure_id, col(CheckIn.kind).startswith(rules.RETURN_PREFIX))
             .order_by(col(CheckIn.offset_days))
         )
     )
