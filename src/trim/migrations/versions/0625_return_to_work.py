@@ -1,7 +1,7 @@
 """return-to-work check-ins (design section 18)
 
 Revision ID: 0625
-Revises: 0624
+Revises: 0615
 Create Date: 2026-12-02 06:40:00.000000
 
 - checkins: unique per exposure by kind, not by offset. A return-to-work check-in
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0625"
-down_revision: str | None = "0624"
+down_revision: str | None = "0615"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
