@@ -52,7 +52,7 @@ from trim.flags.pages import FlagPages
 from trim.followups import pages as followups_pages
 from trim.followups.api import CheckinApi
 from trim.followups.pages import CalendarFeeds, CheckinPages
-from trim.followups.rules import offset_of
+from trim.followups.rules import kind_label
 from trim.guards import no_tokens_by_default, second_factor_gate
 from trim.home.pages import HomePages
 from trim.incidents import pages as incidents_pages
@@ -104,12 +104,6 @@ async def health(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
         log.warning("health check: database unreachable")
         return Response({"status": "error", "database": "error"}, status_code=503)
     return Response({"status": "ok", "database": "ok"})
-
-
-def kind_label(kind: str) -> str:
-    """day28 -> "Day 28" for people; the API keeps the code."""
-    offset = offset_of(kind)
-    return f"Day {offset}" if offset is not None else kind
 
 
 def _template_engine(settings: Settings) -> Callable[[JinjaTemplateEngine], None]:

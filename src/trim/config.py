@@ -118,6 +118,12 @@ class Settings(BaseSettings):
     # Offsets in this list are scheduled only when optional_checkins_enabled.
     optional_checkin_offsets_days: list[int] = Field(default_factory=lambda: [90])
     optional_checkins_enabled: bool = False
+    # A return-to-work follow-up (design section 18): check-ins this many days after the
+    # day the person says they are back at work, with the same peer, instruments and rules.
+    return_checkin_days: list[int] = Field(default_factory=lambda: [7, 28])
+    # How far from today a return date may be: a typo years out is refused, not scheduled.
+    return_max_past_days: int = Field(default=90, ge=0)
+    return_max_future_days: int = Field(default=60, ge=0)
     due_window_days: int = Field(default=2, ge=0)
     # A check-in can be recorded from this many hours before it is due, not earlier
     # (TRiM's first interview is no sooner than 72 hours; the TSQ a month or more after).
@@ -248,6 +254,17 @@ class Settings(BaseSettings):
             raise ValueError("offsets are whole days after the incident, 1 or more")
         if len(set(value)) != len(value):
             raise ValueError("offsets must not repeat")
+        return sorted(value)
+
+    @field_validator("return_checkin_days")
+    @classmethod
+    def _return_days(cls, value: list[int]) -> list[int]:
+        if not value:
+            raise ValueError("at least one return-to-work check-in is needed")
+        if any(day < 1 for day in value):
+            raise ValueError("return-to-work check-ins are whole days after the return, 1 or more")
+        if len(set(value)) != len(value):
+            raise ValueError("return-to-work days must not repeat")
         return sorted(value)
 
     @model_validator(mode="after")

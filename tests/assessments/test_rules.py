@@ -37,7 +37,7 @@ def test_tsq_band_edges(yes: int, band: str) -> None:
 
 
 def test_shipped_instruments_are_as_the_design_says() -> None:
-    assert len(RISK.items) >= 10 and RISK.offered_at == ("day3", "day28", "day90")
+    assert len(RISK.items) >= 10 and RISK.offered_at == ("day3", "day28", "day90", "return_to_work")
     assert len(TSQ.items) == 10
     assert "day3" not in TSQ.offered_at  # never before four weeks
     assert [s for s, _ in TSQ.sections()] == ["Re-experiencing", "Arousal"]

@@ -142,6 +142,14 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("POST", "/overview/assign-unassigned"): Rule("L"),
     ("POST", "/checkins/{checkin_id:uuid}/different-peer"): Rule("R", ids={"checkin_id": "day28_id"}),
     ("POST", "/checkins/{checkin_id:uuid}/opt-out"): Rule("R", ids={"checkin_id": "day28_id"}),
+    # a return-to-work follow-up: the person or their peer starts it; the lead, who sees the
+    # check-in, does not (design section 18)
+    ("POST", "/checkins/{checkin_id:uuid}/return-to-work"): Rule(
+        "RP", ids={"checkin_id": "day28_id"}, form={"returned_on": "2026-12-07"}
+    ),
+    ("POST", "/api/checkins/{checkin_id:uuid}/return-to-work"): Rule(
+        "RP", ids={"checkin_id": "day28_id"}, json={"returned_on": "2026-12-07"}
+    ),
     ("GET", "/api/instruments"): Rule(EVERYONE),
     ("POST", "/api/checkins/{checkin_id:uuid}/record"): Rule("P", ids={"checkin_id": "day28_id"}, json=RECORD),
     ("POST", "/checkins/{checkin_id:uuid}/record"): Rule(

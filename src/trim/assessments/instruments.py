@@ -19,6 +19,14 @@ SCORINGS = ("count_yes",)
 PHASES = ("before", "during", "after")
 Phase = Literal["before", "during", "after"]
 
+# The offered_at entry naming every return-to-work check-in (design section 18).
+RETURN_TO_WORK = "return_to_work"
+
+
+def _is_kind(kind: str, prefix: str) -> bool:
+    """day28 is a "day" kind, rtw7 an "rtw" (return-to-work) kind."""
+    return kind.startswith(prefix) and kind[len(prefix) :].isdigit()
+
 
 class InstrumentError(Exception):
     """A definition file is broken; the message names the file and the problem."""
@@ -101,9 +109,11 @@ def parse_instrument(data: dict[str, Any], *, source: str) -> Instrument:
     if (
         not isinstance(offered, list)
         or not offered
-        or not all(isinstance(k, str) and k.startswith("day") and k[3:].isdigit() for k in offered)
+        or not all(
+            isinstance(k, str) and (k == RETURN_TO_WORK or _is_kind(k, "day") or _is_kind(k, "rtw")) for k in offered
+        )
     ):
-        raise fail('\'offered_at\' must list check-in kinds like "day3", "day28"')
+        raise fail(f'\'offered_at\' must list check-in kinds like "day3", "day28", "rtw28" or "{RETURN_TO_WORK}"')
     items_raw = data["items"]
     if not isinstance(items_raw, list) or not items_raw:
         raise fail("'items' must list at least one item")
@@ -179,6 +189,9 @@ def load(folder: str | None = None) -> dict[str, Instrument]:
 
 
 def offered_at(instruments: dict[str, Instrument], kind: str) -> list[Instrument]:
-    """The instruments asked at this kind of check-in, in a stable order (trim_risk first)."""
-    chosen = [i for i in instruments.values() if kind in i.offered_at]
+    """The instruments asked at this kind of check-in, in a stable order (trim_risk first).
+    A return-to-work check-in (rtw7, rtw28, ...) asks what lists its own kind or
+    "return_to_work" (every one of them)."""
+    names = {kind, RETURN_TO_WORK} if _is_kind(kind, "rtw") else {kind}
+    chosen = [i for i in instruments.values() if names & set(i.offered_at)]
     return sorted(chosen, key=lambda i: (i.id != "trim_risk", i.id))

@@ -67,8 +67,11 @@ class RecordPages(Controller):
         if view.peer_id == actor.id or view.person_id == actor.id:
             trend = await service.person_trend(db, actor=actor, person_id=view.person_id, now=now)
         flags = await flag_service.list_flags(db, actor=actor, person_id=view.person_id)
+        involved = actor.id in (view.person_id, view.peer_id)
         return {
             "checkin": view,
+            "can_start_return": involved and view.peer_id is not None,
+            "return_checkins": await followups.return_checkins(db, actor=actor, checkin_id=checkin_id),
             "incident": incident.incident,
             "record": record,
             "offered": offered,

@@ -36,7 +36,7 @@ class CheckInStatus(StrEnum):
 class CheckIn(SQLModel, table=True):
     __tablename__ = "checkins"
     __table_args__ = (
-        UniqueConstraint("exposure_id", "offset_days", name="uq_checkins_exposure_id_offset_days"),
+        UniqueConstraint("exposure_id", "kind", name="uq_checkins_exposure_id_kind"),
         Index("ix_checkins_peer_id_due_at", "peer_id", "due_at"),
         Index("ix_checkins_person_id_due_at", "person_id", "due_at"),
         Index("ix_checkins_incident_id", "incident_id"),
@@ -57,7 +57,8 @@ class CheckIn(SQLModel, table=True):
     incident_id: uuid.UUID = Field(foreign_key="incidents.id")
     person_id: uuid.UUID = Field(foreign_key="people.id")
     peer_id: uuid.UUID | None = Field(default=None, foreign_key="people.id")
-    kind: str = Field(max_length=20)  # "day3", "day28", ...
+    kind: str = Field(max_length=20)  # "day3", "day28", ...; "rtw7", "rtw28" after a return to work
+    # Days from the incident (its local date) to this check-in: the order the flag rules read.
     offset_days: int
     # When the schedule says (same local time N days after the incident) ...
     scheduled_for: datetime

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,14 +15,14 @@ from litestar.response import Redirect, Template
 from trim.accounts import service as accounts
 from trim.accounts.rules import PRIVILEGED_ROLES
 from trim.deps import Conf, Db
-from trim.errors import NotFound
+from trim.errors import InvalidInput, NotFound
 from trim.followups import rules, service
 from trim.followups.models import CheckInStatus
 from trim.guards import current_actor, requires, signed_in
 from trim.notifications import ical
 from trim.notifications import service as notifications
 from trim.privacy import audit
-from trim.web import nav_item, now_of, page, redirect
+from trim.web import form_data, nav_item, now_of, page, redirect
 
 # This area's navigation entries; place orders them among every area's (app.py composes).
 NAV = (
@@ -96,6 +96,33 @@ class CheckinPages(Controller):
             "/me/checkins",
             "Thank you. The programme lead will arrange a different peer; your current peer is not told.",
         )
+
+    @post("/checkins/{checkin_id:uuid}/return-to-work", guards=[signed_in])
+    async def return_to_work(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, checkin_id: FromPath[uuid.UUID]
+    ) -> Redirect:
+        """ "I'm back at work on DATE": the person or their peer starts the follow-up."""
+        back = f"/checkins/{checkin_id}"
+        raw = (await form_data(request)).get("returned_on", "").strip()
+        try:
+            returned_on = date.fromisoformat(raw)
+        except ValueError:
+            return redirect(request, back, "Give the date back at work, for example 2026-12-07.", "error")
+        try:
+            started = await service.start_return_to_work(
+                db,
+                actor=current_actor(request),
+                checkin_id=checkin_id,
+                returned_on=returned_on,
+                now=now_of(request),
+                settings=settings,
+            )
+        except InvalidInput as exc:
+            return redirect(request, back, exc.detail, "error")
+        if started.already:
+            return redirect(request, back, "The return-to-work follow-up was already started; nothing has changed.")
+        weeks = ", ".join(rules.kind_label(c.kind).lower() for c in started.checkins)
+        return redirect(request, back, f"Return-to-work check-ins planned: {weeks}, with the same peer.")
 
     @get("/overview", guards=[requires("lead")])
     async def overview(

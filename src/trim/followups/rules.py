@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, false, or_
@@ -37,6 +37,56 @@ STATUS_LABELS = {
 
 def checkin_kind(offset_days: int) -> str:
     return f"day{offset_days}"
+
+
+RETURN_PREFIX = "rtw"
+
+
+def return_kind(days_after_return: int) -> str:
+    """A return-to-work check-in: rtw7 is a week after the person is back at work."""
+    return f"{RETURN_PREFIX}{days_after_return}"
+
+
+def is_return_kind(kind: str) -> bool:
+    return kind.startswith(RETURN_PREFIX) and kind[len(RETURN_PREFIX) :].isdigit()
+
+
+def return_label(kind: str) -> str | None:
+    """rtw7 -> "1 week back at work"; rtw10 -> "10 days back at work"; else None."""
+    if not is_return_kind(kind):
+        return None
+    days = int(kind[len(RETURN_PREFIX) :])
+    if days % 7 == 0:
+        weeks = days // 7
+        return f"{weeks} week{'' if weeks == 1 else 's'} back at work"
+    return f"{days} day{'' if days == 1 else 's'} back at work"
+
+
+def return_scheduled_time(returned_on: date, occurred_at: datetime, days: int, zone: ZoneInfo) -> datetime:
+    """`days` calendar days after the return date, at the incident's local time of day
+    (the same rule as the incident's own check-ins), as UTC."""
+    local_time = occurred_at.astimezone(zone).time().replace(tzinfo=None)
+    wall = datetime.combine(returned_on + timedelta(days=days), local_time)
+    return wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+
+
+def return_date_problem(returned_on: date, *, incident_day: date, today: date, past: int, future: int) -> str | None:
+    """Why a return-to-work date cannot be used, in words for the person; None when it can."""
+    if returned_on < incident_day:
+        return "The return date is before the incident: check the date."
+    if returned_on < today - timedelta(days=past):
+        return f"The return date is more than {past} days ago: check the date."
+    if returned_on > today + timedelta(days=future):
+        return f"The return date is more than {future} days ahead: start the follow-up nearer the time."
+    return None
+
+
+def kind_label(kind: str) -> str:
+    """day28 -> "Day 28", rtw7 -> "1 week back at work" for people; the API keeps the code."""
+    offset = offset_of(kind)
+    if offset is not None:
+        return f"Day {offset}"
+    return return_label(kind) or kind
 
 
 def offset_of(kind: str) -> int | None:

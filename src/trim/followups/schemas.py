@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel
 
@@ -21,3 +21,20 @@ class CheckinOut(BaseModel):
     due_at: datetime
     status: str
     peer_id: uuid.UUID | None
+
+
+class ReturnToWorkIn(BaseModel):
+    returned_on: date  # the day the person is (or will be) back at work, in the organisation's zone
+
+
+class ReturnCheckinOut(BaseModel):
+    id: uuid.UUID
+    kind: str
+    due_at: datetime
+    status: str
+
+
+class ReturnToWorkOut(BaseModel):
+    # True when a return-to-work follow-up had been started already: nothing new was made.
+    already_started: bool
+    checkins: list[ReturnCheckinOut]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import func, update
 from sqlmodel import col, select
@@ -161,11 +161,9 @@ async def reschedule_missing(
     session: AsyncSession, *, exposure: Exposure, incident: Incident, now: datetime, settings: Settings
 ) -> list[CheckIn]:
     """For a re-added exposure: create the check-ins it does not have yet."""
-    have = set(await session.exec(select(CheckIn.offset_days).where(CheckIn.exposure_id == exposure.id)))
+    have = set(await session.exec(select(CheckIn.kind).where(CheckIn.exposure_id == exposure.id)))
     missing = [
-        c
-        for c in _build_checkins(exposure, incident.occurred_at, now=now, settings=settings)
-        if c.offset_days not in have
+        c for c in _build_checkins(exposure, incident.occurred_at, now=now, settings=settings) if c.kind not in have
     ]
     session.add_all(missing)
     # Cancelled ones (from the earlier removal) come back as open.
@@ -201,12 +199,113 @@ async def move_open(session: AsyncSession, *, incident: Incident, now: datetime,
     for checkin in await session.exec(
         select(CheckIn).where(CheckIn.incident_id == incident.id, col(CheckIn.outcome).is_(None))
     ):
+        if rules.is_return_kind(checkin.kind):
+            continue  # tied to the day the person went back to work, not to the incident time
         scheduled = rules.scheduled_time(incident.occurred_at, checkin.offset_days, settings.zone)
         checkin.scheduled_for = scheduled
         checkin.due_at = rules.due_time(scheduled, now)
         session.add(checkin)
         moved += 1
     return moved
+
+
+# -- return to work (design section 18) -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReturnToWork:
+    checkins: list[CheckIn]
+    already: bool  # started before: nothing new was made
+
+
+async def start_return_to_work(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    checkin_id: uuid.UUID,
+    returned_on: date,
+    now: datetime,
+    settings: Settings,
+) -> ReturnToWork:
+    """The person, or their peer, says "I'm back at work on DATE": check-ins at the
+    configured days after it, on the exposure of this check-in, with the same peer, the
+    same instruments and the same rules. Started twice, the first stands."""
+    checkin = await policy.access_checkin(session, actor, checkin_id)
+    if actor.id not in (checkin.person_id, checkin.peer_id):
+        raise NotFound()
+    exposure = await session.get(Exposure, checkin.exposure_id)
+    incident = await session.get(Incident, checkin.incident_id)
+    if exposure is None or incident is None or exposure.removed_at is not None:
+        raise NotFound()
+    existing = list(
+        await session.exec(
+            select(CheckIn)
+            .where(CheckIn.exposure_id == exposure.id, col(CheckIn.kind).startswith(rules.RETURN_PREFIX))
+            .order_by(col(CheckIn.offset_days))
+        )
+    )
+    if existing:
+        return ReturnToWork(checkins=existing, already=True)
+    if exposure.peer_id is None:
+        raise InvalidInput(
+            "There is no peer supporter for these check-ins yet, so nobody could follow up the return to work. "
+            "The programme lead is arranging one: try again once a peer is named."
+        )
+    zone = settings.zone
+    incident_day = incident.occurred_at.astimezone(zone).date()
+    problem = rules.return_date_problem(
+        returned_on,
+        incident_day=incident_day,
+        today=now.astimezone(zone).date(),
+        past=settings.return_max_past_days,
+        future=settings.return_max_future_days,
+    )
+    if problem:
+        raise InvalidInput(problem)
+    created = []
+    for days in settings.return_checkin_days:
+        scheduled = rules.return_scheduled_time(returned_on, incident.occurred_at, days, zone)
+        created.append(
+            CheckIn(
+                exposure_id=exposure.id,
+                incident_id=exposure.incident_id,
+                person_id=exposure.person_id,
+                peer_id=exposure.peer_id,
+                kind=rules.return_kind(days),
+                offset_days=(returned_on - incident_day).days + days,
+                scheduled_for=scheduled,
+                due_at=rules.due_time(scheduled, now),
+                created_at=now,
+            )
+        )
+    session.add_all(created)
+    await session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="return_to_work.started",
+        target_type="exposure",
+        target_id=exposure.id,
+        subject_id=exposure.person_id,
+        details={"returned_on": returned_on.isoformat(), "checkins": len(created)},
+        at=now,
+    )
+    return ReturnToWork(checkins=created, already=False)
+
+
+async def return_checkins(session: AsyncSession, *, actor: Actor, checkin_id: uuid.UUID) -> list[CheckIn]:
+    """The return-to-work check-ins on the exposure of this check-in, for the person and
+    their peer (the two who can start one); nothing for anyone else."""
+    checkin = await policy.access_checkin(session, actor, checkin_id)
+    if actor.id not in (checkin.person_id, checkin.peer_id):
+        return []
+    return list(
+        await session.exec(
+            select(CheckIn)
+            .where(CheckIn.exposure_id == checkin.exposure_id, col(CheckIn.kind).startswith(rules.RETURN_PREFIX))
+            .order_by(col(CheckIn.offset_days))
+        )
+    )
 
 
 # -- assignment ------------------------------------------------------------------------
