@@ -16,6 +16,7 @@ from trim.accounts import service as accounts
 from trim.accounts.rules import PRIVILEGED_ROLES
 from trim.deps import Conf, Db
 from trim.errors import NotFound
+from trim.flags import service as flags
 from trim.followups import rules, service
 from trim.guards import current_actor, requires, signed_in
 from trim.notifications import ical
@@ -129,6 +130,7 @@ class CheckinPages(Controller):
         return page(
             request,
             "followups/overview.html",
+            urgent=await flags.urgent_overview(db, actor=actor, now=now),
             unassigned=unassigned,
             overdue=[v for v in open_views if v.status == "overdue" and v.peer_id],
             due=[v for v in open_views if v.status == "due" and v.peer_id],
