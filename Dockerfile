@@ -6,7 +6,8 @@ WORKDIR /app
 COPY pyproject.toml uv.lock ./
 RUN uv sync --frozen --no-dev --no-install-project
 COPY . .
-RUN uv sync --frozen --no-dev && useradd --system --uid 10001 trim && chown -R trim /app
+RUN uv sync --frozen --no-dev && useradd --system --uid 10001 trim && chown -R trim /app \
+    && mkdir -p /var/lib/trim-anchors && chown trim /var/lib/trim-anchors
 USER trim
 ENV PATH="/app/.venv/bin:$PATH"
 EXPOSE 8000

@@ -11,8 +11,8 @@ import os
 import platform
 import statistics
 import subprocess
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import text

@@ -10,7 +10,13 @@ the same run for comparison. With --restart-at N, PostgreSQL is restarted N
 seconds in (pg_ctlcluster restart): afterwards every acknowledged check-in must be
 in the database exactly once and the app must answer without being restarted.
 
-Restarting PostgreSQL drops every connection on the machine: run it alone.
+A `trim worker` runs beside the app throughout (through the restart too) and seals the
+audit chain: after the run every acknowledged check-in must also have exactly one sealed
+`checkin.recorded` event, and the chain must verify.
+
+Restarting PostgreSQL drops every connection on the machine. On a shared machine, give
+the run a cluster of its own: `--pg-data DIR` (with TRIM_TEST_DATABASE_URL pointing at
+it) restarts that one with pg_ctl instead.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -27,7 +34,7 @@ from pathlib import Path
 
 import httpx
 from common import bench_database, machine, percentiles
-from serve import bench_env, free_port
+from serve import SECRET, bench_env, free_port
 from sqlalchemy import text
 
 import trim.models  # noqa: F401
@@ -42,7 +49,7 @@ PASSWORD = "bench-password-long-enough"
 ANSWERS: dict[str, dict[str, bool]] = {}
 
 
-async def seed(url: str, peers: int) -> None:
+async def seed(url: str, peers: int, per_peer: int = 40) -> None:
     settings = load_settings(database_url=url, secret_key="x" * 40,
                              encryption_keys=["Q2hhbmdlIG1lOiB0aGlzIGlzIGEgdGVzdCBrZXkgISE="])
     engine = create_engine(url)
@@ -57,7 +64,7 @@ async def seed(url: str, peers: int) -> None:
             await accounts.create_person(session, actor=SYSTEM, password_hash=hashed, data=accounts.PersonInput(
                 f"P{i}", f"Peer {i}", f"p{i}@bench.example", stations[i % 6].id, ["responder", "peer"]))
         people = []
-        for i in range(peers * 40):
+        for i in range(peers * per_peer):
             people.append(await accounts.create_person(session, actor=SYSTEM, data=accounts.PersonInput(
                 f"R{i}", f"Responder {i}", f"r{i}@bench.example", stations[i % 6].id, ["responder"])))
         await session.commit()
@@ -159,12 +166,16 @@ async def bare_loop(base: str, until: float, stats: Stats) -> None:
                 await asyncio.sleep(0.2)
 
 
-async def restart_postgres(after: float, log: list[str]) -> None:
+async def restart_postgres(after: float, log: list[str], pg_data: str | None = None) -> None:
     await asyncio.sleep(after)
     cluster = sorted(os.listdir("/etc/postgresql"))[0]
     t = time.perf_counter()
-    proc = await asyncio.create_subprocess_exec("pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main",
-                                                "restart")
+    if pg_data:
+        command = ["runuser", "-u", "postgres", "--", f"/usr/lib/postgresql/{cluster}/bin/pg_ctl", "-D", pg_data,
+                   "-m", "fast", "-w", "restart"]
+    else:
+        command = ["pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "restart"]
+    proc = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.DEVNULL)
     await proc.wait()
     log.append(f"PostgreSQL restarted {after:.0f} s in (took {time.perf_counter() - t:.1f} s)")
 
@@ -177,14 +188,47 @@ def summary(name: str, samples: list[float], seconds: float) -> str:
             f"{p['p99'] * 1000:.0f} ms |")
 
 
-async def run(url: str, base: str, peers: int, seconds: float, restart_at: float | None) -> str:
+async def audit_after(url: str, acked: dict[str, str]) -> tuple[str, list[str]]:
+    """Wait for the worker to seal, then: does every acknowledged check-in have one sealed event?"""
+    from trim.privacy import audit
+
+    engine = create_engine(url)
+    try:
+        unsealed = -1
+        for _ in range(120):
+            async with engine.connect() as conn:
+                unsealed = int((await conn.execute(text(
+                    "SELECT count(*) FROM audit_events WHERE seq IS NULL"))).scalar_one())
+            if unsealed == 0:
+                break
+            await asyncio.sleep(1)
+        async with engine.connect() as conn:
+            events = dict((await conn.execute(text(
+                "SELECT target_id, count(*) FROM audit_events WHERE action = 'checkin.recorded' "
+                "AND seq IS NOT NULL GROUP BY target_id"))).all())
+        settings = load_settings(database_url=url, secret_key=SECRET)
+        async with make_sessionmaker(engine)() as session:
+            report = await audit.verify_chain(session, keys=audit.keyring(settings))
+    finally:
+        await engine.dispose()
+    without = [c for c in acked if c not in events]
+    twice = [c for c, n in events.items() if n > 1]
+    chain = (f"intact ({report.checked} events)" if report.ok
+             else f"BROKEN at event {report.broken_seq}: {report.reason}")
+    line = (f"Audit, after the worker sealed: acknowledged check-ins without their sealed `checkin.recorded` "
+            f"event: {len(without)}; with two: {len(twice)}; events still unsealed: {unsealed}; chain {chain}.")
+    return line, without
+
+
+async def run(url: str, base: str, peers: int, seconds: float, restart_at: float | None,
+              pg_data: str | None = None) -> str:
     stats = Stats()
     log: list[str] = []
     until = time.perf_counter() + seconds
     started = time.perf_counter()
     tasks = [peer_loop(base, i, until, stats) for i in range(peers)] + [bare_loop(base, until, stats)]
     if restart_at is not None:
-        tasks.append(restart_postgres(restart_at, log))
+        tasks.append(restart_postgres(restart_at, log, pg_data))
     await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - started
     async with httpx.AsyncClient(base_url=base) as http:
@@ -194,6 +238,7 @@ async def run(url: str, base: str, peers: int, seconds: float, restart_at: float
         per_checkin = dict((await conn.execute(text(
             "SELECT checkin_id::text, count(*) FROM assessments GROUP BY checkin_id"))).all())
     await engine.dispose()
+    audit_line, _ = await audit_after(url, stats.acked)
     missing = [c for c in stats.acked if c not in per_checkin]
     doubled = [c for c, n in per_checkin.items() if n > 1]
     rec = percentiles(stats.record) if stats.record else {"p50": 0.0}
@@ -212,6 +257,7 @@ async def run(url: str, base: str, peers: int, seconds: float, restart_at: float
         f"Errors seen by clients (then retried with the same key): {stats.errors or 'none'}",
         f"Acknowledged check-ins: {len(stats.acked)}; missing from the database: {len(missing)}; "
         f"recorded twice: {len(doubled)}. Health afterwards, without restarting the app: {healthy}.",
+        audit_line,
         *log,
     ]
     return "\n".join(lines)
@@ -223,6 +269,7 @@ def main() -> None:
     parser.add_argument("--peers", type=int, default=50)
     parser.add_argument("--restart-at", type=float, default=None)
     parser.add_argument("--report", default="load.md")
+    parser.add_argument("--pg-data", default=None, help="restart this cluster (pg_ctl -D) instead of the machine's")
     args = parser.parse_args()
     with bench_database("trim_bench_load") as url:
         asyncio.run(seed(url, args.peers))
@@ -233,6 +280,10 @@ def main() -> None:
                                  "127.0.0.1", "--port", str(port), "--workers", "2", "--no-access-log",
                                  "--log-level", "warning"], env=env, cwd=Path(__file__).parent)
         base = f"http://127.0.0.1:{port}"
+        wenv = dict(env, TRIM_WORKER_POLL_SECONDS="1",
+                    TRIM_AUDIT_ANCHOR_FILE=str(Path(tempfile.mkdtemp(prefix="trim-load-")) / "anchors.jsonl"))
+        worker = subprocess.Popen([sys.executable, "-m", "trim.cli", "worker"], env=wenv,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             for _ in range(300):
                 try:
@@ -240,15 +291,21 @@ def main() -> None:
                         break
                 except httpx.HTTPError:
                     time.sleep(0.1)
-            result = asyncio.run(run(url, base, args.peers, args.seconds, args.restart_at))
+            result = asyncio.run(run(url, base, args.peers, args.seconds, args.restart_at, args.pg_data))
         finally:
-            proc.terminate()
-            proc.wait(timeout=15)
+            for p in (proc, worker):
+                p.terminate()
+            for p in (proc, worker):
+                p.wait(timeout=15)
     command = f"uv run python bench/load.py --seconds {args.seconds:.0f} --peers {args.peers}" + (
-        f" --restart-at {args.restart_at:.0f}" if args.restart_at else "")
+        f" --restart-at {args.restart_at:.0f}" if args.restart_at else "") + (
+        f" --pg-data {args.pg_data}" if args.pg_data else "")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(__file__).parent).stdout.strip()
     report = Path(__file__).parent / "results" / args.report
     report.write_text(f"# Load{' and faults' if args.restart_at else ''}\n\nMachine: {machine()}\n\n"
-                      f"Command: `{command} --report {args.report}`\n\n{result}\n")
+                      f"Command: `{command} --report {args.report}` (commit {commit}; load average at the end "
+                      f"{os.getloadavg()[0]:.2f})\n\n{result}\n")
     print(report.read_text())
 
 

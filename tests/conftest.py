@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import tempfile
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator
@@ -76,6 +77,9 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+ANCHOR_DIR = Path(tempfile.mkdtemp(prefix="trim-test-anchors-"))
+
+
 def make_settings(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "environment": "test",
@@ -88,6 +92,9 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "timezone": "Europe/London",
         "base_url": BASE_URL,
         "smtp_url": "smtp://127.0.0.1:1",
+        # Anchors from workers run by tests go to a folder of this run, not the checkout. (Equal
+        # settings keep one running app; a test that checks anchors gives itself a file.)
+        "audit_anchor_file": ANCHOR_DIR / "audit-anchors.jsonl",
     }
     values.update(overrides)
     return load_settings(**values)

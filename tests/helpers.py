@@ -10,10 +10,11 @@ from sqlmodel import col, select
 from trim.accounts.actor import Actor
 from trim.accounts.models import Person, Station
 from trim.config import Settings
-from trim.db import AsyncSession
+from trim.db import AsyncSession, utcnow
 from trim.followups.models import CheckIn
 from trim.incidents import service as incidents
 from trim.incidents.models import Incident
+from trim.privacy import audit, sealing
 
 
 async def make_incident(
@@ -76,3 +77,19 @@ async def assigned_peer(session: AsyncSession, checkin: CheckIn) -> Person:
     peer = await session.get(Person, checkin.peer_id)
     assert peer is not None
     return peer
+
+
+async def seal_audit(session: AsyncSession, settings: Settings, *, now: datetime | None = None) -> int:
+    """Seal every audit event that may be sealed, as the worker's round does; commits."""
+    keys = audit.keyring(settings)
+    report = await session.run_sync(
+        lambda sync: sealing.seal_pending(sync, keys=keys, now=now or utcnow(), limit=1_000_000)
+    )
+    await session.commit()
+    return report.sealed
+
+
+async def verified(session: AsyncSession, settings: Settings) -> audit.ChainReport:
+    """Seal what waits, then walk the chain."""
+    await seal_audit(session, settings)
+    return await audit.verify_chain(session, keys=audit.keyring(settings))

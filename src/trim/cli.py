@@ -567,21 +567,99 @@ def audit() -> None:
 
 
 @audit.command("verify")
-def audit_verify() -> None:
-    """Walk the hash chain; name the first broken link."""
-    from trim.privacy.audit import verify_chain
+@click.option(
+    "--anchors",
+    "anchor_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Anchor file to check against (default TRIM_AUDIT_ANCHOR_FILE); a copy kept off the database host is best.",
+)
+def audit_verify(anchor_file: Path | None) -> None:
+    """Check the sealed chain and every anchor; name the first place that does not hold."""
+    from trim.privacy import audit as audit_chain
+    from trim.privacy import sealing
 
     settings = _settings()
-    report = _in_session(settings, verify_chain)
-    if report.ok:
-        click.echo(f"audit chain intact: {report.checked} events verified")
-        return
-    click.echo(
-        f"audit chain BROKEN at event {report.broken_seq}: {report.reason} "
-        f"({report.checked} events before it verified)",
-        err=True,
+    try:
+        keys = audit_chain.keyring(settings)
+    except audit_chain.NoAuditKey as exc:
+        raise click.ClickException(str(exc)) from None
+    path = anchor_file or settings.audit_anchor_file
+    if anchor_file is not None and not path.exists():
+        raise click.ClickException(f"no anchor file at {path}")
+    anchors, problems = (
+        sealing.read_anchors(path.read_text(encoding="utf-8").splitlines()) if path.exists() else ([], [])
     )
+
+    async def work(session: Any) -> tuple[Any, list[Any], int]:
+        report = await audit_chain.verify_chain(session, keys=keys)
+        found, good = await sealing.check_anchors(session, anchors, head_seq=await sealing.max_seq(session))
+        return report, found, good
+
+    report, anchor_problems, good = _in_session(settings, work)
+    problems = [*problems, *anchor_problems]
+    waiting = f"; {report.unsealed} event(s) await sealing by the worker" if report.unsealed else ""
+    if report.ok and not problems:
+        if anchors:
+            click.echo(f"audit chain intact: {report.checked} events verified, {good} anchor(s) held{waiting}")
+        else:
+            click.echo(f"audit chain intact: {report.checked} events verified{waiting}")
+            click.echo(f"no anchors at {path}: a deleted tail could not be detected", err=True)
+        return
+    if not report.ok:
+        click.echo(
+            f"audit chain BROKEN at event {report.broken_seq}: {report.reason} "
+            f"({report.checked} events before it verified)",
+            err=True,
+        )
+    for problem in problems[:20]:
+        click.echo(f"audit chain BROKEN at {problem}", err=True)
+    if len(problems) > 20:
+        click.echo(f"... and {len(problems) - 20} more anchor(s) that do not hold", err=True)
+    if waiting:
+        click.echo(waiting.lstrip("; "), err=True)
     sys.exit(1)
+
+
+@audit.command("seal")
+def audit_seal() -> None:
+    """Seal every event that may be sealed now, and write an anchor (the worker does this itself)."""
+    import trim.models  # noqa: F401
+    from trim.db import create_engine, make_sessionmaker, utcnow
+    from trim.privacy import audit as audit_chain
+    from trim.privacy import sealing
+
+    settings = _settings()
+
+    async def main_() -> int:
+        engine = create_engine(settings.database_url, pool_size=1)
+        try:
+            return await sealing.seal_all(make_sessionmaker(engine), settings=settings, now=utcnow())
+        finally:
+            await engine.dispose()
+
+    try:
+        sealed = asyncio.run(main_())
+    except audit_chain.NoAuditKey as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{sealed} event(s) sealed")
+
+
+@audit.command("keys")
+def audit_keys() -> None:
+    """The audit keys' ids (never the keys): the one that seals, and those that only verify."""
+    from trim.privacy import audit as audit_chain
+
+    settings = _settings()
+    try:
+        keys = audit_chain.keyring(settings)
+    except audit_chain.NoAuditKey as exc:
+        raise click.ClickException(str(exc)) from None
+    source = "TRIM_AUDIT_KEY" if settings.audit_key is not None else "derived from TRIM_SECRET_KEY"
+    click.echo(f"{keys.current_id}  seals new events ({source})")
+    for older in keys.older:
+        if audit_chain.key_id(older) != keys.current_id:
+            click.echo(f"{audit_chain.key_id(older)}  verifies older events only")
 
 
 if __name__ == "__main__":  # pragma: no cover

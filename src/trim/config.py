@@ -56,6 +56,18 @@ class Settings(BaseSettings):
     # A JSON list of Fernet keys: the first encrypts, all decrypt.
     encryption_keys: list[SecretStr] = Field(default_factory=list)
 
+    # -- the audit chain -------------------------------------------------
+    # The HMAC key that seals audit events; unset, one is derived from TRIM_SECRET_KEY.
+    audit_key: SecretStr | None = None
+    # Keys that sealed earlier events (a JSON list): kept so the old part of the chain and
+    # its anchors still verify after TRIM_AUDIT_KEY is replaced. They never seal.
+    audit_old_keys: list[SecretStr] = Field(default_factory=list)
+    # Every sealing that moves the chain's head (and at least hourly) appends an anchor here.
+    audit_anchor_file: Path = Path("audit-anchors.jsonl")
+    audit_anchor_every_minutes: int = Field(default=60, ge=1)
+    # Events sealed per worker round at most (the rest wait for the next round, at once).
+    audit_seal_batch_size: int = Field(default=2000, ge=1, le=100_000)
+
     # -- sessions and signing in ----------------------------------------
     cookie_secure: bool = True
     # Sent as Strict-Transport-Security whenever cookies are secure (one year by default).
@@ -202,6 +214,21 @@ class Settings(BaseSettings):
                 Fernet(key.get_secret_value())
             except (ValueError, TypeError) as exc:
                 raise ValueError(f"key {index + 1} is not a Fernet key (44 characters of url-safe base64)") from exc
+        return value
+
+    @field_validator("audit_key")
+    @classmethod
+    def _audit_key_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("the audit key must be at least 32 characters")
+        return value
+
+    @field_validator("audit_old_keys")
+    @classmethod
+    def _old_audit_keys_long_enough(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for index, key in enumerate(value):
+            if len(key.get_secret_value()) < 32:
+                raise ValueError(f"key {index + 1} is shorter than 32 characters")
         return value
 
     @field_validator("mfa_required_roles")

@@ -235,6 +235,7 @@ def demo_settings(folder: Path, host: str, port: int) -> Settings:
         optional_checkins_enabled=True,
         run_worker_in_app=True,
         organisation_name="Demo Fire & Rescue",
+        audit_anchor_file=folder / "audit-anchors.jsonl",
     )
 
 

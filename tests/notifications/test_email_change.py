@@ -67,7 +67,7 @@ async def change_email(client: AsyncTestClient[Litestar], cast: Cast, who: str, 
 
 async def actors_of(session: AsyncSession, person: Person) -> dict[str, list[str | None]]:
     rows = await session.exec(
-        select(AuditEvent).where(AuditEvent.subject_id == str(person.id)).order_by(col(AuditEvent.seq))
+        select(AuditEvent).where(AuditEvent.subject_id == str(person.id)).order_by(col(AuditEvent.id))
     )
     found: dict[str, list[str | None]] = {}
     for event in rows:

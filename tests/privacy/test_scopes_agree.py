@@ -208,8 +208,8 @@ async def test_admin_may_list_agrees_with_the_admin_audit_scope(
 ) -> None:
     await build_world(client, cast, clock, session)
     events = list(await session.exec(select(AuditEvent)))
-    listed = set(await session.exec(select(AuditEvent.seq).where(policy.admin_audit_scope())))
-    assert listed == {e.seq for e in events if policy.admin_may_list(e)}
+    listed = set(await session.exec(select(AuditEvent.id).where(policy.admin_audit_scope())))
+    assert listed == {e.id for e in events if policy.admin_may_list(e)}
     hidden = {e.action for e in events if not policy.admin_may_list(e)}
     assert {"request.created", "referral.share_confirmed", "flag.raised"} <= hidden
     assert {"session.started", "checkin.recorded", "flag.raised", "referral.offered"} <= {

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from tests.cast import Cast
 from tests.conftest import TEST_KEYS, FakeClock, make_settings
-from tests.helpers import checkins_of, make_incident
+from tests.helpers import checkins_of, make_incident, verified
 from tests.privacy.test_audit_keys_purge import cli, recorded_case
 from trim.assessments.models import Assessment, AssessmentResult
 from trim.db import AsyncSession, create_engine, make_sessionmaker
@@ -20,7 +20,6 @@ from trim.flags.models import Flag
 from trim.followups.models import CheckIn
 from trim.incidents.models import Exposure, Incident
 from trim.privacy import crypto
-from trim.privacy.audit import verify_chain
 from trim.records.keys import rotate_keys, undecryptable
 from trim.records.retention import purge
 from trim.requests import service as requests
@@ -135,6 +134,6 @@ async def test_purge_deidentifies_old_closed_cases_keeps_totals_and_is_idempoten
     assert {} in answers
     mine = await checkins_of(session, cast.responder)
     assert [c.id for c in mine] and not set(old_ids) & {c.id for c in mine}
-    assert (await verify_chain(session)).ok
+    assert (await verified(session, settings)).ok
     out = await cli(settings, "purge", "--dry-run")
     assert "0 case(s)" in out.output

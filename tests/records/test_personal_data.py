@@ -16,6 +16,7 @@ from sqlmodel import select
 
 from tests.cast import Cast
 from tests.conftest import FakeClock, make_settings
+from tests.helpers import verified
 from tests.privacy.test_audit_keys_purge import recorded_case
 from trim.accounts.models import AccountLink, LinkRequest, SigninCounter, WebSession
 from trim.db import AsyncSession, metadata
@@ -23,7 +24,6 @@ from trim.flags import service as flag_service
 from trim.followups.models import PeerChangeRequest
 from trim.idempotency import IdempotencyKey
 from trim.notifications.models import OutboxMessage
-from trim.privacy.audit import verify_chain
 from trim.records.retention import CASE, NO_PERSONAL_DATA, PERSONAL_DATA, purge
 from trim.referrals.models import Referral
 from trim.requests import service as requests
@@ -171,4 +171,4 @@ async def test_purge_leaves_no_case_row_pointing_at_the_person_and_clears_what_o
     assert changes and me not in changes
     referred = (await session.exec(select(Referral.person_id))).all()
     assert referred and me not in referred
-    assert (await verify_chain(session)).ok
+    assert (await verified(session, settings)).ok

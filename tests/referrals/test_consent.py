@@ -12,11 +12,12 @@ from sqlmodel import col, select
 
 from tests.cast import Cast, make_person, signed_in
 from tests.conftest import FakeClock
+from tests.helpers import verified
 from tests.referrals.test_referrals import NOTE, flagged
 from trim.accounts.models import Person
+from trim.config import Settings
 from trim.db import AsyncSession
 from trim.notifications.models import OutboxMessage
-from trim.privacy import audit
 from trim.privacy.models import AuditEvent
 from trim.referrals.models import Referral
 
@@ -35,7 +36,7 @@ async def referrals_of(session: AsyncSession, person: Person) -> list[Referral]:
 
 
 async def actions(session: AsyncSession) -> list[str]:
-    return list(await session.exec(select(AuditEvent.action).order_by(col(AuditEvent.seq))))
+    return list(await session.exec(select(AuditEvent.action).order_by(col(AuditEvent.id))))
 
 
 async def test_a_lead_who_is_also_a_clinician_cannot_refer_a_flag_to_themselves(
@@ -78,7 +79,7 @@ async def test_a_lead_who_is_also_a_clinician_cannot_refer_a_flag_to_themselves(
 
 
 async def test_sharing_waits_for_the_persons_own_ok(
-    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock, session: AsyncSession
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock, session: AsyncSession, settings: Settings
 ) -> None:
     flag, peer = await flagged(client, cast, clock)
     async with signed_in(client, peer) as browser:
@@ -138,7 +139,7 @@ async def test_sharing_waits_for_the_persons_own_ok(
     assert logged.count("referral.share_confirmed") == 1
     confirmed = (await session.exec(select(AuditEvent).where(AuditEvent.action == "referral.share_confirmed"))).one()
     assert confirmed.actor_id == confirmed.subject_id == str(cast.responder.id)
-    assert (await audit.verify_chain(session)).ok
+    assert (await verified(session, settings)).ok
 
 
 async def test_the_person_confirms_from_their_record_page(

@@ -39,6 +39,7 @@ from trim.db import utcnow
 from trim.notifications import mail, rules
 from trim.notifications.models import OutboxMessage
 from trim.notifications.sweeps import RegisteredSweep, run_sweeps
+from trim.privacy import sealing
 
 log = logging.getLogger("trim.worker")
 
@@ -291,12 +292,27 @@ class Worker:
         self.sweeps = sweeps
         self.outbox = Outbox(maker, settings, clock)
 
+    async def seal_audit(self) -> int:
+        """Seal the audit events committed since the last round (and anchor the head); a
+        failure is logged and the round goes on: the events wait for the next one."""
+        try:
+            report = await sealing.seal_and_anchor(self.maker, settings=self.settings, now=self.clock())
+        except Exception:
+            log.exception("audit sealing failed; trying again next round")
+            return 0
+        return report.sealed
+
     async def tick(self) -> bool:
         """One round; True when there is probably more to do straight away."""
+        sealed = await self.seal_audit()
         done = await run_sweeps(self.maker, now=self.clock(), settings=self.settings, sweeps=self.sweeps)
+        # The sweeps' own audit events (reminders sent, purges) are sealed in the same round.
+        sealed += await self.seal_audit()
         report = await self.outbox.send_pending()
         full_sweep = any(n >= self.settings.sweep_batch_size for n in done.values())
-        return full_sweep or report.sent >= self.settings.mail_batch_size
+        return (
+            full_sweep or report.sent >= self.settings.mail_batch_size or sealed >= self.settings.audit_seal_batch_size
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set. A failing round (database down) is logged and retried."""

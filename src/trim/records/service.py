@@ -256,7 +256,7 @@ async def reads_about(
         await session.exec(
             select(AuditEvent)
             .where(or_(*conditions), col(AuditEvent.actor_id) != me, col(AuditEvent.action).in_(list(READ_LABELS)))
-            .order_by(col(AuditEvent.seq).desc())
+            .order_by(*audit.NEWEST_FIRST)
             .limit(500)
         )
     )
@@ -341,7 +341,7 @@ async def admin_audit_page(session: AsyncSession, *, action: str | None, limit: 
     scope = policy.admin_audit_scope()
     where = [scope] if not action else [scope, col(AuditEvent.action) == action]
     rows = await session.exec(
-        select(AuditEvent).where(*where).order_by(col(AuditEvent.seq).desc()).limit(limit).offset(offset)
+        select(AuditEvent).where(*where).order_by(*audit.NEWEST_FIRST).limit(limit).offset(offset)
     )
     lines = [
         AdminAuditLine(
