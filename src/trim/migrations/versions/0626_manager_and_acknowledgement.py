@@ -1,7 +1,7 @@
 """a person's line manager (design section 5); what was done about an urgent flag (section 4)
 
 Revision ID: 0626
-Revises: 0624
+Revises: 0615
 Create Date: 2026-12-02 06:30:00.000000
 
 - people.manager_staff_number: optional; assignment never picks the person's manager,
@@ -19,7 +19,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0626"
-down_revision: str | None = "0624"
+down_revision: str | None = "0615"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
