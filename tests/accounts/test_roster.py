@@ -8,7 +8,7 @@ import anyio
 from click.testing import CliRunner
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from tests.cast import Cast, sign_in
 from trim.accounts import service
@@ -19,6 +19,7 @@ from trim.cli import main
 from trim.config import Settings
 from trim.db import AsyncSession, utcnow
 from trim.errors import InvalidInput
+from trim.privacy.models import AuditEvent
 
 GOOD = (
     "staff_number,name,email,station,roles\n"
@@ -217,3 +218,53 @@ async def test_the_import_page_lists_new_emails_waiting_for_confirmation(
     assert "<li>Line 2: Peer</li>" in response.text
     peer = await service.person_by_staff_number(session, cast.peer.staff_number)
     assert peer is not None and peer.email == cast.peer.email
+
+
+async def test_manager_column_is_optional_and_kept(session: AsyncSession, settings: Settings) -> None:
+    with_line = (
+        "staff_number,name,email,station,roles,manager_staff_number\n"
+        "F100,Ana Lopez,ana@example.org,North Station,peer;responder, F900 \n"
+        "F101,Ben Ode,ben@example.org,North Station,,F100\n"
+        "F102,Cy Park,cy@example.org,South Station,supervisor\n"
+        "F103,Di Moss,di@example.org,South Station,,F103\n"
+        f"F104,Ed Nye,ed@example.org,South Station,,{'M' * 41}\n"
+    )
+    report = await import_roster(session, actor=SYSTEM, data=with_line.encode(), now=utcnow(), settings=settings)
+    await session.commit()
+    assert report.created == 3
+    assert [(p.line, p.reason) for p in report.problems] == [
+        (5, "manager_staff_number is the person's own staff number"),
+        (6, "manager_staff_number is longer than 40 characters"),
+    ]
+    managers = {
+        p.staff_number: p.manager_staff_number
+        for p in (await session.exec(select(Person).where(col(Person.staff_number).in_(["F100", "F101", "F102"]))))
+    }
+    # Trimmed; a short row under the column has no manager.
+    assert managers == {"F100": "F900", "F101": "F100", "F102": None}
+
+    # A file without the column leaves everyone's manager as it is.
+    again = await import_roster(session, actor=SYSTEM, data=GOOD.encode(), now=utcnow(), settings=settings)
+    await session.commit()
+    assert (again.created, again.updated) == (0, 0)
+    session.expire_all()
+    ana = await service.person_by_staff_number(session, "F100")
+    assert ana is not None and ana.manager_staff_number == "F900"
+
+    # An empty cell clears it, and says so in the audit (field names only).
+    cleared = (
+        "staff_number,name,email,station,roles,manager_staff_number\n"
+        "F100,Ana Lopez,ana@example.org,North Station,peer;responder,\n"
+    )
+    report = await import_roster(session, actor=SYSTEM, data=cleared.encode(), now=utcnow(), settings=settings)
+    await session.commit()
+    assert report.updated == 1
+    session.expire_all()
+    ana = await service.person_by_staff_number(session, "F100")
+    assert ana is not None and ana.manager_staff_number is None
+    fields = (
+        await session.exec(
+            select(AuditEvent.details).where(AuditEvent.action == "person.updated", AuditEvent.target_id == str(ana.id))
+        )
+    ).all()
+    assert {"fields": ["manager_staff_number"], "via": "roster"} in fields

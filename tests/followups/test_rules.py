@@ -3,6 +3,7 @@ catch-up, and choosing a peer."""
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -17,6 +18,7 @@ from trim.followups.rules import (
     checkin_status,
     choose_peer,
     due_time,
+    line_related,
     recordable_from,
     scheduled_time,
     too_early,
@@ -152,6 +154,73 @@ def test_a_peer_is_never_their_own_peer() -> None:
     )
 
 
+# -- never the person's own line manager (design section 5) ----------------------------
+
+LINE_NUMBERS = [None, "", "M1", "P1", "X9"]
+
+
+def test_line_related_is_exactly_one_managing_the_other() -> None:
+    # Exhaustive over a small space of staff numbers, both people's number and manager.
+    for a_staff, a_manager, b_staff, b_manager in itertools.product(LINE_NUMBERS, repeat=4):
+        expected = bool(a_manager and a_manager == b_staff) or bool(b_manager and b_manager == a_staff)
+        assert line_related(a_staff, a_manager, b_staff, b_manager) is expected
+        assert line_related(b_staff, b_manager, a_staff, a_manager) is expected  # either way round
+
+
+def test_unknown_numbers_relate_nobody() -> None:
+    assert not line_related(None, None, None, None)
+    assert not line_related("", "", "", "")
+    assert not line_related("P1", None, None, None)
+
+
+def _lined(name: str, load: int, staff: str, manager: str | None = None) -> PeerCandidate:
+    return PeerCandidate(
+        id=uuid.uuid5(uuid.NAMESPACE_DNS, name),
+        name=name,
+        station_id=STATION_B,
+        open_checkins=load,
+        staff_number=staff,
+        manager_staff_number=manager,
+    )
+
+
+def test_never_the_persons_manager_nor_anyone_they_manage() -> None:
+    boss = _lined("Boss", 0, "M1")  # the person's manager
+    report = _lined("Report", 0, "R1", manager="P1")  # managed by the person
+    peer_of_boss = _lined("Sibling", 3, "S1", manager="M1")  # same manager: not in line
+    chosen = choose_peer(
+        [boss, report, peer_of_boss],
+        person_id=uuid.uuid4(),
+        person_station_id=STATION_A,
+        exposed_ids=set(),
+        avoid_same_station=True,
+        person_staff_number="P1",
+        person_manager_staff_number="M1",
+    )
+    assert chosen is not None and chosen.name == "Sibling"
+    assert (
+        choose_peer(
+            [boss, report],
+            person_id=uuid.uuid4(),
+            person_station_id=STATION_A,
+            exposed_ids=set(),
+            avoid_same_station=True,
+            person_staff_number="P1",
+            person_manager_staff_number="M1",
+        )
+        is None
+    )
+    # A person with no line on record: anyone else qualifies.
+    unknown = choose_peer(
+        [boss, report],
+        person_id=uuid.uuid4(),
+        person_station_id=STATION_A,
+        exposed_ids=set(),
+        avoid_same_station=True,
+    )
+    assert unknown is not None
+
+
 candidates = st.lists(
     st.builds(
         PeerCandidate,
@@ -159,6 +228,8 @@ candidates = st.lists(
         name=st.text(min_size=1, max_size=5),
         station_id=st.sampled_from([STATION_A, STATION_B, None]),
         open_checkins=st.integers(0, 20),
+        staff_number=st.sampled_from([None, "P1", "M1", "R1", "X9"]),
+        manager_staff_number=st.sampled_from([None, "P1", "M1", "X9"]),
     ),
     max_size=12,
     unique_by=lambda c: c.id,
@@ -170,22 +241,46 @@ candidates = st.lists(
     station=st.sampled_from([STATION_A, STATION_B, None]),
     avoid=st.booleans(),
     exposed_count=st.integers(0, 4),
+    staff=st.sampled_from([None, "P1"]),
+    manager=st.sampled_from([None, "M1", "X9"]),
 )
 def test_choice_is_always_eligible_and_least_loaded(
-    peers: list[PeerCandidate], station: uuid.UUID | None, avoid: bool, exposed_count: int
+    peers: list[PeerCandidate],
+    station: uuid.UUID | None,
+    avoid: bool,
+    exposed_count: int,
+    staff: str | None,
+    manager: str | None,
 ) -> None:
     exposed = {p.id for p in peers[:exposed_count]}
     person = uuid.uuid4()
     chosen = choose_peer(
-        peers, person_id=person, person_station_id=station, exposed_ids=exposed, avoid_same_station=avoid
+        peers,
+        person_id=person,
+        person_station_id=station,
+        exposed_ids=exposed,
+        avoid_same_station=avoid,
+        person_staff_number=staff,
+        person_manager_staff_number=manager,
     )
-    eligible = [p for p in peers if p.id not in exposed and not (avoid and station and p.station_id == station)]
+
+    def in_line(p: PeerCandidate) -> bool:
+        return (manager is not None and p.staff_number == manager) or (
+            staff is not None and p.manager_staff_number == staff
+        )
+
+    eligible = [
+        p
+        for p in peers
+        if p.id not in exposed and not (avoid and station and p.station_id == station) and not in_line(p)
+    ]
     if not eligible:
         assert chosen is None
         return
     assert chosen is not None
     assert chosen.id not in exposed
     assert not (avoid and station is not None and chosen.station_id == station)
+    assert not in_line(chosen)
     assert chosen.open_checkins == min(p.open_checkins for p in eligible)
 
 

@@ -13,6 +13,7 @@ from tests.cast import Cast, make_person
 from tests.conftest import FakeClock
 from tests.helpers import checkins_of, make_incident
 from trim.accounts import service as accounts
+from trim.accounts.models import Person
 from trim.config import Settings
 from trim.db import AsyncSession
 from trim.errors import InvalidInput, NotFound
@@ -349,3 +350,85 @@ async def test_status_sql_agrees_with_the_rule(
             }
             derived = {v.id for v in every if v.status == status}
             assert listed == derived, (hours, status)
+
+
+async def test_never_the_persons_line_manager_nor_anyone_they_manage(
+    session: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
+) -> None:
+    responder, peer, other_peer = cast.responder, cast.peer, cast.other_peer
+    lead = cast.actor("lead")
+    peer_ids = (peer.id, other_peer.id)
+    # The responder's manager is the peer; the other peer is managed by the responder.
+    responder.manager_staff_number = peer.staff_number
+    other_peer.manager_staff_number = responder.staff_number
+    session.add_all([responder, other_peer])
+    await session.commit()
+    incident = await make_incident(
+        session,
+        actor=lead,
+        station=cast.station_a,
+        people=[responder],
+        occurred_at=clock(),
+        now=clock(),
+        settings=settings,
+    )
+    # Both peers are in the responder's line: nobody qualifies, the check-ins wait.
+    assert {c.peer_id for c in await checkins_of(session, responder)} == {None}
+    exposure_id = await incidents.exposure_id_for(session, actor=lead, incident_id=incident.id, person_id=responder.id)
+    for peer_id in peer_ids:
+        with pytest.raises(InvalidInput, match="line manager"):
+            await followups.reassign_exposure(
+                session, actor=lead, exposure_id=exposure_id, peer_id=peer_id, now=clock()
+            )
+    # Once the line changes, the rules try again and find the other peer.
+    managed = await session.get(Person, peer_ids[1])
+    assert managed is not None
+    managed.manager_staff_number = None
+    session.add(managed)
+    await session.commit()
+    assert await followups.assign_unassigned(session, actor=lead, now=clock(), settings=settings) == 1
+    await session.commit()
+    assert {c.peer_id for c in await checkins_of(session, responder)} == {peer_ids[1]}
+
+
+async def test_the_person_form_keeps_a_line_manager(
+    session: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
+) -> None:
+    responder = cast.responder
+    staff, name, email, station_id, person_id = (
+        responder.staff_number,
+        responder.name,
+        responder.email,
+        responder.station_id,
+        responder.id,
+    )
+
+    def form(manager: str) -> accounts.PersonInput:
+        return accounts.PersonInput(staff, name, email, station_id, ["responder"], manager_staff_number=manager)
+
+    lead = cast.actor("admin")
+    with pytest.raises(InvalidInput) as refused:
+        await accounts.update_person(
+            session,
+            actor=lead,
+            person_id=person_id,
+            data=form(f"  {staff} "),
+            now=clock(),
+            settings=settings,
+        )
+    assert [(e.field, e.message) for e in refused.value.errors] == [
+        ("manager_staff_number", "A person cannot be their own line manager.")
+    ]
+    await session.rollback()
+    await accounts.update_person(
+        session, actor=lead, person_id=person_id, data=form(" M-77 "), now=clock(), settings=settings
+    )
+    await session.commit()
+    session.expire_all()
+    assert (await accounts.person_view(session, person_id)).manager_staff_number == "M-77"
+    await accounts.update_person(
+        session, actor=lead, person_id=person_id, data=form(""), now=clock(), settings=settings
+    )
+    await session.commit()
+    session.expire_all()
+    assert (await accounts.person_view(session, person_id)).manager_staff_number is None

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlmodel import select
 
 from tests.cast import Cast, make_person
 from tests.conftest import FakeClock
@@ -14,7 +15,9 @@ from tests.notifications.conftest import MailServer, Workers
 from trim.assessments import service as assessments
 from trim.config import Settings
 from trim.db import AsyncSession
+from trim.errors import InvalidInput
 from trim.flags import service as flags
+from trim.privacy.models import AuditEvent
 from trim.referrals import service as referrals
 from trim.requests import service as requests
 
@@ -71,8 +74,16 @@ async def test_an_acknowledged_urgent_flag_does_not_go_to_on_call(
     db: AsyncSession, cast: Cast, clock: FakeClock, settings: Settings, workers: Workers, smtp_server: MailServer
 ) -> None:
     flag, peer = await _urgent_flag(db, cast, clock, settings)
-    await flags.acknowledge_flag(db, actor=peer, flag_id=flag.id, now=clock())
+    with pytest.raises(InvalidInput):
+        await flags.acknowledge_flag(db, actor=peer, flag_id=flag.id, action="", now=clock())
+    await flags.acknowledge_flag(
+        db, actor=peer, flag_id=flag.id, action="other", note="Sat with him till his wife came.", now=clock()
+    )
     await db.commit()
+    # The audit says what kind of action, never the words.
+    (details,) = (await db.exec(select(AuditEvent.details).where(AuditEvent.action == "flag.acknowledged"))).all()
+    await db.rollback()  # a read opens a transaction; the worker below needs the database
+    assert details == {"action": "other"}
     clock.advance(minutes=settings.urgent_ack_minutes + 5)
     await workers.new().tick()
     assert "oncall@trim.example" not in recipients(smtp_server)

@@ -182,14 +182,54 @@ async def test_urgent_flag_is_acknowledged_from_its_page(
     client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock
 ) -> None:
     flag, peer = await flagged(client, cast, clock)
+    clock.advance(minutes=12)
+    async with signed_in(client, cast.lead) as lead:
+        # At the top of the lead's overview, with how long it has waited.
+        overview = (await lead.get("/overview")).text
+        assert "Urgent flags nobody has picked up (1)" in overview and "waiting 12 minutes" in overview
+        assert overview.index("Urgent flags nobody") < overview.index('class="counts"')
     async with signed_in(client, peer) as browser:
         listing = await browser.get("/flags")
         assert "Urgent: not yet picked up" in listing.text
+        page = await browser.get(f"/flags/{flag['id']}")
+        assert "What did you do straight away?" in page.text
+        token = browser.cookies["csrftoken"]
+        # Saying nothing, or "something else" without the words, is refused and changes nothing.
+        empty = await browser.post(f"/flags/{flag['id']}/acknowledge", data={"_csrf_token": token})
+        assert empty.status_code == 422 and "Say what was done straight away." in empty.text
+        vague = await browser.post(f"/flags/{flag['id']}/acknowledge", data={"_csrf_token": token, "action": "other"})
+        assert vague.status_code == 422 and "Say in a few words what was done." in vague.text
+        assert "Urgent: not yet picked up" in (await browser.get("/flags")).text
         done = await browser.post(
-            f"/flags/{flag['id']}/acknowledge", data={"_csrf_token": browser.cookies["csrftoken"]}
+            f"/flags/{flag['id']}/acknowledge",
+            data={"_csrf_token": token, "action": "other", "note": "Drove her to her sister's."},
         )
-        assert "Acknowledged" in done.text
+        assert "Acknowledged" in done.text and "Something else (Drove her to her sister&#39;s.)" in done.text
         assert "Urgent: not yet picked up" not in (await browser.get("/flags")).text
+        # The first answer stands.
+        again = await browser.post(f"/api/flags/{flag['id']}/acknowledge", json={"action": "crisis_line"})
+        assert again.status_code == 200 and again.json()["action"] == "other"
+    async with signed_in(client, cast.lead) as lead:
+        # The lead sees what kind of action it was and how quickly, never the words.
+        seen = await lead.get(f"/flags/{flag['id']}")
+        assert "Something else" in seen.text and "Drove her" not in seen.text
+        overview = (await lead.get("/overview")).text
+        assert "Urgent flags nobody has picked up" not in overview
+        assert "Urgent flags picked up in the last 30 days" in overview
+        assert "<td>12 minutes</td>" in overview and "<td>Something else</td>" in overview
+        assert "Drove her" not in overview
+
+
+async def test_acknowledge_by_api_needs_a_known_action(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock
+) -> None:
+    flag, peer = await flagged(client, cast, clock)
+    async with signed_in(client, peer) as browser:
+        bad = await browser.post(f"/api/flags/{flag['id']}/acknowledge", json={"action": "prayed"})
+        assert bad.status_code == 422
+        assert bad.json()["errors"] == [{"field": "action", "message": "Say what was done straight away."}]
+        ok = await browser.post(f"/api/flags/{flag['id']}/acknowledge", json={"action": "told_on_call"})
+        assert ok.status_code == 200 and ok.json()["action"] == "told_on_call"
 
 
 async def test_own_record_holds_everything_and_who_read_it(

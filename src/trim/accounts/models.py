@@ -45,6 +45,10 @@ class Person(SQLModel, table=True):
     name: str = Field(max_length=200)
     email: str = Field(max_length=320)  # stored lower-case
     station_id: uuid.UUID | None = Field(default=None, foreign_key="stations.id")
+    # The staff number of the person's line manager (design section 5), from the roster or
+    # the person form. A staff number, not a link: the manager may not be on the roster.
+    # Assignment never picks the person's manager, nor anyone the person manages.
+    manager_staff_number: str | None = Field(default=None, max_length=40)
     active: bool = True
     password_hash: str | None = Field(default=None, max_length=255)
     # Peer supporters only: available to take new check-ins and requests.

@@ -18,6 +18,7 @@ from trim.accounts.models import Person, PersonRole, Station
 from trim.accounts.rules import (
     ROLE_LABELS,
     ROSTER_COLUMNS,
+    ROSTER_OPTIONAL_COLUMNS,
     RosterProblem,
     RosterRow,
     check_roster_header,
@@ -93,7 +94,10 @@ def read_csv(data: bytes) -> list[tuple[int, dict[str, str]]]:
             line = reader.line_num
             if not any(cell.strip() for cell in row):
                 continue
-            record = {names[i]: row[i] for i in range(min(len(names), len(row))) if names[i] in ROSTER_COLUMNS}
+            known = ROSTER_COLUMNS + ROSTER_OPTIONAL_COLUMNS
+            record = {names[i]: row[i] for i in range(min(len(names), len(row))) if names[i] in known}
+            # A short row under an optional column says "empty", not "no such column".
+            record.update({c: "" for c in ROSTER_OPTIONAL_COLUMNS if c in names and c not in record})
             records.append((line, record))
     except csv.Error as exc:
         raise InvalidInput.field("file", f"Line {reader.line_num} is not valid CSV: {exc}.") from None
@@ -165,6 +169,7 @@ async def import_roster(
                     name=row.name,
                     email=row.email,
                     station_id=station_id,
+                    manager_staff_number=row.manager_staff_number or None,
                     created_at=now,
                     updated_at=now,
                 )
@@ -307,7 +312,8 @@ def _conflict(
 
 
 def _apply(person: Person, row: RosterRow, station_id: uuid.UUID | None, now: datetime) -> list[str]:
-    """Name and station change at once; a new email waits for confirmation (email_change)."""
+    """Name, station and line manager change at once; a new email waits for confirmation
+    (email_change)."""
     changed = []
     if person.name != row.name:
         person.name = row.name
@@ -315,6 +321,9 @@ def _apply(person: Person, row: RosterRow, station_id: uuid.UUID | None, now: da
     if row.station and person.station_id != station_id:
         person.station_id = station_id
         changed.append("station_id")
+    if row.manager_staff_number is not None and person.manager_staff_number != (row.manager_staff_number or None):
+        person.manager_staff_number = row.manager_staff_number or None
+        changed.append("manager_staff_number")
     if changed:
         person.updated_at = now
     return changed

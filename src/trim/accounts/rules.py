@@ -15,6 +15,8 @@ from trim.config import ROLES
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ROSTER_COLUMNS = ("staff_number", "name", "email", "station", "roles")
+# Columns a roster may have; a file without one leaves that field of everyone as it is.
+ROSTER_OPTIONAL_COLUMNS = ("manager_staff_number",)
 
 ROLE_LABELS = {
     "responder": "Responder",
@@ -53,6 +55,9 @@ class RosterRow:
     email: str
     station: str
     roles: list[str]
+    # The line manager's staff number: None when the file has no such column (nothing
+    # changes), "" when the cell is empty (the person has no manager on record).
+    manager_staff_number: str | None = None
 
 
 @dataclass
@@ -90,6 +95,8 @@ def parse_roster(records: list[tuple[int, dict[str, str]]]) -> ParsedRoster:
         email = normalize_email(record.get("email") or "")
         station = " ".join((record.get("station") or "").split())
         roles, unknown = parse_roles(record.get("roles") or "")
+        manager = record.get("manager_staff_number")
+        manager = manager.strip() if manager is not None else None
         reason = None
         if not staff:
             reason = "staff_number is empty"
@@ -107,6 +114,10 @@ def parse_roster(records: list[tuple[int, dict[str, str]]]) -> ParsedRoster:
             reason = "station is longer than 120 characters"
         elif unknown:
             reason = f"unknown role {unknown[0]!r} (roles are {', '.join(ROLES)}, separated by ;)"
+        elif manager and len(manager) > 40:
+            reason = "manager_staff_number is longer than 40 characters"
+        elif manager and manager == staff:
+            reason = "manager_staff_number is the person's own staff number"
         elif staff in seen_staff:
             reason = f"staff_number {staff} already appears on line {seen_staff[staff]}"
         elif email in seen_email:
@@ -116,7 +127,7 @@ def parse_roster(records: list[tuple[int, dict[str, str]]]) -> ParsedRoster:
             continue
         seen_staff[staff] = line
         seen_email[email] = line
-        parsed.rows.append(RosterRow(line, staff, name, email, station, roles or ["responder"]))
+        parsed.rows.append(RosterRow(line, staff, name, email, station, roles or ["responder"], manager))
     return parsed
 
 

@@ -44,6 +44,7 @@ class PersonView:
     background: str | None
     has_password: bool
     invited_at: datetime | None = None
+    manager_staff_number: str | None = None
     joined_at: datetime | None = None
     # A change of sign-in email waiting for the new address to confirm it.
     pending_email: str | None = None
@@ -78,6 +79,7 @@ def _view(person: Person, roles: Iterable[str]) -> PersonView:
         active=person.active,
         available=person.available,
         background=person.background,
+        manager_staff_number=person.manager_staff_number,
         has_password=person.password_hash is not None,
         invited_at=person.invited_at,
         joined_at=person.joined_at,
@@ -280,6 +282,8 @@ class PersonInput:
     station_id: uuid.UUID | None
     roles: list[str]
     background: str | None = None
+    # The line manager's staff number (design section 5); optional.
+    manager_staff_number: str | None = None
 
 
 def _validate_person(data: PersonInput) -> PersonInput:
@@ -303,9 +307,14 @@ def _validate_person(data: PersonInput) -> PersonInput:
     background = (data.background or "").strip() or None
     if background and len(background) > 200:
         errors.append(FieldError("background", "Keep the background under 200 characters."))
+    manager = (data.manager_staff_number or "").strip() or None
+    if manager and len(manager) > 40:
+        errors.append(FieldError("manager_staff_number", "Keep the manager's staff number under 40 characters."))
+    elif manager and manager == staff:
+        errors.append(FieldError("manager_staff_number", "A person cannot be their own line manager."))
     if errors:
         raise InvalidInput("Some details need attention.", errors)
-    return PersonInput(staff, name, email, data.station_id, [r for r in ROLES if r in data.roles], background)
+    return PersonInput(staff, name, email, data.station_id, [r for r in ROLES if r in data.roles], background, manager)
 
 
 async def _check_unique(session: AsyncSession, data: PersonInput, *, person_id: uuid.UUID | None) -> None:
@@ -359,6 +368,7 @@ async def create_person(
         email=data.email,
         station_id=data.station_id,
         background=data.background,
+        manager_staff_number=data.manager_staff_number,
         password_hash=password_hash,
     )
     session.add(person)
@@ -449,11 +459,13 @@ async def update_person(
             ("name", person.name, data.name),
             ("station_id", person.station_id, data.station_id),
             ("background", person.background, data.background),
+            ("manager_staff_number", person.manager_staff_number, data.manager_staff_number),
         )
         if old != new
     ]
     person.staff_number, person.name = data.staff_number, data.name
     person.station_id, person.background = data.station_id, data.background
+    person.manager_staff_number = data.manager_staff_number
     person.updated_at = now
     session.add(person)
     if changed:

@@ -56,6 +56,7 @@ async def _person_input(request: Request[Any, Any, Any]) -> tuple[service.Person
         station_id=None,
         roles=roles,
         background=form.get("background"),
+        manager_staff_number=form.get("manager_staff_number"),
     )
     data.station_id = _uuid_or_none(form.get("station_id"))
     return data, values
@@ -148,6 +149,7 @@ class AdminPages(Controller):
             "station_id": str(person.station_id or ""),
             "roles": person.roles,
             "background": person.background or "",
+            "manager_staff_number": person.manager_staff_number or "",
         }
         return page(
             request,

@@ -10,7 +10,7 @@ from litestar.params import FromPath, JSONBody
 
 from trim.deps import Db
 from trim.flags import service
-from trim.flags.schemas import CloseIn, FlagOut, FlagStatusOut
+from trim.flags.schemas import AcknowledgedOut, AcknowledgeIn, CloseIn, FlagOut, FlagStatusOut
 from trim.guards import current_actor, requires, signed_in
 from trim.web import Limit, Offset, api_errors, now_of
 
@@ -42,6 +42,27 @@ class FlagApi(Controller):
             )
             for f in found
         ]
+
+    @post(
+        "/flags/{flag_id:uuid}/acknowledge",
+        guards=[requires("peer", "lead")],
+        status_code=200,
+        summary="Acknowledge an urgent flag: what was done straight away (the first answer stands)",
+        responses=api_errors(400, 401, 403, 404, 422),
+    )
+    async def acknowledge(
+        self, request: Request[Any, Any, Any], db: Db, flag_id: FromPath[uuid.UUID], data: JSONBody[AcknowledgeIn]
+    ) -> AcknowledgedOut:
+        flag = await service.acknowledge_flag(
+            db,
+            actor=current_actor(request),
+            flag_id=flag_id,
+            action=data.action,
+            note=data.note,
+            now=now_of(request),
+        )
+        assert flag.acknowledged_at is not None and flag.acknowledged_action is not None
+        return AcknowledgedOut(id=flag.id, acknowledged_at=flag.acknowledged_at, action=flag.acknowledged_action)
 
     @post(
         "/flags/{flag_id:uuid}/close",

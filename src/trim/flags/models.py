@@ -51,6 +51,10 @@ class Flag(SQLModel, table=True):
     source_request_id: uuid.UUID | None = Field(default=None, foreign_key="peer_requests.id")
     acknowledged_at: datetime | None = None
     acknowledged_by_id: uuid.UUID | None = Field(default=None, foreign_key="people.id")
+    # What was done at once (design section 4): one of rules.ACK_ACTIONS, and for "other"
+    # a few words. The lead sees the action and how quickly, never the words.
+    acknowledged_action: str | None = Field(default=None, max_length=30)
+    acknowledged_note: str | None = Field(default=None, max_length=200)
     resolved_at: datetime | None = None
     resolved_by_id: uuid.UUID | None = Field(default=None, foreign_key="people.id")
     resolution_reason: str | None = Field(default=None, max_length=500)

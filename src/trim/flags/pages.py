@@ -42,6 +42,7 @@ async def flag_page(
         status=status,
         view=view,
         causes=rules.CAUSES,
+        ack_actions=rules.ACK_ACTIONS,
         clinicians=choices.clinicians,
         services=choices.services,
         crisis_guidance=settings.crisis_guidance,
@@ -110,6 +111,19 @@ class FlagPages(Controller):
         return redirect(request, f"/flags/{flag_id}", "Flag closed.")
 
     @post("/flags/{flag_id:uuid}/acknowledge", guards=[requires("peer", "lead")])
-    async def acknowledge(self, request: Request[Any, Any, Any], db: Db, flag_id: FromPath[uuid.UUID]) -> Redirect:
-        await service.acknowledge_flag(db, actor=current_actor(request), flag_id=flag_id, now=now_of(request))
+    async def acknowledge(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, flag_id: FromPath[uuid.UUID]
+    ) -> Template | Redirect:
+        form = await form_data(request)
+        try:
+            await service.acknowledge_flag(
+                db,
+                actor=current_actor(request),
+                flag_id=flag_id,
+                action=form.get("action", ""),
+                note=form.get("note"),
+                now=now_of(request),
+            )
+        except InvalidInput as exc:
+            return await refused_on_flag_page(request, db, settings, flag_id, exc, form)
         return redirect(request, f"/flags/{flag_id}", "Acknowledged: you are dealing with it.")

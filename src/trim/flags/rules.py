@@ -21,6 +21,41 @@ URGENT_CAUSES = ("safety_concern", "request_safety")
 STATUS_LABELS = {"open": "Open", "referred": "Referred", "declined": "Referral declined", "closed": "Closed"}
 REASON_MAX = 500
 
+# What was done straight away about an urgent flag (design section 4).
+ACK_ACTIONS = {
+    "stayed_with_them": "Stayed with them",
+    "crisis_line": "Called a crisis line",
+    "emergency_department": "Took them to A&E",
+    "told_on_call": "Told on-call",
+    "other": "Something else",
+}
+ACK_NOTE_MAX = 200
+
+
+def acknowledgement_problem(action: str, note: str | None) -> tuple[str, str] | None:
+    """(field, message) when what was done is missing or unclear, else None."""
+    if action not in ACK_ACTIONS:
+        return "action", "Say what was done straight away."
+    words = (note or "").strip()
+    if action == "other" and not words:
+        return "note", "Say in a few words what was done."
+    if len(words) > ACK_NOTE_MAX:
+        return "note", f"Keep it under {ACK_NOTE_MAX} characters."
+    return None
+
+
+def acknowledged_within(raised_at: datetime, acknowledged_at: datetime) -> str:
+    """How quickly an urgent flag was picked up, in plain words."""
+    minutes = max(0, int((acknowledged_at - raised_at).total_seconds() // 60))
+    if minutes < 1:
+        return "under a minute"
+    if minutes < 120:
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours} hours"
+    return f"{hours // 24} days"
+
 
 @dataclass(frozen=True)
 class ScheduledCheckin:

@@ -24,6 +24,20 @@ class CloseIn(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
+class AcknowledgeIn(BaseModel):
+    action: str = Field(
+        description="What was done straight away: stayed_with_them | crisis_line | emergency_department | "
+        "told_on_call | other"
+    )
+    note: str | None = Field(default=None, max_length=200, description="A few words; required for other")
+
+
+class AcknowledgedOut(BaseModel):
+    id: uuid.UUID
+    acknowledged_at: datetime
+    action: str
+
+
 class FlagStatusOut(BaseModel):
     id: uuid.UUID
     status: str

@@ -245,16 +245,31 @@ async def close_flag(session: AsyncSession, *, actor: Actor, flag_id: uuid.UUID,
     return flag
 
 
-async def acknowledge_flag(session: AsyncSession, *, actor: Actor, flag_id: uuid.UUID, now: datetime) -> Flag:
-    """Someone has picked up an urgent flag: the on-call escalation stops."""
+async def acknowledge_flag(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    flag_id: uuid.UUID,
+    action: str,
+    note: str | None = None,
+    now: datetime,
+) -> Flag:
+    """Someone has picked up an urgent flag and says what was done at once (design
+    section 4): the on-call escalation stops. The audit holds the action, never the words.
+    A second acknowledgement changes nothing."""
     flag = await policy.access_flag(session, actor, flag_id)
     if not policy.can_act_on_flag(actor, flag):
         raise NotFound()
+    problem = rules.acknowledgement_problem(action, note)
+    if problem:
+        raise InvalidInput.field(*problem)
     if flag.acknowledged_at is None:
         flag.acknowledged_at = now
         flag.acknowledged_by_id = actor.id
+        flag.acknowledged_action = action
+        flag.acknowledged_note = (note or "").strip() or None
         session.add(flag)
-        audit.record_row(session, actor=actor, action="flag.acknowledged", row=flag, at=now)
+        audit.record_row(session, actor=actor, action="flag.acknowledged", row=flag, details={"action": action}, at=now)
     return flag
 
 
@@ -335,6 +350,62 @@ async def flags_to_act_on(session: AsyncSession, *, actor: Actor) -> list[FlagVi
     """The flags page: flags in the actor's scope about other people, with their referral."""
     flags = await list_flags(session, actor=actor)
     return await _flag_views(session, [f for f in flags if f.person_id != actor.id], actor)
+
+
+@dataclass
+class UrgentRow:
+    """An urgent flag on the lead's overview: how long it has waited, or who picked it up,
+    how quickly and what kind of action it was (never the words)."""
+
+    view: FlagView
+    waited: str | None  # still waiting: for how long
+    within: str | None  # picked up: how quickly
+    by_name: str | None
+    action_label: str | None
+
+
+async def urgent_overview(
+    session: AsyncSession, *, actor: Actor, now: datetime, recent_days: int = 30
+) -> list[UrgentRow]:
+    """The lead's overview, at the top: urgent flags nobody has picked up (oldest first),
+    then those picked up in the last `recent_days`, with how quickly."""
+    if not actor.is_lead:
+        raise NotFound()
+    waiting = list(
+        await session.exec(
+            policy.visible_flags(actor)
+            .where(col(Flag.urgent).is_(True), Flag.status == FlagStatus.open, col(Flag.acknowledged_at).is_(None))
+            .order_by(col(Flag.raised_at), col(Flag.id))
+            .limit(200)
+        )
+    )
+    picked_up = list(
+        await session.exec(
+            policy.visible_flags(actor)
+            .where(col(Flag.urgent).is_(True), col(Flag.acknowledged_at) >= now - timedelta(days=recent_days))
+            .order_by(col(Flag.acknowledged_at).desc(), col(Flag.id))
+            .limit(50)
+        )
+    )
+    flags = [f for f in waiting + picked_up if f.person_id != actor.id]
+    views = await _flag_views(session, flags, actor)
+    by = await accounts.names_of(session, [f.acknowledged_by_id for f in flags if f.acknowledged_by_id])
+    rows = []
+    for view in views:
+        f = view.flag
+        if f.acknowledged_at is None:
+            rows.append(UrgentRow(view, rules.acknowledged_within(f.raised_at, now), None, None, None))
+        else:
+            rows.append(
+                UrgentRow(
+                    view,
+                    None,
+                    rules.acknowledged_within(f.raised_at, f.acknowledged_at),
+                    by.get(f.acknowledged_by_id) if f.acknowledged_by_id else None,
+                    rules.ACK_ACTIONS.get(f.acknowledged_action or "", "Resolved without a note of what was done"),
+                )
+            )
+    return rows
 
 
 async def flag_detail(session: AsyncSession, *, actor: Actor, flag_id: uuid.UUID, now: datetime) -> FlagView:

@@ -16,6 +16,7 @@ from trim.accounts import service as accounts
 from trim.accounts.rules import PRIVILEGED_ROLES
 from trim.deps import Conf, Db
 from trim.errors import InvalidInput, NotFound
+from trim.flags import service as flags
 from trim.followups import rules, service
 from trim.followups.models import CheckInStatus
 from trim.guards import current_actor, requires, signed_in
@@ -159,6 +160,7 @@ class CheckinPages(Controller):
         return page(
             request,
             "followups/overview.html",
+            urgent=await flags.urgent_overview(db, actor=actor, now=now),
             unassigned=unassigned,
             overdue=[v for v in open_views if v.status == CheckInStatus.overdue and v.peer_id],
             due=[v for v in open_views if v.status == CheckInStatus.due and v.peer_id],

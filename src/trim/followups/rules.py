@@ -160,6 +160,14 @@ class PeerCandidate:
     name: str
     station_id: uuid.UUID | None
     open_checkins: int
+    staff_number: str | None = None
+    manager_staff_number: str | None = None
+
+
+def line_related(a_staff: str | None, a_manager: str | None, b_staff: str | None, b_manager: str | None) -> bool:
+    """Whether one of two people is the other's line manager, either way round, by staff
+    numbers (design section 5). Unknown numbers relate nobody."""
+    return bool((a_manager and a_manager == b_staff) or (b_manager and b_manager == a_staff))
 
 
 def choose_peer(
@@ -170,16 +178,20 @@ def choose_peer(
     exposed_ids: set[uuid.UUID],
     avoid_same_station: bool,
     exclude: set[uuid.UUID] | None = None,
+    person_staff_number: str | None = None,
+    person_manager_staff_number: str | None = None,
 ) -> PeerCandidate | None:
     """An available peer supporter for this person: never someone exposed to the same
-    incident (nor the person themselves), not from the person's station when the
-    setting asks, with the fewest open check-ins. None when nobody qualifies."""
+    incident (nor the person themselves), never the person's line manager nor anyone
+    the person manages, not from the person's station when the setting asks, with the
+    fewest open check-ins. None when nobody qualifies."""
     excluded = set(exclude or ()) | exposed_ids | {person_id}
     eligible = [
         c
         for c in candidates
         if c.id not in excluded
         and not (avoid_same_station and person_station_id is not None and c.station_id == person_station_id)
+        and not line_related(person_staff_number, person_manager_staff_number, c.staff_number, c.manager_staff_number)
     ]
     if not eligible:
         return None

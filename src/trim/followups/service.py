@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,12 +35,22 @@ async def peer_candidates(session: AsyncSession) -> list[rules.PeerCandidate]:
         .subquery()
     )
     rows = await session.exec(
-        select(Person.id, Person.name, Person.station_id, func.coalesce(open_counts.c.n, 0))
+        select(Person, func.coalesce(open_counts.c.n, 0))
         .join(PersonRole, col(PersonRole.person_id) == col(Person.id))
         .outerjoin(open_counts, open_counts.c.peer_id == col(Person.id))
         .where(PersonRole.role == Role.peer, col(Person.active).is_(True), col(Person.available).is_(True))
     )
-    return [rules.PeerCandidate(id=r[0], name=r[1], station_id=r[2], open_checkins=int(r[3])) for r in rows]
+    return [
+        rules.PeerCandidate(
+            id=p.id,
+            name=p.name,
+            station_id=p.station_id,
+            open_checkins=int(n),
+            staff_number=p.staff_number,
+            manager_staff_number=p.manager_staff_number,
+        )
+        for p, n in rows
+    ]
 
 
 async def _exposed_ids(session: AsyncSession, incident_id: uuid.UUID) -> set[uuid.UUID]:
@@ -49,8 +60,31 @@ async def _exposed_ids(session: AsyncSession, incident_id: uuid.UUID) -> set[uui
     return set(rows)
 
 
-async def _person_station(session: AsyncSession, person_id: uuid.UUID) -> uuid.UUID | None:
-    return (await session.exec(select(Person.station_id).where(Person.id == person_id))).first()
+@dataclass(frozen=True)
+class PersonPlace:
+    """What assignment needs to know of the person: their station and line (section 5)."""
+
+    station_id: uuid.UUID | None = None
+    staff_number: str | None = None
+    manager_staff_number: str | None = None
+
+
+async def _people_places(session: AsyncSession, person_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, PersonPlace]:
+    places: dict[uuid.UUID, PersonPlace] = {}
+    ids = list(dict.fromkeys(person_ids))
+    for start in range(0, len(ids), 500):
+        rows = await session.exec(
+            select(Person.id, Person.station_id, Person.staff_number, Person.manager_staff_number).where(
+                col(Person.id).in_(ids[start : start + 500])
+            )
+        )
+        for pid, station_id, staff, manager in rows:
+            places[pid] = PersonPlace(station_id, staff, manager)
+    return places
+
+
+async def _person_place(session: AsyncSession, person_id: uuid.UUID) -> PersonPlace:
+    return (await _people_places(session, [person_id])).get(person_id, PersonPlace())
 
 
 class Assigner:
@@ -65,7 +99,7 @@ class Assigner:
         self,
         *,
         person_id: uuid.UUID,
-        person_station_id: uuid.UUID | None,
+        place: PersonPlace,
         exposed_ids: set[uuid.UUID],
         new_checkins: int,
         exclude: set[uuid.UUID] | None = None,
@@ -73,16 +107,16 @@ class Assigner:
         chosen = rules.choose_peer(
             list(self.loads.values()),
             person_id=person_id,
-            person_station_id=person_station_id,
+            person_station_id=place.station_id,
             exposed_ids=exposed_ids,
             avoid_same_station=self.settings.assign_avoid_same_station,
             exclude=exclude,
+            person_staff_number=place.staff_number,
+            person_manager_staff_number=place.manager_staff_number,
         )
         if chosen is None:
             return None
-        self.loads[chosen.id] = rules.PeerCandidate(
-            chosen.id, chosen.name, chosen.station_id, chosen.open_checkins + new_checkins
-        )
+        self.loads[chosen.id] = dataclasses.replace(chosen, open_checkins=chosen.open_checkins + new_checkins)
         return chosen.id
 
 
@@ -128,13 +162,16 @@ async def schedule_exposures(
     exposed = await _exposed_ids(session, incident.id)
     exposed |= {e.person_id for e in exposures}
     assigner = await new_assigner(session, settings)
+    places = await _people_places(session, [e.person_id for e in exposures if e.peer_id is None])
     created: list[CheckIn] = []
     offsets = len(settings.scheduled_offsets_days)
     for exposure in exposures:
         if exposure.peer_id is None:  # a peer chosen already (e.g. from a request) is kept
+            place = places.get(exposure.person_id, PersonPlace())
             exposure.peer_id = assigner.choose(
                 person_id=exposure.person_id,
-                person_station_id=person_stations.get(exposure.person_id),
+                # Stations as the caller gave them; the line from the roster.
+                place=dataclasses.replace(place, station_id=person_stations.get(exposure.person_id)),
                 exposed_ids=exposed,
                 new_checkins=offsets,
             )
@@ -327,7 +364,7 @@ async def assign_exposure(session: AsyncSession, *, exposure: Exposure, settings
     assigner = await new_assigner(session, settings)
     exposure.peer_id = assigner.choose(
         person_id=exposure.person_id,
-        person_station_id=await _person_station(session, exposure.person_id),
+        place=await _person_place(session, exposure.person_id),
         exposed_ids=await _exposed_ids(session, exposure.incident_id),
         new_checkins=len(settings.scheduled_offsets_days),
     )
@@ -353,7 +390,7 @@ async def assign_unassigned(session: AsyncSession, *, actor: Actor, now: datetim
     for exposure in exposures:
         peer_id = assigner.choose(
             person_id=exposure.person_id,
-            person_station_id=await _person_station(session, exposure.person_id),
+            place=await _person_place(session, exposure.person_id),
             exposed_ids=await _exposed_ids(session, exposure.incident_id),
             new_checkins=await _open_count(session, exposure.id),
         )
@@ -391,6 +428,11 @@ async def reassign_exposure(
         raise InvalidInput.field("peer_id", "A person cannot be their own peer supporter.")
     if peer_id in await _exposed_ids(session, exposure.incident_id):
         raise InvalidInput.field("peer_id", "This peer was exposed to the same incident; choose someone else.")
+    place = await _person_place(session, exposure.person_id)
+    if rules.line_related(place.staff_number, place.manager_staff_number, peer.staff_number, peer.manager_staff_number):
+        raise InvalidInput.field(
+            "peer_id", "This peer is the person's line manager, or is managed by them; choose someone else."
+        )
     old = exposure.peer_id
     await _set_exposure_peer(session, exposure=exposure, peer_id=peer_id)
     await _resolve_change_requests(session, actor=actor, exposure_id=exposure.id, now=now)
@@ -428,7 +470,7 @@ async def reassign_open_of_peer(
         open_count = await _open_count(session, exposure.id)
         new_peer = assigner.choose(
             person_id=exposure.person_id,
-            person_station_id=await _person_station(session, exposure.person_id),
+            place=await _person_place(session, exposure.person_id),
             exposed_ids=await _exposed_ids(session, exposure.incident_id),
             new_checkins=open_count,
             exclude={peer_id},
