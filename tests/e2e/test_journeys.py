@@ -203,7 +203,7 @@ def test_admin_adds_a_person_and_deactivates_a_peer(browser_for: BrowserFor, sto
         expect(page.get_by_role("heading", level=1)).to_have_text("Add a person")
         ui.check("add a person")
         page.get_by_label("Full name").fill("Nia Okonjo")
-        page.get_by_label("Staff number").fill("S2001")
+        page.get_by_label("Staff number", exact=True).fill("S2001")
         page.get_by_label("Email address").fill("nia.okonjo@demo.trim.example")
         page.get_by_label("Station").select_option(label="Riverside Ambulance Station")
         page.get_by_role("checkbox", name="Peer supporter").check()

@@ -81,7 +81,7 @@ class CheckinApi(Controller):
         "after it (TRIM_RETURN_CHECKIN_DAYS, default 7 and 28) on this check-in's exposure, with the same peer and "
         "instruments. 201 when made; 200 with already_started when one was started before (nothing changes); 422 "
         "for a date before the incident or too far from today, or when there is no peer yet; 404 for anyone else.",
-        responses=api_errors(400, 401, 404, 422),
+        responses=api_errors(400, 401, 403, 404, 422),
     )
     async def return_to_work(
         self,
