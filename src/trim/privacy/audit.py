@@ -298,6 +298,7 @@ ROW_TARGETS: dict[str, tuple[str, str | None]] = {
     "flags": ("flag", "person_id"),
     "referrals": ("referral", "person_id"),
     "referral_services": ("referral_service", None),
+    "peer_requests": ("request", "requester_id"),
 }
 
 

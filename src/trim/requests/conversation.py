@@ -114,13 +114,11 @@ async def read(
             )
         )
     if view.messages:
-        audit.record(
+        audit.record_row(
             session,
             actor=actor,
             action="conversation.read",
-            target_type="request",
-            target_id=request.id,
-            subject_id=request.requester_id,
+            row=request,
             details={"messages": len(view.messages)},
             at=now,
         )
@@ -191,13 +189,11 @@ async def send(
         if crypto.decrypt(settings, stored.body_encrypted) != text:
             raise Conflict("That client_id was already used for a different message; use a new one per message.")
         return MessageView(stored.id, key, True, "You", text, stored.created_at), False
-    audit.record(
+    audit.record_row(
         session,
         actor=actor,
         action="conversation.message_sent",
-        target_type="request",
-        target_id=request.id,
-        subject_id=request.requester_id,
+        row=request,
         details={"message_id": message_id},
         at=now,
     )
@@ -247,13 +243,5 @@ async def reveal_name(session: AsyncSession, *, actor: Actor, request_id: uuid.U
         raise Conflict("Your name can be shown to the peer once they have taken your request, until it closes.")
     request.name_revealed_at = now
     session.add(request)
-    audit.record(
-        session,
-        actor=actor,
-        action="request.name_revealed",
-        target_type="request",
-        target_id=request.id,
-        subject_id=request.requester_id,
-        at=now,
-    )
+    audit.record_row(session, actor=actor, action="request.name_revealed", row=request, at=now)
     return request

@@ -206,15 +206,7 @@ async def accept(session: AsyncSession, *, actor: Actor, request_id: uuid.UUID, 
             raise Conflict("They withdrew this request; there is nothing to do.")
         raise Conflict("Another peer has already taken this request.")
     await session.refresh(request)
-    audit.record(
-        session,
-        actor=actor,
-        action="request.accepted",
-        target_type="request",
-        target_id=request.id,
-        subject_id=request.requester_id,
-        at=now,
-    )
+    audit.record_row(session, actor=actor, action="request.accepted", row=request, at=now)
     return request
 
 
@@ -226,15 +218,7 @@ async def record_contact(session: AsyncSession, *, actor: Actor, request_id: uui
     if request.first_contact_at is None:
         request.first_contact_at = now
         session.add(request)
-        audit.record(
-            session,
-            actor=actor,
-            action="request.contacted",
-            target_type="request",
-            target_id=request.id,
-            subject_id=request.requester_id,
-            at=now,
-        )
+        audit.record_row(session, actor=actor, action="request.contacted", row=request, at=now)
     return request
 
 
@@ -271,16 +255,7 @@ async def close(
             now=now,
             settings=settings,
         )
-    audit.record(
-        session,
-        actor=actor,
-        action="request.closed",
-        target_type="request",
-        target_id=request.id,
-        subject_id=request.requester_id,
-        details={"outcome": outcome},
-        at=now,
-    )
+    audit.record_row(session, actor=actor, action="request.closed", row=request, details={"outcome": outcome}, at=now)
     return request
 
 
@@ -375,15 +350,7 @@ async def _view(
         view.message = crypto.decrypt(settings, request.message_encrypted)
     if level == "taken":
         view.requester_name = rules.requester_label(request, names.get(request.requester_id))
-        audit.record(
-            session,
-            actor=actor,
-            action="request.message_read",
-            target_type="request",
-            target_id=request.id,
-            subject_id=request.requester_id,
-            at=now,
-        )
+        audit.record_row(session, actor=actor, action="request.message_read", row=request, at=now)
     return view
 
 
