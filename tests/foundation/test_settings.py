@@ -15,7 +15,7 @@ def test_defaults_are_the_embedded_sqlite_demo_shape(monkeypatch: pytest.MonkeyP
     assert settings.database_url.startswith("sqlite+aiosqlite:///")
     assert settings.scheduled_offsets_days == [3, 28]
     assert settings.small_cell_k == 5
-    assert settings.mfa_required_roles == ["peer", "lead", "clinician", "admin"]
+    assert settings.mfa_required_roles == ["peer", "trim_manager", "lead", "clinician", "admin"]
     assert settings.cookie_secure is True
 
 

@@ -50,6 +50,10 @@ class Actor:
         return Role.peer in self.roles
 
     @property
+    def is_trim_manager(self) -> bool:
+        return Role.trim_manager in self.roles
+
+    @property
     def is_lead(self) -> bool:
         return Role.lead in self.roles
 

@@ -15,6 +15,7 @@ from trim.db import new_id, utcnow
 class Role(StrEnum):
     responder = "responder"
     peer = "peer"
+    trim_manager = "trim_manager"  # a peer who supervises peers and holds planning meetings
     lead = "lead"
     clinician = "clinician"
     supervisor = "supervisor"

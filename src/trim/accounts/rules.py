@@ -21,6 +21,7 @@ ROSTER_OPTIONAL_COLUMNS = ("manager_staff_number",)
 ROLE_LABELS = {
     "responder": "Responder",
     "peer": "Peer supporter",
+    "trim_manager": "TRiM manager",
     "lead": "Programme lead",
     "clinician": "Clinician",
     "supervisor": "Supervisor",
