@@ -78,7 +78,9 @@ class Settings(BaseSettings):
     signin_window_minutes: int = Field(default=15, ge=1)
     # Per address the limit is higher: many people can share one address (a station's NAT).
     signin_max_failures_per_address: int = Field(default=50, ge=1)
-    mfa_required_roles: list[str] = Field(default_factory=lambda: ["peer", "trim_manager", "lead", "clinician", "admin"])
+    mfa_required_roles: list[str] = Field(
+        default_factory=lambda: ["peer", "trim_manager", "lead", "clinician", "admin"]
+    )
     password_min_length: int = Field(default=12, ge=8)
     argon2_profile: Literal["default", "cheapest"] = "default"
     # Emailed single-use links: an invitation to choose a password, and a password reset.

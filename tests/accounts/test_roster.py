@@ -84,7 +84,11 @@ async def test_bad_rows_are_reported_and_good_rows_imported(session: AsyncSessio
     assert [(p.line, p.reason) for p in report.problems] == [
         (5, "name is empty"),
         (6, "email 'not-an-email' is not an email address"),
-        (7, "unknown role 'chief' (roles are responder, peer, trim_manager, lead, clinician, supervisor, admin, separated by ;)"),
+        (
+            7,
+            "unknown role 'chief' (roles are responder, peer, trim_manager, lead, clinician, supervisor, admin,"
+            " separated by ;)",
+        ),
         (8, "staff_number F100 already appears on line 2"),
     ]
 
