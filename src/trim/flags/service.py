@@ -206,6 +206,10 @@ async def open_flag_to_act_on(session: AsyncSession, *, actor: Actor, flag_id: u
     flag = await policy.access_flag(session, actor, flag_id)
     if not policy.can_act_on_flag(actor, flag):
         raise NotFound()
+    # Two people acting on one flag at once (a peer offering a referral while the lead closes
+    # it): the row lock makes the second wait for the first and then see its outcome, so a
+    # flag is resolved once and never gets two referrals. (SQLite: one writer at a time.)
+    await session.refresh(flag, with_for_update=True)
     if flag.status != FlagStatus.open:
         raise Conflict("This flag has already been resolved.")
     return flag
@@ -303,6 +307,18 @@ async def flag_causes(session: AsyncSession, *, flag_ids: Sequence[uuid.UUID]) -
     return {
         f_id: cause for f_id, cause in await session.exec(select(Flag.id, Flag.cause).where(col(Flag.id).in_(flag_ids)))
     }
+
+
+async def pseudonyms_of_flags(
+    session: AsyncSession, *, actor: Actor, flag_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """For flags born of a request without a name that the actor may not name: the
+    pseudonym a referral page shows instead of the person's name, by flag id (the caller
+    has fetched the referrals through policy)."""
+    if not flag_ids:
+        return {}
+    found = list(await session.exec(select(Flag).where(col(Flag.id).in_(flag_ids))))
+    return await policy.hidden_requester_names(session, actor, found)
 
 
 async def flag_of_shared_referral(session: AsyncSession, *, actor: Actor, referral: Referral) -> Flag | None:

@@ -616,6 +616,15 @@ async def hidden_requester_names(session: AsyncSession, actor: Actor, flags: Seq
     return {by_request[r.id]: request_rules.requester_label(r, None) for r in rows if not sees_requester_name(actor, r)}
 
 
+async def flag_name_hidden(session: AsyncSession, flag: Flag) -> bool:
+    """Whether the flag was born of a request made without a name that is still hidden:
+    whoever it is passed on to (a clinician) would have only a pseudonym."""
+    if flag.source_request_id is None:
+        return False
+    request = await session.get(PeerRequest, flag.source_request_id)
+    return request is not None and request_rules.name_hidden(request)
+
+
 # -- the aggregate dashboard ------------------------------------------------------------------
 
 

@@ -29,7 +29,7 @@ def referral_out(view: service.ReferralView, include_assessment: bool) -> Referr
     r = view.referral
     return ReferralOut(
         id=r.id,
-        person=PersonRef(id=r.person_id, name=view.person_name),
+        person=PersonRef(id=None if view.unnamed else r.person_id, name=view.person_name),
         status=r.status,
         created_at=r.created_at,
         shared=r.share_assessment,
@@ -127,7 +127,7 @@ class ReferralApi(Controller):
     async def share(self, request: Request[Any, Any, Any], db: Db, referral_id: FromPath[uuid.UUID]) -> ReferralOut:
         actor = current_actor(request)
         referral = await service.confirm_share(db, actor=actor, referral_id=referral_id, now=now_of(request))
-        (view,) = await service.referral_views(db, [referral])
+        (view,) = await service.referral_views(db, [referral], actor=actor)
         return referral_out(view, include_assessment=False)
 
     @post(

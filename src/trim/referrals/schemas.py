@@ -28,7 +28,7 @@ class StatusIn(BaseModel):
 
 
 class PersonRef(BaseModel):
-    id: uuid.UUID
+    id: uuid.UUID | None  # None while the person asked without their name (the name is a pseudonym)
     name: str
 
 

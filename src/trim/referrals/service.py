@@ -59,6 +59,12 @@ async def offer_referral(
             )
         if clinician_id is not None:
             await accounts.ensure_role_holder(session, clinician_id, "clinician")
+            if await policy.flag_name_hidden(session, flag):
+                raise InvalidInput.field(
+                    "clinician_id",
+                    "A clinician needs their name, which they have not shown. Ask them in the conversation, "
+                    "or give them a service from the directory to contact themselves.",
+                )
         if share_assessment and clinician_id is None:
             raise InvalidInput.field(
                 "share_assessment",
@@ -229,6 +235,7 @@ class ReferralView:
     service_name: str | None
     flag_cause: str | None
     shared: list[SharedAssessment] = field(default_factory=list)
+    unnamed: bool = False  # person_name is a pseudonym: the person's id is not shown either
 
     @property
     def status_label(self) -> str:
@@ -239,18 +246,23 @@ class ReferralView:
         return rules.share_pending(self.referral)
 
 
-async def referral_views(session: AsyncSession, referrals: list[Referral]) -> list[ReferralView]:
-    """Referrals with the names a page shows (no access check: pass only visible ones)."""
+async def referral_views(session: AsyncSession, referrals: list[Referral], *, actor: Actor) -> list[ReferralView]:
+    """Referrals with the names a page shows (no access check: pass only visible ones). A
+    referral from a request made without a name shows its pseudonym to whoever the request
+    would (the peer who took it), as the flag does."""
     names = await accounts.names_of(session, [r.person_id for r in referrals] + [r.clinician_id for r in referrals])
     services = {s.id: s.name for s in await session.exec(select(ReferralService))}
-    causes = await flags.flag_causes(session, flag_ids=[r.flag_id for r in referrals if r.flag_id])
+    flag_ids = [r.flag_id for r in referrals if r.flag_id]
+    causes = await flags.flag_causes(session, flag_ids=flag_ids)
+    pseudonyms = await flags.pseudonyms_of_flags(session, actor=actor, flag_ids=flag_ids)
     return [
         ReferralView(
             referral=r,
-            person_name=names.get(r.person_id, ""),
+            person_name=(pseudonyms.get(r.flag_id) if r.flag_id else None) or names.get(r.person_id, ""),
             clinician_name=names.get(r.clinician_id) if r.clinician_id else None,
             service_name=services.get(r.service_id) if r.service_id else None,
             flag_cause=causes.get(r.flag_id) if r.flag_id else None,
+            unnamed=r.flag_id in pseudonyms,
         )
         for r in referrals
     ]
@@ -272,7 +284,7 @@ async def list_referrals(
     if person_id is not None:
         stmt = stmt.where(Referral.person_id == person_id)
     stmt = stmt.order_by(col(Referral.created_at).desc()).limit(limit).offset(offset)
-    return await referral_views(session, list(await session.exec(stmt)))
+    return await referral_views(session, list(await session.exec(stmt)), actor=actor)
 
 
 async def shared_assessments(
@@ -318,7 +330,7 @@ async def referral_detail(
     session: AsyncSession, *, actor: Actor, referral_id: uuid.UUID, settings: Settings, now: datetime
 ) -> ReferralView:
     referral = await policy.access_referral(session, actor, referral_id)
-    view = (await referral_views(session, [referral]))[0]
+    view = (await referral_views(session, [referral], actor=actor))[0]
     view.shared = await shared_assessments(session, actor=actor, referral=referral, settings=settings, now=now)
     audit.record_row(session, actor=actor, action="referral.viewed", row=referral, at=now)
     return view
