@@ -159,6 +159,16 @@ class Settings(BaseSettings):
     # How often an open conversation asks for new messages (seconds).
     conversation_poll_seconds: int = Field(default=3, ge=1, le=60)
 
+    # -- metrics (Prometheus text format; never public) ------------------
+    # The web processes' figures on a port of their own (`trim run` serves it), and/or at
+    # /metrics on the main port for a caller with this bearer token. Neither set: no metrics.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_token: SecretStr | None = None
+    # The address the metrics ports listen on: loopback unless a private network reaches it.
+    metrics_host: str = "127.0.0.1"
+    # The worker's own figures (sweeps, sending, sealing), on this port of `trim worker`.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+
     # -- mail ------------------------------------------------------------
     # smtp://[user:pass@]host[:port][?starttls=1|0][&timeout=SECONDS] or smtps://... (TLS from
     # the first byte). Without starttls=, STARTTLS is used whenever the server offers it.
@@ -195,6 +205,15 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=6 * 365, ge=30)
     # An Idempotency-Key (and the answer it replays, which can hold a score) lasts this long.
     idempotency_ttl_hours: int = Field(default=24, ge=1, le=24 * 30)
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token_long(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError(
+                "use at least 32 random characters: `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+        return value
 
     @field_validator("timezone")
     @classmethod
