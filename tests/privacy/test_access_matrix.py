@@ -53,6 +53,8 @@ REQUEST = {"urgency": "today", "contact_method": "in_person", "safety_concern": 
 
 EXPECT: dict[tuple[str, str], Rule] = {
     ("GET", "/health"): Rule(PUBLIC),
+    ("GET", "/health/live"): Rule(PUBLIC),
+    ("GET", "/health/ready"): Rule(PUBLIC),
     ("GET", "/signin"): Rule(PUBLIC),
     ("POST", "/signin"): Rule(PUBLIC),
     ("POST", "/api/session"): Rule(PUBLIC),
