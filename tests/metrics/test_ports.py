@@ -89,6 +89,10 @@ def samples(text: str, name: str) -> list[tuple[dict[str, str], float]]:
     ]
 
 
+def live_requests(text: str) -> float:
+    return sum(v for labels, v in samples(text, "trim_http_requests_total") if labels["route"] == "/health/live")
+
+
 @pytest.mark.slow
 def test_two_web_processes_are_counted_together_on_the_metrics_port(tmp_path: Path) -> None:
     port, metrics_port = free_port(), free_port()
@@ -108,7 +112,7 @@ def test_two_web_processes_are_counted_together_on_the_metrics_port(tmp_path: Pa
             assert get(f"http://127.0.0.1:{port}/health/live")[0] == 200
         status, text = get(f"http://127.0.0.1:{metrics_port}/metrics")
         assert status == 200
-        counted = sum(v for labels, v in samples(text, "trim_http_requests_total") if labels["route"] == "/health/live")
+        counted = live_requests(text)
         assert counted - already == 30
         # Two live processes each hold a pool: the ceilings add up.
         [(_, ceiling)] = samples(text, "trim_db_pool_connections_max")
@@ -134,7 +138,7 @@ def test_the_worker_shows_its_sweeps_on_its_own_port(tmp_path: Path) -> None:
             if rounds and rounds[0][1] > 0:
                 break
             time.sleep(0.3)
-        last_runs = dict((labels["sweep"], v) for labels, v in samples(text, "trim_sweep_last_run_timestamp_seconds"))
+        last_runs = {labels["sweep"]: v for labels, v in samples(text, "trim_sweep_last_run_timestamp_seconds")}
         assert last_runs, "every sweep is listed"
         assert all(v > time.time() - 60 for v in last_runs.values()), last_runs
         assert rounds[0][1] > time.time() - 60
