@@ -217,6 +217,27 @@ def demo(host: str, port: int, folder: str, no_serve: bool) -> None:
 # -- database -------------------------------------------------------------------
 
 
+@main.command()
+def doctor() -> None:
+    """Check settings, the database and its revision, the keys, the anchors file and the mail
+    server; say what is wrong in plain words (exit 1 if anything is)."""
+    from trim.metrics.doctor import Finding, diagnose
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        click.echo(Finding("settings", False, str(exc)).line())
+        sys.exit(1)
+    findings = asyncio.run(diagnose(settings))
+    for finding in findings:
+        click.echo(finding.line())
+    failed = [f for f in findings if not f.ok]
+    if failed:
+        click.echo(f"{len(failed)} problem(s) found.", err=True)
+        sys.exit(1)
+    click.echo("Everything checked is in order.")
+
+
 @main.group()
 def db() -> None:
     """Database migrations."""
