@@ -181,3 +181,13 @@ async def test_metrics_need_the_token_not_a_session(client: AsyncTestClient[Lite
             response = await browser.get("/metrics")
             assert response.status_code == 401, who
             assert "trim_outbox_depth" not in response.text
+
+
+async def test_the_admin_sees_that_a_metrics_token_is_set_never_the_token(
+    client: AsyncTestClient[Litestar], cast: Cast
+) -> None:
+    async with signed_in(client, cast.admin) as browser:
+        page = await browser.get("/admin/settings")
+    assert page.status_code == 200
+    assert TOKEN not in page.text
+    assert "TRIM_METRICS_TOKEN" in page.text
