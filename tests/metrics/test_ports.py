@@ -19,6 +19,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import TEST_KEYS, TEST_SECRET
+from trim.db import create_engine
+from trim.metrics.pool import capacity
 from trim.migrations import upgrade
 
 TRIM = str(Path(sys.executable).parent / "trim")
@@ -89,6 +91,13 @@ def samples(text: str, name: str) -> list[tuple[dict[str, str], float]]:
     ]
 
 
+def one_pool_ceiling(url: str) -> int:
+    engine = create_engine(url)
+    ceiling = capacity(engine.sync_engine.pool)
+    assert ceiling
+    return ceiling
+
+
 def live_requests(text: str) -> float:
     return sum(v for labels, v in samples(text, "trim_http_requests_total") if labels["route"] == "/health/live")
 
@@ -114,9 +123,9 @@ def test_two_web_processes_are_counted_together_on_the_metrics_port(tmp_path: Pa
         assert status == 200
         counted = live_requests(text)
         assert counted - already == 30
-        # Two live processes each hold a pool: the ceilings add up.
+        # Two live processes each hold a pool: their ceilings add up.
         [(_, ceiling)] = samples(text, "trim_db_pool_connections_max")
-        assert ceiling >= 0
+        assert ceiling == 2 * one_pool_ceiling(env["TRIM_DATABASE_URL"])
         assert samples(text, "trim_outbox_depth") == [({}, 0.0)]
         # The main port serves no metrics without a token.
         assert get(f"http://127.0.0.1:{port}/metrics")[0] == 404
