@@ -41,7 +41,13 @@ class WebMetricsServer:
                     self.send_error(404)
                     return
                 future = asyncio.run_coroutine_threadsafe(scrape(server.maker, clock=utcnow), server.loop)
-                body = future.result(timeout=SCRAPE_TIMEOUT_SECONDS)
+                try:
+                    body = future.result(timeout=SCRAPE_TIMEOUT_SECONDS)
+                except Exception:  # noqa: BLE001 - a slow or failed scrape says so, the server goes on
+                    future.cancel()
+                    log.exception("metrics scrape failed")
+                    self.send_error(503, "metrics unavailable")
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", CONTENT_TYPE)
                 self.send_header("Content-Length", str(len(body)))
