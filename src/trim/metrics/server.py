@@ -43,7 +43,7 @@ class WebMetricsServer:
                 future = asyncio.run_coroutine_threadsafe(scrape(server.maker, clock=utcnow), server.loop)
                 try:
                     body = future.result(timeout=SCRAPE_TIMEOUT_SECONDS)
-                except Exception:  # noqa: BLE001 - a slow or failed scrape says so, the server goes on
+                except Exception:  # a slow or failed scrape says so; the server goes on
                     future.cancel()
                     log.exception("metrics scrape failed")
                     self.send_error(503, "metrics unavailable")
