@@ -17,9 +17,10 @@ from sqlmodel import col, delete, select, update
 from tests.cast import Cast, signed_in
 from tests.conftest import FakeClock
 from tests.helpers import make_incident
-from trim.db import AsyncSession
+from trim.db import AsyncSession, create_engine, make_sessionmaker, utcnow
 from trim.flags.models import Flag
 from trim.followups.models import CheckIn
+from trim.metrics import exposition
 from trim.notifications.models import OutboxMessage
 from trim.privacy.models import AuditEvent
 from trim.requests.models import PeerRequest
@@ -191,3 +192,14 @@ async def test_the_admin_sees_that_a_metrics_token_is_set_never_the_token(
     assert page.status_code == 200
     assert TOKEN not in page.text
     assert "TRIM_METRICS_TOKEN" in page.text
+
+
+async def test_a_scrape_still_answers_when_the_database_is_down() -> None:
+    engine = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/trim", pool_size=1)
+    try:
+        figures = parse((await exposition.scrape(make_sessionmaker(engine), clock=utcnow)).decode())
+    finally:
+        await engine.dispose()
+    assert value(figures, "trim_database_up") == 0
+    assert "trim_outbox_depth" not in figures  # no figure made up in its absence
+    assert "trim_http_requests_total" in figures or "trim_db_pool_waits_total" in figures
