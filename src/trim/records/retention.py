@@ -39,7 +39,7 @@ from trim.accounts.models import AccountLink, LinkRequest, Person, WebSession
 from trim.assessments.models import Assessment, AssessmentResult
 from trim.config import Settings
 from trim.flags import service as flags
-from trim.flags.models import Flag, FlagStatus
+from trim.flags.models import UNRESOLVED_FLAGS, Flag
 from trim.followups.models import CheckIn, PeerChangeRequest
 from trim.incidents.models import Exposure, Incident
 from trim.notifications import jobs as notifications_jobs
@@ -71,7 +71,7 @@ def _last_activity_before(cutoff: datetime) -> SelectOfScalar[Exposure]:
     )
     open_flag = select(Flag.id).where(
         col(Flag.exposure_id) == col(Exposure.id),
-        or_(col(Flag.status) == FlagStatus.open, col(Flag.resolved_at) >= cutoff),
+        or_(col(Flag.status).in_(UNRESOLVED_FLAGS), col(Flag.resolved_at) >= cutoff),
     )
     open_referral = (
         select(Referral.id)
@@ -195,7 +195,7 @@ async def purge(session: AsyncSession, *, now: datetime, settings: Settings, dry
             .where(
                 col(Flag.exposure_id).is_(None),
                 col(Flag.source_request_id).is_(None),
-                col(Flag.status) != FlagStatus.open,
+                col(Flag.status).not_in(UNRESOLVED_FLAGS),
                 col(Flag.resolved_at) < cutoff,
             )
             .join(Person, col(Person.id) == col(Flag.person_id))
