@@ -92,6 +92,8 @@ async def add_interim(
     if days is not None and days < 0:
         raise InvalidInput.field("days", "Give a number of days from today.")
     offset = today + days if days is not None else min(today + settings.interim_default_days, before - 1)
+    if offset < today:
+        raise InvalidInput.field("days", f"Day {before} is already here: record that check-in instead.")
     problem = schedule_rules.interim_offset_problem(offset, after=after, before=before)
     if problem:
         raise InvalidInput.field("days", problem)
