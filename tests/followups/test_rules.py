@@ -358,5 +358,5 @@ def test_the_interim_falls_strictly_between_the_first_and_the_next(offset: int) 
 
 
 def test_extra_kinds_have_words() -> None:
-    assert rules.kind_label("monitor") == "Watchful waiting check-in"
-    assert rules.kind_label("interim") == "Interim check-in"
+    assert rules.kind_label("monitor") == "Watchful waiting"
+    assert rules.kind_label("interim") == "Interim"

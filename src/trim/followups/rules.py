@@ -86,7 +86,7 @@ def return_date_problem(returned_on: date, *, incident_day: date, today: date, p
 MONITOR_KIND = "monitor"
 INTERIM_KIND = "interim"
 EXTRA_KINDS = (MONITOR_KIND, INTERIM_KIND)
-EXTRA_LABELS = {MONITOR_KIND: "Watchful waiting check-in", INTERIM_KIND: "Interim check-in"}
+EXTRA_LABELS = {MONITOR_KIND: "Watchful waiting", INTERIM_KIND: "Interim"}
 
 
 def kind_label(kind: str) -> str:
