@@ -20,6 +20,7 @@ from sqlalchemy.orm import Mapped
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from trim.accounts.actor import Actor
 from trim.assessments import rules as assessment_rules
 from trim.assessments.models import Assessment, AssessmentResult
 from trim.config import Settings
@@ -118,13 +119,19 @@ class AnswersKept:
 
 
 async def answers_kept(
-    session: AsyncSession, *, exposure_ids: Sequence[uuid.UUID], settings: Settings
+    session: AsyncSession, *, actor: Actor, exposure_ids: Sequence[uuid.UUID], settings: Settings
 ) -> dict[uuid.UUID, AnswersKept]:
-    """For the own record (the caller's own exposures): when each exposure's answers and
-    notes were or will be deleted."""
-    if not exposure_ids:
+    """For the own record: when each of the actor's own exposures' answers and notes were or
+    will be deleted (anyone else's exposure ids are left out)."""
+    if not exposure_ids or actor.id is None:
         return {}
-    ids = list(exposure_ids)
+    ids = list(
+        await session.exec(
+            select(Exposure.id).where(col(Exposure.id).in_(list(exposure_ids)), Exposure.person_id == actor.person_id)
+        )
+    )
+    if not ids:
+        return {}
     open_ids = set(
         await session.exec(select(Exposure.id).where(col(Exposure.id).in_(ids), _still_open(col(Exposure.id))))
     )

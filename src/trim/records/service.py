@@ -97,7 +97,9 @@ async def own_record(session: AsyncSession, *, actor: Actor, settings: Settings,
         )
     )
     incident_ids = [i.id for _, i in exposures]
-    kept = await keep_less.answers_kept(session, exposure_ids=[e.id for e, _ in exposures], settings=settings)
+    kept = await keep_less.answers_kept(
+        session, actor=actor, exposure_ids=[e.id for e, _ in exposures], settings=settings
+    )
     checkins = list(await session.exec(select(CheckIn).where(CheckIn.person_id == me).order_by(col(CheckIn.due_at))))
     peer_names = await accounts.names_of(session, [c.peer_id for c in checkins])
     current = {
