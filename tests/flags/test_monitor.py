@@ -199,3 +199,16 @@ async def test_a_flag_with_no_incident_cannot_be_watched(
         await service.monitor_flag(
             db, actor=cast.actor("lead"), flag_id=flag.id, days=14, now=clock(), settings=settings
         )
+
+
+async def test_opting_out_before_the_monitor_checkin_reopens_the_flag(
+    session: AsyncSession, db: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
+) -> None:
+    flag = await persistent_flag(db, cast, settings, clock)
+    watched = await monitor(db, cast, flag, settings, clock)
+    await assessments.person_opts_out(db, actor=cast.actor("responder"), checkin_id=watched.checkin.id, now=clock())
+    await db.commit()
+    stored = await session.get(Flag, flag.id, populate_existing=True)
+    assert stored is not None and stored.status == "open"  # a person decides, not a check-in that never comes
+    extra = (await checkins_of(session, cast.responder))[-1]
+    assert extra.outcome == "cancelled"

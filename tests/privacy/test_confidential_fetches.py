@@ -37,6 +37,7 @@ REVIEWED = {
     "flags.service.support_started": "exposure ids only, for policy.can_remove_exposure",
     "flags.service.monitor_flag": "the flag is fetched and checked through policy first; its exposure schedules",
     "flags.service.settle_monitored": "called by recording, under policy.access_checkin; shows nothing",
+    "flags.service.release_monitors": "called by opting out and removal, each under policy; shows nothing",
     "assessments.service.exposure_history": "the flag rules' booleans for an exposure whose check-in the caller "
     "fetched through policy (recording, the interim offer); no answers leave it",
     "followups.jobs.reminder_candidates": "a sweep: reminders to the assigned peer",

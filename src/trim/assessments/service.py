@@ -446,6 +446,7 @@ async def _opt_out(session: AsyncSession, *, actor: Actor, exposure_id: uuid.UUI
         .values(outcome="cancelled", outcome_reason="opted out of further check-ins", recorded_at=now)
         .execution_options(synchronize_session=False)
     )
+    await flags.release_monitors(session, exposure_id=exposure_id, now=now)
     audit.record(
         session,
         actor=actor,

@@ -360,6 +360,31 @@ async def settle_monitored(
     return watched
 
 
+async def release_monitors(session: AsyncSession, *, exposure_id: uuid.UUID, now: datetime) -> list[Flag]:
+    """The exposure's open check-ins were just cancelled (the person opted out, or was taken
+    off the incident): a flag whose watchful-waiting check-in went with them opens again,
+    so a person decides instead of it waiting for a check-in that will never come."""
+    watched = list(
+        await session.exec(
+            select(Flag)
+            .join(CheckIn, col(CheckIn.id) == col(Flag.monitor_checkin_id))
+            .where(
+                col(Flag.exposure_id) == exposure_id,
+                Flag.status == FlagStatus.monitoring,
+                CheckIn.outcome == Outcome.cancelled,
+            )
+            .with_for_update(of=Flag)
+        )
+    )
+    for flag in watched:
+        flag.status = FlagStatus.open.value
+        flag.resolved_at = None
+        session.add(flag)
+        audit.record_row(session, actor="system", action="flag.reopened", row=flag, details={"by": "cancelled"}, at=now)
+        await _notify_flag(session, flag=flag, now=now, again=True)
+    return watched
+
+
 async def acknowledge_flag(
     session: AsyncSession,
     *,
