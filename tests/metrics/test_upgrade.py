@@ -49,6 +49,9 @@ REVIEWED_COMPATIBLE = {
     # kinds are one per offset, so the new rule refuses what the old one did, and no old
     # statement names the dropped constraint (ON CONFLICT uses it nowhere).
     "0625": "unique (exposure_id, offset_days) replaced by unique (exposure_id, kind)",
+    # The same rule as a partial unique index that leaves out the new "monitor" kind: the
+    # 0404 code writes no such kind, so for it nothing changes.
+    "0627": "unique (exposure_id, kind) kept as a partial unique index for kinds other than monitor",
 }
 CONTRACTING_CALLS = {"drop_column", "drop_table", "rename_table", "drop_constraint", "alter_column", "execute"}
 
