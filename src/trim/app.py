@@ -63,6 +63,7 @@ from trim.logs import AccessLogMiddleware, configure_logging
 from trim.migrations import ensure_migrated
 from trim.notifications.routes import NotificationPages
 from trim.notifications.worker import Worker, running
+from trim.planning.api import PlanningApi
 from trim.records import pages as records_pages
 from trim.records.api import RecordApi
 from trim.records.pages import AuditPages, RecordPages
@@ -183,6 +184,7 @@ def route_handlers() -> list[Any]:
         AdminPages,
         IncidentApi,
         IncidentPages,
+        PlanningApi,
         CheckinApi,
         CheckinPages,
         AssessmentApi,
