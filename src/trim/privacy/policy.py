@@ -211,9 +211,7 @@ def can_plan_incident(actor: Actor, incident: Incident) -> bool:
 async def access_planning(session: AsyncSession, actor: Actor, incident_id: uuid.UUID) -> Incident:
     """The incident if the actor may hold its planning meeting; otherwise the same NotFound
     as a missing one."""
-    found = (
-        await session.exec(select(Incident).where(planning_scope(actor), col(Incident.id) == incident_id))
-    ).first()
+    found = (await session.exec(select(Incident).where(planning_scope(actor), col(Incident.id) == incident_id))).first()
     if found is None:
         raise NotFound()
     return found

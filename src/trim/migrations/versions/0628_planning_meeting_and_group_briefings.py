@@ -18,7 +18,6 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-
 revision: str = "0628"
 down_revision: str | None = "0626"
 branch_labels: str | Sequence[str] | None = None
