@@ -63,7 +63,9 @@ from trim.logs import AccessLogMiddleware, configure_logging
 from trim.migrations import ensure_migrated
 from trim.notifications.routes import NotificationPages
 from trim.notifications.worker import Worker, running
+from trim.planning import pages as planning_pages
 from trim.planning.api import PlanningApi
+from trim.planning.pages import PlanningPages
 from trim.records import pages as records_pages
 from trim.records.api import RecordApi
 from trim.records.pages import AuditPages, RecordPages
@@ -185,6 +187,7 @@ def route_handlers() -> list[Any]:
         IncidentApi,
         IncidentPages,
         PlanningApi,
+        PlanningPages,
         CheckinApi,
         CheckinPages,
         AssessmentApi,
@@ -214,6 +217,7 @@ def route_handlers() -> list[Any]:
 # Every area's navigation entries, in screen order (each area's NAV says where its own go).
 NAV = web.compose_nav(
     followups_pages.NAV,
+    planning_pages.NAV,
     requests_pages.NAV,
     incidents_pages.NAV,
     dashboard_pages.NAV,

@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trim.accounts import service as accounts
 from trim.accounts.actor import Actor
-from trim.accounts.models import Person
+from trim.accounts.models import Person, PersonRole
 from trim.config import Settings
 from trim.errors import Conflict, FieldError, InvalidInput
 from trim.followups import service as followups
@@ -39,6 +39,8 @@ from trim.planning.models import (
 from trim.privacy import audit, policy
 
 MAX_PEOPLE = 1000
+# Who is offered as an attendee of a planning meeting or the facilitator of a briefing.
+STAFF_ROLES = ("lead", "trim_manager", "peer")
 
 
 @dataclass(frozen=True)
@@ -626,3 +628,103 @@ async def record_briefing(
         names.get(facilitator_id, ""),
         sorted(((pid, names.get(pid, "")) for pid in attendees), key=lambda p: p[1]),
     )
+
+
+# -- for the pages -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StaffChoice:
+    id: uuid.UUID
+    name: str
+
+
+async def staff_choices(session: AsyncSession, *, actor: Actor, incident_id: uuid.UUID) -> list[StaffChoice]:
+    """Who may have attended a planning meeting or led a briefing: the lead, TRiM managers
+    and peer supporters (active), for those who hold the meeting."""
+    await policy.access_planning(session, actor, incident_id)
+    rows = await session.exec(
+        select(Person.id, Person.name)
+        .where(
+            col(Person.active).is_(True),
+            col(Person.id).in_(select(PersonRole.person_id).where(col(PersonRole.role).in_(STAFF_ROLES))),
+        )
+        .order_by(col(Person.name))
+        .limit(MAX_PEOPLE)
+    )
+    return [StaffChoice(pid, name) for pid, name in rows]
+
+
+@dataclass(frozen=True)
+class PlannedIncident:
+    incident: Incident
+    held_at: datetime | None
+    due: bool
+
+
+async def planning_list(
+    session: AsyncSession, *, actor: Actor, now: datetime, settings: Settings, limit: int = 50
+) -> list[PlannedIncident]:
+    """Recent incidents whose planning the actor holds, newest first, with whether planning
+    was held and whether it is due."""
+    if not policy.can_plan(actor):
+        return []
+    incidents = list(
+        await session.exec(
+            select(Incident).where(policy.planning_scope(actor)).order_by(col(Incident.occurred_at).desc()).limit(limit)
+        )
+    )
+    held = {
+        r.incident_id: r.held_at
+        for r in await session.exec(
+            select(PlanningRecord).where(col(PlanningRecord.incident_id).in_([i.id for i in incidents]))
+        )
+    }
+    return [
+        PlannedIncident(
+            i,
+            held.get(i.id),
+            rules.is_planning_due(
+                occurred_at=i.occurred_at,
+                held=i.id in held,
+                now=now,
+                hours=settings.planning_due_hours,
+                within_days=settings.planning_due_within_days,
+            ),
+        )
+        for i in incidents
+    ]
+
+
+async def routes_for_incident_page(
+    session: AsyncSession, *, actor: Actor, incident_id: uuid.UUID
+) -> dict[uuid.UUID, RouteLine]:
+    """Routes by person id on an incident page, for the people whose route the actor may
+    see (policy.can_view_route); the caller has opened the incident for them."""
+    incident = await policy.access_incident(session, actor, incident_id)
+    exposures = [e for e, _ in await _live_exposures(session, incident.id)]
+    return {
+        line.person_id: line
+        for line in (await visible_routes(session, actor=actor, incident=incident, exposures=exposures)).values()
+    }
+
+
+@dataclass(frozen=True)
+class PlanningSection:
+    """The planning meeting and briefings of one incident as its page shows them to the lead
+    and TRiM managers."""
+
+    plan: PlanningView
+    staff: list[StaffChoice]
+    due_hours: int
+    route_labels: dict[str, str] = field(default_factory=lambda: dict(ROUTE_LABELS))
+    briefing_why: str = rules.BRIEFING_WHY
+
+
+async def planning_section(
+    session: AsyncSession, *, actor: Actor, incident_id: uuid.UUID, now: datetime, settings: Settings
+) -> PlanningSection:
+    """The planning section of an incident's page (404 for anyone who does not plan)."""
+    plan = await planning_for(session, actor=actor, incident_id=incident_id, now=now, settings=settings)
+    staff = await staff_choices(session, actor=actor, incident_id=incident_id)
+    return PlanningSection(plan, staff, settings.planning_due_hours)
