@@ -165,3 +165,27 @@ async def test_the_lead_records_planning_from_the_incident_page(
         listing = (await lead.get("/planning")).text
         assert "planning held" in listing
     assert [c.outcome for c in await checkins_of(session, cast.responder)] == ["cancelled", "cancelled"]
+
+
+async def test_planning_due_is_at_the_top_of_the_overview_and_on_the_leads_home_until_recorded(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock
+) -> None:
+    incident = await _log(client, cast, clock)  # 20 hours ago: not due yet
+    async with signed_in(client, cast.lead) as lead:
+        assert "Planning due" not in (await lead.get("/overview")).text
+        assert "planning due" not in (await lead.get("/")).text
+    clock.advance(hours=29)  # 49 hours after the incident (a new sign-in: the last one lapsed)
+    async with signed_in(client, cast.lead) as lead:
+        overview = (await lead.get("/overview")).text
+        assert "Planning due (1)" in overview
+        assert overview.index("Planning due (1)") < overview.index('class="counts"')
+        assert f'href="/incidents/{incident}#planning"' in overview
+        home = (await lead.get("/")).text
+        assert "incident with planning due" in home and 'href="/overview#planning-due"' in home
+        saved = await lead.put(f"/api/incidents/{incident}/planning", json={"held_at": _z(clock())})
+        assert saved.status_code == 200
+        assert saved.json()["planning_due"] is False
+        assert "Planning due" not in (await lead.get("/overview")).text
+        assert "planning due" not in (await lead.get("/")).text
+    async with signed_in(client, cast.supervisor) as supervisor:
+        assert "planning due" not in (await supervisor.get("/")).text

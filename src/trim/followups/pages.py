@@ -20,8 +20,10 @@ from trim.flags import service as flags
 from trim.followups import rules, service
 from trim.followups.models import CheckInStatus
 from trim.guards import current_actor, requires, signed_in
+from trim.incidents.models import KIND_LABELS
 from trim.notifications import ical
 from trim.notifications import service as notifications
+from trim.planning import service as planning
 from trim.privacy import audit
 from trim.web import form_data, nav_item, now_of, page, redirect
 
@@ -161,6 +163,8 @@ class CheckinPages(Controller):
             request,
             "followups/overview.html",
             urgent=await flags.urgent_overview(db, actor=actor, now=now),
+            planning_due=await planning.planning_due(db, actor=actor, now=now, settings=settings),
+            kinds=KIND_LABELS,
             unassigned=unassigned,
             overdue=[v for v in open_views if v.status == CheckInStatus.overdue and v.peer_id],
             due=[v for v in open_views if v.status == CheckInStatus.due and v.peer_id],
