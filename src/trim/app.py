@@ -66,6 +66,7 @@ from trim.notifications.worker import Worker, running
 from trim.planning import pages as planning_pages
 from trim.planning.api import PlanningApi
 from trim.planning.pages import PlanningPages
+from trim.planning.service import planning_due
 from trim.records import pages as records_pages
 from trim.records.api import RecordApi
 from trim.records.pages import AuditPages, RecordPages
@@ -228,6 +229,9 @@ NAV = web.compose_nav(
     admin_pages.NAV,
 )
 
+# Each is called as (session, actor=, now=, settings=) and its answer handed to the overview.
+OVERVIEW_PARTS = {"planning_due": planning_due}
+
 
 def create_app(
     settings: Settings | None = None, *, clock: Clock | None = None, check_migrations: bool = True
@@ -294,6 +298,8 @@ def create_app(
     )
     app.state.settings = settings
     app.state.nav = NAV
+    # Parts of the lead's overview that other areas provide, by template name.
+    app.state.overview_parts = OVERVIEW_PARTS
     app.state.csp = page_csp(settings)
     app.state.clock = clock or utcnow
     return app

@@ -23,7 +23,6 @@ from trim.guards import current_actor, requires, signed_in
 from trim.incidents.models import KIND_LABELS
 from trim.notifications import ical
 from trim.notifications import service as notifications
-from trim.planning import service as planning
 from trim.privacy import audit
 from trim.web import form_data, nav_item, now_of, page, redirect
 
@@ -163,8 +162,12 @@ class CheckinPages(Controller):
             request,
             "followups/overview.html",
             urgent=await flags.urgent_overview(db, actor=actor, now=now),
-            planning_due=await planning.planning_due(db, actor=actor, now=now, settings=settings),
             kinds=KIND_LABELS,
+            # Other areas' parts of the overview (planning due, section 12), composed in app.py.
+            **{
+                name: await provide(db, actor=actor, now=now, settings=settings)
+                for name, provide in request.app.state.overview_parts.items()
+            },
             unassigned=unassigned,
             overdue=[v for v in open_views if v.status == CheckInStatus.overdue and v.peer_id],
             due=[v for v in open_views if v.status == CheckInStatus.due and v.peer_id],
