@@ -26,18 +26,15 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def _log_last_night(story: Story, people: list[Member]) -> uuid.UUID:
-    """A road traffic collision the supervisor logged at 21:00 yesterday (local time)."""
-    supervisor = story.org.supervisor
+    """A collision at 21:00 yesterday (local time) at the supervisor's station, logged by the
+    lead (so the supervisor's home, which lists what they logged, is left as it was)."""
+    lead, supervisor = story.org.lead, story.org.supervisor
     zone = story.live.settings.zone
     occurred = (story.live.clock() - timedelta(days=1)).astimezone(zone).replace(hour=21, minute=0, second=0)
 
     async def log(session: AsyncSession) -> uuid.UUID:
         actor = Actor(
-            id=supervisor.id,
-            name=supervisor.name,
-            email=supervisor.email,
-            roles=frozenset({"supervisor", "responder"}),
-            station_id=supervisor.station_id,
+            id=lead.id, name=lead.name, email=lead.email, roles=frozenset({"lead"}), station_id=lead.station_id
         )
         data = incidents.IncidentInput(
             occurred_at=occurred,
