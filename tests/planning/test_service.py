@@ -17,6 +17,8 @@ from trim.config import Settings
 from trim.db import AsyncSession
 from trim.errors import Conflict, InvalidInput, NotFound
 from trim.followups.models import CheckIn
+from trim.followups.rules import scheduled_time
+from trim.incidents import service as incidents
 from trim.incidents.models import Incident
 from trim.planning import rules
 from trim.planning import service as planning
@@ -382,3 +384,43 @@ async def test_the_briefing_tables_have_no_column_for_content(session: AsyncSess
         "created_at",
     }
     assert await conn.run_sync(columns, "briefing_attendees") == {"id", "briefing_id", "person_id"}
+
+
+async def test_reopened_checkins_follow_the_incident_time_as_it_is_now(
+    session: AsyncSession, db: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
+) -> None:
+    incident = await _incident(db, cast, settings, clock, days=1)
+    incident_id = incident.id
+    lead = cast.actor("lead")
+    await planning.save_planning(
+        db,
+        actor=lead,
+        incident_id=incident_id,
+        data=_plan(clock(), RouteInput(cast.responder.id, "briefing_only")),
+        now=clock(),
+        settings=settings,
+    )
+    await db.commit()
+    # The time was wrong by six hours: corrected while the person is on briefing only.
+    found = await session.get(Incident, incident_id)
+    assert found is not None
+    earlier = found.occurred_at - timedelta(hours=6)
+    await incidents.change_incident(
+        db,
+        actor=lead,
+        incident_id=incident_id,
+        data=incidents.IncidentInput(
+            occurred_at=earlier, kind=found.kind, station_id=found.station_id, summary=found.summary
+        ),
+        now=clock(),
+        settings=settings,
+    )
+    await db.commit()
+    await planning.save_planning(
+        db, actor=lead, incident_id=incident_id, data=_plan(clock(), version=1), now=clock(), settings=settings
+    )
+    await db.commit()
+    day3, day28 = await checkins_of(session, cast.responder)
+    assert day3.scheduled_for == scheduled_time(earlier, 3, settings.zone)
+    assert day28.scheduled_for == scheduled_time(earlier, 28, settings.zone)
+    assert (day3.outcome, day28.outcome) == (None, None)

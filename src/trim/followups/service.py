@@ -246,12 +246,18 @@ async def recancel(session: AsyncSession, *, exposure: Exposure, reason_prefix: 
 
 
 async def reopen_cancelled(
-    session: AsyncSession, *, exposure: Exposure, reason_prefix: str, now: datetime, settings: Settings
+    session: AsyncSession,
+    *,
+    exposure: Exposure,
+    incident: Incident,
+    reason_prefix: str,
+    now: datetime,
+    settings: Settings,
 ) -> int:
     """Open again the check-ins cancelled for one reason (their reason starts with
-    `reason_prefix`), from the incident time with catch-up as for a late log: one whose
-    time has passed is due now. Others cancelled (opted out, removed) stay cancelled.
-    With no peer yet, one is chosen by the usual rules."""
+    `reason_prefix`), from the incident's time as it is now, with catch-up as for a late
+    log: one whose time has passed is due now. Others cancelled (opted out, removed) stay
+    cancelled. With no peer yet, one is chosen by the usual rules."""
     checkins = list(
         await session.exec(
             select(CheckIn).where(
@@ -270,6 +276,8 @@ async def reopen_cancelled(
         checkin.outcome_reason = None
         checkin.recorded_at = None
         checkin.peer_id = exposure.peer_id
+        if not rules.is_return_kind(checkin.kind):  # tied to the return date, not the incident time
+            checkin.scheduled_for = rules.scheduled_time(incident.occurred_at, checkin.offset_days, settings.zone)
         checkin.due_at = rules.due_time(checkin.scheduled_for, now)
         session.add(checkin)
     await session.flush()

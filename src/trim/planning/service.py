@@ -304,7 +304,7 @@ def _check_time(
         return [FieldError(name, "Give the time with its zone, e.g. 2026-11-26T09:00:00Z.")]
     if held_at > now + timedelta(hours=1):
         return [FieldError(name, "That time is in the future; record it once it has been held.")]
-    if held_at < incident.occurred_at - timedelta(hours=settings.max_future_incident_hours):
+    if held_at < incident.occurred_at:
         return [FieldError(name, "That is before the incident; check the date.")]
     return []
 
@@ -559,8 +559,10 @@ async def _apply_route(
             await followups.recancel(session, exposure=exposure, reason_prefix=rules.CANCEL_PREFIX, reason=reason)
         cancelled = await followups.cancel_open(session, exposure=exposure, now=now, reason=reason)
     elif rules.cancels_checkins(old.route) and exposure.opted_out_at is None:
+        incident = await session.get(Incident, exposure.incident_id)
+        assert incident is not None
         reopened = await followups.reopen_cancelled(
-            session, exposure=exposure, reason_prefix=rules.CANCEL_PREFIX, now=now, settings=settings
+            session, exposure=exposure, incident=incident, reason_prefix=rules.CANCEL_PREFIX, now=now, settings=settings
         )
     audit.record(
         session,
