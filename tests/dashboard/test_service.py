@@ -49,7 +49,7 @@ async def _filters(db: AsyncSession, settings: Settings, **given: str | None) ->
 async def _plan_some(db: AsyncSession, *, lead: Actor, settings: Settings, rng: random.Random) -> None:
     """Planning meetings on time, late or not at all, with every route, and briefings."""
     incidents = list(await db.exec(select(Incident).where(col(Incident.occurred_at) < NOW - timedelta(days=4))))
-    for n, incident in enumerate(sorted(incidents, key=lambda i: i.id)):
+    for n, incident in enumerate(sorted(incidents, key=lambda i: (i.occurred_at, i.kind, i.summary))):
         if n % 3 == 2:
             continue  # no planning meeting recorded
         exposures = list(await db.exec(select(Exposure).where(Exposure.incident_id == incident.id)))

@@ -396,18 +396,26 @@ def _from_checkins(
     )
 
     # First contact: each exposure's first check-in held or declined, or a request
-    # accepted after the incident; exposures removed in error are left out.
-    removed = sa_select(col(Exposure.id)).where(col(Exposure.removed_at).is_not(None))
+    # accepted after the incident; exposures removed in error are left out. From the
+    # exposures, so a person whose check-ins were all cancelled (briefing only, design
+    # section 12) and who then asked for a peer is counted too.
+    held = func.min(case((checkins.c.outcome.in_(CONTACT_OUTCOMES), checkins.c.recorded_at)))
+    exposure_person = twins.person(col(Exposure.person_id))
     per_exposure = (
-        sa_select(
-            checkins.c.exposure_id,
-            checkins.c.person_id,
-            checkins.c.month,
-            checkins.c.occurred_at,
-            func.min(case((checkins.c.outcome.in_(CONTACT_OUTCOMES), checkins.c.recorded_at))).label("checked_at"),
+        twins.join(
+            sa_select(
+                col(Exposure.id).label("exposure_id"),
+                exposure_person,
+                cohort.c.month,
+                cohort.c.occurred_at,
+                held.label("checked_at"),
+            )
+            .join(cohort, cohort.c.incident_id == col(Exposure.incident_id))
+            .outerjoin(checkins, checkins.c.exposure_id == col(Exposure.id)),
+            col(Exposure.person_id),
         )
-        .where(checkins.c.exposure_id.not_in(removed))
-        .group_by(checkins.c.exposure_id, checkins.c.person_id, checkins.c.month, checkins.c.occurred_at)
+        .where(col(Exposure.removed_at).is_(None))
+        .group_by(col(Exposure.id), exposure_person, cohort.c.month, cohort.c.occurred_at)
         .subquery("per_exposure")
     )
     # Requests by the same counted person: a purged case and a live one still meet.
