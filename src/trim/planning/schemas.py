@@ -25,6 +25,7 @@ class PlanningIn(BaseModel):
     version: int | None = Field(
         default=None,
         ge=0,
+        le=2_000_000_000,
         description="The version you read (GET); required once a record exists. A stale one answers 409 "
         "with what changed since.",
     )
