@@ -73,9 +73,6 @@ class RouteLine:
     def route_label(self) -> str:
         return ROUTE_LABELS.get(self.route, self.route)
 
-    def as_api(self) -> dict[str, object]:
-        return {"person_id": str(self.person_id), "name": self.name, "route": self.route, "reason": self.reason}
-
 
 @dataclass
 class BriefingView:
@@ -84,14 +81,6 @@ class BriefingView:
     facilitator_id: uuid.UUID
     facilitator_name: str
     attendees: list[tuple[uuid.UUID, str]]
-
-    def as_api(self) -> dict[str, object]:
-        return {
-            "id": str(self.id),
-            "held_at": self.held_at,
-            "facilitator_id": str(self.facilitator_id),
-            "attendee_ids": [str(pid) for pid, _ in self.attendees],
-        }
 
 
 @dataclass
@@ -109,19 +98,6 @@ class PlanningView:
     @property
     def held(self) -> bool:
         return self.held_at is not None
-
-    def as_api(self) -> dict[str, object]:
-        return {
-            "incident_id": str(self.incident.id),
-            "held": self.held,
-            "held_at": self.held_at,
-            "version": self.version,
-            "attendees": [str(pid) for pid, _ in self.attendees],
-            "routes": [r.as_api() for r in self.routes],
-            "updated_at": self.updated_at,
-            "planning_due": self.due_since is not None,
-            "briefings": [b.as_api() for b in self.briefings],
-        }
 
 
 # -- reading -------------------------------------------------------------------------------
