@@ -60,6 +60,7 @@ from trim.incidents.api import IncidentApi
 from trim.incidents.pages import IncidentPages
 from trim.jobs import SWEEPS
 from trim.logs import AccessLogMiddleware, configure_logging
+from trim.metrics.plugin import OperationsPlugin
 from trim.migrations import ensure_migrated
 from trim.notifications.routes import NotificationPages
 from trim.notifications.worker import Worker, running
@@ -75,6 +76,7 @@ from trim.referrals.api import ReferralApi
 from trim.referrals.pages import FlagReferralPages, ReferralPages, ServicePages
 from trim.requests import pages as requests_pages
 from trim.requests.api import ConversationApi, RequestApi
+from trim.requests.news import close_listeners
 from trim.requests.pages import RequestPages
 from trim.sharing import pages as sharing_pages
 from trim.sharing.api import SharedNoteApi
@@ -259,6 +261,7 @@ def create_app(
             else:
                 yield
         finally:
+            await close_listeners()
             await engine.dispose()
 
     csrf = CSRFConfig(
@@ -280,6 +283,7 @@ def create_app(
         exception_handlers={Exception: web.handle_exception},
         before_send=[security_headers],
         lifespan=[lifespan],
+        plugins=[OperationsPlugin(settings)],  # health probes and metrics (README, "Running it")
         template_config=TemplateConfig(
             directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=_template_engine(settings)
         ),
