@@ -1,7 +1,7 @@
 """the planning meeting after an incident and group briefings (design section 12)
 
 Revision ID: 0628
-Revises: 0626
+Revises: 0627
 Create Date: 2026-12-02 12:30:07.491775
 
 - planning_records (one per incident, with a version for concurrent edits),
@@ -19,7 +19,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0628"
-down_revision: str | None = "0626"
+down_revision: str | None = "0627"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
