@@ -44,6 +44,7 @@ REVIEWED = {
     "followups.service.reassign_open_of_peer": "the caller (account service) holds the lead's decision",
     "followups.service.open_change_requests": "lead only (checked first); names and dates, no content",
     "followups.service.peer_loads": "lead only (checked first); counts per peer",
+    "peers.eligibility.standings": "counts of open people per peer for the eligibility filter, no content",
     "incidents.service.add_exposure": "reached through policy.can_manage_incident by its caller",
     "incidents.service.exposure_counts": "counts for incidents the caller fetched through policy",
     "records.service.own_record": "every query is filtered to the actor's own person id",
