@@ -527,6 +527,50 @@ async def reassign_open_of_peer(
     return moved, unassigned
 
 
+async def move_from_quiet_peer(
+    session: AsyncSession, *, exposure_id: uuid.UUID, from_peer_id: uuid.UUID, now: datetime, settings: Settings
+) -> tuple[bool, uuid.UUID | None]:
+    """A quiet peer's check-ins for one exposure go to another peer by the usual rules
+    (never back to them). The move is claimed by a conditional update on the exposure, so
+    two workers move it once. Returns (claimed, new peer); (True, None): nobody else
+    qualifies and it stays where it is; (False, None): it had moved already."""
+    exposure = await session.get(Exposure, exposure_id)
+    if exposure is None or exposure.removed_at is not None or exposure.peer_id != from_peer_id:
+        return False, None
+    assigner = await new_assigner(session, settings, now=now)
+    assigner.loads.pop(from_peer_id, None)
+    new_peer = assigner.choose(
+        person_id=exposure.person_id,
+        place=await _person_place(session, exposure.person_id),
+        exposed_ids=await _exposed_ids(session, exposure.incident_id),
+        new_checkins=await _open_count(session, exposure.id),
+        exclude={from_peer_id},
+    )
+    if new_peer is None:
+        return True, None
+    claimed = await session.exec(
+        update(Exposure)
+        .where(col(Exposure.id) == exposure_id, col(Exposure.peer_id) == from_peer_id)
+        .values(peer_id=new_peer)
+        .execution_options(synchronize_session=False)
+    )
+    if (claimed.rowcount or 0) != 1:
+        return False, None
+    await session.refresh(exposure)
+    await _set_exposure_peer(session, exposure=exposure, peer_id=new_peer)
+    audit.record(
+        session,
+        actor="system",
+        action="exposure.reassigned",
+        target_type="exposure",
+        target_id=exposure.id,
+        subject_id=exposure.person_id,
+        details={"from": from_peer_id, "to": new_peer, "why": "quiet_peer"},
+        at=now,
+    )
+    return True, new_peer
+
+
 async def _open_count(session: AsyncSession, exposure_id: uuid.UUID) -> int:
     return int(
         (
