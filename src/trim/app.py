@@ -63,6 +63,9 @@ from trim.logs import AccessLogMiddleware, configure_logging
 from trim.migrations import ensure_migrated
 from trim.notifications.routes import NotificationPages
 from trim.notifications.worker import Worker, running
+from trim.peers import pages as peers_pages
+from trim.peers.api import PeerCareApi
+from trim.peers.pages import PeerCarePages
 from trim.records import pages as records_pages
 from trim.records.api import RecordApi
 from trim.records.pages import AuditPages, RecordPages
@@ -198,6 +201,8 @@ def route_handlers() -> list[Any]:
         AuditPages,
         RequestApi,
         ConversationApi,
+        PeerCareApi,
+        PeerCarePages,
         RequestPages,
         NotificationPages,
         CalendarFeeds,
@@ -219,6 +224,7 @@ NAV = web.compose_nav(
     referrals_pages.NAV,
     records_pages.NAV,
     sharing_pages.NAV,
+    peers_pages.NAV,
     admin_pages.NAV,
 )
 
