@@ -22,6 +22,7 @@ from trim.followups.models import CheckInStatus
 from trim.guards import current_actor, requires, signed_in
 from trim.notifications import ical
 from trim.notifications import service as notifications
+from trim.peers import service as peer_care
 from trim.privacy import audit
 from trim.web import form_data, nav_item, now_of, page, redirect
 
@@ -157,11 +158,18 @@ class CheckinPages(Controller):
             db, actor=actor, statuses=("upcoming",), now=now, settings=settings, limit=100, filters=filters
         )
         role_changes = await audit.recent(db, actions=("person.roles_changed",), limit=10)
+        # Section 13: why nobody qualifies for each waiting person, and who is lapsing soon.
+        why_unassigned = await peer_care.unassigned_reasons(
+            db, actor=actor, exposure_ids=list({v.exposure_id for v in unassigned}), now=now, settings=settings
+        )
+        lapsing = await peer_care.lapsing_soon(db, actor=actor, now=now, settings=settings)
         return page(
             request,
             "followups/overview.html",
             urgent=await flags.urgent_overview(db, actor=actor, now=now),
             unassigned=unassigned,
+            why_unassigned=why_unassigned,
+            lapsing=lapsing,
             overdue=[v for v in open_views if v.status == CheckInStatus.overdue and v.peer_id],
             due=[v for v in open_views if v.status == CheckInStatus.due and v.peer_id],
             upcoming=[v for v in upcoming if v.peer_id],
