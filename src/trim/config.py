@@ -146,6 +146,8 @@ class Settings(BaseSettings):
     peer_debrief_days: int = Field(default=7, ge=1, le=90)
     # A check-in overdue by this many days with no record and no contact logged moves on.
     quiet_peer_days: int = Field(default=3, ge=1, le=90)
+    # The course a roster's trained_on / refresher_due columns record.
+    peer_roster_course_name: str = Field(default="TRiM practitioner", min_length=1, max_length=120)
     # The longest "resting until" a peer can set (a typo years out is refused).
     peer_rest_max_days: int = Field(default=180, ge=1, le=3660)
 

@@ -30,6 +30,7 @@ from trim.accounts.service import roles_by_person, tell_leads_of_privileged_gran
 from trim.config import Settings
 from trim.errors import InvalidInput
 from trim.notifications import service as notifications
+from trim.peers import service as peers
 from trim.privacy import audit
 
 MAX_BYTES = 20 * 1024 * 1024
@@ -273,6 +274,16 @@ async def import_roster(
                 else:
                     report.unchanged += 1
             imported.append(existing_by_staff[row.staff_number].id)
+            if row.trained_on is not None:
+                await session.flush()  # the person exists before their course
+                await peers.record_course(
+                    session,
+                    person_id=existing_by_staff[row.staff_number].id,
+                    name=settings.peer_roster_course_name,
+                    completed_on=row.trained_on,
+                    refresher_due=row.refresher_due,
+                    now=now,
+                )
         if on_progress and (index % 100 == 0 or index == total):
             await session.flush()
             on_progress(index, total)
