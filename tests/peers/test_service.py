@@ -19,6 +19,7 @@ from tests.helpers import checkins_of, make_incident
 from trim.config import Settings
 from trim.db import AsyncSession, create_engine, make_sessionmaker
 from trim.errors import Conflict, NotFound
+from trim.followups import eligibility
 from trim.followups import service as followups
 from trim.followups.models import CheckIn
 from trim.incidents import service as incidents
@@ -195,14 +196,14 @@ async def test_peers_at_their_cap_are_skipped_and_the_lead_reads_why(
         filters=followups.CheckinFilter(unassigned=True),
     )
     exposure_ids = list({v.exposure_id for v in views if v.person_id == left.id})
-    reasons = await service.unassigned_reasons(
+    reasons = await eligibility.unassigned_reasons(
         db, actor=cast.actor("lead"), exposure_ids=exposure_ids, now=clock(), settings=settings
     )
     assert list(reasons.values()) == [
         "every peer at Station B is at their cap; every peer at Station C is at their cap"
     ]
     assert (
-        await service.unassigned_reasons(
+        await eligibility.unassigned_reasons(
             db, actor=cast.actor("peer"), exposure_ids=exposure_ids, now=clock(), settings=settings
         )
         == {}

@@ -17,12 +17,11 @@ from trim.accounts.rules import PRIVILEGED_ROLES
 from trim.deps import Conf, Db
 from trim.errors import InvalidInput, NotFound
 from trim.flags import service as flags
-from trim.followups import rules, service
+from trim.followups import eligibility, rules, service
 from trim.followups.models import CheckInStatus
 from trim.guards import current_actor, requires, signed_in
 from trim.notifications import ical
 from trim.notifications import service as notifications
-from trim.peers import service as peer_care
 from trim.privacy import audit
 from trim.web import form_data, nav_item, now_of, page, redirect
 
@@ -159,10 +158,10 @@ class CheckinPages(Controller):
         )
         role_changes = await audit.recent(db, actions=("person.roles_changed",), limit=10)
         # Section 13: why nobody qualifies for each waiting person, and who is lapsing soon.
-        why_unassigned = await peer_care.unassigned_reasons(
+        why_unassigned = await eligibility.unassigned_reasons(
             db, actor=actor, exposure_ids=list({v.exposure_id for v in unassigned}), now=now, settings=settings
         )
-        lapsing = await peer_care.lapsing_soon(db, actor=actor, now=now, settings=settings)
+        lapsing = await eligibility.lapsing_soon(db, actor=actor, now=now, settings=settings)
         return page(
             request,
             "followups/overview.html",

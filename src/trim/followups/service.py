@@ -17,11 +17,10 @@ from trim.accounts.actor import Actor
 from trim.accounts.models import Person, PersonRole, Role
 from trim.config import Settings
 from trim.errors import Conflict, InvalidInput, NotFound
-from trim.followups import rules
+from trim.followups import eligibility, rules
 from trim.followups.models import CheckIn, Outcome, PeerChangeRequest
 from trim.incidents.models import Exposure, Incident
 from trim.notifications import service as notifications
-from trim.peers import eligibility
 from trim.privacy import audit, policy
 
 # -- peers and their load ------------------------------------------------------------

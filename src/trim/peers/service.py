@@ -19,11 +19,10 @@ from trim.accounts.models import Person, PersonRole, Role, Station
 from trim.config import Settings
 from trim.db import dialect_insert
 from trim.errors import Conflict, FieldError, InvalidInput, NotFound
-from trim.followups import rules as followups_rules
+from trim.followups import eligibility
 from trim.followups import service as followups
-from trim.incidents.models import Exposure
 from trim.notifications import service as notifications
-from trim.peers import eligibility, rules
+from trim.peers import rules
 from trim.peers.models import PeerCourse, PeerState, QuietClock, SupervisionOutcome, SupervisionTask
 from trim.privacy import audit, policy
 
@@ -238,24 +237,6 @@ async def peer_roster(session: AsyncSession, *, actor: Actor, now: datetime, set
     if not actor.has(Role.lead, Role.trim_manager):
         raise NotFound()
     return await _profiles(session, await _peer_ids(session), now=now, settings=settings)
-
-
-async def lapsing_soon(session: AsyncSession, *, actor: Actor, now: datetime, settings: Settings) -> list[PeerProfile]:
-    """Peers whose refresher falls due within the notice days, or has lapsed: the overview's list."""
-    if not actor.is_lead:
-        return []
-    today = _today(now, settings)
-    horizon = today.toordinal() + settings.peer_lapse_notice_days
-    ids = list(
-        await session.exec(
-            select(PeerCourse.person_id)
-            .where(col(PeerCourse.refresher_due).is_not(None))
-            .group_by(col(PeerCourse.person_id))
-            .having(func.min(PeerCourse.refresher_due) <= date.fromordinal(horizon))
-        )
-    )
-    profiles = await _profiles(session, await _peer_ids(session, ids), now=now, settings=settings)
-    return sorted(profiles, key=lambda p: (p.lapses_on or today, p.name))
 
 
 async def _lead_peer(session: AsyncSession, actor: Actor, person_id: uuid.UUID) -> Person:
@@ -513,73 +494,3 @@ async def contact_attempted_at(session: AsyncSession, *, actor: Actor, checkin_i
     if clock is None or clock.peer_id != checkin.peer_id:
         return None
     return clock.contact_attempted_at
-
-
-# -- the lead's overview: why nobody qualifies -------------------------------------------------
-
-
-async def unassigned_reasons(
-    session: AsyncSession, *, actor: Actor, exposure_ids: Sequence[uuid.UUID], now: datetime, settings: Settings
-) -> dict[uuid.UUID, str]:
-    """For the lead: why no peer qualifies for each of these exposures, in words
-    ("every peer at Bravo is at their cap"). Reads stations, roles and counts, no content."""
-    if not actor.is_lead or not exposure_ids:
-        return {}
-    peers = list(
-        await session.exec(
-            select(Person)
-            .join(PersonRole, col(PersonRole.person_id) == col(Person.id))
-            .where(PersonRole.role == Role.peer, col(Person.active).is_(True))
-        )
-    )
-    found = await eligibility.standings(session, [p.id for p in peers], settings=settings)
-    stations = dict((await session.exec(select(Station.id, Station.name))).all())
-    exposures = list(await session.exec(select(Exposure).where(col(Exposure.id).in_(list(exposure_ids)))))
-    incident_ids = list({e.incident_id for e in exposures})
-    exposed: dict[uuid.UUID, set[uuid.UUID]] = {}
-    for incident_id, person_id in await session.exec(
-        select(Exposure.incident_id, Exposure.person_id).where(
-            col(Exposure.incident_id).in_(incident_ids), col(Exposure.removed_at).is_(None)
-        )
-    ):
-        exposed.setdefault(incident_id, set()).add(person_id)
-    people = {
-        p.id: p for p in await session.exec(select(Person).where(col(Person.id).in_([e.person_id for e in exposures])))
-    }
-    today = _today(now, settings)
-    reasons = {}
-    for exposure in exposures:
-        person = people.get(exposure.person_id)
-        if person is None:
-            continue
-        rejections = []
-        qualifies = False
-        for peer in peers:
-            if peer.id == person.id:
-                continue
-            candidate = followups_rules.PeerCandidate(
-                id=peer.id,
-                name=peer.name,
-                station_id=peer.station_id,
-                open_checkins=0,
-                staff_number=peer.staff_number,
-                manager_staff_number=peer.manager_staff_number,
-            )
-            why = rules.rejection(
-                candidate,
-                found[peer.id],
-                today=today,
-                person_station_id=person.station_id,
-                exposed_ids=exposed.get(exposure.incident_id, set()),
-                avoid_same_station=settings.assign_avoid_same_station,
-                person_staff_number=person.staff_number,
-                person_manager_staff_number=person.manager_staff_number,
-            )
-            if why is None:
-                qualifies = True
-                break
-            rejections.append((stations.get(peer.station_id, "") if peer.station_id else "", why))
-        reasons[exposure.id] = (
-            "a peer qualifies now: try assigning again" if qualifies else rules.nobody_reason(rejections)
-        )
-    return reasons

@@ -17,9 +17,9 @@ from trim.accounts.models import Person, PersonRole, Role
 from trim.config import Settings
 from trim.errors import Conflict, FieldError, InvalidInput, NotFound
 from trim.flags import service as flags
+from trim.followups import eligibility
 from trim.incidents import service as incidents
 from trim.notifications import service as notifications
-from trim.peers import eligibility
 from trim.peers import rules as peer_rules
 from trim.privacy import audit, crypto, policy
 from trim.requests import rules
