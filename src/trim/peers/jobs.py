@@ -5,7 +5,8 @@ TRIM_QUIET_PEER_DAYS with no record and no contact logged moves to another peer)
 Costs: the training sweep reads the courses whose refresher falls due within the notice
 days (an index on refresher_due), once a day at most per peer and date; the quiet sweep
 reads open, assigned check-ins overdue by the quiet days (a range on ix_checkins_due_at)
-with their clocks, a batch at a time. Both are idempotent: a notice is claimed by the
+whose clock has also run out (a primary-key probe of quiet_clocks each), a batch at a
+time, oldest first. Both are idempotent: a notice is claimed by the
 unique (person, kind, date) of peer_notices, and a move by a conditional update of the
 exposure's peer, so two workers at once notify and move once.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import and_, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -100,8 +101,25 @@ async def sweep_quiet(session: AsyncSession, *, now: datetime, settings: Setting
     rows = (
         await session.exec(
             select(CheckIn.id, CheckIn.exposure_id, CheckIn.peer_id, CheckIn.due_at)
+            .outerjoin(QuietClock, col(QuietClock.checkin_id) == col(CheckIn.id))
             .where(col(CheckIn.outcome).is_(None), col(CheckIn.peer_id).is_not(None))
             .where(col(CheckIn.due_at) <= now - window - quiet)
+            # The clock's restarts in SQL too, so check-ins that moved (or were tried) lately
+            # never fill the batch ahead of those that are quiet now.
+            .where(
+                or_(
+                    col(QuietClock.checkin_id).is_(None),
+                    col(QuietClock.peer_id).is_(None),
+                    col(QuietClock.peer_id) != col(CheckIn.peer_id),
+                    and_(
+                        or_(col(QuietClock.started_at).is_(None), col(QuietClock.started_at) <= now - quiet),
+                        or_(
+                            col(QuietClock.contact_attempted_at).is_(None),
+                            col(QuietClock.contact_attempted_at) <= now - quiet,
+                        ),
+                    ),
+                )
+            )
             .order_by(col(CheckIn.due_at), col(CheckIn.id))
             .limit(settings.sweep_batch_size)
         )
