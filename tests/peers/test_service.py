@@ -367,3 +367,35 @@ async def test_the_migrated_supervision_table_has_the_same_columns(session: Asyn
     conn = await session.connection()
     columns = await conn.run_sync(lambda c: {col["name"] for col in sa.inspect(c).get_columns("supervision_tasks")})
     assert columns == {"id", "peer_id", "created_at", "due", "outcome", "outcome_at", "outcome_by_id"}
+
+
+async def test_two_workers_on_the_lapse_day_tell_the_lead_once_and_hand_on_once(
+    postgres_url: str, db: AsyncSession, session: AsyncSession, cast: Cast, clock: FakeClock, settings: Settings
+) -> None:
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("the race is proven on PostgreSQL (SQLite serialises writers)")
+    await _log(session, cast, clock, settings, [cast.responder])
+    first = (await checkins_of(session, cast.responder))[0].peer_id
+    who = "peer" if first == cast.peer.id else "other_peer"
+    await _lapse(db, cast, who, _today(clock, settings), clock)
+    engine = create_engine(settings.database_url, pool_size=4)
+    maker = make_sessionmaker(engine)
+    start = asyncio.Event()
+
+    async def sweep() -> int:
+        async with maker() as tx:
+            await start.wait()
+            done = await jobs.sweep_training(tx, now=clock(), settings=settings)
+            await tx.commit()
+            return done
+
+    tasks = [asyncio.create_task(sweep()) for _ in range(2)]
+    await asyncio.sleep(0.05)
+    start.set()
+    results = sorted(await asyncio.gather(*tasks))
+    await engine.dispose()
+    assert results == [0, 1]
+    lapsed = [m for m in await _outbox(session) if m.subject == "A peer supporter's training has lapsed"]
+    assert len(lapsed) == 1
+    moves = list(await session.exec(select(AuditEvent).where(col(AuditEvent.action) == "exposure.reassigned")))
+    assert [e.details.get("why") for e in moves] == ["peer_lapsed"]
