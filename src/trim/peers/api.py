@@ -185,7 +185,7 @@ class PeerCareApi(Controller):
         "/supervision",
         guards=[requires("trim_manager", "lead")],
         summary="Supervision tasks: the peer, the dates, the outcome; never the person supported or the incident",
-        responses=api_errors(401, 404),
+        responses=api_errors(400, 401, 404, 422),
     )
     async def supervision(
         self, request: Request[Any, Any, Any], db: Db, limit: Limit = 100, offset: Offset = 0
