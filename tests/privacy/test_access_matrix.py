@@ -523,3 +523,48 @@ async def test_the_insider_rules_route_by_route(
     async with signed_in(client, cast.lead) as lead:
         assert "Only the programme lead" not in (await lead.get(f"/incidents/{incident}")).text
         assert (await lead.delete(f"/api/incidents/{incident}/exposures/{ids['person_id']}")).status_code == 204
+
+
+# A TRiM manager (a peer who supervises peers, design sections 12-13) reaches what any
+# unrelated peer (O) reaches, plus these; everything else, the supported person above all,
+# answers 404.
+TRIM_MANAGER_EXTRA = {
+    ("GET", "/api/supervision"),
+    ("GET", "/supervision"),
+    ("GET", "/api/peers"),
+    ("GET", "/peers"),
+}
+
+
+async def test_a_trim_manager_reaches_supervision_and_never_the_person(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock, session: AsyncSession
+) -> None:
+    ids, _people = await seed(client, cast, clock)
+    manager = await make_person(session, roles=["responder", "peer", "trim_manager"], station=cast.station_c)
+    await session.commit()
+    browser = AsyncTestClient(app=client.app, base_url=BASE_URL)
+    browser.blocking_portal = client.blocking_portal
+    await sign_in(browser, manager.email)
+    problems = []
+    for (method, template), rule in sorted(EXPECT.items()):
+        if method != "GET" or rule.allow == PUBLIC:
+            continue
+        path = fill(template, rule, ids)
+        body: list[str] = []
+        status = await call(browser, method, path, rule, ids, body)
+        allowed = "O" in rule.allow or (method, template) in TRIM_MANAGER_EXTRA
+        if allowed and (status in (401, 403, 404) or status >= 500):
+            problems.append(f"{method} {path}: {status}, expected to reach it")
+        if not allowed and status != 404:
+            problems.append(f"{method} {path}: {status}, expected 404")
+        listed = rule.lists and body and ids[rule.lists[0]] in body[0] and "O" not in rule.lists[1]
+        if listed and (method, template) not in TRIM_MANAGER_EXTRA:
+            problems.append(f"{method} {path}: mentions {rule.lists and rule.lists[0]}")
+        for secret in (ids["person_id"], ids["incident_id"], ids["checkin_id"]):
+            if body and secret in body[0] and "O" not in rule.allow:
+                problems.append(f"{method} {path}: mentions the person's case ({secret})")
+    supervision = (await browser.get("/api/supervision")).text
+    assert ids["task_id"] in supervision
+    for secret in (ids["person_id"], ids["incident_id"], ids["checkin_id"], cast.responder.name):
+        assert secret not in supervision
+    assert problems == [], "\n".join(problems)
