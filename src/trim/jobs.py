@@ -15,6 +15,7 @@ from trim.followups import jobs as followups_jobs
 from trim.notifications import jobs as notifications_jobs
 from trim.notifications.sweeps import RegisteredSweep
 from trim.peers import jobs as peers_jobs
+from trim.records import jobs as records_jobs
 from trim.requests import jobs as requests_jobs
 
 # Shared plumbing with periodic work of its own (not an area, so listed here).
@@ -28,4 +29,5 @@ SWEEPS: tuple[RegisteredSweep, ...] = (
     *flags_jobs.SWEEPS,
     *requests_jobs.SWEEPS,
     *peers_jobs.SWEEPS,
+    *records_jobs.SWEEPS,
 )
