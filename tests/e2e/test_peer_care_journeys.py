@@ -2,7 +2,8 @@
 phone sets "resting until" and their check-in moves to another peer; the lead sees a peer
 whose refresher is coming due on the overview and renews their training.
 
-Each journey makes its own peer and person, so moving work never touches the story's."""
+Each journey makes its own peer and person, so moving work never touches the story's, and
+retires its peer at the end, so later journeys' assignments go to the story's peers."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from datetime import date, timedelta
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import update
 from sqlmodel import col, select
 
 from tests.e2e.conftest import BrowserFor
@@ -18,6 +20,7 @@ from tests.e2e.org import PASSWORD, Member
 from tests.e2e.story import Story
 from trim.accounts import service as accounts
 from trim.accounts.actor import SYSTEM, Actor
+from trim.accounts.models import Person
 from trim.accounts.passwords import hash_password
 from trim.db import AsyncSession
 from trim.followups import service as followups
@@ -51,6 +54,15 @@ def _new_person(story: Story, name: str, roles: list[str], station: str) -> Memb
     return story.live.run_db(make)
 
 
+def _retire(story: Story, member: Member) -> None:
+    """This journey's peer leaves the programme: later journeys never get them assigned."""
+
+    async def retire(session: AsyncSession) -> None:
+        await session.exec(update(Person).where(col(Person.id) == member.id).values(active=False, available=False))
+
+    story.live.run_db(retire)
+
+
 def _lead_actor(story: Story) -> Actor:
     lead = story.org.lead
     return Actor(id=lead.id, name=lead.name, email=lead.email, roles=frozenset({"lead"}), station_id=lead.station_id)
@@ -60,6 +72,14 @@ def test_a_peer_rests_on_a_phone_and_their_check_in_moves(browser_for: BrowserFo
     stations = list(story.org.stations)
     peer = _new_person(story, "Rowan Ellis", ["responder", "peer"], stations[0])
     person = _new_person(story, "Tamsin Hale", ["responder"], stations[-1])
+    try:
+        _rest_journey(browser_for, story, peer, person)
+    finally:
+        _retire(story, peer)
+
+
+def _rest_journey(browser_for: BrowserFor, story: Story, peer: Member, person: Member) -> None:
+    stations = list(story.org.stations)
     live = story.live
 
     async def arrange(session: AsyncSession) -> uuid.UUID:
@@ -120,8 +140,15 @@ def test_a_peer_rests_on_a_phone_and_their_check_in_moves(browser_for: BrowserFo
 
 
 def test_the_lead_sees_a_lapsing_peer_on_the_overview_and_renews_them(browser_for: BrowserFor, story: Story) -> None:
-    live = story.live
     peer = _new_person(story, "Morgan Pryce", ["responder", "peer"], next(iter(story.org.stations)))
+    try:
+        _renewal_journey(browser_for, story, peer)
+    finally:
+        _retire(story, peer)
+
+
+def _renewal_journey(browser_for: BrowserFor, story: Story, peer: Member) -> None:
+    live = story.live
     today = live.clock().astimezone(live.settings.zone).date()
     due = today + timedelta(days=20)
 
