@@ -76,6 +76,20 @@ def test_a_peer_rests_on_a_phone_and_their_check_in_moves(browser_for: BrowserFo
         _rest_journey(browser_for, story, peer, person)
     finally:
         _retire(story, peer)
+        _close_case(story, person)
+
+
+def _close_case(story: Story, member: Member) -> None:
+    """This journey's person needs nothing more: the story's peers carry the load they did."""
+
+    async def close(session: AsyncSession) -> None:
+        await session.exec(
+            update(CheckIn)
+            .where(col(CheckIn.person_id) == member.id, col(CheckIn.outcome).is_(None))
+            .values(outcome="cancelled", outcome_reason="end of the journey", recorded_at=story.live.clock())
+        )
+
+    story.live.run_db(close)
 
 
 def _rest_journey(browser_for: BrowserFor, story: Story, peer: Member, person: Member) -> None:
