@@ -60,12 +60,17 @@ from trim.incidents.api import IncidentApi
 from trim.incidents.pages import IncidentPages
 from trim.jobs import SWEEPS
 from trim.logs import AccessLogMiddleware, configure_logging
+from trim.metrics.plugin import OperationsPlugin
 from trim.migrations import ensure_migrated
 from trim.notifications.routes import NotificationPages
 from trim.notifications.worker import Worker, running
 from trim.peers import pages as peers_pages
 from trim.peers.api import PeerCareApi
 from trim.peers.pages import PeerCarePages
+from trim.planning import pages as planning_pages
+from trim.planning.api import PlanningApi
+from trim.planning.pages import PlanningPages
+from trim.planning.service import planning_due
 from trim.records import pages as records_pages
 from trim.records.api import RecordApi
 from trim.records.pages import AuditPages, RecordPages
@@ -187,6 +192,8 @@ def route_handlers() -> list[Any]:
         AdminPages,
         IncidentApi,
         IncidentPages,
+        PlanningApi,
+        PlanningPages,
         CheckinApi,
         CheckinPages,
         AssessmentApi,
@@ -218,6 +225,7 @@ def route_handlers() -> list[Any]:
 # Every area's navigation entries, in screen order (each area's NAV says where its own go).
 NAV = web.compose_nav(
     followups_pages.NAV,
+    planning_pages.NAV,
     requests_pages.NAV,
     incidents_pages.NAV,
     dashboard_pages.NAV,
@@ -228,6 +236,9 @@ NAV = web.compose_nav(
     peers_pages.NAV,
     admin_pages.NAV,
 )
+
+# Each is called as (session, actor=, now=, settings=) and its answer handed to the overview.
+OVERVIEW_PARTS = {"planning_due": planning_due}
 
 
 def create_app(
@@ -278,6 +289,7 @@ def create_app(
         exception_handlers={Exception: web.handle_exception},
         before_send=[security_headers],
         lifespan=[lifespan],
+        plugins=[OperationsPlugin(settings)],  # health probes and metrics (README, "Running it")
         template_config=TemplateConfig(
             directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=_template_engine(settings)
         ),
@@ -296,6 +308,8 @@ def create_app(
     )
     app.state.settings = settings
     app.state.nav = NAV
+    # Parts of the lead's overview that other areas provide, by template name.
+    app.state.overview_parts = OVERVIEW_PARTS
     app.state.csp = page_csp(settings)
     app.state.clock = clock or utcnow
     return app

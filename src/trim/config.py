@@ -150,6 +150,13 @@ class Settings(BaseSettings):
     peer_roster_course_name: str = Field(default="TRiM practitioner", min_length=1, max_length=120)
     # The longest "resting until" a peer can set (a typo years out is refused).
     peer_rest_max_days: int = Field(default=180, ge=1, le=3660)
+    # -- the planning meeting (section 12) -------------------------------
+    # An incident this many hours old without a planning record is "planning due" on the
+    # lead's overview and home; planning held within it counts as on time on the dashboard.
+    planning_due_hours: int = Field(default=48, ge=1, le=24 * 28)
+    # Planning due is shown for incidents at most this many days old (older ones are past
+    # the point where a planning meeting would change who is seen).
+    planning_due_within_days: int = Field(default=28, ge=1, le=366)
 
     # -- a note the person shares with a manager (section 18) ------------
     shared_note_max_chars: int = Field(default=500, ge=20, le=2000)
@@ -182,6 +189,16 @@ class Settings(BaseSettings):
     conversation_message_max: int = Field(default=2000, ge=1, le=10000)
     # How often an open conversation asks for new messages (seconds).
     conversation_poll_seconds: int = Field(default=3, ge=1, le=60)
+
+    # -- metrics (Prometheus text format; never public) ------------------
+    # The web processes' figures on a port of their own (`trim run` serves it), and/or at
+    # /metrics on the main port for a caller with this bearer token. Neither set: no metrics.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_token: SecretStr | None = None
+    # The address the metrics ports listen on: loopback unless a private network reaches it.
+    metrics_host: str = "127.0.0.1"
+    # The worker's own figures (sweeps, sending, sealing), on this port of `trim worker`.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     # -- mail ------------------------------------------------------------
     # smtp://[user:pass@]host[:port][?starttls=1|0][&timeout=SECONDS] or smtps://... (TLS from
@@ -222,6 +239,15 @@ class Settings(BaseSettings):
     answer_retention_days: int = Field(default=180, ge=1)
     # An Idempotency-Key (and the answer it replays, which can hold a score) lasts this long.
     idempotency_ttl_hours: int = Field(default=24, ge=1, le=24 * 30)
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token_long(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError(
+                "use at least 32 random characters: `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -23,6 +23,8 @@ CONFIDENTIAL = {
     "Incident",
     "PeerChangeRequest",
     "PeerRequest",
+    "PlanningRoute",
+    "BriefingAttendee",
     "Referral",
     "SharedNote",
 }
@@ -44,6 +46,7 @@ REVIEWED = {
     "followups.service.peer_candidates": "open-check-in counts per peer for the assignment rules",
     "followups.service.reschedule_missing": "offsets of an exposure the caller changes under policy",
     "followups.service.move_open": "open check-ins of an incident the caller changes under policy",
+    "followups.service.reopen_cancelled": "an exposure whose route the caller (planning) changes under policy",
     "followups.service.assign_unassigned": "lead only (checked first); writes assignments",
     "followups.service.reassign_exposure": "lead only (checked first)",
     "followups.service.reassign_open_of_peer": "the caller (account service) holds the lead's decision",

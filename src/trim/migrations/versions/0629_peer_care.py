@@ -1,7 +1,7 @@
 """looking after the peer supporters (design section 13)
 
 Revision ID: 0629
-Revises: 0627
+Revises: 0628
 Create Date: 2026-12-02 12:45:00.000000
 
 - peer_courses: training per peer (name, completed, refresher due), kept by the lead.
@@ -21,7 +21,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0629"
-down_revision: str | None = "0627"
+down_revision: str | None = "0628"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
