@@ -32,6 +32,7 @@ CONFIDENTIAL = {
 # Reviewed: public functions that read confidential tables without asking policy, each
 # with why that is safe. A new entry needs the same review; a stale one fails the test.
 REVIEWED = {
+    "metrics.figures.read_figures": "operational counts and ages for the metrics port (no ids, names or content)",
     "flags.jobs.sweep_unacknowledged_urgent": "a sweep: emails on-call a link, no content",
     "flags.service.raise_flag": "reads the cause key only, to raise once",
     "flags.service.check_cumulative": "incident dates for the cumulative rule; returns flags it raised",
