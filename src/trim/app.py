@@ -64,6 +64,9 @@ from trim.metrics.plugin import OperationsPlugin
 from trim.migrations import ensure_migrated
 from trim.notifications.routes import NotificationPages
 from trim.notifications.worker import Worker, running
+from trim.peers import pages as peers_pages
+from trim.peers.api import PeerCareApi
+from trim.peers.pages import PeerCarePages
 from trim.planning import pages as planning_pages
 from trim.planning.api import PlanningApi
 from trim.planning.pages import PlanningPages
@@ -206,6 +209,8 @@ def route_handlers() -> list[Any]:
         AuditPages,
         RequestApi,
         ConversationApi,
+        PeerCareApi,
+        PeerCarePages,
         RequestPages,
         NotificationPages,
         CalendarFeeds,
@@ -228,6 +233,7 @@ NAV = web.compose_nav(
     referrals_pages.NAV,
     records_pages.NAV,
     sharing_pages.NAV,
+    peers_pages.NAV,
     admin_pages.NAV,
 )
 

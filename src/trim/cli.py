@@ -431,6 +431,7 @@ def roster_import(file: str, invite: bool) -> None:
     from trim.accounts.roster import import_roster
     from trim.db import utcnow
     from trim.errors import InvalidInput
+    from trim.peers import service as peers
 
     settings = _settings()
     data = Path(file).read_bytes()
@@ -450,6 +451,7 @@ def roster_import(file: str, invite: bool) -> None:
                 settings=settings,
                 on_progress=on_progress,
                 invite=invite,
+                record_course=peers.record_course,
             )
 
         try:

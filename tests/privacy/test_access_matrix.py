@@ -37,7 +37,7 @@ PUBLIC = "public"
 class Rule:
     allow: str  # letters of the cast who reach it; PUBLIC for everyone, signed in or not
     ids: dict[str, str] = field(default_factory=dict)  # which seeded record fills a path parameter
-    json: dict[str, Any] | None = None
+    json: dict[str, Any] | list[Any] | None = None
     form: dict[str, str] | None = None
     lists: tuple[str, str] | None = None  # (seeded record, letters whose answer may mention it)
     signed_out: int | None = None  # a route reached by a secret link answers this instead of 401
@@ -250,6 +250,27 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("POST", "/requests/{request_id:uuid}/messages"): Rule("RP", form={"client_id": "m1", "body": "x"}),
     ("POST", "/requests/{request_id:uuid}/reveal"): Rule("R"),
     ("POST", "/api/requests/{request_id:uuid}/reveal"): Rule("R"),
+    # looking after the peer supporters (section 13): a peer's own standing; the lead keeps training
+    # and caps; the debrief and the contact attempt are the assigned peer's; supervision holds no
+    # person, and TRiM managers (tests/peers/test_routes.py) reach it but not the person
+    ("GET", "/api/me/peer-profile"): Rule("POM"),
+    ("PUT", "/api/me/peer-profile"): Rule("POM", json={}),
+    ("GET", "/peer-profile"): Rule("POM"),
+    ("POST", "/peer-profile"): Rule("POM", form={"action": "end_rest"}),
+    ("GET", "/api/peers"): Rule("LM"),
+    ("GET", "/peers"): Rule("LM"),
+    ("PUT", "/api/peers/{person_id:uuid}/courses"): Rule("L", ids={"person_id": "peer_id"}, json=[]),
+    ("PUT", "/api/peers/{person_id:uuid}/caseload"): Rule("L", ids={"person_id": "peer_id"}, json={"cap": 3}),
+    ("POST", "/peers/{person_id:uuid}/courses"): Rule("L", ids={"person_id": "peer_id"}, form={"name": "x"}),
+    ("POST", "/peers/{person_id:uuid}/caseload"): Rule("L", ids={"person_id": "peer_id"}, form={"cap": "3"}),
+    ("POST", "/api/checkins/{checkin_id:uuid}/debrief"): Rule("P"),
+    ("POST", "/checkins/{checkin_id:uuid}/debrief"): Rule("P"),
+    ("POST", "/api/checkins/{checkin_id:uuid}/contact-attempt"): Rule("P", ids={"checkin_id": "day28_id"}),
+    ("POST", "/checkins/{checkin_id:uuid}/contact-attempt"): Rule("P", ids={"checkin_id": "day28_id"}),
+    ("GET", "/api/supervision"): Rule("LM", lists=("task_id", "LM")),
+    ("GET", "/supervision"): Rule("LM"),
+    ("POST", "/api/supervision/{task_id:uuid}/outcome"): Rule("LM", json={"outcome": "held"}),
+    ("POST", "/supervision/{task_id:uuid}/outcome"): Rule("LM", form={"outcome": "held"}),
 }
 
 
@@ -310,6 +331,7 @@ async def seed(
                 json={"clinician_id": str(cast.clinician.id), "consent": True, "share_assessment": True},
             )
         ).json()
+        task = (await p.post(f"/api/checkins/{day3['id']}/debrief")).json()
     async with signed_in(client, cast.responder) as r:
         request = (
             await r.post(
@@ -350,6 +372,8 @@ async def seed(
         "station_id": str(cast.station_a.id),
         "other_person_id": str(cast.admin.id),
         "other_peer_id": str(other.id),
+        "peer_id": str(peer.id),
+        "task_id": task["id"],
     }
     people = {
         "R": cast.responder,
@@ -376,6 +400,7 @@ def fill(template: str, rule: Rule, ids: dict[str, str]) -> str:
         "referral_id",
         "request_id",
         "note_id",
+        "task_id",
         "service_id",
         "station_id",
         "file_path",

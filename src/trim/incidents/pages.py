@@ -12,7 +12,7 @@ from litestar.response import Redirect, Template
 
 from trim.accounts import service as accounts
 from trim.deps import Conf, Db
-from trim.errors import InvalidInput, NotFound
+from trim.errors import Conflict, InvalidInput, NotFound
 from trim.followups import service as followups
 from trim.guards import current_actor, requires
 from trim.incidents import service
@@ -329,8 +329,13 @@ class IncidentPages(Controller):
                 raise InvalidInput.field("peer_id", "Choose a peer supporter.")
             exposure_id = await service.exposure_id_for(db, actor=actor, incident_id=incident_id, person_id=person_id)
             await followups.reassign_exposure(
-                db, actor=actor, exposure_id=exposure_id, peer_id=peer_id, now=now_of(request)
+                db,
+                actor=actor,
+                exposure_id=exposure_id,
+                peer_id=peer_id,
+                now=now_of(request),
+                settings=settings_of(request),
             )
-        except InvalidInput as exc:
+        except (InvalidInput, Conflict) as exc:
             return redirect(request, f"/incidents/{incident_id}", exc.detail, "error")
         return redirect(request, f"/incidents/{incident_id}", "Reassigned. Their open check-ins moved with them.")

@@ -456,6 +456,15 @@ PERSONAL_DATA: dict[str, Kept] = {
     "calendar_feeds": Kept(ACCOUNT),
     "notification_preferences": Kept(ACCOUNT),
     "sso_identities": Kept(ACCOUNT + "; which account at the sign-in service is theirs (`trim users unlink-sso`)"),
+    # A peer supporter's own standing (design section 13): kept with their account.
+    "peer_courses": Kept(ACCOUNT + "; a peer's training record, kept by the lead"),
+    "peer_states": Kept(ACCOUNT + "; a peer's rest and caseload cap"),
+    "peer_notices": Kept(ACCOUNT + "; that a refresher notice went, with its date"),
+    "supervision_tasks": Kept(ACCOUNT + "; a peer's debriefs (the peer, dates, outcome; never whom they supported)"),
+    "quiet_clocks": Kept(
+        CASE + "ids and times only; the check-in's person is de-identified on the check-in, the peer stays "
+        "(the peer's work)"
+    ),
     # Ids only.
     "audit_events": Kept(
         "opaque ids and actions only, never content; never edited, so the chain still verifies "
