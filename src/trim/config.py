@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"
     organisation_name: str = "Peer support"
     timezone: str = "Europe/London"
+    # Where a phone number typed without a country code is (ISO 3166 region, e.g. GB, IE, US).
+    phone_region: str = Field(default="GB", min_length=2, max_length=2)
     log_level: str = "INFO"
     # A JSON body nested deeper than this is refused with 400 (no trim request needs more than a few).
     max_json_depth: int = Field(default=64, ge=4, le=1000)
@@ -204,6 +206,16 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/London)") from exc
         return value
+
+    @field_validator("phone_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        import phonenumbers  # here: config is imported by everything, phonenumbers is large
+
+        region = value.upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown phone region {value!r} (use a two-letter country code such as GB)")
+        return region
 
     @field_validator("database_url")
     @classmethod

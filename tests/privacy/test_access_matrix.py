@@ -85,6 +85,7 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("GET", "/"): Rule(EVERYONE),
     ("GET", "/profile"): Rule(EVERYONE),
     ("POST", "/profile/availability"): Rule("PO", form={"available": "yes"}),
+    ("POST", "/profile/phone"): Rule(EVERYONE, form={"phone": "020 7946 0123"}),
     ("GET", "/profile/notifications"): Rule(EVERYONE),
     ("POST", "/profile/notifications"): Rule(EVERYONE),
     ("POST", "/profile/notifications/calendar"): Rule("PO", form={"action": "create"}),
@@ -293,7 +294,12 @@ async def seed(
         request = (
             await r.post(
                 "/api/requests",
-                json={"urgency": "today", "contact_method": "phone", "contact": "0770", "safety_concern": False},
+                json={
+                    "urgency": "today",
+                    "contact_method": "phone",
+                    "contact": "020 7946 0123",
+                    "safety_concern": False,
+                },
             )
         ).json()
     async with signed_in(client, peer) as p:

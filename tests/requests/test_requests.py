@@ -78,7 +78,7 @@ def data(**kw: Any) -> service.RequestInput:
     base: dict[str, Any] = {
         "urgency": "today",
         "contact_method": "phone",
-        "contact": "07700 900123",
+        "contact": "020 7946 0123",
         "safety_concern": False,
         "message": "Can't stop thinking about Tuesday.",
     }
@@ -130,7 +130,7 @@ async def test_submit_encrypts_and_matching_peers_see_it_at_once(
     )
     await db.commit()
     raw = (await session.exec(text("SELECT message_encrypted, contact_encrypted FROM peer_requests"))).one()  # type: ignore[call-overload]
-    assert "Tuesday" not in raw[0] and "07700" not in raw[1]
+    assert "Tuesday" not in raw[0] and "7946" not in raw[1]
     for who in ("peer", "other_peer"):  # both at other stations than the responder's (A)
         views = await service.list_requests(db, actor=cast.actor(who), settings=settings, now=clock())
         assert [(v.request.id, v.level, v.message, v.requester_name) for v in views] == [
@@ -229,7 +229,7 @@ async def api_request(client: AsyncTestClient[Litestar], person: Any, **kw: Any)
             json={
                 "urgency": "this_week",
                 "contact_method": "text",
-                "contact": "07700 900456",
+                "contact": "020 7946 0456",
                 "safety_concern": False,
                 "message": "Rough week.",
                 **kw,
@@ -265,7 +265,7 @@ async def test_only_the_right_people_see_a_request(
         taken = (await peer.get(url)).json()
         assert (taken["requester"], taken["contact"], taken["message"]) == (
             cast.responder.name,
-            "07700 900456",
+            "020 7946 0456",
             "Rough week.",
         )
     async with signed_in(client, cast.other_peer) as other:
@@ -313,10 +313,10 @@ async def test_the_phone_form(client: AsyncTestClient[Litestar], cast: Cast) -> 
         token = responder.cookies["csrftoken"]
         missing = await responder.post(
             "/requests/new",
-            data={"_csrf_token": token, "urgency": "today", "contact_method": "phone", "contact": "0770"},
+            data={"_csrf_token": token, "urgency": "today", "contact_method": "phone", "contact": "020 7946 0123"},
         )
         assert missing.status_code == 422 and "Please answer this question" in missing.text
-        assert 'value="0770"' in missing.text
+        assert 'value="020 7946 0123"' in missing.text
         sent = await responder.post(
             "/requests/new",
             data={

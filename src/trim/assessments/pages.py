@@ -70,6 +70,7 @@ class RecordPages(Controller):
         involved = actor.id in (view.person_id, view.peer_id)
         return {
             "checkin": view,
+            "contact": await followups.contact_for_checkin(db, actor=actor, checkin_id=checkin_id),
             "can_start_return": involved and view.peer_id is not None,
             "return_checkins": await followups.return_checkins(db, actor=actor, checkin_id=checkin_id),
             "incident": incident.incident,

@@ -686,6 +686,17 @@ async def checkin_header(
     return (await _views(session, [checkin], now=now, settings=settings))[0]
 
 
+async def contact_for_checkin(
+    session: AsyncSession, *, actor: Actor, checkin_id: uuid.UUID
+) -> accounts.PersonContact | None:
+    """The person's phone and email for the peer assigned to this check-in; None for anyone
+    else who may see the check-in (404 for those who may not)."""
+    checkin = await policy.access_checkin(session, actor, checkin_id)
+    if not policy.can_see_contact_on_checkin(actor, checkin):
+        return None
+    return await accounts.contact_of(session, checkin.person_id)
+
+
 async def checkins_for_exposures(
     session: AsyncSession,
     *,

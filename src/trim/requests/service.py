@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from trim.accounts import service as accounts
 from trim.accounts.actor import Actor
 from trim.accounts.models import Person, PersonRole, Role
+from trim.accounts.rules import is_valid_email, normalize_email, normalize_phone
 from trim.config import Settings
 from trim.errors import Conflict, FieldError, InvalidInput, NotFound
 from trim.flags import service as flags
@@ -93,6 +94,13 @@ async def submit(
         errors.append(FieldError("contact", "Without your name, leave the number or email empty."))
     if data.contact_method in (ContactMethod.phone, ContactMethod.text, ContactMethod.email) and not contact:
         errors.append(FieldError("contact", "Tell us the number or address to use."))
+    elif contact and data.contact_method in (ContactMethod.phone, ContactMethod.text):
+        try:
+            normalize_phone(contact, region=settings.phone_region)
+        except ValueError as exc:
+            errors.append(FieldError("contact", str(exc)))
+    elif contact and data.contact_method == ContactMethod.email and not is_valid_email(normalize_email(contact)):
+        errors.append(FieldError("contact", "Enter an email address like name@example.org."))
     if len(contact) > CONTACT_MAX:
         errors.append(FieldError("contact", f"Keep it under {CONTACT_MAX} characters."))
     message = (data.message or "").strip()
@@ -230,6 +238,8 @@ async def close(
     request, level, _ = await _visible(session, actor, request_id, now)
     if level != "taken":
         raise NotFound()
+    if not outcome:
+        raise InvalidInput.field("outcome", "Choose how the request ended; it is still open.")
     if outcome not in OUTCOME_LABELS:
         raise InvalidInput.field("outcome", f"Choose one of: {', '.join(OUTCOME_LABELS)}.")
     if request.status != RequestStatus.accepted:
