@@ -150,7 +150,16 @@ async def seed_people(session: Any, *, settings: Settings, now: datetime, rng: r
         return await service.create_person(
             session,
             actor=SYSTEM,
-            data=service.PersonInput(f"S{number}", full, address, station.id if station else None, roles, background),
+            data=service.PersonInput(
+                f"S{number}",
+                full,
+                address,
+                station.id if station else None,
+                roles,
+                background,
+                # Ofcom's range for drama (020 7946 0000-0999): tap-to-call works, rings nobody.
+                phone=f"+44 20 7946 0{number % 1000:03d}",
+            ),
             password_hash=password_hash,
             now=now,
         )

@@ -115,7 +115,16 @@ def test_peer_opens_an_assigned_checkin_on_a_phone(browser_for: BrowserFor, stor
         facts = page.locator("dl.facts")
         expect(facts).to_contain_text(peer.name)
         expect(facts).to_contain_text(f"{KIND_LABEL}, {story.occurred_at:%-d %b %Y}, {NORTHGATE}")
-        ui.check("check-in")
+        # The peer can reach the person in one tap (design section 5, Contact).
+        contact = page.get_by_role("region", name=f"Contact {person.name}")
+        call = contact.get_by_role("link", name=re.compile(r"^Call "))
+        expect(call).to_have_attribute("href", re.compile(r"^tel:\+4420794600\d\d$"))
+        expect(contact.get_by_role("link", name=re.compile(r"^Email "))).to_have_attribute(
+            "href", f"mailto:{person.email}"
+        )
+        box = call.bounding_box()
+        assert box is not None and box["height"] >= 24
+        ui.check("check-in", docs="peer-checkin-contact-phone")
 
 
 def _another_peer(story: Story, person: Member, current: uuid.UUID | None) -> Member:
