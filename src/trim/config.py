@@ -132,6 +132,8 @@ class Settings(BaseSettings):
     # A check-in can be recorded from this many hours before it is due, not earlier
     # (TRiM's first interview is no sooner than 72 hours; the TSQ a month or more after).
     early_record_hours: int = Field(default=12, ge=0, le=24 * 7)
+    # A person who said "no more check-ins" can take it back for this long.
+    opt_out_undo_hours: int = Field(default=24, ge=0, le=24 * 30)
     missed_grace_days: int = Field(default=7, ge=0)
     assign_avoid_same_station: bool = True
     max_future_incident_hours: int = Field(default=24, ge=0)
@@ -332,6 +334,10 @@ class Settings(BaseSettings):
     @property
     def early_record(self) -> timedelta:
         return timedelta(hours=self.early_record_hours)
+
+    @property
+    def opt_out_undo(self) -> timedelta:
+        return timedelta(hours=self.opt_out_undo_hours)
 
     @property
     def missed_grace(self) -> timedelta:

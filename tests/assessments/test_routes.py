@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -15,6 +16,7 @@ from tests.helpers import answers_for
 from trim.assessments.models import Assessment
 from trim.db import AsyncSession
 from trim.idempotency import IdempotencyKey
+from trim.incidents.models import KIND_LABELS
 from trim.privacy.models import AuditEvent
 
 
@@ -167,11 +169,45 @@ async def test_person_can_opt_out_of_further_checkins(
 ) -> None:
     day3, _ = await arrange(client, cast, clock)
     await sign_in(client, cast.responder.email)
-    response = await client.post(f"/checkins/{day3['id']}/opt-out", data={"_csrf_token": client.cookies["csrftoken"]})
+    token = client.cookies["csrftoken"]
+    before = {c["id"]: c["status"] for c in (await client.get("/api/checkins")).json()}
+    # One tap asks first, naming the incident; nothing is stopped yet.
+    asked = await client.post(f"/checkins/{day3['id']}/opt-out", data={"_csrf_token": token})
+    assert asked.status_code == 200 and "No more check-ins about this incident?" in asked.text
+    assert f"<strong>{KIND_LABELS['mass_casualty']}</strong>" in asked.text
+    assert {c["id"]: c["status"] for c in (await client.get("/api/checkins")).json()} == before
+    response = await client.post(f"/checkins/{day3['id']}/opt-out", data={"_csrf_token": token, "confirm": "yes"})
     assert "There will be no more check-ins about this incident" in response.text
+    assert "Undo: keep my check-ins" in response.text  # the page it lands on offers the undo
     statuses = {c["status"] for c in (await client.get("/api/checkins")).json()}
     assert statuses == {"cancelled"}
     assert (await client.get("/api/flags")).json() == []
+    # Within the day it can be taken back: the same check-ins open again, with the same peer.
+    clock.advance(hours=11)
+    undone = await client.post(f"/checkins/{day3['id']}/opt-in", data={"_csrf_token": token})
+    assert "Your check-ins about this incident are back on, with the same peer." in undone.text
+    after = {c["id"]: c for c in (await client.get("/api/checkins")).json()}
+    assert set(after) == set(before) and "cancelled" not in {c["status"] for c in after.values()}
+    # Stopped again and left for more than a day, it is no longer offered, and refused kindly.
+    await client.post(f"/checkins/{day3['id']}/opt-out", data={"_csrf_token": token, "confirm": "yes"})
+    clock.advance(hours=25)
+    await sign_in(client, cast.responder.email)  # a day on, the session has ended
+    token = client.cookies["csrftoken"]
+    listing = await client.get("/me/checkins")
+    assert "Undo: keep my check-ins" not in listing.text
+    late = await client.post(f"/checkins/{day3['id']}/opt-in", data={"_csrf_token": token})
+    assert "It is too late to undo this here" in late.text
+    assert {c["status"] for c in (await client.get("/api/checkins")).json()} == {"cancelled"}
+
+
+async def test_check_ins_for_you_name_the_incident_each_belongs_to(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock
+) -> None:
+    await arrange(client, cast, clock)
+    await sign_in(client, cast.responder.email)
+    listing = (await client.get("/me/checkins")).text
+    day = (clock() - timedelta(days=30)).astimezone(ZoneInfo("Europe/London")).strftime("%-d %b %Y")
+    assert f"About the {KIND_LABELS['mass_casualty']} on {day}" in listing
 
 
 async def test_refused_checkin_form_writes_no_audit_event_and_keeps_what_was_typed(

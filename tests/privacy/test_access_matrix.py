@@ -143,6 +143,7 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("POST", "/overview/assign-unassigned"): Rule("L"),
     ("POST", "/checkins/{checkin_id:uuid}/different-peer"): Rule("R", ids={"checkin_id": "day28_id"}),
     ("POST", "/checkins/{checkin_id:uuid}/opt-out"): Rule("R", ids={"checkin_id": "day28_id"}),
+    ("POST", "/checkins/{checkin_id:uuid}/opt-in"): Rule("R", ids={"checkin_id": "day28_id"}),
     # a return-to-work follow-up: the person or their peer starts it; the lead, who sees the
     # check-in, does not (design section 18)
     ("POST", "/checkins/{checkin_id:uuid}/return-to-work"): Rule(

@@ -14,7 +14,7 @@ from trim.assessments import rules as assessment_rules
 from trim.assessments import service
 from trim.config import Settings
 from trim.deps import Conf, Db
-from trim.errors import InvalidInput, NotFound
+from trim.errors import Conflict, InvalidInput, NotFound
 from trim.flags import rules as flag_rules
 from trim.flags import service as flag_service
 from trim.followups import rules as schedule_rules
@@ -222,11 +222,42 @@ class RecordPages(Controller):
         return redirect(request, f"/checkins/{checkin_id}", "Correction saved. The earlier version is kept.")
 
     @post("/checkins/{checkin_id:uuid}/opt-out", guards=[signed_in])
-    async def opt_out(self, request: Request[Any, Any, Any], db: Db, checkin_id: FromPath[uuid.UUID]) -> Redirect:
-        await service.person_opts_out(db, actor=current_actor(request), checkin_id=checkin_id, now=now_of(request))
+    async def opt_out(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, checkin_id: FromPath[uuid.UUID]
+    ) -> Template | Redirect:
+        """First a confirmation naming the incident; then the opt-out, undoable for a while."""
+        actor, now = current_actor(request), now_of(request)
+        form = await form_data(request)
+        if form.get("confirm") != "yes":
+            view = await followups.checkin_header(db, actor=actor, checkin_id=checkin_id, now=now, settings=settings)
+            if view.person_id != actor.id:
+                raise NotFound()
+            found = await incidents.incidents_by_id(db, actor=actor, incident_ids=[view.incident_id])
+            return page(
+                request,
+                "assessments/opt_out_confirm.html",
+                checkin=view,
+                incident=found.get(view.incident_id),
+                undo_hours=settings.opt_out_undo_hours,
+            )
+        await service.person_opts_out(db, actor=actor, checkin_id=checkin_id, now=now)
         return redirect(
             request,
             "/me/checkins",
             "Understood. There will be no more check-ins about this incident. You can still ask for a "
             "peer at any time.",
         )
+
+    @post("/checkins/{checkin_id:uuid}/opt-in", guards=[signed_in])
+    async def opt_in(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, checkin_id: FromPath[uuid.UUID]
+    ) -> Redirect:
+        """Undo "no more check-ins" (within TRIM_OPT_OUT_UNDO_HOURS)."""
+        try:
+            reopened = await service.person_opts_back_in(
+                db, actor=current_actor(request), checkin_id=checkin_id, now=now_of(request), settings=settings
+            )
+        except Conflict as exc:
+            return redirect(request, "/me/checkins", exc.detail, "error")
+        message = "Your check-ins about this incident are back on, with the same peer."
+        return redirect(request, "/me/checkins", message if reopened else "Nothing was stopped, so nothing changed.")

@@ -403,6 +403,9 @@ async def _store(
     return Recorded(assessment=assessment, results=results, flags=raised)
 
 
+OPT_OUT_REASON = schedule_rules.OPT_OUT_REASON
+
+
 async def _opt_out(session: AsyncSession, *, actor: Actor, exposure_id: uuid.UUID, now: datetime) -> int:
     # The person wants no further check-ins for this incident: respected, never a flag.
     # Callers have the check-in through policy (record_checkin, person_opts_out).
@@ -415,7 +418,7 @@ async def _opt_out(session: AsyncSession, *, actor: Actor, exposure_id: uuid.UUI
     result = await session.exec(
         update(CheckIn)
         .where(col(CheckIn.exposure_id) == exposure_id, col(CheckIn.outcome).is_(None))
-        .values(outcome="cancelled", outcome_reason="opted out of further check-ins", recorded_at=now)
+        .values(outcome="cancelled", outcome_reason=OPT_OUT_REASON, recorded_at=now)
         .execution_options(synchronize_session=False)
     )
     audit.record(
@@ -437,6 +440,46 @@ async def person_opts_out(session: AsyncSession, *, actor: Actor, checkin_id: uu
         raise NotFound()
     await _lock_exposure(session, checkin.exposure_id)
     return await _opt_out(session, actor=actor, exposure_id=checkin.exposure_id, now=now)
+
+
+async def person_opts_back_in(
+    session: AsyncSession, *, actor: Actor, checkin_id: uuid.UUID, now: datetime, settings: Settings
+) -> int:
+    """The person takes back "no more check-ins" within TRIM_OPT_OUT_UNDO_HOURS: the
+    check-ins it cancelled are open again (with the same peer); returns how many. 409 later."""
+    checkin = await policy.access_checkin(session, actor, checkin_id)
+    if checkin.person_id != actor.id:
+        raise NotFound()
+    exposure = await _lock_exposure(session, checkin.exposure_id)
+    opted = exposure.opted_out_at
+    if opted is None:
+        return 0
+    if now - opted > settings.opt_out_undo:
+        raise Conflict("It is too late to undo this here; you can ask for a peer at any time.")
+    result = await session.exec(
+        update(CheckIn)
+        .where(
+            col(CheckIn.exposure_id) == exposure.id,
+            col(CheckIn.outcome) == Outcome.cancelled,
+            col(CheckIn.outcome_reason) == OPT_OUT_REASON,
+            col(CheckIn.recorded_at) >= opted,
+        )
+        .values(outcome=None, outcome_reason=None, recorded_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    exposure.opted_out_at = None
+    session.add(exposure)
+    audit.record(
+        session,
+        actor=actor,
+        action="exposure.opted_back_in",
+        target_type="exposure",
+        target_id=exposure.id,
+        subject_id=exposure.person_id,
+        at=now,
+    )
+    await session.flush()
+    return int(result.rowcount or 0)
 
 
 async def _current_assessment(session: AsyncSession, checkin_id: uuid.UUID) -> Assessment | None:

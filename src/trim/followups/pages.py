@@ -83,7 +83,26 @@ class CheckinPages(Controller):
             mine_as="person",
             limit=500,
         )
-        return page(request, "followups/for_me.html", checkins=views, labels=rules.STATUS_LABELS)
+        now = now_of(request)
+        # Stopped by "no more check-ins" recently: one undo per incident, with a check-in to name it by.
+        undoable = {
+            v.exposure_id: v
+            for v in views
+            if v.status == CheckInStatus.cancelled
+            and v.outcome_reason == rules.OPT_OUT_REASON
+            and v.recorded_at is not None
+            and now - v.recorded_at <= settings.opt_out_undo
+        }
+        about = await service.incidents_about(db, actor=actor, incident_ids=[v.incident_id for v in views])
+        return page(
+            request,
+            "followups/for_me.html",
+            checkins=views,
+            labels=rules.STATUS_LABELS,
+            incidents=about,
+            undoable=list(undoable.values()),
+            undo_window=settings.opt_out_undo,
+        )
 
     @post("/checkins/{checkin_id:uuid}/different-peer", guards=[signed_in])
     async def different_peer(
