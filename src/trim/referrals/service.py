@@ -21,18 +21,16 @@ from trim.followups.models import CheckIn
 from trim.notifications import service as notifications
 from trim.privacy import audit, crypto, policy
 from trim.referrals import rules
-from trim.referrals.models import OPEN_REFERRAL_STATUSES, Referral, ReferralService, ReferralStatus
+from trim.referrals.models import (
+    OPEN_REFERRAL_STATUSES,
+    REFERRAL_STATUS_LABELS,
+    Referral,
+    ReferralService,
+    ReferralStatus,
+)
 
 CLINICIAN_STATUSES = ("contact_made", "taken_up", "not_taken_up", "closed")
-STATUS_LABELS = {
-    "declined": "Declined by the person",
-    "referred": "Referred, waiting for contact",
-    "contact_made": "Contact made",
-    "taken_up": "Taken up",
-    "not_taken_up": "Not taken up",
-    "closed": "Closed",
-    "withdrawn": "Consent withdrawn",
-}
+STATUS_LABELS = REFERRAL_STATUS_LABELS
 
 
 async def offer_referral(
