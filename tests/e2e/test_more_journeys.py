@@ -57,7 +57,7 @@ def test_peer_records_two_elevated_checkins_and_offers_a_referral(browser_for: B
     with browser_for("peer records", phone=True) as ui:
         page = ui.page
         ui.sign_in(peer.email, PASSWORD)
-        ui.menu("My check-ins")
+        ui.menu("People I check in with")
         ui.check("my check-ins")
         page.get_by_role("link", name=re.compile(re.escape(person.name))).first.click()
         expect(page.get_by_role("heading", level=1)).to_contain_text("Day 3 check-in")

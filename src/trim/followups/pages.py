@@ -1,4 +1,5 @@
-"""My check-ins (peer and person), the lead's overview, and a peer's calendar feed of them."""
+"""The peer's "People I check in with", the person's "Check-ins for you", the lead's overview,
+and a peer's calendar feed of them."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from trim.web import form_data, nav_item, now_of, page, redirect
 
 # This area's navigation entries; place orders them among every area's (app.py composes).
 NAV = (
-    nav_item("My check-ins", "/checkins", "peer", place=10),
+    nav_item("People I check in with", "/checkins", "peer", place=10),
     nav_item("Overview", "/overview", "lead", place=40),
     nav_item("Check-ins for you", "/me/checkins", "responder", place=110),
 )
