@@ -201,7 +201,7 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("GET", "/requests/{request_id:uuid}"): Rule("RPL"),
     ("GET", "/requests"): Rule(EVERYONE, lists=("request_id", "RPL")),
     ("GET", "/requests/new"): Rule(EVERYONE),
-    ("GET", "/ask"): Rule(EVERYONE),
+    ("GET", "/ask"): Rule(PUBLIC),  # signed out: what asking means; signed in: the form
     ("POST", "/api/requests"): Rule(EVERYONE, json=REQUEST),
     ("POST", "/requests/new"): Rule(EVERYONE, form={"urgency": "today"}),
     ("POST", "/api/requests/{request_id:uuid}/accept"): Rule("PO"),  # O: told it is taken (409)

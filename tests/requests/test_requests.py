@@ -328,3 +328,18 @@ async def test_the_phone_form(client: AsyncTestClient[Litestar], cast: Cast) -> 
             },
         )
         assert "Thank you for asking" in sent.text and "Withdraw my request" in sent.text
+
+
+async def test_the_poster_link_says_what_asking_means_before_sign_in(
+    client: AsyncTestClient[Litestar], cast: Cast
+) -> None:
+    """A station poster's /ask, opened by someone not signed in: confidential, its one limit,
+    the crisis numbers as tap-to-call links, then the way in (which comes back to the form)."""
+    async with signed_in(client, None) as stranger:
+        page = await stranger.get("/ask", follow_redirects=False)
+    assert page.status_code == 200
+    assert "your supervisor is not told" in page.text and "The one exception:" in page.text
+    assert '<a href="tel:999">999</a>' in page.text and '<a href="tel:116123">116 123</a>' in page.text
+    assert 'href="/signin?next=/requests/new"' in page.text
+    async with signed_in(client, cast.responder) as responder:
+        assert (await responder.get("/ask", follow_redirects=False)).headers["location"] == "/requests/new"
