@@ -86,9 +86,9 @@ async def test_api_bad_record_is_a_clear_4xx(client: AsyncTestClient[Litestar], 
         url, json={"outcome": "completed", "answers": {"trim_risk": {}}, "safety_concern": False}
     )
     assert missing.status_code == 422
-    assert {"field": "answers.trim_risk.life_threat", "message": "This question has no answer."} in missing.json()[
-        "errors"
-    ]
+    errors = {e["field"]: e["message"] for e in missing.json()["errors"]}
+    assert errors["answers.trim_risk.life_threat"].startswith("Risk indicators, question ")
+    assert errors["answers.trim_risk.life_threat"].endswith("has no answer yet.")
     no_safety = await client.post(url, json={"outcome": "declined"})
     assert no_safety.status_code == 400
     wrong_type = await client.post(url, json={"outcome": "completed", "safety_concern": "yes"})
@@ -127,7 +127,7 @@ async def test_phone_form_records_and_shows_the_result(
     incomplete = {k: v for k, v in fields.items() if k != "a__trim_risk__avoidance"}
     refused = await client.post(f"/checkins/{day3['id']}/record", data=incomplete)
     assert refused.status_code == 422
-    assert "This question has no answer." in refused.text
+    assert "has no answer yet." in refused.text
     assert 'value="yes" checked' in refused.text  # what was ticked is still ticked
     done = await client.post(f"/checkins/{day3['id']}/record", data=fields)
     assert done.status_code == 200
@@ -235,7 +235,7 @@ async def test_refused_checkin_form_writes_no_audit_event_and_keeps_what_was_typ
     before = await counts()
     refused = await client.post(f"/checkins/{day3['id']}/record", data=incomplete)
     assert refused.status_code == 422
-    assert "This question has no answer." in refused.text
+    assert "has no answer yet." in refused.text
     assert "Typed before the mistake." in refused.text and 'value="form-refused"' in refused.text
     assert refused.text.count('value="yes" checked') == 1  # the one "yes" ticked is still ticked
     assert await counts() == before  # no audit event, no claimed key: nothing was written
@@ -329,3 +329,24 @@ async def test_the_limits_of_confidentiality_are_said_before_anyone_answers(
         form = (await responder.get("/requests/new")).text
     assert "your supervisor is not told" in form and "the programme lead (and whoever is on call) is told" in form
     assert form.index("confidentiality-limits") < form.index('name="safety_concern"')
+
+
+async def test_every_problem_on_the_form_is_shown_at_once_each_naming_its_question(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock
+) -> None:
+    """No more one round at a time: the missing safety answer and every unanswered question
+    are reported together, each by its question, and what was ticked stays ticked."""
+    day3, peer = await arrange(client, cast, clock)
+    await sign_in(client, peer.email)
+    await client.get(f"/checkins/{day3['id']}")
+    items = list(answers_for("day3")["trim_risk"])
+    fields = {"_csrf_token": client.cookies["csrftoken"], "idempotency_key": "all-at-once", "outcome": "completed"}
+    fields[f"a__trim_risk__{items[0]}"] = "yes"  # one answered, the rest and the safety question not
+    refused = await client.post(f"/checkins/{day3['id']}/record", data=fields)
+    assert refused.status_code == 422
+    html = refused.text
+    assert "Answer the safety question (yes or no)." in html
+    for number, _ in enumerate(items[1:], start=2):
+        assert f"Risk indicators, question {number} (" in html
+    assert f"{len(items)} answers need attention, each marked below." in html
+    assert html.count('value="yes" checked') == 1

@@ -37,8 +37,6 @@ def parse_form(form: dict[str, str]) -> service.Submission:
             if len(parts) == 3 and parts[0] == "a" and value in ("yes", "no"):
                 answers.setdefault(parts[1], {})[parts[2]] = value == "yes"
     safety = form.get("safety_concern")
-    if safety not in ("yes", "no"):
-        raise InvalidInput.field("safety_concern", "Answer the safety question (yes or no).")
     return service.Submission(
         outcome=outcome,
         safety_concern=safety == "yes",
@@ -46,6 +44,7 @@ def parse_form(form: dict[str, str]) -> service.Submission:
         reason=form.get("reason"),
         notes=form.get("notes"),
         opt_out=form.get("opt_out") == "yes",
+        safety_answered=safety in ("yes", "no"),
     )
 
 

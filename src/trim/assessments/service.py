@@ -51,6 +51,8 @@ class Submission:
     reason: str | None = None
     notes: str | None = None
     opt_out: bool = False
+    # False when a form left the safety question unanswered: reported with everything else.
+    safety_answered: bool = True
 
 
 @dataclass
@@ -70,8 +72,10 @@ def validate(
     """Check a submission against the instruments asked at this check-in; return clean
     answers. Every problem is reported with its field, and nothing is saved."""
     errors: list[FieldError] = []
+    if not submission.safety_answered:
+        errors.append(FieldError("safety_concern", "Answer the safety question (yes or no)."))
     if submission.outcome not in OUTCOMES:
-        errors.append(FieldError("outcome", f"Choose one of: {', '.join(OUTCOMES)}."))
+        errors.append(FieldError("outcome", "Choose what happened: held, declined, unreachable or not needed."))
     reason = (submission.reason or "").strip()
     if submission.outcome in (Outcome.unreachable, Outcome.not_needed) and not reason:
         errors.append(FieldError("reason", "Say briefly why (for example: three calls, no answer)."))
@@ -101,15 +105,27 @@ def validate(
                     errors.append(FieldError(f"answers.{instrument.id}.{item_id}", "There is no such item."))
                 elif not isinstance(value, bool):
                     errors.append(FieldError(f"answers.{instrument.id}.{item_id}", "Answer yes (true) or no (false)."))
-            for item in instrument.items:
+            for number, item in enumerate(instrument.items, start=1):
                 if item.id not in given:
-                    errors.append(FieldError(f"answers.{instrument.id}.{item.id}", "This question has no answer."))
+                    errors.append(
+                        FieldError(
+                            f"answers.{instrument.id}.{item.id}",
+                            f"{instrument.title}, question {number} (\u201c{item.text}\u201d) has no answer yet.",
+                        )
+                    )
             clean[instrument.id] = {k: bool(v) for k, v in given.items() if isinstance(v, bool)}
     elif submission.outcome in OUTCOMES and any(submission.answers.get(i) for i in submission.answers):
         errors.append(FieldError("answers", "Answers are recorded only when the check-in was held (completed)."))
     if errors:
-        raise InvalidInput("The check-in was not recorded: " + errors[0].message, errors)
+        raise InvalidInput(refused_summary("The check-in was not recorded", errors), errors)
     return clean
+
+
+def refused_summary(lead: str, errors: Sequence[FieldError]) -> str:
+    """One banner for every problem at once: each named when few, else the count and the first."""
+    if len(errors) <= 3:
+        return f"{lead}: " + " ".join(e.message for e in errors)
+    return f"{lead}: {len(errors)} answers need attention, each marked below. First: {errors[0].message}"
 
 
 async def _snapshot(session: AsyncSession, instrument: Instrument) -> None:
