@@ -4,6 +4,7 @@ and nobody else seeing anything."""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -315,7 +316,9 @@ async def test_the_phone_form(client: AsyncTestClient[Litestar], cast: Cast) -> 
             "/requests/new",
             data={"_csrf_token": token, "urgency": "today", "contact_method": "phone", "contact": "020 7946 0123"},
         )
-        assert missing.status_code == 422 and "Please answer this question" in missing.text
+        assert missing.status_code == 422
+        # The banner names the question, not "this question".
+        assert "Your request was not sent: Answer the safety question, about harming yourself or others" in missing.text
         assert 'value="020 7946 0123"' in missing.text
         sent = await responder.post(
             "/requests/new",
@@ -328,6 +331,21 @@ async def test_the_phone_form(client: AsyncTestClient[Litestar], cast: Cast) -> 
             },
         )
         assert "Thank you for asking" in sent.text and "Withdraw my request" in sent.text
+
+
+async def test_the_ask_form_reports_every_problem_at_once(client: AsyncTestClient[Litestar], cast: Cast) -> None:
+    async with signed_in(client, cast.responder) as responder:
+        await responder.get("/requests/new")
+        refused = await responder.post(
+            "/requests/new",
+            data={"_csrf_token": responder.cookies["csrftoken"], "contact_method": "phone", "contact": "not a phone!!"},
+        )
+    assert refused.status_code == 422
+    banner = re.search(r'<p class="flash flash-error" role="alert">(.*?)</p>', refused.text, flags=re.S)
+    assert banner is not None
+    for words in ("safety question", "Choose how soon", "Enter a phone number"):
+        assert words in banner.group(1), words
+    assert 'value="not a phone!!"' in refused.text
 
 
 async def test_the_poster_link_says_what_asking_means_before_sign_in(

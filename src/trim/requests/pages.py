@@ -75,8 +75,6 @@ class RequestPages(Controller):
     async def submit(self, request: Request[Any, Any, Any], db: Db, settings: Conf) -> Template | Redirect:
         form = await form_data(request)
         try:
-            if form.get("safety_concern") not in ("yes", "no"):
-                raise InvalidInput.field("safety_concern", "Please answer this question (yes or no).")
             created = await service.submit(
                 db,
                 actor=current_actor(request),
@@ -92,6 +90,7 @@ class RequestPages(Controller):
                     preferred_background=form.get("preferred_background"),
                     message=form.get("message"),
                     anonymous=form.get("anonymous") == "yes",
+                    safety_answered=form.get("safety_concern") in ("yes", "no"),
                 ),
             )
         except InvalidInput as exc:

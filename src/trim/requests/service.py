@@ -50,6 +50,8 @@ class RequestInput:
     message: str | None = None
     # Without my name: the peer sees a pseudonym until they choose to show it.
     anonymous: bool = False
+    # False when a form left the safety question unanswered: reported with everything else.
+    safety_answered: bool = True
 
 
 async def peer_facts(session: AsyncSession, actor: Actor) -> PeerFacts | None:
@@ -78,6 +80,10 @@ async def submit(
     if actor.is_token or actor.id is None:
         raise NotFound()
     errors: list[FieldError] = []
+    if not data.safety_answered:
+        errors.append(
+            FieldError("safety_concern", "Answer the safety question, about harming yourself or others (yes or no).")
+        )
     if data.urgency not in URGENCY_LABELS:
         errors.append(FieldError("urgency", "Choose how soon: today, this week or when convenient."))
     if data.contact_method not in CONTACT_LABELS:
@@ -114,7 +120,7 @@ async def submit(
     ):
         errors.append(FieldError("preferred_peer_id", "Choose a peer supporter from the list, or leave it empty."))
     if errors:
-        raise InvalidInput("Your request was not sent: " + errors[0].message, errors)
+        raise InvalidInput("Your request was not sent: " + " ".join(e.message for e in errors), errors)
     me = await session.get(Person, actor.id)
     request = PeerRequest(
         requester_id=actor.person_id,
