@@ -300,7 +300,7 @@ def test_lead_reads_the_dashboard(browser_for: BrowserFor, story: Story) -> None
         expect(page.locator("abbr.suppressed").first).to_be_visible()
         ui.check("dashboard", docs="lead-dashboard")
         csv = ui.context.request.get(ui.url("/dashboard.csv"))
-        assert csv.status == 200 and csv.text().startswith("figure,measure")
+        assert csv.status == 200 and csv.text().startswith("figure,figure_title,measure")
     with browser_for("supervisor and the dashboard") as ui:
         ui.sign_in(story.org.supervisor.email, PASSWORD)
         ui.expect_not_found("/dashboard")
