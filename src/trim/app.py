@@ -232,7 +232,7 @@ def create_app(
     settings = settings or get_settings()
     settings.require_production_secrets()
     load_instruments()  # a broken instrument file stops start-up with a message naming it
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_file)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     # Where a phone number typed without a country code is (ISO 3166 region, e.g. GB, IE, US).
     phone_region: str = Field(default="GB", min_length=2, max_length=2)
     log_level: str = "INFO"
+    # JSON logs go to standard error, or to this file when set (the demo keeps them in its folder).
+    log_file: Path | None = None
     # A JSON body nested deeper than this is refused with 400 (no trim request needs more than a few).
     max_json_depth: int = Field(default=64, ge=4, le=1000)
 
