@@ -17,13 +17,24 @@ audit chain: after the run every acknowledged check-in must also have exactly on
 Restarting PostgreSQL drops every connection on the machine. On a shared machine, give
 the run a cluster of its own: `--pg-data DIR` (with TRIM_TEST_DATABASE_URL pointing at
 it) restarts that one with pg_ctl instead.
+
+Mail: with --mail, a real SMTP server (aiosmtpd) listens on loopback, two `trim worker`s
+send from the outbox, and the run writes --mail-rate emails a second into the outbox for
+its whole length (the way a busy sweep would). --kill-worker-at N kills one worker with
+SIGKILL N seconds in and starts a replacement (as an orchestrator would); --mail-outage-at
+N stops the SMTP server for --mail-outage-seconds. After the run the outbox is given time
+to drain; each email is then expected (a row in the outbox), delivered (its Message-ID
+seen by the server), doubled (seen twice) or lost; the table says so per fault, by when
+the email was written (in a fault's window, from its start to 10 s after its end).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import email
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -33,6 +44,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+from aiosmtpd.controller import Controller
 from common import bench_database, machine, percentiles
 from serve import SECRET, bench_env, free_port
 from sqlalchemy import text
@@ -86,6 +98,164 @@ async def seed(url: str, peers: int, per_peer: int = 40) -> None:
         ANSWERS[kind] = {}
         for inst in catalogue.offered_at(catalogue.load(), kind):
             ANSWERS.setdefault(kind, {})[inst.id] = {i.id: False for i in inst.items}  # type: ignore[assignment]
+
+
+class Sink:
+    """The SMTP server: counts each Message-ID it accepts; can be stopped and started."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.seen: dict[str, int] = {}
+        self.controller: Controller | None = None
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        parsed = email.message_from_bytes(envelope.content)  # type: ignore[attr-defined]
+        message_id = str(parsed.get("Message-ID", "")).strip().strip("<>").split("@")[0].replace("-", "")
+        self.seen[message_id] = self.seen.get(message_id, 0) + 1
+        return "250 Message accepted for delivery"
+
+    def start(self) -> None:
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+
+class Workers:
+    """The `trim worker` processes; one can be killed and replaced mid-run."""
+
+    def __init__(self, env: dict[str, str], count: int) -> None:
+        self.env = env
+        self.procs = [self._start() for _ in range(count)]
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "trim.cli", "worker"], env=self.env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def kill_one(self) -> None:
+        victim = self.procs.pop(0)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        self.procs.append(self._start())
+
+    def stop(self) -> None:
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            p.wait(timeout=15)
+
+
+FAULT_TAIL = 10.0  # seconds after a fault ends that still count as its window
+
+
+async def kill_worker(after: float, workers: Workers, log: list[str], faults: list[tuple[str, float, float]],
+                      origin: float) -> None:
+    await asyncio.sleep(after)
+    at = time.perf_counter() - origin
+    workers.kill_one()
+    faults.append(("worker killed (SIGKILL), replaced", at, at))
+    log.append(f"A mail worker was killed with SIGKILL {at:.0f} s in and a replacement started.")
+
+
+async def mail_outage(after: float, seconds: float, sink: Sink, log: list[str],
+                      faults: list[tuple[str, float, float]], origin: float) -> None:
+    await asyncio.sleep(after)
+    at = time.perf_counter() - origin
+    await asyncio.to_thread(sink.stop)
+    await asyncio.sleep(seconds)
+    await asyncio.to_thread(sink.start)
+    faults.append((f"mail server down for {seconds:.0f} s", at, at + seconds))
+    log.append(f"The mail server was down from {at:.0f} s to {at + seconds:.0f} s.")
+
+
+async def write_mail(url: str, rate: float, until: float, origin: float, written: dict[str, float]) -> None:
+    """`rate` emails a second into the outbox, through the app's own enqueue."""
+    from trim.notifications import service as notifications
+
+    engine = create_engine(url, pool_size=1)
+    maker = make_sessionmaker(engine)
+    n = 0
+    try:
+        while time.perf_counter() < until:
+            tick = time.perf_counter()
+            try:
+                async with maker() as session:
+                    message = notifications.Message(
+                        "request_new", "Someone asks for a peer", "Open trim to see the request.",
+                        None, f"r{n % 2000}@bench.example", "/requests", False, f"load:{n}")
+                    await notifications.enqueue_many(session, [message], now=datetime.now(UTC))
+                    row = (await session.exec(text(
+                        "SELECT id::text FROM outbox WHERE dedupe_key = :k").bindparams(k=f"load:{n}"))
+                    ).scalar_one()
+                    await session.commit()
+                written[row.replace("-", "")] = tick - origin
+                n += 1
+            except Exception:  # the database is restarting: try the same email again
+                await asyncio.sleep(0.2)
+                continue
+            await asyncio.sleep(max(0.0, 1.0 / rate - (time.perf_counter() - tick)))
+    finally:
+        await engine.dispose()
+
+
+async def mail_after(url: str, sink: Sink, written: dict[str, float],
+                     faults: list[tuple[str, float, float]]) -> list[str]:
+    """Wait for the outbox to drain, then the table of expected, delivered, doubled and lost."""
+    engine = create_engine(url, pool_size=1)
+    waited = time.perf_counter()
+    try:
+        for _ in range(240):
+            async with engine.connect() as conn:
+                unsent = int((await conn.execute(text(
+                    "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL"))
+                ).scalar_one())
+            if unsent == 0:
+                break
+            await asyncio.sleep(1)
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT id::text, sent_at IS NOT NULL, attempts FROM outbox"))
+                    ).all()
+    finally:
+        await engine.dispose()
+    drained = time.perf_counter() - waited
+    in_db = {r[0].replace("-", ""): (bool(r[1]), int(r[2])) for r in rows}
+
+    def window(at: float) -> str:
+        for name, start, end in faults:
+            if start <= at <= end + FAULT_TAIL:
+                return name
+        return "no fault"
+
+    table: dict[str, list[int]] = {}
+    for message_id, at in written.items():
+        cell = table.setdefault(window(at), [0, 0, 0, 0, 0])
+        cell[0] += 1
+        seen = sink.seen.get(message_id, 0)
+        cell[1] += 1 if seen else 0
+        cell[2] += 1 if seen > 1 else 0
+        cell[3] += 0 if seen else 1
+        cell[4] += 1 if message_id not in in_db else 0
+    total = [sum(c[i] for c in table.values()) for i in range(5)]
+    lines = ["", "| emails written while | expected | delivered | doubled | lost |", "|---|---|---|---|---|"]
+    for name in ["no fault", *(f[0] for f in faults)]:
+        if name in table:
+            e, d, dd, lost, _ = table[name]
+            lines.append(f"| {name} | {e} | {d} | {dd} | {lost} |")
+    lines.append(f"| **all** | {total[0]} | {total[1]} | {total[2]} | {total[3]} |")
+    # The app's own emails (check-ins assigned when the seed's incidents were logged).
+    own = [m for m in in_db if m not in written]
+    own_seen = [m for m in own if sink.seen.get(m)]
+    strangers = [m for m in sink.seen if m not in in_db]
+    lines += ["", f"Outbox drained {drained:.0f} s after the run. The app's own emails in the same outbox "
+              f"(written when the incidents were logged, sent as the run began): {len(own)} expected, "
+              f"{len(own_seen)} delivered, "
+              f"{sum(1 for m in own if sink.seen.get(m, 0) > 1)} doubled, {len(own) - len(own_seen)} lost. "
+              f"Emails the server saw that no outbox row explains: {len(strangers)}; rows the run wrote that are "
+              f"missing from the outbox: {total[4]}."]
+    return lines
 
 
 class Stats:
@@ -221,14 +391,23 @@ async def audit_after(url: str, acked: dict[str, str]) -> tuple[str, list[str]]:
 
 
 async def run(url: str, base: str, peers: int, seconds: float, restart_at: float | None,
-              pg_data: str | None = None) -> str:
+              pg_data: str | None = None, mail: Mail | None = None) -> str:
     stats = Stats()
     log: list[str] = []
     until = time.perf_counter() + seconds
     started = time.perf_counter()
     tasks = [peer_loop(base, i, until, stats) for i in range(peers)] + [bare_loop(base, until, stats)]
+    faults: list[tuple[str, float, float]] = []
+    written: dict[str, float] = {}
     if restart_at is not None:
         tasks.append(restart_postgres(restart_at, log, pg_data))
+        faults.append(("PostgreSQL restarted", restart_at, restart_at + 5))
+    if mail is not None:
+        tasks.append(write_mail(url, mail.rate, until, started, written))
+        if mail.kill_at is not None:
+            tasks.append(kill_worker(mail.kill_at, mail.workers, log, faults, started))
+        if mail.outage_at is not None:
+            tasks.append(mail_outage(mail.outage_at, mail.outage_seconds, mail.sink, log, faults, started))
     await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - started
     async with httpx.AsyncClient(base_url=base) as http:
@@ -260,7 +439,16 @@ async def run(url: str, base: str, peers: int, seconds: float, restart_at: float
         audit_line,
         *log,
     ]
+    if mail is not None:
+        lines += await mail_after(url, mail.sink, written, sorted(faults, key=lambda f: f[1]))
     return "\n".join(lines)
+
+
+class Mail:
+    def __init__(self, sink: Sink, workers: Workers, rate: float, kill_at: float | None, outage_at: float | None,
+                 outage_seconds: float) -> None:
+        self.sink, self.workers, self.rate = sink, workers, rate
+        self.kill_at, self.outage_at, self.outage_seconds = kill_at, outage_at, outage_seconds
 
 
 def main() -> None:
@@ -270,6 +458,11 @@ def main() -> None:
     parser.add_argument("--restart-at", type=float, default=None)
     parser.add_argument("--report", default="load.md")
     parser.add_argument("--pg-data", default=None, help="restart this cluster (pg_ctl -D) instead of the machine's")
+    parser.add_argument("--mail", action="store_true", help="send email throughout, through two workers")
+    parser.add_argument("--mail-rate", type=float, default=5.0, help="emails written a second")
+    parser.add_argument("--kill-worker-at", type=float, default=None)
+    parser.add_argument("--mail-outage-at", type=float, default=None)
+    parser.add_argument("--mail-outage-seconds", type=float, default=20.0)
     args = parser.parse_args()
     with bench_database("trim_bench_load") as url:
         asyncio.run(seed(url, args.peers))
@@ -282,8 +475,16 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         wenv = dict(env, TRIM_WORKER_POLL_SECONDS="1",
                     TRIM_AUDIT_ANCHOR_FILE=str(Path(tempfile.mkdtemp(prefix="trim-load-")) / "anchors.jsonl"))
-        worker = subprocess.Popen([sys.executable, "-m", "trim.cli", "worker"], env=wenv,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        mail: Mail | None = None
+        if args.mail:
+            sink = Sink(free_port())
+            sink.start()
+            wenv["TRIM_SMTP_URL"] = f"smtp://127.0.0.1:{sink.port}?timeout=5"
+            wenv["TRIM_MAIL_RETRY_BASE_SECONDS"] = "2"
+            mail = Mail(sink, Workers(wenv, 2), args.mail_rate, args.kill_worker_at, args.mail_outage_at,
+                        args.mail_outage_seconds)
+        else:
+            workers = Workers(wenv, 1)
         try:
             for _ in range(300):
                 try:
@@ -291,15 +492,22 @@ def main() -> None:
                         break
                 except httpx.HTTPError:
                     time.sleep(0.1)
-            result = asyncio.run(run(url, base, args.peers, args.seconds, args.restart_at, args.pg_data))
+            result = asyncio.run(run(url, base, args.peers, args.seconds, args.restart_at, args.pg_data, mail))
         finally:
-            for p in (proc, worker):
-                p.terminate()
-            for p in (proc, worker):
-                p.wait(timeout=15)
+            proc.terminate()
+            proc.wait(timeout=15)
+            if mail is not None:
+                mail.workers.stop()
+                mail.sink.stop()
+            else:
+                workers.stop()
     command = f"uv run python bench/load.py --seconds {args.seconds:.0f} --peers {args.peers}" + (
         f" --restart-at {args.restart_at:.0f}" if args.restart_at else "") + (
-        f" --pg-data {args.pg_data}" if args.pg_data else "")
+        f" --pg-data {args.pg_data}" if args.pg_data else "") + (
+        f" --mail --mail-rate {args.mail_rate:g}" if args.mail else "") + (
+        f" --kill-worker-at {args.kill_worker_at:.0f}" if args.kill_worker_at is not None else "") + (
+        f" --mail-outage-at {args.mail_outage_at:.0f} --mail-outage-seconds {args.mail_outage_seconds:.0f}"
+        if args.mail_outage_at is not None else "")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=Path(__file__).parent).stdout.strip()
     report = Path(__file__).parent / "results" / args.report

@@ -71,6 +71,7 @@ from trim.referrals.api import ReferralApi
 from trim.referrals.pages import FlagReferralPages, ReferralPages, ServicePages
 from trim.requests import pages as requests_pages
 from trim.requests.api import ConversationApi, RequestApi
+from trim.requests.news import close_listeners
 from trim.requests.pages import RequestPages
 from trim.sharing import pages as sharing_pages
 from trim.sharing.api import SharedNoteApi
@@ -251,6 +252,7 @@ def create_app(
             else:
                 yield
         finally:
+            await close_listeners()
             await engine.dispose()
 
     csrf = CSRFConfig(

@@ -22,6 +22,7 @@ from trim.db import AsyncSession
 from trim.flags.models import Flag
 from trim.followups.models import CheckIn
 from trim.incidents.models import Exposure, Incident, IncidentKind
+from trim.records.retention import stand_in_id
 from trim.referrals.models import CONSENTED_STATUSES, Referral
 from trim.requests.models import PeerRequest
 
@@ -59,6 +60,11 @@ async def expected(session: AsyncSession, *, filters: DashboardFilter, now: date
     requests = list(await session.exec(select(PeerRequest)))
     people = {p.id: p for p in await session.exec(select(Person))}
     peer_ids = {r.person_id for r in await session.exec(select(PersonRole)) if r.role == "peer"}
+    # A person with a purged case and a live one is one person: their stand-in counts as them.
+    twin_of = {stand_in_id(settings, pid): pid for pid, p in people.items() if not p.is_pseudonym}
+
+    def who(person_id: uuid.UUID) -> uuid.UUID:
+        return twin_of.get(person_id, person_id)
 
     def month(when: datetime) -> str:
         return when.astimezone(zone).strftime("%Y-%m")
@@ -84,13 +90,13 @@ async def expected(session: AsyncSession, *, filters: DashboardFilter, now: date
     for m in [*months, ALL]:
         for kd in [*kinds, ALL]:
             chosen = {i.id for i in cohort.values() if m in (ALL, month(i.occurred_at)) and kd in (ALL, i.kind)}
-            exposed = {e.person_id for e in live if e.incident_id in chosen}
+            exposed = {who(e.person_id) for e in live if e.incident_id in chosen}
             cells[("incidents_by_month_kind", (m, kd), "incidents")] = Count(len(chosen), len(exposed))
 
     # People exposed.
     for kind in ["direct", "witness", "support", ALL]:
         chosen = [e for e in live if kind in (ALL, e.exposure)]
-        distinct = len({e.person_id for e in chosen})
+        distinct = len({who(e.person_id) for e in chosen})
         cells[("people_exposed", (kind,), "exposures")] = Count(len(chosen), distinct)
         cells[("people_exposed", (kind,), "people")] = Count(distinct, distinct)
 
@@ -112,13 +118,13 @@ async def expected(session: AsyncSession, *, filters: DashboardFilter, now: date
     for interval in [*intervals, ALL]:
         for category in [*categories, ALL]:
             chosen = [c for c in counted if interval in (ALL, c.kind) and category in (ALL, timeliness(c))]
-            count("checkin_timeliness", (interval, category), "checkins", chosen, lambda c: c.person_id)
+            count("checkin_timeliness", (interval, category), "checkins", chosen, lambda c: who(c.person_id))
 
     # First contact.
     accepted_by_person: dict[uuid.UUID, list[datetime]] = {}
     for r in requests:
         if r.accepted_at is not None:
-            accepted_by_person.setdefault(r.requester_id, []).append(r.accepted_at)
+            accepted_by_person.setdefault(who(r.requester_id), []).append(r.accepted_at)
     contacts: list[tuple[str, uuid.UUID, float]] = []
     for e in live:
         incident = cohort[e.incident_id]
@@ -127,10 +133,10 @@ async def expected(session: AsyncSession, *, filters: DashboardFilter, now: date
             for c in checkins
             if c.exposure_id == e.id and c.outcome in ("completed", "declined") and c.recorded_at is not None
         ]
-        times += [t for t in accepted_by_person.get(e.person_id, []) if t >= incident.occurred_at]
+        times += [t for t in accepted_by_person.get(who(e.person_id), []) if t >= incident.occurred_at]
         if times:
             hours = (min(times) - incident.occurred_at).total_seconds() / 3600
-            contacts.append((month(incident.occurred_at), e.person_id, hours))
+            contacts.append((month(incident.occurred_at), who(e.person_id), hours))
     for m in [*months, ALL]:
         chosen = [c for c in contacts if m in (ALL, c[0])]
         count("first_contact", (m,), "contacted", chosen, lambda c: c[1])
@@ -143,7 +149,7 @@ async def expected(session: AsyncSession, *, filters: DashboardFilter, now: date
     # Score bands.
     current = {a.checkin_id: a for a in assessments}
     scored = [
-        (c.kind, month(cohort[c.incident_id].occurred_at), current[c.id].band == "elevated", c.person_id)
+        (c.kind, month(cohort[c.incident_id].occurred_at), current[c.id].band == "elevated", who(c.person_id))
         for c in counted
         if c.outcome == "completed" and c.id in current
     ]
@@ -180,7 +186,7 @@ async def expected(session: AsyncSession, *, filters: DashboardFilter, now: date
     for cause in [*causes, ALL]:
         for status in [*statuses, ALL]:
             chosen = [f for f in scoped_flags if cause in (ALL, f.cause) and status in (ALL, f.status)]
-            count("flags", (cause, status), "flags", chosen, lambda f: f.person_id)
+            count("flags", (cause, status), "flags", chosen, lambda f: who(f.person_id))
 
     # Referrals.
     flag_by_id = {f.id: f for f in flags}
@@ -199,9 +205,11 @@ async def expected(session: AsyncSession, *, filters: DashboardFilter, now: date
     stages = ["not_consented", *CONSENTED_STATUSES]
     for name, chosen_stages in (("offered", None), ("consented", [s for s in stages if s != "not_consented"])):
         chosen = [r for r in scoped_referrals if chosen_stages is None or stage(r) in chosen_stages]
-        count("referrals", (name,), "referrals", chosen, lambda r: r.person_id)
+        count("referrals", (name,), "referrals", chosen, lambda r: who(r.person_id))
     for s in stages:
-        count("referrals", (s,), "referrals", [r for r in scoped_referrals if stage(r) == s], lambda r: r.person_id)
+        count(
+            "referrals", (s,), "referrals", [r for r in scoped_referrals if stage(r) == s], lambda r: who(r.person_id)
+        )
 
     # Requests.
     scoped_requests = [
@@ -211,15 +219,15 @@ async def expected(session: AsyncSession, *, filters: DashboardFilter, now: date
     ]
     for urgency in ["today", "this_week", "when_convenient", ALL]:
         mine = [r for r in scoped_requests if urgency in (ALL, r.urgency)]
-        count("requests", (urgency,), "requests", mine, lambda r: r.requester_id)
+        count("requests", (urgency,), "requests", mine, lambda r: who(r.requester_id))
         accepted = [r for r in mine if r.accepted_at is not None]
-        count("requests", (urgency,), "accepted", accepted, lambda r: r.requester_id)
+        count("requests", (urgency,), "accepted", accepted, lambda r: who(r.requester_id))
         waiting = [r for r in mine if r.accepted_at is None]
-        count("requests", (urgency,), "not_accepted", waiting, lambda r: r.requester_id)
+        count("requests", (urgency,), "not_accepted", waiting, lambda r: who(r.requester_id))
         if accepted:
             hours = [(r.accepted_at - r.created_at).total_seconds() / 3600 for r in accepted if r.accepted_at]
             stats[("requests", urgency)] = Stat(
-                percentile(hours, 0.5), percentile(hours, 0.9), len({r.requester_id for r in accepted})
+                percentile(hours, 0.5), percentile(hours, 0.9), len({who(r.requester_id) for r in accepted})
             )
 
     # Peer caseloads.

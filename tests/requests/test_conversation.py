@@ -409,3 +409,65 @@ async def test_without_a_name_the_peer_sees_a_pseudonym_until_the_requester_show
         assert "Your conversation (2 messages)" in (await responder.get("/me")).text
     revealed = list(await session.exec(select(AuditEvent).where(col(AuditEvent.action) == "request.name_revealed")))
     assert len(revealed) == 1
+
+
+async def test_a_waiting_reader_is_answered_when_the_other_side_writes(
+    db: AsyncSession, database_url: str, cast: Cast, settings: Settings, clock: FakeClock, monkeypatch: Any
+) -> None:
+    """The wait ends when the message commits, not at the next look: on PostgreSQL the
+    looks are 30 s apart here, so only the NOTIFY can have woken it."""
+    import asyncio
+    import time
+
+    from trim.requests import news
+
+    monkeypatch.setattr(news, "RECHECK_SECONDS", 30.0)
+    request_id = await taken_request(db, cast, settings, clock)
+    await send(db, cast, settings, clock, "peer", request_id, "First")
+    reader = cast.actor("responder")
+    engine = create_engine(database_url)
+    session = make_sessionmaker(engine)()
+
+    async def changed() -> bool:
+        return await conversation.has_news(session, actor=reader, request_id=request_id, seen=1, was_open=True)
+
+    started = time.perf_counter()
+    waiting = asyncio.create_task(news.wait_for(session, request_id, changed, seconds=20))
+    await asyncio.sleep(1.0)
+    assert not waiting.done()
+    # While it waits it holds no transaction (so no connection) open.
+    assert not session.in_transaction()
+    await send(db, cast, settings, clock, "peer", request_id, "Second")
+    assert await asyncio.wait_for(waiting, timeout=10) is True
+    assert time.perf_counter() - started < 6
+    await session.close()
+    await engine.dispose()
+    await news.close_listeners()
+
+
+async def test_a_wait_with_nothing_new_answers_204_and_bad_waits_are_refused(
+    client: AsyncTestClient[Litestar], cast: Cast, db: AsyncSession, settings: Settings, clock: FakeClock
+) -> None:
+    import time
+
+    request_id = await taken_request(db, cast, settings, clock)
+    url = f"/api/conversations/{request_id}/messages"
+    async with signed_in(client, cast.peer) as peer:
+        assert (await peer.post(url, json={"client_id": "p1", "body": "Are you free later?"})).status_code == 201
+    async with signed_in(client, cast.responder) as responder:
+        started = time.perf_counter()
+        quiet = await responder.get(url, params={"seen": 1, "wait": 1})
+        assert quiet.status_code == 204 and quiet.content == b""
+        assert time.perf_counter() - started >= 0.9
+        # Behind already: answered at once, with the messages.
+        behind = await responder.get(url, params={"seen": 0, "wait": 20})
+        assert behind.status_code == 200 and [m["body"] for m in behind.json()["messages"]] == ["Are you free later?"]
+        for bad in ({"seen": 1, "wait": 26}, {"seen": -1, "wait": 1}, {"seen": 1, "wait": "soon"}):
+            assert (await responder.get(url, params=bad)).status_code == 400, bad
+    async with signed_in(client, cast.peer) as peer:
+        await peer.post(f"/api/requests/{request_id}/close", json={"outcome": "supported"})
+    async with signed_in(client, cast.responder) as responder:
+        ended = await responder.get(url, params={"seen": 1, "wait": 20})
+        assert ended.status_code == 200 and ended.json()["state"] == "closed"
+    async with signed_in(client, cast.lead) as lead:
+        assert (await lead.get(url, params={"seen": 0, "wait": 1})).status_code == 404

@@ -22,11 +22,14 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     ColumnElement,
     Float,
     FromClause,
     Integer,
     String,
+    Uuid,
+    bindparam,
     case,
     cast,
     false,
@@ -86,6 +89,49 @@ class Dialect:
         if self.postgres:
             return when < due_at + window  # type: ignore[no-any-return]
         return func.julianday(when) < func.julianday(due_at) + window.total_seconds() / 86400
+
+
+class Twins:
+    """Counting a person once when they have a purged case and a live one.
+
+    `pairs` maps each such stand-in to the live person it stands in for (computed with
+    the secret at request time: records.retention.live_twins). Every source of people
+    selects its person as `person(column)` and joins `join(stmt, column)`; with no
+    pairs both leave the statement exactly as it was."""
+
+    def __init__(self, pairs: Mapping[uuid.UUID, uuid.UUID], sql: Dialect) -> None:
+        self.table: FromClause | None = None
+        if not pairs:
+            return
+        stand_ins, lives = list(pairs), list(pairs.values())
+        if sql.postgres:
+            # Two arrays, whatever the number of pairs (a bound value each would hit
+            # the protocol's limit of 32,767).
+            stmt: Any = sa_select(
+                func.unnest(bindparam("twin_stand_ins", stand_ins, type_=ARRAY(Uuid))).label("stand_in"),
+                func.unnest(bindparam("twin_lives", lives, type_=ARRAY(Uuid))).label("live"),
+            )
+        else:
+            # SQLite names a VALUES list's columns column1, column2 (and allows no alias list).
+            rows = ", ".join(f"(:twin_s{i}, :twin_l{i})" for i in range(len(stand_ins)))
+            binds = [bindparam(f"twin_s{i}", v, type_=Uuid) for i, v in enumerate(stand_ins)]
+            binds += [bindparam(f"twin_l{i}", v, type_=Uuid) for i, v in enumerate(lives)]
+            stmt = (
+                text(f"SELECT column1 AS stand_in, column2 AS live FROM (VALUES {rows})")  # noqa: S608 (names only)
+                .bindparams(*binds)
+                .columns(stand_in=Uuid, live=Uuid)
+            )
+        self.table = stmt.cte("twins")
+
+    def person(self, column: Any, name: str = "person_id") -> ColumnElement[Any]:
+        if self.table is None:
+            return column.label(name)  # type: ignore[no-any-return]
+        return func.coalesce(self.table.c.live, column).label(name)
+
+    def join(self, stmt: Select[Any], column: Any) -> Select[Any]:
+        if self.table is None:
+            return stmt
+        return stmt.outerjoin(self.table, self.table.c.stand_in == column)
 
 
 def materialized(stmt: Select[Any], name: str) -> FromClause:

@@ -39,6 +39,7 @@ from trim.followups.models import CheckIn, Outcome
 from trim.followups.rules import checkin_kind
 from trim.incidents.models import EXPOSURE_LABELS, Exposure, IncidentKind
 from trim.privacy import policy
+from trim.records import retention
 from trim.referrals.models import CONSENTED_STATUSES, Referral
 from trim.requests.models import PeerRequest, Urgency
 
@@ -98,12 +99,13 @@ async def dashboard(
     kinds = [filters.kind] if filters.kind else [kind.value for kind in IncidentKind]
     cohort = queries.incidents(filters, months)
 
-    first_plans, first_members = _from_exposures(cohort, filters, month_labels, kinds, sql)
+    twins = queries.Twins(await retention.live_twins(session, settings), sql)
+    first_plans, first_members = _from_exposures(cohort, filters, month_labels, kinds, sql, twins)
     found = await queries.run(session, [*(m for plan in first_plans for m in plan.members()), *first_members])
     # Incidents are counted from the incidents themselves; their people from the exposures.
     by_kind = next(plan for plan in first_plans if plan.tag == "incidents_by_month_kind")
     by_kind.values = {dims: rows for dims, rows, _, _, _ in found["incidents"]}
-    second_plans, second_members = _from_checkins(cohort, month_labels, sql, now=now, settings=settings)
+    second_plans, second_members = _from_checkins(cohort, month_labels, sql, twins, now=now, settings=settings)
     found.update(await queries.run(session, [*(m for plan in second_plans for m in plan.members()), *second_members]))
     # Totals whose people their cells did not settle: counted exactly, in one statement.
     plans = first_plans + second_plans
@@ -144,21 +146,30 @@ async def dashboard(
 
 
 def _from_exposures(
-    cohort: FromClause, filters: DashboardFilter, month_labels: list[str], kinds: list[str], sql: Dialect
+    cohort: FromClause,
+    filters: DashboardFilter,
+    month_labels: list[str],
+    kinds: list[str],
+    sql: Dialect,
+    twins: queries.Twins,
 ) -> tuple[list[queries.CubePlan], list[queries.Member]]:
     """The first statement: the period's exposures read once (incidents by month and
     kind, whose people are the people exposed; people exposed; flags and referrals
-    through them), and requests for a peer, which have no incident."""
+    through them), and requests for a peer, which have no incident. People are counted
+    through `twins`, so a person with a purged case and a live one counts once."""
     total: dict[str, Sequence[str] | None] = {ALL: None}
     exposed = queries.materialized(
-        sa_select(
-            col(Exposure.id).label("exposure_id"),
-            col(Exposure.person_id).label("person_id"),
-            col(Exposure.exposure).label("exposure"),
-            (col(Exposure.removed_at).is_(None)).label("live"),
-            cohort.c.month,
-            cohort.c.kind,
-        ).join(cohort, col(Exposure.incident_id) == cohort.c.incident_id),
+        twins.join(
+            sa_select(
+                col(Exposure.id).label("exposure_id"),
+                twins.person(col(Exposure.person_id)),
+                col(Exposure.exposure).label("exposure"),
+                (col(Exposure.removed_at).is_(None)).label("live"),
+                cohort.c.month,
+                cohort.c.kind,
+            ).join(cohort, col(Exposure.incident_id) == cohort.c.incident_id),
+            col(Exposure.person_id),
+        ),
         "exposed",
     )
     live = (exposed.c.live.is_(True),)
@@ -177,25 +188,36 @@ def _from_exposures(
     flag_columns: tuple[ColumnElement[Any], ...] = (
         col(Flag.cause).label("cause"),
         col(Flag.status).label("status"),
-        col(Flag.person_id).label("person_id"),
+        twins.person(col(Flag.person_id)),
     )
     flagged = union_all(
-        sa_select(*flag_columns).join(exposed, exposed.c.exposure_id == col(Flag.exposure_id)),
-        sa_select(*flag_columns).where(
-            col(Flag.exposure_id).is_(None), *queries.unlinked(col(Flag.raised_at), col(Flag.person_id), filters)
+        twins.join(
+            sa_select(*flag_columns).join(exposed, exposed.c.exposure_id == col(Flag.exposure_id)), col(Flag.person_id)
+        ),
+        twins.join(
+            sa_select(*flag_columns).where(
+                col(Flag.exposure_id).is_(None), *queries.unlinked(col(Flag.raised_at), col(Flag.person_id), filters)
+            ),
+            col(Flag.person_id),
         ),
     ).subquery("flagged")
     flag_plan = queries.CubePlan("flags", flagged, ("cause", "status"), (list(CAUSES), FLAG_STATUSES), (total, total))
     stage = case((col(Referral.consent).is_(False), "not_consented"), else_=col(Referral.status)).label("stage")
     referred = union_all(
-        sa_select(stage, col(Referral.person_id))
-        .join(Flag, col(Flag.id) == col(Referral.flag_id))
-        .join(exposed, exposed.c.exposure_id == col(Flag.exposure_id)),
-        sa_select(stage, col(Referral.person_id))
-        .outerjoin(Flag, col(Flag.id) == col(Referral.flag_id))
-        .where(
-            or_(col(Referral.flag_id).is_(None), col(Flag.exposure_id).is_(None)),
-            *queries.unlinked(col(Referral.created_at), col(Referral.person_id), filters),
+        twins.join(
+            sa_select(stage, twins.person(col(Referral.person_id)))
+            .join(Flag, col(Flag.id) == col(Referral.flag_id))
+            .join(exposed, exposed.c.exposure_id == col(Flag.exposure_id)),
+            col(Referral.person_id),
+        ),
+        twins.join(
+            sa_select(stage, twins.person(col(Referral.person_id)))
+            .outerjoin(Flag, col(Flag.id) == col(Referral.flag_id))
+            .where(
+                or_(col(Referral.flag_id).is_(None), col(Flag.exposure_id).is_(None)),
+                *queries.unlinked(col(Referral.created_at), col(Referral.person_id), filters),
+            ),
+            col(Referral.person_id),
         ),
     ).subquery("referred")
     consented = [s for s in REFERRAL_STAGES if s != "not_consented"]
@@ -208,11 +230,14 @@ def _from_exposures(
     if filters.station_id is not None:
         in_period.append(col(PeerRequest.requester_station_id) == filters.station_id)
     asked = (
-        sa_select(
-            col(PeerRequest.urgency).label("urgency"),
-            case((col(PeerRequest.accepted_at).is_not(None), "accepted"), else_="not_accepted").label("accepted"),
-            col(PeerRequest.requester_id).label("person_id"),
-            sql.hours(col(PeerRequest.accepted_at), col(PeerRequest.created_at)).label("hours"),
+        twins.join(
+            sa_select(
+                col(PeerRequest.urgency).label("urgency"),
+                case((col(PeerRequest.accepted_at).is_not(None), "accepted"), else_="not_accepted").label("accepted"),
+                twins.person(col(PeerRequest.requester_id)),
+                sql.hours(col(PeerRequest.accepted_at), col(PeerRequest.created_at)).label("hours"),
+            ),
+            col(PeerRequest.requester_id),
         )
         .where(*in_period)
         .subquery("asked")
@@ -232,7 +257,13 @@ def _from_exposures(
 
 
 def _from_checkins(
-    cohort: FromClause, month_labels: list[str], sql: Dialect, *, now: datetime, settings: Settings
+    cohort: FromClause,
+    month_labels: list[str],
+    sql: Dialect,
+    twins: queries.Twins,
+    *,
+    now: datetime,
+    settings: Settings,
 ) -> tuple[list[queries.CubePlan], list[queries.Member]]:
     """The second statement: the period's check-ins read once (timeliness, score
     bands, first contact, peer caseloads)."""
@@ -241,38 +272,44 @@ def _from_checkins(
     outcome, due_at = col(CheckIn.outcome), col(CheckIn.due_at)
     elevated = catalogue.load()["trim_risk"].flag_band
     checkins = queries.materialized(
-        sa_select(
-            col(CheckIn.kind).label("interval"),
-            case(
-                (and_(outcome == Outcome.completed, sql.before(col(CheckIn.recorded_at), due_at, window)), "on_time"),
-                (outcome == Outcome.completed, "late"),
-                (outcome.in_((Outcome.declined, Outcome.unreachable, Outcome.not_needed)), outcome),
-                (and_(outcome.is_(None), due_at <= now - window - grace), "missed"),
-                else_="pending",
-            ).label("timeliness"),
-            # Looked up for held check-ins only (a probe of a small index each), rather
-            # than joining every assessment ever recorded.
-            case(
-                (
-                    outcome == Outcome.completed,
-                    sa_select(case((col(Assessment.band) == elevated, "elevated"), else_="not_elevated"))
-                    # "is_current" as the partial index says it, so the index serves it alone.
-                    .where(col(Assessment.checkin_id) == col(CheckIn.id), col(Assessment.is_current))
-                    .limit(1)
-                    .scalar_subquery(),
-                ),
-                else_=None,
-            ).label("band"),
-            col(CheckIn.person_id).label("person_id"),
-            col(CheckIn.exposure_id).label("exposure_id"),
-            col(CheckIn.peer_id).label("peer_id"),
-            outcome.label("outcome"),
-            col(CheckIn.recorded_at).label("recorded_at"),
-            cohort.c.month,
-            cohort.c.occurred_at,
-        )
-        .join(cohort, col(CheckIn.incident_id) == cohort.c.incident_id)
-        .where(or_(outcome.is_(None), outcome != Outcome.cancelled)),
+        twins.join(
+            sa_select(
+                col(CheckIn.kind).label("interval"),
+                case(
+                    (
+                        and_(outcome == Outcome.completed, sql.before(col(CheckIn.recorded_at), due_at, window)),
+                        "on_time",
+                    ),
+                    (outcome == Outcome.completed, "late"),
+                    (outcome.in_((Outcome.declined, Outcome.unreachable, Outcome.not_needed)), outcome),
+                    (and_(outcome.is_(None), due_at <= now - window - grace), "missed"),
+                    else_="pending",
+                ).label("timeliness"),
+                # Looked up for held check-ins only (a probe of a small index each), rather
+                # than joining every assessment ever recorded.
+                case(
+                    (
+                        outcome == Outcome.completed,
+                        sa_select(case((col(Assessment.band) == elevated, "elevated"), else_="not_elevated"))
+                        # "is_current" as the partial index says it, so the index serves it alone.
+                        .where(col(Assessment.checkin_id) == col(CheckIn.id), col(Assessment.is_current))
+                        .limit(1)
+                        .scalar_subquery(),
+                    ),
+                    else_=None,
+                ).label("band"),
+                twins.person(col(CheckIn.person_id)),
+                col(CheckIn.exposure_id).label("exposure_id"),
+                col(CheckIn.peer_id).label("peer_id"),
+                outcome.label("outcome"),
+                col(CheckIn.recorded_at).label("recorded_at"),
+                cohort.c.month,
+                cohort.c.occurred_at,
+            )
+            .join(cohort, col(CheckIn.incident_id) == cohort.c.incident_id)
+            .where(or_(outcome.is_(None), outcome != Outcome.cancelled)),
+            col(CheckIn.person_id),
+        ),
         "scoped_checkins",
     )
     configured = [checkin_kind(d) for d in settings.scheduled_offsets_days]
@@ -304,19 +341,28 @@ def _from_checkins(
         .group_by(checkins.c.exposure_id, checkins.c.person_id, checkins.c.month, checkins.c.occurred_at)
         .subquery("per_exposure")
     )
+    # Requests by the same counted person: a purged case and a live one still meet.
+    accepted_requests = (
+        twins.join(
+            sa_select(twins.person(col(PeerRequest.requester_id)), col(PeerRequest.accepted_at)),
+            col(PeerRequest.requester_id),
+        )
+        .where(col(PeerRequest.accepted_at).is_not(None))
+        .subquery("accepted_requests")
+    )
     with_requests = (
         sa_select(
             per_exposure.c.month,
             per_exposure.c.person_id,
             per_exposure.c.occurred_at,
             per_exposure.c.checked_at,
-            func.min(col(PeerRequest.accepted_at)).label("asked_at"),
+            func.min(accepted_requests.c.accepted_at).label("asked_at"),
         )
         .outerjoin(
-            PeerRequest,
+            accepted_requests,
             and_(
-                col(PeerRequest.requester_id) == per_exposure.c.person_id,
-                col(PeerRequest.accepted_at) >= per_exposure.c.occurred_at,
+                accepted_requests.c.person_id == per_exposure.c.person_id,
+                accepted_requests.c.accepted_at >= per_exposure.c.occurred_at,
             ),
         )
         .group_by(*per_exposure.c)

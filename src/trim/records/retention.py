@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import String, cast, delete, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
@@ -103,6 +103,48 @@ def stand_in_id(settings: Settings, person_id: uuid.UUID) -> uuid.UUID:
     stand-in, so counts of distinct people over purged cases do not grow."""
     digest = hmac.new(settings.secret().encode(), b"trim-stand-in:" + person_id.bytes, hashlib.sha256).digest()
     return uuid.UUID(bytes=digest[:16], version=4)
+
+
+# (database, secret, stand-ins, live people) -> stand-in -> the live person it stands in for.
+_twins_cache: dict[tuple[str, ...], dict[uuid.UUID, uuid.UUID]] = {}
+
+
+async def live_twins(session: AsyncSession, settings: Settings) -> dict[uuid.UUID, uuid.UUID]:
+    """Each stand-in whose person is still on the roster, with that person's id.
+
+    A person with a purged case and a live one is one person: figures of distinct
+    people count the stand-in as them. The pairing is recomputed here with the secret
+    (stand_in_id of every live person, kept where such a stand-in exists) and never
+    stored, so the database alone still cannot link a purged case to anyone. Only a
+    purge makes new stand-ins, so the answer is kept per process until the stand-ins or
+    the people change."""
+    pseudonym, live_person = col(Person.is_pseudonym).is_(True), col(Person.is_pseudonym).is_(False)
+    state = (
+        await session.exec(
+            select(
+                func.count().filter(pseudonym),
+                func.count().filter(live_person),
+                func.max(cast(col(Person.id), String)).filter(pseudonym),
+                func.max(cast(col(Person.id), String)).filter(live_person),
+            )
+        )
+    ).one()
+    if int(state[0]) == 0:
+        return {}
+    fingerprint = hashlib.sha256(b"trim-twins:" + settings.secret().encode()).hexdigest()
+    # The highest ids (random) tell one database's people from another's with the same counts.
+    key = (str(session.get_bind().engine.url), fingerprint, *(str(value) for value in state))
+    if key not in _twins_cache:
+        stand_ins = set((await session.exec(select(Person.id).where(col(Person.is_pseudonym).is_(True)))).all())
+        live = (await session.exec(select(Person.id).where(col(Person.is_pseudonym).is_(False)))).all()
+        found: dict[uuid.UUID, uuid.UUID] = {}
+        for person_id in live:
+            stand_in = stand_in_id(settings, person_id)
+            if stand_in in stand_ins:
+                found[stand_in] = person_id
+        _twins_cache.clear()  # one database and secret per process in practice: keep one answer
+        _twins_cache[key] = found
+    return _twins_cache[key]
 
 
 class _Pseudonyms:

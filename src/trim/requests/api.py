@@ -4,14 +4,15 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from trim.deps import Conf, Db
 from trim.guards import current_actor, requires, signed_in
-from trim.requests import conversation, service
+from trim.requests import conversation, news, service
 from trim.requests.schemas import (
     CloseRequestIn,
     ConversationOut,
@@ -159,6 +160,21 @@ class RequestApi(Controller):
         return RequestCreated(id=done.id, status=done.status)
 
 
+Seen = Annotated[
+    int | None,
+    QueryParameter(ge=0, le=10**9, description="How many messages the caller already has (with wait)"),
+]
+Wait = Annotated[
+    int,
+    QueryParameter(
+        ge=0,
+        le=news.MAX_WAIT_SECONDS,
+        description=f"With seen: wait up to this many seconds (at most {news.MAX_WAIT_SECONDS}) for a new "
+        "message or a change of state; 204 if none came",
+    ),
+]
+
+
 def message_out(m: conversation.MessageView) -> MessageOut:
     return MessageOut(id=m.id, client_id=m.client_id, mine=m.mine, author=m.author, body=m.body, sent_at=m.sent_at)
 
@@ -172,15 +188,38 @@ class ConversationApi(Controller):
         guards=[signed_in],
         summary="The conversation on a request",
         description="The requester and the peer who took the request only; 404 for everyone else (the lead "
-        "included: the request itself says a conversation exists and its state).",
-        responses=api_errors(401, 404),
+        "included: the request itself says a conversation exists and its state). With seen=N and wait=S, the "
+        "answer waits (up to S seconds) until there is a message beyond the N the caller has, or the "
+        "conversation is no longer open, and is 204 with no body if nothing came: a client that asks again "
+        "at once sees each message as it is written, without polling.",
+        responses={
+            204: ResponseSpec(data_container=None, description="Nothing new came within the wait"),
+            **api_errors(400, 401, 404),
+        },
     )
     async def index(
-        self, request: Request[Any, Any, Any], db: Db, settings: Conf, request_id: FromPath[uuid.UUID]
-    ) -> ConversationOut:
-        view = await conversation.read(
-            db, actor=current_actor(request), request_id=request_id, settings=settings, now=now_of(request)
-        )
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        settings: Conf,
+        request_id: FromPath[uuid.UUID],
+        seen: Seen = None,
+        wait: Wait = 0,
+    ) -> Response[ConversationOut]:
+        actor = current_actor(request)
+        if seen is not None and wait > 0:
+            known = seen
+
+            async def changed() -> bool:
+                return await conversation.has_news(db, actor=actor, request_id=request_id, seen=known, was_open=True)
+
+            if not await news.wait_for(db, request_id, changed, seconds=wait):
+                return Response(content=None, status_code=204)  # type: ignore[arg-type]
+        view = await conversation.read(db, actor=actor, request_id=request_id, settings=settings, now=now_of(request))
+        return Response(self._out(view))
+
+    @staticmethod
+    def _out(view: conversation.ConversationView) -> ConversationOut:
         return ConversationOut(
             request_id=view.request.id,
             state=view.state,

@@ -25,7 +25,7 @@ from trim.db import dialect_insert, new_id
 from trim.errors import Conflict, FieldError, InvalidInput, NotFound
 from trim.notifications import service as notifications
 from trim.privacy import audit, crypto, policy
-from trim.requests import rules
+from trim.requests import news, rules
 from trim.requests.models import ConversationMessage, PeerRequest
 
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -198,6 +198,7 @@ async def send(
         at=now,
     )
     await _tell_the_other_side(session, actor=actor, request=request, settings=settings, now=now)
+    await news.announce(session, request.id)
     return MessageView(message_id, key, True, "You", text, now), True
 
 
@@ -244,4 +245,5 @@ async def reveal_name(session: AsyncSession, *, actor: Actor, request_id: uuid.U
     request.name_revealed_at = now
     session.add(request)
     audit.record_row(session, actor=actor, action="request.name_revealed", row=request, at=now)
+    await news.announce(session, request.id)
     return request

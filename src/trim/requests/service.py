@@ -21,7 +21,7 @@ from trim.flags import service as flags
 from trim.incidents import service as incidents
 from trim.notifications import service as notifications
 from trim.privacy import audit, crypto, policy
-from trim.requests import rules
+from trim.requests import news, rules
 from trim.requests.models import (
     CONTACT_LABELS,
     OUTCOME_LABELS,
@@ -272,6 +272,7 @@ async def close(
             settings=settings,
         )
     audit.record_row(session, actor=actor, action="request.closed", row=request, details={"outcome": outcome}, at=now)
+    await news.announce(session, request.id)  # the conversation is closed: whoever waits on it is told
     return request
 
 
@@ -294,6 +295,7 @@ async def withdraw(session: AsyncSession, *, actor: Actor, request_id: uuid.UUID
         subject_id=actor.person_id,
         at=now,
     )
+    await news.announce(session, request.id)
     return request
 
 
