@@ -45,3 +45,19 @@ def test_a_long_email_and_the_people_search_fit_a_phone(browser_for: BrowserFor,
         assert box is not None and main is not None
         assert box["width"] >= main["width"] * 0.8, (box, main)
         ui.check("people search on a phone")
+
+
+def test_the_lead_overview_is_cards_on_a_phone(browser_for: BrowserFor, story: Story) -> None:
+    """No sideways table on a phone: each check-in is a card, its due date on one line."""
+    story.incident_id()
+    with browser_for("lead overview on a phone", phone=True) as ui:
+        ui.sign_in(story.org.lead.email, PASSWORD)
+        ui.menu("Overview")
+        row = ui.page.locator("table.cards tbody tr").first
+        expect(row).to_be_visible()
+        assert row.evaluate("r => getComputedStyle(r).display") == "block"
+        due = row.locator("td[data-label='Due']")
+        height = due.evaluate("d => d.getBoundingClientRect().height")
+        line = due.evaluate("d => parseFloat(getComputedStyle(d).lineHeight) || 24")
+        assert height <= line * 1.6 + 8, (height, line)  # one line, not five
+        ui.check("overview on a phone", docs="lead-overview-phone")
