@@ -213,9 +213,9 @@ async def seed_demo(session: Any, *, settings: Settings, now: datetime, seed: in
 
 def _seed_steps() -> list[Any]:
     """Area seed steps, in order: async (session, *, settings, now, cast, rng) -> None."""
-    from trim.demo_checkins import seed_checkins
+    from trim.demo_checkins import seed_checkins, seed_history, seed_history_support
 
-    return [seed_checkins]
+    return [seed_history, seed_history_support, seed_checkins]
 
 
 async def peers_with_checkins_due(

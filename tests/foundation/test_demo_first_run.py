@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import anyio
 from click.testing import CliRunner
 
 from trim.cli import main
@@ -22,3 +23,42 @@ def test_demo_prints_whom_to_sign_in_as_and_where_the_log_goes(tmp_path: Path) -
     assert re.search(r"peer\d@demo\.trim\.example  \([^)]+\): \d+ due, \d+ overdue", out)
     assert f"The app's log (JSON lines) is written to {folder / 'trim.log'}" in out
     assert '"level"' not in out  # no JSON log line scrolled the list away
+
+    # The demo's dashboard is not mostly empty: at k=5 every chart shows at least one figure.
+    shown = anyio.run(_numbers_shown_per_chart, folder)
+    assert shown and all(shown.values()), shown
+
+
+async def _numbers_shown_per_chart(folder: Path) -> dict[str, int]:
+    from sqlmodel import select
+
+    from trim.accounts.actor import Actor
+    from trim.accounts.models import Person
+    from trim.dashboard import rules, service
+    from trim.dashboard.queries import DashboardFilter
+    from trim.db import create_engine, make_sessionmaker, utcnow
+    from trim.demo import demo_settings
+
+    settings = demo_settings(folder, "127.0.0.1", 8123)
+    assert settings.small_cell_k == 5
+    engine = create_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            lead = (await session.exec(select(Person).where(Person.email == "lead@demo.trim.example"))).one()
+            actor = Actor(
+                id=lead.id, name=lead.name, email=lead.email, roles=frozenset({"lead"}), station_id=lead.station_id
+            )
+            now = utcnow()
+            figures = await service.dashboard(
+                session,
+                actor=actor,
+                filters=DashboardFilter(period=rules.default_period(now, settings.zone)),
+                now=now,
+                settings=settings,
+            )
+    finally:
+        await engine.dispose()
+    return {
+        name: sum(1 for row in figure.rows for v in row.values.values() if isinstance(v, int | float) and v)
+        for name, figure in figures.figures.items()
+    }
