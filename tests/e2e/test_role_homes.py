@@ -146,4 +146,4 @@ def test_clinician_home_counts_new_referrals(browser_for: BrowserFor, story: Sto
             ui.check()
         else:
             expect(main).to_contain_text("Nothing needs you today.")
-            ui.check("home")
+            ui.check("home", docs="clinician-home-phone" if phone else None)
