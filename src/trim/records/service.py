@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trim.accounts import service as accounts
 from trim.accounts.actor import Actor
+from trim.accounts.models import Role
 from trim.accounts.rules import email_change_note
 from trim.assessments import service as assessments
 from trim.assessments.models import Assessment
@@ -322,12 +323,12 @@ def why_they_saw(
     if action == "incident.viewed":
         if logged_it:
             return "logged the incident: saw your name only"
-        if "lead" in roles:
+        if Role.lead in roles:
             return "the programme lead: saw that you were on it, and the status of your check-ins"
         return None
-    if "lead" in roles:
+    if Role.lead in roles:
         return "the programme lead: sees status only, never your answers or notes"
-    if "admin" in roles:
+    if Role.admin in roles:
         return "an administrator: your account details only, never your check-ins"
     return ""
 
