@@ -64,6 +64,10 @@ from trim.metrics.plugin import OperationsPlugin
 from trim.migrations import ensure_migrated
 from trim.notifications.routes import NotificationPages
 from trim.notifications.worker import Worker, running
+from trim.planning import pages as planning_pages
+from trim.planning.api import PlanningApi
+from trim.planning.pages import PlanningPages
+from trim.planning.service import planning_due
 from trim.records import pages as records_pages
 from trim.records.api import RecordApi
 from trim.records.pages import AuditPages, RecordPages
@@ -187,6 +191,8 @@ def route_handlers() -> list[Any]:
         AdminPages,
         IncidentApi,
         IncidentPages,
+        PlanningApi,
+        PlanningPages,
         CheckinApi,
         CheckinPages,
         AssessmentApi,
@@ -216,6 +222,7 @@ def route_handlers() -> list[Any]:
 # Every area's navigation entries, in screen order (each area's NAV says where its own go).
 NAV = web.compose_nav(
     followups_pages.NAV,
+    planning_pages.NAV,
     requests_pages.NAV,
     incidents_pages.NAV,
     dashboard_pages.NAV,
@@ -225,6 +232,9 @@ NAV = web.compose_nav(
     sharing_pages.NAV,
     admin_pages.NAV,
 )
+
+# Each is called as (session, actor=, now=, settings=) and its answer handed to the overview.
+OVERVIEW_PARTS = {"planning_due": planning_due}
 
 
 def create_app(
@@ -294,6 +304,8 @@ def create_app(
     )
     app.state.settings = settings
     app.state.nav = NAV
+    # Parts of the lead's overview that other areas provide, by template name.
+    app.state.overview_parts = OVERVIEW_PARTS
     app.state.csp = page_csp(settings)
     app.state.clock = clock or utcnow
     return app

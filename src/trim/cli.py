@@ -621,7 +621,8 @@ def purge(dry_run: bool) -> None:
     verb = "would be de-identified" if dry_run else "de-identified"
     click.echo(
         f"{report.exposures} case(s), {report.requests} request(s), {report.flags} other flag(s) {verb}; "
-        f"{report.incidents_summarised} incident summaries removed (retention {settings.retention_days} days)"
+        f"{report.incidents_summarised} incident summaries removed, {report.briefing_attendance} briefing "
+        f"attendance(s) de-identified (retention {settings.retention_days} days)"
     )
     expired = ", ".join(f"{table} {n}" for table, n in report.expired.items() if n)
     if expired:

@@ -141,6 +141,14 @@ class Settings(BaseSettings):
     max_future_incident_hours: int = Field(default=24, ge=0)
     max_past_incident_days: int = Field(default=10 * 366, ge=1)
 
+    # -- the planning meeting (section 12) -------------------------------
+    # An incident this many hours old without a planning record is "planning due" on the
+    # lead's overview and home; planning held within it counts as on time on the dashboard.
+    planning_due_hours: int = Field(default=48, ge=1, le=24 * 28)
+    # Planning due is shown for incidents at most this many days old (older ones are past
+    # the point where a planning meeting would change who is seen).
+    planning_due_within_days: int = Field(default=28, ge=1, le=366)
+
     # -- a note the person shares with a manager (section 18) ------------
     shared_note_max_chars: int = Field(default=500, ge=20, le=2000)
 

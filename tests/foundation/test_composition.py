@@ -98,6 +98,7 @@ NAV_BY_ROLE = {
     "lead": [
         "/requests",
         "/overview",
+        "/planning",
         "/incidents",
         "/dashboard",
         "/flags",
@@ -108,6 +109,7 @@ NAV_BY_ROLE = {
     "supervisor": ["/requests/new", "/incidents", "/incidents/new", "/shared-notes"],
     "clinician": ["/requests/new", "/referrals"],
     "admin": ["/admin/audit", "/admin/people", "/admin/stations", "/admin/roster", "/admin/settings"],
+    "trim_manager": ["/planning"],
 }
 
 

@@ -21,6 +21,7 @@ from trim.flags import service as flags
 from trim.followups import rules, service
 from trim.followups.models import CheckInStatus
 from trim.guards import current_actor, requires, signed_in
+from trim.incidents.models import KIND_LABELS
 from trim.notifications import ical
 from trim.notifications import service as notifications
 from trim.privacy import audit
@@ -181,6 +182,12 @@ class CheckinPages(Controller):
             request,
             "followups/overview.html",
             urgent=await flags.urgent_overview(db, actor=actor, now=now),
+            kinds=KIND_LABELS,
+            # Other areas' parts of the overview (planning due, section 12), composed in app.py.
+            **{
+                name: await provide(db, actor=actor, now=now, settings=settings)
+                for name, provide in request.app.state.overview_parts.items()
+            },
             unassigned=unassigned,
             overdue=[v for v in open_views if v.status == CheckInStatus.overdue and v.peer_id],
             due=[v for v in open_views if v.status == CheckInStatus.due and v.peer_id],

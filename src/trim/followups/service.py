@@ -230,6 +230,60 @@ async def cancel_open(session: AsyncSession, *, exposure: Exposure, now: datetim
     return int(result.rowcount or 0)
 
 
+async def recancel(session: AsyncSession, *, exposure: Exposure, reason_prefix: str, reason: str) -> int:
+    """Give the check-ins cancelled for one reason (those whose reason starts with
+    `reason_prefix`) a new reason; nothing else changes."""
+    result = await session.exec(
+        update(CheckIn)
+        .where(
+            col(CheckIn.exposure_id) == exposure.id,
+            col(CheckIn.outcome) == Outcome.cancelled,
+            col(CheckIn.outcome_reason).startswith(reason_prefix, autoescape=True),
+        )
+        .values(outcome_reason=reason)
+    )
+    return int(result.rowcount or 0)
+
+
+async def reopen_cancelled(
+    session: AsyncSession,
+    *,
+    exposure: Exposure,
+    incident: Incident,
+    reason_prefix: str,
+    now: datetime,
+    settings: Settings,
+) -> int:
+    """Open again the check-ins cancelled for one reason (their reason starts with
+    `reason_prefix`), from the incident's time as it is now, with catch-up as for a late
+    log: one whose time has passed is due now. Others cancelled (opted out, removed) stay
+    cancelled. With no peer yet, one is chosen by the usual rules."""
+    checkins = list(
+        await session.exec(
+            select(CheckIn).where(
+                CheckIn.exposure_id == exposure.id,
+                CheckIn.outcome == Outcome.cancelled,
+                col(CheckIn.outcome_reason).startswith(reason_prefix, autoescape=True),
+            )
+        )
+    )
+    if not checkins:
+        return 0
+    if exposure.peer_id is None:
+        await assign_exposure(session, exposure=exposure, settings=settings)
+    for checkin in checkins:
+        checkin.outcome = None
+        checkin.outcome_reason = None
+        checkin.recorded_at = None
+        checkin.peer_id = exposure.peer_id
+        if not rules.is_return_kind(checkin.kind):  # tied to the return date, not the incident time
+            checkin.scheduled_for = rules.scheduled_time(incident.occurred_at, checkin.offset_days, settings.zone)
+        checkin.due_at = rules.due_time(checkin.scheduled_for, now)
+        session.add(checkin)
+    await session.flush()
+    return len(checkins)
+
+
 async def move_open(session: AsyncSession, *, incident: Incident, now: datetime, settings: Settings) -> int:
     """After the incident time changes: open check-ins follow it; recorded ones never move."""
     moved = 0

@@ -1,7 +1,7 @@
 """a person's phone number (design section 5, Contact)
 
 Revision ID: 0630
-Revises: 0627
+Revises: 0628
 Create Date: 2026-12-02 12:50:00.000000
 
 - people.phone: optional, E.164, from the roster or the person form; a peer sees it on
@@ -17,7 +17,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0630"
-down_revision: str | None = "0627"
+down_revision: str | None = "0628"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
