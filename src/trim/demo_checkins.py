@@ -356,7 +356,9 @@ async def seed_history_support(
             now=asked_at,
             settings=settings,
         )
-        await requests.accept(session, actor=taker, request_id=request.id, now=asked_at + timedelta(hours=3))
+        await requests.accept(
+            session, actor=taker, request_id=request.id, now=asked_at + timedelta(hours=3), settings=settings
+        )
         await requests.close(
             session,
             actor=taker,
