@@ -15,6 +15,7 @@ from trim.assessments import service as assessments
 from trim.config import Settings
 from trim.followups.models import CheckIn, Outcome
 from trim.incidents import service as incidents
+from trim.planning import service as planning
 
 SUMMARIES = {
     "mass_casualty": "Coach overturned on the A38; multiple casualties, long scene.",
@@ -258,6 +259,35 @@ HISTORY_KINDS = (
 HOW = ("direct", "witness", "support")
 
 
+async def _plan(session: Any, settings: Settings, cast: Any, incident: Any, n: int, people: list[Any]) -> None:
+    """The lead's planning meeting for a past incident: the morning after for most, four
+    days late for one, never for one; everyone to a risk assessment; a group briefing for
+    the crew of every other incident (date, facilitator and who came, nothing more)."""
+    lead = _actor(cast.lead, ["lead"])
+    if n % 8 == 7:
+        return
+    held = incident.occurred_at + timedelta(hours=96 if n % 8 == 3 else 20)
+    await planning.save_planning(
+        session,
+        actor=lead,
+        incident_id=incident.id,
+        data=planning.PlanningInput(held_at=held, attendee_ids=[cast.lead.id, cast.peers[0].id], routes=[]),
+        now=held + timedelta(hours=1),
+        settings=settings,
+    )
+    if n % 2 == 0:
+        await planning.record_briefing(
+            session,
+            actor=lead,
+            incident_id=incident.id,
+            held_at=held + timedelta(hours=2),
+            facilitator_id=cast.peers[0].id,
+            attendee_ids=[p.id for p in people],
+            now=held + timedelta(hours=3),
+            settings=settings,
+        )
+
+
 async def seed_history(session: Any, *, settings: Settings, now: datetime, cast: Any, rng: random.Random) -> None:
     """Eight incidents over the past year with seven people each (from the responders the
     recent incidents above leave out), their check-ins held, declined or unreachable, and
@@ -275,6 +305,7 @@ async def seed_history(session: Any, *, settings: Settings, now: datetime, cast:
             now=now,
             people=people,
         )
+        await _plan(session, settings, cast, incident, n, [p for p, _ in people])
         checkins = await _checkins(session, incident.id)
         for person, _ in people:
             for offset in ("day3", "day28", "day90"):

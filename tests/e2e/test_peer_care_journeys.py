@@ -133,7 +133,7 @@ def _rest_journey(browser_for: BrowserFor, story: Story, peer: Member, person: M
         expect(page.locator(".flash")).to_contain_text("were handed on")
         expect(page.locator("main")).to_contain_text("Nobody new is assigned to you: resting")
         ui.check("resting")
-        ui.menu("My check-ins")
+        ui.menu("People I check in with")
         expect(page.locator("main")).not_to_contain_text(person.name)
         ui.check("my check-ins while resting")
 

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post, put
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 
 from trim.deps import Conf, Db
@@ -171,7 +172,11 @@ class PeerCareApi(Controller):
         "/checkins/{checkin_id:uuid}/contact-attempt",
         guards=[requires("peer")],
         summary="The assigned peer logs a try to reach the person (restarts the quiet-peer clock once)",
-        responses=api_errors(401, 403, 404, 409),
+        description="201 when this try is logged; 200 when one was already logged (the first one stands).",
+        responses={
+            200: ResponseSpec(data_container=ContactAttemptOut, description="Already logged: the first try stands"),
+            **api_errors(401, 403, 404, 409),
+        },
     )
     async def contact_attempt(
         self, request: Request[Any, Any, Any], db: Db, checkin_id: FromPath[uuid.UUID]
