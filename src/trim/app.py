@@ -63,6 +63,7 @@ from trim.logs import AccessLogMiddleware, configure_logging
 from trim.migrations import ensure_migrated
 from trim.notifications.routes import NotificationPages
 from trim.notifications.worker import Worker, running
+from trim.offline.routes import OfflinePages
 from trim.records import pages as records_pages
 from trim.records.api import RecordApi
 from trim.records.pages import AuditPages, RecordPages
@@ -206,6 +207,7 @@ def route_handlers() -> list[Any]:
         DashboardPages,
         SharedNoteApi,
         SharedNotePages,
+        OfflinePages,
         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
     ]
 
