@@ -102,7 +102,9 @@ class UI:
         source = message.location.get("url", "")
         if message.text.startswith("Failed to load resource") and source == self.page.url:
             return
-        if message.text.startswith("Failed to load resource") and any(p.search(source) for p in self._expected_failures):
+        if message.text.startswith("Failed to load resource") and any(
+            p.search(source) for p in self._expected_failures
+        ):
             return
         if source.endswith("/favicon.ico"):  # the app has no icon yet; browsers ask anyway
             return

@@ -213,7 +213,9 @@ def _nothing_readable(page: Page, visit: Visit) -> None:
     assert all(visit.person.name not in text for text in kept["cached"])
 
 
-def test_a_checkin_recorded_without_signal_arrives_once(browser_for: BrowserFor, story: Story, people: Iterator[Member]) -> None:
+def test_a_checkin_recorded_without_signal_arrives_once(
+    browser_for: BrowserFor, story: Story, people: Iterator[Member]
+) -> None:
     visit = _day3_visit(story, next(people))
     with browser_for("peer without signal", phone=True) as ui:
         page = ui.page

@@ -57,7 +57,9 @@ async def test_offline_page_names_nobody_even_for_a_signed_in_peer(
     assert 'action="/signout"' not in response.text  # no menu: the cached page is the same for everyone
 
 
-async def test_device_key_is_the_signed_in_persons_own(client: AsyncTestClient[Litestar], cast: Cast, settings: Settings) -> None:
+async def test_device_key_is_the_signed_in_persons_own(
+    client: AsyncTestClient[Litestar], cast: Cast, settings: Settings
+) -> None:
     async with signed_in(client, cast.peer) as browser:
         answer = (await browser.get("/api/me/offline-key")).json()
     assert answer["person_id"] == str(cast.peer.id)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from trim.deps import Conf
 from trim.guards import current_actor, signed_in
 from trim.offline.rules import device_key
-from trim.web import api_errors, page
+from trim.web import api_errors
 
 SERVICE_WORKER = Path(__file__).resolve().parents[3] / "static" / "js" / "sw.js"
 THEME = "#0b5e63"
@@ -67,10 +67,12 @@ class OfflinePages(Controller):
         )
 
     @get("/offline", include_in_schema=False)
-    async def offline(self, request: Request[Any, Any, Any]) -> Template:
+    async def offline(self, request: Request[Any, Any, Any], settings: Conf) -> Template:
         """What the phone shows for a page it has not kept. The service worker stores this
-        page, so it is rendered for nobody: no name, no menu, nothing confidential."""
-        return page(request, "offline.html", actor=None, nav=[])
+        page, so it is rendered for nobody: no name, no menu, nothing confidential, and it
+        leaves the one-time message of the page being shown alone."""
+        context: dict[str, Any] = {"actor": None, "nav": [], "flash": None, "path": request.url.path, "errors": {}, "values": {}}
+        return Template(template_name="offline.html", context={**context, "org_name": settings.organisation_name})
 
     @get(
         "/api/me/offline-key",
