@@ -77,15 +77,15 @@ async () => {
 }
 """
 
-KEPT_PAGES = """
-async (path) => {
+KEPT = """
+async ([store, path]) => {
   const db = await new Promise((resolve) => {
     const request = indexedDB.open("trim-offline");
     request.onsuccess = () => resolve(request.result);
   });
-  if (!db.objectStoreNames.contains("pages")) { db.close(); return false; }
+  if (!db.objectStoreNames.contains(store)) { db.close(); return false; }
   const row = await new Promise((resolve) => {
-    const request = db.transaction("pages").objectStore("pages").get(path);
+    const request = db.transaction(store).objectStore(store).get(path);
     request.onsuccess = () => resolve(request.result);
   });
   db.close();
@@ -177,7 +177,7 @@ def _open_online(ui: UI, visit: Visit) -> None:
     ui.goto(visit.path)
     expect(page.get_by_role("heading", level=1)).to_contain_text("Day 3 check-in")
     page.wait_for_function("() => navigator.serviceWorker && navigator.serviceWorker.controller !== null")
-    page.wait_for_function(KEPT_PAGES, arg=visit.path)
+    page.wait_for_function(KEPT, arg=["pages", visit.path])
     ui.check("check-in, with signal")
 
 
@@ -322,6 +322,43 @@ def test_a_recording_for_a_reassigned_checkin_is_shown_until_dismissed(
         expect(page.locator(".offline-problem")).to_have_count(0)
         ui.check("dismissed")
     assert _assessments(story, visit.checkin_id) == 0
+
+
+def test_a_half_filled_checkin_survives_a_reload_and_a_closed_tab(
+    browser_for: BrowserFor, story: Story, people: Iterator[Member]
+) -> None:
+    visit = _day3_visit(story, next(people))
+    with browser_for("peer with a draft", phone=True) as ui:
+        page = ui.page
+        _open_online(ui, visit)
+        page.get_by_label("Check-in held").check()
+        answer_all(ui, "day3", yes=1)
+        page.get_by_label(re.compile("Your notes")).fill(NOTES)
+        page.wait_for_function(KEPT, arg=["drafts", visit.path])
+        page.wait_for_timeout(400)  # the last keystrokes are kept a moment after typing stops
+
+        page.reload()
+        expect(page.locator(".offline-draft")).to_contain_text("What you entered before is back")
+        expect(page.get_by_label(re.compile("Your notes"))).to_have_value(NOTES)
+        expect(page.get_by_label("Check-in held")).to_be_checked()
+        ui.check("draft back after a reload")
+        kept: dict[str, Any] = page.evaluate(READ_WHAT_THE_PHONE_KEEPS)
+        assert kept["rows"]["drafts"] and not any("nightmares" in row for row in kept["rows"]["drafts"])
+
+        # A closed tab takes its session storage (and the key) with it; a new tab gets the
+        # same key from the session, so the draft opens again.
+        page.close()
+        tab = UI(ui.context, ui.base_url, who="peer with a draft, new tab", phone=True)
+        tab.goto(visit.path)
+        expect(tab.page.get_by_label(re.compile("Your notes"))).to_have_value(NOTES)
+        tab.check("draft back in a new tab")
+        tab.page.locator("fieldset#safety_concern").get_by_text("No", exact=True).click()
+        tab.page.get_by_role("button", name="Save check-in").click()
+        expect(tab.page.locator(".flash")).to_contain_text("Check-in recorded")
+        tab.check("recorded from the draft")
+        tab.page.wait_for_function(f"async () => !(await ({KEPT})(['drafts', '{visit.path}']))")
+        tab.finish()
+    assert _assessments(story, visit.checkin_id) == 1
 
 
 def test_the_app_installs(browser: Browser, live: LiveServer, tmp_path: Path) -> None:
