@@ -214,13 +214,19 @@
       status.append(badge);
     }
     problems.forEach((record) => problemsBox.append(problemPanel(record)));
+    const note = document.getElementById("offline-saved");
+    if (note && problems.some((record) => record.path === location.pathname)) {
+      note.replaceChildren(el("p", {}, el("strong", {}, "Not sent."), " What you entered is shown at the top of this page."));
+    }
   }
 
   function problemPanel(record) {
     const heading = `offline-problem-${record.id}`;
-    const detail = record.problem.detail ? ` (${record.problem.detail})` : "";
+    const detail = record.problem.detail && record.problem.status !== 404 ? ` (${record.problem.detail})` : "";
     const list = el("ul", {});
-    record.entered.forEach((line) => list.append(el("li", {}, `${line.q}: `, el("strong", {}, line.a))));
+    record.entered.forEach((line) => {
+      list.append(el("li", {}, /[?:]$/.test(line.q) ? `${line.q} ` : `${line.q}: `, el("strong", {}, line.a)));
+    });
     const dismiss = el("button", { type: "button", class: "secondary", "data-offline-dismiss": record.id }, "I have noted it: remove it from this phone");
     return el(
       "section",
@@ -344,6 +350,15 @@
     return node ? node.textContent.replace(/\s+/g, " ").trim() : "";
   }
 
+  // The page's heading without its status badge: "Bea Singh: Day 3 check-in".
+  function headingText() {
+    const heading = document.querySelector("main h1");
+    if (!heading) return "";
+    const copy = heading.cloneNode(true);
+    copy.querySelectorAll(".badge").forEach((badge) => badge.remove());
+    return text(copy);
+  }
+
   function chosenLabel(input) {
     const label = input.closest("label");
     return label ? text(label) : input.value;
@@ -402,7 +417,7 @@
     await keep("outbox", id, {
       checkin_id: form.getAttribute("data-offline-checkin"),
       path: location.pathname,
-      title: text(document.querySelector("main h1")) || document.title,
+      title: headingText() || document.title,
       body: recordBody(form),
       entered: entered(form),
       saved_at: new Date().toISOString(),
@@ -555,6 +570,10 @@
   );
   window.addEventListener("online", () => {
     state.needsSignIn = false;
+    const copy = document.querySelector(".offline-copy");
+    if (copy) {
+      copy.replaceChildren("The connection is back. ", el("a", { href: location.pathname }, "Reload this page"), " to see it as it is now.");
+    }
     render().then(send);
   });
   window.addEventListener("offline", () => render());
