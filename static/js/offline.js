@@ -350,7 +350,7 @@
     return node ? node.textContent.replace(/\s+/g, " ").trim() : "";
   }
 
-  // The page's heading without its status badge: "Bea Singh: Day 3 check-in".
+  // The page's heading (the person and the kind of check-in) without its status badge.
   function headingText() {
     const heading = document.querySelector("main h1");
     if (!heading) return "";
@@ -549,7 +549,11 @@
       await useKey(storedKey());
       await openKeptPage();
     } else if (state.signedIn) {
-      await useKey(await fetchKey());
+      // Ask for the key where it is needed (a check-in page, or something waiting to send);
+      // elsewhere the one this tab holds will do, and a page before a second factor is set
+      // up (where the key is refused) is left alone.
+      const needed = KEPT_PAGE.test(location.pathname) || (await allRows("outbox")).length > 0;
+      await useKey(needed ? await fetchKey() : storedKey());
       if (state.crypto) await keepPage();
     } else {
       forgetKey(); // a signed-out page holds no key
