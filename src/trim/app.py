@@ -60,6 +60,7 @@ from trim.incidents.api import IncidentApi
 from trim.incidents.pages import IncidentPages
 from trim.jobs import SWEEPS
 from trim.logs import AccessLogMiddleware, configure_logging
+from trim.metrics.plugin import OperationsPlugin
 from trim.migrations import ensure_migrated
 from trim.notifications.routes import NotificationPages
 from trim.notifications.worker import Worker, running
@@ -274,6 +275,7 @@ def create_app(
         exception_handlers={Exception: web.handle_exception},
         before_send=[security_headers],
         lifespan=[lifespan],
+        plugins=[OperationsPlugin(settings)],  # health probes and metrics (README, "Running it")
         template_config=TemplateConfig(
             directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=_template_engine(settings)
         ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -102,18 +103,43 @@ def run(host: str, port: int, workers: int, forwarded_allow_ips: str) -> None:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"cannot reach the database: {exc}") from None
+    metrics_server = _start_web_metrics(settings)
     click.echo(f"trim serving on http://{host}:{port} with {workers} process(es)")
-    uvicorn.run(
-        "trim.app:create_app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        proxy_headers=True,
-        forwarded_allow_ips=forwarded_allow_ips,
-        access_log=False,
-        log_config=None,
-    )
+    try:
+        uvicorn.run(
+            "trim.app:create_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            proxy_headers=True,
+            forwarded_allow_ips=forwarded_allow_ips,
+            access_log=False,
+            log_config=None,
+        )
+    finally:
+        if metrics_server is not None:
+            metrics_server.stop()
+
+
+def _start_web_metrics(settings: Settings) -> Any:
+    """With metrics configured: every web process counts into one shared directory, and
+    TRIM_METRICS_PORT (when set) is served from this process for all of them."""
+    from trim.metrics.multiproc import prepare_multiprocess_dir
+
+    if settings.metrics_port is None and settings.metrics_token is None:
+        return None
+    prepare_multiprocess_dir()  # before anything here imports prometheus_client
+    if settings.metrics_port is None:
+        return None
+    from trim.metrics.server import WebMetricsServer
+
+    try:
+        server = WebMetricsServer(settings, port=settings.metrics_port, host=settings.metrics_host).start()
+    except OSError as exc:
+        raise click.ClickException(f"cannot serve metrics on port {settings.metrics_port}: {exc}") from None
+    click.echo(f"trim metrics on http://{settings.metrics_host}:{server.port}/metrics", err=True)
+    return server
 
 
 @main.command()
@@ -122,12 +148,18 @@ def worker(once: bool) -> None:
     """Send the outbox's email and run the periodic sweeps (reminders), until stopped."""
     import signal
 
+    from trim.metrics.multiproc import MULTIPROC_ENV
+
+    # The worker is one process: it counts in its own memory, never in the web's directory
+    # (popped before anything imports prometheus_client, which reads it once).
+    os.environ.pop(MULTIPROC_ENV, None)
+
     from trim.db import create_engine, make_sessionmaker
     from trim.jobs import SWEEPS
     from trim.logs import configure_logging
+    from trim.metrics.worker import ObservedWorker
     from trim.migrations import NotMigrated, ensure_migrated
     from trim.notifications.mail import parse_smtp_url
-    from trim.notifications.worker import Worker
 
     settings = _settings()
     try:
@@ -136,12 +168,19 @@ def worker(once: bool) -> None:
     except (SettingsError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     configure_logging(settings.log_level)
+    if settings.worker_metrics_port is not None and not once:
+        from trim.metrics.server import serve_worker_metrics
+
+        try:
+            serve_worker_metrics(port=settings.worker_metrics_port, host=settings.metrics_host)
+        except OSError as exc:
+            raise click.ClickException(f"cannot serve metrics on port {settings.worker_metrics_port}: {exc}") from None
 
     async def main_loop() -> None:
         engine = create_engine(settings.database_url, pool_size=2)
         try:
             await ensure_migrated(engine)
-            runner = Worker(make_sessionmaker(engine), settings, sweeps=SWEEPS)
+            runner = ObservedWorker(make_sessionmaker(engine), settings, sweeps=SWEEPS)
             if once:
                 await runner.tick()
                 return
@@ -176,6 +215,27 @@ def demo(host: str, port: int, folder: str, no_serve: bool) -> None:
 
 
 # -- database -------------------------------------------------------------------
+
+
+@main.command()
+def doctor() -> None:
+    """Check settings, the database and its revision, the keys, the anchors file and the mail
+    server; say what is wrong in plain words (exit 1 if anything is)."""
+    from trim.metrics.doctor import Finding, diagnose
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        click.echo(Finding("settings", False, str(exc)).line())
+        sys.exit(1)
+    findings = asyncio.run(diagnose(settings))
+    for finding in findings:
+        click.echo(finding.line())
+    failed = [f for f in findings if not f.ok]
+    if failed:
+        click.echo(f"{len(failed)} problem(s) found.", err=True)
+        sys.exit(1)
+    click.echo("Everything checked is in order.")
 
 
 @main.group()

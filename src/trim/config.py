@@ -145,6 +145,14 @@ class Settings(BaseSettings):
     cumulative_incidents_for_flag: int = Field(default=3, ge=2)
     cumulative_window_days: int = Field(default=90, ge=1)
     urgent_ack_minutes: int = Field(default=30, ge=1)
+    # Watchful waiting (design section 4): an extra check-in with the same peer this many
+    # days after the flag is put on monitor; the peer picks within the bounds.
+    monitor_default_days: int = Field(default=14, ge=1)
+    monitor_min_days: int = Field(default=7, ge=1)
+    monitor_max_days: int = Field(default=28, ge=1)
+    # The interim check-in offered after a first check-in that counts toward persistence:
+    # this many days after it by default, always before the next scheduled one.
+    interim_default_days: int = Field(default=10, ge=1)
     oncall_emails: list[str] = Field(default_factory=list)
     crisis_guidance: str = DEFAULT_CRISIS_GUIDANCE
 
@@ -158,6 +166,16 @@ class Settings(BaseSettings):
     conversation_message_max: int = Field(default=2000, ge=1, le=10000)
     # How often an open conversation asks for new messages (seconds).
     conversation_poll_seconds: int = Field(default=3, ge=1, le=60)
+
+    # -- metrics (Prometheus text format; never public) ------------------
+    # The web processes' figures on a port of their own (`trim run` serves it), and/or at
+    # /metrics on the main port for a caller with this bearer token. Neither set: no metrics.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_token: SecretStr | None = None
+    # The address the metrics ports listen on: loopback unless a private network reaches it.
+    metrics_host: str = "127.0.0.1"
+    # The worker's own figures (sweeps, sending, sealing), on this port of `trim worker`.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     # -- mail ------------------------------------------------------------
     # smtp://[user:pass@]host[:port][?starttls=1|0][&timeout=SECONDS] or smtps://... (TLS from
@@ -193,8 +211,20 @@ class Settings(BaseSettings):
     # -- reporting and retention ----------------------------------------
     small_cell_k: int = Field(default=5, ge=2)
     retention_days: int = Field(default=6 * 365, ge=30)
+    # Keep less (design section 4): item-level answers and notes of an exposure are deleted
+    # this many days after its last check-in is done and its flags are resolved.
+    answer_retention_days: int = Field(default=180, ge=1)
     # An Idempotency-Key (and the answer it replays, which can hold a score) lasts this long.
     idempotency_ttl_hours: int = Field(default=24, ge=1, le=24 * 30)
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token_long(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError(
+                "use at least 32 random characters: `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -268,6 +298,12 @@ class Settings(BaseSettings):
         if len(set(value)) != len(value):
             raise ValueError("return-to-work days must not repeat")
         return sorted(value)
+
+    @model_validator(mode="after")
+    def _monitor_days_in_order(self) -> Settings:
+        if not self.monitor_min_days <= self.monitor_default_days <= self.monitor_max_days:
+            raise ValueError("TRIM_MONITOR_MIN_DAYS <= TRIM_MONITOR_DEFAULT_DAYS <= TRIM_MONITOR_MAX_DAYS")
+        return self
 
     @model_validator(mode="after")
     def _secret_long_enough(self) -> Settings:

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from trim.followups import rules
 from trim.followups.rules import (
     PeerCandidate,
     checkin_kind,
@@ -309,3 +310,53 @@ def test_a_checkin_cannot_be_recorded_before_its_window(
     early = timedelta(hours=early_hours)
     assert too_early(due_at=EARLY_DUE, now=now, early=early) is refused
     assert recordable_from(EARLY_DUE, early=early) == EARLY_DUE - early
+
+
+# -- extra check-ins (design section 4) ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "offset", "asked"),
+    [
+        ("monitor", 10, "day3"),
+        ("monitor", 27, "day3"),
+        ("monitor", 28, "day28"),
+        ("monitor", 60, "day28"),
+        ("interim", 12, "day3"),
+        ("monitor", 1, "day3"),
+        ("day28", 28, "day28"),
+        ("rtw7", 40, "rtw7"),
+    ],
+)
+def test_an_extra_checkin_asks_what_the_scheduled_one_before_it_asks(kind: str, offset: int, asked: str) -> None:
+    assert rules.asked_as(kind, offset, [3, 28]) == asked
+
+
+@pytest.mark.parametrize(
+    ("kind", "outcome", "persistent"),
+    [
+        (k, o, p)
+        for k in ("day3", "day28", "interim", "monitor")
+        for o in ("completed", "declined", None)
+        for p in (0, 1)
+    ],
+)
+def test_the_interim_is_offered_only_after_a_held_first_checkin_that_counts(
+    kind: str, outcome: str | None, persistent: int
+) -> None:
+    offered = rules.interim_offered(kind=kind, outcome=outcome, persistent=bool(persistent), scheduled_offsets=[3, 28])
+    assert offered == (kind == "day3" and outcome == "completed" and bool(persistent))
+
+
+def test_no_interim_when_only_one_checkin_is_scheduled() -> None:
+    assert not rules.interim_offered(kind="day3", outcome="completed", persistent=True, scheduled_offsets=[3])
+
+
+@pytest.mark.parametrize("offset", range(0, 32))
+def test_the_interim_falls_strictly_between_the_first_and_the_next(offset: int) -> None:
+    assert (rules.interim_offset_problem(offset, after=3, before=28) is None) == (3 < offset < 28)
+
+
+def test_extra_kinds_have_words() -> None:
+    assert rules.kind_label("monitor") == "Watchful waiting"
+    assert rules.kind_label("interim") == "Interim"

@@ -53,6 +53,8 @@ REQUEST = {"urgency": "today", "contact_method": "in_person", "safety_concern": 
 
 EXPECT: dict[tuple[str, str], Rule] = {
     ("GET", "/health"): Rule(PUBLIC),
+    ("GET", "/health/live"): Rule(PUBLIC),
+    ("GET", "/health/ready"): Rule(PUBLIC),
     # the installable app (section 16): nothing in them about anyone
     ("GET", "/manifest.webmanifest"): Rule(PUBLIC),
     ("GET", "/sw.js"): Rule(PUBLIC),
@@ -164,6 +166,9 @@ EXPECT: dict[tuple[str, str], Rule] = {
         "P", json={**RECORD, "answers": answers_for("day3"), "correction_reason": "typo"}
     ),
     ("GET", "/checkins/{checkin_id:uuid}/correct"): Rule("P"),
+    # the interim check-in offered after a first check-in that counts: its peer alone
+    ("POST", "/api/checkins/{checkin_id:uuid}/interim"): Rule("P", json={}),
+    ("POST", "/checkins/{checkin_id:uuid}/interim"): Rule("P", form={}),
     ("POST", "/checkins/{checkin_id:uuid}/correct"): Rule(
         "P", form={"outcome": "declined", "safety_concern": "no", "correction_reason": "typo"}
     ),
@@ -176,6 +181,9 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("POST", "/api/flags/{flag_id:uuid}/acknowledge"): Rule("PL", json={"action": "crisis_line"}),
     ("POST", "/flags/{flag_id:uuid}/acknowledge"): Rule("PL", form={"action": "crisis_line"}),
     ("POST", "/flags/{flag_id:uuid}/close"): Rule("PL", form={"reason": "x"}),
+    # watchful waiting: those who may act on the flag (design section 4)
+    ("POST", "/api/flags/{flag_id:uuid}/monitor"): Rule("PL", json={"days": 14}),
+    ("POST", "/flags/{flag_id:uuid}/monitor"): Rule("PL", form={"days": "14"}),
     ("POST", "/flags/{flag_id:uuid}/referral"): Rule("PL", form={"consent": "no"}),
     ("GET", "/api/referrals"): Rule(EVERYONE, lists=("referral_id", "RPLC")),
     ("GET", "/referrals"): Rule("CK", lists=("referral_id", "C")),

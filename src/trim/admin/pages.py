@@ -335,7 +335,7 @@ class AdminPages(Controller):
         return page(request, "admin/settings.html", rows=settings_rows(settings), refused=refused)
 
 
-SECRET_SETTINGS = {"secret_key", "encryption_keys", "smtp_url", "oidc_client_secret"}
+SECRET_SETTINGS = {"secret_key", "encryption_keys", "smtp_url", "oidc_client_secret", "metrics_token"}
 
 
 async def _getting_in(

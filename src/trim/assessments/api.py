@@ -9,12 +9,15 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, HeaderParameter, JSONBody
 
 from trim.assessments import instruments as catalogue
+from trim.assessments import interim as interims
 from trim.assessments import service
 from trim.assessments.schemas import (
     BandOut,
     CorrectionIn,
     FlagBrief,
     InstrumentOut,
+    InterimIn,
+    InterimOut,
     ItemOut,
     RecordIn,
     RecordOut,
@@ -46,6 +49,7 @@ def record_out(recorded: service.Recorded, settings: Settings) -> RecordOut:
         results=[ResultOut(instrument=r.instrument, score=r.score, band=r.band) for r in recorded.results],
         flags=[FlagBrief(id=f.id, cause=f.cause, urgent=f.urgent) for f in recorded.flags],
         crisis_guidance=settings.crisis_guidance if recorded.assessment.safety_concern else None,
+        interim_offered=recorded.interim_offered,
     )
 
 
@@ -152,3 +156,32 @@ class AssessmentApi(Controller):
             settings=settings,
         )
         return record_out(recorded, settings)
+
+    @post(
+        "/checkins/{checkin_id:uuid}/interim",
+        guards=[requires("peer")],
+        status_code=201,
+        summary="Add the interim check-in offered after a first check-in that counts toward persistence",
+        description="The assigned peer of the first check-in; the interim falls before the next scheduled one. "
+        "Added twice, the first stands (already: true).",
+        responses=api_errors(400, 401, 403, 404, 422),
+    )
+    async def interim(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        settings: Conf,
+        checkin_id: FromPath[uuid.UUID],
+        data: JSONBody[InterimIn],
+    ) -> InterimOut:
+        added = await interims.add_interim(
+            db,
+            actor=current_actor(request),
+            checkin_id=checkin_id,
+            days=data.days,
+            now=now_of(request),
+            settings=settings,
+        )
+        return InterimOut(
+            id=added.checkin.id, kind=added.checkin.kind, due_at=added.checkin.due_at, already=added.already
+        )

@@ -46,6 +46,9 @@ class Assessment(SQLModel, table=True):
     correction_reason: str | None = Field(default=None, max_length=500)
     recorded_by_id: uuid.UUID = Field(foreign_key="people.id")
     recorded_at: datetime = Field(default_factory=utcnow)
+    # Keep less (design section 4): when the item-level answers and notes were deleted,
+    # TRIM_ANSWER_RETENTION_DAYS after the exposure closed; score, band and outcome stay.
+    answers_deleted_at: datetime | None = None
 
 
 class AssessmentResult(SQLModel, table=True):

@@ -10,6 +10,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from trim.assessments import instruments as catalogue
+from trim.assessments import interim as interims
 from trim.assessments import rules as assessment_rules
 from trim.assessments import service
 from trim.config import Settings
@@ -62,13 +63,18 @@ class RecordPages(Controller):
             db, actor=actor, incident_id=view.incident_id, now=now, settings=settings
         )
         record = await service.record_view(db, actor=actor, checkin_id=checkin_id, now=now, settings=settings)
-        offered = catalogue.offered_at(catalogue.load(), view.kind)
+        offered = service.questions_for(view.kind, view.offset_days, settings=settings)
         trend = []
         if view.peer_id == actor.id or view.person_id == actor.id:
             trend = await service.person_trend(db, actor=actor, person_id=view.person_id, now=now)
         flags = await flag_service.list_flags(db, actor=actor, person_id=view.person_id)
         involved = actor.id in (view.person_id, view.peer_id)
+        offer = record is not None and await interims.interim_offer_open(
+            db, actor=actor, checkin_id=checkin_id, settings=settings
+        )
         return {
+            "interim_offer": offer,
+            "interim_default_days": settings.interim_default_days,
             "checkin": view,
             "can_start_return": involved and view.peer_id is not None,
             "return_checkins": await followups.return_checkins(db, actor=actor, checkin_id=checkin_id),
@@ -114,7 +120,7 @@ class RecordPages(Controller):
             "checkin": view,
             "incident": None,
             "record": None,
-            "offered": catalogue.offered_at(catalogue.load(), view.kind),
+            "offered": service.questions_for(view.kind, view.offset_days, settings=settings),
             "can_record": view.peer_id == actor.id
             and actor.is_peer
             and view.person_id != actor.id
@@ -129,6 +135,7 @@ class RecordPages(Controller):
             "causes": flag_rules.CAUSES,
             "trend": [],
             "flags": [],
+            "interim_offer": False,
             "crisis_guidance": settings.crisis_guidance,
         }
 
@@ -229,3 +236,25 @@ class RecordPages(Controller):
             "Understood. There will be no more check-ins about this incident. You can still ask for a "
             "peer at any time.",
         )
+
+    @post("/checkins/{checkin_id:uuid}/interim", guards=[requires("peer")])
+    async def interim(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, checkin_id: FromPath[uuid.UUID]
+    ) -> Redirect:
+        """The peer takes up the offer of an interim check-in; refused, the page says why."""
+        form = await form_data(request)
+        raw = form.get("days", "").strip()
+        try:
+            if raw and not raw.isdigit():
+                raise InvalidInput.field("days", "Give the number of days.")
+            added = await interims.add_interim(
+                db,
+                actor=current_actor(request),
+                checkin_id=checkin_id,
+                days=int(raw) if raw else None,
+                now=now_of(request),
+                settings=settings,
+            )
+        except InvalidInput as exc:
+            return redirect(request, f"/checkins/{checkin_id}", exc.detail, "error")
+        return redirect(request, f"/checkins/{added.checkin.id}", "Interim check-in booked.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from trim.assessments.instruments import Instrument
 
@@ -64,3 +65,12 @@ USUAL_WORDS = (
 def plain_words(flagged: Sequence[bool]) -> str:
     """What the person is told of their own scores: plain words, never a band or a line."""
     return HARDER_WORDS if any(flagged) else USUAL_WORDS
+
+
+def answers_deleted_on(*, still_open: bool, last_done: datetime | None, keep_days: int) -> datetime | None:
+    """Keep less (design section 4): when an exposure's item-level answers and notes are
+    deleted, `keep_days` after its last check-in was done and its flags resolved; None while
+    a check-in is still to come or a flag is still waiting (the date is not known yet)."""
+    if still_open or last_done is None:
+        return None
+    return last_done + timedelta(days=keep_days)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field
@@ -81,3 +82,22 @@ class RecordOut(BaseModel):
     results: list[ResultOut]
     flags: list[FlagBrief]
     crisis_guidance: str | None = Field(default=None, description="Shown at once when safety_concern is true.")
+    interim_offered: bool = Field(
+        default=False,
+        description="The first check-in counted toward persistence: the peer may add an interim check-in "
+        "before the next one (POST /api/checkins/{id}/interim)",
+    )
+
+
+class InterimIn(BaseModel):
+    days: int | None = Field(
+        default=None,
+        description="Days from today; by default TRIM_INTERIM_DEFAULT_DAYS, kept before the next scheduled check-in",
+    )
+
+
+class InterimOut(BaseModel):
+    id: uuid.UUID
+    kind: str
+    due_at: datetime
+    already: bool = Field(description="An interim check-in had been added before: this is it")

@@ -58,6 +58,8 @@ class Recorded:
     assessment: Assessment
     results: list[rules.Result]
     flags: list[Flag]
+    # The first check-in counted toward persistence: the peer may add an interim one.
+    interim_offered: bool = False
 
     @property
     def risk(self) -> rules.Result | None:
@@ -154,6 +156,13 @@ def refuse_if_early(checkin: CheckIn, *, now: datetime, settings: Settings) -> N
     )
 
 
+def questions_for(kind: str, offset_days: int, *, settings: Settings) -> list[Instrument]:
+    """The instruments asked at a check-in: its kind's, or for an extra check-in (monitor,
+    interim) those of the latest scheduled check-in at or before its day."""
+    asked = schedule_rules.asked_as(kind, offset_days, settings.scheduled_offsets_days)
+    return catalogue.offered_at(catalogue.load(), asked)
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -213,7 +222,7 @@ async def _record(
         raise NotFound()
     refuse_if_early(checkin, now=now, settings=settings)
     known = catalogue.load()
-    offered = catalogue.offered_at(known, checkin.kind)
+    offered = questions_for(checkin.kind, checkin.offset_days, settings=settings)
     clean = validate(submission, offered, known, checkin.kind)
     key_row = None
     if once is not None:
@@ -295,7 +304,7 @@ async def correct_checkin(
     if len(reason) > REASON_MAX:
         raise InvalidInput.field("correction_reason", f"Keep it under {REASON_MAX} characters.")
     known = catalogue.load()
-    offered = catalogue.offered_at(known, checkin.kind)
+    offered = questions_for(checkin.kind, checkin.offset_days, settings=settings)
     clean = validate(submission, offered, known, checkin.kind)
     await _lock_exposure(session, checkin.exposure_id)
     current = await _current_assessment(session, checkin.id)
@@ -379,14 +388,33 @@ async def _store(
     await session.flush()
     if submission.opt_out:
         await _opt_out(session, actor=actor, exposure_id=checkin.exposure_id, now=now)
+    history = await exposure_history(session, checkin.exposure_id, settings=settings)
     raised = await flags.evaluate_exposure(
         session,
         exposure_id=checkin.exposure_id,
         person_id=checkin.person_id,
-        history=await _exposure_history(session, checkin.exposure_id, settings=settings),
+        history=list(history.values()),
         source_assessment_id=assessment.id,
         now=now,
         settings=settings,
+    )
+    this = history.get(checkin.id)
+    persistent = this is not None and this.persistent
+    if checkin.kind == schedule_rules.MONITOR_KIND:
+        # Watchful waiting: this check-in closes its flag, or reopens it for a person to act.
+        await flags.settle_monitored(
+            session,
+            checkin_id=checkin.id,
+            outcome=submission.outcome,
+            persistent=persistent,
+            tsq_flagged=this is not None and this.tsq_flagged,
+            now=now,
+        )
+    interim = schedule_rules.interim_offered(
+        kind=checkin.kind,
+        outcome=submission.outcome,
+        persistent=persistent,
+        scheduled_offsets=settings.scheduled_offsets_days,
     )
     if submission.safety_concern:
         urgent = await flags.raise_flag(
@@ -400,7 +428,7 @@ async def _store(
         )
         if urgent is not None:
             raised.insert(0, urgent)
-    return Recorded(assessment=assessment, results=results, flags=raised)
+    return Recorded(assessment=assessment, results=results, flags=raised, interim_offered=interim)
 
 
 async def _opt_out(session: AsyncSession, *, actor: Actor, exposure_id: uuid.UUID, now: datetime) -> int:
@@ -418,6 +446,7 @@ async def _opt_out(session: AsyncSession, *, actor: Actor, exposure_id: uuid.UUI
         .values(outcome="cancelled", outcome_reason="opted out of further check-ins", recorded_at=now)
         .execution_options(synchronize_session=False)
     )
+    await flags.release_monitors(session, exposure_id=exposure_id, now=now)
     audit.record(
         session,
         actor=actor,
@@ -450,9 +479,9 @@ async def _current_assessment(session: AsyncSession, checkin_id: uuid.UUID) -> A
     ).first()
 
 
-async def _exposure_history(
+async def exposure_history(
     session: AsyncSession, exposure_id: uuid.UUID, *, settings: Settings
-) -> list[flag_rules.ScheduledCheckin]:
+) -> dict[uuid.UUID, flag_rules.ScheduledCheckin]:
     """Each check-in of the exposure with its current result, as the flag rules need it:
     whether its risk answers count toward persistence (judged by the phases of the
     instrument version it used), and whether its TSQ was positive."""
@@ -480,15 +509,16 @@ async def _exposure_history(
                 persistent[checkin_id] = rules.counts_toward_persistence(
                     result.answers or {}, phases[version], threshold=settings.persistent_after_score
                 )
-    return [
-        flag_rules.ScheduledCheckin(
+    return {
+        c.id: flag_rules.ScheduledCheckin(
             offset_days=c.offset_days,
             outcome=c.outcome,
             persistent=persistent.get(c.id, False),
             tsq_flagged=tsq.get(c.id, False),
+            extra=c.kind in schedule_rules.EXTRA_KINDS,
         )
         for c in checkins
-    ]
+    }
 
 
 async def _phases_of(session: AsyncSession, instrument_id: str, version: int) -> dict[str, str]:

@@ -36,7 +36,13 @@ LABELS: dict[str, Mapping[str, str]] = {
     "exposure": EXPOSURE_LABELS,
     "timeliness": rules.TIMELINESS_LABELS,
     "cause": CAUSES,
-    "status": {"open": "Open", "referred": "Referred", "declined": "Declined", "closed": "Closed"},
+    "status": {
+        "open": "Open",
+        "referred": "Referred",
+        "declined": "Declined",
+        "closed": "Closed",
+        "monitoring": "Watchful waiting",
+    },
     "stage": {
         "offered": "Offered",
         "not_consented": "Not consented",

@@ -8,9 +8,9 @@ from typing import Any
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody
 
-from trim.deps import Db
+from trim.deps import Conf, Db
 from trim.flags import service
-from trim.flags.schemas import AcknowledgedOut, AcknowledgeIn, CloseIn, FlagOut, FlagStatusOut
+from trim.flags.schemas import AcknowledgedOut, AcknowledgeIn, CloseIn, FlagOut, FlagStatusOut, MonitorIn, MonitoringOut
 from trim.guards import current_actor, requires, signed_in
 from trim.web import Limit, Offset, api_errors, now_of
 
@@ -78,3 +78,23 @@ class FlagApi(Controller):
             db, actor=current_actor(request), flag_id=flag_id, reason=data.reason, now=now_of(request)
         )
         return FlagStatusOut(id=flag.id, status=flag.status)
+
+    @post(
+        "/flags/{flag_id:uuid}/monitor",
+        guards=[requires("peer", "lead")],
+        status_code=200,
+        summary="Resolve a flag by watchful waiting: an extra check-in (kind monitor) in 7-28 days",
+        responses=api_errors(400, 401, 403, 404, 409, 422),
+    )
+    async def monitor(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        settings: Conf,
+        flag_id: FromPath[uuid.UUID],
+        data: JSONBody[MonitorIn],
+    ) -> MonitoringOut:
+        watched = await service.monitor_flag(
+            db, actor=current_actor(request), flag_id=flag_id, days=data.days, now=now_of(request), settings=settings
+        )
+        return MonitoringOut(id=watched.flag.id, status=watched.flag.status, checkin_id=watched.checkin.id)

@@ -17,6 +17,11 @@ class FlagStatus(StrEnum):
     referred = "referred"  # the person agreed to a referral
     declined = "declined"  # offered; the person said no (respected)
     closed = "closed"  # closed with a reason (already seeing their GP...)
+    monitoring = "monitoring"  # watchful waiting: an extra check-in closes or reopens it
+
+
+# Still waiting for an outcome: open, or watched by an extra check-in.
+UNRESOLVED_FLAGS: tuple[str, ...] = (FlagStatus.open, FlagStatus.monitoring)
 
 
 class Flag(SQLModel, table=True):
@@ -29,6 +34,7 @@ class Flag(SQLModel, table=True):
         Index("ix_flags_person_id", "person_id"),
         Index("ix_flags_status_raised_at", "status", "raised_at"),
         Index("ix_flags_exposure_id", "exposure_id"),
+        Index("ix_flags_monitor_checkin_id", "monitor_checkin_id"),
         # The dashboard: flags with no incident (cumulative, from a request) by date raised.
         Index(
             "ix_flags_raised_at_unlinked",
@@ -58,3 +64,5 @@ class Flag(SQLModel, table=True):
     resolved_at: datetime | None = None
     resolved_by_id: uuid.UUID | None = Field(default=None, foreign_key="people.id")
     resolution_reason: str | None = Field(default=None, max_length=500)
+    # Watchful waiting: the extra check-in whose answers close or reopen this flag.
+    monitor_checkin_id: uuid.UUID | None = Field(default=None, foreign_key="checkins.id")

@@ -43,6 +43,7 @@ async def flag_page(
         view=view,
         causes=rules.CAUSES,
         ack_actions=rules.ACK_ACTIONS,
+        monitor_days=(settings.monitor_min_days, settings.monitor_default_days, settings.monitor_max_days),
         clinicians=choices.clinicians,
         services=choices.services,
         crisis_guidance=settings.crisis_guidance,
@@ -86,8 +87,8 @@ class FlagPages(Controller):
         return page(
             request,
             "referrals/flags.html",
-            open=[v for v in views if v.flag.status == FlagStatus.open],
-            resolved=[v for v in views if v.flag.status != FlagStatus.open],
+            open=[v for v in views if v.flag.status in (FlagStatus.open, FlagStatus.monitoring)],
+            resolved=[v for v in views if v.flag.status not in (FlagStatus.open, FlagStatus.monitoring)],
             causes=rules.CAUSES,
         )
 
@@ -127,3 +128,24 @@ class FlagPages(Controller):
         except InvalidInput as exc:
             return await refused_on_flag_page(request, db, settings, flag_id, exc, form)
         return redirect(request, f"/flags/{flag_id}", "Acknowledged: you are dealing with it.")
+
+    @post("/flags/{flag_id:uuid}/monitor", guards=[requires("peer", "lead")])
+    async def monitor(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, flag_id: FromPath[uuid.UUID]
+    ) -> Template | Redirect:
+        form = await form_data(request)
+        raw = form.get("days", "").strip()
+        try:
+            if raw and not raw.isdigit():
+                raise InvalidInput.field("days", "Give the number of days.")
+            watched = await service.monitor_flag(
+                db,
+                actor=current_actor(request),
+                flag_id=flag_id,
+                days=int(raw) if raw else None,
+                now=now_of(request),
+                settings=settings,
+            )
+        except (InvalidInput, Conflict) as exc:
+            return await refused_on_flag_page(request, db, settings, flag_id, exc, form)
+        return redirect(request, f"/checkins/{watched.checkin.id}", "Watchful waiting: the extra check-in is booked.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from trim.followups.models import Outcome
 
@@ -18,8 +18,15 @@ CAUSES = {
 }
 URGENT_CAUSES = ("safety_concern", "request_safety")
 
-STATUS_LABELS = {"open": "Open", "referred": "Referred", "declined": "Referral declined", "closed": "Closed"}
+STATUS_LABELS = {
+    "open": "Open",
+    "referred": "Referred",
+    "declined": "Referral declined",
+    "closed": "Closed",
+    "monitoring": "Watchful waiting",
+}
 REASON_MAX = 500
+MONITOR_SETTLED_REASON = "Watchful waiting: nothing persisted at the extra check-in"
 
 # What was done straight away about an urgent flag (design section 4).
 ACK_ACTIONS = {
@@ -67,6 +74,9 @@ class ScheduledCheckin:
     # the person's difficulties now, not their unchangeable history or the event itself.
     persistent: bool = False
     tsq_flagged: bool = False
+    # An extra check-in (watchful waiting, interim): it counts in a run, but it is never
+    # "the last scheduled check-in".
+    extra: bool = False
 
 
 def exposure_flags(checkins: Sequence[ScheduledCheckin], *, consecutive: int) -> set[str]:
@@ -90,12 +100,36 @@ def exposure_flags(checkins: Sequence[ScheduledCheckin], *, consecutive: int) ->
             causes.add("consecutive_elevated")
         if checkin.tsq_flagged:
             causes.add("tsq_positive")
-    live = [c for c in ordered if c.outcome != Outcome.cancelled]
+    live = [c for c in ordered if c.outcome != Outcome.cancelled and not c.extra]
     if live:
         last = live[-1]
         if last.outcome == Outcome.completed and last.persistent:
             causes.add("elevated_last")
     return causes
+
+
+def monitor_days_problem(days: int, *, shortest: int, longest: int) -> str | None:
+    """Why a watchful-waiting interval cannot be used, in words for the peer; else None."""
+    if days < shortest or days > longest:
+        return f"Choose between {shortest} and {longest} days."
+    return None
+
+
+def monitor_offset(*, incident_day: date, today: date, days: int) -> int:
+    """The extra check-in's offset from the incident: `days` calendar days from today."""
+    return (today - incident_day).days + days
+
+
+def monitor_verdict(*, outcome: str, persistent: bool, tsq_flagged: bool) -> str | None:
+    """What the watchful-waiting check-in decides for its flag: "close" when it was held
+    and nothing persists, "reopen" when difficulties persist or it could not be held
+    (a person decides again; never closed on no news), None while it is not recorded or
+    was cancelled with the exposure."""
+    if outcome == Outcome.completed:
+        return "reopen" if persistent or tsq_flagged else "close"
+    if outcome in (Outcome.declined, Outcome.unreachable, Outcome.not_needed):
+        return "reopen"
+    return None
 
 
 def cumulative_window_start(occurrences: Sequence[datetime], *, threshold: int, window: timedelta) -> datetime | None:

@@ -41,3 +41,15 @@ class AcknowledgedOut(BaseModel):
 class FlagStatusOut(BaseModel):
     id: uuid.UUID
     status: str
+
+
+class MonitorIn(BaseModel):
+    days: int | None = Field(
+        default=None, description="Days until the extra check-in: 7-28 (the settings' bounds); default 14"
+    )
+
+
+class MonitoringOut(BaseModel):
+    id: uuid.UUID
+    status: str
+    checkin_id: uuid.UUID

@@ -23,6 +23,7 @@ from trim.config import Settings
 from trim.errors import Conflict, InvalidInput, NotFound
 from trim.flags import rules
 from trim.flags.models import Flag, FlagStatus
+from trim.followups import rules as followups
 from trim.followups.models import CheckIn, Outcome
 from trim.incidents.models import Exposure, Incident
 from trim.notifications import service as notifications
@@ -71,17 +72,21 @@ async def raise_flag(
     return flag
 
 
-async def _notify_flag(session: AsyncSession, *, flag: Flag, now: datetime) -> None:
+async def _notify_flag(session: AsyncSession, *, flag: Flag, now: datetime, again: bool = False) -> None:
     """Tell the person's peer (for an exposure) and the lead; urgent ones cannot be
     switched off. The email says only that a flag needs attention, with a link."""
     kind = "urgent_flag" if flag.urgent else "flag"
     subject = "Urgent: a safety concern needs you now" if flag.urgent else "A flag needs your attention"
+    if again:
+        subject = "A flag under watchful waiting needs your attention again"
     body = (
         "A safety concern was raised. Please open trim now and follow the crisis guidance."
         if flag.urgent
         else "Someone you support may benefit from an offer of a confidential referral."
     )
     link = f"/flags/{flag.id}"
+    # Reopened after watchful waiting: a new email, once per reopening.
+    prefix = f"flag:{flag.id}:reopened:{flag.monitor_checkin_id}" if again else f"flag:{flag.id}"
     recipients = list(await notifications.role_holders(session, "lead"))
     if flag.exposure_id is not None:
         peer = (await session.exec(select(Exposure.peer_id).where(Exposure.id == flag.exposure_id))).first()
@@ -89,7 +94,7 @@ async def _notify_flag(session: AsyncSession, *, flag: Flag, now: datetime) -> N
             recipients.append(peer)
     messages = [
         notifications.Message(
-            kind, subject, body, person_id=person, link=link, urgent=flag.urgent, dedupe_key=f"flag:{flag.id}:{person}"
+            kind, subject, body, person_id=person, link=link, urgent=flag.urgent, dedupe_key=f"{prefix}:{person}"
         )
         for person in recipients
         if person != flag.person_id
@@ -247,6 +252,137 @@ async def close_flag(session: AsyncSession, *, actor: Actor, flag_id: uuid.UUID,
     session.add(flag)
     audit.record_row(session, actor=actor, action="flag.closed", row=flag, at=now)
     return flag
+
+
+@dataclass(frozen=True)
+class Monitored:
+    flag: Flag
+    checkin: CheckIn
+
+
+async def monitor_flag(
+    session: AsyncSession, *, actor: Actor, flag_id: uuid.UUID, days: int | None, now: datetime, settings: Settings
+) -> Monitored:
+    """Resolve a flag by watchful waiting (design section 4): an extra check-in (kind
+    "monitor") with the person's peer in `days` days, scheduled like any other and judged
+    by the same rules; its answers close the flag or reopen it."""
+    chosen = settings.monitor_default_days if days is None else days
+    problem = rules.monitor_days_problem(chosen, shortest=settings.monitor_min_days, longest=settings.monitor_max_days)
+    if problem:
+        raise InvalidInput.field("days", problem)
+    flag = await open_flag_to_act_on(session, actor=actor, flag_id=flag_id)
+    if flag.exposure_id is None:
+        raise InvalidInput(
+            "Watchful waiting adds a check-in to an incident's follow-up, and this flag has no incident: "
+            "offer a referral, or close it with a reason."
+        )
+    if flag.urgent and flag.acknowledged_at is None:
+        raise Conflict("Say what was done straight away (acknowledge the flag) before choosing watchful waiting.")
+    exposure = await session.get(Exposure, flag.exposure_id)
+    incident = await session.get(Incident, exposure.incident_id) if exposure is not None else None
+    if exposure is None or incident is None or exposure.removed_at is not None or exposure.opted_out_at is not None:
+        raise InvalidInput(
+            "This person has no follow-up on that incident any more, so no check-in can be added: "
+            "offer a referral, or close the flag with a reason."
+        )
+    if exposure.peer_id is None:
+        raise InvalidInput("There is no peer supporter for this person yet: the lead names one first.")
+    zone = settings.zone
+    offset = rules.monitor_offset(
+        incident_day=incident.occurred_at.astimezone(zone).date(), today=now.astimezone(zone).date(), days=chosen
+    )
+    scheduled = followups.scheduled_time(incident.occurred_at, offset, zone)
+    checkin = CheckIn(
+        exposure_id=exposure.id,
+        incident_id=exposure.incident_id,
+        person_id=exposure.person_id,
+        peer_id=exposure.peer_id,
+        kind=followups.MONITOR_KIND,
+        offset_days=offset,
+        scheduled_for=scheduled,
+        due_at=followups.due_time(scheduled, now),
+        created_at=now,
+    )
+    session.add(checkin)
+    await session.flush()
+    flag.status = FlagStatus.monitoring.value
+    flag.monitor_checkin_id = checkin.id
+    flag.acknowledged_at = flag.acknowledged_at or now
+    flag.acknowledged_by_id = flag.acknowledged_by_id or actor.id
+    session.add(flag)
+    audit.record_row(
+        session,
+        actor=actor,
+        action="flag.monitoring",
+        row=flag,
+        details={"checkin_id": checkin.id, "days": chosen},
+        at=now,
+    )
+    return Monitored(flag=flag, checkin=checkin)
+
+
+async def settle_monitored(
+    session: AsyncSession,
+    *,
+    checkin_id: uuid.UUID,
+    outcome: str,
+    persistent: bool,
+    tsq_flagged: bool,
+    now: datetime,
+) -> list[Flag]:
+    """A watchful-waiting check-in was recorded (assessments calls in, under the exposure
+    lock): each flag it was watching closes when nothing persists, or opens again (with
+    its peer and the lead told) for a person to act on."""
+    verdict = rules.monitor_verdict(outcome=outcome, persistent=persistent, tsq_flagged=tsq_flagged)
+    if verdict is None:
+        return []
+    watched = list(
+        await session.exec(
+            select(Flag)
+            .where(col(Flag.monitor_checkin_id) == checkin_id, Flag.status == FlagStatus.monitoring)
+            .with_for_update()
+        )
+    )
+    for flag in watched:
+        if verdict == "close":
+            flag.status = FlagStatus.closed.value
+            flag.resolved_at = now
+            flag.resolution_reason = rules.MONITOR_SETTLED_REASON
+            audit.record_row(session, actor="system", action="flag.closed", row=flag, details={"by": "monitor"}, at=now)
+        else:
+            flag.status = FlagStatus.open.value
+            flag.resolved_at = None
+            audit.record_row(session, actor="system", action="flag.reopened", row=flag, at=now)
+        session.add(flag)
+    if verdict == "reopen":
+        for flag in watched:
+            await _notify_flag(session, flag=flag, now=now, again=True)
+    return watched
+
+
+async def release_monitors(session: AsyncSession, *, exposure_id: uuid.UUID, now: datetime) -> list[Flag]:
+    """The exposure's open check-ins were just cancelled (the person opted out, or was taken
+    off the incident): a flag whose watchful-waiting check-in went with them opens again,
+    so a person decides instead of it waiting for a check-in that will never come."""
+    watched = list(
+        await session.exec(
+            select(Flag)
+            .join(CheckIn, col(CheckIn.id) == col(Flag.monitor_checkin_id))
+            .where(
+                col(Flag.exposure_id) == exposure_id,
+                Flag.status == FlagStatus.monitoring,
+                CheckIn.outcome == Outcome.cancelled,
+            )
+            .with_for_update(of=Flag)
+        )
+    )
+    for flag in watched:
+        flag.status = FlagStatus.open.value
+        flag.resolved_at = None
+        session.add(flag)
+        audit.record_row(session, actor="system", action="flag.reopened", row=flag, details={"by": "cancelled"}, at=now)
+        await _notify_flag(session, flag=flag, now=now, again=True)
+    return watched
 
 
 async def acknowledge_flag(

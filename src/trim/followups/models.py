@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from trim.db import new_id, utcnow
@@ -36,7 +36,16 @@ class CheckInStatus(StrEnum):
 class CheckIn(SQLModel, table=True):
     __tablename__ = "checkins"
     __table_args__ = (
-        UniqueConstraint("exposure_id", "kind", name="uq_checkins_exposure_id_kind"),
+        # One check-in of each kind per exposure, except "monitor": watchful waiting can
+        # follow a flag more than once (design section 4).
+        Index(
+            "uq_checkins_exposure_id_kind",
+            "exposure_id",
+            "kind",
+            unique=True,
+            postgresql_where=text("kind <> 'monitor'"),
+            sqlite_where=text("kind <> 'monitor'"),
+        ),
         Index("ix_checkins_peer_id_due_at", "peer_id", "due_at"),
         Index("ix_checkins_person_id_due_at", "person_id", "due_at"),
         Index("ix_checkins_incident_id", "incident_id"),
@@ -57,7 +66,9 @@ class CheckIn(SQLModel, table=True):
     incident_id: uuid.UUID = Field(foreign_key="incidents.id")
     person_id: uuid.UUID = Field(foreign_key="people.id")
     peer_id: uuid.UUID | None = Field(default=None, foreign_key="people.id")
-    kind: str = Field(max_length=20)  # "day3", "day28", ...; "rtw7", "rtw28" after a return to work
+    # "day3", "day28", ...; "rtw7", "rtw28" after a return to work; "monitor" (watchful
+    # waiting on a flag) and "interim" (between day 3 and day 28), design section 4.
+    kind: str = Field(max_length=20)
     # Days from the incident (its local date) to this check-in: the order the flag rules read.
     offset_days: int
     # When the schedule says (same local time N days after the incident) ...

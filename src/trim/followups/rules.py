@@ -81,12 +81,44 @@ def return_date_problem(returned_on: date, *, incident_day: date, today: date, p
     return None
 
 
+# Extra check-ins (design section 4): watchful waiting on a flag, and the interim one
+# offered between the first check-in and the next when difficulties already show.
+MONITOR_KIND = "monitor"
+INTERIM_KIND = "interim"
+EXTRA_KINDS = (MONITOR_KIND, INTERIM_KIND)
+EXTRA_LABELS = {MONITOR_KIND: "Watchful waiting", INTERIM_KIND: "Interim"}
+
+
 def kind_label(kind: str) -> str:
     """day28 -> "Day 28", rtw7 -> "1 week back at work" for people; the API keeps the code."""
     offset = offset_of(kind)
     if offset is not None:
         return f"Day {offset}"
-    return return_label(kind) or kind
+    return return_label(kind) or EXTRA_LABELS.get(kind) or kind
+
+
+def asked_as(kind: str, offset_days: int, scheduled_offsets: Sequence[int]) -> str:
+    """The kind whose questions a check-in asks. An extra check-in (monitor, interim) asks
+    what the latest scheduled check-in at or before its day asks, so the TSQ is never
+    asked before four weeks and always after; any other kind asks its own."""
+    if kind not in EXTRA_KINDS or not scheduled_offsets:
+        return kind
+    earlier = [o for o in scheduled_offsets if o <= offset_days]
+    return checkin_kind(max(earlier) if earlier else min(scheduled_offsets))
+
+
+def interim_offered(*, kind: str, outcome: str | None, persistent: bool, scheduled_offsets: Sequence[int]) -> bool:
+    """After the first scheduled check-in, held and counting toward persistence, the peer is
+    offered (not forced) an interim check-in before the next one."""
+    offsets = sorted(scheduled_offsets)
+    return len(offsets) >= 2 and kind == checkin_kind(offsets[0]) and outcome == CheckInStatus.completed and persistent
+
+
+def interim_offset_problem(offset_days: int, *, after: int, before: int) -> str | None:
+    """Why an interim check-in cannot fall on this day (from the incident); else None."""
+    if offset_days <= after or offset_days >= before:
+        return f"An interim check-in falls after day {after} and before day {before}: choose a day in between."
+    return None
 
 
 def offset_of(kind: str) -> int | None:

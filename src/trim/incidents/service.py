@@ -257,6 +257,7 @@ async def remove_exposure(
     exposure.removed_at = now
     session.add(exposure)
     cancelled = await followups.cancel_open(session, exposure=exposure, now=now, reason="removed from the incident")
+    await flags.release_monitors(session, exposure_id=exposure.id, now=now)
     audit.record(
         session,
         actor=actor,

@@ -39,11 +39,12 @@ from trim.accounts.models import AccountLink, LinkRequest, Person, WebSession
 from trim.assessments.models import Assessment, AssessmentResult
 from trim.config import Settings
 from trim.flags import service as flags
-from trim.flags.models import Flag, FlagStatus
+from trim.flags.models import UNRESOLVED_FLAGS, Flag
 from trim.followups.models import CheckIn, PeerChangeRequest
 from trim.incidents.models import Exposure, Incident
 from trim.notifications import jobs as notifications_jobs
 from trim.privacy import audit
+from trim.records import keep_less
 from trim.referrals.models import Referral
 from trim.requests.models import ConversationMessage, PeerRequest, RequestStatus
 from trim.sharing.models import NoteStatus, SharedNote
@@ -71,7 +72,7 @@ def _last_activity_before(cutoff: datetime) -> SelectOfScalar[Exposure]:
     )
     open_flag = select(Flag.id).where(
         col(Flag.exposure_id) == col(Exposure.id),
-        or_(col(Flag.status) == FlagStatus.open, col(Flag.resolved_at) >= cutoff),
+        or_(col(Flag.status).in_(UNRESOLVED_FLAGS), col(Flag.resolved_at) >= cutoff),
     )
     open_referral = (
         select(Referral.id)
@@ -237,7 +238,7 @@ async def purge(session: AsyncSession, *, now: datetime, settings: Settings, dry
             .where(
                 col(Flag.exposure_id).is_(None),
                 col(Flag.source_request_id).is_(None),
-                col(Flag.status) != FlagStatus.open,
+                col(Flag.status).not_in(UNRESOLVED_FLAGS),
                 col(Flag.resolved_at) < cutoff,
             )
             .join(Person, col(Person.id) == col(Flag.person_id))
@@ -327,6 +328,14 @@ async def _sent_email(session: AsyncSession, *, now: datetime, settings: Setting
     return await notifications_jobs.sweep_sent(session, now=now, settings=settings)
 
 
+async def _answers_kept_less(session: AsyncSession, *, now: datetime, settings: Settings) -> int:
+    # The worker sweeps a batch a round; the purge finishes whatever is due.
+    deleted = 0
+    while batch := await keep_less.sweep_answers(session, now=now, settings=settings):
+        deleted += batch
+    return deleted
+
+
 async def _link_requests(session: AsyncSession, *, now: datetime, settings: Settings) -> int:
     result = await session.exec(
         delete(LinkRequest).where(col(LinkRequest.requested_at) < now - settings.password_reset_valid)
@@ -367,8 +376,15 @@ PERSONAL_DATA: dict[str, Kept] = {
     # A person's case: de-identified once closed longer ago than TRIM_RETENTION_DAYS.
     "exposures": Kept(CASE + "the person becomes a stand-in; who their peer was stays (the peer's work)"),
     "checkins": Kept(CASE + "the person becomes a stand-in, the reason for the outcome goes"),
-    "assessments": Kept(CASE + "the person becomes a stand-in; notes, reasons and correction reasons go"),
-    "assessment_results": Kept(CASE + "the answers go; scores and bands stay for the dashboard"),
+    "assessments": Kept(
+        CASE + "the person becomes a stand-in; notes, reasons and correction reasons go. Notes go earlier, "
+        "TRIM_ANSWER_RETENTION_DAYS after the exposure closed (keep_less)",
+        _answers_kept_less,
+    ),
+    "assessment_results": Kept(
+        CASE + "the answers go; scores and bands stay for the dashboard. Answers go earlier, "
+        "TRIM_ANSWER_RETENTION_DAYS after the exposure closed (keep_less)"
+    ),
     "flags": Kept(CASE + "the person becomes a stand-in, the reason it was resolved goes"),
     "referrals": Kept(CASE + "the person becomes a stand-in"),
     "peer_change_requests": Kept(CASE + "the person becomes a stand-in"),

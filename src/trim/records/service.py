@@ -30,6 +30,7 @@ from trim.followups.models import CheckIn
 from trim.incidents.models import EXPOSURE_LABELS, KIND_LABELS, Exposure, Incident
 from trim.privacy import audit, crypto, policy
 from trim.privacy.models import AuditEvent
+from trim.records import keep_less
 from trim.referrals import rules as referrals_rules
 from trim.referrals.models import Referral, ReferralService
 from trim.requests import service as requests
@@ -96,6 +97,9 @@ async def own_record(session: AsyncSession, *, actor: Actor, settings: Settings,
         )
     )
     incident_ids = [i.id for _, i in exposures]
+    kept = await keep_less.answers_kept(
+        session, actor=actor, exposure_ids=[e.id for e, _ in exposures], settings=settings
+    )
     checkins = list(await session.exec(select(CheckIn).where(CheckIn.person_id == me).order_by(col(CheckIn.due_at))))
     peer_names = await accounts.names_of(session, [c.peer_id for c in checkins])
     current = {
@@ -135,6 +139,7 @@ async def own_record(session: AsyncSession, *, actor: Actor, settings: Settings,
                     for r in results
                 ],
                 "notes": crypto.decrypt(settings, a.notes_encrypted),
+                "answers_deleted_at": a.answers_deleted_at,
             }
         checkin_rows.append(entry)
 
@@ -178,6 +183,10 @@ async def own_record(session: AsyncSession, *, actor: Actor, settings: Settings,
                 "summary": i.summary,
                 "exposure": EXPOSURE_LABELS.get(e.exposure, e.exposure),
                 "opted_out_at": e.opted_out_at,
+                # Keep less (design section 4): when answers and notes go; bands and outcomes stay.
+                "answers_deleted_at": kept[e.id].deleted_at,
+                "answers_deleted_on": kept[e.id].deleted_on,
+                "answers_kept_days": settings.answer_retention_days,
             }
             for e, i in exposures
         ],
