@@ -71,7 +71,14 @@ class OfflinePages(Controller):
         """What the phone shows for a page it has not kept. The service worker stores this
         page, so it is rendered for nobody: no name, no menu, nothing confidential, and it
         leaves the one-time message of the page being shown alone."""
-        context: dict[str, Any] = {"actor": None, "nav": [], "flash": None, "path": request.url.path, "errors": {}, "values": {}}
+        context: dict[str, Any] = {
+            "actor": None,
+            "nav": [],
+            "flash": None,
+            "path": request.url.path,
+            "errors": {},
+            "values": {},
+        }
         return Template(template_name="offline.html", context={**context, "org_name": settings.organisation_name})
 
     @get(
