@@ -509,7 +509,12 @@
     if (!KEPT_PAGE.test(location.pathname)) return;
     const main = document.getElementById("main");
     if (!main) return;
-    await keep("pages", location.pathname, { title: document.title, html: main.innerHTML, saved_at: new Date().toISOString() });
+    await keep("pages", location.pathname, {
+      title: document.title,
+      label: headingText() || document.title,
+      html: main.innerHTML,
+      saved_at: new Date().toISOString(),
+    });
   }
 
   async function openKeptPage() {
@@ -529,7 +534,7 @@
     const rows = (await allRows("pages")).filter((row) => row.owner === state.key.person_id);
     for (const row of rows) {
       const value = await kept("pages", row.path);
-      if (value) list.append(el("li", {}, el("a", { href: row.path }, value.title.replace(/ · trim$/, ""))));
+      if (value) list.append(el("li", {}, el("a", { href: row.path }, value.label || value.title)));
     }
     if (list.children.length) document.getElementById("offline-kept").hidden = false;
   }

@@ -25,7 +25,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, BrowserFor
-from tests.e2e.harness import PHONE, UI
+from tests.e2e.harness import _AXE_RUN, PHONE, UI
 from tests.e2e.org import PASSWORD, Member
 from tests.e2e.story import Story
 from tests.e2e.test_more_journeys import answer_all
@@ -170,6 +170,13 @@ def _assessments(story: Story, checkin_id: uuid.UUID) -> int:
     return story.live.run_db(count)
 
 
+def _no_axe_violations(ui: UI) -> None:
+    """The new states pass axe with no violation at all, not only no serious one (ui.check
+    has injected axe already)."""
+    found: list[dict[str, Any]] = ui.page.evaluate(_AXE_RUN)
+    assert found == [], [(v["id"], v["impact"], v["nodes"][:3]) for v in found]
+
+
 def _open_online(ui: UI, visit: Visit) -> None:
     """Sign in and open the check-in with signal: the phone keeps its sealed copy."""
     page = ui.page
@@ -188,6 +195,7 @@ def _record_without_signal(ui: UI, visit: Visit) -> None:
     expect(page.get_by_role("heading", level=1)).to_contain_text("Day 3 check-in")
     expect(page.locator(".offline-copy")).to_contain_text("No connection")
     ui.check("check-in, without signal")
+    _no_axe_violations(ui)
     page.get_by_label("Check-in held").check()
     answer_all(ui, "day3", yes=1)
     page.locator("fieldset#safety_concern").get_by_text("No", exact=True).click()
@@ -196,6 +204,7 @@ def _record_without_signal(ui: UI, visit: Visit) -> None:
     expect(page.locator(".offline-badge")).to_contain_text("Waiting to send (1)")
     expect(page.locator("#offline-saved")).to_contain_text("Saved on this phone")
     ui.check("saved on the phone", docs="peer-saves-offline-phone")
+    _no_axe_violations(ui)
 
     page.reload()
     expect(page.locator(".offline-badge")).to_contain_text("Waiting to send (1)")
@@ -224,11 +233,25 @@ def test_a_checkin_recorded_without_signal_arrives_once(
         _nothing_readable(page, visit)
         assert _assessments(story, visit.checkin_id) == 0
 
+        # A page the phone never kept: it says so and lists what it did keep.
+        page.goto(ui.url("/requests"))
+        expect(page.get_by_role("heading", level=1)).to_have_text("No connection")
+        expect(page.locator(".offline-badge")).to_contain_text("Waiting to send (1)")
+        kept_link = page.locator("#offline-kept").get_by_role("link", name=re.compile(re.escape(visit.person.name)))
+        expect(kept_link).to_be_visible()
+        ui.check("a page the phone did not keep")
+        _no_axe_violations(ui)
+        kept_link.click()
+        expect(page.get_by_role("heading", level=1)).to_contain_text("Day 3 check-in")
+        expect(page.locator("#offline-saved")).to_contain_text("waiting to be sent")
+        ui.check()
+
         ui.context.set_offline(False)
         expect(page.locator(".offline-sent")).to_contain_text("Sent")
         expect(page.locator(".offline-badge")).to_have_count(0)
         expect(page.locator("#offline-saved")).to_contain_text("Sent and recorded")
         ui.check("sent when the signal came back")
+        _no_axe_violations(ui)
         assert _assessments(story, visit.checkin_id) == 1
 
         # Back and forth does not send it again, and the page shows the recording.
@@ -267,6 +290,7 @@ def test_a_recording_waits_for_a_new_sign_in_when_the_session_expired(
         expect(badge).to_contain_text("Your session has ended")
         expect(badge).to_contain_text("Waiting to send (1)")
         ui.check("session ended, still waiting")
+        _no_axe_violations(ui)
         assert _assessments(story, visit.checkin_id) == 0
 
         badge.get_by_role("link", name="sign in and it is sent").click()
@@ -310,6 +334,7 @@ def test_a_recording_for_a_reassigned_checkin_is_shown_until_dismissed(
         expect(problem).to_contain_text(NOTES)  # what they entered, so nothing is silently lost
         expect(page.locator(".offline-badge")).to_have_count(0)
         ui.check("not sent: the check-in moved", docs="peer-offline-not-sent-phone")
+        _no_axe_violations(ui)
         assert _assessments(story, visit.checkin_id) == 0
 
         page.goto(ui.url("/"))
