@@ -27,11 +27,12 @@ from sqlmodel import col, select
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, BrowserFor
 from tests.e2e.harness import _AXE_RUN, PHONE, UI
 from tests.e2e.org import PASSWORD, Member
-from tests.e2e.story import Story
+from tests.e2e.story import NORTHGATE, Story
 from tests.e2e.test_more_journeys import answer_all
 from tests.live_server import LiveServer
 from trim.accounts import signin
 from trim.accounts.actor import Actor
+from trim.accounts.models import Person, PersonRole
 from trim.assessments.models import Assessment
 from trim.db import AsyncSession
 from trim.followups import service as followups
@@ -111,22 +112,15 @@ def _lead(story: Story) -> Actor:
 
 
 def _day3_visit(story: Story, person: Member) -> Visit:
-    """An incident of the person's own, logged through the service: their day-3 check-in is due."""
-    supervisor = story.org.supervisor
-    actor = Actor(
-        id=supervisor.id,
-        name=supervisor.name,
-        email=supervisor.email,
-        roles=frozenset({"supervisor", "responder"}),
-        station_id=supervisor.station_id,
-    )
+    """An incident of the person's own, logged by the lead through the service (so no other
+    journey's home page lists it): their day-3 check-in is due."""
     live = story.live
 
-    async def log(session: AsyncSession) -> tuple[uuid.UUID, uuid.UUID]:
+    async def log(session: AsyncSession) -> tuple[uuid.UUID, Member]:
         assert person.station_id is not None
         incident = await incidents.log_incident(
             session,
-            actor=actor,
+            actor=_lead(story),
             data=incidents.IncidentInput(
                 occurred_at=story.occurred_at,
                 kind="difficult_rescue",
@@ -142,17 +136,42 @@ def _day3_visit(story: Story, person: Member) -> Visit:
             await session.exec(select(CheckIn).where(CheckIn.incident_id == incident.id, CheckIn.kind == "day3"))
         ).one()
         assert checkin.peer_id is not None, "the day-3 check-in has a peer"
-        return checkin.id, checkin.peer_id
+        # A seeded peer who signs in with the demo password (not one an earlier journey
+        # invited, who chose their own and a second factor), still active.
+        active = set(await session.exec(select(Person.id).where(col(Person.active).is_(True))))
+        peer = next(p for p in story.org.peers if p.id in active and p.station_id != person.station_id)
+        if checkin.peer_id != peer.id:
+            await followups.reassign_exposure(
+                session, actor=_lead(story), exposure_id=checkin.exposure_id, peer_id=peer.id, now=live.clock()
+            )
+        return checkin.id, peer
 
-    checkin_id, peer_id = live.run_db(log)
-    return Visit(checkin_id, person, story.org.by_id(peer_id))
+    checkin_id, peer = live.run_db(log)
+    return Visit(checkin_id, person, peer)
+
+
+async def _another_active_peer(session: AsyncSession, visit: Visit) -> uuid.UUID:
+    """A peer the lead may hand the check-in to: active, not the current one, another station."""
+    rows = await session.exec(
+        select(Person.id)
+        .join(PersonRole, col(PersonRole.person_id) == col(Person.id))
+        .where(
+            PersonRole.role == "peer",
+            col(Person.active).is_(True),
+            Person.id != visit.peer.id,
+            Person.station_id != visit.person.station_id,
+        )
+        .order_by(col(Person.name))
+    )
+    return rows.first() or pytest.fail("no other active peer to hand the check-in to")
 
 
 def _people(story: Story) -> Iterator[Member]:
     """Responders no other journey uses."""
     used = {*story.exposures, *(m.id for m in story.org.responders[:1]), story.org.responders[-1].id}
     used |= {story.org.responders[5].id, story.org.responders[10].id}
-    return iter([m for m in story.org.responders if m.id not in used and m.station_id is not None][-6:])
+    northgate = story.org.stations[NORTHGATE]
+    return iter([m for m in story.org.responders if m.id not in used and m.station_id not in (None, northgate)][-6:])
 
 
 @pytest.fixture(scope="module")
@@ -311,13 +330,13 @@ def test_a_recording_for_a_reassigned_checkin_is_shown_until_dismissed(
     browser_for: BrowserFor, story: Story, people: Iterator[Member]
 ) -> None:
     visit = _day3_visit(story, next(people))
-    other = next(p for p in story.org.peers if p.id != visit.peer.id and p.station_id != visit.person.station_id)
 
     async def reassign(session: AsyncSession) -> None:
         checkin = await session.get(CheckIn, visit.checkin_id)
         assert checkin is not None
+        other = await _another_active_peer(session, visit)
         await followups.reassign_exposure(
-            session, actor=_lead(story), exposure_id=checkin.exposure_id, peer_id=other.id, now=story.live.clock()
+            session, actor=_lead(story), exposure_id=checkin.exposure_id, peer_id=other, now=story.live.clock()
         )
 
     with browser_for("peer whose check-in moved", phone=True) as ui:
