@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,6 +97,7 @@ async ([store, path]) => {
 
 @dataclass(frozen=True)
 class Visit:
+    incident_id: uuid.UUID
     checkin_id: uuid.UUID
     person: Member
     peer: Member
@@ -116,7 +117,7 @@ def _day3_visit(story: Story, person: Member) -> Visit:
     journey's home page lists it): their day-3 check-in is due."""
     live = story.live
 
-    async def log(session: AsyncSession) -> tuple[uuid.UUID, Member]:
+    async def log(session: AsyncSession) -> Visit:
         assert person.station_id is not None
         incident = await incidents.log_incident(
             session,
@@ -144,10 +145,9 @@ def _day3_visit(story: Story, person: Member) -> Visit:
             await followups.reassign_exposure(
                 session, actor=_lead(story), exposure_id=checkin.exposure_id, peer_id=peer.id, now=live.clock()
             )
-        return checkin.id, peer
+        return Visit(incident.id, checkin.id, person, peer)
 
-    checkin_id, peer = live.run_db(log)
-    return Visit(checkin_id, person, peer)
+    return live.run_db(log)
 
 
 async def _another_active_peer(session: AsyncSession, visit: Visit) -> uuid.UUID:
@@ -174,9 +174,34 @@ def _people(story: Story) -> Iterator[Member]:
     return iter([m for m in story.org.responders if m.id not in used and m.station_id not in (None, northgate)][-6:])
 
 
+NewVisit = Callable[[], Visit]
+
+
 @pytest.fixture(scope="module")
-def people(story: Story) -> Iterator[Member]:
-    return _people(story)
+def new_visit(story: Story) -> Iterator[NewVisit]:
+    """`new_visit()`: a person's own incident with a day-3 check-in due. When the module is
+    done, the people are taken off their incidents (open check-ins cancelled), so the
+    peers' loads, which decide later assignments, are as the other journeys expect."""
+    people = _people(story)
+    made: list[Visit] = []
+
+    def make() -> Visit:
+        made.append(_day3_visit(story, next(people)))
+        return made[-1]
+
+    yield make
+
+    async def forget(session: AsyncSession) -> None:
+        for visit in made:
+            await incidents.remove_exposure(
+                session,
+                actor=_lead(story),
+                incident_id=visit.incident_id,
+                person_id=visit.person.id,
+                now=story.live.clock(),
+            )
+
+    story.live.run_db(forget)
 
 
 def _assessments(story: Story, checkin_id: uuid.UUID) -> int:
@@ -242,9 +267,9 @@ def _nothing_readable(page: Page, visit: Visit) -> None:
 
 
 def test_a_checkin_recorded_without_signal_arrives_once(
-    browser_for: BrowserFor, story: Story, people: Iterator[Member]
+    browser_for: BrowserFor, story: Story, new_visit: NewVisit
 ) -> None:
-    visit = _day3_visit(story, next(people))
+    visit = new_visit()
     with browser_for("peer without signal", phone=True) as ui:
         page = ui.page
         _open_online(ui, visit)
@@ -292,9 +317,9 @@ def test_a_checkin_recorded_without_signal_arrives_once(
 
 
 def test_a_recording_waits_for_a_new_sign_in_when_the_session_expired(
-    browser_for: BrowserFor, story: Story, people: Iterator[Member]
+    browser_for: BrowserFor, story: Story, new_visit: NewVisit
 ) -> None:
-    visit = _day3_visit(story, next(people))
+    visit = new_visit()
     with browser_for("peer whose session expired", phone=True) as ui:
         page = ui.page
         _open_online(ui, visit)
@@ -327,9 +352,9 @@ def test_a_recording_waits_for_a_new_sign_in_when_the_session_expired(
 
 
 def test_a_recording_for_a_reassigned_checkin_is_shown_until_dismissed(
-    browser_for: BrowserFor, story: Story, people: Iterator[Member]
+    browser_for: BrowserFor, story: Story, new_visit: NewVisit
 ) -> None:
-    visit = _day3_visit(story, next(people))
+    visit = new_visit()
 
     async def reassign(session: AsyncSession) -> None:
         checkin = await session.get(CheckIn, visit.checkin_id)
@@ -369,9 +394,9 @@ def test_a_recording_for_a_reassigned_checkin_is_shown_until_dismissed(
 
 
 def test_a_half_filled_checkin_survives_a_reload_and_a_closed_tab(
-    browser_for: BrowserFor, story: Story, people: Iterator[Member]
+    browser_for: BrowserFor, story: Story, new_visit: NewVisit
 ) -> None:
-    visit = _day3_visit(story, next(people))
+    visit = new_visit()
     with browser_for("peer with a draft", phone=True) as ui:
         page = ui.page
         _open_online(ui, visit)
