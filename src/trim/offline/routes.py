@@ -89,7 +89,7 @@ class OfflinePages(Controller):
         "phone holds while offline is unreadable without a session. The same person gets the same key on "
         "their next sign-in, so a recording saved before a session expired is still sent.",
         tags=["app"],
-        responses=api_errors(401),
+        responses=api_errors(401, 404),  # 404: an integration token has no device key
     )
     async def offline_key(self, request: Request[Any, Any, Any], settings: Conf) -> OfflineKeyOut:
         actor = current_actor(request)
