@@ -65,6 +65,13 @@ from trim.migrations import ensure_migrated
 from trim.notifications.routes import NotificationPages
 from trim.notifications.worker import Worker, running
 from trim.offline.routes import OfflinePages
+from trim.peers import pages as peers_pages
+from trim.peers.api import PeerCareApi
+from trim.peers.pages import PeerCarePages
+from trim.planning import pages as planning_pages
+from trim.planning.api import PlanningApi
+from trim.planning.pages import PlanningPages
+from trim.planning.service import planning_due
 from trim.records import pages as records_pages
 from trim.records.api import RecordApi
 from trim.records.pages import AuditPages, RecordPages
@@ -186,6 +193,8 @@ def route_handlers() -> list[Any]:
         AdminPages,
         IncidentApi,
         IncidentPages,
+        PlanningApi,
+        PlanningPages,
         CheckinApi,
         CheckinPages,
         AssessmentApi,
@@ -201,6 +210,8 @@ def route_handlers() -> list[Any]:
         AuditPages,
         RequestApi,
         ConversationApi,
+        PeerCareApi,
+        PeerCarePages,
         RequestPages,
         NotificationPages,
         CalendarFeeds,
@@ -216,6 +227,7 @@ def route_handlers() -> list[Any]:
 # Every area's navigation entries, in screen order (each area's NAV says where its own go).
 NAV = web.compose_nav(
     followups_pages.NAV,
+    planning_pages.NAV,
     requests_pages.NAV,
     incidents_pages.NAV,
     dashboard_pages.NAV,
@@ -223,8 +235,12 @@ NAV = web.compose_nav(
     referrals_pages.NAV,
     records_pages.NAV,
     sharing_pages.NAV,
+    peers_pages.NAV,
     admin_pages.NAV,
 )
+
+# Each is called as (session, actor=, now=, settings=) and its answer handed to the overview.
+OVERVIEW_PARTS = {"planning_due": planning_due}
 
 
 def create_app(
@@ -294,6 +310,8 @@ def create_app(
     )
     app.state.settings = settings
     app.state.nav = NAV
+    # Parts of the lead's overview that other areas provide, by template name.
+    app.state.overview_parts = OVERVIEW_PARTS
     app.state.csp = page_csp(settings)
     app.state.clock = clock or utcnow
     return app

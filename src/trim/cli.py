@@ -431,6 +431,7 @@ def roster_import(file: str, invite: bool) -> None:
     from trim.accounts.roster import import_roster
     from trim.db import utcnow
     from trim.errors import InvalidInput
+    from trim.peers import service as peers
 
     settings = _settings()
     data = Path(file).read_bytes()
@@ -450,6 +451,7 @@ def roster_import(file: str, invite: bool) -> None:
                 settings=settings,
                 on_progress=on_progress,
                 invite=invite,
+                record_course=peers.record_course,
             )
 
         try:
@@ -621,7 +623,8 @@ def purge(dry_run: bool) -> None:
     verb = "would be de-identified" if dry_run else "de-identified"
     click.echo(
         f"{report.exposures} case(s), {report.requests} request(s), {report.flags} other flag(s) {verb}; "
-        f"{report.incidents_summarised} incident summaries removed (retention {settings.retention_days} days)"
+        f"{report.incidents_summarised} incident summaries removed, {report.briefing_attendance} briefing "
+        f"attendance(s) de-identified (retention {settings.retention_days} days)"
     )
     expired = ", ".join(f"{table} {n}" for table, n in report.expired.items() if n)
     if expired:

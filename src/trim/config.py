@@ -135,6 +135,29 @@ class Settings(BaseSettings):
     max_future_incident_hours: int = Field(default=24, ge=0)
     max_past_incident_days: int = Field(default=10 * 366, ge=1)
 
+    # -- looking after the peer supporters (section 13) -----------------
+    # Open people a peer carries at most (each peer's own cap, set by the lead, wins).
+    peer_caseload_cap: int = Field(default=8, ge=1, le=500)
+    # The lead is told this many days before a peer's refresher falls due, and on the day.
+    peer_lapse_notice_days: int = Field(default=60, ge=1, le=366)
+    # A peer's supervision falls due this many days after the last one held.
+    peer_supervision_days: int = Field(default=90, ge=1, le=3660)
+    # A debrief a peer asks for ("I'd like to talk this one over") is due within this many days.
+    peer_debrief_days: int = Field(default=7, ge=1, le=90)
+    # A check-in overdue by this many days with no record and no contact logged moves on.
+    quiet_peer_days: int = Field(default=3, ge=1, le=90)
+    # The course a roster's trained_on / refresher_due columns record.
+    peer_roster_course_name: str = Field(default="TRiM practitioner", min_length=1, max_length=120)
+    # The longest "resting until" a peer can set (a typo years out is refused).
+    peer_rest_max_days: int = Field(default=180, ge=1, le=3660)
+    # -- the planning meeting (section 12) -------------------------------
+    # An incident this many hours old without a planning record is "planning due" on the
+    # lead's overview and home; planning held within it counts as on time on the dashboard.
+    planning_due_hours: int = Field(default=48, ge=1, le=24 * 28)
+    # Planning due is shown for incidents at most this many days old (older ones are past
+    # the point where a planning meeting would change who is seen).
+    planning_due_within_days: int = Field(default=28, ge=1, le=366)
+
     # -- a note the person shares with a manager (section 18) ------------
     shared_note_max_chars: int = Field(default=500, ge=20, le=2000)
 

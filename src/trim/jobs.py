@@ -14,6 +14,7 @@ from trim.flags import jobs as flags_jobs
 from trim.followups import jobs as followups_jobs
 from trim.notifications import jobs as notifications_jobs
 from trim.notifications.sweeps import RegisteredSweep
+from trim.peers import jobs as peers_jobs
 from trim.records import jobs as records_jobs
 from trim.requests import jobs as requests_jobs
 
@@ -27,5 +28,6 @@ SWEEPS: tuple[RegisteredSweep, ...] = (
     *notifications_jobs.SWEEPS,
     *flags_jobs.SWEEPS,
     *requests_jobs.SWEEPS,
+    *peers_jobs.SWEEPS,
     *records_jobs.SWEEPS,
 )

@@ -8,6 +8,8 @@ from trim.flags import models as flags_models  # noqa: F401
 from trim.followups import models as followups_models  # noqa: F401
 from trim.incidents import models as incidents_models  # noqa: F401
 from trim.notifications import models as notifications_models  # noqa: F401
+from trim.peers import models as peers_models  # noqa: F401
+from trim.planning import models as planning_models  # noqa: F401
 from trim.privacy import models as privacy_models  # noqa: F401
 from trim.referrals import models as referrals_models  # noqa: F401
 from trim.requests import models as requests_models  # noqa: F401

@@ -22,6 +22,8 @@ from trim.db import AsyncSession
 from trim.flags.models import Flag
 from trim.followups.models import CheckIn
 from trim.incidents.models import Exposure, Incident, IncidentKind
+from trim.planning.models import Briefing, BriefingAttendee, PlanningRecord, PlanningRoute
+from trim.planning.rules import ROUTES
 from trim.records.retention import stand_in_id
 from trim.referrals.models import CONSENTED_STATUSES, Referral
 from trim.requests.models import PeerRequest
@@ -242,6 +244,31 @@ async def expected(session: AsyncSession, *, filters: DashboardFilter, now: date
     for label in ["none", "1-5", "6-10", "11-20", "over 20", ALL]:
         n = sum(1 for people_of in loads.values() if label in (ALL, band(len(people_of))))
         cells[("peer_caseloads", (label,), "peers")] = Count(n, n)
+
+    # The planning meeting and briefings (section 12).
+    records = {r.incident_id: r for r in await session.exec(select(PlanningRecord))}
+    chosen_routes = {r.exposure_id: r.route for r in await session.exec(select(PlanningRoute))}
+
+    def planned(i: Incident) -> str:
+        record = records.get(i.id)
+        if record is None:
+            return "not_held"
+        return "on_time" if record.held_at - i.occurred_at <= timedelta(hours=settings.planning_due_hours) else "late"
+
+    for p in ["on_time", "late", "not_held", ALL]:
+        held = {i.id for i in cohort.values() if p in (ALL, planned(i))}
+        exposed = {who(e.person_id) for e in live if e.incident_id in held}
+        cells[("planning", (p,), "incidents")] = Count(len(held), len(exposed))
+    routed = [e for e in live if e.incident_id in records]
+    for route in [*ROUTES, ALL]:
+        chosen = [e for e in routed if route in (ALL, chosen_routes.get(e.id, "risk_assessment"))]
+        count("planning_routes", (route,), "exposures", chosen, lambda e: who(e.person_id))
+    briefings = [b for b in await session.exec(select(Briefing)) if b.incident_id in cohort]
+    attendance = list(await session.exec(select(BriefingAttendee)))
+    for m in [*months, ALL]:
+        held_briefings = {b.id for b in briefings if m in (ALL, month(cohort[b.incident_id].occurred_at))}
+        came = {who(a.person_id) for a in attendance if a.briefing_id in held_briefings}
+        cells[("briefings", (m,), "briefings")] = Count(len(held_briefings), len(came))
     return Expected(cells, stats)
 
 

@@ -99,6 +99,9 @@ def expected_tables(api: dict[str, Any]) -> list[list[list[str]]]:
     tables.append(by_measure(figures["referrals"]))
     tables.append(by_measure(figures["requests"]))
     tables.append(by_measure(figures["peer_caseloads"]))
+    tables.append(by_measure(figures["planning"]))
+    tables.append(by_measure(figures["planning_routes"]))
+    tables.append(by_measure(figures["briefings"]))
     return tables
 
 
@@ -159,7 +162,7 @@ async def test_page_csv_and_api_show_the_same_suppressed_figures(
     parser.feed(page_response.text)
     page_cells = [[row[1:] for row in table[1:]] for table in parser.tables]
     assert page_cells == expected_tables(api)
-    assert page_response.text.count("<svg") == 9
+    assert page_response.text.count("<svg") == 11
     assert 'style="' not in page_response.text  # the CSP forbids inline styles
 
 

@@ -8,17 +8,22 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlmodel import col, select
 
 from tests.cast import actor_for
 from tests.dashboard.brute import expected
 from tests.dashboard.checks import assert_nothing_derivable
 from tests.dashboard.seed import seed_programme
+from trim.accounts.actor import Actor
 from trim.config import Settings
 from trim.dashboard import rules
 from trim.dashboard import service as dashboard
 from trim.dashboard.figures import ALL, suppress_by_component
 from trim.db import AsyncSession
 from trim.errors import InvalidInput, NotFound
+from trim.incidents.models import Exposure, Incident
+from trim.planning import service as planning
+from trim.planning.rules import ROUTES
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -41,9 +46,45 @@ async def _filters(db: AsyncSession, settings: Settings, **given: str | None) ->
     )
 
 
+async def _plan_some(db: AsyncSession, *, lead: Actor, settings: Settings, rng: random.Random) -> None:
+    """Planning meetings on time, late or not at all, with every route, and briefings."""
+    incidents = list(await db.exec(select(Incident).where(col(Incident.occurred_at) < NOW - timedelta(days=4))))
+    for n, incident in enumerate(sorted(incidents, key=lambda i: (i.occurred_at, i.kind, i.summary))):
+        if n % 3 == 2:
+            continue  # no planning meeting recorded
+        exposures = list(await db.exec(select(Exposure).where(Exposure.incident_id == incident.id)))
+        routes = [
+            planning.RouteInput(e.person_id, rng.choice(ROUTES), "Not there at the time")
+            for e in exposures
+            if e.removed_at is None and rng.random() < 0.5
+        ]
+        held = incident.occurred_at + timedelta(hours=24 if n % 3 == 0 else 72)
+        await planning.save_planning(
+            db,
+            actor=lead,
+            incident_id=incident.id,
+            data=planning.PlanningInput(held_at=held, attendee_ids=[], routes=routes),
+            now=NOW,
+            settings=settings,
+        )
+        if n % 2 == 0 and exposures:
+            await planning.record_briefing(
+                db,
+                actor=lead,
+                incident_id=incident.id,
+                held_at=held,
+                facilitator_id=lead.person_id,
+                attendee_ids=[e.person_id for e in exposures[: rng.randint(1, len(exposures))]],
+                now=NOW,
+                settings=settings,
+            )
+    await db.commit()
+
+
 async def test_figures_match_a_brute_force_recount(session: AsyncSession, db: AsyncSession, settings: Settings) -> None:
     programme = await seed_programme(db, rng=random.Random(8405), settings=settings, now=NOW)
     lead = actor_for(programme.lead, ["lead"])
+    await _plan_some(db, lead=lead, settings=settings, rng=random.Random(20))
     choices: list[dict[str, str | None]] = [
         {},
         {"station_text": str(programme.stations[1].id)},
@@ -79,6 +120,10 @@ async def test_figures_match_a_brute_force_recount(session: AsyncSession, db: As
             assert any(isinstance(v, int) and v >= 3 for v in shown)
             assert "<3" in shown and "*" in shown
             assert figures.figure("checkin_timeliness").value("checkins", interval=ALL, timeliness=ALL) != 0
+            for p in ("on_time", "late", "not_held"):
+                assert truth.cells[("planning", (p,), "incidents")].value > 0, p
+            assert all(truth.cells[("planning_routes", (r,), "exposures")].value > 0 for r in ROUTES)
+            assert truth.cells[("briefings", (ALL,), "briefings")].value > 0
     assert checked_stats > 5
 
 

@@ -94,10 +94,13 @@ async def test_the_worker_prunes_sign_in_counters_once_their_window_has_passed(
 # What each role saw before the navigation was composed from the areas' NAV tuples.
 NAV_BY_ROLE = {
     "responder": ["/requests/new", "/me/checkins"],
-    "peer": ["/checkins", "/requests", "/incidents", "/flags"],
+    "peer": ["/checkins", "/peer-profile", "/requests", "/incidents", "/flags"],
     "lead": [
         "/requests",
         "/overview",
+        "/planning",
+        "/peers",
+        "/supervision",
         "/incidents",
         "/dashboard",
         "/flags",
@@ -108,6 +111,7 @@ NAV_BY_ROLE = {
     "supervisor": ["/requests/new", "/incidents", "/incidents/new", "/shared-notes"],
     "clinician": ["/requests/new", "/referrals"],
     "admin": ["/admin/audit", "/admin/people", "/admin/stations", "/admin/roster", "/admin/settings"],
+    "trim_manager": ["/planning", "/peers", "/supervision"],
 }
 
 

@@ -269,15 +269,30 @@ async def test_lead_reassigns_and_the_rules_still_hold(
     )
     with pytest.raises(InvalidInput, match="exposed to the same incident"):
         await followups.reassign_exposure(
-            session, actor=cast.actor("lead"), exposure_id=exposure_id, peer_id=cast.other_peer.id, now=clock()
+            session,
+            actor=cast.actor("lead"),
+            exposure_id=exposure_id,
+            peer_id=cast.other_peer.id,
+            now=clock(),
+            settings=settings,
         )
     with pytest.raises(InvalidInput, match="active peer supporter"):
         await followups.reassign_exposure(
-            session, actor=cast.actor("lead"), exposure_id=exposure_id, peer_id=cast.clinician.id, now=clock()
+            session,
+            actor=cast.actor("lead"),
+            exposure_id=exposure_id,
+            peer_id=cast.clinician.id,
+            now=clock(),
+            settings=settings,
         )
     with pytest.raises(NotFound):
         await followups.reassign_exposure(
-            session, actor=cast.actor("peer"), exposure_id=exposure_id, peer_id=cast.peer.id, now=clock()
+            session,
+            actor=cast.actor("peer"),
+            exposure_id=exposure_id,
+            peer_id=cast.peer.id,
+            now=clock(),
+            settings=settings,
         )
 
 
@@ -378,7 +393,7 @@ async def test_never_the_persons_line_manager_nor_anyone_they_manage(
     for peer_id in peer_ids:
         with pytest.raises(InvalidInput, match="line manager"):
             await followups.reassign_exposure(
-                session, actor=lead, exposure_id=exposure_id, peer_id=peer_id, now=clock()
+                session, actor=lead, exposure_id=exposure_id, peer_id=peer_id, now=clock(), settings=settings
             )
     # Once the line changes, the rules try again and find the other peer.
     managed = await session.get(Person, peer_ids[1])

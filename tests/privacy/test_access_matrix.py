@@ -9,7 +9,9 @@ only as the roles that must be refused, so the seeded organisation stays as it i
 
 The cast (letters): R the exposed responder, P the peer assigned to them, O another
 peer, L the lead, C the clinician the referral went to, K another clinician,
-S the supervisor who logged the incident, A the admin.
+S the supervisor who logged the incident, A the admin, M a TRiM manager (a peer with the
+trim_manager role, assigned to nobody here: made after the seeded incident, so no
+assignment picks them), who holds planning meetings.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from tests.conftest import BASE_URL, FakeClock
 from tests.helpers import answers_for
 from trim.db import AsyncSession
 
-ROLES = "RPOLCKSA"
+ROLES = "RPOLCKSAM"
 EVERYONE = ROLES
 PUBLIC = "public"
 
@@ -35,7 +37,7 @@ PUBLIC = "public"
 class Rule:
     allow: str  # letters of the cast who reach it; PUBLIC for everyone, signed in or not
     ids: dict[str, str] = field(default_factory=dict)  # which seeded record fills a path parameter
-    json: dict[str, Any] | None = None
+    json: dict[str, Any] | list[Any] | None = None
     form: dict[str, str] | None = None
     lists: tuple[str, str] | None = None  # (seeded record, letters whose answer may mention it)
     signed_out: int | None = None  # a route reached by a secret link answers this instead of 401
@@ -91,13 +93,13 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("GET", "/api/me"): Rule(EVERYONE),
     ("GET", "/"): Rule(EVERYONE),
     ("GET", "/profile"): Rule(EVERYONE),
-    ("POST", "/profile/availability"): Rule("PO", form={"available": "yes"}),
+    ("POST", "/profile/availability"): Rule("POM", form={"available": "yes"}),
     ("GET", "/profile/notifications"): Rule(EVERYONE),
     ("POST", "/profile/notifications"): Rule(EVERYONE),
-    ("POST", "/profile/notifications/calendar"): Rule("PO", form={"action": "create"}),
+    ("POST", "/profile/notifications/calendar"): Rule("POM", form={"action": "create"}),
     # a calendar feed is reached by its secret link alone: an unknown link is 404 for everyone
     ("GET", "/calendar/{filename:str}"): Rule("", ids={"filename": "not-a-real-link.ics"}, signed_out=404),
-    ("GET", "/api/people"): Rule("POLSA"),
+    ("GET", "/api/people"): Rule("POLSAM"),
     # accounts and stations: the admin; the lead reads
     ("GET", "/admin/people"): Rule("LA"),
     ("GET", "/admin/stations"): Rule("LA"),
@@ -119,11 +121,11 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("GET", "/api/incidents/{incident_id:uuid}"): Rule("RPLS"),
     ("GET", "/incidents/{incident_id:uuid}"): Rule("RPLS"),
     ("GET", "/incidents/{incident_id:uuid}/edit"): Rule("LS"),
-    ("GET", "/incidents"): Rule("POLS", lists=("incident_id", "PLS")),
-    ("GET", "/incidents/new"): Rule("POLS"),
-    ("GET", "/incidents/people-search"): Rule("POLS"),
-    ("POST", "/api/incidents"): Rule("POLS", json=INCIDENT),
-    ("POST", "/incidents/new"): Rule("POLS", form={"action": "search"}),
+    ("GET", "/incidents"): Rule("POLSM", lists=("incident_id", "PLS")),
+    ("GET", "/incidents/new"): Rule("POLSM"),
+    ("GET", "/incidents/people-search"): Rule("POLSM"),
+    ("POST", "/api/incidents"): Rule("POLSM", json=INCIDENT),
+    ("POST", "/incidents/new"): Rule("POLSM", form={"action": "search"}),
     ("PATCH", "/api/incidents/{incident_id:uuid}"): Rule(
         "LS", json={k: v for k, v in INCIDENT.items() if k != "exposures"}
     ),
@@ -139,12 +141,23 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("POST", "/incidents/{incident_id:uuid}/edit"): Rule("LS", form={"summary": "x"}),
     ("POST", "/incidents/{incident_id:uuid}/people/{person_id:uuid}/peer"): Rule("L", form={"peer_id": ""}),
     ("POST", "/incidents/{incident_id:uuid}/people/{person_id:uuid}/remove"): Rule("L"),
+    # the planning meeting and group briefings (section 12): the lead and TRiM managers; a
+    # supervisor sees only "planning held" on the incident page, a peer their people's routes
+    ("GET", "/api/incidents/{incident_id:uuid}/planning"): Rule("LM"),
+    ("PUT", "/api/incidents/{incident_id:uuid}/planning"): Rule("LM", json={"held_at": "2026-10-01T10:00:00Z"}),
+    ("POST", "/api/incidents/{incident_id:uuid}/briefings"): Rule(
+        "LM", json={"held_at": "2026-10-01T10:00:00Z", "facilitator_id": "{other_peer_id}", "attendee_ids": []}
+    ),
+    ("GET", "/incidents/{incident_id:uuid}/planning"): Rule("LM"),
+    ("POST", "/incidents/{incident_id:uuid}/planning"): Rule("LM", form={"held_at": "2026-10-01T10:00"}),
+    ("POST", "/incidents/{incident_id:uuid}/briefings"): Rule("LM", form={"held_at": "2026-10-01T10:00"}),
+    ("GET", "/planning"): Rule("LM", lists=("incident_id", "LM")),
     # check-ins: own, the assigned peer, the lead (status)
     ("GET", "/api/checkins"): Rule(EVERYONE, lists=("checkin_id", "RPL")),
     ("GET", "/api/checkins/{checkin_id:uuid}"): Rule("RPL"),
     ("GET", "/checkins/{checkin_id:uuid}"): Rule("RPL"),
     ("GET", "/me/checkins"): Rule(EVERYONE, lists=("checkin_id", "R")),
-    ("GET", "/checkins"): Rule("PO", lists=("checkin_id", "P")),
+    ("GET", "/checkins"): Rule("POM", lists=("checkin_id", "P")),
     ("GET", "/overview"): Rule("L", lists=("day28_id", "L")),
     ("POST", "/overview/assign-unassigned"): Rule("L"),
     ("POST", "/checkins/{checkin_id:uuid}/different-peer"): Rule("R", ids={"checkin_id": "day28_id"}),
@@ -174,7 +187,7 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ),
     # flags and referrals
     ("GET", "/api/flags"): Rule(EVERYONE, lists=("flag_id", "RPL")),
-    ("GET", "/flags"): Rule("POL", lists=("flag_id", "PL")),
+    ("GET", "/flags"): Rule("POLM", lists=("flag_id", "PL")),
     ("GET", "/flags/{flag_id:uuid}"): Rule("PL"),
     ("POST", "/api/flags/{flag_id:uuid}/close"): Rule("PL", json={"reason": "x"}),
     ("POST", "/api/flags/{flag_id:uuid}/referral"): Rule("PL", json={"consent": False}),
@@ -215,8 +228,8 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("GET", "/ask"): Rule(EVERYONE),
     ("POST", "/api/requests"): Rule(EVERYONE, json=REQUEST),
     ("POST", "/requests/new"): Rule(EVERYONE, form={"urgency": "today"}),
-    ("POST", "/api/requests/{request_id:uuid}/accept"): Rule("PO"),  # O: told it is taken (409)
-    ("POST", "/requests/{request_id:uuid}/accept"): Rule("PO"),
+    ("POST", "/api/requests/{request_id:uuid}/accept"): Rule("POM"),  # O: told it is taken (409)
+    ("POST", "/requests/{request_id:uuid}/accept"): Rule("POM"),
     ("POST", "/api/requests/{request_id:uuid}/close"): Rule("P", json={"outcome": "supported"}),
     ("POST", "/requests/{request_id:uuid}/close"): Rule("P", form={"outcome": "supported"}),
     ("POST", "/requests/{request_id:uuid}/contact"): Rule("P"),
@@ -242,6 +255,27 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("POST", "/requests/{request_id:uuid}/messages"): Rule("RP", form={"client_id": "m1", "body": "x"}),
     ("POST", "/requests/{request_id:uuid}/reveal"): Rule("R"),
     ("POST", "/api/requests/{request_id:uuid}/reveal"): Rule("R"),
+    # looking after the peer supporters (section 13): a peer's own standing; the lead keeps training
+    # and caps; the debrief and the contact attempt are the assigned peer's; supervision holds no
+    # person, and TRiM managers (tests/peers/test_routes.py) reach it but not the person
+    ("GET", "/api/me/peer-profile"): Rule("POM"),
+    ("PUT", "/api/me/peer-profile"): Rule("POM", json={}),
+    ("GET", "/peer-profile"): Rule("POM"),
+    ("POST", "/peer-profile"): Rule("POM", form={"action": "end_rest"}),
+    ("GET", "/api/peers"): Rule("LM"),
+    ("GET", "/peers"): Rule("LM"),
+    ("PUT", "/api/peers/{person_id:uuid}/courses"): Rule("L", ids={"person_id": "peer_id"}, json=[]),
+    ("PUT", "/api/peers/{person_id:uuid}/caseload"): Rule("L", ids={"person_id": "peer_id"}, json={"cap": 3}),
+    ("POST", "/peers/{person_id:uuid}/courses"): Rule("L", ids={"person_id": "peer_id"}, form={"name": "x"}),
+    ("POST", "/peers/{person_id:uuid}/caseload"): Rule("L", ids={"person_id": "peer_id"}, form={"cap": "3"}),
+    ("POST", "/api/checkins/{checkin_id:uuid}/debrief"): Rule("P"),
+    ("POST", "/checkins/{checkin_id:uuid}/debrief"): Rule("P"),
+    ("POST", "/api/checkins/{checkin_id:uuid}/contact-attempt"): Rule("P", ids={"checkin_id": "day28_id"}),
+    ("POST", "/checkins/{checkin_id:uuid}/contact-attempt"): Rule("P", ids={"checkin_id": "day28_id"}),
+    ("GET", "/api/supervision"): Rule("LM", lists=("task_id", "LM")),
+    ("GET", "/supervision"): Rule("LM"),
+    ("POST", "/api/supervision/{task_id:uuid}/outcome"): Rule("LM", json={"outcome": "held"}),
+    ("POST", "/supervision/{task_id:uuid}/outcome"): Rule("LM", form={"outcome": "held"}),
 }
 
 
@@ -256,7 +290,7 @@ def app_routes(app: Litestar) -> set[tuple[str, str]]:
 
 
 async def seed(
-    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock, session: AsyncSession
 ) -> tuple[dict[str, str], dict[str, Any]]:
     """An incident the supervisor logged, the responder's day 3 recorded with a safety
     concern, a shared referral to the clinician, and a request the peer took."""
@@ -302,6 +336,7 @@ async def seed(
                 json={"clinician_id": str(cast.clinician.id), "consent": True, "share_assessment": True},
             )
         ).json()
+        task = (await p.post(f"/api/checkins/{day3['id']}/debrief")).json()
     async with signed_in(client, cast.responder) as r:
         request = (
             await r.post(
@@ -342,6 +377,8 @@ async def seed(
         "station_id": str(cast.station_a.id),
         "other_person_id": str(cast.admin.id),
         "other_peer_id": str(other.id),
+        "peer_id": str(peer.id),
+        "task_id": task["id"],
     }
     people = {
         "R": cast.responder,
@@ -352,7 +389,9 @@ async def seed(
         "K": cast.other_clinician,
         "S": cast.supervisor,
         "A": cast.admin,
+        "M": await make_person(session, roles=["responder", "peer", "trim_manager"], name="Trim Manager"),
     }
+    await session.commit()
     return ids, people
 
 
@@ -366,6 +405,7 @@ def fill(template: str, rule: Rule, ids: dict[str, str]) -> str:
         "referral_id",
         "request_id",
         "note_id",
+        "task_id",
         "service_id",
         "station_id",
         "file_path",
@@ -418,9 +458,9 @@ async def test_every_route_has_an_expectation(app: Litestar) -> None:
 
 
 async def test_every_route_answers_each_role_as_section_3_says(
-    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock, session: AsyncSession
 ) -> None:
-    ids, people = await seed(client, cast, clock)
+    ids, people = await seed(client, cast, clock, session)
     browsers = {}
     for letter, person in people.items():
         browser = AsyncTestClient(app=client.app, base_url=BASE_URL)
@@ -469,7 +509,7 @@ async def test_the_insider_rules_route_by_route(
     """Design 3a's rules on the routes that carry them, each with its allow twin: sharing is
     confirmed by the person alone; nobody refers to themselves; removing someone whose
     support has started is for the lead alone (the supervisor is told to ask the lead)."""
-    ids, _people = await seed(client, cast, clock)
+    ids, _people = await seed(client, cast, clock, session)
     incident, referral = ids["incident_id"], ids["referral_id"]
 
     # /share: the seeded referral asked to share; the clinician sees nothing until the person agrees.

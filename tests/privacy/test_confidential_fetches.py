@@ -23,6 +23,8 @@ CONFIDENTIAL = {
     "Incident",
     "PeerChangeRequest",
     "PeerRequest",
+    "PlanningRoute",
+    "BriefingAttendee",
     "Referral",
     "SharedNote",
 }
@@ -30,6 +32,7 @@ CONFIDENTIAL = {
 # Reviewed: public functions that read confidential tables without asking policy, each
 # with why that is safe. A new entry needs the same review; a stale one fails the test.
 REVIEWED = {
+    "metrics.figures.read_figures": "operational counts and ages for the metrics port (no ids, names or content)",
     "flags.jobs.sweep_unacknowledged_urgent": "a sweep: emails on-call a link, no content",
     "flags.service.raise_flag": "reads the cause key only, to raise once",
     "flags.service.check_cumulative": "incident dates for the cumulative rule; returns flags it raised",
@@ -44,13 +47,18 @@ REVIEWED = {
     "followups.service.peer_candidates": "open-check-in counts per peer for the assignment rules",
     "followups.service.reschedule_missing": "offsets of an exposure the caller changes under policy",
     "followups.service.move_open": "open check-ins of an incident the caller changes under policy",
+    "followups.service.reopen_cancelled": "an exposure whose route the caller (planning) changes under policy",
     "followups.service.assign_unassigned": "lead only (checked first); writes assignments",
     "followups.service.reassign_exposure": "lead only (checked first)",
     "followups.service.reassign_open_of_peer": "the caller (account service) holds the lead's decision",
+    "followups.service.move_from_quiet_peer": "the quiet-peer sweep: moves an exposure's open check-ins, shows nothing",
     "followups.service.open_change_requests": "lead only (checked first); names and dates, no content",
     "followups.service.peer_loads": "lead only (checked first); counts per peer",
+    "followups.eligibility.standings": "counts of open people per peer for the eligibility filter, no content",
+    "followups.eligibility.unassigned_reasons": "lead only (checked first); stations, roles and counts, no content",
     "incidents.service.add_exposure": "reached through policy.can_manage_incident by its caller",
     "incidents.service.exposure_counts": "counts for incidents the caller fetched through policy",
+    "peers.jobs.sweep_quiet": "a sweep: moves quiet peers' check-ins; emails say nothing of whom",
     "records.service.own_record": "every query is filtered to the actor's own person id",
     "records.retention.purge": "the retention job: de-identifies, shows nothing",
     "records.keep_less.sweep_answers": "a sweep: deletes answers and notes, shows nothing",

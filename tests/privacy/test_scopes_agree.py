@@ -447,3 +447,33 @@ async def test_can_view_conversation_agrees_with_conversation_scope_over_the_cas
                 with pytest.raises(NotFound):
                     await policy.access_conversation(session, actor, r.id)
     assert readers == {"responder", request_peer}
+
+
+async def test_can_plan_incident_agrees_with_planning_scope_over_the_cast(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock, session: AsyncSession
+) -> None:
+    world = await build_world(client, cast, clock, session)
+    contact = Incident(
+        occurred_at=clock(),
+        kind="other",
+        kind_other="Support contact",
+        summary="Ongoing support after a request for a peer.",
+        logged_by_label="Peer",
+        source="request",
+    )
+    session.add(contact)
+    manager = await make_person(session, roles=["responder", "peer", "trim_manager"])
+    await session.commit()
+    actors = everyone(cast, world)
+    actors["trim_manager"] = actor_for(manager, ["responder", "peer", "trim_manager"])
+    incidents = list(await session.exec(select(Incident)))
+    seen = {}
+    for who, actor in actors.items():
+        in_scope = set(await session.exec(select(Incident.id).where(policy.planning_scope(actor))))
+        by_rule = {i.id for i in incidents if policy.can_plan_incident(actor, i)}
+        assert in_scope == by_rule, who
+        seen[who] = {str(i) for i in by_rule}
+    assert world.incident_id in seen["lead"] and world.incident_id in seen["trim_manager"]
+    assert str(contact.id) not in seen["lead"] | seen["trim_manager"]  # a support contact has no planning
+    for who in ("responder", "peer", "other_peer", "supervisor", "clinician", "admin", "token"):
+        assert seen[who] == set(), who

@@ -36,7 +36,7 @@ async def taken_request(db: AsyncSession, cast: Cast, settings: Settings, clock:
     created = await requests.submit(
         db, actor=cast.actor("responder"), now=clock(), settings=settings, data=requests.RequestInput(**data)
     )
-    await requests.accept(db, actor=cast.actor("peer"), request_id=created.id, now=clock())
+    await requests.accept(db, actor=cast.actor("peer"), request_id=created.id, now=clock(), settings=settings)
     await db.commit()
     return created.id
 

@@ -172,7 +172,7 @@ async def test_two_peers_accept_at_once_exactly_one_wins(
         async with maker() as tx:
             await start.wait()
             try:
-                await service.accept(tx, actor=actor, request_id=created.id, now=clock())
+                await service.accept(tx, actor=actor, request_id=created.id, now=clock(), settings=settings)
                 await tx.commit()
                 return "won"
             except Conflict as exc:
@@ -191,7 +191,7 @@ async def test_ongoing_support_schedules_checkins_with_the_same_peer(
     db: AsyncSession, session: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
 ) -> None:
     created = await service.submit(db, actor=cast.actor("responder"), now=clock(), settings=settings, data=data())
-    await service.accept(db, actor=cast.actor("peer"), request_id=created.id, now=clock())
+    await service.accept(db, actor=cast.actor("peer"), request_id=created.id, now=clock(), settings=settings)
     await service.close(
         db, actor=cast.actor("peer"), request_id=created.id, outcome="ongoing_support", now=clock(), settings=settings
     )

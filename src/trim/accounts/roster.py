@@ -7,7 +7,8 @@ import io
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from typing import Protocol
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -33,6 +34,22 @@ from trim.notifications import service as notifications
 from trim.privacy import audit
 
 MAX_BYTES = 20 * 1024 * 1024
+
+
+class CourseRecorder(Protocol):
+    """Records a peer's course from the trained_on / refresher_due columns (trim.peers
+    passes its own, so accounts need not know the peers' tables)."""
+
+    async def __call__(
+        self,
+        session: AsyncSession,
+        *,
+        person_id: uuid.UUID,
+        name: str,
+        completed_on: date,
+        refresher_due: date | None,
+        now: datetime,
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -113,13 +130,15 @@ async def import_roster(
     settings: Settings,
     on_progress: Callable[[int, int], None] | None = None,
     invite: bool = False,
+    record_course: CourseRecorder | None = None,
 ) -> RosterReport:
     """Import every good row; report every bad one with its line number. Safe to run twice.
 
     With `invite`, everyone imported who has no password, has not joined and holds no live
     invitation is emailed one. A new email for someone already here is only pending until
     they confirm it from that address (email_change). Lines granting the lead, clinician
-    or admin role are listed in the report and the leads are emailed once."""
+    or admin role are listed in the report and the leads are emailed once. With
+    `record_course`, a row's trained_on / refresher_due become the peer's course."""
     parsed = parse_roster(read_csv(data))
     report = RosterReport(problems=list(parsed.problems))
     rows = parsed.rows
@@ -273,6 +292,16 @@ async def import_roster(
                 else:
                     report.unchanged += 1
             imported.append(existing_by_staff[row.staff_number].id)
+            if row.trained_on is not None and record_course is not None:
+                await session.flush()  # the person exists before their course
+                await record_course(
+                    session,
+                    person_id=existing_by_staff[row.staff_number].id,
+                    name=settings.peer_roster_course_name,
+                    completed_on=row.trained_on,
+                    refresher_due=row.refresher_due,
+                    now=now,
+                )
         if on_progress and (index % 100 == 0 or index == total):
             await session.flush()
             on_progress(index, total)

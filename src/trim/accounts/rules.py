@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 
 import pyotp
 from zxcvbn import zxcvbn
@@ -16,7 +16,8 @@ from trim.config import ROLES
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ROSTER_COLUMNS = ("staff_number", "name", "email", "station", "roles")
 # Columns a roster may have; a file without one leaves that field of everyone as it is.
-ROSTER_OPTIONAL_COLUMNS = ("manager_staff_number",)
+# trained_on / refresher_due: the peer's practitioner course (design section 13), ISO dates.
+ROSTER_OPTIONAL_COLUMNS = ("manager_staff_number", "trained_on", "refresher_due")
 
 ROLE_LABELS = {
     "responder": "Responder",
@@ -59,6 +60,9 @@ class RosterRow:
     # The line manager's staff number: None when the file has no such column (nothing
     # changes), "" when the cell is empty (the person has no manager on record).
     manager_staff_number: str | None = None
+    # The peer's practitioner course, when the file carries trained_on (refresher_due optional).
+    trained_on: date | None = None
+    refresher_due: date | None = None
 
 
 @dataclass
@@ -98,6 +102,8 @@ def parse_roster(records: list[tuple[int, dict[str, str]]]) -> ParsedRoster:
         roles, unknown = parse_roles(record.get("roles") or "")
         manager = record.get("manager_staff_number")
         manager = manager.strip() if manager is not None else None
+        trained_on, trained_problem = _roster_date(record, "trained_on")
+        refresher_due, refresher_problem = _roster_date(record, "refresher_due")
         reason = None
         if not staff:
             reason = "staff_number is empty"
@@ -119,6 +125,12 @@ def parse_roster(records: list[tuple[int, dict[str, str]]]) -> ParsedRoster:
             reason = "manager_staff_number is longer than 40 characters"
         elif manager and manager == staff:
             reason = "manager_staff_number is the person's own staff number"
+        elif trained_problem or refresher_problem:
+            reason = trained_problem or refresher_problem
+        elif refresher_due is not None and trained_on is None:
+            reason = "refresher_due needs trained_on (the date the course was completed)"
+        elif refresher_due is not None and trained_on is not None and refresher_due <= trained_on:
+            reason = "refresher_due must be after trained_on"
         elif staff in seen_staff:
             reason = f"staff_number {staff} already appears on line {seen_staff[staff]}"
         elif email in seen_email:
@@ -128,8 +140,21 @@ def parse_roster(records: list[tuple[int, dict[str, str]]]) -> ParsedRoster:
             continue
         seen_staff[staff] = line
         seen_email[email] = line
-        parsed.rows.append(RosterRow(line, staff, name, email, station, roles or ["responder"], manager))
+        parsed.rows.append(
+            RosterRow(line, staff, name, email, station, roles or ["responder"], manager, trained_on, refresher_due)
+        )
     return parsed
+
+
+def _roster_date(record: dict[str, str], column: str) -> tuple[date | None, str | None]:
+    """An optional ISO date cell: (the date or None, a problem or None)."""
+    text = (record.get(column) or "").strip()
+    if not text:
+        return None, None
+    try:
+        return date.fromisoformat(text), None
+    except ValueError:
+        return None, f"{column} {text!r} is not a date (use YYYY-MM-DD)"
 
 
 MAX_PASSWORD_LENGTH = 1024

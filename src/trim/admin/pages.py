@@ -21,6 +21,7 @@ from trim.errors import InvalidInput
 from trim.followups import service as followups
 from trim.guards import current_actor, requires
 from trim.notifications import service as notifications
+from trim.peers import service as peers
 from trim.web import PageNumber, form_data, form_list, nav_item, now_of, page, redirect, settings_of
 
 PAGE_SIZE = 50
@@ -324,6 +325,7 @@ class AdminPages(Controller):
                 now=now_of(request),
                 settings=settings,
                 invite=invite,
+                record_course=peers.record_course,
             )
         except InvalidInput as exc:
             return page(request, "admin/roster.html", status=422, report=None, errors=exc.field_messages())

@@ -164,6 +164,27 @@ FIGURES: dict[str, tuple[str, str, str, str]] = {
         "How many people each active peer supporter has an open check-in with, from incidents in the "
         "chosen range; counts of peers only, no names.",
     ),
+    "planning": (
+        "Planning meetings held on time",
+        "incidents",
+        "the people exposed to those incidents",
+        "On time: a planning meeting recorded within the planning window (TRIM_PLANNING_DUE_HOURS, 48 hours "
+        "by default) of the incident; late: recorded after it; not held: none recorded yet.",
+    ),
+    "planning_routes": (
+        "Routes chosen at planning meetings",
+        "people on incidents with a planning meeting (one person at one incident)",
+        "the people exposed",
+        "Risk assessment is the default: the check-ins logging scheduled. Briefing only and no action "
+        "cancel the person's check-ins; they can still ask for a peer at any time.",
+    ),
+    "briefings": (
+        "Group briefings",
+        "briefings held",
+        "the people who came",
+        "Briefings about the period's incidents, by the month of the incident. A briefing records only the "
+        "date, who led it and who came.",
+    ),
 }
 
 
@@ -352,4 +373,7 @@ def figure_rows(
             )
         )
     figures["peer_caseloads"] = simple("peer_caseloads", ("caseload",), ("peers",))
+    figures["planning"] = simple("planning", ("planning",), ("incidents",))
+    figures["planning_routes"] = simple("planning_routes", ("route",), ("exposures",))
+    figures["briefings"] = simple("briefings", ("month",), ("briefings",))
     return figures

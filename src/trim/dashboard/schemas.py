@@ -101,6 +101,14 @@ class FiguresOut(BaseModel):
         "p90_hours_to_acceptance. Requests have no incident: the kind filter does not apply."
     )
     peer_caseloads: FigureOut = Field(description="caseload band (people with an open check-in): peers.")
+    planning: FigureOut = Field(
+        description="planning (on_time, late, not_held: a planning meeting within TRIM_PLANNING_DUE_HOURS of the "
+        "incident): incidents."
+    )
+    planning_routes: FigureOut = Field(
+        description="route (risk_assessment, briefing_only, no_action) on incidents with a planning meeting: exposures."
+    )
+    briefings: FigureOut = Field(description="month of the incident: group briefings held.")
 
 
 class DashboardOut(BaseModel):

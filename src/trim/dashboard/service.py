@@ -38,6 +38,8 @@ from trim.flags.rules import CAUSES
 from trim.followups.models import CheckIn, Outcome
 from trim.followups.rules import checkin_kind
 from trim.incidents.models import EXPOSURE_LABELS, Exposure, IncidentKind
+from trim.planning.models import Briefing, BriefingAttendee, PlanningRecord, PlanningRoute, Route
+from trim.planning.rules import ROUTES
 from trim.privacy import policy
 from trim.records import retention
 from trim.referrals.models import CONSENTED_STATUSES, Referral
@@ -48,6 +50,7 @@ __all__ = ["DashboardFilter", "dashboard", "read_filters"]
 CONTACT_OUTCOMES = ("completed", "declined")
 FLAG_STATUSES = ("open", "referred", "declined", "closed")
 REFERRAL_STAGES = ("not_consented", *CONSENTED_STATUSES)
+PLANNING_TIMELINESS = ("on_time", "late", "not_held")
 
 
 async def read_filters(
@@ -101,10 +104,18 @@ async def dashboard(
 
     twins = queries.Twins(await retention.live_twins(session, settings), sql)
     first_plans, first_members = _from_exposures(cohort, filters, month_labels, kinds, sql, twins)
-    found = await queries.run(session, [*(m for plan in first_plans for m in plan.members()), *first_members])
+    planning_plans, planning_members = _from_planning(cohort, month_labels, sql, twins, settings=settings)
+    first_plans += planning_plans
+    found = await queries.run(
+        session, [*(m for plan in first_plans for m in plan.members()), *first_members, *planning_members]
+    )
     # Incidents are counted from the incidents themselves; their people from the exposures.
     by_kind = next(plan for plan in first_plans if plan.tag == "incidents_by_month_kind")
     by_kind.values = {dims: rows for dims, rows, _, _, _ in found["incidents"]}
+    # So are incidents by planning, and briefings; their people are those exposed, and those who came.
+    for plan in planning_plans:
+        if plan.tag in ("planning", "briefings"):
+            plan.values = {dims: rows for dims, rows, _, _, _ in found[f"{plan.tag}_counted"]}
     second_plans, second_members = _from_checkins(cohort, month_labels, sql, twins, now=now, settings=settings)
     found.update(await queries.run(session, [*(m for plan in second_plans for m in plan.members()), *second_members]))
     # Totals whose people their cells did not settle: counted exactly, in one statement.
@@ -256,6 +267,64 @@ def _from_exposures(
     return plans, [incident_counts, acceptance]
 
 
+def _from_planning(
+    cohort: FromClause, month_labels: list[str], sql: Dialect, twins: queries.Twins, *, settings: Settings
+) -> tuple[list[queries.CubePlan], list[queries.Member]]:
+    """The planning meeting and briefings of the period's incidents (design section 12):
+    incidents by whether planning was held on time (TRIM_PLANNING_DUE_HOURS), the routes
+    chosen for the people on incidents with a planning meeting, and group briefings held."""
+    total: dict[str, Sequence[str] | None] = {ALL: None}
+    held_at = col(PlanningRecord.held_at)
+    timeliness = case(
+        (held_at.is_(None), "not_held"),
+        (sql.hours(held_at, cohort.c.occurred_at) <= float(settings.planning_due_hours), "on_time"),
+        else_="late",
+    ).label("planning")
+    with_record = cohort.outerjoin(PlanningRecord, col(PlanningRecord.incident_id) == cohort.c.incident_id)
+    by_incident = sa_select(cohort.c.incident_id, timeliness).select_from(with_record).subquery("planning_by_incident")
+    counted = queries.Member(
+        "planning_counted",
+        queries.member(
+            "planning_counted", [by_incident.c.planning], func.count(), func.count(), from_=by_incident
+        ).group_by(by_incident.c.planning),
+    )
+    live = col(Exposure.removed_at).is_(None)
+    planned = twins.join(
+        sa_select(twins.person(col(Exposure.person_id)), by_incident.c.planning)
+        .join(by_incident, by_incident.c.incident_id == col(Exposure.incident_id))
+        .where(live),
+        col(Exposure.person_id),
+    ).subquery("planned")
+    planning = queries.CubePlan("planning", planned, ("planning",), (PLANNING_TIMELINESS,), (total,))
+    routed = twins.join(
+        sa_select(
+            twins.person(col(Exposure.person_id)),
+            func.coalesce(col(PlanningRoute.route), Route.risk_assessment.value).label("route"),
+        )
+        .join(cohort, cohort.c.incident_id == col(Exposure.incident_id))
+        .join(PlanningRecord, col(PlanningRecord.incident_id) == cohort.c.incident_id)
+        .outerjoin(PlanningRoute, col(PlanningRoute.exposure_id) == col(Exposure.id))
+        .where(live),
+        col(Exposure.person_id),
+    ).subquery("routed")
+    routes = queries.CubePlan("planning_routes", routed, ("route",), (ROUTES,), (total,))
+    attended = twins.join(
+        sa_select(twins.person(col(BriefingAttendee.person_id)), cohort.c.month)
+        .join(Briefing, col(Briefing.id) == col(BriefingAttendee.briefing_id))
+        .join(cohort, cohort.c.incident_id == col(Briefing.incident_id)),
+        col(BriefingAttendee.person_id),
+    ).subquery("attended")
+    briefings = queries.CubePlan("briefings", attended, ("month",), (month_labels,), (total,))
+    held = sa_select(cohort.c.month).join(Briefing, col(Briefing.incident_id) == cohort.c.incident_id).subquery("held")
+    briefings_counted = queries.Member(
+        "briefings_counted",
+        queries.member("briefings_counted", [held.c.month], func.count(), func.count(), from_=held).group_by(
+            held.c.month
+        ),
+    )
+    return [planning, routes, briefings], [counted, briefings_counted]
+
+
 def _from_checkins(
     cohort: FromClause,
     month_labels: list[str],
@@ -327,18 +396,26 @@ def _from_checkins(
     )
 
     # First contact: each exposure's first check-in held or declined, or a request
-    # accepted after the incident; exposures removed in error are left out.
-    removed = sa_select(col(Exposure.id)).where(col(Exposure.removed_at).is_not(None))
+    # accepted after the incident; exposures removed in error are left out. From the
+    # exposures, so a person whose check-ins were all cancelled (briefing only, design
+    # section 12) and who then asked for a peer is counted too.
+    held = func.min(case((checkins.c.outcome.in_(CONTACT_OUTCOMES), checkins.c.recorded_at)))
+    exposure_person = twins.person(col(Exposure.person_id))
     per_exposure = (
-        sa_select(
-            checkins.c.exposure_id,
-            checkins.c.person_id,
-            checkins.c.month,
-            checkins.c.occurred_at,
-            func.min(case((checkins.c.outcome.in_(CONTACT_OUTCOMES), checkins.c.recorded_at))).label("checked_at"),
+        twins.join(
+            sa_select(
+                col(Exposure.id).label("exposure_id"),
+                exposure_person,
+                cohort.c.month,
+                cohort.c.occurred_at,
+                held.label("checked_at"),
+            )
+            .join(cohort, cohort.c.incident_id == col(Exposure.incident_id))
+            .outerjoin(checkins, checkins.c.exposure_id == col(Exposure.id)),
+            col(Exposure.person_id),
         )
-        .where(checkins.c.exposure_id.not_in(removed))
-        .group_by(checkins.c.exposure_id, checkins.c.person_id, checkins.c.month, checkins.c.occurred_at)
+        .where(col(Exposure.removed_at).is_(None))
+        .group_by(col(Exposure.id), exposure_person, cohort.c.month, cohort.c.occurred_at)
         .subquery("per_exposure")
     )
     # Requests by the same counted person: a purged case and a live one still meet.
@@ -455,6 +532,9 @@ def _ledger(cubes: Mapping[str, Cube], intervals: list[str]) -> Ledger:
     measure_of_acceptance = {"accepted": "accepted", "not_accepted": "not_accepted", ALL: "requests"}
     ledger.add_cube("requests", cubes["requests"], lambda key: ((key[0],), measure_of_acceptance[key[1]]))
     ledger.add_cube("peer_caseloads", cubes["peer_caseloads"], lambda key: (key, "peers"))
+    ledger.add_cube("planning", cubes["planning"], lambda key: (key, "incidents"))
+    ledger.add_cube("planning_routes", cubes["planning_routes"], lambda key: (key, "exposures"))
+    ledger.add_cube("briefings", cubes["briefings"], lambda key: (key, "briefings"))
     return ledger
 
 

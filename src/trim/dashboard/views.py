@@ -16,6 +16,7 @@ from trim.dashboard.figures import ALL, Dashboard, Figure, Value
 from trim.exports import csv_text
 from trim.flags.rules import CAUSES
 from trim.incidents.models import EXPOSURE_LABELS, KIND_LABELS
+from trim.planning.models import ROUTE_LABELS
 from trim.requests.models import URGENCY_LABELS
 
 CSV_DIMENSIONS = (
@@ -29,9 +30,13 @@ CSV_DIMENSIONS = (
     "stage",
     "urgency",
     "caseload",
+    "planning",
+    "route",
 )
 
 LABELS: dict[str, Mapping[str, str]] = {
+    "planning": {"on_time": "On time", "late": "Late", "not_held": "Not held yet"},
+    "route": ROUTE_LABELS,
     "kind": KIND_LABELS,
     "exposure": EXPOSURE_LABELS,
     "timeliness": rules.TIMELINESS_LABELS,
@@ -74,6 +79,8 @@ DIMENSIONS = {
     "stage": "Stage",
     "urgency": "Urgency",
     "caseload": "Caseload",
+    "planning": "Planning meeting",
+    "route": "Route",
 }
 MEASURES = {
     "incidents": "Incidents",
@@ -95,6 +102,7 @@ MEASURES = {
     "median_hours_to_acceptance": "Median hours to acceptance",
     "p90_hours_to_acceptance": "90th percentile (hours)",
     "peers": "Peer supporters",
+    "briefings": "Briefings",
 }
 
 
@@ -556,6 +564,43 @@ def page_view(dashboard: Dashboard, *, stations: Mapping[uuid.UUID, str]) -> dic
             by_measure(caseloads, "caseload", "Peer supporters by caseload"),
         )
     )
+    planning = f["planning"]
+    sections.append(
+        section(
+            "planning",
+            hbar_chart(
+                "chart-planning",
+                "Incidents by when the planning meeting was held",
+                [
+                    (label("planning", p), planning.value("incidents", planning=p))
+                    for p in ("on_time", "late", "not_held")
+                ],
+            ),
+            by_measure(planning, "planning", "Incidents by planning meeting"),
+        )
+    )
+    routes = f["planning_routes"]
+    sections.append(
+        section(
+            "planning_routes",
+            hbar_chart(
+                "chart-routes",
+                "Routes chosen at planning meetings",
+                [
+                    (label("route", r.dims["route"]), r.values["exposures"])
+                    for r in routes.rows
+                    if r.dims["route"] != ALL
+                ],
+            ),
+            by_measure(routes, "route", "People by route"),
+        )
+    )
+    briefings = f["briefings"]
+    sections.append(
+        section("briefings", None, by_measure(briefings, "month", "Group briefings by month of the incident"))
+    )
+    sections[-1].summary = [("Briefings", cell(briefings.value("briefings", month=ALL)))]
+
     from_date, to_date = period_dates(dashboard)
     return {
         "sections": sections,

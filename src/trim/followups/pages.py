@@ -17,9 +17,10 @@ from trim.accounts.rules import PRIVILEGED_ROLES
 from trim.deps import Conf, Db
 from trim.errors import InvalidInput, NotFound
 from trim.flags import service as flags
-from trim.followups import rules, service
+from trim.followups import eligibility, rules, service
 from trim.followups.models import CheckInStatus
 from trim.guards import current_actor, requires, signed_in
+from trim.incidents.models import KIND_LABELS
 from trim.notifications import ical
 from trim.notifications import service as notifications
 from trim.privacy import audit
@@ -157,11 +158,24 @@ class CheckinPages(Controller):
             db, actor=actor, statuses=("upcoming",), now=now, settings=settings, limit=100, filters=filters
         )
         role_changes = await audit.recent(db, actions=("person.roles_changed",), limit=10)
+        # Section 13: why nobody qualifies for each waiting person, and who is lapsing soon.
+        why_unassigned = await eligibility.unassigned_reasons(
+            db, actor=actor, exposure_ids=list({v.exposure_id for v in unassigned}), now=now, settings=settings
+        )
+        lapsing = await eligibility.lapsing_soon(db, actor=actor, now=now, settings=settings)
         return page(
             request,
             "followups/overview.html",
             urgent=await flags.urgent_overview(db, actor=actor, now=now),
+            kinds=KIND_LABELS,
+            # Other areas' parts of the overview (planning due, section 12), composed in app.py.
+            **{
+                name: await provide(db, actor=actor, now=now, settings=settings)
+                for name, provide in request.app.state.overview_parts.items()
+            },
             unassigned=unassigned,
+            why_unassigned=why_unassigned,
+            lapsing=lapsing,
             overdue=[v for v in open_views if v.status == CheckInStatus.overdue and v.peer_id],
             due=[v for v in open_views if v.status == CheckInStatus.due and v.peer_id],
             upcoming=[v for v in upcoming if v.peer_id],

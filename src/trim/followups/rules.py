@@ -194,6 +194,8 @@ class PeerCandidate:
     open_checkins: int
     staff_number: str | None = None
     manager_staff_number: str | None = None
+    # People they can still take under their caseload cap (None: no limit applies).
+    room: int | None = None
 
 
 def line_related(a_staff: str | None, a_manager: str | None, b_staff: str | None, b_manager: str | None) -> bool:
@@ -222,6 +224,7 @@ def choose_peer(
         c
         for c in candidates
         if c.id not in excluded
+        and (c.room is None or c.room > 0)
         and not (avoid_same_station and person_station_id is not None and c.station_id == person_station_id)
         and not line_related(person_staff_number, person_manager_staff_number, c.staff_number, c.manager_staff_number)
     ]

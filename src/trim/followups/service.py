@@ -16,8 +16,8 @@ from trim.accounts import service as accounts
 from trim.accounts.actor import Actor
 from trim.accounts.models import Person, PersonRole, Role
 from trim.config import Settings
-from trim.errors import InvalidInput, NotFound
-from trim.followups import rules
+from trim.errors import Conflict, InvalidInput, NotFound
+from trim.followups import eligibility, rules
 from trim.followups.models import CheckIn, Outcome, PeerChangeRequest
 from trim.incidents.models import Exposure, Incident
 from trim.notifications import service as notifications
@@ -26,8 +26,9 @@ from trim.privacy import audit, policy
 # -- peers and their load ------------------------------------------------------------
 
 
-async def peer_candidates(session: AsyncSession) -> list[rules.PeerCandidate]:
-    """Active, available peer supporters with their open check-in counts (one query)."""
+async def peer_candidates(session: AsyncSession, *, now: datetime, settings: Settings) -> list[rules.PeerCandidate]:
+    """Active, available peer supporters with their open check-in counts, through the
+    eligibility filter of section 13 (not lapsed, not resting, under their cap)."""
     open_counts = (
         select(col(CheckIn.peer_id), func.count().label("n"))
         .where(col(CheckIn.outcome).is_(None), col(CheckIn.peer_id).is_not(None))
@@ -40,7 +41,7 @@ async def peer_candidates(session: AsyncSession) -> list[rules.PeerCandidate]:
         .outerjoin(open_counts, open_counts.c.peer_id == col(Person.id))
         .where(PersonRole.role == Role.peer, col(Person.active).is_(True), col(Person.available).is_(True))
     )
-    return [
+    candidates = [
         rules.PeerCandidate(
             id=p.id,
             name=p.name,
@@ -51,6 +52,7 @@ async def peer_candidates(session: AsyncSession) -> list[rules.PeerCandidate]:
         )
         for p, n in rows
     ]
+    return await eligibility.fit_for_new_work(session, candidates, now=now, settings=settings)
 
 
 async def _exposed_ids(session: AsyncSession, incident_id: uuid.UUID) -> set[uuid.UUID]:
@@ -116,12 +118,15 @@ class Assigner:
         )
         if chosen is None:
             return None
-        self.loads[chosen.id] = dataclasses.replace(chosen, open_checkins=chosen.open_checkins + new_checkins)
+        room = None if chosen.room is None else chosen.room - 1
+        self.loads[chosen.id] = dataclasses.replace(
+            chosen, open_checkins=chosen.open_checkins + new_checkins, room=room
+        )
         return chosen.id
 
 
-async def new_assigner(session: AsyncSession, settings: Settings) -> Assigner:
-    return Assigner(await peer_candidates(session), settings)
+async def new_assigner(session: AsyncSession, settings: Settings, *, now: datetime) -> Assigner:
+    return Assigner(await peer_candidates(session, now=now, settings=settings), settings)
 
 
 # -- scheduling ----------------------------------------------------------------------
@@ -161,7 +166,7 @@ async def schedule_exposures(
     offsets from the incident time (any already past are due now)."""
     exposed = await _exposed_ids(session, incident.id)
     exposed |= {e.person_id for e in exposures}
-    assigner = await new_assigner(session, settings)
+    assigner = await new_assigner(session, settings, now=now)
     places = await _people_places(session, [e.person_id for e in exposures if e.peer_id is None])
     created: list[CheckIn] = []
     offsets = len(settings.scheduled_offsets_days)
@@ -228,6 +233,60 @@ async def cancel_open(session: AsyncSession, *, exposure: Exposure, now: datetim
         .values(outcome="cancelled", outcome_reason=reason, recorded_at=now)
     )
     return int(result.rowcount or 0)
+
+
+async def recancel(session: AsyncSession, *, exposure: Exposure, reason_prefix: str, reason: str) -> int:
+    """Give the check-ins cancelled for one reason (those whose reason starts with
+    `reason_prefix`) a new reason; nothing else changes."""
+    result = await session.exec(
+        update(CheckIn)
+        .where(
+            col(CheckIn.exposure_id) == exposure.id,
+            col(CheckIn.outcome) == Outcome.cancelled,
+            col(CheckIn.outcome_reason).startswith(reason_prefix, autoescape=True),
+        )
+        .values(outcome_reason=reason)
+    )
+    return int(result.rowcount or 0)
+
+
+async def reopen_cancelled(
+    session: AsyncSession,
+    *,
+    exposure: Exposure,
+    incident: Incident,
+    reason_prefix: str,
+    now: datetime,
+    settings: Settings,
+) -> int:
+    """Open again the check-ins cancelled for one reason (their reason starts with
+    `reason_prefix`), from the incident's time as it is now, with catch-up as for a late
+    log: one whose time has passed is due now. Others cancelled (opted out, removed) stay
+    cancelled. With no peer yet, one is chosen by the usual rules."""
+    checkins = list(
+        await session.exec(
+            select(CheckIn).where(
+                CheckIn.exposure_id == exposure.id,
+                CheckIn.outcome == Outcome.cancelled,
+                col(CheckIn.outcome_reason).startswith(reason_prefix, autoescape=True),
+            )
+        )
+    )
+    if not checkins:
+        return 0
+    if exposure.peer_id is None:
+        await assign_exposure(session, exposure=exposure, now=now, settings=settings)
+    for checkin in checkins:
+        checkin.outcome = None
+        checkin.outcome_reason = None
+        checkin.recorded_at = None
+        checkin.peer_id = exposure.peer_id
+        if not rules.is_return_kind(checkin.kind):  # tied to the return date, not the incident time
+            checkin.scheduled_for = rules.scheduled_time(incident.occurred_at, checkin.offset_days, settings.zone)
+        checkin.due_at = rules.due_time(checkin.scheduled_for, now)
+        session.add(checkin)
+    await session.flush()
+    return len(checkins)
 
 
 async def move_open(session: AsyncSession, *, incident: Incident, now: datetime, settings: Settings) -> int:
@@ -359,9 +418,11 @@ async def _set_exposure_peer(session: AsyncSession, *, exposure: Exposure, peer_
     return int(result.rowcount or 0)
 
 
-async def assign_exposure(session: AsyncSession, *, exposure: Exposure, settings: Settings) -> uuid.UUID | None:
+async def assign_exposure(
+    session: AsyncSession, *, exposure: Exposure, now: datetime, settings: Settings
+) -> uuid.UUID | None:
     """Choose a peer for one exposure by the usual rules (None: nobody qualifies)."""
-    assigner = await new_assigner(session, settings)
+    assigner = await new_assigner(session, settings, now=now)
     exposure.peer_id = assigner.choose(
         person_id=exposure.person_id,
         place=await _person_place(session, exposure.person_id),
@@ -385,7 +446,7 @@ async def assign_unassigned(session: AsyncSession, *, actor: Actor, now: datetim
             )
         )
     )
-    assigner = await new_assigner(session, settings)
+    assigner = await new_assigner(session, settings, now=now)
     assigned = 0
     for exposure in exposures:
         peer_id = assigner.choose(
@@ -412,9 +473,16 @@ async def assign_unassigned(session: AsyncSession, *, actor: Actor, now: datetim
 
 
 async def reassign_exposure(
-    session: AsyncSession, *, actor: Actor, exposure_id: uuid.UUID, peer_id: uuid.UUID, now: datetime
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    exposure_id: uuid.UUID,
+    peer_id: uuid.UUID,
+    now: datetime,
+    settings: Settings,
 ) -> Exposure:
-    """The lead gives a person's check-ins for an incident to another peer."""
+    """The lead gives a person's check-ins for an incident to another peer (409 when the
+    peer's training has lapsed or they are resting, naming the date)."""
     if not actor.is_lead:
         raise NotFound()
     exposure = await session.get(Exposure, exposure_id)
@@ -433,6 +501,9 @@ async def reassign_exposure(
         raise InvalidInput.field(
             "peer_id", "This peer is the person's line manager, or is managed by them; choose someone else."
         )
+    refusal = await eligibility.manual_assignment_refusal(session, peer_id=peer_id, now=now, settings=settings)
+    if refusal:
+        raise Conflict(refusal)
     old = exposure.peer_id
     await _set_exposure_peer(session, exposure=exposure, peer_id=peer_id)
     await _resolve_change_requests(session, actor=actor, exposure_id=exposure.id, now=now)
@@ -450,10 +521,18 @@ async def reassign_exposure(
 
 
 async def reassign_open_of_peer(
-    session: AsyncSession, *, actor: Actor, peer_id: uuid.UUID, now: datetime, settings: Settings
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    peer_id: uuid.UUID,
+    now: datetime,
+    settings: Settings,
+    why: str = "peer_unavailable",
+    tell_people: bool = False,
 ) -> tuple[int, int]:
-    """A peer became unavailable or was deactivated: hand their open work to others by
-    the same rules. Returns (people reassigned, people left unassigned)."""
+    """A peer became unavailable, was deactivated, is resting or lapsed: hand their open
+    work to others by the same rules. With `tell_people`, each person who has a new peer
+    is told only that their peer has changed. Returns (people reassigned, left unassigned)."""
     exposures = list(
         await session.exec(
             select(Exposure)
@@ -463,7 +542,7 @@ async def reassign_open_of_peer(
     )
     if not exposures:
         return 0, 0
-    assigner = await new_assigner(session, settings)
+    assigner = await new_assigner(session, settings, now=now)
     assigner.loads.pop(peer_id, None)
     moved = unassigned = 0
     for exposure in exposures:
@@ -480,6 +559,10 @@ async def reassign_open_of_peer(
             unassigned += 1
         else:
             moved += 1
+            if tell_people:
+                await eligibility.tell_peer_changed(
+                    session, person_id=exposure.person_id, key=f"{exposure.id}:{now.isoformat()}", now=now
+                )
         audit.record(
             session,
             actor=actor,
@@ -487,7 +570,7 @@ async def reassign_open_of_peer(
             target_type="exposure",
             target_id=exposure.id,
             subject_id=exposure.person_id,
-            details={"from": peer_id, "to": new_peer, "why": "peer_unavailable"},
+            details={"from": peer_id, "to": new_peer, "why": why},
             at=now,
         )
     subject, body = rules.handover_message(moved=moved, unassigned=unassigned)
@@ -495,6 +578,50 @@ async def reassign_open_of_peer(
         session, role="lead", kind="reassignment", subject=subject, body=body, link="/overview", now=now
     )
     return moved, unassigned
+
+
+async def move_from_quiet_peer(
+    session: AsyncSession, *, exposure_id: uuid.UUID, from_peer_id: uuid.UUID, now: datetime, settings: Settings
+) -> tuple[bool, uuid.UUID | None]:
+    """A quiet peer's check-ins for one exposure go to another peer by the usual rules
+    (never back to them). The move is claimed by a conditional update on the exposure, so
+    two workers move it once. Returns (claimed, new peer); (True, None): nobody else
+    qualifies and it stays where it is; (False, None): it had moved already."""
+    exposure = await session.get(Exposure, exposure_id)
+    if exposure is None or exposure.removed_at is not None or exposure.peer_id != from_peer_id:
+        return False, None
+    assigner = await new_assigner(session, settings, now=now)
+    assigner.loads.pop(from_peer_id, None)
+    new_peer = assigner.choose(
+        person_id=exposure.person_id,
+        place=await _person_place(session, exposure.person_id),
+        exposed_ids=await _exposed_ids(session, exposure.incident_id),
+        new_checkins=await _open_count(session, exposure.id),
+        exclude={from_peer_id},
+    )
+    if new_peer is None:
+        return True, None
+    claimed = await session.exec(
+        update(Exposure)
+        .where(col(Exposure.id) == exposure_id, col(Exposure.peer_id) == from_peer_id)
+        .values(peer_id=new_peer)
+        .execution_options(synchronize_session=False)
+    )
+    if (claimed.rowcount or 0) != 1:
+        return False, None
+    await session.refresh(exposure)
+    await _set_exposure_peer(session, exposure=exposure, peer_id=new_peer)
+    audit.record(
+        session,
+        actor="system",
+        action="exposure.reassigned",
+        target_type="exposure",
+        target_id=exposure.id,
+        subject_id=exposure.person_id,
+        details={"from": from_peer_id, "to": new_peer, "why": "quiet_peer"},
+        at=now,
+    )
+    return True, new_peer
 
 
 async def _open_count(session: AsyncSession, exposure_id: uuid.UUID) -> int:

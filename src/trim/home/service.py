@@ -17,6 +17,7 @@ from trim.followups import rules as followup_rules
 from trim.followups import service as followups
 from trim.followups.models import CheckInStatus
 from trim.incidents import service as incidents
+from trim.planning import service as planning
 from trim.referrals import service as referrals
 from trim.referrals.models import ReferralStatus
 from trim.requests import service as requests
@@ -216,7 +217,13 @@ async def home_for(session: AsyncSession, *, actor: Actor, now: datetime, settin
     """What needs this person now, one section per role they hold (empty sections left out)."""
     sections: list[Section] = []
     if actor.is_lead:
-        sections.append(await _lead(session, actor, now, settings))
+        lead = await _lead(session, actor, now, settings)
+        # Planning due comes straight after any urgent flags.
+        after_urgent = sum(1 for item in lead.items if item.urgent and item.href == "/flags")
+        lead.items[after_urgent:after_urgent] = await planning_due_items(
+            session, actor=actor, now=now, settings=settings
+        )
+        sections.append(lead)
     if actor.is_peer:
         sections.append(await _peer(session, actor, now, settings))
     if actor.is_clinician:
@@ -225,3 +232,22 @@ async def home_for(session: AsyncSession, *, actor: Actor, now: datetime, settin
         sections.append(await _supervisor(session, actor, now))
     sections.append(await _for_me(session, actor, now, settings))
     return [s for s in sections if s.items]
+
+
+async def planning_due_items(session: AsyncSession, *, actor: Actor, now: datetime, settings: Settings) -> list[Item]:
+    """The lead's "planning due" item (design section 12): incidents past the planning
+    window without a planning record; none when there are none."""
+    due = await planning.planning_due(session, actor=actor, now=now, settings=settings)
+    if not due:
+        return []
+    n = len(due)
+    oldest = min(d.due_since for d in due)
+    return [
+        Item(
+            f"{_plural(n, 'incident', 'incidents')} with planning due",
+            "/overview#planning-due",
+            n,
+            urgent=True,
+            detail=f"no planning meeting recorded; the oldest has been due {_age(oldest, now)}",
+        )
+    ]

@@ -221,7 +221,8 @@ class IncidentApi(Controller):
         guards=[requires("lead")],
         status_code=200,
         summary="Reassign a person's check-ins for this incident to another peer",
-        responses=api_errors(400, 401, 403, 404, 422),
+        description="409 when the peer's training has lapsed or they are resting; the detail names the date.",
+        responses=api_errors(400, 401, 403, 404, 409, 422),
     )
     async def reassign(
         self,
@@ -235,7 +236,7 @@ class IncidentApi(Controller):
         actor = current_actor(request)
         exposure_id = await service.exposure_id_for(db, actor=actor, incident_id=incident_id, person_id=person_id)
         await followups.reassign_exposure(
-            db, actor=actor, exposure_id=exposure_id, peer_id=data.peer_id, now=now_of(request)
+            db, actor=actor, exposure_id=exposure_id, peer_id=data.peer_id, now=now_of(request), settings=settings
         )
         detail = await service.incident_detail(
             db, actor=actor, incident_id=incident_id, now=now_of(request), settings=settings

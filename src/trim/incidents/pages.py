@@ -12,11 +12,12 @@ from litestar.response import Redirect, Template
 
 from trim.accounts import service as accounts
 from trim.deps import Conf, Db
-from trim.errors import InvalidInput, NotFound
+from trim.errors import Conflict, InvalidInput, NotFound
 from trim.followups import service as followups
 from trim.guards import current_actor, requires
 from trim.incidents import service
 from trim.incidents.models import EXPOSURE_LABELS, KIND_LABELS
+from trim.planning import service as planning
 from trim.privacy.policy import INCIDENT_LOGGERS
 from trim.web import PageNumber, form_data, form_list, nav_item, now_of, page, redirect, settings_of
 
@@ -200,7 +201,25 @@ class IncidentPages(Controller):
             db, actor=actor, incident_id=incident_id, now=now_of(request), settings=settings
         )
         peers = await followups.peer_loads(db, actor=actor) if actor.is_lead else []
-        return page(request, "incidents/detail.html", detail=detail, peers=peers, exposure_labels=EXPOSURE_LABELS)
+        section = None
+        if actor.is_lead:  # the lead's incident page is where the planning review happens (a TRiM
+            try:  # manager has the incident's planning page); a support contact has none
+                section = await planning.planning_section(
+                    db, actor=actor, incident_id=incident_id, now=now_of(request), settings=settings
+                )
+            except NotFound:
+                section = None
+        return page(
+            request,
+            "incidents/detail.html",
+            detail=detail,
+            peers=peers,
+            exposure_labels=EXPOSURE_LABELS,
+            planning_held=await planning.held_on(db, incident_id=incident_id),
+            routes=await planning.routes_for_incident_page(db, actor=actor, incident_id=incident_id),
+            section=section,
+            back="incident",
+        )
 
     @get("/{incident_id:uuid}/edit", guards=[requires(*INCIDENT_LOGGERS)])
     async def edit(
@@ -310,8 +329,13 @@ class IncidentPages(Controller):
                 raise InvalidInput.field("peer_id", "Choose a peer supporter.")
             exposure_id = await service.exposure_id_for(db, actor=actor, incident_id=incident_id, person_id=person_id)
             await followups.reassign_exposure(
-                db, actor=actor, exposure_id=exposure_id, peer_id=peer_id, now=now_of(request)
+                db,
+                actor=actor,
+                exposure_id=exposure_id,
+                peer_id=peer_id,
+                now=now_of(request),
+                settings=settings_of(request),
             )
-        except InvalidInput as exc:
+        except (InvalidInput, Conflict) as exc:
             return redirect(request, f"/incidents/{incident_id}", exc.detail, "error")
         return redirect(request, f"/incidents/{incident_id}", "Reassigned. Their open check-ins moved with them.")

@@ -204,7 +204,7 @@ async def add_exposure(
         existing.exposure = kind
         session.add(existing)
         exposure = existing
-        await followups.assign_exposure(session, exposure=exposure, settings=settings)
+        await followups.assign_exposure(session, exposure=exposure, now=now, settings=settings)
         await followups.reschedule_missing(session, exposure=exposure, incident=incident, now=now, settings=settings)
     else:
         exposure = Exposure(incident_id=incident.id, person_id=person.id, exposure=kind, added_at=now)

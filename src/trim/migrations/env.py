@@ -26,6 +26,10 @@ def run_with_connection(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # On PostgreSQL each migration commits on its own, so the locks one takes (a new
+        # table's foreign key locks the table it points at) are held for that migration only,
+        # not until the last one: a running release's writes wait moments, not the upgrade.
+        transaction_per_migration=not sqlite,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -52,6 +52,12 @@ KINDS: dict[str, Kind] = {
         ),
         Kind("referral", "Referrals", frozenset({"clinician", "lead", "peer"})),
         Kind("reassignment", "Check-ins handed on when a peer is unavailable", frozenset({"lead"})),
+        # Looking after the peer supporters (section 13).
+        Kind("training", "Peer supporters' training refreshers coming due", frozenset({"lead"})),
+        Kind("supervision", "A peer supporter asks to talk a check-in over", frozenset({"lead", "trim_manager"})),
+        Kind("quiet_moved", "An overdue check-in moved to another peer", frozenset({"peer", "lead"})),
+        # The person is told their peer has changed, and nothing else: always sent.
+        Kind("peer_changed", "Your peer supporter has changed", _EVERYONE, always_for=_EVERYONE, listed=False),
         # Addresses the mail server refuses (a daily note): someone has to correct them.
         Kind(
             "delivery",

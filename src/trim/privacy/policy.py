@@ -182,6 +182,48 @@ def exposure_access(actor: Actor, incident: Incident, exposure: Exposure) -> Exp
     return NO_ACCESS
 
 
+# -- the planning meeting and group briefings (section 12) ------------------------------
+
+# Who holds the planning meeting: the lead, or a TRiM manager (a peer with that role).
+PLANNERS = ("lead", "trim_manager")
+
+
+def can_plan(actor: Actor) -> bool:
+    """The coarse part of the planning rule: holds the lead or the TRiM manager role."""
+    return not actor.is_token and actor.id is not None and actor.has(*PLANNERS)
+
+
+def planning_scope(actor: Actor) -> ColumnElement[bool]:
+    """Incidents whose planning record (and briefings) the actor may read and write: every
+    logged critical incident, for the lead and TRiM managers. A support contact grown from
+    a request for a peer has no planning meeting. Reading it shows the incident's facts
+    and the names of the people exposed, with their routes; never their check-ins."""
+    if not can_plan(actor):
+        return false()
+    return col(Incident.source) == "logged"
+
+
+def can_plan_incident(actor: Actor, incident: Incident) -> bool:
+    """`planning_scope` for one incident."""
+    return can_plan(actor) and incident.source == "logged"
+
+
+async def access_planning(session: AsyncSession, actor: Actor, incident_id: uuid.UUID) -> Incident:
+    """The incident if the actor may hold its planning meeting; otherwise the same NotFound
+    as a missing one."""
+    found = (await session.exec(select(Incident).where(planning_scope(actor), col(Incident.id) == incident_id))).first()
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def can_view_route(actor: Actor, incident: Incident, exposure: Exposure) -> bool:
+    """A person's planning route goes with their schedule: the lead, the person, their
+    assigned peer (planners read every route through `planning_scope`). A supervisor
+    sees only that planning was held, never anyone's route."""
+    return exposure_access(actor, incident, exposure).status
+
+
 # -- check-ins ---------------------------------------------------------------------
 
 

@@ -43,6 +43,7 @@ from trim.flags.models import UNRESOLVED_FLAGS, Flag
 from trim.followups.models import CheckIn, PeerChangeRequest
 from trim.incidents.models import Exposure, Incident
 from trim.notifications import jobs as notifications_jobs
+from trim.planning.models import Briefing, BriefingAttendee, PlanningRoute
 from trim.privacy import audit
 from trim.records import keep_less
 from trim.referrals.models import Referral
@@ -58,6 +59,7 @@ class PurgeReport:
     requests: int = 0
     flags: int = 0
     incidents_summarised: int = 0
+    briefing_attendance: int = 0
     pseudonyms: int = 0
     people: set[uuid.UUID] = field(default_factory=set)
     # Rows removed because they outlived their own lifetime, by table.
@@ -224,6 +226,13 @@ async def purge(session: AsyncSession, *, now: datetime, settings: Settings, dry
             .values(person_id=stand_in)
             .execution_options(synchronize_session=False)
         )
+        # The planning route stays (the dashboard counts routes); its reason goes.
+        await session.exec(
+            update(PlanningRoute)
+            .where(col(PlanningRoute.exposure_id) == exposure.id)
+            .values(reason=None)
+            .execution_options(synchronize_session=False)
+        )
         await flags.deidentify_for_exposure(session, exposure_id=exposure.id, stand_in=stand_in)
         exposure.person_id = stand_in
         exposure.purged_at = now
@@ -248,6 +257,20 @@ async def purge(session: AsyncSession, *, now: datetime, settings: Settings, dry
     for flag in loose:
         flags.deidentify(session, flag=flag, stand_in=await stand_ins.for_person(flag.person_id))
         report.flags += 1
+
+    # Who came to a briefing held before the cutoff: each becomes their stand-in (the count stays).
+    attended = list(
+        await session.exec(
+            select(BriefingAttendee)
+            .join(Briefing, col(Briefing.id) == col(BriefingAttendee.briefing_id))
+            .join(Person, col(Person.id) == col(BriefingAttendee.person_id))
+            .where(col(Briefing.held_at) < cutoff, col(Person.is_pseudonym).is_(False))
+        )
+    )
+    for attendance in attended:
+        attendance.person_id = await stand_ins.for_person(attendance.person_id)
+        session.add(attendance)
+        report.briefing_attendance += 1
 
     # Requests closed or withdrawn before the cutoff.
     requests = list(
@@ -289,7 +312,7 @@ async def purge(session: AsyncSession, *, now: datetime, settings: Settings, dry
     for table, kept in PERSONAL_DATA.items():
         if kept.expire is not None:
             report.expired[table] = await kept.expire(session, now=now, settings=settings)
-    if report.exposures or report.requests or report.flags or report.incidents_summarised:
+    if report.exposures or report.requests or report.flags or report.incidents_summarised or report.briefing_attendance:
         audit.record(
             session,
             actor="system",
@@ -300,6 +323,7 @@ async def purge(session: AsyncSession, *, now: datetime, settings: Settings, dry
                 "requests": report.requests,
                 "flags": report.flags,
                 "incidents": report.incidents_summarised,
+                "briefing_attendance": report.briefing_attendance,
                 "cutoff": cutoff,
             },
             at=now,
@@ -394,6 +418,17 @@ PERSONAL_DATA: dict[str, Kept] = {
         CASE + "summary and own wording of the kind go once nobody on it is identifiable; who logged it "
         "stays (their work)"
     ),
+    # The planning meeting and group briefings (design section 12).
+    "planning_routes": Kept(CASE + "the reason goes; the route stays for the dashboard; who set it stays (their work)"),
+    "briefing_attendees": Kept(
+        "who came to a group briefing: each becomes their stand-in once the briefing is older than "
+        "TRIM_RETENTION_DAYS (the count stays)"
+    ),
+    "planning_records": Kept(
+        "when the meeting was held and who recorded it (their work); nothing about anyone exposed"
+    ),
+    "planning_attendees": Kept("the staff who held the planning meeting (their work), like who logged an incident"),
+    "briefings": Kept("when a briefing was held and who led and recorded it (their work); it has no content by design"),
     "shared_notes": Kept(
         "the person's own notes for a manager, kept while they are on the roster so their record shows "
         "every release and withdrawal; a withdrawn note goes after TRIM_RETENTION_DAYS",
@@ -421,6 +456,15 @@ PERSONAL_DATA: dict[str, Kept] = {
     "calendar_feeds": Kept(ACCOUNT),
     "notification_preferences": Kept(ACCOUNT),
     "sso_identities": Kept(ACCOUNT + "; which account at the sign-in service is theirs (`trim users unlink-sso`)"),
+    # A peer supporter's own standing (design section 13): kept with their account.
+    "peer_courses": Kept(ACCOUNT + "; a peer's training record, kept by the lead"),
+    "peer_states": Kept(ACCOUNT + "; a peer's rest and caseload cap"),
+    "peer_notices": Kept(ACCOUNT + "; that a refresher notice went, with its date"),
+    "supervision_tasks": Kept(ACCOUNT + "; a peer's debriefs (the peer, dates, outcome; never whom they supported)"),
+    "quiet_clocks": Kept(
+        CASE + "ids and times only; the check-in's person is de-identified on the check-in, the peer stays "
+        "(the peer's work)"
+    ),
     # Ids only.
     "audit_events": Kept(
         "opaque ids and actions only, never content; never edited, so the chain still verifies "

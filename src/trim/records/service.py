@@ -56,6 +56,7 @@ READ_LABELS = {
     "exposure.reassigned": "changed who your peer supporter is",
     "exposure.added": "added you to an incident",
     "exposure.removed": "removed you from an incident",
+    "planning.route_changed": "changed what the planning meeting decided for you after an incident",
     "person.roles_changed": "changed your roles",
     "person.updated": "changed your details",
     "person.deactivated": "deactivated your account",

@@ -22,7 +22,7 @@ from trim.requests.schemas import (
     RequestIn,
     RequestOut,
 )
-from trim.web import Limit, Offset, api_errors, now_of
+from trim.web import Limit, Offset, api_errors, now_of, settings_of
 
 
 def request_out(view: service.RequestView) -> RequestOut:
@@ -105,7 +105,9 @@ class RequestApi(Controller):
         responses=api_errors(401, 403, 404, 409),
     )
     async def accept(self, request: Request[Any, Any, Any], db: Db, request_id: FromPath[uuid.UUID]) -> RequestCreated:
-        taken = await service.accept(db, actor=current_actor(request), request_id=request_id, now=now_of(request))
+        taken = await service.accept(
+            db, actor=current_actor(request), request_id=request_id, now=now_of(request), settings=settings_of(request)
+        )
         return RequestCreated(id=taken.id, status=taken.status)
 
     @post(

@@ -89,7 +89,7 @@ async def sweep_named_windows(session: AsyncSession, *, now: datetime, settings:
         stmt = stmt.where(col(PeerRequest.named_peer_until) > since)
     told = 0
     for request in await session.exec(stmt):
-        told += await service.notify_matching_peers(session, request=request, now=now)
+        told += await service.notify_matching_peers(session, request=request, now=now, settings=settings)
     await sweeps.advance_mark(session, "requests.named_windows", now, now=now)
     return told
 

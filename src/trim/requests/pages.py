@@ -227,7 +227,13 @@ class RequestPages(Controller):
         return await self._act(
             request,
             request_id,
-            lambda: service.accept(db, actor=current_actor(request), request_id=request_id, now=now_of(request)),
+            lambda: service.accept(
+                db,
+                actor=current_actor(request),
+                request_id=request_id,
+                now=now_of(request),
+                settings=settings_of(request),
+            ),
             "It's yours. Contact them the way they asked, soon.",
         )
 

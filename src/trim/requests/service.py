@@ -17,8 +17,10 @@ from trim.accounts.models import Person, PersonRole, Role
 from trim.config import Settings
 from trim.errors import Conflict, FieldError, InvalidInput, NotFound
 from trim.flags import service as flags
+from trim.followups import eligibility
 from trim.incidents import service as incidents
 from trim.notifications import service as notifications
+from trim.peers import rules as peer_rules
 from trim.privacy import audit, crypto, policy
 from trim.requests import news, rules
 from trim.requests.models import (
@@ -59,6 +61,16 @@ async def peer_facts(session: AsyncSession, actor: Actor) -> PeerFacts | None:
     if person is None or not person.active:
         return None
     return PeerFacts(id=person.id, station_id=person.station_id, available=person.available)
+
+
+async def offer_facts(session: AsyncSession, actor: Actor, *, now: datetime, settings: Settings) -> PeerFacts | None:
+    """The actor as requests are offered to them: available only when they may take
+    someone new today (not lapsed, not resting, under their cap; design section 13)."""
+    peer = await peer_facts(session, actor)
+    if peer is None or not peer.available:
+        return peer
+    fit = await eligibility.takes_new_work(session, peer.id, now=now, settings=settings)
+    return PeerFacts(id=peer.id, station_id=peer.station_id, available=fit)
 
 
 async def _is_active_peer(session: AsyncSession, person_id: uuid.UUID) -> bool:
@@ -138,7 +150,7 @@ async def submit(
         subject_id=actor.person_id,
         at=now,
     )
-    await notify_matching_peers(session, request=request, now=now)
+    await notify_matching_peers(session, request=request, now=now, settings=settings)
     if data.safety_concern:
         await flags.raise_flag(
             session,
@@ -151,19 +163,31 @@ async def submit(
     return request
 
 
-async def matching_peers(session: AsyncSession, *, request: PeerRequest, now: datetime) -> list[uuid.UUID]:
-    """Active peers the request is offered to right now."""
-    rows = await session.exec(
-        select(Person.id, Person.station_id, Person.available)
-        .join(PersonRole, col(PersonRole.person_id) == col(Person.id))
-        .where(PersonRole.role == Role.peer, col(Person.active).is_(True))
+async def matching_peers(
+    session: AsyncSession, *, request: PeerRequest, now: datetime, settings: Settings
+) -> list[uuid.UUID]:
+    """Active peers the request is offered to right now: never one who is resting, whose
+    training has lapsed, or who is at their cap (the eligibility filter of section 13)."""
+    rows = list(
+        await session.exec(
+            select(Person.id, Person.station_id, Person.available)
+            .join(PersonRole, col(PersonRole.person_id) == col(Person.id))
+            .where(PersonRole.role == Role.peer, col(Person.active).is_(True))
+        )
     )
+    found = await eligibility.standings(session, [pid for pid, _, _ in rows], settings=settings)
+    today = now.astimezone(settings.zone).date()
     return [
-        pid for pid, station, available in rows if rules.matches(request, PeerFacts(pid, station, bool(available)), now)
+        pid
+        for pid, station, available in rows
+        if peer_rules.unfit_reason(found[pid], today) is None
+        and rules.matches(request, PeerFacts(pid, station, bool(available)), now)
     ]
 
 
-async def notify_matching_peers(session: AsyncSession, *, request: PeerRequest, now: datetime) -> int:
+async def notify_matching_peers(
+    session: AsyncSession, *, request: PeerRequest, now: datetime, settings: Settings
+) -> int:
     """Tell the peers it is offered to: nothing about who asked or why. Once per peer."""
     urgency = URGENCY_LABELS.get(request.urgency, "").lower()
     messages = [
@@ -175,23 +199,28 @@ async def notify_matching_peers(session: AsyncSession, *, request: PeerRequest, 
             link=f"/requests/{request.id}",
             dedupe_key=f"request:{request.id}:{peer}",
         )
-        for peer in await matching_peers(session, request=request, now=now)
+        for peer in await matching_peers(session, request=request, now=now, settings=settings)
     ]
     return await notifications.enqueue_many(session, messages, now=now)
 
 
 async def _visible(
-    session: AsyncSession, actor: Actor, request_id: uuid.UUID, now: datetime
+    session: AsyncSession, actor: Actor, request_id: uuid.UUID, now: datetime, settings: Settings | None = None
 ) -> tuple[PeerRequest, str, PeerFacts | None]:
-    peer = await peer_facts(session, actor)
+    # With settings, an open request is offered by the eligibility filter too; without,
+    # only the levels that do not depend on it ("own", "taken") are asked for.
+    peer = await (offer_facts(session, actor, now=now, settings=settings) if settings else peer_facts(session, actor))
     request, level = await policy.access_request(session, actor, request_id, peer=peer, now=now)
     return request, level, peer
 
 
-async def accept(session: AsyncSession, *, actor: Actor, request_id: uuid.UUID, now: datetime) -> PeerRequest:
-    """A matching peer takes the request. Two at once: exactly one wins, the other is told."""
+async def accept(
+    session: AsyncSession, *, actor: Actor, request_id: uuid.UUID, now: datetime, settings: Settings
+) -> PeerRequest:
+    """A matching peer takes the request. Two at once: exactly one wins, the other is told.
+    A peer who is resting, lapsed or at their cap is not offered it (404)."""
     request = await session.get(PeerRequest, request_id)
-    peer = await peer_facts(session, actor)
+    peer = await offer_facts(session, actor, now=now, settings=settings)
     if request is None or not policy.could_take(actor, request, peer=peer, now=now):
         raise NotFound()
     taken = await session.exec(
@@ -289,7 +318,9 @@ async def offer_to(
     """The lead offers a waiting request to one peer first (without learning who asked)."""
     if not actor.is_lead:
         raise NotFound()
-    request, _ = await policy.access_request(session, actor, request_id, peer=await peer_facts(session, actor), now=now)
+    request, _ = await policy.access_request(
+        session, actor, request_id, peer=await offer_facts(session, actor, now=now, settings=settings), now=now
+    )
     if request.status != RequestStatus.open:
         raise Conflict("This request is no longer waiting.")
     if peer_id == request.requester_id or not await _is_active_peer(session, peer_id):
@@ -359,7 +390,7 @@ async def _view(
 async def request_detail(
     session: AsyncSession, *, actor: Actor, request_id: uuid.UUID, settings: Settings, now: datetime
 ) -> RequestView:
-    request, level, _ = await _visible(session, actor, request_id, now)
+    request, level, _ = await _visible(session, actor, request_id, now, settings)
     if level != "own":
         audit.record(
             session,
@@ -384,7 +415,7 @@ async def list_requests(
     offset: int = 0,
 ) -> list[RequestView]:
     """Requests in the actor's scope: own, offered to a peer, taken by them; the lead all."""
-    peer = await peer_facts(session, actor)
+    peer = await offer_facts(session, actor, now=now, settings=settings)
     stmt = select(PeerRequest).where(policy.request_scope(actor, peer=peer, now=now))
     if mine_only:
         stmt = stmt.where(PeerRequest.requester_id == actor.id)
