@@ -180,12 +180,6 @@
   };
 
   async function render() {
-    const box = area();
-    if (!box) return;
-    const status = box.querySelector("#offline-status");
-    const problemsBox = box.querySelector("#offline-problems");
-    status.replaceChildren();
-    problemsBox.replaceChildren();
     let waiting = 0;
     let problems = [];
     if (state.crypto) {
@@ -195,6 +189,18 @@
     } else {
       waiting = (await allRows("outbox")).length;
     }
+    // Nothing to say: no box at all, so the page's own first message stays first.
+    const existing = document.getElementById("offline-outbox");
+    if (!waiting && !problems.length && !state.sent.length) {
+      if (existing) existing.remove();
+      return;
+    }
+    const box = area();
+    if (!box) return;
+    const status = box.querySelector("#offline-status");
+    const problemsBox = box.querySelector("#offline-problems");
+    status.replaceChildren();
+    problemsBox.replaceChildren();
     if (state.sent.length) {
       status.append(el("p", { class: "offline-sent" }, `Sent: ${state.sent.join("; ")}.`));
     }

@@ -143,7 +143,12 @@ def _day3_visit(story: Story, person: Member) -> Visit:
         peer = next(p for p in story.org.peers if p.id in active and p.station_id != person.station_id)
         if checkin.peer_id != peer.id:
             await followups.reassign_exposure(
-                session, actor=_lead(story), exposure_id=checkin.exposure_id, peer_id=peer.id, now=live.clock()
+                session,
+                actor=_lead(story),
+                exposure_id=checkin.exposure_id,
+                peer_id=peer.id,
+                now=live.clock(),
+                settings=live.settings,
             )
         return Visit(incident.id, checkin.id, person, peer)
 
@@ -361,7 +366,12 @@ def test_a_recording_for_a_reassigned_checkin_is_shown_until_dismissed(
         assert checkin is not None
         other = await _another_active_peer(session, visit)
         await followups.reassign_exposure(
-            session, actor=_lead(story), exposure_id=checkin.exposure_id, peer_id=other, now=story.live.clock()
+            session,
+            actor=_lead(story),
+            exposure_id=checkin.exposure_id,
+            peer_id=other,
+            now=story.live.clock(),
+            settings=story.live.settings,
         )
 
     with browser_for("peer whose check-in moved", phone=True) as ui:
