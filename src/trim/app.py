@@ -33,7 +33,7 @@ from trim.accounts.email_routes import EmailChangePages
 from trim.accounts.factor_routes import CodePages, SecondFactorPages
 from trim.accounts.password_routes import LinkPages
 from trim.accounts.routes import SessionApi, SigninPages
-from trim.accounts.rules import ROLE_LABELS
+from trim.accounts.rules import ROLE_LABELS, phone_display
 from trim.accounts.sso_routes import SsoPages
 from trim.admin import pages as admin_pages
 from trim.admin.pages import AdminPages
@@ -127,6 +127,8 @@ def _template_engine(settings: Settings) -> Callable[[JinjaTemplateEngine], None
         env.filters["kind_label"] = kind_label
         env.filters["contact_links"] = web.contact_links
         env.globals["contact_href"] = web.contact_href
+        env.filters["phone"] = lambda stored: phone_display(stored, region=settings.phone_region) if stored else ""
+        env.globals["phone_region"] = settings.phone_region
         env.globals["ROLE_LABELS"] = ROLE_LABELS
         env.trim_blocks = True
         env.lstrip_blocks = True
@@ -250,7 +252,7 @@ def create_app(
     settings = settings or get_settings()
     settings.require_production_secrets()
     load_instruments()  # a broken instrument file stops start-up with a message naming it
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_file)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

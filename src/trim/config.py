@@ -47,7 +47,11 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"
     organisation_name: str = "Peer support"
     timezone: str = "Europe/London"
+    # Where a phone number typed without a country code is (ISO 3166 region, e.g. GB, IE, US).
+    phone_region: str = Field(default="GB", min_length=2, max_length=2)
     log_level: str = "INFO"
+    # JSON logs go to standard error, or to this file when set (the demo keeps them in its folder).
+    log_file: Path | None = None
     # A JSON body nested deeper than this is refused with 400 (no trim request needs more than a few).
     max_json_depth: int = Field(default=64, ge=4, le=1000)
 
@@ -130,6 +134,8 @@ class Settings(BaseSettings):
     # A check-in can be recorded from this many hours before it is due, not earlier
     # (TRiM's first interview is no sooner than 72 hours; the TSQ a month or more after).
     early_record_hours: int = Field(default=12, ge=0, le=24 * 7)
+    # A person who said "no more check-ins" can take it back for this long.
+    opt_out_undo_hours: int = Field(default=24, ge=0, le=24 * 30)
     missed_grace_days: int = Field(default=7, ge=0)
     assign_avoid_same_station: bool = True
     max_future_incident_hours: int = Field(default=24, ge=0)
@@ -258,6 +264,16 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/London)") from exc
         return value
 
+    @field_validator("phone_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        import phonenumbers  # here: config is imported by everything, phonenumbers is large
+
+        region = value.upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown phone region {value!r} (use a two-letter country code such as GB)")
+        return region
+
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, value: str) -> str:
@@ -379,6 +395,10 @@ class Settings(BaseSettings):
     @property
     def early_record(self) -> timedelta:
         return timedelta(hours=self.early_record_hours)
+
+    @property
+    def opt_out_undo(self) -> timedelta:
+        return timedelta(hours=self.opt_out_undo_hours)
 
     @property
     def missed_grace(self) -> timedelta:

@@ -150,7 +150,16 @@ async def seed_people(session: Any, *, settings: Settings, now: datetime, rng: r
         return await service.create_person(
             session,
             actor=SYSTEM,
-            data=service.PersonInput(f"S{number}", full, address, station.id if station else None, roles, background),
+            data=service.PersonInput(
+                f"S{number}",
+                full,
+                address,
+                station.id if station else None,
+                roles,
+                background,
+                # Ofcom's range for drama (020 7946 0000-0999): tap-to-call works, rings nobody.
+                phone=f"+44 20 7946 0{number % 1000:03d}",
+            ),
             password_hash=password_hash,
             now=now,
         )
@@ -204,9 +213,33 @@ async def seed_demo(session: Any, *, settings: Settings, now: datetime, seed: in
 
 def _seed_steps() -> list[Any]:
     """Area seed steps, in order: async (session, *, settings, now, cast, rng) -> None."""
-    from trim.demo_checkins import seed_checkins
+    from trim.demo_checkins import seed_checkins, seed_history, seed_history_support
 
-    return [seed_checkins]
+    return [seed_history, seed_history_support, seed_checkins]
+
+
+async def peers_with_checkins_due(
+    session: Any, *, settings: Settings, now: datetime
+) -> list[tuple[str, str, int, int]]:
+    """(name, email, due, overdue) for each peer with open check-ins due or overdue now."""
+    from sqlmodel import col, select
+
+    from trim.accounts.models import Person
+    from trim.followups.models import CheckIn, CheckInStatus
+    from trim.followups.rules import checkin_status
+
+    rows = await session.exec(
+        select(CheckIn.due_at, Person.name, Person.email)
+        .join(Person, col(Person.id) == col(CheckIn.peer_id))
+        .where(col(CheckIn.outcome).is_(None))
+    )
+    counts: dict[tuple[str, str], list[int]] = {}
+    for due_at, name, email in rows:
+        status = checkin_status(due_at=due_at, outcome=None, now=now, window=settings.due_window)
+        if status in (CheckInStatus.due, CheckInStatus.overdue):
+            tally = counts.setdefault((name, email), [0, 0])
+            tally[status == CheckInStatus.overdue] += 1
+    return sorted((name, email, d, o) for (name, email), (d, o) in counts.items())
 
 
 def demo_settings(folder: Path, host: str, port: int) -> Settings:
@@ -236,6 +269,7 @@ def demo_settings(folder: Path, host: str, port: int) -> Settings:
         run_worker_in_app=True,
         organisation_name="Demo Fire & Rescue",
         audit_anchor_file=folder / "audit-anchors.jsonl",
+        log_file=folder / "trim.log",
     )
 
 
@@ -261,7 +295,16 @@ def run_demo(folder: Path, *, host: str, port: int, serve: bool) -> None:
         finally:
             await engine.dispose()
 
+    async def who_has_checkins_due() -> list[tuple[str, str, int, int]]:
+        engine = create_engine(settings.database_url)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                return await peers_with_checkins_due(session, settings=settings, now=utcnow())
+        finally:
+            await engine.dispose()
+
     cast = asyncio.run(seed())
+    due = asyncio.run(who_has_checkins_due())
     url = f"http://{host}:{port}"
     click.echo("")
     click.echo(f"trim demo: {url}")
@@ -270,6 +313,12 @@ def run_demo(folder: Path, *, host: str, port: int, serve: bool) -> None:
     width = max(len(label) for label, _, _ in cast.logins)
     for label, name, email in cast.logins:
         click.echo(f"  {label.ljust(width)}  {email}  ({name})")
+    click.echo("Responders who can sign in too: " + ", ".join(r.email for r in cast.responders[:3]))
+    if due:
+        click.echo("Peers with check-ins waiting now (sign in as one to record them):")
+        for name, email, n_due, n_overdue in due:
+            click.echo(f"  {email}  ({name}): {n_due} due, {n_overdue} overdue")
+    click.echo(f"The app's log (JSON lines) is written to {settings.log_file}, not to this terminal.")
     click.echo(f"Demo keys are in {folder / 'demo-keys.env'}; the demo serves plain http with secure cookies off.")
     if not serve:
         return

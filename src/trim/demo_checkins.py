@@ -242,3 +242,128 @@ async def seed_checkins(session: Any, *, settings: Settings, now: datetime, cast
         now=now,
         people=[(p, "direct") for p in cast.peers[:5]] + [(r[17], "witness")],
     )
+
+
+# A year of earlier incidents, oldest first, so every dashboard chart has figures above k.
+HISTORY_KINDS = (
+    "difficult_rescue",
+    "violence_against_staff",
+    "mass_casualty",
+    "difficult_rescue",
+    "child_death",
+    "violence_against_staff",
+    "suicide",
+    "difficult_rescue",
+)
+HOW = ("direct", "witness", "support")
+
+
+async def seed_history(session: Any, *, settings: Settings, now: datetime, cast: Any, rng: random.Random) -> None:
+    """Eight incidents over the past year with seven people each (from the responders the
+    recent incidents above leave out), their check-ins held, declined or unreachable, and
+    some never done (missed): at k=5 every chart of the dashboard shows something."""
+    pool = cast.responders[18:]
+    for n, kind in enumerate(HISTORY_KINDS):
+        people = [(pool[(n * 5 + j) % len(pool)], HOW[j % len(HOW)]) for j in range(7)]
+        incident = await _log(
+            session,
+            cast,
+            settings,
+            days_ago=330 - n * 38,
+            kind=kind,
+            station=cast.stations[n % len(cast.stations)],
+            now=now,
+            people=people,
+        )
+        checkins = await _checkins(session, incident.id)
+        for person, _ in people:
+            for offset in ("day3", "day28", "day90"):
+                checkin = checkins.get((person.id, offset))
+                if checkin is None or checkin.peer_id is None or checkin.outcome is not None:
+                    continue
+                roll = rng.random()
+                if roll < 0.74:
+                    tsq = rng.choice((0, 1, 2, 6, 7)) if offset != "day3" else 0
+                    await _record(
+                        session, settings, checkin, risk_yes=rng.choice((0, 1, 1, 2, 3, 4)), tsq_yes=tsq, rng=rng
+                    )
+                elif roll < 0.87:
+                    await _record(session, settings, checkin, outcome="declined", rng=rng)
+                elif roll < 0.96:
+                    await _record(
+                        session,
+                        settings,
+                        checkin,
+                        outcome="unreachable",
+                        reason="Two calls and a text, no answer.",
+                        rng=rng,
+                    )
+                # else (one in 25) left open: past its grace period the dashboard counts it missed
+
+
+async def seed_history_support(
+    session: Any, *, settings: Settings, now: datetime, cast: Any, rng: random.Random
+) -> None:
+    """Behind the year of incidents: referrals offered on their flags (most accepted, some
+    taken up), and requests for a peer taken and closed, so those charts show figures too."""
+    from trim.flags.models import Flag
+    from trim.referrals import service as referrals
+    from trim.requests import service as requests
+
+    lead = _actor(cast.lead, ["lead", "responder"])
+    clinician = _actor(cast.clinician, ["clinician"])
+    pool_ids = [p.id for p in cast.responders[18:]]
+    flags = list(
+        await session.exec(
+            select(Flag)
+            .where(col(Flag.person_id).in_(pool_ids), col(Flag.urgent).is_(False))
+            .order_by(col(Flag.raised_at))
+        )
+    )
+    for n, flag in enumerate(flags[:9]):
+        when = flag.raised_at + timedelta(days=2)
+        if when > now:
+            continue
+        agreed = n % 4 != 3
+        referral = await referrals.offer_referral(
+            session,
+            actor=lead,
+            flag_id=flag.id,
+            consent=agreed,
+            share_assessment=False,
+            now=when,
+            clinician_id=cast.clinician.id if agreed else None,
+        )
+        if agreed and n % 3 != 2:
+            await referrals.set_status(
+                session, actor=clinician, referral_id=referral.id, status="contact_made", now=when + timedelta(days=3)
+            )
+            await referrals.set_status(
+                session,
+                actor=clinician,
+                referral_id=referral.id,
+                status="taken_up" if n % 2 else "not_taken_up",
+                now=when + timedelta(days=10),
+            )
+    peer = cast.peers[5]
+    taker = _actor(peer, ["responder", "peer"])
+    for n, person in enumerate(cast.responders[18:26]):
+        asked_at = now - timedelta(days=300 - n * 33)
+        request = await requests.submit(
+            session,
+            actor=_actor(person, ["responder"]),
+            data=requests.RequestInput(("today", "this_week", "when_convenient")[n % 3], "in_person", None, False),
+            now=asked_at,
+            settings=settings,
+        )
+        await requests.accept(
+            session, actor=taker, request_id=request.id, now=asked_at + timedelta(hours=3), settings=settings
+        )
+        await requests.close(
+            session,
+            actor=taker,
+            request_id=request.id,
+            outcome="supported",
+            now=asked_at + timedelta(days=2),
+            settings=settings,
+        )

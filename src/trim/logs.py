@@ -7,6 +7,7 @@ import logging
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from litestar.enums import ScopeType
@@ -31,12 +32,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(level: str = "INFO") -> None:
+def configure_logging(level: str = "INFO", file: Path | None = None) -> None:
+    """JSON lines to standard error, or appended to `file` (TRIM_LOG_FILE) when given."""
     root = logging.getLogger()
     if any(getattr(h, "_trim", False) for h in root.handlers):
         root.setLevel(level.upper())
         return
-    handler = logging.StreamHandler(sys.stderr)
+    handler: logging.Handler = (
+        logging.FileHandler(file, encoding="utf-8") if file is not None else logging.StreamHandler(sys.stderr)
+    )
     handler.setFormatter(JsonFormatter())
     handler._trim = True  # type: ignore[attr-defined]
     root.addHandler(handler)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -15,6 +16,7 @@ from tests.helpers import answers_for
 from trim.assessments.models import Assessment
 from trim.db import AsyncSession
 from trim.idempotency import IdempotencyKey
+from trim.incidents.models import KIND_LABELS
 from trim.privacy.models import AuditEvent
 
 
@@ -84,9 +86,9 @@ async def test_api_bad_record_is_a_clear_4xx(client: AsyncTestClient[Litestar], 
         url, json={"outcome": "completed", "answers": {"trim_risk": {}}, "safety_concern": False}
     )
     assert missing.status_code == 422
-    assert {"field": "answers.trim_risk.life_threat", "message": "This question has no answer."} in missing.json()[
-        "errors"
-    ]
+    errors = {e["field"]: e["message"] for e in missing.json()["errors"]}
+    assert errors["answers.trim_risk.life_threat"].startswith("Risk indicators, question ")
+    assert errors["answers.trim_risk.life_threat"].endswith("has no answer yet.")
     no_safety = await client.post(url, json={"outcome": "declined"})
     assert no_safety.status_code == 400
     wrong_type = await client.post(url, json={"outcome": "completed", "safety_concern": "yes"})
@@ -125,7 +127,7 @@ async def test_phone_form_records_and_shows_the_result(
     incomplete = {k: v for k, v in fields.items() if k != "a__trim_risk__avoidance"}
     refused = await client.post(f"/checkins/{day3['id']}/record", data=incomplete)
     assert refused.status_code == 422
-    assert "This question has no answer." in refused.text
+    assert "has no answer yet." in refused.text
     assert 'value="yes" checked' in refused.text  # what was ticked is still ticked
     done = await client.post(f"/checkins/{day3['id']}/record", data=fields)
     assert done.status_code == 200
@@ -167,11 +169,45 @@ async def test_person_can_opt_out_of_further_checkins(
 ) -> None:
     day3, _ = await arrange(client, cast, clock)
     await sign_in(client, cast.responder.email)
-    response = await client.post(f"/checkins/{day3['id']}/opt-out", data={"_csrf_token": client.cookies["csrftoken"]})
+    token = client.cookies["csrftoken"]
+    before = {c["id"]: c["status"] for c in (await client.get("/api/checkins")).json()}
+    # One tap asks first, naming the incident; nothing is stopped yet.
+    asked = await client.post(f"/checkins/{day3['id']}/opt-out", data={"_csrf_token": token})
+    assert asked.status_code == 200 and "No more check-ins about this incident?" in asked.text
+    assert f"<strong>{KIND_LABELS['mass_casualty']}</strong>" in asked.text
+    assert {c["id"]: c["status"] for c in (await client.get("/api/checkins")).json()} == before
+    response = await client.post(f"/checkins/{day3['id']}/opt-out", data={"_csrf_token": token, "confirm": "yes"})
     assert "There will be no more check-ins about this incident" in response.text
+    assert "Undo: keep my check-ins" in response.text  # the page it lands on offers the undo
     statuses = {c["status"] for c in (await client.get("/api/checkins")).json()}
     assert statuses == {"cancelled"}
     assert (await client.get("/api/flags")).json() == []
+    # Within the day it can be taken back: the same check-ins open again, with the same peer.
+    clock.advance(hours=11)
+    undone = await client.post(f"/checkins/{day3['id']}/opt-in", data={"_csrf_token": token})
+    assert "Your check-ins about this incident are back on, with the same peer." in undone.text
+    after = {c["id"]: c for c in (await client.get("/api/checkins")).json()}
+    assert set(after) == set(before) and "cancelled" not in {c["status"] for c in after.values()}
+    # Stopped again and left for more than a day, it is no longer offered, and refused kindly.
+    await client.post(f"/checkins/{day3['id']}/opt-out", data={"_csrf_token": token, "confirm": "yes"})
+    clock.advance(hours=25)
+    await sign_in(client, cast.responder.email)  # a day on, the session has ended
+    token = client.cookies["csrftoken"]
+    listing = await client.get("/me/checkins")
+    assert "Undo: keep my check-ins" not in listing.text
+    late = await client.post(f"/checkins/{day3['id']}/opt-in", data={"_csrf_token": token})
+    assert "It is too late to undo this here" in late.text
+    assert {c["status"] for c in (await client.get("/api/checkins")).json()} == {"cancelled"}
+
+
+async def test_check_ins_for_you_name_the_incident_each_belongs_to(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock
+) -> None:
+    await arrange(client, cast, clock)
+    await sign_in(client, cast.responder.email)
+    listing = (await client.get("/me/checkins")).text
+    day = (clock() - timedelta(days=30)).astimezone(ZoneInfo("Europe/London")).strftime("%-d %b %Y")
+    assert f"About the {KIND_LABELS['mass_casualty']} on {day}" in listing
 
 
 async def test_refused_checkin_form_writes_no_audit_event_and_keeps_what_was_typed(
@@ -199,7 +235,7 @@ async def test_refused_checkin_form_writes_no_audit_event_and_keeps_what_was_typ
     before = await counts()
     refused = await client.post(f"/checkins/{day3['id']}/record", data=incomplete)
     assert refused.status_code == 422
-    assert "This question has no answer." in refused.text
+    assert "has no answer yet." in refused.text
     assert "Typed before the mistake." in refused.text and 'value="form-refused"' in refused.text
     assert refused.text.count('value="yes" checked') == 1  # the one "yes" ticked is still ticked
     assert await counts() == before  # no audit event, no claimed key: nothing was written
@@ -293,3 +329,24 @@ async def test_the_limits_of_confidentiality_are_said_before_anyone_answers(
         form = (await responder.get("/requests/new")).text
     assert "your supervisor is not told" in form and "the programme lead (and whoever is on call) is told" in form
     assert form.index("confidentiality-limits") < form.index('name="safety_concern"')
+
+
+async def test_every_problem_on_the_form_is_shown_at_once_each_naming_its_question(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock
+) -> None:
+    """No more one round at a time: the missing safety answer and every unanswered question
+    are reported together, each by its question, and what was ticked stays ticked."""
+    day3, peer = await arrange(client, cast, clock)
+    await sign_in(client, peer.email)
+    await client.get(f"/checkins/{day3['id']}")
+    items = list(answers_for("day3")["trim_risk"])
+    fields = {"_csrf_token": client.cookies["csrftoken"], "idempotency_key": "all-at-once", "outcome": "completed"}
+    fields[f"a__trim_risk__{items[0]}"] = "yes"  # one answered, the rest and the safety question not
+    refused = await client.post(f"/checkins/{day3['id']}/record", data=fields)
+    assert refused.status_code == 422
+    html = refused.text
+    assert "Answer the safety question (yes or no)." in html
+    for number, _ in enumerate(items[1:], start=2):
+        assert f"Risk indicators, question {number} (" in html
+    assert f"{len(items)} answers need attention, each marked below." in html
+    assert html.count('value="yes" checked') == 1

@@ -143,7 +143,17 @@ async def test_page_csv_and_api_show_the_same_suppressed_figures(
     rows = list(csv.DictReader(io.StringIO(csv_response.text)))
     assert csv_response.headers["content-type"].startswith("text/csv")
     assert "attachment" in csv_response.headers["content-disposition"]
-    assert list(rows[0]) == ["figure", "measure", *views.CSV_DIMENSIONS, "value", "from", "to"]
+    assert list(rows[0]) == views.CSV_HEADER
+    # Codes for formulas, and beside each the words people read (no bare child_death or day3).
+    labelled = {(r["kind"], r["kind_label"]) for r in rows if r["kind"]} | {
+        (r["interval"], r["interval_label"]) for r in rows if r["interval"]
+    }
+    assert ("child_death", "Death of a child") in labelled or (
+        "difficult_rescue",
+        "Prolonged or difficult rescue",
+    ) in labelled
+    assert all(code != words for code, words in labelled if "_" in code or code.startswith("day"))
+    assert all(r["figure_title"] for r in rows)
     assert {(r["from"], r["to"]) for r in rows} == {("2025-12-01", "2026-11-02")}  # the range used, on every row
     from_api = {
         (name, measure, tuple(sorted(row["dimensions"].items()))): "" if value is None else str(value)

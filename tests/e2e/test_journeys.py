@@ -101,9 +101,11 @@ def test_peer_opens_an_assigned_checkin_on_a_phone(browser_for: BrowserFor, stor
         page = ui.page
         ui.sign_in(peer.email, PASSWORD)
         # On a phone the navigation is folded away behind "Menu".
-        expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="My check-ins")).to_be_hidden()
-        ui.menu("My check-ins")
-        expect(page.get_by_role("heading", level=1)).to_have_text("My check-ins")
+        expect(
+            page.get_by_role("navigation", name="Main").get_by_role("link", name="People I check in with")
+        ).to_be_hidden()
+        ui.menu("People I check in with")
+        expect(page.get_by_role("heading", level=1)).to_have_text("People I check in with")
         due = page.locator("section", has=page.get_by_role("heading", name=re.compile(r"^Due now")))
         expect(due.get_by_role("link", name=re.compile(re.escape(person.name)))).to_be_visible()
         ui.check("my check-ins", docs="peer-my-checkins-phone")
@@ -115,7 +117,16 @@ def test_peer_opens_an_assigned_checkin_on_a_phone(browser_for: BrowserFor, stor
         facts = page.locator("dl.facts")
         expect(facts).to_contain_text(peer.name)
         expect(facts).to_contain_text(f"{KIND_LABEL}, {story.occurred_at:%-d %b %Y}, {NORTHGATE}")
-        ui.check("check-in")
+        # The peer can reach the person in one tap (design section 5, Contact).
+        contact = page.get_by_role("region", name=f"Contact {person.name}")
+        call = contact.get_by_role("link", name=re.compile(r"^Call "))
+        expect(call).to_have_attribute("href", re.compile(r"^tel:\+4420794600\d\d$"))
+        expect(contact.get_by_role("link", name=re.compile(r"^Email "))).to_have_attribute(
+            "href", f"mailto:{person.email}"
+        )
+        box = call.bounding_box()
+        assert box is not None and box["height"] >= 24
+        ui.check("check-in", docs="peer-checkin-contact-phone")
 
 
 def _another_peer(story: Story, person: Member, current: uuid.UUID | None) -> Member:

@@ -116,3 +116,34 @@ def test_home_with_nothing_waiting_says_so_kindly(browser_for: BrowserFor, story
         expect(main).to_contain_text("Nothing needs you today.")
         expect(main.locator("a.need-link")).to_have_count(0)
         ui.check("home", docs="home-nothing-phone" if phone else None)
+
+
+@pytest.mark.parametrize("phone", [True, False], ids=["phone", "desktop"])
+def test_clinician_home_counts_new_referrals(browser_for: BrowserFor, story: Story, phone: bool) -> None:
+    """The clinician's home counts referrals sent to them and not yet contacted (the
+    journeys before this one refer someone), or says kindly that nothing waits."""
+    from trim.referrals.models import Referral, ReferralStatus
+
+    clinician = story.org.clinician
+
+    async def waiting(session: AsyncSession) -> int:
+        rows = await session.exec(
+            select(Referral).where(Referral.clinician_id == clinician.id, Referral.status == ReferralStatus.referred)
+        )
+        return len(list(rows))
+
+    n = story.live.run_db(waiting)
+    with browser_for("clinician home", phone=phone) as ui:
+        ui.sign_in(clinician.email, PASSWORD)
+        main = ui.page.locator("main")
+        if n:
+            row = need(main, r"new referrals? waiting for contact")
+            expect(row.locator(".need-count")).to_have_text(str(n))
+            expect(row).to_have_attribute("href", "/referrals")
+            ui.check("home", docs="clinician-home-phone" if phone else None)
+            row.click()
+            expect(ui.page).to_have_url(ui.url("/referrals"))
+            ui.check()
+        else:
+            expect(main).to_contain_text("Nothing needs you today.")
+            ui.check("home", docs="clinician-home-phone" if phone else None)

@@ -144,7 +144,7 @@ def known(live: LiveServer, world: World, callers: dict[str, requests.Session]) 
         json={
             "urgency": "this_week",
             "contact_method": "phone",
-            "contact": "07700 900123",
+            "contact": "020 7946 0123",
             "avoid_own_station": False,
             "message": "Could do with a chat.",
             "safety_concern": False,

@@ -84,3 +84,42 @@ async def test_home_lists_what_waits_for_each_role(
     assert ("/overview", "1 check-in overdue") in lead
     assert ("/flags", "1 urgent flag open the oldest has waited 9 days") in lead
     assert needs(await _home(client, peer)) == [("/checkins", "1 check-in overdue")]
+
+
+async def test_requests_referrals_and_shares_reach_the_homes_of_those_who_act_on_them(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock
+) -> None:
+    """A request waits (lead: waiting; each matching peer: could take; the asker: waiting for
+    a peer); a referral waits (lead: for contact; clinician: new; the person: a share to OK)."""
+    from tests.referrals.test_referrals import flagged
+
+    async with signed_in(client, cast.responder) as me:
+        asked = await me.post(
+            "/api/requests",
+            json={"urgency": "this_week", "contact_method": "in_person", "safety_concern": False},
+        )
+        assert asked.status_code == 201, asked.text
+    request_id = asked.json()["id"]
+    assert ("/requests", "1 request for a peer waiting") in needs(await _home(client, cast.lead))
+    assert ("/requests", "1 request you could take") in needs(await _home(client, cast.peer))
+    assert (f"/requests/{request_id}", "Your request for a peer waiting for a peer") in needs(
+        await _home(client, cast.responder)
+    )
+
+    flag, peer = await flagged(client, cast, clock)
+    async with signed_in(client, peer) as browser:
+        made = await browser.post(
+            f"/api/flags/{flag['id']}/referral",
+            json={"clinician_id": str(cast.clinician.id), "consent": True, "share_assessment": True},
+        )
+        assert made.status_code == 201, made.text
+    referral_id = made.json()["id"]
+    clinician = needs(await _home(client, cast.clinician))
+    assert [href for href, _ in clinician] == ["/referrals"]
+    assert clinician[0][1].startswith("1 new referral waiting for contact the oldest sent")
+    assert ("/flags", "1 referral waiting for contact") in needs(await _home(client, cast.lead))
+    mine = needs(await _home(client, cast.responder))
+    assert (f"/referrals/{referral_id}", "A referral asks to share your check-ins: yours to decide") in mine
+    # Nobody else's home mentions any of it.
+    for other in (cast.other_clinician, cast.supervisor, cast.admin):
+        assert needs(await _home(client, other)) == [], other.name

@@ -236,8 +236,11 @@ async def test_log_form_search_add_station_and_save(
     }
     found = await client.post("/incidents/new", data={**base, "q": "respon", "action": "search"})
     assert f'value="add:{cast.responder.id}"' in found.text
-    added = await client.post("/incidents/new", data={**base, "action": f"add:{cast.responder.id}"})
+    added = await client.post("/incidents/new", data={**base, "q": "respon", "action": f"add:{cast.responder.id}"})
     assert f'name="person" value="{cast.responder.id}"' in added.text
+    # The search and its matches stay, so the next one is a tap away; the one added says so.
+    assert 'value="respon"' in added.text and f'value="add:{cast.responder.id}"' not in added.text
+    assert '<span class="muted">Added</span>' in added.text
     whole = await client.post(
         "/incidents/new",
         data={
@@ -281,3 +284,37 @@ async def test_lead_overview_puts_unassigned_first(
     assert overview.status_code == 200
     assert "Without a peer (6)" in overview.text
     assert overview.text.index("Without a peer") < overview.text.index("Overdue (")
+
+
+async def test_many_people_are_added_after_saving_by_name_and_by_a_pasted_list(
+    client: AsyncTestClient[Litestar], cast: Cast, session: AsyncSession, clock: FakeClock
+) -> None:
+    """Ticked in one name search, or pasted as a list of staff numbers: each added, and each
+    that could not be said why, by its number (issue 17 point 7)."""
+    from tests.cast import make_person
+
+    crew = [await make_person(session, station=cast.station_a, name=f"Crew Member {n}") for n in range(4)]
+    await session.commit()
+    async with signed_in(client, cast.lead) as lead:
+        made = await lead.post("/api/incidents", json=body(cast, clock, exposures=[]))
+        assert made.status_code == 201, made.text
+        incident = made.json()["id"]
+        found = await lead.get("/incidents/people-search", params={"q": "Crew Member", "pick": "1"})
+        assert found.text.count('type="checkbox" name="pick"') == 4
+        token = lead.cookies["csrftoken"]
+        picked = await lead.post(
+            f"/incidents/{incident}/people",
+            data={"_csrf_token": token, "pick": [str(crew[0].id), str(crew[1].id)], "exposure": "witness"},
+        )
+        assert "Added Crew Member 0, Crew Member 1. Their check-ins are scheduled." in picked.text
+        pasted = await lead.post(
+            f"/incidents/{incident}/people",
+            data={
+                "_csrf_token": token,
+                "staff_numbers": f"{crew[2].staff_number}\n{crew[3].staff_number}, NOBODY-1 {crew[0].staff_number}",
+            },
+        )
+        assert "Added Crew Member 2, Crew Member 3." in pasted.text
+        assert "Not added: NOBODY-1:" in pasted.text and "already recorded" in pasted.text
+        detail = (await lead.get(f"/api/incidents/{incident}")).json()
+    assert {e["person_id"] for e in detail["exposures"]} == {str(p.id) for p in crew}

@@ -153,7 +153,7 @@ async def test_a_request_tells_matching_peers_then_escalates_to_the_lead(
         actor=cast.actor("responder"),
         now=clock(),
         settings=settings,
-        data=requests.RequestInput("today", "phone", "0770", False, avoid_own_station=True),
+        data=requests.RequestInput("today", "phone", "020 7946 0770", False, avoid_own_station=True),
     )
     await db.commit()
     worker = workers.new()
@@ -175,7 +175,7 @@ async def test_a_named_peer_hears_first_and_the_rest_when_their_window_ends(
         actor=cast.actor("responder"),
         now=clock(),
         settings=settings,
-        data=requests.RequestInput("this_week", "phone", "0770", False, preferred_peer_id=cast.other_peer.id),
+        data=requests.RequestInput("this_week", "phone", "020 7946 0770", False, preferred_peer_id=cast.other_peer.id),
     )
     await db.commit()
     worker = workers.new()

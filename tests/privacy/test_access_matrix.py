@@ -94,6 +94,7 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("GET", "/"): Rule(EVERYONE),
     ("GET", "/profile"): Rule(EVERYONE),
     ("POST", "/profile/availability"): Rule("POM", form={"available": "yes"}),
+    ("POST", "/profile/phone"): Rule(EVERYONE, form={"phone": "020 7946 0123"}),
     ("GET", "/profile/notifications"): Rule(EVERYONE),
     ("POST", "/profile/notifications"): Rule(EVERYONE),
     ("POST", "/profile/notifications/calendar"): Rule("POM", form={"action": "create"}),
@@ -162,6 +163,7 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("POST", "/overview/assign-unassigned"): Rule("L"),
     ("POST", "/checkins/{checkin_id:uuid}/different-peer"): Rule("R", ids={"checkin_id": "day28_id"}),
     ("POST", "/checkins/{checkin_id:uuid}/opt-out"): Rule("R", ids={"checkin_id": "day28_id"}),
+    ("POST", "/checkins/{checkin_id:uuid}/opt-in"): Rule("R", ids={"checkin_id": "day28_id"}),
     # a return-to-work follow-up: the person or their peer starts it; the lead, who sees the
     # check-in, does not (design section 18)
     ("POST", "/checkins/{checkin_id:uuid}/return-to-work"): Rule(
@@ -225,7 +227,7 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("GET", "/requests/{request_id:uuid}"): Rule("RPL"),
     ("GET", "/requests"): Rule(EVERYONE, lists=("request_id", "RPL")),
     ("GET", "/requests/new"): Rule(EVERYONE),
-    ("GET", "/ask"): Rule(EVERYONE),
+    ("GET", "/ask"): Rule(PUBLIC),  # signed out: what asking means; signed in: the form
     ("POST", "/api/requests"): Rule(EVERYONE, json=REQUEST),
     ("POST", "/requests/new"): Rule(EVERYONE, form={"urgency": "today"}),
     ("POST", "/api/requests/{request_id:uuid}/accept"): Rule("POM"),  # O: told it is taken (409)
@@ -341,7 +343,12 @@ async def seed(
         request = (
             await r.post(
                 "/api/requests",
-                json={"urgency": "today", "contact_method": "phone", "contact": "0770", "safety_concern": False},
+                json={
+                    "urgency": "today",
+                    "contact_method": "phone",
+                    "contact": "020 7946 0123",
+                    "safety_concern": False,
+                },
             )
         ).json()
     async with signed_in(client, peer) as p:

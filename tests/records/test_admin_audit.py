@@ -69,7 +69,9 @@ async def the_responder_looks_after_themselves(
         assert (await responder.post(f"/api/referrals/{referral.json()['id']}/share")).status_code == 200
         assert (await responder.post(f"/api/referrals/{referral.json()['id']}/withdraw")).status_code == 200
         assert (await responder.post(f"/checkins/{day28.id}/different-peer", data=token)).status_code == 200
-        assert (await responder.post(f"/checkins/{day28.id}/opt-out", data=token)).status_code == 200
+        assert (
+            await responder.post(f"/checkins/{day28.id}/opt-out", data={**token, "confirm": "yes"})
+        ).status_code == 200
         assert (await responder.get("/me")).status_code == 200
         # Opening their own check-in and the incident it belongs to reads their own record too.
         assert (await responder.get(f"/checkins/{day28.id}")).status_code == 200

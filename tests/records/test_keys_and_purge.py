@@ -36,7 +36,7 @@ async def test_key_rotation_while_serving_loses_nothing(
             actor=cast.actor("responder"),
             now=clock(),
             settings=old,
-            data=requests.RequestInput("today", "phone", f"0770 {i:06d}", False, message=f"message {i}"),
+            data=requests.RequestInput("today", "phone", f"020 7946 {i:04d}", False, message=f"message {i}"),
         )
     await db.commit()
     both = make_settings(database_url, encryption_keys=[TEST_KEYS[1], TEST_KEYS[0]])  # new key first
@@ -51,7 +51,7 @@ async def test_key_rotation_while_serving_loses_nothing(
                     actor=cast.actor("responder"),
                     now=clock(),
                     settings=both,
-                    data=requests.RequestInput("today", "text", f"0770 {i:06d}", False, message=f"message {i}"),
+                    data=requests.RequestInput("today", "text", f"020 7946 {i:04d}", False, message=f"message {i}"),
                 )
                 await tx.commit()
             await asyncio.sleep(0)

@@ -114,7 +114,7 @@ async def test_purge_leaves_no_case_row_pointing_at_the_person_and_clears_what_o
         data=requests.RequestInput(
             urgency="this_week",
             contact_method="phone",
-            contact="07700 900123",
+            contact="020 7946 0123",
             safety_concern=False,
             message="Rough week.",
         ),

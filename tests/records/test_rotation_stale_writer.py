@@ -50,7 +50,9 @@ async def test_rotate_with_a_stale_writer_names_the_count_and_removes_nothing(
                     actor=cast.actor("responder"),
                     now=clock(),
                     settings=old,
-                    data=requests.RequestInput("today", "phone", f"0770 {n}{i:05d}", False, message=f"m{n}-{i}"),
+                    data=requests.RequestInput(
+                        "today", "phone", f"020 7946 {(n * 1000 + i) % 10000:04d}", False, message=f"m{n}-{i}"
+                    ),
                 )
                 await tx.commit()
             written.append(1)

@@ -31,7 +31,12 @@ from trim.requests.models import ConversationMessage, PeerRequest
 
 async def taken_request(db: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock, **kw: Any) -> uuid.UUID:
     """A request from the responder that the peer has taken."""
-    data: dict[str, Any] = {"urgency": "today", "contact_method": "phone", "contact": "0770", "safety_concern": False}
+    data: dict[str, Any] = {
+        "urgency": "today",
+        "contact_method": "phone",
+        "contact": "020 7946 0123",
+        "safety_concern": False,
+    }
     data.update(kw)
     created = await requests.submit(
         db, actor=cast.actor("responder"), now=clock(), settings=settings, data=requests.RequestInput(**data)
@@ -344,7 +349,7 @@ async def test_without_a_name_the_peer_sees_a_pseudonym_until_the_requester_show
             json={
                 "urgency": "today",
                 "contact_method": "phone",
-                "contact": "0770",
+                "contact": "020 7946 0123",
                 "safety_concern": False,
                 "anonymous": True,
             },

@@ -4,6 +4,7 @@ and nobody else seeing anything."""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -78,7 +79,7 @@ def data(**kw: Any) -> service.RequestInput:
     base: dict[str, Any] = {
         "urgency": "today",
         "contact_method": "phone",
-        "contact": "07700 900123",
+        "contact": "020 7946 0123",
         "safety_concern": False,
         "message": "Can't stop thinking about Tuesday.",
     }
@@ -130,7 +131,7 @@ async def test_submit_encrypts_and_matching_peers_see_it_at_once(
     )
     await db.commit()
     raw = (await session.exec(text("SELECT message_encrypted, contact_encrypted FROM peer_requests"))).one()  # type: ignore[call-overload]
-    assert "Tuesday" not in raw[0] and "07700" not in raw[1]
+    assert "Tuesday" not in raw[0] and "7946" not in raw[1]
     for who in ("peer", "other_peer"):  # both at other stations than the responder's (A)
         views = await service.list_requests(db, actor=cast.actor(who), settings=settings, now=clock())
         assert [(v.request.id, v.level, v.message, v.requester_name) for v in views] == [
@@ -229,7 +230,7 @@ async def api_request(client: AsyncTestClient[Litestar], person: Any, **kw: Any)
             json={
                 "urgency": "this_week",
                 "contact_method": "text",
-                "contact": "07700 900456",
+                "contact": "020 7946 0456",
                 "safety_concern": False,
                 "message": "Rough week.",
                 **kw,
@@ -265,7 +266,7 @@ async def test_only_the_right_people_see_a_request(
         taken = (await peer.get(url)).json()
         assert (taken["requester"], taken["contact"], taken["message"]) == (
             cast.responder.name,
-            "07700 900456",
+            "020 7946 0456",
             "Rough week.",
         )
     async with signed_in(client, cast.other_peer) as other:
@@ -313,10 +314,12 @@ async def test_the_phone_form(client: AsyncTestClient[Litestar], cast: Cast) -> 
         token = responder.cookies["csrftoken"]
         missing = await responder.post(
             "/requests/new",
-            data={"_csrf_token": token, "urgency": "today", "contact_method": "phone", "contact": "0770"},
+            data={"_csrf_token": token, "urgency": "today", "contact_method": "phone", "contact": "020 7946 0123"},
         )
-        assert missing.status_code == 422 and "Please answer this question" in missing.text
-        assert 'value="0770"' in missing.text
+        assert missing.status_code == 422
+        # The banner names the question, not "this question".
+        assert "Your request was not sent: Answer the safety question, about harming yourself or others" in missing.text
+        assert 'value="020 7946 0123"' in missing.text
         sent = await responder.post(
             "/requests/new",
             data={
@@ -328,3 +331,33 @@ async def test_the_phone_form(client: AsyncTestClient[Litestar], cast: Cast) -> 
             },
         )
         assert "Thank you for asking" in sent.text and "Withdraw my request" in sent.text
+
+
+async def test_the_ask_form_reports_every_problem_at_once(client: AsyncTestClient[Litestar], cast: Cast) -> None:
+    async with signed_in(client, cast.responder) as responder:
+        await responder.get("/requests/new")
+        refused = await responder.post(
+            "/requests/new",
+            data={"_csrf_token": responder.cookies["csrftoken"], "contact_method": "phone", "contact": "not a phone!!"},
+        )
+    assert refused.status_code == 422
+    banner = re.search(r'<p class="flash flash-error" role="alert">(.*?)</p>', refused.text, flags=re.S)
+    assert banner is not None
+    for words in ("safety question", "Choose how soon", "Enter a phone number"):
+        assert words in banner.group(1), words
+    assert 'value="not a phone!!"' in refused.text
+
+
+async def test_the_poster_link_says_what_asking_means_before_sign_in(
+    client: AsyncTestClient[Litestar], cast: Cast
+) -> None:
+    """A station poster's /ask, opened by someone not signed in: confidential, its one limit,
+    the crisis numbers as tap-to-call links, then the way in (which comes back to the form)."""
+    async with signed_in(client, None) as stranger:
+        page = await stranger.get("/ask", follow_redirects=False)
+    assert page.status_code == 200
+    assert "your supervisor is not told" in page.text and "The one exception:" in page.text
+    assert '<a href="tel:999">999</a>' in page.text and '<a href="tel:116123">116 123</a>' in page.text
+    assert 'href="/signin?next=/requests/new"' in page.text
+    async with signed_in(client, cast.responder) as responder:
+        assert (await responder.get("/ask", follow_redirects=False)).headers["location"] == "/requests/new"

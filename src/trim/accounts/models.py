@@ -50,6 +50,9 @@ class Person(SQLModel, table=True):
     # the person form. A staff number, not a link: the manager may not be on the roster.
     # Assignment never picks the person's manager, nor anyone the person manages.
     manager_staff_number: str | None = Field(default=None, max_length=40)
+    # Optional, E.164 ("+447700900123"), checked with phonenumbers: shown as a tap-to-call
+    # link to the person's peer on the check-in page and to a clinician on a referral.
+    phone: str | None = Field(default=None, max_length=20)
     active: bool = True
     password_hash: str | None = Field(default=None, max_length=255)
     # Peer supporters only: available to take new check-ins and requests.

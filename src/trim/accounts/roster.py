@@ -139,7 +139,7 @@ async def import_roster(
     they confirm it from that address (email_change). Lines granting the lead, clinician
     or admin role are listed in the report and the leads are emailed once. With
     `record_course`, a row's trained_on / refresher_due become the peer's course."""
-    parsed = parse_roster(read_csv(data))
+    parsed = parse_roster(read_csv(data), phone_region=settings.phone_region)
     report = RosterReport(problems=list(parsed.problems))
     rows = parsed.rows
     total = len(rows)
@@ -189,6 +189,7 @@ async def import_roster(
                     email=row.email,
                     station_id=station_id,
                     manager_staff_number=row.manager_staff_number or None,
+                    phone=row.phone or None,
                     created_at=now,
                     updated_at=now,
                 )
@@ -341,7 +342,7 @@ def _conflict(
 
 
 def _apply(person: Person, row: RosterRow, station_id: uuid.UUID | None, now: datetime) -> list[str]:
-    """Name, station and line manager change at once; a new email waits for confirmation
+    """Name, station, line manager and phone change at once; a new email waits for confirmation
     (email_change)."""
     changed = []
     if person.name != row.name:
@@ -353,6 +354,9 @@ def _apply(person: Person, row: RosterRow, station_id: uuid.UUID | None, now: da
     if row.manager_staff_number is not None and person.manager_staff_number != (row.manager_staff_number or None):
         person.manager_staff_number = row.manager_staff_number or None
         changed.append("manager_staff_number")
+    if row.phone is not None and person.phone != (row.phone or None):
+        person.phone = row.phone or None
+        changed.append("phone")
     if changed:
         person.updated_at = now
     return changed

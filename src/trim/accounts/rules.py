@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 
+import phonenumbers
 import pyotp
 from zxcvbn import zxcvbn
 
@@ -17,7 +18,7 @@ EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ROSTER_COLUMNS = ("staff_number", "name", "email", "station", "roles")
 # Columns a roster may have; a file without one leaves that field of everyone as it is.
 # trained_on / refresher_due: the peer's practitioner course (design section 13), ISO dates.
-ROSTER_OPTIONAL_COLUMNS = ("manager_staff_number", "trained_on", "refresher_due")
+ROSTER_OPTIONAL_COLUMNS = ("manager_staff_number", "phone", "trained_on", "refresher_due")
 
 ROLE_LABELS = {
     "responder": "Responder",
@@ -40,6 +41,32 @@ def is_valid_email(email: str) -> bool:
     return bool(EMAIL_RE.match(email)) and len(email) <= 320
 
 
+def normalize_phone(text: str, *, region: str) -> str:
+    """A phone number as stored: E.164 ("+442079460000"). A number without a country code
+    is read as one of `region` (TRIM_PHONE_REGION). ValueError, with a sentence for the
+    person who typed it, when it is not a number anyone could dial."""
+    try:
+        number = phonenumbers.parse(text.strip(), region)
+    except phonenumbers.NumberParseException:
+        raise ValueError(
+            "Enter a phone number in digits (spaces are fine); a number abroad starts with + and its country code."
+        ) from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError("That does not look like a phone number that can be dialled; check the digits.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_display(stored: str, *, region: str) -> str:
+    """A stored number as people read it: national format at home, international abroad."""
+    try:
+        number = phonenumbers.parse(stored, region)
+    except phonenumbers.NumberParseException:
+        return stored
+    same_country = phonenumbers.region_code_for_number(number) == region.upper()
+    style = phonenumbers.PhoneNumberFormat.NATIONAL if same_country else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    return phonenumbers.format_number(number, style)
+
+
 def parse_roles(text: str) -> tuple[list[str], list[str]]:
     """Split 'peer; responder' into known roles and unknown words."""
     words = [w.strip().lower() for w in text.replace(",", ";").split(";")]
@@ -60,6 +87,8 @@ class RosterRow:
     # The line manager's staff number: None when the file has no such column (nothing
     # changes), "" when the cell is empty (the person has no manager on record).
     manager_staff_number: str | None = None
+    # The phone in E.164: None when the file has no phone column, "" when the cell is empty.
+    phone: str | None = None
     # The peer's practitioner course, when the file carries trained_on (refresher_due optional).
     trained_on: date | None = None
     refresher_due: date | None = None
@@ -86,7 +115,7 @@ def check_roster_header(header: list[str]) -> str | None:
     return None
 
 
-def parse_roster(records: list[tuple[int, dict[str, str]]]) -> ParsedRoster:
+def parse_roster(records: list[tuple[int, dict[str, str]]], *, phone_region: str = "GB") -> ParsedRoster:
     """Validate roster records (line number, column -> value), each on its own.
 
     A staff number or email that appears twice in the file makes its later lines bad.
@@ -104,6 +133,14 @@ def parse_roster(records: list[tuple[int, dict[str, str]]]) -> ParsedRoster:
         manager = manager.strip() if manager is not None else None
         trained_on, trained_problem = _roster_date(record, "trained_on")
         refresher_due, refresher_problem = _roster_date(record, "refresher_due")
+        phone = record.get("phone")
+        phone = phone.strip() if phone is not None else None
+        phone_reason = None
+        if phone:
+            try:
+                phone = normalize_phone(phone, region=phone_region)
+            except ValueError:
+                phone_reason = f"phone {phone!r} is not a phone number"
         reason = None
         if not staff:
             reason = "staff_number is empty"
@@ -125,6 +162,8 @@ def parse_roster(records: list[tuple[int, dict[str, str]]]) -> ParsedRoster:
             reason = "manager_staff_number is longer than 40 characters"
         elif manager and manager == staff:
             reason = "manager_staff_number is the person's own staff number"
+        elif phone_reason:
+            reason = phone_reason
         elif trained_problem or refresher_problem:
             reason = trained_problem or refresher_problem
         elif refresher_due is not None and trained_on is None:
@@ -141,7 +180,9 @@ def parse_roster(records: list[tuple[int, dict[str, str]]]) -> ParsedRoster:
         seen_staff[staff] = line
         seen_email[email] = line
         parsed.rows.append(
-            RosterRow(line, staff, name, email, station, roles or ["responder"], manager, trained_on, refresher_due)
+            RosterRow(
+                line, staff, name, email, station, roles or ["responder"], manager, phone, trained_on, refresher_due
+            )
         )
     return parsed
 

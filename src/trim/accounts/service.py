@@ -18,6 +18,7 @@ from trim.accounts.rules import (
     email_notice_addresses,
     is_valid_email,
     normalize_email,
+    normalize_phone,
     privileged,
     privileged_grant_message,
     role_change_message,
@@ -45,6 +46,7 @@ class PersonView:
     has_password: bool
     invited_at: datetime | None = None
     manager_staff_number: str | None = None
+    phone: str | None = None  # E.164
     joined_at: datetime | None = None
     # A change of sign-in email waiting for the new address to confirm it.
     pending_email: str | None = None
@@ -80,6 +82,7 @@ def _view(person: Person, roles: Iterable[str]) -> PersonView:
         available=person.available,
         background=person.background,
         manager_staff_number=person.manager_staff_number,
+        phone=person.phone,
         has_password=person.password_hash is not None,
         invited_at=person.invited_at,
         joined_at=person.joined_at,
@@ -284,9 +287,11 @@ class PersonInput:
     background: str | None = None
     # The line manager's staff number (design section 5); optional.
     manager_staff_number: str | None = None
+    # As typed (a number without a country code is read in TRIM_PHONE_REGION); stored E.164.
+    phone: str | None = None
 
 
-def _validate_person(data: PersonInput) -> PersonInput:
+def _validate_person(data: PersonInput, *, phone_region: str) -> PersonInput:
     errors: list[FieldError] = []
     staff = data.staff_number.strip()
     name = " ".join(data.name.split())
@@ -312,9 +317,16 @@ def _validate_person(data: PersonInput) -> PersonInput:
         errors.append(FieldError("manager_staff_number", "Keep the manager's staff number under 40 characters."))
     elif manager and manager == staff:
         errors.append(FieldError("manager_staff_number", "A person cannot be their own line manager."))
+    phone = (data.phone or "").strip() or None
+    if phone:
+        try:
+            phone = normalize_phone(phone, region=phone_region)
+        except ValueError as exc:
+            errors.append(FieldError("phone", str(exc)))
     if errors:
         raise InvalidInput("Some details need attention.", errors)
-    return PersonInput(staff, name, email, data.station_id, [r for r in ROLES if r in data.roles], background, manager)
+    roles = [r for r in ROLES if r in data.roles]
+    return PersonInput(staff, name, email, data.station_id, roles, background, manager, phone)
 
 
 async def _check_unique(session: AsyncSession, data: PersonInput, *, person_id: uuid.UUID | None) -> None:
@@ -356,11 +368,12 @@ async def create_person(
     data: PersonInput,
     password_hash: str | None = None,
     now: datetime | None = None,
+    phone_region: str = "GB",
 ) -> Person:
     """Add a person with their roles. A lead, clinician or admin role is also recorded as a
     role change (so the lead's overview lists it) and emailed to every lead."""
     now = now or utcnow()
-    data = _validate_person(data)
+    data = _validate_person(data, phone_region=phone_region)
     await _check_unique(session, data, person_id=None)
     person = Person(
         staff_number=data.staff_number,
@@ -369,6 +382,7 @@ async def create_person(
         station_id=data.station_id,
         background=data.background,
         manager_staff_number=data.manager_staff_number,
+        phone=data.phone,
         password_hash=password_hash,
     )
     session.add(person)
@@ -447,7 +461,7 @@ async def update_person(
     from trim.accounts import email_change
 
     person = await get_person(session, person_id)
-    data = _validate_person(data)
+    data = _validate_person(data, phone_region=settings.phone_region)
     await _check_unique(session, data, person_id=person.id)
     if actor.id == person.id and set(data.roles) != set(await roles_of(session, person.id)):
         # Checked before anything is written, so a refused edit changes nothing at all.
@@ -460,12 +474,13 @@ async def update_person(
             ("station_id", person.station_id, data.station_id),
             ("background", person.background, data.background),
             ("manager_staff_number", person.manager_staff_number, data.manager_staff_number),
+            ("phone", person.phone, data.phone),
         )
         if old != new
     ]
     person.staff_number, person.name = data.staff_number, data.name
     person.station_id, person.background = data.station_id, data.background
-    person.manager_staff_number = data.manager_staff_number
+    person.manager_staff_number, person.phone = data.manager_staff_number, data.phone
     person.updated_at = now
     session.add(person)
     if changed:
@@ -610,6 +625,49 @@ async def ensure_role_holder(session: AsyncSession, person_id: uuid.UUID, role: 
     if person is None or not person.active or role not in await roles_of(session, person_id):
         raise InvalidInput.field(f"{role}_id", f"Choose an active person with the {role} role.")
     return person
+
+
+async def set_own_phone(
+    session: AsyncSession, *, actor: Actor, phone: str, now: datetime, settings: Settings
+) -> str | None:
+    """The person sets (or, with an empty value, removes) their own phone; returns it as
+    stored (E.164), or InvalidInput naming the field."""
+    person = await get_person(session, actor.person_id)
+    stored: str | None = None
+    if phone.strip():
+        try:
+            stored = normalize_phone(phone, region=settings.phone_region)
+        except ValueError as exc:
+            raise InvalidInput.field("phone", str(exc)) from None
+    if stored != person.phone:
+        person.phone, person.updated_at = stored, now
+        session.add(person)
+        audit.record(
+            session,
+            actor=actor,
+            action="person.updated",
+            target_type="person",
+            target_id=person.id,
+            subject_id=person.id,
+            details={"fields": ["phone"]},
+            at=now,
+        )
+        await session.flush()
+    return stored
+
+
+@dataclass(frozen=True)
+class PersonContact:
+    """How to reach a person: their phone (E.164, optional) and email."""
+
+    phone: str | None
+    email: str
+
+
+async def contact_of(session: AsyncSession, person_id: uuid.UUID) -> PersonContact:
+    """The person's phone and email (no access check: callers ask privacy first)."""
+    person = await get_person(session, person_id)
+    return PersonContact(phone=person.phone, email=person.email)
 
 
 async def names_of(session: AsyncSession, ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, str]:

@@ -14,7 +14,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from trim.accounts import email_change, factors, links, roster, service
-from trim.accounts.rules import ACCESS_LABELS, normalize_email
+from trim.accounts.rules import ACCESS_LABELS, normalize_email, phone_display
 from trim.config import ROLES
 from trim.deps import Conf, Db
 from trim.errors import InvalidInput
@@ -58,6 +58,7 @@ async def _person_input(request: Request[Any, Any, Any]) -> tuple[service.Person
         roles=roles,
         background=form.get("background"),
         manager_staff_number=form.get("manager_staff_number"),
+        phone=form.get("phone"),
     )
     data.station_id = _uuid_or_none(form.get("station_id"))
     return data, values
@@ -119,11 +120,13 @@ class AdminPages(Controller):
         )
 
     @post("/people", guards=[requires("admin")])
-    async def create_person(self, request: Request[Any, Any, Any], db: Db) -> Template | Redirect:
+    async def create_person(self, request: Request[Any, Any, Any], db: Db, settings: Conf) -> Template | Redirect:
         values: dict[str, Any] = {}
         try:
             data, values = await _person_input(request)
-            person = await service.create_person(db, actor=current_actor(request), data=data, now=now_of(request))
+            person = await service.create_person(
+                db, actor=current_actor(request), data=data, now=now_of(request), phone_region=settings.phone_region
+            )
         except InvalidInput as exc:
             return page(
                 request,
@@ -151,6 +154,7 @@ class AdminPages(Controller):
             "roles": person.roles,
             "background": person.background or "",
             "manager_staff_number": person.manager_staff_number or "",
+            "phone": phone_display(person.phone, region=settings.phone_region) if person.phone else "",
         }
         return page(
             request,

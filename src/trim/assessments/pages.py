@@ -15,7 +15,7 @@ from trim.assessments import rules as assessment_rules
 from trim.assessments import service
 from trim.config import Settings
 from trim.deps import Conf, Db
-from trim.errors import InvalidInput, NotFound
+from trim.errors import Conflict, InvalidInput, NotFound
 from trim.flags import rules as flag_rules
 from trim.flags import service as flag_service
 from trim.followups import rules as schedule_rules
@@ -38,8 +38,6 @@ def parse_form(form: dict[str, str]) -> service.Submission:
             if len(parts) == 3 and parts[0] == "a" and value in ("yes", "no"):
                 answers.setdefault(parts[1], {})[parts[2]] = value == "yes"
     safety = form.get("safety_concern")
-    if safety not in ("yes", "no"):
-        raise InvalidInput.field("safety_concern", "Answer the safety question (yes or no).")
     return service.Submission(
         outcome=outcome,
         safety_concern=safety == "yes",
@@ -47,6 +45,7 @@ def parse_form(form: dict[str, str]) -> service.Submission:
         reason=form.get("reason"),
         notes=form.get("notes"),
         opt_out=form.get("opt_out") == "yes",
+        safety_answered=safety in ("yes", "no"),
     )
 
 
@@ -76,6 +75,7 @@ class RecordPages(Controller):
             "interim_offer": offer,
             "interim_default_days": settings.interim_default_days,
             "checkin": view,
+            "contact": await followups.contact_for_checkin(db, actor=actor, checkin_id=checkin_id),
             "can_start_return": involved and view.peer_id is not None,
             "return_checkins": await followups.return_checkins(db, actor=actor, checkin_id=checkin_id),
             "incident": incident.incident,
@@ -228,14 +228,45 @@ class RecordPages(Controller):
         return redirect(request, f"/checkins/{checkin_id}", "Correction saved. The earlier version is kept.")
 
     @post("/checkins/{checkin_id:uuid}/opt-out", guards=[signed_in])
-    async def opt_out(self, request: Request[Any, Any, Any], db: Db, checkin_id: FromPath[uuid.UUID]) -> Redirect:
-        await service.person_opts_out(db, actor=current_actor(request), checkin_id=checkin_id, now=now_of(request))
+    async def opt_out(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, checkin_id: FromPath[uuid.UUID]
+    ) -> Template | Redirect:
+        """First a confirmation naming the incident; then the opt-out, undoable for a while."""
+        actor, now = current_actor(request), now_of(request)
+        form = await form_data(request)
+        if form.get("confirm") != "yes":
+            view = await followups.checkin_header(db, actor=actor, checkin_id=checkin_id, now=now, settings=settings)
+            if view.person_id != actor.id:
+                raise NotFound()
+            found = await incidents.incidents_by_id(db, actor=actor, incident_ids=[view.incident_id])
+            return page(
+                request,
+                "assessments/opt_out_confirm.html",
+                checkin=view,
+                incident=found.get(view.incident_id),
+                undo_hours=settings.opt_out_undo_hours,
+            )
+        await service.person_opts_out(db, actor=actor, checkin_id=checkin_id, now=now)
         return redirect(
             request,
             "/me/checkins",
             "Understood. There will be no more check-ins about this incident. You can still ask for a "
             "peer at any time.",
         )
+
+    @post("/checkins/{checkin_id:uuid}/opt-in", guards=[signed_in])
+    async def opt_in(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, checkin_id: FromPath[uuid.UUID]
+    ) -> Redirect:
+        """Undo "no more check-ins" (within TRIM_OPT_OUT_UNDO_HOURS)."""
+        try:
+            reopened = await service.person_opts_back_in(
+                db, actor=current_actor(request), checkin_id=checkin_id, now=now_of(request), settings=settings
+            )
+        except Conflict as exc:
+            return redirect(request, "/me/checkins", exc.detail, "error")
+        message = "Your check-ins about this incident are back on, with the same peer."
+        return redirect(request, "/me/checkins", message if reopened else "Nothing was stopped, so nothing changed.")
 
     @post("/checkins/{checkin_id:uuid}/interim", guards=[requires("peer")])
     async def interim(

@@ -51,6 +51,8 @@ class Submission:
     reason: str | None = None
     notes: str | None = None
     opt_out: bool = False
+    # False when a form left the safety question unanswered: reported with everything else.
+    safety_answered: bool = True
 
 
 @dataclass
@@ -72,8 +74,10 @@ def validate(
     """Check a submission against the instruments asked at this check-in; return clean
     answers. Every problem is reported with its field, and nothing is saved."""
     errors: list[FieldError] = []
+    if not submission.safety_answered:
+        errors.append(FieldError("safety_concern", "Answer the safety question (yes or no)."))
     if submission.outcome not in OUTCOMES:
-        errors.append(FieldError("outcome", f"Choose one of: {', '.join(OUTCOMES)}."))
+        errors.append(FieldError("outcome", "Choose what happened: held, declined, unreachable or not needed."))
     reason = (submission.reason or "").strip()
     if submission.outcome in (Outcome.unreachable, Outcome.not_needed) and not reason:
         errors.append(FieldError("reason", "Say briefly why (for example: three calls, no answer)."))
@@ -103,15 +107,27 @@ def validate(
                     errors.append(FieldError(f"answers.{instrument.id}.{item_id}", "There is no such item."))
                 elif not isinstance(value, bool):
                     errors.append(FieldError(f"answers.{instrument.id}.{item_id}", "Answer yes (true) or no (false)."))
-            for item in instrument.items:
+            for number, item in enumerate(instrument.items, start=1):
                 if item.id not in given:
-                    errors.append(FieldError(f"answers.{instrument.id}.{item.id}", "This question has no answer."))
+                    errors.append(
+                        FieldError(
+                            f"answers.{instrument.id}.{item.id}",
+                            f"{instrument.title}, question {number} (\u201c{item.text}\u201d) has no answer yet.",
+                        )
+                    )
             clean[instrument.id] = {k: bool(v) for k, v in given.items() if isinstance(v, bool)}
     elif submission.outcome in OUTCOMES and any(submission.answers.get(i) for i in submission.answers):
         errors.append(FieldError("answers", "Answers are recorded only when the check-in was held (completed)."))
     if errors:
-        raise InvalidInput("The check-in was not recorded: " + errors[0].message, errors)
+        raise InvalidInput(refused_summary("The check-in was not recorded", errors), errors)
     return clean
+
+
+def refused_summary(lead: str, errors: Sequence[FieldError]) -> str:
+    """One banner for every problem at once: each named when few, else the count and the first."""
+    if len(errors) <= 3:
+        return f"{lead}: " + " ".join(e.message for e in errors)
+    return f"{lead}: {len(errors)} answers need attention, each marked below. First: {errors[0].message}"
 
 
 async def _snapshot(session: AsyncSession, instrument: Instrument) -> None:
@@ -431,6 +447,9 @@ async def _store(
     return Recorded(assessment=assessment, results=results, flags=raised, interim_offered=interim)
 
 
+OPT_OUT_REASON = schedule_rules.OPT_OUT_REASON
+
+
 async def _opt_out(session: AsyncSession, *, actor: Actor, exposure_id: uuid.UUID, now: datetime) -> int:
     # The person wants no further check-ins for this incident: respected, never a flag.
     # Callers have the check-in through policy (record_checkin, person_opts_out).
@@ -443,7 +462,7 @@ async def _opt_out(session: AsyncSession, *, actor: Actor, exposure_id: uuid.UUI
     result = await session.exec(
         update(CheckIn)
         .where(col(CheckIn.exposure_id) == exposure_id, col(CheckIn.outcome).is_(None))
-        .values(outcome="cancelled", outcome_reason="opted out of further check-ins", recorded_at=now)
+        .values(outcome="cancelled", outcome_reason=OPT_OUT_REASON, recorded_at=now)
         .execution_options(synchronize_session=False)
     )
     await flags.release_monitors(session, exposure_id=exposure_id, now=now)
@@ -466,6 +485,46 @@ async def person_opts_out(session: AsyncSession, *, actor: Actor, checkin_id: uu
         raise NotFound()
     await _lock_exposure(session, checkin.exposure_id)
     return await _opt_out(session, actor=actor, exposure_id=checkin.exposure_id, now=now)
+
+
+async def person_opts_back_in(
+    session: AsyncSession, *, actor: Actor, checkin_id: uuid.UUID, now: datetime, settings: Settings
+) -> int:
+    """The person takes back "no more check-ins" within TRIM_OPT_OUT_UNDO_HOURS: the
+    check-ins it cancelled are open again (with the same peer); returns how many. 409 later."""
+    checkin = await policy.access_checkin(session, actor, checkin_id)
+    if checkin.person_id != actor.id:
+        raise NotFound()
+    exposure = await _lock_exposure(session, checkin.exposure_id)
+    opted = exposure.opted_out_at
+    if opted is None:
+        return 0
+    if now - opted > settings.opt_out_undo:
+        raise Conflict("It is too late to undo this here; you can ask for a peer at any time.")
+    result = await session.exec(
+        update(CheckIn)
+        .where(
+            col(CheckIn.exposure_id) == exposure.id,
+            col(CheckIn.outcome) == Outcome.cancelled,
+            col(CheckIn.outcome_reason) == OPT_OUT_REASON,
+            col(CheckIn.recorded_at) >= opted,
+        )
+        .values(outcome=None, outcome_reason=None, recorded_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    exposure.opted_out_at = None
+    session.add(exposure)
+    audit.record(
+        session,
+        actor=actor,
+        action="exposure.opted_back_in",
+        target_type="exposure",
+        target_id=exposure.id,
+        subject_id=exposure.person_id,
+        at=now,
+    )
+    await session.flush()
+    return int(result.rowcount or 0)
 
 
 async def _current_assessment(session: AsyncSession, checkin_id: uuid.UUID) -> Assessment | None:

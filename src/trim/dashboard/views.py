@@ -624,16 +624,35 @@ def period_dates(dashboard: Dashboard) -> tuple[str, str]:
 # -- CSV -----------------------------------------------------------------------------------------
 
 
+# Each dimension's code (for a spreadsheet's formulas) and, beside it, the words a reader sees.
+CSV_HEADER = [
+    "figure",
+    "figure_title",
+    "measure",
+    *(column for name in CSV_DIMENSIONS for column in (name, f"{name}_label")),
+    "value",
+    "from",
+    "to",
+]
+
+
 def as_csv(dashboard: Dashboard) -> str:
-    """One tidy long table of every figure: figure, measure, its dimensions, value, and on
-    every row the period the figures are for (local dates, both included)."""
+    """One tidy long table of every figure: figure (id and title), measure, its dimensions
+    (code and label), value, and on every row the period the figures are for (local dates,
+    both included)."""
     first, last = period_dates(dashboard)
-    header = ["figure", "measure", *CSV_DIMENSIONS, "value", "from", "to"]
     rows = (
-        [figure_id, measure, *dims, rules.plain_number(value), first, last]
+        [figure_id, figure.title, measure, *dims, rules.plain_number(value), first, last]
         for figure_id, figure in dashboard.figures.items()
         for row in figure.rows
-        for dims in [[row.dims.get(name, "") for name in CSV_DIMENSIONS]]
+        for dims in [
+            [
+                cell
+                for name in CSV_DIMENSIONS
+                for code in [row.dims.get(name, "")]
+                for cell in (code, label(name, code) if code else "")
+            ]
+        ]
         for measure, value in row.values.items()
     )
-    return csv_text([header, *rows])
+    return csv_text([CSV_HEADER, *rows])

@@ -16,6 +16,7 @@ from trim.errors import Conflict, InvalidInput
 from trim.flags import rules, service
 from trim.flags.models import FlagStatus
 from trim.guards import current_actor, requires
+from trim.referrals.models import REFERRAL_STATUS_LABELS
 from trim.web import form_data, nav_item, now_of, page, redirect
 
 NAV = (nav_item("Flags", "/flags", "peer", "lead", place=80),)
@@ -42,6 +43,7 @@ async def flag_page(
         status=status,
         view=view,
         causes=rules.CAUSES,
+        referral_labels=REFERRAL_STATUS_LABELS,
         ack_actions=rules.ACK_ACTIONS,
         monitor_days=(settings.monitor_min_days, settings.monitor_default_days, settings.monitor_max_days),
         clinicians=choices.clinicians,

@@ -1,4 +1,5 @@
-"""My check-ins (peer and person), the lead's overview, and a peer's calendar feed of them."""
+"""The peer's "People I check in with", the person's "Check-ins for you", the lead's overview,
+and a peer's calendar feed of them."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from trim.web import form_data, nav_item, now_of, page, redirect
 
 # This area's navigation entries; place orders them among every area's (app.py composes).
 NAV = (
-    nav_item("My check-ins", "/checkins", "peer", place=10),
+    nav_item("People I check in with", "/checkins", "peer", place=10),
     nav_item("Overview", "/overview", "lead", place=40),
     nav_item("Check-ins for you", "/me/checkins", "responder", place=110),
 )
@@ -84,7 +85,26 @@ class CheckinPages(Controller):
             mine_as="person",
             limit=500,
         )
-        return page(request, "followups/for_me.html", checkins=views, labels=rules.STATUS_LABELS)
+        now = now_of(request)
+        # Stopped by "no more check-ins" recently: one undo per incident, with a check-in to name it by.
+        undoable = {
+            v.exposure_id: v
+            for v in views
+            if v.status == CheckInStatus.cancelled
+            and v.outcome_reason == rules.OPT_OUT_REASON
+            and v.recorded_at is not None
+            and now - v.recorded_at <= settings.opt_out_undo
+        }
+        about = await service.incidents_about(db, actor=actor, incident_ids=[v.incident_id for v in views])
+        return page(
+            request,
+            "followups/for_me.html",
+            checkins=views,
+            labels=rules.STATUS_LABELS,
+            incidents=about,
+            undoable=list(undoable.values()),
+            undo_window=settings.opt_out_undo,
+        )
 
     @post("/checkins/{checkin_id:uuid}/different-peer", guards=[signed_in])
     async def different_peer(

@@ -13,6 +13,9 @@ from sqlmodel import col
 
 from trim.followups.models import CheckIn, CheckInStatus
 
+# The reason a check-in cancelled by the person's "no more check-ins" carries (undo finds them by it).
+OPT_OUT_REASON = "opted out of further check-ins"
+
 OPEN_STATUSES: tuple[str, ...] = (CheckInStatus.upcoming, CheckInStatus.due, CheckInStatus.overdue)
 CLOSED_STATUSES: tuple[str, ...] = (
     CheckInStatus.completed,

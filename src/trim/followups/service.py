@@ -19,7 +19,7 @@ from trim.config import Settings
 from trim.errors import Conflict, InvalidInput, NotFound
 from trim.followups import eligibility, rules
 from trim.followups.models import CheckIn, Outcome, PeerChangeRequest
-from trim.incidents.models import Exposure, Incident
+from trim.incidents.models import KIND_LABELS, Exposure, Incident, IncidentKind
 from trim.notifications import service as notifications
 from trim.privacy import audit, policy
 
@@ -811,6 +811,44 @@ async def checkin_header(
     what was typed. Not audited: the page that showed it was, and nothing more is read now."""
     checkin = await policy.access_checkin(session, actor, checkin_id)
     return (await _views(session, [checkin], now=now, settings=settings))[0]
+
+
+@dataclass(frozen=True)
+class AboutIncident:
+    """What and when an incident was, to name the check-ins that belong to it."""
+
+    kind_label: str
+    occurred_at: datetime
+
+
+async def incidents_about(
+    session: AsyncSession, *, actor: Actor, incident_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, AboutIncident]:
+    """Kind and date of those of these incidents the actor may see (the others left out)."""
+    wanted = list(set(incident_ids))
+    if not wanted:
+        return {}
+    rows = await session.exec(select(Incident).where(policy.incident_scope(actor), col(Incident.id).in_(wanted)))
+    return {
+        i.id: AboutIncident(
+            f"Other: {i.kind_other}"
+            if i.kind == IncidentKind.other and i.kind_other
+            else KIND_LABELS.get(i.kind, i.kind),
+            i.occurred_at,
+        )
+        for i in rows
+    }
+
+
+async def contact_for_checkin(
+    session: AsyncSession, *, actor: Actor, checkin_id: uuid.UUID
+) -> accounts.PersonContact | None:
+    """The person's phone and email for the peer assigned to this check-in; None for anyone
+    else who may see the check-in (404 for those who may not)."""
+    checkin = await policy.access_checkin(session, actor, checkin_id)
+    if not policy.can_see_contact_on_checkin(actor, checkin):
+        return None
+    return await accounts.contact_of(session, checkin.person_id)
 
 
 async def checkins_for_exposures(

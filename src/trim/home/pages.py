@@ -9,7 +9,9 @@ from litestar.response import Redirect, Template
 
 from trim.accounts import factors
 from trim.accounts import service as accounts
+from trim.accounts.rules import phone_display
 from trim.deps import Conf, Db
+from trim.errors import InvalidInput
 from trim.followups import service as followups
 from trim.guards import current_actor, requires, signed_in
 from trim.home import service
@@ -28,16 +30,40 @@ class HomePages(Controller):
 
     @get("/profile", guards=[signed_in])
     async def profile(self, request: Request[Any, Any, Any], db: Db) -> Template:
+        return await self._profile(request, db)
+
+    async def _profile(self, request: Request[Any, Any, Any], db: Db, *, status: int = 200, **context: Any) -> Template:
         actor = current_actor(request)
         person = await accounts.person_view(db, actor.person_id)
         stations = await accounts.station_names(db)
+        region = settings_of(request).phone_region
+        context.setdefault("values", {"phone": phone_display(person.phone, region=region) if person.phone else ""})
         return page(
             request,
             "accounts/profile.html",
+            status=status,
             person=person,
             station=stations.get(person.station_id) if person.station_id else None,
             second_factor=await factors.status(db, actor.person_id),
             second_factor_required=bool(set(person.roles) & set(settings_of(request).mfa_required_roles)),
+            **context,
+        )
+
+    @post("/profile/phone", guards=[signed_in])
+    async def phone(self, request: Request[Any, Any, Any], db: Db, settings: Conf) -> Template | Redirect:
+        """The person's own phone number: their peer uses it to call them."""
+        form = await form_data(request)
+        typed = form.get("phone", "")
+        try:
+            stored = await accounts.set_own_phone(
+                db, actor=current_actor(request), phone=typed, now=now_of(request), settings=settings
+            )
+        except InvalidInput as exc:
+            return await self._profile(
+                request, db, status=422, values={"phone": typed}, errors=exc.field_messages(), error=exc.detail
+            )
+        return redirect(
+            request, "/profile", "Your phone number is saved." if stored else "Your phone number is removed."
         )
 
     @post("/profile/availability", guards=[requires("peer")])

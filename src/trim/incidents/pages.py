@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Any
@@ -154,7 +155,10 @@ class IncidentPages(Controller):
             return await self._render_form(request, db, state, results=None)
         if action.startswith("add:"):
             state.chosen.append(action.split(":", 1)[1])
-            return await self._render_form(request, db, state, results=None)
+            # The search stays, with its matches, so several can be added from one search.
+            q = form.get("q", "")
+            found = await accounts.search_people(db, actor=actor, q=q, limit=25) if q.strip() else None
+            return await self._render_form(request, db, state, results=found)
         if action == "search":
             found = await accounts.search_people(db, actor=actor, q=form.get("q", ""), limit=25)
             return await self._render_form(request, db, state, results=found)
@@ -186,11 +190,14 @@ class IncidentPages(Controller):
         )
 
     @get("/people-search", guards=[requires(*INCIDENT_LOGGERS)])
-    async def people_search(self, request: Request[Any, Any, Any], db: Db, q: FromQuery[str] = "") -> Template:
-        """The live search fragment for the picker (htmx); the form works without it."""
+    async def people_search(
+        self, request: Request[Any, Any, Any], db: Db, q: FromQuery[str] = "", pick: FromQuery[str] = ""
+    ) -> Template:
+        """The live search fragment for the picker (htmx); the form works without it. With
+        pick=1 each match is a tick box, so many can be added from one search."""
         found = await accounts.search_people(db, actor=current_actor(request), q=q, limit=25) if q.strip() else []
         stations = await accounts.station_names(db)
-        return page(request, "incidents/_people_results.html", results=found, station_names=stations)
+        return page(request, "incidents/_people_results.html", results=found, station_names=stations, pick=pick == "1")
 
     @get("/{incident_id:uuid}", guards=[requires("lead", "peer", "supervisor", "responder")])
     async def detail(
@@ -286,23 +293,49 @@ class IncidentPages(Controller):
     async def add_person(
         self, request: Request[Any, Any, Any], db: Db, settings: Conf, incident_id: FromPath[uuid.UUID]
     ) -> Redirect:
+        """Add one or many: people ticked in a name search, and staff numbers pasted as a list
+        (one per line, or separated by commas or spaces). Each is added or said why not."""
         form = await form_data(request)
+        back = f"/incidents/{incident_id}"
+        kind = form.get("exposure", "direct")
+        refs: list[tuple[str, service.ExposureRef]] = []
         try:
-            person_id = _uuid(form.get("person_id"), "person_id")
-            ref = service.ExposureRef(
-                form.get("exposure", "direct"), person_id, None if person_id else form.get("staff_number")
-            )
-            await service.add_exposure(
-                db,
-                actor=current_actor(request),
-                incident_id=incident_id,
-                ref=ref,
-                now=now_of(request),
-                settings=settings,
-            )
+            ids = [_uuid(v, "pick") for v in await form_list(request, "pick")]
+            ids.append(_uuid(form.get("person_id"), "person_id"))
         except InvalidInput as exc:
-            return redirect(request, f"/incidents/{incident_id}", exc.detail, "error")
-        return redirect(request, f"/incidents/{incident_id}", "Added. Their check-ins are scheduled.")
+            return redirect(request, back, exc.detail, "error")
+        for pid in dict.fromkeys(i for i in ids if i is not None):
+            refs.append(("", service.ExposureRef(kind, pid)))
+        numbers = " ".join((form.get("staff_numbers", ""), form.get("staff_number", "")))
+        for number in dict.fromkeys(n for n in re.split(r"[\s,;]+", numbers) if n):
+            refs.append((number, service.ExposureRef(kind, None, number)))
+        if not refs:
+            return redirect(request, back, "Tick someone found by name, or type their staff numbers.", "error")
+        added: list[uuid.UUID] = []
+        refused: list[str] = []
+        for label, ref in refs:
+            try:
+                exposure = await service.add_exposure(
+                    db,
+                    actor=current_actor(request),
+                    incident_id=incident_id,
+                    ref=ref,
+                    now=now_of(request),
+                    settings=settings,
+                )
+            except InvalidInput as exc:
+                refused.append(f"{label}: {exc.detail}" if label else exc.detail)
+            else:
+                added.append(exposure.person_id)
+        names = await accounts.names_of(db, added)
+        message = ""
+        if added:  # a flash is a cookie: a long list is counted, not spelt out
+            who = ", ".join(names.get(p, "") for p in added) if len(added) <= 8 else f"{len(added)} people"
+            message = f"Added {who}. Their check-ins are scheduled."
+        if refused:
+            more = f" (and {len(refused) - 8} more)" if len(refused) > 8 else ""
+            message += (" " if message else "") + "Not added: " + " ".join(refused[:8]) + more
+        return redirect(request, back, message, "error" if refused and not added else "success")
 
     @post("/{incident_id:uuid}/people/{person_id:uuid}/remove", guards=[requires(*INCIDENT_LOGGERS)])
     async def remove_person(

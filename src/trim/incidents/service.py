@@ -480,6 +480,17 @@ async def incident_detail(
     return IncidentDetail(incident=summary, exposures=lines, can_manage=can_manage, hidden_people=hidden)
 
 
+async def incidents_by_id(
+    session: AsyncSession, *, actor: Actor, incident_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, IncidentSummary]:
+    """The facts of those of these incidents the actor may see (the others are left out)."""
+    wanted = list(set(incident_ids))
+    if not wanted:
+        return {}
+    rows = await session.exec(select(Incident).where(policy.incident_scope(actor), col(Incident.id).in_(wanted)))
+    return {s.id: s for s in await _summaries(session, list(rows))}
+
+
 async def list_incidents(
     session: AsyncSession,
     *,

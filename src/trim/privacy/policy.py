@@ -272,6 +272,12 @@ def can_record_checkin(actor: Actor, checkin: CheckIn) -> bool:
     )
 
 
+def can_see_contact_on_checkin(actor: Actor, checkin: CheckIn) -> bool:
+    """The assigned peer sees the person's phone and email, to reach them (design section 5,
+    Contact); the lead sees that a check-in is open, not how to ring the person."""
+    return can_record_checkin(actor, checkin)
+
+
 def exposure_scope_for_people(actor: Actor) -> ColumnElement[bool]:
     """Exposures whose person the actor may name with status (peer caseload, lead)."""
     if actor.is_token or actor.id is None:
@@ -450,6 +456,18 @@ def can_read_shared_assessment(actor: Actor, referral: Referral) -> bool:
         and referral.consent
         and referral.share_assessment
         and referral.share_confirmed_at is not None
+        and referral.status != ReferralStatus.withdrawn
+    )
+
+
+def can_see_contact_on_referral(actor: Actor, referral: Referral) -> bool:
+    """A clinician sees how to reach the person on a referral addressed to them that the
+    person consented to, until they withdraw consent."""
+    return (
+        not actor.is_token
+        and actor.is_clinician
+        and referral.clinician_id == actor.id
+        and referral.consent
         and referral.status != ReferralStatus.withdrawn
     )
 

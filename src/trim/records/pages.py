@@ -27,7 +27,9 @@ class RecordPages(Controller):
     @get("/me", guards=[signed_in])
     async def mine(self, request: Request[Any, Any, Any], db: Db, settings: Conf) -> Template:
         data = await records.own_record(db, actor=current_actor(request), settings=settings, now=now_of(request))
-        return page(request, "privacy/record.html", record=data)
+        grouped = records.group_reads(data["reads"], zone=settings.zone)
+        readers = len({r["who"] for r in data["reads"]})
+        return page(request, "privacy/record.html", record=data, reads=grouped, readers=readers)
 
     @get("/me/record.csv", guards=[signed_in])
     async def mine_csv(self, request: Request[Any, Any, Any], db: Db, settings: Conf) -> Response[str]:

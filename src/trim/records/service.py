@@ -9,8 +9,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, or_
 from sqlmodel import col, func, select
@@ -18,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trim.accounts import service as accounts
 from trim.accounts.actor import Actor
+from trim.accounts.models import Role
 from trim.accounts.rules import email_change_note
 from trim.assessments import service as assessments
 from trim.assessments.models import Assessment
@@ -272,16 +274,88 @@ async def reads_about(
     )
     names = await accounts.names_by_id(session, [e.actor_id for e in events])
     roles = await accounts.roles_by_person(session, [uuid.UUID(k) for k in names])
-    return [
-        {
-            "at": e.at,
-            "who": names.get(e.actor_id or "", OTHER_ACTORS.get(e.actor_id or "", "an integration")),
-            "their_roles": roles.get(uuid.UUID(e.actor_id), []) if e.actor_id in names else [],
-            "what": READ_LABELS.get(e.action, e.action),
-            "action": e.action,
-        }
-        for e in events
-    ]
+    peers = {str(p) for p in await session.exec(select(CheckIn.peer_id).where(CheckIn.person_id == person_id)) if p}
+    clinicians = {
+        str(c) for c in await session.exec(select(Referral.clinician_id).where(Referral.person_id == person_id)) if c
+    }
+    loggers: dict[str, str] = {}
+    if incident_ids:
+        rows = await session.exec(
+            select(Incident.id, Incident.logged_by_person_id).where(col(Incident.id).in_(incident_ids))
+        )
+        loggers = {str(i): str(by) for i, by in rows if by}
+    reads = []
+    for e in events:
+        reader = e.actor_id or ""
+        their_roles = roles.get(uuid.UUID(reader), []) if reader in names else []
+        why = why_they_saw(
+            reader,
+            their_roles,
+            e.action,
+            peer=reader in peers,
+            clinician=reader in clinicians,
+            logged_it=e.target_type == "incident" and loggers.get(e.target_id or "") == reader,
+        )
+        if why is None:
+            continue  # an incident opened by someone shown nothing of the person on it
+        reads.append(
+            {
+                "at": e.at,
+                "who": names.get(reader, OTHER_ACTORS.get(reader, "an integration")),
+                "their_roles": their_roles,
+                "why": why,
+                "what": READ_LABELS.get(e.action, e.action),
+                "action": e.action,
+            }
+        )
+    return reads
+
+
+def why_they_saw(
+    reader: str, roles: list[str], action: str, *, peer: bool, clinician: bool, logged_it: bool
+) -> str | None:
+    """In plain words why this reader could see what they saw; None when what they opened
+    showed them nothing about the person (an incident's page, to someone who is shown
+    neither the person's name nor anything of theirs on it)."""
+    if peer:
+        return "your peer supporter"
+    if clinician:
+        return "the clinician your referral went to"
+    if action == "incident.viewed":
+        if logged_it:
+            return "logged the incident: saw your name only"
+        if Role.lead in roles:
+            return "the programme lead: saw that you were on it, and the status of your check-ins"
+        return None
+    if Role.lead in roles:
+        return "the programme lead: sees status only, never your answers or notes"
+    if Role.admin in roles:
+        return "an administrator: your account details only, never your check-ins"
+    return ""
+
+
+def group_reads(reads: list[dict[str, Any]], *, zone: ZoneInfo) -> list[dict[str, Any]]:
+    """The same reads, one row per person, reason, kind of read and local day, newest
+    first, with how many times and from when to when (five reads in a minute are one row)."""
+    groups: dict[tuple[str, str, str, date], dict[str, Any]] = {}
+    for r in reads:  # newest first
+        day = r["at"].astimezone(zone).date()
+        key = (r["who"], r["why"], r["what"], day)
+        if key in groups:
+            group = groups[key]
+            group["times"] += 1
+            group["first"] = r["at"]
+        else:
+            groups[key] = {
+                "who": r["who"],
+                "why": r["why"],
+                "what": r["what"],
+                "day": day,
+                "first": r["at"],
+                "last": r["at"],
+                "times": 1,
+            }
+    return list(groups.values())
 
 
 def _flat(value: Any) -> str:

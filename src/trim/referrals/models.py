@@ -22,6 +22,17 @@ class ReferralStatus(StrEnum):
     withdrawn = "withdrawn"  # the person withdrew consent
 
 
+# How a referral's status reads, wherever it is shown (the flag's page and the referral's).
+REFERRAL_STATUS_LABELS = {
+    "declined": "Declined by the person",
+    "referred": "Referred, waiting for contact",
+    "contact_made": "Contact made",
+    "taken_up": "Taken up",
+    "not_taken_up": "Not taken up",
+    "closed": "Closed",
+    "withdrawn": "Consent withdrawn",
+}
+
 OPEN_REFERRAL_STATUSES = ("referred", "contact_made")
 CONSENTED_STATUSES = ("referred", "contact_made", "taken_up", "not_taken_up", "closed", "withdrawn")
 

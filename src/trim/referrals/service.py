@@ -21,18 +21,16 @@ from trim.followups.models import CheckIn
 from trim.notifications import service as notifications
 from trim.privacy import audit, crypto, policy
 from trim.referrals import rules
-from trim.referrals.models import OPEN_REFERRAL_STATUSES, Referral, ReferralService, ReferralStatus
+from trim.referrals.models import (
+    OPEN_REFERRAL_STATUSES,
+    REFERRAL_STATUS_LABELS,
+    Referral,
+    ReferralService,
+    ReferralStatus,
+)
 
 CLINICIAN_STATUSES = ("contact_made", "taken_up", "not_taken_up", "closed")
-STATUS_LABELS = {
-    "declined": "Declined by the person",
-    "referred": "Referred, waiting for contact",
-    "contact_made": "Contact made",
-    "taken_up": "Taken up",
-    "not_taken_up": "Not taken up",
-    "closed": "Closed",
-    "withdrawn": "Consent withdrawn",
-}
+STATUS_LABELS = REFERRAL_STATUS_LABELS
 
 
 async def offer_referral(
@@ -171,6 +169,8 @@ async def set_status(
     referral = await policy.access_referral(session, actor, referral_id)
     if referral.clinician_id != actor.id:
         raise NotFound()
+    if not status:
+        raise InvalidInput.field("status", "Choose what happened with this referral; nothing was recorded.")
     if status not in CLINICIAN_STATUSES:
         raise InvalidInput.field("status", f"Use one of: {', '.join(CLINICIAN_STATUSES)}.")
     if referral.status in (ReferralStatus.closed, ReferralStatus.withdrawn, ReferralStatus.declined):
@@ -236,6 +236,8 @@ class ReferralView:
     flag_cause: str | None
     shared: list[SharedAssessment] = field(default_factory=list)
     unnamed: bool = False  # person_name is a pseudonym: the person's id is not shown either
+    # How to reach the person: only for the clinician on a referral the person consented to.
+    contact: accounts.PersonContact | None = None
 
     @property
     def status_label(self) -> str:
@@ -332,6 +334,8 @@ async def referral_detail(
     referral = await policy.access_referral(session, actor, referral_id)
     view = (await referral_views(session, [referral], actor=actor))[0]
     view.shared = await shared_assessments(session, actor=actor, referral=referral, settings=settings, now=now)
+    if policy.can_see_contact_on_referral(actor, referral) and not view.unnamed:
+        view.contact = await accounts.contact_of(session, referral.person_id)
     audit.record_row(session, actor=actor, action="referral.viewed", row=referral, at=now)
     return view
 

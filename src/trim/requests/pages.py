@@ -15,7 +15,7 @@ from trim.errors import Conflict, InvalidInput
 from trim.guards import current_actor, requires, signed_in
 from trim.requests import conversation, service
 from trim.requests.models import CONTACT_LABELS, OUTCOME_LABELS, URGENCY_LABELS
-from trim.web import form_data, nav_item, now_of, page, redirect, settings_of
+from trim.web import actor_of, form_data, nav_item, now_of, page, redirect, settings_of
 
 # This area's navigation entries; place orders them among every area's (app.py composes).
 NAV = (
@@ -34,10 +34,13 @@ def _uuid(value: str | None) -> uuid.UUID | None:
 class RequestPages(Controller):
     include_in_schema = False
 
-    @get("/ask", guards=[signed_in])
-    async def poster(self) -> Redirect:
-        """The short link for a station poster."""
-        return Redirect(path="/requests/new", status_code=303)
+    @get("/ask")
+    async def poster(self, request: Request[Any, Any, Any], settings: Conf) -> Template | Redirect:
+        """The short link for a station poster: straight to the form when signed in; before
+        sign-in, what asking means (confidential, and its one limit) and the crisis numbers."""
+        if actor_of(request) is not None:
+            return Redirect(path="/requests/new", status_code=303)
+        return page(request, "requests/ask.html", crisis_guidance=settings.crisis_guidance)
 
     @get("/requests/new", guards=[signed_in])
     async def new(self, request: Request[Any, Any, Any], db: Db) -> Template:
@@ -72,8 +75,6 @@ class RequestPages(Controller):
     async def submit(self, request: Request[Any, Any, Any], db: Db, settings: Conf) -> Template | Redirect:
         form = await form_data(request)
         try:
-            if form.get("safety_concern") not in ("yes", "no"):
-                raise InvalidInput.field("safety_concern", "Please answer this question (yes or no).")
             created = await service.submit(
                 db,
                 actor=current_actor(request),
@@ -89,6 +90,7 @@ class RequestPages(Controller):
                     preferred_background=form.get("preferred_background"),
                     message=form.get("message"),
                     anonymous=form.get("anonymous") == "yes",
+                    safety_answered=form.get("safety_concern") in ("yes", "no"),
                 ),
             )
         except InvalidInput as exc:

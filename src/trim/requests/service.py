@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from trim.accounts import service as accounts
 from trim.accounts.actor import Actor
 from trim.accounts.models import Person, PersonRole, Role
+from trim.accounts.rules import is_valid_email, normalize_email, normalize_phone
 from trim.config import Settings
 from trim.errors import Conflict, FieldError, InvalidInput, NotFound
 from trim.flags import service as flags
@@ -51,6 +52,8 @@ class RequestInput:
     message: str | None = None
     # Without my name: the peer sees a pseudonym until they choose to show it.
     anonymous: bool = False
+    # False when a form left the safety question unanswered: reported with everything else.
+    safety_answered: bool = True
 
 
 async def peer_facts(session: AsyncSession, actor: Actor) -> PeerFacts | None:
@@ -89,6 +92,10 @@ async def submit(
     if actor.is_token or actor.id is None:
         raise NotFound()
     errors: list[FieldError] = []
+    if not data.safety_answered:
+        errors.append(
+            FieldError("safety_concern", "Answer the safety question, about harming yourself or others (yes or no).")
+        )
     if data.urgency not in URGENCY_LABELS:
         errors.append(FieldError("urgency", "Choose how soon: today, this week or when convenient."))
     if data.contact_method not in CONTACT_LABELS:
@@ -105,6 +112,13 @@ async def submit(
         errors.append(FieldError("contact", "Without your name, leave the number or email empty."))
     if data.contact_method in (ContactMethod.phone, ContactMethod.text, ContactMethod.email) and not contact:
         errors.append(FieldError("contact", "Tell us the number or address to use."))
+    elif contact and data.contact_method in (ContactMethod.phone, ContactMethod.text):
+        try:
+            normalize_phone(contact, region=settings.phone_region)
+        except ValueError as exc:
+            errors.append(FieldError("contact", str(exc)))
+    elif contact and data.contact_method == ContactMethod.email and not is_valid_email(normalize_email(contact)):
+        errors.append(FieldError("contact", "Enter an email address like name@example.org."))
     if len(contact) > CONTACT_MAX:
         errors.append(FieldError("contact", f"Keep it under {CONTACT_MAX} characters."))
     message = (data.message or "").strip()
@@ -118,7 +132,7 @@ async def submit(
     ):
         errors.append(FieldError("preferred_peer_id", "Choose a peer supporter from the list, or leave it empty."))
     if errors:
-        raise InvalidInput("Your request was not sent: " + errors[0].message, errors)
+        raise InvalidInput("Your request was not sent: " + " ".join(e.message for e in errors), errors)
     me = await session.get(Person, actor.id)
     request = PeerRequest(
         requester_id=actor.person_id,
@@ -259,6 +273,8 @@ async def close(
     request, level, _ = await _visible(session, actor, request_id, now)
     if level != "taken":
         raise NotFound()
+    if not outcome:
+        raise InvalidInput.field("outcome", "Choose how the request ended; it is still open.")
     if outcome not in OUTCOME_LABELS:
         raise InvalidInput.field("outcome", f"Choose one of: {', '.join(OUTCOME_LABELS)}.")
     if request.status != RequestStatus.accepted:
