@@ -64,6 +64,7 @@ from trim.metrics.plugin import OperationsPlugin
 from trim.migrations import ensure_migrated
 from trim.notifications.routes import NotificationPages
 from trim.notifications.worker import Worker, running
+from trim.offline.routes import OfflinePages
 from trim.peers import pages as peers_pages
 from trim.peers.api import PeerCareApi
 from trim.peers.pages import PeerCarePages
@@ -220,6 +221,7 @@ def route_handlers() -> list[Any]:
         DashboardPages,
         SharedNoteApi,
         SharedNotePages,
+        OfflinePages,
         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
     ]
 

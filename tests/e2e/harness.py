@@ -83,6 +83,7 @@ class UI:
         self._checked_upto = 0
         self._shots = 0
         self._errors: list[str] = []
+        self._expected_failures: list[re.Pattern[str]] = []
         self.page.on("framenavigated", self._on_navigated)
         self.page.on("pageerror", lambda exc: self._errors.append(f"uncaught: {exc}"))
         self.page.on("console", self._on_console)
@@ -101,9 +102,18 @@ class UI:
         source = message.location.get("url", "")
         if message.text.startswith("Failed to load resource") and source == self.page.url:
             return
+        if message.text.startswith("Failed to load resource") and any(
+            p.search(source) for p in self._expected_failures
+        ):
+            return
         if source.endswith("/favicon.ico"):  # the app has no icon yet; browsers ask anyway
             return
         self._errors.append(f"console: {message.text} ({source})")
+
+    def expect_failed_loads(self, url_pattern: str) -> None:
+        """A script on the page will be refused at these addresses on purpose (a recording
+        sent after the session ended answers 401): not a fault."""
+        self._expected_failures.append(re.compile(url_pattern))
 
     def unchecked_pages(self) -> list[str]:
         return self._navigations[self._checked_upto :]

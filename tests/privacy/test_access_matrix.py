@@ -57,6 +57,11 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("GET", "/health"): Rule(PUBLIC),
     ("GET", "/health/live"): Rule(PUBLIC),
     ("GET", "/health/ready"): Rule(PUBLIC),
+    # the installable app (section 16): nothing in them about anyone
+    ("GET", "/manifest.webmanifest"): Rule(PUBLIC),
+    ("GET", "/sw.js"): Rule(PUBLIC),
+    ("GET", "/offline"): Rule(PUBLIC),
+    ("GET", "/api/me/offline-key"): Rule(EVERYONE),  # one's own device key
     ("GET", "/signin"): Rule(PUBLIC),
     ("POST", "/signin"): Rule(PUBLIC),
     ("POST", "/api/session"): Rule(PUBLIC),
