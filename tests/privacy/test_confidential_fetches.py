@@ -60,7 +60,7 @@ REVIEWED = {
     "incidents.service.exposure_counts": "counts for incidents the caller fetched through policy",
     "peers.jobs.sweep_quiet": "a sweep: moves quiet peers' check-ins; emails say nothing of whom",
     "records.service.own_record": "every query is filtered to the actor's own person id",
-    "records.service.reads_about": "called by own_record for the actor's own person id: audit metadata of reads about them",
+    "records.service.reads_about": "for own_record, the actor's own person id: who read about them (audit metadata)",
     "demo.peers_with_checkins_due": "the demo's first-run listing: counts per demo peer, on a database it just seeded",
     "demo_checkins.seed_history_support": "seeds the demo database it just made; returns nothing",
     "records.retention.purge": "the retention job: de-identifies, shows nothing",
