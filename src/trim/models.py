@@ -6,6 +6,7 @@ from trim.assessments import models as assessments_models  # noqa: F401
 from trim.db import metadata
 from trim.flags import models as flags_models  # noqa: F401
 from trim.followups import models as followups_models  # noqa: F401
+from trim.groups import models as groups_models  # noqa: F401
 from trim.incidents import models as incidents_models  # noqa: F401
 from trim.notifications import models as notifications_models  # noqa: F401
 from trim.peers import models as peers_models  # noqa: F401
