@@ -53,6 +53,7 @@ from trim.followups import pages as followups_pages
 from trim.followups.api import CheckinApi
 from trim.followups.pages import CalendarFeeds, CheckinPages
 from trim.followups.rules import kind_label
+from trim.groups.api import GroupsApi
 from trim.guards import no_tokens_by_default, second_factor_gate
 from trim.home.pages import HomePages
 from trim.incidents import pages as incidents_pages
@@ -213,6 +214,7 @@ def route_handlers() -> list[Any]:
         RequestApi,
         ConversationApi,
         PeerCareApi,
+        GroupsApi,
         PeerCarePages,
         RequestPages,
         NotificationPages,

@@ -278,6 +278,15 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("GET", "/supervision"): Rule("LM"),
     ("POST", "/api/supervision/{task_id:uuid}/outcome"): Rule("LM", json={"outcome": "held"}),
     ("POST", "/supervision/{task_id:uuid}/outcome"): Rule("LM", form={"outcome": "held"}),
+    # high-exposure groups (section 14): the lead's; a person's own groups and opt-out
+    ("GET", "/api/groups"): Rule("L"),
+    ("POST", "/api/groups"): Rule("L", json={"name": "CSI", "cadence_days": 90}),
+    ("PUT", "/api/groups/{group_id:uuid}"): Rule("L", json={"name": "CSI", "cadence_days": 90}),
+    ("GET", "/api/groups/{group_id:uuid}/members"): Rule("L"),
+    ("PUT", "/api/groups/{group_id:uuid}/members"): Rule("L", json={"person_ids": []}),
+    ("GET", "/api/people/{person_id:uuid}/groups"): Rule("RL"),
+    ("GET", "/api/me/periodic"): Rule(EVERYONE),
+    ("PUT", "/api/me/periodic"): Rule(EVERYONE, json={"opted_out": False}),
 }
 
 
@@ -371,6 +380,10 @@ async def seed(
     async with signed_in(client, cast.lead) as lead:
         services_page = (await lead.get("/services")).text
     service_id = services_page.split('action="/services/', 1)[1].split('"', 1)[0]
+    async with signed_in(client, cast.lead) as lead:
+        group = (await lead.post("/api/groups", json={"name": "Control room", "cadence_days": 180})).json()
+        members = {"person_ids": [str(cast.responder.id)]}
+        assert (await lead.put(f"/api/groups/{group['id']}/members", json=members)).status_code == 200
     ids = {
         "incident_id": incident["id"],
         "person_id": str(cast.responder.id),
@@ -386,6 +399,7 @@ async def seed(
         "other_peer_id": str(other.id),
         "peer_id": str(peer.id),
         "task_id": task["id"],
+        "group_id": group["id"],
     }
     people = {
         "R": cast.responder,
@@ -413,6 +427,7 @@ def fill(template: str, rule: Rule, ids: dict[str, str]) -> str:
         "request_id",
         "note_id",
         "task_id",
+        "group_id",
         "service_id",
         "station_id",
         "file_path",

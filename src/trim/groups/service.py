@@ -217,6 +217,13 @@ async def standing(session: AsyncSession, *, actor: Actor, person_id: uuid.UUID)
     return PeriodicStanding(groups=rows, opted_out=opted_out)
 
 
+async def own_standing(session: AsyncSession, *, actor: Actor) -> PeriodicStanding:
+    """The signed-in person's own groups and opt-out (an integration token has none: 404)."""
+    if actor.is_token or actor.id is None:
+        raise NotFound()
+    return await standing(session, actor=actor, person_id=actor.id)
+
+
 async def set_opt_out(session: AsyncSession, *, actor: Actor, opted_out: bool, now: datetime) -> PeriodicStanding:
     """The person opts out of periodic check-ins once for all (or back in); no reason asked."""
     if actor.is_token:
