@@ -431,6 +431,7 @@ def roster_import(file: str, invite: bool) -> None:
     from trim.accounts.roster import import_roster
     from trim.db import utcnow
     from trim.errors import InvalidInput
+    from trim.groups import service as exposure_groups
     from trim.peers import service as peers
 
     settings = _settings()
@@ -452,6 +453,7 @@ def roster_import(file: str, invite: bool) -> None:
                 on_progress=on_progress,
                 invite=invite,
                 record_course=peers.record_course,
+                record_groups=exposure_groups.set_person_groups,
             )
 
         try:

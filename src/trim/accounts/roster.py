@@ -36,6 +36,15 @@ from trim.privacy import audit
 MAX_BYTES = 20 * 1024 * 1024
 
 
+class GroupsRecorder(Protocol):
+    """Makes a person's high-exposure groups exactly these names from the `groups` column and
+    returns the names no group has (trim.groups passes its own)."""
+
+    async def __call__(
+        self, session: AsyncSession, *, person_id: uuid.UUID, names: list[str], now: datetime, actor: Actor
+    ) -> list[str]: ...
+
+
 class CourseRecorder(Protocol):
     """Records a peer's course from the trained_on / refresher_due columns (trim.peers
     passes its own, so accounts need not know the peers' tables)."""
@@ -131,6 +140,7 @@ async def import_roster(
     on_progress: Callable[[int, int], None] | None = None,
     invite: bool = False,
     record_course: CourseRecorder | None = None,
+    record_groups: GroupsRecorder | None = None,
 ) -> RosterReport:
     """Import every good row; report every bad one with its line number. Safe to run twice.
 
@@ -138,7 +148,9 @@ async def import_roster(
     invitation is emailed one. A new email for someone already here is only pending until
     they confirm it from that address (email_change). Lines granting the lead, clinician
     or admin role are listed in the report and the leads are emailed once. With
-    `record_course`, a row's trained_on / refresher_due become the peer's course."""
+    `record_course`, a row's trained_on / refresher_due become the peer's course; with
+    `record_groups`, a row's groups become the person's high-exposure groups (a name no group
+    has is reported on its line; the rest of the line is imported)."""
     parsed = parse_roster(read_csv(data), phone_region=settings.phone_region)
     report = RosterReport(problems=list(parsed.problems))
     rows = parsed.rows
@@ -303,6 +315,15 @@ async def import_roster(
                     refresher_due=row.refresher_due,
                     now=now,
                 )
+            if row.groups is not None and record_groups is not None:
+                await session.flush()  # the person exists before their memberships
+                unknown = await record_groups(
+                    session, person_id=existing_by_staff[row.staff_number].id, names=row.groups, now=now, actor=actor
+                )
+                for name in unknown:
+                    report.problems.append(
+                        RosterProblem(row.line, f"no high-exposure group is called {name!r}; the rest was imported")
+                    )
         if on_progress and (index % 100 == 0 or index == total):
             await session.flush()
             on_progress(index, total)

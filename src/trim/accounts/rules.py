@@ -18,7 +18,7 @@ EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ROSTER_COLUMNS = ("staff_number", "name", "email", "station", "roles")
 # Columns a roster may have; a file without one leaves that field of everyone as it is.
 # trained_on / refresher_due: the peer's practitioner course (design section 13), ISO dates.
-ROSTER_OPTIONAL_COLUMNS = ("manager_staff_number", "phone", "trained_on", "refresher_due")
+ROSTER_OPTIONAL_COLUMNS = ("manager_staff_number", "phone", "trained_on", "refresher_due", "groups")
 
 ROLE_LABELS = {
     "responder": "Responder",
@@ -92,6 +92,9 @@ class RosterRow:
     # The peer's practitioner course, when the file carries trained_on (refresher_due optional).
     trained_on: date | None = None
     refresher_due: date | None = None
+    # High-exposure group names (separated by ;): None when the file has no groups column
+    # (memberships stay as they are), [] when the cell is empty (in no group).
+    groups: list[str] | None = None
 
 
 @dataclass
@@ -135,6 +138,8 @@ def parse_roster(records: list[tuple[int, dict[str, str]]], *, phone_region: str
         refresher_due, refresher_problem = _roster_date(record, "refresher_due")
         phone = record.get("phone")
         phone = phone.strip() if phone is not None else None
+        groups_cell = record.get("groups")
+        groups = _roster_groups(groups_cell) if groups_cell is not None else None
         phone_reason = None
         if phone:
             try:
@@ -181,10 +186,30 @@ def parse_roster(records: list[tuple[int, dict[str, str]]], *, phone_region: str
         seen_email[email] = line
         parsed.rows.append(
             RosterRow(
-                line, staff, name, email, station, roles or ["responder"], manager, phone, trained_on, refresher_due
+                line,
+                staff,
+                name,
+                email,
+                station,
+                roles or ["responder"],
+                manager,
+                phone,
+                trained_on,
+                refresher_due,
+                groups,
             )
         )
     return parsed
+
+
+def _roster_groups(cell: str) -> list[str]:
+    """The group names of a roster cell, tidied, each once (ignoring case), in file order."""
+    names: dict[str, str] = {}
+    for part in cell.split(";"):
+        name = " ".join(part.split())
+        if name:
+            names.setdefault(name.lower(), name)
+    return list(names.values())
 
 
 def _roster_date(record: dict[str, str], column: str) -> tuple[date | None, str | None]:

@@ -19,6 +19,7 @@ from trim.config import ROLES
 from trim.deps import Conf, Db
 from trim.errors import InvalidInput
 from trim.followups import service as followups
+from trim.groups import service as exposure_groups
 from trim.guards import current_actor, requires
 from trim.notifications import service as notifications
 from trim.peers import service as peers
@@ -330,6 +331,7 @@ class AdminPages(Controller):
                 settings=settings,
                 invite=invite,
                 record_course=peers.record_course,
+                record_groups=exposure_groups.set_person_groups,
             )
         except InvalidInput as exc:
             return page(request, "admin/roster.html", status=422, report=None, errors=exc.field_messages())

@@ -200,6 +200,43 @@ async def apply_membership(
     return len(joining), len(leaving)
 
 
+async def set_person_groups(
+    session: AsyncSession, *, person_id: uuid.UUID, names: list[str], now: datetime, actor: Actor
+) -> list[str]:
+    """From the roster's `groups` column: the person is in exactly the groups named (ignoring
+    case; joining now, or keeping their date); returns the names no group has."""
+    by_name = {g.name.lower(): g for g in await session.exec(select(ExposureGroup))}
+    wanted = {by_name[n.lower()].id for n in names if n.lower() in by_name}
+    unknown = [n for n in names if n.lower() not in by_name]
+    current = set(
+        await session.exec(select(ExposureGroupMember.group_id).where(ExposureGroupMember.person_id == person_id))
+    )
+    if current - wanted:
+        await session.exec(
+            delete(ExposureGroupMember).where(
+                col(ExposureGroupMember.person_id) == person_id, col(ExposureGroupMember.group_id).in_(current - wanted)
+            )
+        )
+    joining = wanted - current
+    if joining:
+        stmt = dialect_insert(session, ExposureGroupMember).values(
+            [{"group_id": g, "person_id": person_id, "joined_at": now} for g in joining]
+        )
+        await session.exec(stmt.on_conflict_do_nothing())
+    if joining or current - wanted:
+        audit.record(
+            session,
+            actor=actor,
+            action="person.groups_set",
+            target_type="person",
+            target_id=person_id,
+            subject_id=person_id,
+            details={"joined": len(joining), "left": len(current - wanted), "via": "roster"},
+            at=now,
+        )
+    return unknown
+
+
 async def standing(session: AsyncSession, *, actor: Actor, person_id: uuid.UUID) -> PeriodicStanding:
     """A person's groups and opt-out: the person themselves, or the lead; anyone else 404."""
     if actor.is_token or (actor.id != person_id and not actor.is_lead):
