@@ -262,7 +262,9 @@ async def test_polling_answers_204_until_something_changes(
     async with signed_in(client, cast.peer) as peer:
         await peer.post(f"/api/requests/{request_id}/accept")
         page = (await peer.get(f"/requests/{request_id}")).text
-        assert f'hx-get="{poll}?seen=0&amp;live=1"' in page or f'hx-get="{poll}?seen=0&live=1"' in page
+        assert (
+            f'hx-get="{poll}?seen=0&amp;live=1&amp;wait=20"' in page or f'hx-get="{poll}?seen=0&live=1&wait=20"' in page
+        )
         assert (await peer.get(f"{poll}?seen=0&live=1")).status_code == 204
         token = peer.cookies["csrftoken"]
         sent = await peer.post(
@@ -281,6 +283,10 @@ async def test_polling_answers_204_until_something_changes(
         news = await responder.get(f"{poll}?seen=0&live=1")
         assert news.status_code == 200 and "Hello from the form" in news.text and "seen=1" in news.text
         assert (await responder.get(f"{poll}?seen=1&live=1")).status_code == 204
+        # The page's ask waits for news; nothing came within a second: 204. Too long a wait: 400.
+        assert (await responder.get(f"{poll}?seen=1&live=1&wait=1")).status_code == 204
+        assert (await responder.get(f"{poll}?seen=1&live=1&wait=26")).status_code == 400
+        assert (await responder.get(f"{poll}?seen=0&live=1&wait=20")).status_code == 200  # behind: at once
     async with signed_in(client, cast.peer) as peer:
         await peer.post(f"/api/requests/{request_id}/close", json={"outcome": "supported"})
     async with signed_in(client, cast.responder) as responder:

@@ -31,6 +31,8 @@ CHANNEL = "trim_conversation"
 RECHECK_SECONDS = 5.0
 SQLITE_RECHECK_SECONDS = 0.5
 MAX_WAIT_SECONDS = 25
+# How long an open conversation's page waits on each ask (under proxies' usual 30 s idle limit).
+PAGE_WAIT_SECONDS = 20
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +117,10 @@ async def wait_for(
     """Wait until `changed()` is true (True) or `seconds` pass (False). `changed` reads
     through `session`; between looks the session's transaction is ended, so no
     connection is held while waiting."""
+    if seconds <= 0:
+        return await changed()
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + max(0.0, min(seconds, MAX_WAIT_SECONDS))
+    deadline = loop.time() + min(seconds, MAX_WAIT_SECONDS)
     postgres = is_postgres(session)
     listener = _listener_for(session) if postgres else None
     event = asyncio.Event()

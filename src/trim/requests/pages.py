@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
 from trim.accounts import service as accounts
 from trim.deps import Conf, Db
 from trim.errors import Conflict, InvalidInput
 from trim.guards import current_actor, requires, signed_in
-from trim.requests import conversation, service
+from trim.requests import conversation, news, service
 from trim.requests.models import CONTACT_LABELS, OUTCOME_LABELS, URGENCY_LABELS
 from trim.web import actor_of, form_data, nav_item, now_of, page, redirect, settings_of
 
@@ -148,6 +148,7 @@ class RequestPages(Controller):
             client_id=(conversation_values or {}).get("client_id") or uuid.uuid4().hex,
             message_max=settings.conversation_message_max,
             poll_seconds=settings.conversation_poll_seconds,
+            wait_seconds=news.PAGE_WAIT_SECONDS,
             conversation_error=conversation_error,
             conversation_errors=conversation_errors,
             conversation_values=conversation_values,
@@ -162,15 +163,26 @@ class RequestPages(Controller):
         request_id: FromPath[uuid.UUID],
         seen: FromQuery[int] = 0,
         live: FromQuery[int] = 1,
+        wait: Annotated[int, QueryParameter(ge=0, le=news.MAX_WAIT_SECONDS)] = 0,
     ) -> Response[Any]:
-        """What the conversation's poller asks: 204 while nothing has changed, else the messages."""
+        """What the conversation's poller asks: 204 while nothing has changed, else the
+        messages. With `wait`, it waits that long for a change first (answered the moment the
+        other side writes), so an open page shows a message as soon as it is sent."""
         actor = current_actor(request)
-        if not await conversation.has_news(db, actor=actor, request_id=request_id, seen=seen, was_open=live == 1):
+
+        async def changed() -> bool:
+            return await conversation.has_news(db, actor=actor, request_id=request_id, seen=seen, was_open=live == 1)
+
+        if not await news.wait_for(db, request_id, changed, seconds=wait):
             return Response(content=None, status_code=204)
         talk = await conversation.read(db, actor=actor, request_id=request_id, settings=settings, now=now_of(request))
         return Template(
             template_name="requests/_messages.html",
-            context={"conversation": talk, "poll_seconds": settings.conversation_poll_seconds},
+            context={
+                "conversation": talk,
+                "poll_seconds": settings.conversation_poll_seconds,
+                "wait_seconds": news.PAGE_WAIT_SECONDS,
+            },
         )
 
     @post("/requests/{request_id:uuid}/messages", guards=[signed_in])
