@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -89,22 +90,24 @@ class _Listener:
             self.connection = None
 
 
-_listeners: dict[str, _Listener] = {}
+# Per event loop (a connection belongs to the loop that made it), then per database.
+_listeners: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Listener]] = weakref.WeakKeyDictionary()
 
 
 def _listener_for(session: AsyncSession) -> _Listener:
     url = session.get_bind().engine.url
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    if dsn not in _listeners:
-        _listeners[dsn] = _Listener(dsn)
-    return _listeners[dsn]
+    mine = _listeners.setdefault(asyncio.get_running_loop(), {})
+    if dsn not in mine:
+        mine[dsn] = _Listener(dsn)
+    return mine[dsn]
 
 
 async def close_listeners() -> None:
-    """At shutdown: close each process's listening connection."""
-    for listener in list(_listeners.values()):
+    """At shutdown: close this loop's listening connections."""
+    mine = _listeners.pop(asyncio.get_running_loop(), {})
+    for listener in mine.values():
         await listener.close()
-    _listeners.clear()
 
 
 async def wait_for(
