@@ -459,6 +459,8 @@ PERSONAL_DATA: dict[str, Kept] = {
     # A peer supporter's own standing (design section 13): kept with their account.
     "peer_courses": Kept(ACCOUNT + "; a peer's training record, kept by the lead"),
     "peer_states": Kept(ACCOUNT + "; a peer's rest and caseload cap"),
+    "exposure_group_members": Kept(ACCOUNT + "; who belongs to a high-exposure group, and since when"),
+    "periodic_opt_outs": Kept(ACCOUNT + "; a person's choice not to have periodic check-ins"),
     "peer_notices": Kept(ACCOUNT + "; that a refresher notice went, with its date"),
     "supervision_tasks": Kept(ACCOUNT + "; a peer's debriefs (the peer, dates, outcome; never whom they supported)"),
     "quiet_clocks": Kept(
@@ -474,6 +476,7 @@ PERSONAL_DATA: dict[str, Kept] = {
 
 NO_PERSONAL_DATA: dict[str, str] = {
     "stations": "the organisation's stations",
+    "exposure_groups": "the lead's high-exposure groups: a name and a cadence, no person",
     "referral_services": "the lead's directory of services (an organisation's contact, not a person's)",
     "instrument_snapshots": "the wording of each questionnaire version",
     "api_tokens": "integrations, by name; the secret only hashed",
