@@ -151,14 +151,9 @@ async def sweep_quiet(session: AsyncSession, *, now: datetime, settings: Setting
             continue
         if new_peer is None:
             await _restart_clock(session, checkin_ids=[checkin_id], peer_id=peer_id, now=now)
-            subject, body = rules.QUIET_STUCK_LEAD
-            await notifications.notify_role(
+            await _tell_the_lead(
                 session,
-                role=Role.lead,
-                kind="quiet_moved",
-                subject=subject,
-                body=body,
-                link="/overview",
+                rules.QUIET_STUCK_LEAD,
                 dedupe_key=f"quiet_stuck:{checkin_id}:{now.date().isoformat()}",
                 now=now,
             )
@@ -182,18 +177,23 @@ async def sweep_quiet(session: AsyncSession, *, now: datetime, settings: Setting
             dedupe_key=f"quiet:{exposure_id}:{peer_id}:peer",
             now=now,
         )
-        subject, body = rules.QUIET_MOVED_LEAD
-        await notifications.notify_role(
-            session,
-            role=Role.lead,
-            kind="quiet_moved",
-            subject=subject,
-            body=body,
-            link="/overview",
-            dedupe_key=f"quiet:{exposure_id}:{peer_id}:lead",
-            now=now,
-        )
+        await _tell_the_lead(session, rules.QUIET_MOVED_LEAD, dedupe_key=f"quiet:{exposure_id}:{peer_id}:lead", now=now)
     return moved
+
+
+async def _tell_the_lead(session: AsyncSession, text: tuple[str, str], *, dedupe_key: str, now: datetime) -> None:
+    """The lead's email about a quiet peer's check-in (moved, or stuck with nobody to take it)."""
+    subject, body = text
+    await notifications.notify_role(
+        session,
+        role=Role.lead,
+        kind="quiet_moved",
+        subject=subject,
+        body=body,
+        link="/overview",
+        dedupe_key=dedupe_key,
+        now=now,
+    )
 
 
 async def _restart_clock(
