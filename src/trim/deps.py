@@ -9,6 +9,7 @@ from litestar import Request
 from litestar.di import NamedDependency
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from trim.analytics import Analytics, analytics_session
 from trim.config import Settings
 
 
@@ -33,3 +34,13 @@ def provide_settings(request: Request[Any, Any, Any]) -> Settings:
 # Handlers name these explicitly (Litestar 3 drops dependencies inferred by name).
 Db = NamedDependency[AsyncSession]
 Conf = NamedDependency[Settings]
+
+
+async def provide_analytics(request: Request[Any, Any, Any], db: Db) -> AsyncGenerator[Analytics, None]:
+    """Reads for the dashboard and reports: on the read replica when one is set up and
+    current enough, else on the request's own session (trim.analytics)."""
+    async with analytics_session(db, request.app.state.get("replica")) as analytics:
+        yield analytics
+
+
+AnalyticsDb = NamedDependency[Analytics]
