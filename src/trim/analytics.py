@@ -99,13 +99,23 @@ def parse_lsn(value: str) -> int:
     return (int(high, 16) << 32) | int(low, 16)
 
 
+def is_standby(replica: ReplicaPosition) -> bool:
+    """Replaying a primary's WAL. Not so once promoted (or never a standby): then nothing
+    says how its data relates to our primary's."""
+    return replica.in_recovery and replica.replayed is not None
+
+
+def caught_up(primary_flushed: int, replica: ReplicaPosition) -> bool:
+    """Has the replica replayed all the primary had flushed?"""
+    return replica.replayed is not None and replica.replayed >= primary_flushed
+
+
 def choose_source(primary_flushed: int, replica: ReplicaPosition, *, max_lag: timedelta) -> ReadFrom:
     """The replica when it holds everything the primary has flushed (live) or is at most
     `max_lag` behind (as of its last replayed commit); the primary otherwise."""
-    if not replica.in_recovery or replica.replayed is None:
-        # Promoted, or not a standby at all: nothing says how it relates to our primary.
+    if not is_standby(replica):
         return ReadFrom("primary", reason="not_standby")
-    if replica.replayed >= primary_flushed:
+    if caught_up(primary_flushed, replica):
         return ReadFrom("replica", lag=timedelta(0))
     if replica.last_replayed_commit is None:
         return ReadFrom("primary", reason="lagging")  # behind, and since when is unknown
@@ -182,7 +192,7 @@ class Replica:
             log.info("reading from the replica again")
 
     async def position(self, session: AsyncSession) -> ReplicaPosition:
-        row = (await session.execute(PROBE)).one()
+        row = (await (await session.connection()).execute(PROBE)).one()
         in_recovery, replayed, last_commit, clock = row
         return ReplicaPosition(bool(in_recovery), parse_lsn(replayed) if replayed else None, last_commit, clock)
 
@@ -243,13 +253,21 @@ class Analytics:
         if replica.resting:
             self._served(ReadFrom("primary", reason="unreachable"))
             return self.primary
-        flushed = parse_lsn((await self.primary.execute(PRIMARY_FLUSHED)).scalar_one())
+        settings = replica.settings
+        flushed = parse_lsn((await (await self.primary.connection()).execute(PRIMARY_FLUSHED)).scalar_one())
         session = replica.sessionmaker()
+        catch_up = settings.replica_catch_up_ms / 1000
         try:
             # The connect has its own timeout; this one also bounds a server that accepts
             # connections but does not answer.
-            async with asyncio.timeout(replica.settings.replica_connect_timeout_seconds):
+            async with asyncio.timeout(settings.replica_connect_timeout_seconds + catch_up):
                 position = await replica.position(session)
+                # A replica a moment behind (this very request may have just written the
+                # session's last-seen time) usually catches up in a few milliseconds.
+                deadline = time.monotonic() + catch_up
+                while is_standby(position) and not caught_up(flushed, position) and time.monotonic() < deadline:
+                    await asyncio.sleep(catch_up / 10)
+                    position = await replica.position(session)
         except Exception as exc:  # noqa: BLE001 - whatever the replica says, the primary serves
             replica.failed(exc, during="to answer")
             await self._drop(session)

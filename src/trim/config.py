@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     # refusing, they read the primary.
     database_replica_url: str | None = None
     replica_max_lag_seconds: int = Field(default=60, ge=0)
+    # A replica that has not yet replayed the last commit (streaming takes milliseconds) is
+    # given this long to catch up before its figures are called "as of" its last one.
+    replica_catch_up_ms: int = Field(default=50, ge=0, le=5000)
     # A replica that does not answer within this is taken as down for this request...
     replica_connect_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
     # ...and for this long after, in this process: the primary serves until it is tried again.
