@@ -273,9 +273,7 @@ class Analytics:
             await self._drop(session)
             self._served(ReadFrom("primary", reason="unreachable"))
             return self.primary
-        read_from = choose_source(
-            flushed, position, max_lag=timedelta(seconds=replica.settings.replica_max_lag_seconds)
-        )
+        read_from = choose_source(flushed, position, max_lag=timedelta(seconds=settings.replica_max_lag_seconds))
         replica.chose(read_from)
         if read_from.lag is not None:
             REPLICA_LAG.set(read_from.lag.total_seconds())
