@@ -30,6 +30,7 @@ from tests.replica_pair import ReplicaPair, ReplicaPairError, Server, find_bin, 
 from trim.analytics import Replica, analytics_session
 from trim.config import Settings
 from trim.db import AsyncSession
+from trim.metrics.doctor import check_replica
 from trim.migrations import upgrade
 
 pytestmark = pytest.mark.replica
@@ -257,3 +258,17 @@ async def test_a_read_that_writes_is_refused_on_the_replica_not_hidden_by_the_pr
         assert not replica.resting
     finally:
         await replica.dispose()
+
+
+async def test_doctor_says_whether_the_dashboard_would_read_from_the_replica(
+    settings: Settings, pair: ReplicaPair
+) -> None:
+    pair.wait_streaming()
+    found = await check_replica(settings)
+    assert found is not None and found.ok, found
+    assert "a streaming standby, caught up" in found.says
+    pair.stop(pair.standby)
+    found = await check_replica(settings)
+    assert found is not None and not found.ok
+    assert "did not answer at TRIM_DATABASE_REPLICA_URL" in found.says
+    assert await check_replica(settings.model_copy(update={"database_replica_url": None})) is None
