@@ -125,13 +125,13 @@ async def test_what_the_primary_records_the_dashboard_reads_from_the_replica(
         after = await lead.get("/api/dashboard")
         page = await lead.get("/dashboard")
         export = await lead.get("/dashboard.csv")
-    assert before["source"] == "replica" and before["as_of"] is None
+    assert before["source"] == "replica" and before["replica_as_of"] is None
     assert after.status_code == 200
-    assert after.json()["source"] == "replica" and after.json()["as_of"] is None  # caught up: live
+    assert after.json()["source"] == "replica" and after.json()["replica_as_of"] is None  # caught up: live
     assert incidents(after.json()) == incidents(before) + 1
     assert page.status_code == 200 and "Figures as of" not in page.text
     assert export.status_code == 200 and export.headers["x-figures-source"] == "replica"
-    assert "x-figures-as-of" not in export.headers
+    assert "x-replica-as-of" not in export.headers
 
 
 async def test_with_the_replica_stopped_the_dashboard_answers_from_the_primary(
@@ -149,7 +149,7 @@ async def test_with_the_replica_stopped_the_dashboard_answers_from_the_primary(
         answers = [await lead.get(url) for url in ("/api/dashboard", "/dashboard", "/dashboard.csv")]
         assert [a.status_code for a in answers] == [200, 200, 200]
         api = answers[0].json()
-        assert api["source"] == "primary" and api["as_of"] is None
+        assert api["source"] == "primary" and api["replica_as_of"] is None
         assert incidents(api) == 1  # live from the primary
         assert "Figures as of" not in answers[1].text
         assert answers[2].headers["x-figures-source"] == "primary"
@@ -184,12 +184,12 @@ async def test_a_paused_replica_gives_figures_as_of_its_last_replayed_commit(
         export = await lead.get("/dashboard.csv")
     assert api["source"] == "replica"
     assert incidents(api) == 0  # the incident is on the primary, not yet on the replica
-    as_of = datetime.fromisoformat(api["as_of"])
+    as_of = datetime.fromisoformat(api["replica_as_of"])
     assert paused_at - timedelta(seconds=settings.replica_max_lag_seconds) <= as_of <= paused_at + timedelta(seconds=1)
     shown = as_of.astimezone(settings.zone).strftime("%H:%M")
     assert re.search(rf"Figures as of {shown}\b", page), page
     assert export.headers["x-figures-source"] == "replica"
-    assert export.headers["x-figures-as-of"] == as_of.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert export.headers["x-replica-as-of"] == as_of.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @pytest.mark.parametrize("settings_overrides", [{"replica_max_lag_seconds": 0}], indirect=True)
@@ -210,7 +210,7 @@ async def test_a_replica_behind_more_than_the_tolerance_gives_live_figures_from_
         await asyncio.sleep(1.1)  # the replica's last replayed commit is now a second old
         api = (await lead.get("/api/dashboard")).json()
         page = (await lead.get("/dashboard")).text
-    assert api["source"] == "primary" and api["as_of"] is None
+    assert api["source"] == "primary" and api["replica_as_of"] is None
     assert incidents(api) == 1
     assert "Figures as of" not in page
     assert reads("primary", "lagging") == lagging + 2

@@ -22,8 +22,8 @@ class DashboardApi(Controller):
         guards=[requires("lead")],
         summary="The programme lead's figures, small numbers suppressed",
         description="Live from the database, or from the read replica when one is set up: `source` says which, "
-        "and `as_of`, when set, the time up to which the figures are complete (the replica was behind). A count "
-        'about fewer than k people (setting, default 5) is the string "<5" (generally "<k"); a cell hidden so '
+        "and `replica_as_of`, when set, the time up to which the figures are complete (the replica was behind). "
+        'A count about fewer than k people (setting, default 5) is the string "<5" (generally "<k"); a cell hidden so '
         'that another cannot be worked out by subtraction is "*"; '
         "everything else is a number. The programme lead only.",
         responses=api_errors(400, 401, 404, 422),

@@ -96,7 +96,7 @@ class DashboardPages(Controller):
         # Where the figures were read, beside the file (its rows stay the figures alone).
         where: dict[str, str] = {"x-figures-source": read_from.source}
         if read_from.as_of is not None:
-            where["x-figures-as-of"] = read_from.as_of.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            where["x-replica-as-of"] = read_from.as_of.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return Response(
             views.as_csv(figures),
             media_type="text/csv; charset=utf-8",

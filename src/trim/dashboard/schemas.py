@@ -134,10 +134,11 @@ class DashboardOut(BaseModel):
         description="Where the figures were read: the primary database, or its read replica "
         "(TRIM_DATABASE_REPLICA_URL) when that was current enough.",
     )
-    as_of: datetime | None = Field(
+    replica_as_of: datetime | None = Field(
         default=None,
-        description="null: the figures are live. Otherwise the replica was behind and the figures hold every "
-        "change up to this time (UTC), at most TRIM_REPLICA_MAX_LAG_SECONDS old; further behind, the primary serves.",
+        description="null: the database read was current (the primary, or a replica that had caught up). Otherwise "
+        "the replica was behind and the figures hold every change up to this time (UTC), at most "
+        "TRIM_REPLICA_MAX_LAG_SECONDS old; a replica further behind is not read, the primary serves.",
     )
     figures: FiguresOut
 
@@ -158,6 +159,6 @@ class DashboardOut(BaseModel):
             intervals=dashboard.intervals,
             generated_at=dashboard.generated_at,
             source=read_from.source,
-            as_of=read_from.as_of,
+            replica_as_of=read_from.as_of,
             figures=FiguresOut(**figures),
         )
