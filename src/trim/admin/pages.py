@@ -99,6 +99,7 @@ class AdminPages(Controller):
             "admin/people.html",
             people=people,
             access_of={p.id: p.access(now=now, valid=settings.invitation_valid) for p in people},
+            phones={p.id: phone_display(p.phone, region=settings.phone_region) for p in people if p.phone},
             access=access or "",
             access_labels=ACCESS_LABELS,
             q=q or "",
