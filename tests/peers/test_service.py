@@ -244,6 +244,52 @@ async def test_requests_are_not_offered_to_a_resting_lapsed_or_full_peer(
     assert await requests.matching_peers(db, request=created, now=clock(), settings=settings) == []
 
 
+async def test_a_request_the_peer_took_counts_against_their_cap_until_closed(
+    db: AsyncSession, session: AsyncSession, cast: Cast, clock: FakeClock, settings: Settings
+) -> None:
+    """A peer supporting someone who asked is supporting a person: that person counts
+    toward the cap like one with an open check-in, once even if they have both."""
+    await service.set_caseload_cap(db, actor=cast.actor("lead"), person_id=cast.peer.id, cap=1, now=clock())
+    await _lapse(db, cast, "other_peer", _today(clock, settings), clock)
+    await db.commit()
+    data = requests.RequestInput(urgency="today", contact_method="in_person", contact=None, safety_concern=False)
+    created = await requests.submit(db, actor=cast.actor("responder"), data=data, now=clock(), settings=settings)
+    await requests.accept(db, actor=cast.actor("peer"), request_id=created.id, now=clock(), settings=settings)
+    await db.commit()
+    standing = (await eligibility.standings(db, [cast.peer.id], settings=settings))[cast.peer.id]
+    assert standing.open_people == 1
+    assert not await eligibility.takes_new_work(db, cast.peer.id, now=clock(), settings=settings)
+    await db.commit()
+    # Someone exposed is not given to a peer already at their cap through a request.
+    newcomer = await make_person(session, station=cast.station_a)
+    await session.commit()
+    await _log(session, cast, clock, settings, [newcomer])
+    assert {c.peer_id for c in await checkins_of(session, newcomer)} == {None}
+
+    # The same person with a check-in too is still one person.
+    await service.set_caseload_cap(db, actor=cast.actor("lead"), person_id=cast.peer.id, cap=5, now=clock())
+    await db.commit()
+    await _log(session, cast, clock, settings, [cast.responder])
+    assert {c.peer_id for c in await checkins_of(session, cast.responder)} == {cast.peer.id}
+    standing = (await eligibility.standings(db, [cast.peer.id], settings=settings))[cast.peer.id]
+    assert standing.open_people == 1
+
+    # Closed: the request no longer counts (the check-ins still do).
+    await requests.close(
+        db, actor=cast.actor("peer"), request_id=created.id, outcome="supported", now=clock(), settings=settings
+    )
+    await db.commit()
+    standing = (await eligibility.standings(db, [cast.peer.id], settings=settings))[cast.peer.id]
+    assert standing.open_people == 1
+    await db.commit()
+    await session.exec(
+        sa.update(CheckIn).where(col(CheckIn.person_id) == cast.responder.id).values(outcome="cancelled")
+    )
+    await session.commit()
+    standing = (await eligibility.standings(db, [cast.peer.id], settings=settings))[cast.peer.id]
+    assert standing.open_people == 0
+
+
 async def _quiet_setup(session: AsyncSession, cast: Cast, clock: FakeClock, settings: Settings) -> tuple[CheckIn, str]:
     await _log(session, cast, clock, settings, [cast.responder])
     day3 = (await checkins_of(session, cast.responder))[0]
