@@ -401,6 +401,61 @@ async def test_a_debrief_is_a_task_for_supervisors_holding_the_peer_and_the_date
     assert event.subject_id is None and str(day3.id) not in str(event.details)
 
 
+async def test_asking_again_before_the_debrief_is_held_is_the_same_task_and_tells_nobody_twice(
+    db: AsyncSession, session: AsyncSession, cast: Cast, clock: FakeClock, settings: Settings
+) -> None:
+    day3, who = await _quiet_setup(session, cast, clock, settings)
+    first = await service.ask_debrief(db, actor=cast.actor(who), checkin_id=day3.id, now=clock(), settings=settings)
+    await db.commit()
+    again = await service.ask_debrief(
+        db, actor=cast.actor(who), checkin_id=day3.id, now=clock() + timedelta(hours=2), settings=settings
+    )
+    await db.commit()
+    assert again.id == first.id
+    assert len(await service.supervision_tasks(db, actor=cast.actor("lead"))) == 1
+    told = [m for m in await _outbox(session) if m.kind == "supervision" and m.to_address == cast.lead.email]
+    assert len(told) == 1
+    # Once held, a new ask is a new task.
+    await service.record_supervision_outcome(
+        db, actor=cast.actor("lead"), task_id=first.id, outcome="held", now=clock()
+    )
+    await db.commit()
+    later = await service.ask_debrief(
+        db, actor=cast.actor(who), checkin_id=day3.id, now=clock() + timedelta(days=1), settings=settings
+    )
+    await db.commit()
+    assert later.id != first.id
+
+
+async def test_two_asks_at_once_make_one_debrief(
+    postgres_url: str, session: AsyncSession, cast: Cast, clock: FakeClock, settings: Settings
+) -> None:
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("the race is proven on PostgreSQL (SQLite serialises writers)")
+    day3, who = await _quiet_setup(session, cast, clock, settings)
+    engine = create_engine(settings.database_url, pool_size=4)
+    maker = make_sessionmaker(engine)
+    start = asyncio.Event()
+
+    async def ask() -> Any:
+        async with maker() as tx:
+            await start.wait()
+            task = await service.ask_debrief(
+                tx, actor=cast.actor(who), checkin_id=day3.id, now=clock(), settings=settings
+            )
+            await tx.commit()
+            return task.id
+
+    tasks = [asyncio.create_task(ask()) for _ in range(2)]
+    await asyncio.sleep(0.05)
+    start.set()
+    ids = await asyncio.gather(*tasks)
+    await engine.dispose()
+    assert ids[0] == ids[1]
+    stored = list(await session.exec(select(SupervisionTask).execution_options(populate_existing=True)))
+    assert len(stored) == 1
+
+
 def test_the_supervision_task_holds_no_person_or_incident() -> None:
     table = SupervisionTask.__table__  # type: ignore[attr-defined]
     assert set(table.columns.keys()) == {"id", "peer_id", "created_at", "due", "outcome", "outcome_at", "outcome_by_id"}
