@@ -26,6 +26,7 @@ from trim.incidents import service as incidents
 from trim.notifications.models import OutboxMessage
 from trim.peers import jobs, service
 from trim.peers.models import SupervisionTask
+from trim.peers.rules import day_words as rules_day_words
 from trim.privacy.models import AuditEvent
 from trim.requests import service as requests
 
@@ -157,6 +158,28 @@ async def test_a_resting_peer_hands_on_and_the_person_is_told_only_that_their_pe
     assert {c.peer_id for c in await checkins_of(session, someone)} == {other.id}
     profile = await service.own_profile(db, actor=cast.actor(who), now=clock(), settings=settings)
     assert profile.resting and profile.unfit_words == "resting"
+
+
+async def test_a_peer_is_told_once_when_their_rest_is_over_and_nobody_else_is(
+    db: AsyncSession, session: AsyncSession, cast: Cast, clock: FakeClock, settings: Settings
+) -> None:
+    last_day = _today(clock, settings) + timedelta(days=2)
+    await service.set_own_profile(
+        db, actor=cast.actor("peer"), now=clock(), settings=settings, resting_until=last_day, change_rest=True
+    )
+    await db.commit()
+    on_last_day = clock() + timedelta(days=2)
+    assert await jobs.sweep_rest_over(db, now=on_last_day, settings=settings) == 0
+    next_day = clock() + timedelta(days=3)
+    assert await jobs.sweep_rest_over(db, now=next_day, settings=settings) == 1
+    await db.commit()
+    assert await jobs.sweep_rest_over(db, now=next_day + timedelta(hours=3), settings=settings) == 0
+    await db.commit()
+    told = [m for m in await _outbox(session) if m.kind == "rest_over"]
+    assert [(m.to_address, m.subject) for m in told] == [(cast.peer.email, "Your rest as a peer supporter has ended")]
+    assert rules_day_words(last_day) in told[0].body
+    profile = await service.own_profile(db, actor=cast.actor("peer"), now=next_day, settings=settings)
+    assert not profile.resting
 
 
 async def test_a_rest_date_in_the_past_is_refused(
