@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 
-from trim.analytics import ReadFrom, ReplicaPosition, as_of_text, choose_source, parse_lsn, replica_failed
+from tests.conftest import make_settings
+from trim.analytics import ReadFrom, Replica, ReplicaPosition, as_of_text, choose_source, parse_lsn, replica_failed
 
 NOW = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -115,3 +116,23 @@ def test_only_the_replicas_own_failures_send_a_read_to_the_primary(sqlstate: str
     assert replica_failed(error) is is_the_replicas
     assert replica_failed(ConnectionRefusedError()) is True
     assert replica_failed(KeyError("figure")) is False
+
+
+async def test_a_failed_replica_is_left_alone_for_the_retry_time_then_tried_again() -> None:
+    # No connection is made: the engine connects on first use, and nothing uses it here.
+    now = [1000.0]
+    settings = make_settings(
+        "postgresql+asyncpg://trim@db-primary/trim",
+        database_replica_url="postgresql+asyncpg://trim@db-replica/trim",
+        replica_retry_seconds=30,
+    )
+    replica = Replica(settings, monotonic=lambda: now[0])
+    try:
+        assert not replica.resting
+        replica.failed(ConnectionRefusedError(), during="to answer")
+        now[0] += 29.9
+        assert replica.resting
+        now[0] += 0.2
+        assert not replica.resting
+    finally:
+        await replica.dispose()
