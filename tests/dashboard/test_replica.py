@@ -67,8 +67,10 @@ def pair() -> Iterator[ReplicaPair]:
 
 @pytest.fixture
 def settings_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
-    # A replica that failed is tried again after a second here (30 s by default).
-    return {"replica_retry_seconds": 1, **getattr(request, "param", {})}
+    # A replica that failed is tried again after a second here (30 s by default); one a
+    # moment behind (autovacuum writes on the primary too) has longer to catch up on a
+    # machine busy with other tests than the 50 ms a deployment gives it.
+    return {"replica_retry_seconds": 1, "replica_catch_up_ms": 500, **getattr(request, "param", {})}
 
 
 @pytest.fixture
