@@ -51,8 +51,10 @@ log = logging.getLogger("trim.analytics")
 T = TypeVar("T")
 
 Source = Literal["replica", "primary"]
-# Why a read went to the primary although a replica is set up (or that none is).
-Reason = Literal["no_replica", "unreachable", "lagging", "not_standby", "failed"]
+# Why a read went to the primary although a replica is set up (or that none is): it failed
+# to answer now, or did a short while ago (resting: not tried again yet), or is too far
+# behind, or is no standby, or failed part-way through the read.
+Reason = Literal["no_replica", "unreachable", "resting", "lagging", "not_standby", "failed"]
 
 # Errors only a standby raises on a read: a query cancelled for a conflict with recovery,
 # or the database dropped under it. Anything else (a read-only violation, a bad query) is a
@@ -251,7 +253,7 @@ class Analytics:
             self._served(PRIMARY)
             return self.primary
         if replica.resting:
-            self._served(ReadFrom("primary", reason="unreachable"))
+            self._served(ReadFrom("primary", reason="resting"))
             return self.primary
         settings = replica.settings
         flushed = parse_lsn((await (await self.primary.connection()).execute(PRIMARY_FLUSHED)).scalar_one())

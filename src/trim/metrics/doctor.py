@@ -187,6 +187,7 @@ async def check_replica(settings: Settings) -> Finding | None:
         "lagging": f"more than TRIM_REPLICA_MAX_LAG_SECONDS ({limit} s) behind the primary",
         "not_standby": "is not a standby replaying the primary's WAL (promoted, or not a replica at all)",
         "failed": "failed part-way through a read",
+        "resting": "failed a moment ago",
     }.get(read_from.reason or "", "is not used")
     return Finding("read replica", False, f"{says}: the dashboard and reports read from the primary meanwhile")
 

@@ -54,7 +54,7 @@ POOL_WAIT_SECONDS = Histogram(
 )
 
 # The dashboard's and reports' reads (trim.analytics): where each was served, and why the
-# primary when a replica is set up (no_replica, unreachable, lagging, not_standby, failed).
+# primary when a replica is set up (no_replica, unreachable, resting, lagging, not_standby, failed).
 ANALYTICS_READS = Counter(
     "trim_analytics_reads",
     "Dashboard and report reads, by where they were served (replica, primary) and why.",
