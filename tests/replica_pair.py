@@ -174,7 +174,10 @@ def up(root: Path | None = None) -> ReplicaPair:
     root = root or Path(tempfile.mkdtemp(prefix="trim-replica-"))
     root.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
-        shutil.chown(root, SERVER_USER, SERVER_USER)
+        try:
+            shutil.chown(root, SERVER_USER, SERVER_USER)
+        except LookupError as exc:
+            raise ReplicaPairError(f"running as root needs a {SERVER_USER!r} user to run the servers as") from exc
     primary_port, standby_port = free_ports(2)
     pair = ReplicaPair(
         root=root,
