@@ -177,6 +177,7 @@ def up(root: Path | None = None) -> ReplicaPair:
         try:
             shutil.chown(root, SERVER_USER, SERVER_USER)
         except LookupError as exc:
+            shutil.rmtree(root, ignore_errors=True)
             raise ReplicaPairError(f"running as root needs a {SERVER_USER!r} user to run the servers as") from exc
     primary_port, standby_port = free_ports(2)
     pair = ReplicaPair(
