@@ -19,10 +19,12 @@ on the replica part-way (the server went away, or cancelled the query for a conf
 recovery) is done again on the primary. Either way the answer is the figures, with a
 warning in the log and in trim_analytics_reads_total, never an error page.
 
-The one way in: `Analytics.read(work)` runs `work(session)` on the chosen database. A
-request gets an Analytics from the `analytics` dependency (trim.deps.AnalyticsDb); a
-command or job opens one with `analytics_session(primary, replica)`. Reads only: the replica
-refuses writes, so an audit event or any other change goes through the request's own `db`.
+The way in: `Analytics.read(work)` runs `work(session)` on the chosen database. A request
+gets an Analytics from the `analytics` dependency (trim.deps.AnalyticsDb); a command or job
+opens one with `analytics_session(primary, open_replica(settings))`. Code that is handed a
+session rather than a piece of work (the reports' report_session) opens
+`read_session(primary)` on the request's session instead. Reads only: the replica refuses
+writes, so an audit event or any other change goes through the request's own `db`.
 """
 
 from __future__ import annotations
@@ -223,7 +225,7 @@ class Analytics:
     async def read(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """`work(session)` on the replica or the primary; redone on the primary when the
         replica fails part-way."""
-        session = await self._session()
+        session = await self.session()
         if session is self.primary or self.replica is None:
             return await work(session)
         try:
@@ -242,7 +244,8 @@ class Analytics:
             await self._chosen.close()
         self._chosen = None
 
-    async def _session(self) -> AsyncSession:
+    async def session(self) -> AsyncSession:
+        """The session reads go to (chosen on first use): the replica's, or the primary."""
         if self._chosen is None:
             self._chosen = await self._choose()
         return self._chosen
@@ -297,12 +300,44 @@ class Analytics:
             await session.invalidate()
 
 
+# Where a request's own session keeps its process's replica (trim.deps.provide_db), so code
+# handed only that session can still read from the replica (read_session).
+REPLICA_INFO = "trim.replica"
+
+
+def remember_replica(session: AsyncSession, replica: Replica | None) -> None:
+    session.info[REPLICA_INFO] = replica
+
+
+def replica_of(session: AsyncSession) -> Replica | None:
+    """The replica recorded on a request's session; None on any other (a command's, a job's)."""
+    replica: Replica | None = session.info.get(REPLICA_INFO)
+    return replica
+
+
 @asynccontextmanager
-async def analytics_session(primary: AsyncSession, replica: Replica | None) -> AsyncIterator[Analytics]:
-    """Reads for a command or job (a request uses the `analytics` dependency): `primary` is
-    its own session on TRIM_DATABASE_URL, `replica` from open_replica(settings)."""
-    analytics = Analytics(primary, replica)
+async def analytics_session(primary: AsyncSession, replica: Replica | None = None) -> AsyncIterator[Analytics]:
+    """Reads beside `primary`, a session on TRIM_DATABASE_URL: on `replica` (a command or job
+    passes open_replica(settings)), or by default on the one recorded on a request's session.
+    A request handler takes the `analytics` dependency instead (trim.deps.AnalyticsDb)."""
+    analytics = Analytics(primary, replica or replica_of(primary))
     try:
         yield analytics
     finally:
         await analytics.close()
+
+
+@asynccontextmanager
+async def read_session(primary: AsyncSession, replica: Replica | None = None) -> AsyncIterator[AsyncSession]:
+    """A session to read from, for code that takes a session rather than handing over its
+    work: the replica's when it will do, else `primary` itself. A replica that fails inside
+    the block is remembered (the next reads go to the primary) and the error raised: only
+    Analytics.read can do the work again on the primary."""
+    async with analytics_session(primary, replica) as analytics:
+        session = await analytics.session()
+        try:
+            yield session
+        except Exception as exc:
+            if analytics.replica is not None and session is not primary and replica_failed(exc):
+                analytics.replica.failed(exc, during="during a read")
+            raise

@@ -27,7 +27,7 @@ from tests.cast import Cast, make_person, signed_in
 from tests.conftest import REQUIRE_PG, START, FakeClock, _wipe, make_settings
 from tests.helpers import make_incident
 from tests.replica_pair import ReplicaPair, ReplicaPairError, Server, find_bin, up
-from trim.analytics import Replica, analytics_session
+from trim.analytics import Replica, analytics_session, read_session, remember_replica
 from trim.config import Settings
 from trim.db import AsyncSession
 from trim.metrics.doctor import check_replica
@@ -259,6 +259,30 @@ async def test_a_read_that_writes_is_refused_on_the_replica_not_hidden_by_the_pr
                 await analytics.read(work)
             assert analytics.read_from.source == "replica"
         assert not replica.resting
+    finally:
+        await replica.dispose()
+
+
+async def test_code_handed_only_the_requests_session_reads_the_replica_through_read_session(
+    settings: Settings, db: AsyncSession, pair: ReplicaPair
+) -> None:
+    async def in_recovery(session: AsyncSession) -> bool:
+        return bool((await (await session.connection()).execute(text("SELECT pg_is_in_recovery()"))).scalar_one())
+
+    replica = Replica(settings)
+    try:
+        async with read_session(db) as session:  # a command's session: no replica recorded
+            assert session is db
+        remember_replica(db, replica)  # as trim.deps.provide_db does for a request
+        pair.wait_streaming()
+        async with read_session(db) as session:
+            assert session is not db and await in_recovery(session)
+        with pytest.raises(DBAPIError):
+            async with read_session(db) as session:
+                await (await session.connection()).execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+        assert replica.resting  # remembered: the next read goes to the primary
+        async with read_session(db) as session:
+            assert session is db and not await in_recovery(session)
     finally:
         await replica.dispose()
 
