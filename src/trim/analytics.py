@@ -3,7 +3,9 @@ set (TRIM_DATABASE_REPLICA_URL) and current enough, the primary otherwise.
 
 A read first asks the primary how far it has flushed its WAL and the replica how far it
 has replayed it (one short query each). A replica that has replayed that far holds every
-change committed before the read began: its figures are live. One that is behind holds
+change committed before the read began: its figures are live. One a moment behind (this
+very request may just have written the session's last-seen time) is given
+TRIM_REPLICA_CATCH_UP_MS to get there, which streaming usually takes. One still behind holds
 everything up to its last replayed commit (pg_last_xact_replay_timestamp): while that is
 at most TRIM_REPLICA_MAX_LAG_SECONDS old the figures come from the replica and say "as of"
 that time; older, they come from the primary. The replay timestamp alone would mislead:
