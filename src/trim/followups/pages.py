@@ -95,7 +95,9 @@ class CheckinPages(Controller):
             and v.recorded_at is not None
             and now - v.recorded_at <= settings.opt_out_undo
         }
-        about = await service.incidents_about(db, actor=actor, incident_ids=[v.incident_id for v in views])
+        about = await service.incidents_about(
+            db, actor=actor, incident_ids=[v.incident_id for v in views if v.incident_id is not None]
+        )
         return page(
             request,
             "followups/for_me.html",
@@ -180,7 +182,11 @@ class CheckinPages(Controller):
         role_changes = await audit.recent(db, actions=("person.roles_changed",), limit=10)
         # Section 13: why nobody qualifies for each waiting person, and who is lapsing soon.
         why_unassigned = await eligibility.unassigned_reasons(
-            db, actor=actor, exposure_ids=list({v.exposure_id for v in unassigned}), now=now, settings=settings
+            db,
+            actor=actor,
+            exposure_ids=list({v.exposure_id for v in unassigned if v.exposure_id is not None}),
+            now=now,
+            settings=settings,
         )
         lapsing = await eligibility.lapsing_soon(db, actor=actor, now=now, settings=settings)
         return page(

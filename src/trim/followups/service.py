@@ -19,6 +19,8 @@ from trim.config import Settings
 from trim.errors import Conflict, InvalidInput, NotFound
 from trim.followups import eligibility, rules
 from trim.followups.models import CheckIn, Outcome, PeerChangeRequest
+from trim.groups import rules as group_rules
+from trim.groups.models import ExposureGroup, ExposureGroupMember
 from trim.incidents.models import KIND_LABELS, Exposure, Incident, IncidentKind
 from trim.notifications import service as notifications
 from trim.privacy import audit, policy
@@ -83,6 +85,11 @@ async def _people_places(session: AsyncSession, person_ids: Sequence[uuid.UUID])
         for pid, station_id, staff, manager in rows:
             places[pid] = PersonPlace(station_id, staff, manager)
     return places
+
+
+async def people_places(session: AsyncSession, person_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, PersonPlace]:
+    """Each person's station and line, for assignment by the usual rules."""
+    return await _people_places(session, person_ids)
 
 
 async def _person_place(session: AsyncSession, person_id: uuid.UUID) -> PersonPlace:
@@ -327,8 +334,8 @@ async def start_return_to_work(
     configured days after it, on the exposure of this check-in, with the same peer, the
     same instruments and the same rules. Started twice, the first stands."""
     checkin = await policy.access_checkin(session, actor, checkin_id)
-    if actor.id not in (checkin.person_id, checkin.peer_id):
-        raise NotFound()
+    if actor.id not in (checkin.person_id, checkin.peer_id) or checkin.exposure_id is None:
+        raise NotFound()  # a periodic check-in has no incident to follow up a return from
     exposure = await session.get(Exposure, checkin.exposure_id)
     incident = await session.get(Incident, checkin.incident_id)
     if exposure is None or incident is None or exposure.removed_at is not None:
@@ -393,7 +400,7 @@ async def return_checkins(session: AsyncSession, *, actor: Actor, checkin_id: uu
     """The return-to-work check-ins on the exposure of this check-in, for the person and
     their peer (the two who can start one); nothing for anyone else."""
     checkin = await policy.access_checkin(session, actor, checkin_id)
-    if actor.id not in (checkin.person_id, checkin.peer_id):
+    if actor.id not in (checkin.person_id, checkin.peer_id) or checkin.exposure_id is None:
         return []
     return list(
         await session.exec(
@@ -624,6 +631,46 @@ async def move_from_quiet_peer(
     return True, new_peer
 
 
+async def move_checkin_from_quiet_peer(
+    session: AsyncSession, *, checkin_id: uuid.UUID, from_peer_id: uuid.UUID, now: datetime, settings: Settings
+) -> tuple[bool, uuid.UUID | None]:
+    """As `move_from_quiet_peer`, for a check-in with no exposure (periodic): claimed by a
+    conditional update on the check-in itself, so two workers move it once."""
+    checkin = await session.get(CheckIn, checkin_id)
+    if checkin is None or checkin.outcome is not None or checkin.peer_id != from_peer_id:
+        return False, None
+    assigner = await new_assigner(session, settings, now=now)
+    assigner.loads.pop(from_peer_id, None)
+    new_peer = assigner.choose(
+        person_id=checkin.person_id,
+        place=await _person_place(session, checkin.person_id),
+        exposed_ids=set(),
+        new_checkins=1,
+        exclude={from_peer_id},
+    )
+    if new_peer is None:
+        return True, None
+    claimed = await session.exec(
+        update(CheckIn)
+        .where(col(CheckIn.id) == checkin_id, col(CheckIn.peer_id) == from_peer_id, col(CheckIn.outcome).is_(None))
+        .values(peer_id=new_peer)
+        .execution_options(synchronize_session=False)
+    )
+    if (claimed.rowcount or 0) != 1:
+        return False, None
+    audit.record(
+        session,
+        actor="system",
+        action="checkin.reassigned",
+        target_type="checkin",
+        target_id=checkin_id,
+        subject_id=checkin.person_id,
+        details={"from": from_peer_id, "to": new_peer, "why": "quiet_peer"},
+        at=now,
+    )
+    return True, new_peer
+
+
 async def _open_count(session: AsyncSession, exposure_id: uuid.UUID) -> int:
     return int(
         (
@@ -641,6 +688,12 @@ async def request_different_peer(
     checkin = await policy.access_checkin(session, actor, checkin_id)
     if checkin.person_id != actor.id:
         raise NotFound()
+    if checkin.exposure_id is None:
+        # The lead's change requests are per incident; a periodic one has none yet.
+        raise InvalidInput(
+            "For a periodic check-in, please tell the programme lead you would like a different peer; "
+            "they can arrange it without telling your peer why."
+        )
     pending = (
         await session.exec(
             select(PeerChangeRequest).where(
@@ -683,8 +736,8 @@ class CheckinView:
     id: uuid.UUID
     person_id: uuid.UUID
     person_name: str
-    incident_id: uuid.UUID
-    exposure_id: uuid.UUID
+    incident_id: uuid.UUID | None  # None for a periodic check-in (no incident)
+    exposure_id: uuid.UUID | None
     kind: str
     offset_days: int
     due_at: datetime
@@ -694,6 +747,8 @@ class CheckinView:
     peer_name: str | None
     outcome_reason: str | None
     recorded_at: datetime | None
+    # "Periodic check-in (Control room)" for a check-in with no incident, else None.
+    periodic_label: str | None = None
 
     @property
     def caught_up(self) -> bool:
@@ -703,7 +758,7 @@ class CheckinView:
         return {
             "id": str(self.id),
             "person": {"id": str(self.person_id), "name": self.person_name},
-            "incident_id": str(self.incident_id),
+            "incident_id": str(self.incident_id) if self.incident_id else None,
             "kind": self.kind,
             "due_at": self.due_at,
             "status": self.status,
@@ -715,6 +770,7 @@ async def _views(
     session: AsyncSession, checkins: Sequence[CheckIn], *, now: datetime, settings: Settings
 ) -> list[CheckinView]:
     names = await accounts.names_of(session, [c.person_id for c in checkins] + [c.peer_id for c in checkins])
+    groups = await _group_names(session, [c.person_id for c in checkins if c.kind == rules.PERIODIC_KIND])
     return [
         CheckinView(
             id=c.id,
@@ -731,9 +787,28 @@ async def _views(
             peer_name=names.get(c.peer_id) if c.peer_id else None,
             outcome_reason=c.outcome_reason,
             recorded_at=c.recorded_at,
+            periodic_label=group_rules.periodic_label(groups.get(c.person_id, []))
+            if c.kind == rules.PERIODIC_KIND
+            else None,
         )
         for c in checkins
     ]
+
+
+async def _group_names(session: AsyncSession, person_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+    # The high-exposure groups each person is in now, to name their periodic check-ins by.
+    found: dict[uuid.UUID, list[str]] = {}
+    ids = list(dict.fromkeys(person_ids))
+    for start in range(0, len(ids), 500):
+        rows = await session.exec(
+            select(ExposureGroupMember.person_id, ExposureGroup.name)
+            .join(ExposureGroup, col(ExposureGroup.id) == col(ExposureGroupMember.group_id))
+            .where(col(ExposureGroupMember.person_id).in_(ids[start : start + 500]))
+            .order_by(col(ExposureGroup.name))
+        )
+        for pid, name in rows:
+            found.setdefault(pid, []).append(name)
+    return found
 
 
 @dataclass(frozen=True)
@@ -874,7 +949,8 @@ async def checkins_for_exposures(
     )
     grouped: dict[uuid.UUID, list[CheckinView]] = {}
     for view in await _views(session, checkins, now=now, settings=settings):
-        grouped.setdefault(view.exposure_id, []).append(view)
+        if view.exposure_id is not None:
+            grouped.setdefault(view.exposure_id, []).append(view)
     return grouped
 
 

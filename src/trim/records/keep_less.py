@@ -137,8 +137,9 @@ async def answers_kept(
     )
     last: dict[uuid.UUID, datetime] = {}
 
-    def later(exposure_id: uuid.UUID, moment: datetime | None) -> None:
-        if moment is not None and (exposure_id not in last or moment > last[exposure_id]):
+    def later(exposure_id: uuid.UUID | None, moment: datetime | None) -> None:
+        # Rows come from these exposures only; a periodic check-in (no exposure) never here.
+        if exposure_id is not None and moment is not None and (exposure_id not in last or moment > last[exposure_id]):
             last[exposure_id] = moment
 
     for exposure_id, moment in await session.exec(
@@ -168,7 +169,7 @@ async def answers_kept(
         .where(col(CheckIn.exposure_id).in_(ids), col(Assessment.answers_deleted_at).is_not(None))
         .group_by(col(CheckIn.exposure_id))
     ):
-        if moment is not None:
+        if exposure_id is not None and moment is not None:
             deleted[exposure_id] = moment
     return {
         e: AnswersKept(
