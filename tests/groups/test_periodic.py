@@ -1,0 +1,199 @@
+"""Periodic check-ins of high-exposure groups on both databases (design section 14): the
+first at joining, then one every cadence with no incident, assigned by the usual rules;
+the same instruments and flag rules, except that declining never counts; leaving or
+opting out stops the cadence and re-joining starts it again, never twice."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlmodel import col, select
+
+from tests.cast import Cast
+from tests.conftest import FakeClock
+from tests.helpers import answers_for, make_incident
+from trim.assessments import service as assessments
+from trim.config import Settings
+from trim.dashboard import service as dashboard
+from trim.db import AsyncSession
+from trim.flags.models import Flag
+from trim.followups import periodic
+from trim.followups import service as followups
+from trim.followups.models import CheckIn
+from trim.followups.rules import scheduled_time
+from trim.groups import rules as group_rules
+from trim.groups import service as groups
+
+
+async def _periodic_of(session: AsyncSession, person_id: uuid.UUID) -> list[CheckIn]:
+    stmt = select(CheckIn).where(CheckIn.person_id == person_id, CheckIn.kind == "periodic")
+    return list(await session.exec(stmt.order_by(col(CheckIn.scheduled_for)).execution_options(populate_existing=True)))
+
+
+async def _control_room(db: AsyncSession, cast: Cast, clock: FakeClock, *, cadence: int = 180) -> uuid.UUID:
+    lead = cast.actor("lead")
+    group = await groups.define_group(db, actor=lead, name="Control room", cadence_days=cadence, now=clock())
+    await groups.set_members(db, actor=lead, group_id=group.id, person_ids=[cast.responder.id], now=clock())
+    await db.commit()
+    return group.id
+
+
+async def _sweep(db: AsyncSession, settings: Settings, clock: FakeClock) -> int:
+    made = await periodic.sweep_periodic(db, now=clock(), settings=settings)
+    await db.commit()
+    return made
+
+
+async def _record(
+    db: AsyncSession, cast: Cast, checkin: CheckIn, settings: Settings, clock: FakeClock, **kwargs: object
+) -> assessments.Recorded:
+    peer = cast.actor("peer") if checkin.peer_id == cast.peer.id else cast.actor("other_peer")
+    sub = assessments.Submission(**{"outcome": "completed", "answers": answers_for("periodic"), **kwargs})  # type: ignore[arg-type]
+    recorded = await assessments.record_checkin(
+        db, actor=peer, checkin_id=checkin.id, submission=sub, now=clock(), settings=settings
+    )
+    await db.commit()
+    return recorded
+
+
+async def test_a_180_day_cadence_gives_a_checkin_at_joining_and_at_day_180_with_no_incident(
+    session: AsyncSession, db: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
+) -> None:
+    joined = clock()
+    await _control_room(db, cast, clock)
+    assert await _sweep(db, settings, clock) == 1
+    assert await _sweep(db, settings, clock) == 0  # idempotent
+    [first] = await _periodic_of(session, cast.responder.id)
+    assert (first.incident_id, first.exposure_id, first.scheduled_for) == (None, None, joined)
+    assert first.peer_id in (cast.peer.id, cast.other_peer.id)  # the usual rules, never the person
+    await _record(db, cast, first, settings, clock)
+    clock.set(joined + timedelta(days=179))
+    assert await _sweep(db, settings, clock) == 0
+    clock.set(joined + timedelta(days=180))
+    assert await _sweep(db, settings, clock) == 1
+    _, second = await _periodic_of(session, cast.responder.id)
+    # The same local time 180 days on (summer time by then: an hour earlier in UTC).
+    assert second.scheduled_for == scheduled_time(joined, 180, settings.zone) and second.incident_id is None
+    assert second.offset_days == 180
+    # The person and the peer see it in their lists, with no incident, named by the group.
+    mine = await followups.list_checkins(
+        db, actor=cast.actor("responder"), statuses=["due"], now=clock(), settings=settings, mine_as="person"
+    )
+    assert [(v.id, v.as_api()["incident_id"], v.periodic_label) for v in mine] == [
+        (second.id, None, "Periodic check-in (Control room)")
+    ]
+    peer = cast.actor("peer") if second.peer_id == cast.peer.id else cast.actor("other_peer")
+    theirs = await followups.list_checkins(
+        db, actor=peer, statuses=["due"], now=clock(), settings=settings, mine_as="peer"
+    )
+    assert [v.id for v in theirs] == [second.id]
+
+
+async def test_the_shortest_cadence_wins_for_someone_in_two_groups(
+    session: AsyncSession, db: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
+) -> None:
+    joined = clock()
+    await _control_room(db, cast, clock, cadence=180)
+    other = await groups.define_group(db, actor=cast.actor("lead"), name="Image review", cadence_days=30, now=clock())
+    await groups.set_members(
+        db, actor=cast.actor("lead"), group_id=other.id, person_ids=[cast.responder.id], now=clock()
+    )
+    await db.commit()
+    await _sweep(db, settings, clock)
+    [first] = await _periodic_of(session, cast.responder.id)
+    await _record(db, cast, first, settings, clock)
+    clock.set(joined + timedelta(days=30))
+    assert await _sweep(db, settings, clock) == 1
+    assert (await _periodic_of(session, cast.responder.id))[-1].scheduled_for == scheduled_time(
+        joined, 30, settings.zone
+    )
+
+
+async def test_two_declines_in_a_row_raise_no_flag_but_two_persistent_answers_do(
+    session: AsyncSession, db: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
+) -> None:
+    joined = clock()
+    await _control_room(db, cast, clock, cadence=30)
+    for n in (1, 2):
+        clock.set(joined + timedelta(days=30 * (n - 1)))
+        await _sweep(db, settings, clock)
+        checkin = (await _periodic_of(session, cast.responder.id))[-1]
+        recorded = await _record(db, cast, checkin, settings, clock, outcome="declined", answers={})
+        assert recorded.flags == []
+    assert list(await session.exec(select(Flag).where(Flag.person_id == cast.responder.id))) == []
+    for n in (3, 4):
+        clock.set(joined + timedelta(days=30 * (n - 1)))
+        await _sweep(db, settings, clock)
+        checkin = (await _periodic_of(session, cast.responder.id))[-1]
+        recorded = await _record(
+            db,
+            cast,
+            checkin,
+            settings,
+            clock,
+            answers=answers_for("periodic", risk_yes=settings.persistent_after_score),
+        )
+    # The declines in between neither broke nor made the run; no "last scheduled" for a cadence.
+    assert [(f.cause, f.exposure_id) for f in recorded.flags] == [("consecutive_elevated", None)]
+
+
+async def test_leaving_cancels_the_open_one_and_rejoining_starts_again_without_duplicates(
+    session: AsyncSession, db: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
+) -> None:
+    group_id = await _control_room(db, cast, clock)
+    await _sweep(db, settings, clock)
+    lead = cast.actor("lead")
+    await groups.set_members(db, actor=lead, group_id=group_id, person_ids=[], now=clock())
+    await db.commit()
+    [left] = await _periodic_of(session, cast.responder.id)
+    assert (left.outcome, left.outcome_reason) == ("cancelled", group_rules.LEFT_GROUPS_REASON)
+    clock.advance(days=200)
+    assert await _sweep(db, settings, clock) == 0  # the cadence has stopped
+    await groups.set_members(db, actor=lead, group_id=group_id, person_ids=[cast.responder.id], now=clock())
+    await db.commit()
+    assert await _sweep(db, settings, clock) == 1
+    assert await _sweep(db, settings, clock) == 0
+    rows = await _periodic_of(session, cast.responder.id)
+    assert [(c.outcome, c.scheduled_for) for c in rows] == [("cancelled", left.scheduled_for), (None, clock())]
+
+
+async def test_opting_out_cancels_and_stops_the_cadence(
+    session: AsyncSession, db: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
+) -> None:
+    await _control_room(db, cast, clock, cadence=30)
+    await _sweep(db, settings, clock)
+    await groups.set_opt_out(db, actor=cast.actor("responder"), opted_out=True, now=clock())
+    await db.commit()
+    [stopped] = await _periodic_of(session, cast.responder.id)
+    assert (stopped.outcome, stopped.outcome_reason) == ("cancelled", group_rules.OPTED_OUT_REASON)
+    clock.advance(days=90)
+    assert await _sweep(db, settings, clock) == 0
+    await groups.set_opt_out(db, actor=cast.actor("responder"), opted_out=False, now=clock())
+    await db.commit()
+    assert await _sweep(db, settings, clock) == 1  # back in: one now, not a backlog
+
+
+async def test_the_dashboard_figures_are_unchanged_by_periodic_checkins(
+    session: AsyncSession, db: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
+) -> None:
+    lead = cast.actor("lead")
+    await make_incident(
+        db,
+        actor=lead,
+        station=cast.station_a,
+        people=[cast.responder, cast.supervisor],
+        occurred_at=clock() - timedelta(days=40),
+        now=clock(),
+        settings=settings,
+    )
+    filters = await dashboard.read_filters(
+        db, from_text=None, to_text=None, station_text=None, kind_text=None, now=clock(), settings=settings
+    )
+    before = (await dashboard.dashboard(db, actor=lead, filters=filters, now=clock(), settings=settings)).ledger
+    await _control_room(db, cast, clock, cadence=30)
+    await _sweep(db, settings, clock)
+    [checkin] = await _periodic_of(session, cast.responder.id)
+    await _record(db, cast, checkin, settings, clock, answers=answers_for("periodic", risk_yes=4))
+    after = (await dashboard.dashboard(db, actor=lead, filters=filters, now=clock(), settings=settings)).ledger
+    assert after.cells == before.cells and after.shown == before.shown
