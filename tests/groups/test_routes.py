@@ -7,6 +7,11 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.cast import Cast, signed_in
+from tests.conftest import FakeClock
+from tests.helpers import answers_for
+from trim.config import Settings
+from trim.db import AsyncSession
+from trim.followups import periodic
 
 
 async def test_member_sees_their_group_and_opts_out(client: AsyncTestClient[Litestar], cast: Cast) -> None:
@@ -39,3 +44,31 @@ async def test_supervisor_gets_404_on_group_membership_of_anyone_but_themselves(
         own = await s.get(f"/api/people/{cast.supervisor.id}/groups")
         assert own.status_code == 200 and own.json() == {"groups": [], "opted_out": False}
         assert (await s.get("/api/groups")).status_code == 404
+
+
+async def test_periodic_checkin_has_no_incident_in_the_api_and_is_recorded_like_any_other(
+    client: AsyncTestClient[Litestar], cast: Cast, session: AsyncSession, settings: Settings, clock: FakeClock
+) -> None:
+    async with signed_in(client, cast.lead) as lead:
+        group = (await lead.post("/api/groups", json={"name": "Control room", "cadence_days": 180})).json()
+        await lead.put(f"/api/groups/{group['id']}/members", json={"person_ids": [str(cast.responder.id)]})
+    assert await periodic.sweep_periodic(session, now=clock(), settings=settings) == 1
+    async with signed_in(client, cast.responder) as me:
+        [mine] = (await me.get("/api/checkins")).json()
+        assert (mine["kind"], mine["incident_id"], mine["status"]) == ("periodic", None, "due")
+        one = (await me.get(f"/api/checkins/{mine['id']}")).json()
+        assert one["incident_id"] is None
+        listed = await me.get("/me/checkins")
+        assert "Periodic check-in (Control room)" in listed.text
+        page = await me.get(f"/checkins/{mine['id']}")
+        assert page.status_code == 200 and "No more periodic check-ins" in page.text
+    peer = cast.peer if mine["peer_id"] == str(cast.peer.id) else cast.other_peer
+    async with signed_in(client, peer) as p:
+        assert [c["id"] for c in (await p.get("/api/checkins")).json()] == [mine["id"]]
+        assert (await p.get(f"/checkins/{mine['id']}")).status_code == 200
+        body = {"outcome": "completed", "answers": answers_for("periodic", risk_yes=2), "safety_concern": False}
+        done = await p.post(f"/api/checkins/{mine['id']}/record", json=body, headers={"Idempotency-Key": "p1"})
+        assert done.status_code == 201, done.text
+        assert [r["instrument"] for r in done.json()["results"]] == ["trim_risk", "tsq"]
+    async with signed_in(client, cast.supervisor) as s:
+        assert (await s.get(f"/api/checkins/{mine['id']}")).status_code == 404

@@ -116,7 +116,7 @@ async def own_record(session: AsyncSession, *, actor: Actor, settings: Settings,
         a = current.get(c.id)
         entry: dict[str, Any] = {
             "id": str(c.id),
-            "incident_id": str(c.incident_id),
+            "incident_id": str(c.incident_id) if c.incident_id else None,  # None: periodic
             "kind": c.kind,
             "due_at": c.due_at,
             "status": schedule_rules.checkin_status(
