@@ -249,11 +249,13 @@ class RecordPages(Controller):
                 incident=found.get(view.incident_id) if view.incident_id is not None else None,
                 undo_hours=settings.opt_out_undo_hours,
             )
+        view = await followups.checkin_header(db, actor=actor, checkin_id=checkin_id, now=now, settings=settings)
         await service.person_opts_out(db, actor=actor, checkin_id=checkin_id, now=now)
+        about = "periodic check-ins" if view.incident_id is None else "check-ins about this incident"
         return redirect(
             request,
             "/me/checkins",
-            "Understood. There will be no more check-ins about this. You can still ask for a peer at any time.",
+            f"Understood. There will be no more {about}. You can still ask for a peer at any time.",
         )
 
     @post("/checkins/{checkin_id:uuid}/opt-in", guards=[signed_in])
