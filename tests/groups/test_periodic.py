@@ -14,6 +14,7 @@ from tests.cast import Cast
 from tests.conftest import FakeClock
 from tests.helpers import answers_for, make_incident
 from trim.assessments import service as assessments
+from trim.assessments.models import Assessment
 from trim.config import Settings
 from trim.dashboard import service as dashboard
 from trim.db import AsyncSession
@@ -24,6 +25,7 @@ from trim.followups.models import CheckIn
 from trim.followups.rules import scheduled_time
 from trim.groups import rules as group_rules
 from trim.groups import service as groups
+from trim.records.retention import purge
 
 
 async def _periodic_of(session: AsyncSession, person_id: uuid.UUID) -> list[CheckIn]:
@@ -197,3 +199,25 @@ async def test_the_dashboard_figures_are_unchanged_by_periodic_checkins(
     await _record(db, cast, checkin, settings, clock, answers=answers_for("periodic", risk_yes=4))
     after = (await dashboard.dashboard(db, actor=lead, filters=filters, now=clock(), settings=settings)).ledger
     assert after.cells == before.cells and after.shown == before.shown
+
+
+async def test_the_purge_deidentifies_periodic_checkins_recorded_before_the_cutoff(
+    session: AsyncSession, db: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
+) -> None:
+    await _control_room(db, cast, clock, cadence=30)
+    await _sweep(db, settings, clock)
+    [old] = await _periodic_of(session, cast.responder.id)
+    await _record(db, cast, old, settings, clock, answers=answers_for("periodic", risk_yes=2), notes="Private words.")
+    await groups.set_opt_out(db, actor=cast.actor("responder"), opted_out=True, now=clock())
+    await db.commit()
+    clock.advance(days=settings.retention_days - 1)
+    assert (await purge(db, now=clock(), settings=settings)).periodic_checkins == 0  # not yet
+    await db.commit()
+    clock.advance(days=2)
+    report = await purge(db, now=clock(), settings=settings)
+    await db.commit()
+    assert report.periodic_checkins == 1
+    assert await _periodic_of(session, cast.responder.id) == []  # nothing of it points at them now
+    stored = (await session.exec(select(Assessment).where(Assessment.checkin_id == old.id))).one()
+    assert stored.person_id != cast.responder.id and stored.notes_encrypted is None
+    assert (await purge(db, now=clock(), settings=settings)).periodic_checkins == 0  # once
