@@ -25,6 +25,8 @@ from trim.followups.models import CheckIn
 from trim.followups.rules import scheduled_time
 from trim.groups import rules as group_rules
 from trim.groups import service as groups
+from trim.notifications.models import OutboxMessage
+from trim.privacy import policy
 from trim.records.retention import purge
 
 
@@ -221,3 +223,25 @@ async def test_the_purge_deidentifies_periodic_checkins_recorded_before_the_cuto
     stored = (await session.exec(select(Assessment).where(Assessment.checkin_id == old.id))).one()
     assert stored.person_id != cast.responder.id and stored.notes_encrypted is None
     assert (await purge(db, now=clock(), settings=settings)).periodic_checkins == 0  # once
+
+
+async def test_the_peer_of_a_periodic_checkin_sees_the_flag_it_raised_and_no_one_else_does(
+    session: AsyncSession, db: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
+) -> None:
+    await _control_room(db, cast, clock, cadence=30)
+    await _sweep(db, settings, clock)
+    [checkin] = await _periodic_of(session, cast.responder.id)
+    recorded = await _record(db, cast, checkin, settings, clock, safety_concern=True)
+    [flag] = recorded.flags
+    assert (flag.cause, flag.urgent, flag.exposure_id) == ("safety_concern", True, None)
+    peer = "peer" if checkin.peer_id == cast.peer.id else "other_peer"
+    other = "other_peer" if peer == "peer" else "peer"
+    peers = [checkin.peer_id] if checkin.peer_id else []
+    facts = policy.FlagFacts(flag=flag, periodic_peers=peers)
+    for who, sees in {peer: True, "lead": True, "responder": True, other: False, "supervisor": False}.items():
+        actor = cast.actor(who)
+        in_scope = flag.id in set(await session.exec(select(Flag.id).where(policy.flag_scope(actor))))
+        assert in_scope == policy.can_view_flag(actor, facts) == sees, who
+    # The peer was told at once, as for any urgent flag.
+    told = select(OutboxMessage.person_id).where(OutboxMessage.kind == "urgent_flag")
+    assert checkin.peer_id in set(await session.exec(told))
