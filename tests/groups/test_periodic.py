@@ -26,6 +26,7 @@ from trim.followups.rules import scheduled_time
 from trim.groups import rules as group_rules
 from trim.groups import service as groups
 from trim.notifications.models import OutboxMessage
+from trim.peers import service as peers
 from trim.privacy import policy
 from trim.records.retention import purge
 
@@ -245,3 +246,24 @@ async def test_the_peer_of_a_periodic_checkin_sees_the_flag_it_raised_and_no_one
     # The peer was told at once, as for any urgent flag.
     told = select(OutboxMessage.person_id).where(OutboxMessage.kind == "urgent_flag")
     assert checkin.peer_id in set(await session.exec(told))
+
+
+async def test_a_peer_going_unavailable_hands_their_periodic_checkin_on_by_the_usual_rules(
+    session: AsyncSession, db: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
+) -> None:
+    await _control_room(db, cast, clock)
+    await _sweep(db, settings, clock)
+    [checkin] = await _periodic_of(session, cast.responder.id)
+    first = cast.peer if checkin.peer_id == cast.peer.id else cast.other_peer
+    second = cast.other_peer if first is cast.peer else cast.peer
+    handover = await peers.set_own_profile(
+        db,
+        actor=cast.actor("peer" if first is cast.peer else "other_peer"),
+        now=clock(),
+        settings=settings,
+        available=False,
+    )
+    await db.commit()
+    assert (handover.moved, handover.unassigned) == (1, 0)
+    [moved] = await _periodic_of(session, cast.responder.id)
+    assert moved.peer_id == second.id and moved.outcome is None

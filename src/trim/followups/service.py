@@ -547,11 +547,46 @@ async def reassign_open_of_peer(
             .where(col(Exposure.id).in_(select(CheckIn.exposure_id).where(col(CheckIn.outcome).is_(None))))
         )
     )
-    if not exposures:
+    periodic = list(
+        await session.exec(
+            select(CheckIn).where(
+                CheckIn.peer_id == peer_id, col(CheckIn.exposure_id).is_(None), col(CheckIn.outcome).is_(None)
+            )
+        )
+    )
+    if not exposures and not periodic:
         return 0, 0
     assigner = await new_assigner(session, settings, now=now)
     assigner.loads.pop(peer_id, None)
     moved = unassigned = 0
+    for checkin in periodic:  # no exposure: each periodic check-in moves on its own
+        new_peer = assigner.choose(
+            person_id=checkin.person_id,
+            place=await _person_place(session, checkin.person_id),
+            exposed_ids=set(),
+            new_checkins=1,
+            exclude={peer_id},
+        )
+        checkin.peer_id = new_peer
+        session.add(checkin)
+        if new_peer is None:
+            unassigned += 1
+        else:
+            moved += 1
+            if tell_people:
+                await eligibility.tell_peer_changed(
+                    session, person_id=checkin.person_id, key=f"{checkin.id}:{now.isoformat()}", now=now
+                )
+        audit.record(
+            session,
+            actor=actor,
+            action="checkin.reassigned",
+            target_type="checkin",
+            target_id=checkin.id,
+            subject_id=checkin.person_id,
+            details={"from": peer_id, "to": new_peer, "why": why},
+            at=now,
+        )
     for exposure in exposures:
         open_count = await _open_count(session, exposure.id)
         new_peer = assigner.choose(
