@@ -28,6 +28,7 @@ from trim.groups import service as groups
 from trim.notifications.models import OutboxMessage
 from trim.peers import service as peers
 from trim.privacy import policy
+from trim.records import keep_less
 from trim.records.retention import purge
 
 
@@ -267,3 +268,36 @@ async def test_a_peer_going_unavailable_hands_their_periodic_checkin_on_by_the_u
     assert (handover.moved, handover.unassigned) == (1, 0)
     [moved] = await _periodic_of(session, cast.responder.id)
     assert moved.peer_id == second.id and moved.outcome is None
+
+
+async def test_answers_of_an_older_periodic_checkin_go_after_the_setting_but_the_latest_held_stays(
+    session: AsyncSession, db: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
+) -> None:
+    joined = clock()
+    await _control_room(db, cast, clock, cadence=30)
+    await _sweep(db, settings, clock)
+    [first] = await _periodic_of(session, cast.responder.id)
+    await _record(db, cast, first, settings, clock, answers=answers_for("periodic", risk_yes=1), notes="First.")
+    clock.set(joined + timedelta(days=30))
+    await _sweep(db, settings, clock)
+    second = (await _periodic_of(session, cast.responder.id))[-1]
+    await _record(db, cast, second, settings, clock, answers=answers_for("periodic", risk_yes=1), notes="Second.")
+    await groups.set_opt_out(db, actor=cast.actor("responder"), opted_out=True, now=clock())
+    await db.commit()
+
+    async def kept() -> dict[uuid.UUID, bool]:
+        rows = await session.exec(
+            select(Assessment)
+            .where(Assessment.person_id == cast.responder.id)
+            .execution_options(populate_existing=True)
+        )
+        return {a.checkin_id: a.answers_deleted_at is None and a.notes_encrypted is not None for a in rows}
+
+    clock.set(joined + timedelta(days=settings.answer_retention_days - 1))
+    assert await keep_less.sweep_answers(db, now=clock(), settings=settings) == 0
+    await db.commit()
+    clock.set(joined + timedelta(days=settings.answer_retention_days + 31))
+    assert await keep_less.sweep_answers(db, now=clock(), settings=settings) == 1
+    await db.commit()
+    assert await kept() == {first.id: False, second.id: True}  # scores and bands stay; the latest is kept
+    assert await keep_less.sweep_answers(db, now=clock(), settings=settings) == 0  # once
