@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+from sqlalchemy import text
 from sqlmodel import col, select
 
 from tests.cast import Cast
@@ -301,3 +302,16 @@ async def test_answers_of_an_older_periodic_checkin_go_after_the_setting_but_the
     await db.commit()
     assert await kept() == {first.id: False, second.id: True}  # scores and bands stay; the latest is kept
     assert await keep_less.sweep_answers(db, now=clock(), settings=settings) == 0  # once
+
+
+async def test_after_0632_both_unique_rules_of_checkins_keep_their_where(session: AsyncSession) -> None:
+    # SQLite's batch copy of the table must not lose the partial index of exposure check-ins.
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        found = "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'checkins'"
+    else:
+        found = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'checkins'"
+    indexes = {name: (sql or "").lower() for name, sql in (await session.exec(text(found))).all()}  # type: ignore[call-overload]
+    assert "unique" in indexes["uq_checkins_exposure_id_kind"] and "monitor" in indexes["uq_checkins_exposure_id_kind"]
+    periodic_rule = indexes["uq_checkins_periodic_person_id_scheduled_for"]
+    assert "unique" in periodic_rule and "periodic" in periodic_rule and "cancelled" in periodic_rule
