@@ -20,6 +20,7 @@ from trim.config import Settings
 from trim.dashboard import service as dashboard
 from trim.db import AsyncSession
 from trim.flags.models import Flag
+from trim.followups import jobs as followup_jobs
 from trim.followups import periodic
 from trim.followups import service as followups
 from trim.followups.models import CheckIn
@@ -315,3 +316,15 @@ async def test_after_0632_both_unique_rules_of_checkins_keep_their_where(session
     assert "unique" in indexes["uq_checkins_exposure_id_kind"] and "monitor" in indexes["uq_checkins_exposure_id_kind"]
     periodic_rule = indexes["uq_checkins_periodic_person_id_scheduled_for"]
     assert "unique" in periodic_rule and "periodic" in periodic_rule and "cancelled" in periodic_rule
+
+
+async def test_the_worker_round_reminds_the_peer_of_a_periodic_checkin_as_it_falls_due(
+    session: AsyncSession, db: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
+) -> None:
+    await _control_room(db, cast, clock)
+    for sweep in followup_jobs.SWEEPS:  # in the order every worker runs them
+        await sweep.run(db, now=clock(), settings=settings)
+        await db.commit()
+    [checkin] = await _periodic_of(session, cast.responder.id)
+    reminded = select(OutboxMessage.person_id, OutboxMessage.link).where(OutboxMessage.kind == "checkin_due")
+    assert list(await session.exec(reminded)) == [(checkin.peer_id, f"/checkins/{checkin.id}")]
