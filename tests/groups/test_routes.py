@@ -72,3 +72,23 @@ async def test_periodic_checkin_has_no_incident_in_the_api_and_is_recorded_like_
         assert [r["instrument"] for r in done.json()["results"]] == ["trim_risk", "tsq"]
     async with signed_in(client, cast.supervisor) as s:
         assert (await s.get(f"/api/checkins/{mine['id']}")).status_code == 404
+
+
+async def test_asking_for_a_different_peer_moves_a_periodic_checkin_at_once(
+    client: AsyncTestClient[Litestar], cast: Cast, session: AsyncSession, settings: Settings, clock: FakeClock
+) -> None:
+    async with signed_in(client, cast.lead) as lead:
+        group = (await lead.post("/api/groups", json={"name": "Image review", "cadence_days": 30})).json()
+        await lead.put(f"/api/groups/{group['id']}/members", json={"person_ids": [str(cast.responder.id)]})
+    assert await periodic.sweep_periodic(session, now=clock(), settings=settings) == 1
+    async with signed_in(client, cast.responder) as me:
+        [before] = (await me.get("/api/checkins")).json()
+        asked = await me.post(f"/checkins/{before['id']}/different-peer", data={"_csrf_token": me.cookies["csrftoken"]})
+        assert asked.status_code == 200 and "Another peer will check in with you" in asked.text
+        [after] = (await me.get("/api/checkins")).json()
+    assert after["id"] == before["id"] and after["peer_id"] not in (before["peer_id"], str(cast.responder.id), None)
+    async with signed_in(client, cast.other_clinician) as stranger:
+        refused = await stranger.post(
+            f"/checkins/{before['id']}/different-peer", data={"_csrf_token": stranger.cookies["csrftoken"]}
+        )
+        assert refused.status_code == 404

@@ -110,11 +110,22 @@ class CheckinPages(Controller):
 
     @post("/checkins/{checkin_id:uuid}/different-peer", guards=[signed_in])
     async def different_peer(
-        self, request: Request[Any, Any, Any], db: Db, checkin_id: FromPath[uuid.UUID]
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, checkin_id: FromPath[uuid.UUID]
     ) -> Redirect:
-        await service.request_different_peer(
-            db, actor=current_actor(request), checkin_id=checkin_id, now=now_of(request)
-        )
+        actor, now = current_actor(request), now_of(request)
+        view = await service.checkin_header(db, actor=actor, checkin_id=checkin_id, now=now, settings=settings)
+        if view.exposure_id is None:
+            moved = await service.move_periodic_on_request(
+                db, actor=actor, checkin_id=checkin_id, now=now, settings=settings
+            )
+            if moved:
+                return redirect(
+                    request,
+                    "/me/checkins",
+                    "Thank you. Another peer will check in with you; your peer is not told why.",
+                )
+        else:
+            await service.request_different_peer(db, actor=actor, checkin_id=checkin_id, now=now)
         return redirect(
             request,
             "/me/checkins",

@@ -724,11 +724,7 @@ async def request_different_peer(
     if checkin.person_id != actor.id:
         raise NotFound()
     if checkin.exposure_id is None:
-        # The lead's change requests are per incident; a periodic one has none yet.
-        raise InvalidInput(
-            "For a periodic check-in, please tell the programme lead you would like a different peer; "
-            "they can arrange it without telling your peer why."
-        )
+        raise InvalidInput("A periodic check-in moves to another peer at once: see move_periodic_on_request.")
     pending = (
         await session.exec(
             select(PeerChangeRequest).where(
@@ -751,6 +747,56 @@ async def request_different_peer(
         at=now,
     )
     return change
+
+
+async def move_periodic_on_request(
+    session: AsyncSession, *, actor: Actor, checkin_id: uuid.UUID, now: datetime, settings: Settings
+) -> bool:
+    """The person asks for a different peer for their open periodic check-in (no incident,
+    so no change request for the lead to work through): it moves at once to another peer
+    by the usual rules, never back to the first, who is not told why. False when nobody
+    else qualifies: the lead is told, as for any change request."""
+    checkin = await policy.access_checkin(session, actor, checkin_id)
+    if checkin.person_id != actor.id or checkin.exposure_id is not None or checkin.outcome is not None:
+        raise NotFound()
+    old = checkin.peer_id
+    assigner = await new_assigner(session, settings, now=now)
+    if old is not None:
+        assigner.loads.pop(old, None)
+    new_peer = assigner.choose(
+        person_id=checkin.person_id,
+        place=await _person_place(session, checkin.person_id),
+        exposed_ids=set(),
+        new_checkins=1,
+        exclude={old} if old else None,
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="peer_change.requested",
+        target_type="checkin",
+        target_id=checkin.id,
+        subject_id=actor.person_id,
+        details={"moved": new_peer is not None},
+        at=now,
+    )
+    if new_peer is None:
+        await notifications.notify_role(
+            session,
+            role="lead",
+            kind="reassignment",
+            subject="Someone asked for a different peer",
+            body="A person asked for a different peer for a periodic check-in, and no other peer qualifies "
+            "just now (available, not resting, training current, under their cap). It stays with the same "
+            "peer for now.",
+            link="/overview",
+            now=now,
+        )
+        return False
+    checkin.peer_id = new_peer
+    session.add(checkin)
+    await session.flush()
+    return True
 
 
 async def _resolve_change_requests(
