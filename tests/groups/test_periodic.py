@@ -328,3 +328,20 @@ async def test_the_worker_round_reminds_the_peer_of_a_periodic_checkin_as_it_fal
     [checkin] = await _periodic_of(session, cast.responder.id)
     reminded = select(OutboxMessage.person_id, OutboxMessage.link).where(OutboxMessage.kind == "checkin_due")
     assert list(await session.exec(reminded)) == [(checkin.peer_id, f"/checkins/{checkin.id}")]
+
+
+async def test_a_periodic_checkin_made_with_no_peer_free_is_assigned_when_one_is(
+    session: AsyncSession, db: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
+) -> None:
+    for who in ("peer", "other_peer"):
+        await peers.set_own_profile(db, actor=cast.actor(who), now=clock(), settings=settings, available=False)
+    await db.commit()
+    await _control_room(db, cast, clock)
+    await _sweep(db, settings, clock)
+    [waiting] = await _periodic_of(session, cast.responder.id)
+    assert waiting.peer_id is None
+    await peers.set_own_profile(db, actor=cast.actor("other_peer"), now=clock(), settings=settings, available=True)
+    await db.commit()
+    assert await _sweep(db, settings, clock) == 0  # nothing new made ...
+    [assigned] = await _periodic_of(session, cast.responder.id)
+    assert assigned.id == waiting.id and assigned.peer_id == cast.other_peer.id  # ... the waiting one has a peer

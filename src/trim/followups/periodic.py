@@ -206,7 +206,8 @@ async def stop_off_cadence(session: AsyncSession, *, person_ids: Sequence[uuid.U
 
 async def sweep_periodic(session: AsyncSession, *, now: datetime, settings: Settings) -> int:
     """The worker's sweep: stop the cadence of anyone who has come off it (a deactivated
-    account), then create every periodic check-in that has fallen due."""
+    account), create every periodic check-in that has fallen due, and try the rules again
+    for those still without a peer."""
     stale = list(
         await session.exec(
             select(CheckIn.person_id)
@@ -215,4 +216,12 @@ async def sweep_periodic(session: AsyncSession, *, now: datetime, settings: Sett
         )
     )
     await stop_off_cadence(session, person_ids=stale, now=now)
-    return len(await schedule_periodic(session, now=now, settings=settings))
+    made = len(await schedule_periodic(session, now=now, settings=settings))
+    # One made with nobody free (all at their cap, resting...) is tried again each round.
+    waiting = select(CheckIn.id).where(
+        col(CheckIn.kind) == PERIODIC_KIND, col(CheckIn.outcome).is_(None), col(CheckIn.peer_id).is_(None)
+    )
+    if (await session.exec(waiting.limit(1))).first() is not None:
+        assigner = await service.new_assigner(session, settings, now=now)
+        await service.assign_unassigned_periodic(session, assigner=assigner, actor="system", now=now)
+    return made

@@ -454,7 +454,7 @@ async def assign_unassigned(session: AsyncSession, *, actor: Actor, now: datetim
         )
     )
     assigner = await new_assigner(session, settings, now=now)
-    assigned = 0
+    assigned = await assign_unassigned_periodic(session, assigner=assigner, actor=actor, now=now)
     for exposure in exposures:
         peer_id = assigner.choose(
             person_id=exposure.person_id,
@@ -473,6 +473,48 @@ async def assign_unassigned(session: AsyncSession, *, actor: Actor, now: datetim
             target_type="exposure",
             target_id=exposure.id,
             subject_id=exposure.person_id,
+            details={"from": None, "to": peer_id, "why": "assign_unassigned"},
+            at=now,
+        )
+    return assigned
+
+
+async def assign_unassigned_periodic(
+    session: AsyncSession, *, assigner: Assigner, actor: Actor | str, now: datetime, limit: int = 500
+) -> int:
+    """Open periodic check-ins (no exposure) still without a peer, each tried by the usual
+    rules again; claimed by a conditional update, so two workers assign each once."""
+    waiting = list(
+        await session.exec(
+            select(CheckIn.id, CheckIn.person_id)
+            .where(col(CheckIn.exposure_id).is_(None), col(CheckIn.outcome).is_(None), col(CheckIn.peer_id).is_(None))
+            .order_by(col(CheckIn.due_at))
+            .limit(limit)
+        )
+    )
+    assigned = 0
+    for checkin_id, person_id in waiting:
+        peer_id = assigner.choose(
+            person_id=person_id, place=await _person_place(session, person_id), exposed_ids=set(), new_checkins=1
+        )
+        if peer_id is None:
+            continue
+        claimed = await session.exec(
+            update(CheckIn)
+            .where(col(CheckIn.id) == checkin_id, col(CheckIn.peer_id).is_(None), col(CheckIn.outcome).is_(None))
+            .values(peer_id=peer_id)
+            .execution_options(synchronize_session=False)
+        )
+        if (claimed.rowcount or 0) != 1:
+            continue
+        assigned += 1
+        audit.record(
+            session,
+            actor=actor,
+            action="checkin.reassigned",
+            target_type="checkin",
+            target_id=checkin_id,
+            subject_id=person_id,
             details={"from": None, "to": peer_id, "why": "assign_unassigned"},
             at=now,
         )
