@@ -92,3 +92,27 @@ async def test_asking_for_a_different_peer_moves_a_periodic_checkin_at_once(
             f"/checkins/{before['id']}/different-peer", data={"_csrf_token": stranger.cookies["csrftoken"]}
         )
         assert refused.status_code == 404
+
+
+async def test_the_lead_reassigns_a_periodic_checkin_from_its_page_by_the_usual_rules(
+    client: AsyncTestClient[Litestar], cast: Cast, session: AsyncSession, settings: Settings, clock: FakeClock
+) -> None:
+    async with signed_in(client, cast.lead) as lead:
+        group = (await lead.post("/api/groups", json={"name": "Family liaison", "cadence_days": 60})).json()
+        await lead.put(f"/api/groups/{group['id']}/members", json={"person_ids": [str(cast.responder.id)]})
+        assert await periodic.sweep_periodic(session, now=clock(), settings=settings) == 1
+        [checkin] = (await lead.get("/api/checkins")).json()
+        other = cast.other_peer if checkin["peer_id"] == str(cast.peer.id) else cast.peer
+        page = await lead.get(f"/checkins/{checkin['id']}")
+        assert 'action="/checkins/' in page.text and "Give this check-in to" in page.text
+        token = {"_csrf_token": lead.cookies["csrftoken"]}
+        own = await lead.post(f"/checkins/{checkin['id']}/peer", data={**token, "peer_id": str(cast.responder.id)})
+        assert "Choose an active peer supporter" in own.text  # the responder is no peer
+        done = await lead.post(f"/checkins/{checkin['id']}/peer", data={**token, "peer_id": str(other.id)})
+        assert done.status_code == 200 and "Reassigned." in done.text
+        [moved] = (await lead.get("/api/checkins")).json()
+        assert moved["peer_id"] == str(other.id)
+    async with signed_in(client, other) as peer:
+        token = {"_csrf_token": peer.cookies["csrftoken"]}
+        refused = await peer.post(f"/checkins/{checkin['id']}/peer", data={**token, "peer_id": str(other.id)})
+        assert refused.status_code == 404

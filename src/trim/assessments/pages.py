@@ -75,6 +75,10 @@ class RecordPages(Controller):
         )
         return {
             "interim_offer": offer,
+            # The lead reassigns a periodic check-in here: it has no incident page to do it on.
+            "reassign_peers": await followups.peer_loads(db, actor=actor)
+            if view.exposure_id is None and view.status in schedule_rules.OPEN_STATUSES
+            else [],
             "interim_default_days": settings.interim_default_days,
             "checkin": view,
             "contact": await followups.contact_for_checkin(db, actor=actor, checkin_id=checkin_id),

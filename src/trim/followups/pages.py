@@ -16,7 +16,7 @@ from litestar.response import Redirect, Template
 from trim.accounts import service as accounts
 from trim.accounts.rules import PRIVILEGED_ROLES
 from trim.deps import Conf, Db
-from trim.errors import InvalidInput, NotFound
+from trim.errors import Conflict, InvalidInput, NotFound
 from trim.flags import service as flags
 from trim.followups import eligibility, rules, service
 from trim.followups.models import CheckInStatus
@@ -131,6 +131,28 @@ class CheckinPages(Controller):
             "/me/checkins",
             "Thank you. The programme lead will arrange a different peer; your current peer is not told.",
         )
+
+    @post("/checkins/{checkin_id:uuid}/peer", guards=[requires("lead")])
+    async def reassign(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, checkin_id: FromPath[uuid.UUID]
+    ) -> Redirect:
+        """The lead gives a periodic check-in (no incident to reassign from) to another peer."""
+        back = f"/checkins/{checkin_id}"
+        peer_id = _uuid((await form_data(request)).get("peer_id"))
+        if peer_id is None:
+            return redirect(request, back, "Choose a peer supporter.", "error")
+        try:
+            await service.reassign_checkin(
+                db,
+                actor=current_actor(request),
+                checkin_id=checkin_id,
+                peer_id=peer_id,
+                now=now_of(request),
+                settings=settings,
+            )
+        except (InvalidInput, Conflict) as exc:
+            return redirect(request, back, exc.detail, "error")
+        return redirect(request, back, "Reassigned.")
 
     @post("/checkins/{checkin_id:uuid}/return-to-work", guards=[signed_in])
     async def return_to_work(

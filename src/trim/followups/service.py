@@ -521,6 +521,75 @@ async def assign_unassigned_periodic(
     return assigned
 
 
+async def _refuse_manual_peer(
+    session: AsyncSession,
+    *,
+    person_id: uuid.UUID,
+    peer_id: uuid.UUID,
+    exposed: set[uuid.UUID],
+    now: datetime,
+    settings: Settings,
+) -> None:
+    # The lead's choice of peer keeps the usual rules: 422 naming why, 409 for lapsed or resting.
+    peer = await session.get(Person, peer_id)
+    roles = set(await session.exec(select(PersonRole.role).where(PersonRole.person_id == peer_id)))
+    if peer is None or not peer.active or Role.peer not in roles:
+        raise InvalidInput.field("peer_id", "Choose an active peer supporter.")
+    if peer_id == person_id:
+        raise InvalidInput.field("peer_id", "A person cannot be their own peer supporter.")
+    if peer_id in exposed:
+        raise InvalidInput.field("peer_id", "This peer was exposed to the same incident; choose someone else.")
+    place = await _person_place(session, person_id)
+    if rules.line_related(place.staff_number, place.manager_staff_number, peer.staff_number, peer.manager_staff_number):
+        raise InvalidInput.field(
+            "peer_id", "This peer is the person's line manager, or is managed by them; choose someone else."
+        )
+    refusal = await eligibility.manual_assignment_refusal(session, peer_id=peer_id, now=now, settings=settings)
+    if refusal:
+        raise Conflict(refusal)
+
+
+async def reassign_checkin(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    checkin_id: uuid.UUID,
+    peer_id: uuid.UUID,
+    now: datetime,
+    settings: Settings,
+) -> CheckIn:
+    """The lead gives an open periodic check-in (no incident) to another peer, by the same
+    rules as reassigning an exposure's; an incident's check-in moves with its exposure."""
+    if not actor.is_lead:
+        raise NotFound()
+    checkin = await policy.access_checkin(session, actor, checkin_id)
+    if checkin.exposure_id is not None:
+        await reassign_exposure(
+            session, actor=actor, exposure_id=checkin.exposure_id, peer_id=peer_id, now=now, settings=settings
+        )
+        return checkin
+    if checkin.outcome is not None:
+        raise Conflict("This check-in has been recorded already.")
+    await _refuse_manual_peer(
+        session, person_id=checkin.person_id, peer_id=peer_id, exposed=set(), now=now, settings=settings
+    )
+    old = checkin.peer_id
+    checkin.peer_id = peer_id
+    session.add(checkin)
+    await session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="checkin.reassigned",
+        target_type="checkin",
+        target_id=checkin.id,
+        subject_id=checkin.person_id,
+        details={"from": old, "to": peer_id},
+        at=now,
+    )
+    return checkin
+
+
 async def reassign_exposure(
     session: AsyncSession,
     *,
@@ -537,22 +606,14 @@ async def reassign_exposure(
     exposure = await session.get(Exposure, exposure_id)
     if exposure is None or exposure.removed_at is not None:
         raise NotFound()
-    peer = await session.get(Person, peer_id)
-    roles = set(await session.exec(select(PersonRole.role).where(PersonRole.person_id == peer_id)))
-    if peer is None or not peer.active or Role.peer not in roles:
-        raise InvalidInput.field("peer_id", "Choose an active peer supporter.")
-    if peer_id == exposure.person_id:
-        raise InvalidInput.field("peer_id", "A person cannot be their own peer supporter.")
-    if peer_id in await _exposed_ids(session, exposure.incident_id):
-        raise InvalidInput.field("peer_id", "This peer was exposed to the same incident; choose someone else.")
-    place = await _person_place(session, exposure.person_id)
-    if rules.line_related(place.staff_number, place.manager_staff_number, peer.staff_number, peer.manager_staff_number):
-        raise InvalidInput.field(
-            "peer_id", "This peer is the person's line manager, or is managed by them; choose someone else."
-        )
-    refusal = await eligibility.manual_assignment_refusal(session, peer_id=peer_id, now=now, settings=settings)
-    if refusal:
-        raise Conflict(refusal)
+    await _refuse_manual_peer(
+        session,
+        person_id=exposure.person_id,
+        peer_id=peer_id,
+        exposed=await _exposed_ids(session, exposure.incident_id),
+        now=now,
+        settings=settings,
+    )
     old = exposure.peer_id
     await _set_exposure_peer(session, exposure=exposure, peer_id=peer_id)
     await _resolve_change_requests(session, actor=actor, exposure_id=exposure.id, now=now)
