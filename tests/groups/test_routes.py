@@ -62,6 +62,7 @@ async def test_periodic_checkin_has_no_incident_in_the_api_and_is_recorded_like_
         assert "Periodic check-in (Control room)" in listed.text
         page = await me.get(f"/checkins/{mine['id']}")
         assert page.status_code == 200 and "No more periodic check-ins" in page.text
+        assert "logged late" not in page.text
     peer = cast.peer if mine["peer_id"] == str(cast.peer.id) else cast.other_peer
     async with signed_in(client, peer) as p:
         assert [c["id"] for c in (await p.get("/api/checkins")).json()] == [mine["id"]]
@@ -116,3 +117,26 @@ async def test_the_lead_reassigns_a_periodic_checkin_from_its_page_by_the_usual_
         token = {"_csrf_token": peer.cookies["csrftoken"]}
         refused = await peer.post(f"/checkins/{checkin['id']}/peer", data={**token, "peer_id": str(other.id)})
         assert refused.status_code == 404
+
+
+async def test_the_person_stops_periodic_checkins_from_one_of_them(
+    client: AsyncTestClient[Litestar], cast: Cast, session: AsyncSession, settings: Settings, clock: FakeClock
+) -> None:
+    async with signed_in(client, cast.lead) as lead:
+        group = (await lead.post("/api/groups", json={"name": "Crime scene", "cadence_days": 90})).json()
+        await lead.put(f"/api/groups/{group['id']}/members", json={"person_ids": [str(cast.responder.id)]})
+    await periodic.sweep_periodic(session, now=clock(), settings=settings)
+    async with signed_in(client, cast.responder) as me:
+        [mine] = (await me.get("/api/checkins")).json()
+        token = {"_csrf_token": me.cookies["csrftoken"]}
+        asked = await me.post(f"/checkins/{mine['id']}/opt-out", data=token)
+        assert "No more periodic check-ins?" in asked.text
+        [still] = (await me.get("/api/checkins")).json()
+        assert still["status"] == "due"  # nothing changes until they confirm
+        done = await me.post(f"/checkins/{mine['id']}/opt-out", data={**token, "confirm": "yes"})
+        assert "There will be no more periodic check-ins" in done.text
+        [stopped] = (await me.get("/api/checkins")).json()
+        assert stopped["status"] == "cancelled"
+        assert (await me.get("/api/me/periodic")).json()["opted_out"] is True
+    clock.advance(days=200)
+    assert await periodic.sweep_periodic(session, now=clock(), settings=settings) == 0

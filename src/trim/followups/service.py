@@ -936,7 +936,8 @@ class CheckinView:
 
     @property
     def caught_up(self) -> bool:
-        return self.due_at > self.scheduled_for
+        # A periodic check-in is made as it falls due, a moment after its time: never "caught up".
+        return self.periodic_label is None and self.due_at > self.scheduled_for
 
     def as_api(self) -> dict[str, object]:
         return {
