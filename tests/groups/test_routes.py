@@ -63,6 +63,7 @@ async def test_periodic_checkin_has_no_incident_in_the_api_and_is_recorded_like_
         record = (await me.get("/api/me/record")).json()
         assert [(c["kind"], c["incident_id"]) for c in record["checkins"]] == [("periodic", None)]
         assert (await me.get("/me")).status_code == 200
+        assert record["checkins"][0]["answers_kept_days"] == settings.answer_retention_days
         assert (await me.get("/me/record.csv")).status_code == 200
         page = await me.get(f"/checkins/{mine['id']}")
         assert page.status_code == 200 and "No more periodic check-ins" in page.text
