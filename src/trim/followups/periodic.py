@@ -45,7 +45,7 @@ class Member:
     has_open: bool
 
 
-async def members_on_cadence(session: AsyncSession, *, person_ids: Sequence[uuid.UUID] | None = None) -> list[Member]:
+async def _members_on_cadence(session: AsyncSession, *, person_ids: Sequence[uuid.UUID] | None = None) -> list[Member]:
     """Everyone in a high-exposure group, active and not opted out, with what their next
     periodic check-in depends on."""
     stmt = (
@@ -102,7 +102,7 @@ async def schedule_periodic(
     every cadence after the last one), assigned by the usual rules; returns the new ids.
     Never for someone opted out, never beside one still open, never twice."""
     due: list[tuple[Member, datetime]] = []
-    for member in await members_on_cadence(session, person_ids=person_ids):
+    for member in await _members_on_cadence(session, person_ids=person_ids):
         if member.has_open:
             continue
         scheduled = group_rules.next_periodic_due(
@@ -184,7 +184,7 @@ async def off_cadence(session: AsyncSession, *, person_ids: Sequence[uuid.UUID])
     out, or no longer active)."""
     if not person_ids:
         return []
-    on = {m.person_id for m in await members_on_cadence(session, person_ids=person_ids)}
+    on = {m.person_id for m in await _members_on_cadence(session, person_ids=person_ids)}
     return [p for p in dict.fromkeys(person_ids) if p not in on]
 
 
