@@ -345,3 +345,24 @@ async def test_a_periodic_checkin_made_with_no_peer_free_is_assigned_when_one_is
     assert await _sweep(db, settings, clock) == 0  # nothing new made ...
     [assigned] = await _periodic_of(session, cast.responder.id)
     assert assigned.id == waiting.id and assigned.peer_id == cast.other_peer.id  # ... the waiting one has a peer
+
+
+async def test_a_changed_cadence_sets_when_the_next_one_falls_due(
+    session: AsyncSession, db: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
+) -> None:
+    joined = clock()
+    group_id = await _control_room(db, cast, clock, cadence=180)
+    await _sweep(db, settings, clock)
+    [first] = await _periodic_of(session, cast.responder.id)
+    await _record(db, cast, first, settings, clock)
+    await groups.change_group(
+        db, actor=cast.actor("lead"), group_id=group_id, name="Control room", cadence_days=60, now=clock()
+    )
+    await db.commit()
+    clock.set(joined + timedelta(days=59))
+    assert await _sweep(db, settings, clock) == 0
+    clock.set(joined + timedelta(days=60))
+    assert await _sweep(db, settings, clock) == 1
+    assert (await _periodic_of(session, cast.responder.id))[-1].scheduled_for == scheduled_time(
+        joined, 60, settings.zone
+    )
