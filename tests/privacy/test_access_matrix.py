@@ -162,6 +162,8 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("GET", "/overview"): Rule("L", lists=("day28_id", "L")),
     ("POST", "/overview/assign-unassigned"): Rule("L"),
     ("POST", "/checkins/{checkin_id:uuid}/different-peer"): Rule("R", ids={"checkin_id": "day28_id"}),
+    # the lead reassigns a periodic check-in (no incident page) from the check-in page
+    ("POST", "/checkins/{checkin_id:uuid}/peer"): Rule("L", ids={"checkin_id": "day28_id"}, form={"peer_id": ""}),
     ("POST", "/checkins/{checkin_id:uuid}/opt-out"): Rule("R", ids={"checkin_id": "day28_id"}),
     ("POST", "/checkins/{checkin_id:uuid}/opt-in"): Rule("R", ids={"checkin_id": "day28_id"}),
     # a return-to-work follow-up: the person or their peer starts it; the lead, who sees the
