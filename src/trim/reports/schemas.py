@@ -1,0 +1,111 @@
+"""What the report's routes take and give."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar.params import Parameter
+from pydantic import BaseModel, Field
+
+from trim.dashboard.rules import plain_number
+from trim.reports.rules import TOTAL, Report
+
+Quarter = Annotated[
+    str | None, Parameter(query="quarter", description="A quarter, YYYYQn (e.g. 2026Q4); default the last whole one")
+]
+FromMonth = Annotated[str | None, Parameter(query="from", description="First month of a range, YYYY-MM")]
+ToMonth = Annotated[str | None, Parameter(query="to", description="Last month of a range, YYYY-MM (included)")]
+
+Scale = Annotated[int, Field(ge=1, le=5)]
+
+
+class FeedbackIn(BaseModel):
+    helpful: Scale
+    ask_again: Scale
+    ease: Scale
+
+
+class CellOut(BaseModel):
+    row: str
+    column: str
+    value: int | str
+
+
+class TableOut(BaseModel):
+    id: str
+    title: str
+    counts: str
+    note: str
+    rows: list[str]
+    columns: list[str]
+    cells: list[CellOut]
+
+
+class TimingOut(BaseModel):
+    """A time over a group; "<k" under k people. How many people is not given: with the
+    counts elsewhere it could single out a small group."""
+
+    row: str
+    median_hours: float | str | None
+    p90_hours: float | str | None
+
+
+class TimingTableOut(BaseModel):
+    id: str
+    title: str
+    note: str
+    rows: list[TimingOut]
+
+
+class ReportOut(BaseModel):
+    period: dict[str, str]
+    title: str
+    k: int
+    timezone: str
+    generated_at: str
+    tables: list[TableOut]
+    timings: list[TimingTableOut]
+
+    @classmethod
+    def of(cls, report: Report) -> ReportOut:
+        label = f"<{report.k}"
+
+        def shown(value: Any) -> int | str:
+            result = plain_number(value)
+            return result if isinstance(result, int | str) else str(result)
+
+        return cls(
+            period={"from": report.period.start.isoformat(), "to": report.period.end.isoformat()},
+            title=report.title,
+            k=report.k,
+            timezone=report.timezone,
+            generated_at=report.generated_at.isoformat(),
+            tables=[
+                TableOut(
+                    id=t.id,
+                    title=t.title,
+                    counts=t.counts,
+                    note=t.note,
+                    rows=[*t.rows, TOTAL],
+                    columns=[*t.columns, TOTAL],
+                    cells=[CellOut(row=r, column=c, value=shown(t.shown[(r, c)])) for r, c in t.all_keys()],
+                )
+                for t in report.tables
+            ],
+            timings=[
+                TimingTableOut(
+                    id=t.id,
+                    title=t.title,
+                    note=t.note,
+                    rows=[
+                        TimingOut(
+                            row=row,
+                            median_hours=t.timings[row].median if t.timings[row].median is not None else label,
+                            p90_hours=t.timings[row].p90 if t.timings[row].median is not None else label,
+                        )
+                        for row in t.rows
+                    ],
+                )
+                for t in report.timings
+            ],
+        )
