@@ -49,7 +49,12 @@ class ReportPages(Controller):
 
     @get("/feedback/{about:str}/{subject_id:uuid}", guards=[signed_in])
     async def feedback_form(
-        self, request: Request[Any, Any, Any], db: Db, settings: Conf, about: str, subject_id: FromPath[uuid.UUID]
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        settings: Conf,
+        about: FromPath[str],
+        subject_id: FromPath[uuid.UUID],
     ) -> Template:
         """Three questions, 1-5, about the caller's own closed request or finished check-ins."""
         offer, answered = await feedback.offer_for(
@@ -59,7 +64,12 @@ class ReportPages(Controller):
 
     @post("/feedback/{about:str}/{subject_id:uuid}", guards=[signed_in])
     async def give_feedback(
-        self, request: Request[Any, Any, Any], db: Db, settings: Conf, about: str, subject_id: FromPath[uuid.UUID]
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        settings: Conf,
+        about: FromPath[str],
+        subject_id: FromPath[uuid.UUID],
     ) -> Template | Redirect:
         form = await form_data(request)
         actor = current_actor(request)

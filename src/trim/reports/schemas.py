@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 from pydantic import BaseModel, Field
 
 from trim.dashboard.rules import plain_number
 from trim.reports.rules import TOTAL, Report
 
 Quarter = Annotated[
-    str | None, Parameter(query="quarter", description="A quarter, YYYYQn (e.g. 2026Q4); default the last whole one")
+    str | None,
+    QueryParameter(name="quarter", description="A quarter, YYYYQn (e.g. 2026Q4); default the last whole one"),
 ]
-FromMonth = Annotated[str | None, Parameter(query="from", description="First month of a range, YYYY-MM")]
-ToMonth = Annotated[str | None, Parameter(query="to", description="Last month of a range, YYYY-MM (included)")]
+FromMonth = Annotated[str | None, QueryParameter(name="from", description="First month of a range, YYYY-MM")]
+ToMonth = Annotated[str | None, QueryParameter(name="to", description="Last month of a range, YYYY-MM (included)")]
 
 Scale = Annotated[int, Field(ge=1, le=5)]
 
