@@ -87,6 +87,14 @@ async def offers(session: AsyncSession, *, actor: Actor, settings: Settings) -> 
     return sorted(pending, key=lambda o: o.when, reverse=True)
 
 
+async def is_open(
+    session: AsyncSession, *, actor: Actor, about: str, subject_id: uuid.UUID, settings: Settings
+) -> bool:
+    """Whether the caller may still give feedback about this request or exposure."""
+    found = await offers(session, actor=actor, settings=settings)
+    return any(o.about == about and o.subject_id == subject_id for o in found)
+
+
 async def offer_for(
     session: AsyncSession, *, actor: Actor, about: str, subject_id: uuid.UUID, settings: Settings
 ) -> tuple[Offer, bool]:
