@@ -24,7 +24,7 @@ from trim.incidents.models import Incident
 from trim.planning import service as planning
 from trim.reports import service as reports
 from trim.reports.models import FeedbackAnswer
-from trim.reports.rules import Report
+from trim.reports.rules import Report, report_equations
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -94,6 +94,11 @@ def assert_safe(report: Report) -> None:
         hidden = {key for key, value in table.shown.items() if isinstance(value, str)}
         assert derivable(hidden, equations) == set(), table.id
         assert subtraction_attack(table.shown, equations) == set(), table.id  # type: ignore[arg-type]
+    # And across tables: figures one table shares with another (the same total twice).
+    everything = {(t.id, *key): value for t in report.tables for key, value in t.shown.items()}
+    joint = report_equations(report.tables, report.shared)
+    assert derivable({key for key, value in everything.items() if isinstance(value, str)}, joint) == set()
+    assert subtraction_attack(everything, joint) == set()  # type: ignore[arg-type]
     for timing in report.timings:
         for row, found in timing.timings.items():
             if found.people < report.k:

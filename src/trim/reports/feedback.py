@@ -25,7 +25,7 @@ from trim.config import Settings
 from trim.db import dialect_insert
 from trim.db import new_id as random_id  # uuid4: the id says nothing of when
 from trim.errors import NotFound
-from trim.followups.models import CheckIn
+from trim.followups.models import CheckIn, Outcome
 from trim.incidents.models import KIND_LABELS, Exposure, Incident
 from trim.reports.models import FeedbackAnswer, FeedbackReceipt
 from trim.reports.schemas import FeedbackIn
@@ -68,7 +68,7 @@ async def offers(session: AsyncSession, *, actor: Actor, settings: Settings) -> 
     for r in closed:
         found.append(Offer("request", r.id, "your request for a peer", r.closed_at or r.created_at))
     open_checkin = exists().where(col(CheckIn.exposure_id) == col(Exposure.id), col(CheckIn.outcome).is_(None))
-    held = exists().where(col(CheckIn.exposure_id) == col(Exposure.id), col(CheckIn.outcome) == "completed")
+    held = exists().where(col(CheckIn.exposure_id) == col(Exposure.id), col(CheckIn.outcome) == Outcome.completed)
     finished = await session.exec(
         select(Exposure, Incident)
         .join(Incident, col(Incident.id) == col(Exposure.incident_id))

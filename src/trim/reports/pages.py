@@ -15,6 +15,7 @@ from trim.deps import Conf, Db
 from trim.errors import InvalidInput
 from trim.guards import current_actor, requires, signed_in
 from trim.reports import feedback, rules, service, views
+from trim.reports.period import previous_quarter
 from trim.reports.schemas import FeedbackIn, FromMonth, Quarter, ToMonth
 from trim.web import form_data, nav_item, now_of, page, redirect
 
@@ -44,7 +45,7 @@ class ReportPages(Controller):
                 request, "reports/quarterly.html", status=422, view=None, values=values, errors=exc.field_messages()
             )
         report = await service.quarterly(db, actor=current_actor(request), period=period, now=now, settings=settings)
-        query = request.url.query or f"quarter={rules.previous_quarter(now, settings.zone)}"
+        query = request.url.query or f"quarter={previous_quarter(now, settings.zone)}"
         return page(request, "reports/quarterly.html", view=views.report_view(report), values=values, query=query)
 
     @get("/feedback/{about:str}/{subject_id:uuid}", guards=[signed_in])

@@ -1,4 +1,4 @@
-"""The board's quarterly report (design section 17): the period, every table counted from
+"""The board's quarterly report (design section 17): every table counted from
 plain records, small cells suppressed with complements. Pure functions; the clock is
 passed in.
 
@@ -13,94 +13,17 @@ named only when it is not rare.
 
 from __future__ import annotations
 
-import re
-import statistics
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from trim.dashboard import rules as dashboard_rules
-from trim.dashboard.rules import Count, Equation, Period, Shown
-from trim.errors import FieldError, InvalidInput
-
-TOTAL = "total"
-MAX_REPORT_MONTHS = 24
-
-# -- the period ---------------------------------------------------------------------------------
-
-QUARTER = re.compile(r"^\s*(\d{4})\s*-?\s*[Qq]([1-4])\s*$")
-MONTH = re.compile(r"^\s*(\d{4})-(\d{2})\s*$")
-
-
-def _midnight(day: date, zone: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
-
-
-def _month_after(day: date) -> date:
-    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
-
-
-def months_period(first: date, last: date, zone: ZoneInfo) -> Period:
-    """From the first of `first`'s month to the end of `last`'s month, local time."""
-    return Period(_midnight(first.replace(day=1), zone), _midnight(_month_after(last.replace(day=1)), zone))
-
-
-def quarter_period(text: str, zone: ZoneInfo) -> Period:
-    """'2026Q4' -> October to December 2026 in the organisation's zone."""
-    found = QUARTER.match(text)
-    if not found:
-        raise InvalidInput("Give the quarter as YYYYQn, e.g. 2026Q4.", [FieldError("quarter", "Give YYYYQn.")])
-    year, quarter = int(found[1]), int(found[2])
-    first = date(year, 3 * quarter - 2, 1)
-    return months_period(first, date(year, 3 * quarter, 1), zone)
-
-
-def _month(text: str, name: str) -> date:
-    found = MONTH.match(text)
-    if not found or not 1 <= int(found[2]) <= 12:
-        raise InvalidInput(f"Give {name} as a month, YYYY-MM.", [FieldError(name, "Give a month as YYYY-MM.")])
-    return date(int(found[1]), int(found[2]), 1)
-
-
-def report_period(
-    *, quarter: str | None, from_month: str | None, to_month: str | None, now: datetime, zone: ZoneInfo
-) -> Period:
-    """The quarter asked for, or a whole-month range (from and to both included); with
-    neither, the last whole quarter before now."""
-    if quarter and quarter.strip():
-        return quarter_period(quarter, zone)
-    if (from_month and from_month.strip()) or (to_month and to_month.strip()):
-        if not (from_month and to_month):
-            missing = "from" if not from_month else "to"
-            raise InvalidInput("Give both months of the range.", [FieldError(missing, "Give a month as YYYY-MM.")])
-        first, last = _month(from_month, "from"), _month(to_month, "to")
-        if last < first:
-            raise InvalidInput("The range ends before it starts.", [FieldError("to", "End after the start.")])
-        if (last.year - first.year) * 12 + last.month - first.month >= MAX_REPORT_MONTHS:
-            message = f"Choose at most {MAX_REPORT_MONTHS} months."
-            raise InvalidInput(message, [FieldError("from", message)])
-        return months_period(first, last, zone)
-    return quarter_period(previous_quarter(now, zone), zone)
-
-
-def previous_quarter(now: datetime, zone: ZoneInfo) -> str:
-    local = now.astimezone(zone)
-    quarter = (local.month - 1) // 3
-    return f"{local.year - 1}Q4" if quarter == 0 else f"{local.year}Q{quarter}"
-
-
-def period_title(period: Period, zone: ZoneInfo) -> str:
-    """'October 2026 to December 2026' (or one month's name)."""
-    first, last = dashboard_rules.period_days(period, zone)
-    start, end = first.strftime("%B %Y"), last.strftime("%B %Y")
-    return start if start == end else f"{start} to {end}"
-
-
-def month_of(when: datetime, zone: ZoneInfo) -> str:
-    return when.astimezone(zone).strftime("%Y-%m")
-
+from trim.dashboard.rules import Count, Equation, Period
+from trim.followups.models import Outcome
+from trim.reports.period import month_of, period_title
+from trim.reports.tables import TOTAL, Key, Table, TimingTable, build_table, hours_between, timing
 
 # -- the records the report counts (plain values, fetched by the service) ----------------------
 
@@ -165,114 +88,6 @@ class Records:
     flags: Sequence[FlagRecord]
     requests: Sequence[RequestRecord]
     feedback: Sequence[FeedbackRecord]
-
-
-# -- tables -------------------------------------------------------------------------------------
-
-Key = tuple[str, str]  # (row, column)
-
-
-@dataclass
-class Table:
-    """One section's counts: rows by columns, with a total row and a total column."""
-
-    id: str
-    title: str
-    counts: str  # what a cell counts
-    rows: list[str]
-    columns: list[str]
-    row_labels: dict[str, str]
-    column_labels: dict[str, str]
-    cells: dict[Key, Count]
-    note: str = ""
-    shown: dict[Key, Shown] = field(default_factory=dict)
-
-    def equations(self) -> list[Equation[Key]]:
-        """Each row adds up to its total, each column to its total, and the totals too."""
-        rows, columns = [*self.rows, TOTAL], [*self.columns, TOTAL]
-        found = [Equation((r, TOTAL), tuple((r, c) for c in self.columns)) for r in rows]
-        found += [Equation((TOTAL, c), tuple((r, c) for r in self.rows)) for c in columns]
-        return found
-
-    def all_keys(self) -> list[Key]:
-        return [(r, c) for r in [*self.rows, TOTAL] for c in [*self.columns, TOTAL]]
-
-
-@dataclass(frozen=True)
-class Timing:
-    """A time in hours over a group: median and 90th percentile, hidden under k people."""
-
-    people: int
-    median: float | None
-    p90: float | None
-
-
-@dataclass
-class TimingTable:
-    id: str
-    title: str
-    rows: list[str]
-    row_labels: dict[str, str]
-    timings: dict[str, Timing]
-    note: str = ""
-
-
-def build_table(
-    *,
-    id: str,
-    title: str,
-    counts: str,
-    rows: Sequence[str],
-    columns: Sequence[str],
-    items: Iterable[tuple[str, str, uuid.UUID | None]],
-    row_labels: dict[str, str],
-    column_labels: dict[str, str],
-    note: str = "",
-) -> Table:
-    """Count items (row, column, person; person None: an anonymous answer, one person each)
-    into a table with its totals; the people behind each cell are counted too."""
-    values: dict[Key, int] = {}
-    people: dict[Key, set[object]] = {}
-    for index, (row, column, person) in enumerate(items):
-        who: object = person if person is not None else ("anonymous", index)
-        for key in ((row, column), (row, TOTAL), (TOTAL, column), (TOTAL, TOTAL)):
-            values[key] = values.get(key, 0) + 1
-            people.setdefault(key, set()).add(who)
-    table = Table(
-        id, title, counts, list(rows), list(columns), row_labels, column_labels, {}, note
-    )  # cells filled below, over every key so that zeros are cells too
-    table.cells = {key: Count(values.get(key, 0), len(people.get(key, ()))) for key in table.all_keys()}
-    return table
-
-
-def suppress_table(table: Table, k: int) -> None:
-    table.shown = dashboard_rules.suppress(table.cells, table.equations(), k)
-
-
-def percentile(values: Sequence[float], p: float) -> float | None:
-    """Linear interpolation between the closest ranks (PostgreSQL's percentile_cont)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = p * (len(ordered) - 1)
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (position - low) * (ordered[high] - ordered[low])
-
-
-def timing(hours: Sequence[tuple[uuid.UUID, float]], k: int) -> Timing:
-    """Median and 90th percentile over the people behind them; none under k people."""
-    people = len({person for person, _ in hours})
-    if people < k:
-        return Timing(people, None, None)
-    values = [value for _, value in hours]
-    median = statistics.median(values)
-    p90 = percentile(values, 0.9)
-    return Timing(people, round(median, 1), None if p90 is None else round(p90, 1))
-
-
-def hours_between(later: datetime, earlier: datetime) -> float:
-    return (later - earlier).total_seconds() / 3600
 
 
 # -- the sections -------------------------------------------------------------------------------
@@ -355,6 +170,7 @@ class Report:
     months: list[str]
     tables: list[Table]
     timings: list[TimingTable]
+    shared: list[Equation[tuple[str, str, str]]] = field(default_factory=list)  # figures tables share
 
     def table(self, id: str) -> Table:
         return next(t for t in self.tables if t.id == id)
@@ -434,11 +250,13 @@ def build_report(
     # Offers and uptake: each exposure offered check-ins.
     offered = []
     for e in records.exposures:
-        own = [c for c in by_exposure.get(e.exposure_id, []) if c.outcome != "cancelled"]
+        own = [c for c in by_exposure.get(e.exposure_id, []) if c.outcome != Outcome.cancelled]
         if not own:
             continue
         outcomes = {c.outcome for c in own}
-        state = "took_up" if "completed" in outcomes else "declined" if "declined" in outcomes else "no_contact"
+        state = (
+            "took_up" if Outcome.completed in outcomes else "declined" if Outcome.declined in outcomes else "no_contact"
+        )
         offered.append((incident_month[e.incident_id], state, e.person_id))
     offers = table(
         "offers",
@@ -456,7 +274,7 @@ def build_report(
         times = [
             c.recorded_at
             for c in by_exposure.get(e.exposure_id, [])
-            if c.outcome in ("completed", "declined") and c.recorded_at is not None
+            if c.outcome in (Outcome.completed, Outcome.declined) and c.recorded_at is not None
         ]
         if times:
             hours = hours_between(min(times), e.occurred_at)
@@ -506,7 +324,7 @@ def build_report(
     # Paired change in band, day 3 to day 28, same exposure.
     pairs = []
     for e in records.exposures:
-        bands = {c.kind: c.band for c in by_exposure.get(e.exposure_id, []) if c.outcome == "completed"}
+        bands = {c.kind: c.band for c in by_exposure.get(e.exposure_id, []) if c.outcome == Outcome.completed}
         if bands.get("day3") in BANDS and bands.get("day28") in BANDS:
             pairs.append((str(bands["day3"]), str(bands["day28"]), e.person_id))
     band_change = table(
@@ -594,7 +412,8 @@ def build_report(
     for t in tables:
         t.row_labels = {**t.row_labels, TOTAL: "Total"}
         t.column_labels = {**t.column_labels, TOTAL: "Total"}
-        suppress_table(t, k)
+    shared = links(tables)
+    suppress_together(tables, shared, k)
     return Report(
         period=period,
         title=period_title(period, zone),
@@ -604,7 +423,40 @@ def build_report(
         months=months,
         tables=tables,
         timings=[first_contact, request_timing],
+        shared=shared,
     )
+
+
+CellId = tuple[str, str, str]  # (table, row, column)
+
+
+def links(tables: Sequence[Table]) -> list[Equation[CellId]]:
+    """Figures one table shares with another, which a reader can match: every incident is
+    in both the kinds table and the planning table; every feedback answer answers all
+    three questions, so the three tables' row totals are the same numbers."""
+    ids = {t.id for t in tables}
+    found: list[Equation[CellId]] = []
+    if {"incidents", "planning"} <= ids:
+        found.append(Equation(("incidents", TOTAL, TOTAL), (("planning", TOTAL, TOTAL),)))
+    questions = [f"feedback_{q}" for q in QUESTIONS if f"feedback_{q}" in ids]
+    for other in questions[1:]:
+        for row in [*CONTEXTS, TOTAL]:
+            found.append(Equation((questions[0], row, TOTAL), ((other, row, TOTAL),)))
+    return found
+
+
+def report_equations(tables: Sequence[Table], shared: Sequence[Equation[CellId]]) -> list[Equation[CellId]]:
+    """Every table's sums, and the figures tables share: the system a reader can solve."""
+    own = [Equation((t.id, *e.total), tuple((t.id, *part) for part in e.parts)) for t in tables for e in t.equations()]
+    return [*own, *shared]
+
+
+def suppress_together(tables: Sequence[Table], shared: Sequence[Equation[CellId]], k: int) -> None:
+    """Suppress every table at once, so a cell hidden in one cannot be read off another."""
+    cells = {(t.id, *key): count for t in tables for key, count in t.cells.items()}
+    shown = dashboard_rules.suppress(cells, report_equations(tables, shared), k)
+    for t in tables:
+        t.shown = {key: shown[(t.id, *key)] for key in t.cells}
 
 
 def _count_incidents(
@@ -631,19 +483,3 @@ def _count_incidents_by(
             values[key] = values.get(key, 0) + 1
             people.setdefault(key, set()).update(exposed.get(incident.incident_id, set()))
     table.cells = {key: Count(values.get(key, 0), len(people.get(key, ()))) for key in table.all_keys()}
-
-
-def shares(
-    table: Table, part_columns: Sequence[str], whole_columns: Sequence[str] | None = None
-) -> dict[str, float | None]:
-    """Per row: the share (per cent) of `part_columns` in `whole_columns` (default the row's
-    total), only where every cell it needs is shown."""
-    found: dict[str, float | None] = {}
-    for row in [*table.rows, TOTAL]:
-        parts = [table.shown[(row, c)] for c in part_columns]
-        wholes = [table.shown[(row, c)] for c in whole_columns] if whole_columns else [table.shown[(row, TOTAL)]]
-        if any(isinstance(v, str) for v in [*parts, *wholes]):
-            found[row] = None
-            continue
-        found[row] = dashboard_rules.share_percent(sum(int(v) for v in parts), sum(int(v) for v in wholes))
-    return found

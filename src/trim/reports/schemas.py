@@ -8,7 +8,8 @@ from litestar.params import QueryParameter
 from pydantic import BaseModel, Field
 
 from trim.dashboard.rules import plain_number
-from trim.reports.rules import TOTAL, Report
+from trim.reports.rules import Report
+from trim.reports.tables import TOTAL
 
 Quarter = Annotated[
     str | None,

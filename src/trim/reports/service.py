@@ -34,10 +34,10 @@ from trim.incidents.models import KIND_LABELS, Exposure, Incident
 from trim.planning.models import PlanningRecord
 from trim.privacy import policy
 from trim.referrals.models import Referral
+from trim.reports import period as periods
 from trim.reports import rules
 from trim.reports.models import FeedbackAnswer
 from trim.reports.rules import (
-    TOTAL,
     CheckinRecord,
     ExposureRecord,
     FeedbackRecord,
@@ -69,7 +69,7 @@ def period_of(
     *, quarter: str | None, from_month: str | None, to_month: str | None, now: datetime, settings: Settings
 ) -> Period:
     """The period asked for (a 422 naming the field when it is not one)."""
-    return rules.report_period(quarter=quarter, from_month=from_month, to_month=to_month, now=now, zone=settings.zone)
+    return periods.report_period(quarter=quarter, from_month=from_month, to_month=to_month, now=now, zone=settings.zone)
 
 
 async def quarterly(
@@ -223,4 +223,4 @@ def as_pdf(html: str, *, base_url: str) -> bytes:
     return bytes(HTML(string=html, base_url=base_url).write_pdf())
 
 
-__all__ = ["TOTAL", "as_csv", "as_pdf", "period_of", "quarterly", "report_session"]
+__all__ = ["as_csv", "as_pdf", "period_of", "quarterly", "report_session"]

@@ -10,7 +10,8 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from trim.dashboard.rules import COMPLEMENT, plain_number
-from trim.reports.rules import TOTAL, Report, Table, TimingTable
+from trim.reports.rules import Report
+from trim.reports.tables import TOTAL, Table, TimingTable
 
 ROOT = Path(__file__).resolve().parents[3]
 TEMPLATES = ROOT / "templates"
