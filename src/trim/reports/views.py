@@ -20,7 +20,7 @@ REPORT_CSS = ROOT / "static" / "css" / "report.css"
 # Colour-blind safe (Okabe-Ito), dark enough on white for the labels beside them.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#999999")
 CHART_WIDTH = 640
-LABEL_WIDTH = 150
+LABEL_WIDTH = 230
 BAR_HEIGHT = 22
 BAR_GAP = 10
 
@@ -64,6 +64,7 @@ class ChartView:
     height: int
     bars: list[BarView]
     legend: list[tuple[str, str]] = field(default_factory=list)
+    label_width: int = LABEL_WIDTH
 
 
 @dataclass
