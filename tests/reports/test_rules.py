@@ -54,6 +54,9 @@ def test_a_month_range_includes_both_months_and_the_default_is_the_last_whole_qu
     [
         ("2026Q5", None, None, "quarter"),
         ("Q4", None, None, "quarter"),
+        ("0000Q1", None, None, "quarter"),
+        ("٢٠٢٦Q1", None, None, "quarter"),
+        (None, "2026-01", "9999-12", "to"),
         (None, "2026-13", "2026-12", "from"),
         (None, "2026-05", None, "to"),
         (None, "2026-05", "2026-01", "to"),

@@ -14,8 +14,10 @@ MAX_REPORT_MONTHS = 24
 
 # -- the period ---------------------------------------------------------------------------------
 
-QUARTER = re.compile(r"^\s*(\d{4})\s*-?\s*[Qq]([1-4])\s*$")
-MONTH = re.compile(r"^\s*(\d{4})-(\d{2})\s*$")
+QUARTER = re.compile(r"^\s*([0-9]{4})\s*-?\s*[Qq]([1-4])\s*$")
+MONTH = re.compile(r"^\s*([0-9]{4})-([0-9]{2})\s*$")
+# Years a report can be about (and whose months have a next month in every zone).
+FIRST_YEAR, LAST_YEAR = 1970, 9000
 
 
 def _midnight(day: date, zone: ZoneInfo) -> datetime:
@@ -37,13 +39,15 @@ def quarter_period(text: str, zone: ZoneInfo) -> Period:
     if not found:
         raise InvalidInput("Give the quarter as YYYYQn, e.g. 2026Q4.", [FieldError("quarter", "Give YYYYQn.")])
     year, quarter = int(found[1]), int(found[2])
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise InvalidInput("Give a year from 1970 on.", [FieldError("quarter", "Give a year from 1970 on.")])
     first = date(year, 3 * quarter - 2, 1)
     return months_period(first, date(year, 3 * quarter, 1), zone)
 
 
 def _month(text: str, name: str) -> date:
     found = MONTH.match(text)
-    if not found or not 1 <= int(found[2]) <= 12:
+    if not found or not 1 <= int(found[2]) <= 12 or not FIRST_YEAR <= int(found[1]) <= LAST_YEAR:
         raise InvalidInput(f"Give {name} as a month, YYYY-MM.", [FieldError(name, "Give a month as YYYY-MM.")])
     return date(int(found[1]), int(found[2]), 1)
 
