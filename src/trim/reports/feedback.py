@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import exists
 from sqlmodel import col, select
@@ -107,7 +107,8 @@ async def offer_for(
         if offer.about == about and offer.subject_id == subject_id:
             return offer, False
     if await _eligible(session, actor=actor, about=about, subject_id=subject_id):
-        return Offer(about, subject_id, "this", datetime.min), True
+        label = "your request for a peer" if about == "request" else "your check-ins"
+        return Offer(about, subject_id, label, datetime.min.replace(tzinfo=UTC)), True
     raise NotFound()
 
 

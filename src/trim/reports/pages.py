@@ -86,7 +86,7 @@ class ReportPages(Controller):
             db, actor=actor, about=about, subject_id=subject_id, answers=answers, now=now_of(request), settings=settings
         )
         # A second send (a double tap, a resend) lands on the same thanks: nothing stored twice.
-        return redirect(request, f"/feedback/{about}/{subject_id}", "Thank you for your answers.")
+        return redirect(request, f"/feedback/{about}/{subject_id}")
 
     def _form(
         self,
