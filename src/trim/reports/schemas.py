@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from trim.dashboard.rules import plain_number
 from trim.reports.rules import Report
-from trim.reports.tables import TOTAL
+from trim.reports.tables import TOTAL, Timing
 
 Quarter = Annotated[
     str | None,
@@ -44,8 +44,8 @@ class TableOut(BaseModel):
 
 
 class TimingOut(BaseModel):
-    """A time over a group; "<k" under k people. How many people is not given: with the
-    counts elsewhere it could single out a small group."""
+    """A time over a group; "<k" under k people, null when nobody was measured. How many
+    people is not given: with the counts elsewhere it could single out a small group."""
 
     row: str
     median_hours: float | str | None
@@ -57,6 +57,15 @@ class TimingTableOut(BaseModel):
     title: str
     note: str
     rows: list[TimingOut]
+
+
+def _shown_timing(found: Timing, label: str) -> dict[str, float | str | None]:
+    """Null where nobody was measured, "<k" under k people, else the hours."""
+    if found.people == 0:
+        return {"median_hours": None, "p90_hours": None}
+    if found.median is None:
+        return {"median_hours": label, "p90_hours": label}
+    return {"median_hours": found.median, "p90_hours": found.p90}
 
 
 class ReportOut(BaseModel):
@@ -99,14 +108,7 @@ class ReportOut(BaseModel):
                     id=t.id,
                     title=t.title,
                     note=t.note,
-                    rows=[
-                        TimingOut(
-                            row=row,
-                            median_hours=t.timings[row].median if t.timings[row].median is not None else label,
-                            p90_hours=t.timings[row].p90 if t.timings[row].median is not None else label,
-                        )
-                        for row in t.rows
-                    ],
+                    rows=[TimingOut(row=row, **_shown_timing(t.timings[row], label)) for row in t.rows],
                 )
                 for t in report.timings
             ],

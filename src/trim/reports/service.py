@@ -212,7 +212,8 @@ def as_csv(report: Report) -> str:
         for row in timing.rows:
             found = timing.timings[row]
             for measure, value in (("median_hours", found.median), ("p90_hours", found.p90)):
-                rows.append([timing.id, row, measure, label if found.median is None else plain_number(value)])
+                shown = "" if found.people == 0 else label if found.median is None else plain_number(value)
+                rows.append([timing.id, row, measure, shown])
     return csv_text(rows)
 
 

@@ -28,7 +28,7 @@ BAR_GAP = 10
 @dataclass
 class CellView:
     text: str
-    kind: str  # value | small | hidden
+    kind: str  # value | small | hidden | none (nothing to measure)
 
 
 @dataclass
@@ -159,12 +159,15 @@ def timing_view(timing: TimingTable, k: int) -> TableView:
     rows = []
     for r in timing.rows:
         found = timing.timings[r]
-        cells = [
-            CellView(str(plain_number(found.median)), "value")
-            if found.median is not None
-            else CellView(label, "small"),
-            CellView(str(plain_number(found.p90)), "value") if found.p90 is not None else CellView(label, "small"),
-        ]
+        if found.people == 0:
+            cells = [CellView("–", "none"), CellView("–", "none")]
+        elif found.median is None:
+            cells = [CellView(label, "small"), CellView(label, "small")]
+        else:
+            cells = [
+                CellView(str(plain_number(found.median)), "value"),
+                CellView(str(plain_number(found.p90)), "value"),
+            ]
         rows.append(RowView(timing.row_labels.get(r, r), cells, total=r == TOTAL))
     shown = [timing.timings[r].median for r in timing.rows if r != TOTAL]
     widest = max([value for value in shown if value is not None] + [1.0])
@@ -178,7 +181,11 @@ def timing_view(timing: TimingTable, k: int) -> TableView:
                 timing.row_labels.get(r, r),
                 BAR_GAP + index * (BAR_HEIGHT + BAR_GAP),
                 [Segment(LABEL_WIDTH, width, PALETTE[0], f"median {median} h")] if median is not None else [],
-                note="" if median is not None else f"fewer than {k} people",
+                note=""
+                if median is not None
+                else "nobody yet"
+                if timing.timings[r].people == 0
+                else f"fewer than {k} people",
                 text=f"{plain_number(median)} h" if median is not None else "",
                 text_x=LABEL_WIDTH + width + 6,
             )
