@@ -3,8 +3,9 @@ and rare kinds grouped as "other"."""
 
 from __future__ import annotations
 
+import random
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,8 +16,19 @@ from tests.dashboard.checks import subtraction_attack
 from trim.dashboard.rules import Count, derivable
 from trim.errors import InvalidInput
 from trim.reports.period import period_title, previous_quarter, quarter_period, report_period
-from trim.reports.rules import IncidentRecord, grouped_kinds, referral_stage
-from trim.reports.tables import TOTAL, build_table, suppress_table, timing
+from trim.reports.rules import (
+    CONTEXTS,
+    QUESTIONS,
+    SCALE,
+    FeedbackRecord,
+    IncidentRecord,
+    grouped_kinds,
+    links,
+    referral_stage,
+    report_equations,
+    suppress_together,
+)
+from trim.reports.tables import TOTAL, Table, build_table, suppress_table, timing
 
 LONDON = ZoneInfo("Europe/London")
 NOW = datetime(2027, 1, 15, 12, 0, tzinfo=UTC)
@@ -141,3 +153,45 @@ def test_no_cell_under_k_is_shown_and_none_can_be_worked_out(items: list[tuple[s
     hidden = {key for key, value in table.shown.items() if isinstance(value, str)}
     assert derivable(hidden, equations) == set()
     assert subtraction_attack(table.shown, equations) == set()  # type: ignore[arg-type]
+
+
+def _feedback_tables(records: list[FeedbackRecord]) -> list[Table]:
+    return [
+        build_table(
+            id=f"feedback_{question}",
+            title=question,
+            counts="answers",
+            rows=list(CONTEXTS),
+            columns=SCALE,
+            items=[(f.context, str(getattr(f, question)), None) for f in records],
+            row_labels={},
+            column_labels={},
+        )
+        for question in QUESTIONS
+    ]
+
+
+def test_tables_that_share_a_figure_are_suppressed_together() -> None:
+    # Every answer answers all three questions, so the three tables' row totals are the same
+    # numbers: one table's hidden total can be read off another's.
+    rng = random.Random(32)
+    records = [
+        FeedbackRecord(rng.choice(["request", "checkins"]), date(2026, 10, 1), *(rng.randint(1, 5) for _ in range(3)))
+        for _ in range(rng.randint(3, 25))
+    ]
+    alone = _feedback_tables(records)
+    for table in alone:
+        suppress_table(table, 3)
+    every = {(t.id, *key): value for t in alone for key, value in t.shown.items()}
+    hidden = {key for key, value in every.items() if isinstance(value, str)}
+    assert derivable(hidden, report_equations(alone, links(alone)))  # table by table leaks
+
+    together = _feedback_tables(records)
+    suppress_together(together, links(together), 3)
+    every = {(t.id, *key): value for t in together for key, value in t.shown.items()}
+    hidden = {key for key, value in every.items() if isinstance(value, str)}
+    assert derivable(hidden, report_equations(together, links(together))) == set()
+    for table in together:
+        for key, count in table.cells.items():
+            if 0 < count.people < 3:
+                assert table.shown[key] == "<3"
