@@ -189,8 +189,8 @@ async def expected(session: AsyncSession, *, period: Period, now: datetime, sett
             contact[T].append((e.person_id, hours))
     taken: dict[str, list[tuple[uuid.UUID, float]]] = {m: [] for m in [*months, T]}
     for r in asked:
-        if r.accepted_at:
-            hours = (r.accepted_at - r.created_at).total_seconds() / 3600
+        if r.first_contact_at:
+            hours = (r.first_contact_at - r.created_at).total_seconds() / 3600
             taken[month(r.created_at)].append((r.requester_id, hours))
             taken[T].append((r.requester_id, hours))
     timings = {

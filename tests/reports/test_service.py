@@ -25,6 +25,7 @@ from trim.planning import service as planning
 from trim.reports import service as reports
 from trim.reports.models import FeedbackAnswer
 from trim.reports.rules import Report, report_equations
+from trim.requests.models import PeerRequest
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -64,6 +65,11 @@ async def _extras(db: AsyncSession, *, rng: random.Random, settings: Settings, l
                 recorded_at=recorded,
             )
         )
+    # First contact on most accepted requests (the seed sets acceptance only).
+    for request in await db.exec(select(PeerRequest).order_by(col(PeerRequest.created_at))):
+        if request.accepted_at is not None and rng.random() < 0.8:
+            request.first_contact_at = request.accepted_at + timedelta(hours=rng.uniform(0, 30))
+            db.add(request)
     for _ in range(120):
         db.add(
             FeedbackAnswer(
@@ -115,6 +121,7 @@ async def test_every_figure_equals_a_brute_force_recount(
     await _extras(db, rng=rng, settings=settings, lead=lead)
     asked = [{"quarter": "2026Q3"}, {"quarter": "2026Q1"}, {"from_month": "2025-09", "to_month": "2026-10"}]
     seen_hidden = seen_numbers = 0
+    shown_times = {"first_contact": 0, "request_contact": 0}
     for given in asked:
         period = reports.period_of(
             quarter=given.get("quarter"),
@@ -134,8 +141,10 @@ async def test_every_figure_equals_a_brute_force_recount(
                 want = truth.timings[timing.id][row]
                 got = None if found.median is None else (found.median, found.p90)
                 assert got == (None if want is None else pytest.approx(want, abs=0.051)), (given, timing.id, row)
+                shown_times[timing.id] += got is not None
         assert_safe(report)
     assert seen_hidden > 0 and seen_numbers > 0  # the organisations exercise both
+    assert all(shown_times.values()), shown_times
 
 
 async def test_at_the_default_k_a_small_organisation_shows_little_and_gives_nothing_away(

@@ -68,6 +68,7 @@ class RequestRecord:
     requester_id: uuid.UUID
     created_at: datetime
     accepted_at: datetime | None
+    first_contact_at: datetime | None  # the peer's first contact (logged, or at the latest at the close)
 
 
 @dataclass(frozen=True)
@@ -377,19 +378,19 @@ def build_report(
     for r in records.requests:
         asked = month(r.created_at)
         request_items.append((asked, "accepted" if r.accepted_at else "not_accepted", r.requester_id))
-        if r.accepted_at is not None:
+        if r.first_contact_at is not None:
             for key in (asked, TOTAL):
-                request_hours[key].append((r.requester_id, hours_between(r.accepted_at, r.created_at)))
+                request_hours[key].append((r.requester_id, hours_between(r.first_contact_at, r.created_at)))
     requests = table(
         "requests", "Requests for a peer", "requests, by the month asked", ACCEPTED, ACCEPTED_LABELS, request_items
     )
     request_timing = TimingTable(
         "request_contact",
-        "Time from a request to a peer taking it (hours)",
+        "Time from a request to first contact (hours)",
         [*months, TOTAL],
         {**month_labels, TOTAL: "All months"},
         {m: timing(hours, k) for m, hours in request_hours.items()},
-        note="Shown over at least k people.",
+        note="First contact as the peer logged it (or the close, if they did not). Shown over at least k people.",
     )
 
     # Anonymous feedback: one table per question, answers 1-5 by where it was given.

@@ -178,9 +178,12 @@ async def read_records(session: AsyncSession, *, period: Period, zone: ZoneInfo)
         if exposure_id is not None and exposure_id in live
     ]
     request_rows = await session.exec(
-        select(col(PeerRequest.requester_id), col(PeerRequest.created_at), col(PeerRequest.accepted_at)).where(
-            col(PeerRequest.created_at) >= period.start, col(PeerRequest.created_at) < period.end
-        )
+        select(
+            col(PeerRequest.requester_id),
+            col(PeerRequest.created_at),
+            col(PeerRequest.accepted_at),
+            col(PeerRequest.first_contact_at),
+        ).where(col(PeerRequest.created_at) >= period.start, col(PeerRequest.created_at) < period.end)
     )
     requests = [RequestRecord(*row) for row in request_rows]
     # Feedback carries its local day only.
