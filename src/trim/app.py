@@ -80,6 +80,9 @@ from trim.records.pages import AuditPages, RecordPages
 from trim.referrals import pages as referrals_pages
 from trim.referrals.api import ReferralApi
 from trim.referrals.pages import FlagReferralPages, ReferralPages, ServicePages
+from trim.reports import pages as report_pages
+from trim.reports.api import ReportsApi
+from trim.reports.pages import ReportPages
 from trim.requests import pages as requests_pages
 from trim.requests.api import ConversationApi, RequestApi
 from trim.requests.news import close_listeners
@@ -222,6 +225,8 @@ def route_handlers() -> list[Any]:
         CalendarFeeds,
         DashboardApi,
         DashboardPages,
+        ReportsApi,
+        ReportPages,
         SharedNoteApi,
         SharedNotePages,
         OfflinePages,
@@ -236,6 +241,7 @@ NAV = web.compose_nav(
     requests_pages.NAV,
     incidents_pages.NAV,
     dashboard_pages.NAV,
+    report_pages.NAV,
     flags_pages.NAV,
     referrals_pages.NAV,
     records_pages.NAV,

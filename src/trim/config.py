@@ -254,6 +254,8 @@ class Settings(BaseSettings):
 
     # -- reporting and retention ----------------------------------------
     small_cell_k: int = Field(default=5, ge=2)
+    # The board's report leaves the lead's desk: a larger k (design section 17).
+    report_small_cell_k: int = Field(default=10, ge=2)
     retention_days: int = Field(default=6 * 365, ge=30)
     # Keep less (design section 4): item-level answers and notes of an exposure are deleted
     # this many days after its last check-in is done and its flags are resolved.

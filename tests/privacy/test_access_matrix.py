@@ -219,6 +219,16 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("GET", "/dashboard"): Rule("L"),
     ("GET", "/dashboard.csv"): Rule("L"),
     ("GET", "/api/dashboard"): Rule("L"),
+    # the board's report: the same people as the dashboard
+    ("GET", "/reports/quarterly"): Rule("L"),
+    ("GET", "/api/reports/quarterly"): Rule("L"),
+    ("GET", "/api/reports/quarterly.csv"): Rule("L"),
+    ("GET", "/api/reports/quarterly.pdf"): Rule("L"),
+    # anonymous feedback: the requester, once their request is closed (the seeded one is open: nobody yet)
+    ("GET", "/feedback/{about:str}/{subject_id:uuid}"): Rule("", ids={"about": "request", "subject_id": "request_id"}),
+    ("POST", "/feedback/{about:str}/{subject_id:uuid}"): Rule(
+        "", ids={"about": "request", "subject_id": "request_id"}, form={"helpful": "5", "ask_again": "5", "ease": "5"}
+    ),
     # the person's own record
     ("GET", "/api/me/record"): Rule(EVERYONE, lists=("checkin_id", "R")),
     ("GET", "/me"): Rule(EVERYONE, lists=("checkin_id", "R")),
@@ -435,6 +445,8 @@ def fill(template: str, rule: Rule, ids: dict[str, str]) -> str:
         "file_path",
         "path",
         "token",
+        "about",
+        "subject_id",
     ):
         for suffix in (":uuid", ":path", ":str"):
             token = "{" + name + suffix + "}"

@@ -25,6 +25,7 @@ from trim.incidents.models import KIND_LABELS
 from trim.notifications import ical
 from trim.notifications import service as notifications
 from trim.privacy import audit
+from trim.reports import feedback
 from trim.web import form_data, nav_item, now_of, page, redirect
 
 # This area's navigation entries; place orders them among every area's (app.py composes).
@@ -106,6 +107,9 @@ class CheckinPages(Controller):
             incidents=about,
             undoable=list(undoable.values()),
             undo_window=settings.opt_out_undo,
+            feedback_offers=[
+                o for o in await feedback.offers(db, actor=actor, settings=settings) if o.about == "exposure"
+            ],
         )
 
     @post("/checkins/{checkin_id:uuid}/different-peer", guards=[signed_in])

@@ -529,4 +529,6 @@ NO_PERSONAL_DATA: dict[str, str] = {
     "api_tokens": "integrations, by name; the secret only hashed",
     "sweep_marks": "how far each worker sweep has got",
     "checkin_reminders": "that a reminder went for a check-in (ids and a stage, no person)",
+    "feedback_answers": "anonymous feedback: three answers, where given and the day; nothing points to a person",
+    "feedback_receipts": "a keyed hash per request or exposure answered; no person, no answers, no date",
 }
