@@ -1,7 +1,7 @@
 """anonymous feedback for the board's report (design section 17)
 
 Revision ID: 0636
-Revises: 0631
+Revises: 0632
 Create Date: 2026-12-02 18:00:00.000000
 
 - feedback_answers: three answers (1-5), where they were given and the day; no person.
@@ -17,7 +17,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0636"
-down_revision: str | None = "0631"
+down_revision: str | None = "0632"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
