@@ -694,6 +694,10 @@ class CheckinView:
     peer_name: str | None
     outcome_reason: str | None
     recorded_at: datetime | None
+    # The person answered the questionnaire themselves (design section 14) ...
+    self_answered_at: datetime | None = None
+    # ... and it was completed from those answers, without a conversation.
+    self_completed: bool = False
 
     @property
     def caught_up(self) -> bool:
@@ -708,6 +712,8 @@ class CheckinView:
             "due_at": self.due_at,
             "status": self.status,
             "peer_id": str(self.peer_id) if self.peer_id else None,
+            "self_answered": self.self_answered_at is not None,
+            "self_completed": self.self_completed,
         }
 
 
@@ -731,6 +737,8 @@ async def _views(
             peer_name=names.get(c.peer_id) if c.peer_id else None,
             outcome_reason=c.outcome_reason,
             recorded_at=c.recorded_at,
+            self_answered_at=c.self_answered_at,
+            self_completed=c.self_completed,
         )
         for c in checkins
     ]
