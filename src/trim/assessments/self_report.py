@@ -106,6 +106,7 @@ async def answer_self(
     )
     if (claimed.rowcount or 0) != 1:
         raise Conflict("You have already answered this check-in. Your peer will go through it with you.")
+    await session.refresh(checkin)  # the claim bypassed the identity map
     results = [rules.score(i, clean[i.id]) for i in offered]
     risk = next((r for r in results if r.instrument == "trim_risk"), None)
     assessment = Assessment(
@@ -193,6 +194,4 @@ async def own_answers_view(
         subject_id=checkin.person_id,
         at=now,
     )
-    return OwnAnswersView(
-        assessment=own, results=results, plain_words=rules.plain_words([r.flagged for r in results])
-    )
+    return OwnAnswersView(assessment=own, results=results, plain_words=rules.plain_words([r.flagged for r in results]))
