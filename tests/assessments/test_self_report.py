@@ -4,8 +4,6 @@ talk") and the flag rules judge it as any completed check-in (both databases).""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from sqlmodel import col, func, select
 

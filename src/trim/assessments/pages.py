@@ -26,7 +26,6 @@ from trim.idempotency import FormKey, Replay, request_hash
 from trim.incidents import service as incidents
 from trim.web import form_data, now_of, page, redirect
 
-
 # The form's outcome for "they answered themselves and preferred not to talk".
 SELF_ONLY = "self_only"
 
