@@ -13,7 +13,7 @@ from litestar.response import Redirect, Template
 from trim.assessments import self_report, service
 from trim.assessments.pages import parse_form
 from trim.deps import Conf, Db
-from trim.errors import Conflict, InvalidInput, NotFound
+from trim.errors import Conflict, InvalidInput
 from trim.followups import rules as schedule_rules
 from trim.followups import service as followups
 from trim.guards import current_actor, signed_in
@@ -101,14 +101,14 @@ class SelfPages(Controller):
     @get("/checkins/{checkin_id:uuid}/self/done", guards=[signed_in])
     async def done(
         self, request: Request[Any, Any, Any], db: Db, settings: Conf, checkin_id: FromPath[uuid.UUID]
-    ) -> Template:
+    ) -> Template | Redirect:
         """Thank you, what the answers mean in plain words; the crisis guidance first after a
-        safety "yes"."""
+        safety "yes". Not answered yet: the questions."""
         actor, now = current_actor(request), now_of(request)
         await self_report.access_own_checkin(db, actor, checkin_id)
         own = await self_report.own_answers_view(db, actor=actor, checkin_id=checkin_id, now=now)
         if own is None:
-            raise NotFound()
+            return redirect(request, f"/checkins/{checkin_id}/self")
         view = await followups.checkin_header(db, actor=actor, checkin_id=checkin_id, now=now, settings=settings)
         return page(
             request, "assessments/self_done.html", checkin=view, own=own, crisis_guidance=settings.crisis_guidance
