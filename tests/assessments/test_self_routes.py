@@ -213,3 +213,18 @@ async def test_the_peer_records_the_conversation_after_own_answers_through_the_a
         assert talk.status_code == 201 and talk.json()["score"] == 3
         api = (await p.get(f"/api/checkins/{day3['id']}")).json()
         assert (api["self_answered"], api["self_completed"]) == (True, False)  # a conversation was held
+
+
+async def test_the_persons_own_record_holds_the_answers_they_gave_in_their_words(
+    client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock
+) -> None:
+    day3, _ = await arrange(client, cast, clock)
+    async with signed_in(client, cast.responder) as me:
+        body = {"answers": answers_for("day3", risk_yes=1), "safety_concern": False}
+        assert (await me.post(f"/api/checkins/{day3['id']}/self", json=body)).status_code == 201
+        record = (await me.get("/api/me/record")).json()
+    entry = next(c for c in record["checkins"] if c["id"] == day3["id"])
+    assert "record" not in entry  # the peer has not recorded it yet
+    (risk,) = entry["own_answers"]["results"]
+    assert risk["instrument"] == "trim_risk" and sum(risk["answers"].values()) == 1
+    assert "At the time, did I feel my own life was in danger?" in risk["answers"]
