@@ -181,10 +181,10 @@ async def own_answers_view(
     checkin = await policy.access_checkin(session, actor, checkin_id)
     if checkin.self_answered_at is None or not policy.can_read_self_answers(actor, checkin):
         return None
-    own = await service.own_answers(session, checkin.id)
+    own = await service.own_answers(session, actor=actor, checkin=checkin)
     if own is None:
         return None
-    results = await service.result_views(session, own.id)
+    results = await service.own_results(session, actor=actor, checkin=checkin, assessment=own)
     audit.record(
         session,
         actor=actor,

@@ -318,9 +318,27 @@ SELF_ONLY_REASON = "preferred not to talk; answered the questions themselves"
 SELF_VERSION = 0  # the person's own answers: before the peer's record (version 1 on)
 
 
-async def own_answers(session: AsyncSession, checkin_id: uuid.UUID) -> Assessment | None:
+async def own_answers(session: AsyncSession, *, actor: Actor, checkin: CheckIn) -> Assessment | None:
     """The answers the person gave themselves on a check-in the caller fetched through
-    policy (trim.assessments.self_report stores them), if any."""
+    policy (trim.assessments.self_report stores them), if any: for the person and the
+    peer who records it; the same NotFound for anyone else."""
+    if not policy.can_read_self_answers(actor, checkin):
+        raise NotFound()
+    return await _own_answers_unchecked(session, checkin.id)
+
+
+async def own_results(
+    session: AsyncSession, *, actor: Actor, checkin: CheckIn, assessment: Assessment
+) -> list[ResultView]:
+    """The results and answers of the person's own answers (`own_answers`), with the wording
+    of the instrument versions they answered; the same NotFound for anyone but those two."""
+    if assessment.checkin_id != checkin.id or not policy.can_read_self_answers(actor, checkin):
+        raise NotFound()
+    return await _results_of(session, assessment.id)
+
+
+async def _own_answers_unchecked(session: AsyncSession, checkin_id: uuid.UUID) -> Assessment | None:
+    # For the assigned peer's recording, which policy.can_record_checkin has allowed.
     return (
         await session.exec(
             select(Assessment).where(
@@ -340,7 +358,7 @@ async def _from_own_answers(session: AsyncSession, checkin: CheckIn, submission:
         errors.append(FieldError("outcome", "Completing with their own answers is a held (completed) check-in."))
     if any(submission.answers.values()):
         errors.append(FieldError("answers", "Their own answers are used: send no answers with this."))
-    own = await own_answers(session, checkin.id)
+    own = await _own_answers_unchecked(session, checkin.id)
     if own is None:
         errors.append(
             FieldError(
@@ -698,12 +716,11 @@ async def results_of(
     share it with on `shared_on`; the same NotFound for anyone else."""
     if not policy.can_read_assessment_content(actor, assessment, shared_on=shared_on):
         raise NotFound()
-    return await result_views(session, assessment.id)
+    return await _results_of(session, assessment.id)
 
 
-async def result_views(session: AsyncSession, assessment_id: uuid.UUID) -> list[ResultView]:
-    """An assessment's results with the wording its instrument versions used. Unchecked:
-    the caller decides (through policy) what of these the reader sees."""
+async def _results_of(session: AsyncSession, assessment_id: uuid.UUID) -> list[ResultView]:
+    # Unchecked: record_view decides what of these the reader sees.
     rows = list(
         await session.exec(
             select(AssessmentResult)
@@ -760,7 +777,7 @@ async def record_view(
             .order_by(col(Assessment.version))
         )
     )
-    results = await result_views(session, current.id)
+    results = await _results_of(session, current.id)
     notes = None
     if content:
         notes = crypto.decrypt(settings, current.notes_encrypted)
