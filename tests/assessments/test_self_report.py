@@ -18,6 +18,7 @@ from trim.db import AsyncSession
 from trim.errors import Conflict, InvalidInput, NotFound, NotYet
 from trim.flags.models import Flag
 from trim.followups.models import CheckIn
+from trim.notifications.models import OutboxMessage
 from trim.privacy.models import AuditEvent
 
 
@@ -58,6 +59,10 @@ async def test_own_answers_are_scored_and_banded_like_a_peers(
     assert checkin.outcome is None and checkin.self_answered_at is not None and not checkin.self_completed
     assert (await session.exec(select(func.count()).select_from(Flag))).one() == 0
     # The wording they read is kept with the instrument version they answered.
+    # Their peer is told, with no name and no answers.
+    (told,) = (await session.exec(select(OutboxMessage).where(OutboxMessage.kind == "self_answered"))).all()
+    assert told.person_id == day28.peer_id and "answered their check-in questions" in told.body
+    assert cast.responder.name not in told.subject + told.body
     snapshot = (await session.exec(select(InstrumentSnapshot).where(InstrumentSnapshot.instrument_id == "tsq"))).one()
     assert snapshot.definition["items"][0]["self_text"].startswith("Unwanted thoughts or memories of the event")
 

@@ -31,6 +31,7 @@ from trim.errors import Conflict, NotFound
 from trim.flags import service as flags
 from trim.flags.models import Flag
 from trim.followups.models import CheckIn, Outcome
+from trim.notifications import service as notifications
 from trim.privacy import audit, policy
 
 
@@ -152,6 +153,19 @@ async def answer_self(
         )
         if urgent is not None:
             raised.append(urgent)
+    if checkin.peer_id is not None:
+        # No name, no answers: the peer opens the check-in to see them.
+        await notifications.enqueue(
+            session,
+            person_id=checkin.peer_id,
+            kind="self_answered",
+            subject="A check-in was answered",
+            body="Someone you check in with has answered their check-in questions themselves. "
+            "Open trim to see their answers before you talk.",
+            link=f"/checkins/{checkin.id}",
+            dedupe_key=f"self_answered:{checkin.id}",
+            now=now,
+        )
     audit.record(
         session,
         actor=actor,
