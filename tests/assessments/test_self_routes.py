@@ -122,6 +122,7 @@ async def test_the_person_answers_on_their_phone_form_in_their_own_words(
     async with signed_in(client, cast.responder) as me:
         listing = (await me.get("/me/checkins")).text
         assert f'href="/checkins/{day3["id"]}/self"' in listing and "Answer the questions yourself" in listing
+        assert f'href="/checkins/{day3["id"]}/self"' in (await me.get(f"/checkins/{day3['id']}")).text
         form = await me.get(f"/checkins/{day3['id']}/self")
         assert "At the time, did I feel my own life was in danger?" in form.text
         assert "did they feel" not in form.text
