@@ -45,12 +45,14 @@ def test_tsq_band_edges(yes: int, band: str) -> None:
 
 
 def test_shipped_instruments_are_as_the_design_says() -> None:
-    assert len(RISK.items) >= 10 and RISK.offered_at == ("day3", "day28", "day90", "return_to_work")
+    assert len(RISK.items) >= 10 and RISK.offered_at == ("day3", "day28", "day90", "return_to_work", "periodic")
     assert len(TSQ.items) == 10
     assert "day3" not in TSQ.offered_at  # never before four weeks
     assert [s for s, _ in TSQ.sections()] == ["Re-experiencing", "Arousal"]
     assert [i.id for i in catalogue.offered_at(INSTRUMENTS, "day28")] == ["trim_risk", "tsq"]
     assert [i.id for i in catalogue.offered_at(INSTRUMENTS, "day3")] == ["trim_risk"]
+    # A high-exposure group's periodic check-in asks the same instruments (design section 14).
+    assert [i.id for i in catalogue.offered_at(INSTRUMENTS, "periodic")] == ["trim_risk", "tsq"]
 
 
 GOOD = {

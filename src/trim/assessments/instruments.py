@@ -21,6 +21,8 @@ Phase = Literal["before", "during", "after"]
 
 # The offered_at entry naming every return-to-work check-in (design section 18).
 RETURN_TO_WORK = "return_to_work"
+# A high-exposure group's periodic check-in (design section 14): one kind, no day number.
+PERIODIC = "periodic"
 
 
 def _is_kind(kind: str, prefix: str) -> bool:
@@ -123,10 +125,13 @@ def parse_instrument(data: dict[str, Any], *, source: str) -> Instrument:
         not isinstance(offered, list)
         or not offered
         or not all(
-            isinstance(k, str) and (k == RETURN_TO_WORK or _is_kind(k, "day") or _is_kind(k, "rtw")) for k in offered
+            isinstance(k, str) and (k in (RETURN_TO_WORK, PERIODIC) or _is_kind(k, "day") or _is_kind(k, "rtw"))
+            for k in offered
         )
     ):
-        raise fail(f'\'offered_at\' must list check-in kinds like "day3", "day28", "rtw28" or "{RETURN_TO_WORK}"')
+        raise fail(
+            f'\'offered_at\' must list check-in kinds like "day3", "day28", "rtw28", "{PERIODIC}" or "{RETURN_TO_WORK}"'
+        )
     items_raw = data["items"]
     if not isinstance(items_raw, list) or not items_raw:
         raise fail("'items' must list at least one item")

@@ -80,8 +80,10 @@ class RecordPages(Controller):
         actor = current_actor(request)
         now = now_of(request)
         view = await followups.checkin_view(db, actor=actor, checkin_id=checkin_id, now=now, settings=settings)
-        incident = await incidents.incident_detail(
-            db, actor=actor, incident_id=view.incident_id, now=now, settings=settings
+        incident = (
+            await incidents.incident_detail(db, actor=actor, incident_id=view.incident_id, now=now, settings=settings)
+            if view.incident_id is not None
+            else None  # a periodic check-in: no incident
         )
         record = await service.record_view(db, actor=actor, checkin_id=checkin_id, now=now, settings=settings)
         offered = service.questions_for(view.kind, view.offset_days, settings=settings)
@@ -97,12 +99,16 @@ class RecordPages(Controller):
         return {
             "own": own,
             "interim_offer": offer,
+            # The lead reassigns a periodic check-in here: it has no incident page to do it on.
+            "reassign_peers": await followups.peer_loads(db, actor=actor)
+            if view.exposure_id is None and view.status in schedule_rules.OPEN_STATUSES
+            else [],
             "interim_default_days": settings.interim_default_days,
             "checkin": view,
             "contact": await followups.contact_for_checkin(db, actor=actor, checkin_id=checkin_id),
-            "can_start_return": involved and view.peer_id is not None,
+            "can_start_return": involved and view.peer_id is not None and view.exposure_id is not None,
             "return_checkins": await followups.return_checkins(db, actor=actor, checkin_id=checkin_id),
-            "incident": incident.incident,
+            "incident": incident.incident if incident is not None else None,
             "record": record,
             "offered": offered,
             "can_record": view.peer_id == actor.id
@@ -269,20 +275,22 @@ class RecordPages(Controller):
             view = await followups.checkin_header(db, actor=actor, checkin_id=checkin_id, now=now, settings=settings)
             if view.person_id != actor.id:
                 raise NotFound()
-            found = await incidents.incidents_by_id(db, actor=actor, incident_ids=[view.incident_id])
+            ids = [view.incident_id] if view.incident_id is not None else []
+            found = await incidents.incidents_by_id(db, actor=actor, incident_ids=ids)
             return page(
                 request,
                 "assessments/opt_out_confirm.html",
                 checkin=view,
-                incident=found.get(view.incident_id),
+                incident=found.get(view.incident_id) if view.incident_id is not None else None,
                 undo_hours=settings.opt_out_undo_hours,
             )
+        view = await followups.checkin_header(db, actor=actor, checkin_id=checkin_id, now=now, settings=settings)
         await service.person_opts_out(db, actor=actor, checkin_id=checkin_id, now=now)
+        about = "periodic check-ins" if view.incident_id is None else "check-ins about this incident"
         return redirect(
             request,
             "/me/checkins",
-            "Understood. There will be no more check-ins about this incident. You can still ask for a "
-            "peer at any time.",
+            f"Understood. There will be no more {about}. You can still ask for a peer at any time.",
         )
 
     @post("/checkins/{checkin_id:uuid}/opt-in", guards=[signed_in])

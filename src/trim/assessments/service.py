@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trim import idempotency
 from trim.accounts.actor import Actor
+from trim.accounts.models import Person
 from trim.assessments import instruments as catalogue
 from trim.assessments import rules
 from trim.assessments.instruments import Instrument
@@ -27,6 +28,7 @@ from trim.flags import service as flags
 from trim.flags.models import Flag
 from trim.followups import rules as schedule_rules
 from trim.followups.models import CheckIn, Outcome
+from trim.groups import service as exposure_groups
 from trim.idempotency import FormKey, Replay
 from trim.incidents.models import Exposure
 from trim.privacy import audit, crypto, policy
@@ -169,6 +171,15 @@ async def _lock_exposure(session: AsyncSession, exposure_id: uuid.UUID) -> Expos
     return exposure
 
 
+async def _lock_history(session: AsyncSession, checkin: CheckIn) -> None:
+    # The exposure for an incident's check-ins; for a periodic one (no exposure) the person,
+    # whose periodic check-ins are the history its flag rules read.
+    if checkin.exposure_id is not None:
+        await _lock_exposure(session, checkin.exposure_id)
+    else:
+        (await session.exec(select(Person.id).where(Person.id == checkin.person_id).with_for_update())).one()
+
+
 def refuse_if_early(checkin: CheckIn, *, now: datetime, settings: Settings) -> None:
     """A check-in recorded long before it is due asks the wrong questions at the wrong
     time (a day-28 screen the day after): refused with the date it is due."""
@@ -268,7 +279,7 @@ async def _record(
         if isinstance(outcome, Replay):
             return outcome
         key_row = outcome
-    await _lock_exposure(session, checkin.exposure_id)
+    await _lock_history(session, checkin)
     claimed = await session.exec(
         update(CheckIn)
         .where(col(CheckIn.id) == checkin.id, col(CheckIn.outcome).is_(None))
@@ -405,7 +416,7 @@ async def correct_checkin(
     known = catalogue.load()
     offered = questions_for(checkin.kind, checkin.offset_days, settings=settings)
     clean = validate(submission, offered, known, checkin.kind)
-    await _lock_exposure(session, checkin.exposure_id)
+    await _lock_history(session, checkin)
     current = await _current_assessment(session, checkin.id)
     assert current is not None
     current.is_current = False
@@ -489,6 +500,17 @@ async def _store(
             )
         )
     await session.flush()
+    if checkin.exposure_id is None:
+        return await _store_periodic(
+            session,
+            actor=actor,
+            checkin=checkin,
+            submission=submission,
+            assessment=assessment,
+            results=results,
+            now=now,
+            settings=settings,
+        )
     if submission.opt_out:
         await _opt_out(session, actor=actor, exposure_id=checkin.exposure_id, now=now)
     history = await exposure_history(session, checkin.exposure_id, settings=settings)
@@ -519,19 +541,62 @@ async def _store(
         persistent=persistent,
         scheduled_offsets=settings.scheduled_offsets_days,
     )
-    if submission.safety_concern:
-        urgent = await flags.raise_flag(
-            session,
-            person_id=checkin.person_id,
-            exposure_id=checkin.exposure_id,
-            cause="safety_concern",
-            cause_key=f"safety:{checkin.id}",
-            source_assessment_id=assessment.id,
-            now=now,
-        )
-        if urgent is not None:
-            raised.insert(0, urgent)
+    await _raise_safety(session, checkin=checkin, submission=submission, assessment=assessment, raised=raised, now=now)
     return Recorded(assessment=assessment, results=results, flags=raised, interim_offered=interim)
+
+
+async def _raise_safety(
+    session: AsyncSession,
+    *,
+    checkin: CheckIn,
+    submission: Submission,
+    assessment: Assessment,
+    raised: list[Flag],
+    now: datetime,
+) -> None:
+    if not submission.safety_concern:
+        return
+    urgent = await flags.raise_flag(
+        session,
+        person_id=checkin.person_id,
+        exposure_id=checkin.exposure_id,
+        cause="safety_concern",
+        cause_key=f"safety:{checkin.id}",
+        source_assessment_id=assessment.id,
+        peer_id=checkin.peer_id,
+        now=now,
+    )
+    if urgent is not None:
+        raised.insert(0, urgent)
+
+
+async def _store_periodic(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    checkin: CheckIn,
+    submission: Submission,
+    assessment: Assessment,
+    results: list[rules.Result],
+    now: datetime,
+    settings: Settings,
+) -> Recorded:
+    """A periodic check-in's flags: the same rules over the person's periodic check-ins (a
+    decline never counts); "no more check-ins" here is the once-for-all periodic opt-out."""
+    if submission.opt_out:
+        await exposure_groups.opt_out_person(session, actor=actor, person_id=checkin.person_id, now=now)
+    history = await periodic_history(session, checkin.person_id, settings=settings)
+    raised = await flags.evaluate_periodic(
+        session,
+        person_id=checkin.person_id,
+        peer_id=checkin.peer_id,
+        history=history,
+        source_assessment_id=assessment.id,
+        now=now,
+        settings=settings,
+    )
+    await _raise_safety(session, checkin=checkin, submission=submission, assessment=assessment, raised=raised, now=now)
+    return Recorded(assessment=assessment, results=results, flags=raised)
 
 
 OPT_OUT_REASON = schedule_rules.OPT_OUT_REASON
@@ -570,6 +635,8 @@ async def person_opts_out(session: AsyncSession, *, actor: Actor, checkin_id: uu
     checkin = await policy.access_checkin(session, actor, checkin_id)
     if checkin.person_id != actor.id:
         raise NotFound()
+    if checkin.exposure_id is None:
+        return await exposure_groups.opt_out_person(session, actor=actor, person_id=actor.person_id, now=now)
     await _lock_exposure(session, checkin.exposure_id)
     return await _opt_out(session, actor=actor, exposure_id=checkin.exposure_id, now=now)
 
@@ -582,6 +649,9 @@ async def person_opts_back_in(
     checkin = await policy.access_checkin(session, actor, checkin_id)
     if checkin.person_id != actor.id:
         raise NotFound()
+    if checkin.exposure_id is None:
+        # Periodic: opting back in is on the person's own page (PUT /api/me/periodic).
+        return 0
     exposure = await _lock_exposure(session, checkin.exposure_id)
     opted = exposure.opted_out_at
     if opted is None:
@@ -636,6 +706,26 @@ async def exposure_history(
             select(CheckIn).where(CheckIn.exposure_id == exposure_id).execution_options(populate_existing=True)
         )
     )
+    return await _history(session, checkins, settings=settings)
+
+
+async def periodic_history(
+    session: AsyncSession, person_id: uuid.UUID, *, settings: Settings
+) -> dict[uuid.UUID, flag_rules.ScheduledCheckin]:
+    """The person's periodic check-ins (no incident) as the flag rules read them."""
+    checkins = list(
+        await session.exec(
+            select(CheckIn)
+            .where(CheckIn.person_id == person_id, CheckIn.kind == schedule_rules.PERIODIC_KIND)
+            .execution_options(populate_existing=True)
+        )
+    )
+    return await _history(session, checkins, settings=settings)
+
+
+async def _history(
+    session: AsyncSession, checkins: Sequence[CheckIn], *, settings: Settings
+) -> dict[uuid.UUID, flag_rules.ScheduledCheckin]:
     tsq: dict[uuid.UUID, bool] = {}
     persistent: dict[uuid.UUID, bool] = {}
     if checkins:
@@ -802,7 +892,7 @@ async def record_view(
 class TrendPoint:
     recorded_at: datetime
     kind: str
-    incident_id: uuid.UUID
+    incident_id: uuid.UUID | None  # None for a periodic check-in
     score: int
     band: str
     tsq_score: int | None

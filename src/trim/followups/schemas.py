@@ -16,7 +16,8 @@ class PersonRef(BaseModel):
 class CheckinOut(BaseModel):
     id: uuid.UUID
     person: PersonRef
-    incident_id: uuid.UUID
+    # null for a periodic check-in (kind "periodic": a high-exposure group's, no incident)
+    incident_id: uuid.UUID | None
     kind: str
     due_at: datetime
     status: str

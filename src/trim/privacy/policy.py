@@ -25,6 +25,7 @@ from trim.assessments.models import Assessment
 from trim.errors import NotFound
 from trim.flags.models import Flag, FlagStatus
 from trim.followups.models import CheckIn
+from trim.followups.rules import PERIODIC_KIND
 from trim.incidents.models import Exposure, Incident
 from trim.privacy.models import AuditEvent
 from trim.referrals.models import Referral, ReferralStatus
@@ -364,6 +365,15 @@ def _peer_flag_clause(actor: Actor) -> ColumnElement[bool]:
             ),
             or_(col(Flag.exposure_id).is_(None), col(Flag.exposure_id) == col(Exposure.id)),
         ),
+        # A flag with no exposure (periodic, cumulative) also through a periodic check-in of
+        # the person with them: a high-exposure group's peer has no exposure to go by.
+        exists().where(
+            col(Flag.source_request_id).is_(None),
+            col(Flag.exposure_id).is_(None),
+            col(CheckIn.person_id) == col(Flag.person_id),
+            col(CheckIn.peer_id) == actor.id,
+            col(CheckIn.kind) == PERIODIC_KIND,
+        ),
     )
 
 
@@ -387,6 +397,8 @@ class FlagFacts:
     flag: Flag
     exposures: Sequence[Exposure] = ()
     request_taken_by: uuid.UUID | None = None
+    # The peers of the person's periodic check-ins (no exposure: design section 14).
+    periodic_peers: Sequence[uuid.UUID] = ()
 
 
 def _peer_sees_flag(actor: Actor, facts: FlagFacts) -> bool:
@@ -401,7 +413,7 @@ def _peer_sees_flag(actor: Actor, facts: FlagFacts) -> bool:
             continue
         if exposure.removed_at is None or (flag.status == FlagStatus.open and exposure.removed_at >= flag.raised_at):
             return True
-    return False
+    return flag.exposure_id is None and actor.id in facts.periodic_peers
 
 
 def can_view_flag(actor: Actor, facts: FlagFacts) -> bool:

@@ -127,7 +127,7 @@ async def own_record(session: AsyncSession, *, actor: Actor, settings: Settings,
         a = current.get(c.id)
         entry: dict[str, Any] = {
             "id": str(c.id),
-            "incident_id": str(c.incident_id),
+            "incident_id": str(c.incident_id) if c.incident_id else None,  # None: periodic
             "kind": c.kind,
             "due_at": c.due_at,
             "status": schedule_rules.checkin_status(
@@ -135,6 +135,8 @@ async def own_record(session: AsyncSession, *, actor: Actor, settings: Settings,
             ),
             "peer": peer_names.get(c.peer_id) if c.peer_id else None,
         }
+        if c.exposure_id is None:  # periodic: kept less on its own (records.keep_less)
+            entry["answers_kept_days"] = settings.answer_retention_days
         if a is not None:
             results = await assessments.results_of(session, actor=actor, assessment=a)
             entry["record"] = {

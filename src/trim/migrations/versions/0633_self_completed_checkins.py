@@ -1,7 +1,7 @@
 """check-ins the person answers themselves (design section 14)
 
 Revision ID: 0633
-Revises: 0631
+Revises: 0636
 Create Date: 2026-12-02 18:00:00.000000
 
 - checkins.self_answered_at: when the person answered the questionnaire themselves.
@@ -19,7 +19,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0633"
-down_revision: str | None = "0631"
+down_revision: str | None = "0636"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
