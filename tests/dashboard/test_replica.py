@@ -299,3 +299,31 @@ async def test_doctor_says_whether_the_dashboard_would_read_from_the_replica(
     assert found is not None and not found.ok
     assert "did not answer at TRIM_DATABASE_REPLICA_URL" in found.says
     assert await check_replica(settings.model_copy(update={"database_replica_url": None})) is None
+
+
+async def test_the_board_report_reads_from_the_replica_and_answers_without_it(
+    client: AsyncTestClient[Litestar],
+    cast: Cast,
+    db: AsyncSession,
+    session: AsyncSession,
+    settings: Settings,
+    pair: ReplicaPair,
+) -> None:
+    quarter = f"{START.year}Q{(START.month - 1) // 3 + 1}"
+    await log_incident(db, session, cast, settings)
+    pair.wait_streaming()
+    async with signed_in(client, cast.lead) as lead:
+        live = reads("replica", "live")
+        from_replica = await lead.get(f"/api/reports/quarterly?quarter={quarter}")
+        assert from_replica.status_code == 200
+        assert reads("replica", "live") == live + 1
+        pair.stop(pair.standby)
+        unreachable = reads("primary", "unreachable") + reads("primary", "resting")
+        answers = [
+            await lead.get(f"{path}?quarter={quarter}")
+            for path in ("/api/reports/quarterly", "/api/reports/quarterly.csv", "/reports/quarterly")
+        ]
+        assert [a.status_code for a in answers] == [200, 200, 200]
+        assert reads("primary", "unreachable") + reads("primary", "resting") == unreachable + 3
+    # The same figures either way: the replica had replayed everything.
+    assert answers[0].json() == from_replica.json()

@@ -23,6 +23,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trim.accounts.actor import Actor
+from trim.analytics import read_session, replica_failed
 from trim.assessments.models import Assessment
 from trim.config import Settings
 from trim.dashboard.rules import Period, period_days, plain_number
@@ -59,10 +60,24 @@ async def _rows(session: AsyncSession, stmt: Executable) -> list[tuple[Any, ...]
 
 @asynccontextmanager
 async def report_session(primary: AsyncSession, settings: Settings) -> AsyncIterator[AsyncSession]:
-    """The one place the report takes its database session from: the request's own for
-    now; a read replica (TRIM_DATABASE_REPLICA_URL) when one is configured."""
-    del settings  # the replica's setting, once it exists
-    yield primary
+    """The one place the report takes its database session from: the read replica
+    (TRIM_DATABASE_REPLICA_URL) when one is configured and within its lag tolerance, else
+    the request's own. A quarter's figures do not move by a few seconds' lag."""
+    del settings  # the replica is found through the request's session (trim.analytics)
+    async with read_session(primary) as session:
+        yield session
+
+
+async def _records(session: AsyncSession, *, period: Period, settings: Settings) -> Records:
+    """The period's rows, from the replica; read again from the primary when the replica
+    fails part-way (it is then left alone for a while, trim.analytics)."""
+    try:
+        async with report_session(session, settings) as db:
+            return await read_records(db, period=period, zone=settings.zone)
+    except Exception as exc:
+        if not replica_failed(exc):
+            raise
+        return await read_records(session, period=period, zone=settings.zone)
 
 
 def period_of(
@@ -84,8 +99,7 @@ async def quarterly(
 async def operator_report(session: AsyncSession, *, period: Period, now: datetime, settings: Settings) -> Report:
     """The same report for `trim report` on the server: whoever runs it holds the database
     already, and it shows only what the lead sees (suppressed aggregates)."""
-    async with report_session(session, settings) as db:
-        records = await read_records(db, period=period, zone=settings.zone)
+    records = await _records(session, period=period, settings=settings)
     return rules.build_report(
         records,
         period=period,
