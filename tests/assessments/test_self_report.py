@@ -217,3 +217,30 @@ async def test_a_conversation_after_own_answers_is_the_record_and_keeps_them_apa
     assert [h.version for h in view.history] == [1]  # their own answers are not an "earlier version"
     results = await session.exec(select(func.count()).select_from(AssessmentResult))
     assert results.one() == 2
+
+
+async def test_a_periodic_checkin_answered_themselves_then_completed_without_a_talk(
+    session: AsyncSession, db: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
+) -> None:
+    """A control-room dispatcher's periodic check-in (no incident): answered on their own
+    phone with a safety "yes", then completed by their peer from those answers."""
+    from trim.followups import periodic
+    from trim.groups import service as groups
+
+    lead = cast.actor("lead")
+    group = await groups.define_group(db, actor=lead, name="Control room", cadence_days=180, now=clock())
+    await groups.set_members(db, actor=lead, group_id=group.id, person_ids=[cast.responder.id], now=clock())
+    await periodic.sweep_periodic(db, now=clock(), settings=settings)
+    await db.commit()
+    checkin = (await session.exec(select(CheckIn).where(CheckIn.kind == "periodic"))).one()
+    answered = await answer(
+        db, cast, checkin, settings, clock, answers=answers_for("periodic", risk_yes=2, tsq_yes=6), safety_concern=True
+    )
+    assert [(f.cause, f.urgent, f.exposure_id) for f in answered.flags] == [("safety_concern", True, None)]
+    assert {r.instrument: r.band for r in answered.results} == {"trim_risk": "low", "tsq": "positive"}
+    recorded = await record(db, cast, checkin, settings, clock, answers={}, self_only=True)
+    assert [f.cause for f in recorded.flags] == ["tsq_positive"]  # the urgent one is not raised twice
+    stored = (
+        await session.exec(select(CheckIn).where(CheckIn.id == checkin.id).execution_options(populate_existing=True))
+    ).one()
+    assert (stored.outcome, stored.self_completed, stored.incident_id) == ("completed", True, None)
