@@ -41,6 +41,7 @@ from trim.analytics import open_replica
 from trim.assessments.api import AssessmentApi
 from trim.assessments.instruments import load as load_instruments
 from trim.assessments.pages import RecordPages as CheckinRecordPages
+from trim.assessments.self_pages import SelfPages
 from trim.config import Settings, get_settings
 from trim.dashboard import pages as dashboard_pages
 from trim.dashboard.api import DashboardApi
@@ -206,6 +207,7 @@ def route_handlers() -> list[Any]:
         CheckinPages,
         AssessmentApi,
         CheckinRecordPages,
+        SelfPages,
         ReferralApi,
         FlagApi,
         FlagPages,

@@ -183,6 +183,16 @@ EXPECT: dict[tuple[str, str], Rule] = {
         "P", json={**RECORD, "answers": answers_for("day3"), "correction_reason": "typo"}
     ),
     ("GET", "/checkins/{checkin_id:uuid}/correct"): Rule("P"),
+    # the person answers their own check-in's questions (section 14): the person alone,
+    # never their peer, the lead or the supervisor who logged the incident
+    ("GET", "/checkins/{checkin_id:uuid}/self"): Rule("R", ids={"checkin_id": "day28_id"}),
+    ("POST", "/checkins/{checkin_id:uuid}/self"): Rule(
+        "R", ids={"checkin_id": "day28_id"}, form={"safety_concern": "no"}
+    ),
+    ("GET", "/checkins/{checkin_id:uuid}/self/done"): Rule("R", ids={"checkin_id": "day28_id"}),
+    ("POST", "/api/checkins/{checkin_id:uuid}/self"): Rule(
+        "R", ids={"checkin_id": "day28_id"}, json={"answers": answers_for("day28"), "safety_concern": False}
+    ),
     # the interim check-in offered after a first check-in that counts: its peer alone
     ("POST", "/api/checkins/{checkin_id:uuid}/interim"): Rule("P", json={}),
     ("POST", "/checkins/{checkin_id:uuid}/interim"): Rule("P", form={}),

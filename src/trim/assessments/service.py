@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,6 +55,9 @@ class Submission:
     opt_out: bool = False
     # False when a form left the safety question unanswered: reported with everything else.
     safety_answered: bool = True
+    # The person answered the questions themselves and preferred not to talk: the check-in
+    # is completed from their own answers (design section 14), not a conversation.
+    self_only: bool = False
 
 
 @dataclass
@@ -71,10 +74,17 @@ class Recorded:
 
 
 def validate(
-    submission: Submission, offered: Sequence[Instrument], known: Mapping[str, Instrument], kind: str
+    submission: Submission,
+    offered: Sequence[Instrument],
+    known: Mapping[str, Instrument],
+    kind: str,
+    *,
+    refused: str = "The check-in was not recorded",
+    own_words: bool = False,
 ) -> dict[str, dict[str, bool]]:
     """Check a submission against the instruments asked at this check-in; return clean
-    answers. Every problem is reported with its field, and nothing is saved."""
+    answers. Every problem is reported with its field, and nothing is saved. `own_words`:
+    the person answered themselves, so a missing answer is named in the words they read."""
     errors: list[FieldError] = []
     if not submission.safety_answered:
         errors.append(FieldError("safety_concern", "Answer the safety question (yes or no)."))
@@ -114,14 +124,15 @@ def validate(
                     errors.append(
                         FieldError(
                             f"answers.{instrument.id}.{item.id}",
-                            f"{instrument.title}, question {number} (\u201c{item.text}\u201d) has no answer yet.",
+                            f"{instrument.title}, question {number} "
+                            f"(\u201c{item.own_words if own_words else item.text}\u201d) has no answer yet.",
                         )
                     )
             clean[instrument.id] = {k: bool(v) for k, v in given.items() if isinstance(v, bool)}
     elif submission.outcome in OUTCOMES and any(submission.answers.get(i) for i in submission.answers):
         errors.append(FieldError("answers", "Answers are recorded only when the check-in was held (completed)."))
     if errors:
-        raise InvalidInput(refused_summary("The check-in was not recorded", errors), errors)
+        raise InvalidInput(refused_summary(refused, errors), errors)
     return clean
 
 
@@ -132,7 +143,7 @@ def refused_summary(lead: str, errors: Sequence[FieldError]) -> str:
     return f"{lead}: {len(errors)} answers need attention, each marked below. First: {errors[0].message}"
 
 
-async def _snapshot(session: AsyncSession, instrument: Instrument) -> None:
+async def snapshot(session: AsyncSession, instrument: Instrument) -> None:
     exists = (
         await session.exec(
             select(InstrumentSnapshot.id).where(
@@ -248,6 +259,8 @@ async def _record(
     if not policy.can_record_checkin(actor, checkin):
         raise NotFound()
     refuse_if_early(checkin, now=now, settings=settings)
+    if submission.self_only:
+        submission = await _from_own_answers(session, checkin, submission)
     known = catalogue.load()
     offered = questions_for(checkin.kind, checkin.offset_days, settings=settings)
     clean = validate(submission, offered, known, checkin.kind)
@@ -272,9 +285,10 @@ async def _record(
         .where(col(CheckIn.id) == checkin.id, col(CheckIn.outcome).is_(None))
         .values(
             outcome=submission.outcome,
-            outcome_reason=(submission.reason or "").strip() or None,
+            outcome_reason=(submission.reason or "").strip() or (SELF_ONLY_REASON if submission.self_only else None),
             recorded_at=now,
             recorded_by_id=actor.id,
+            self_completed=submission.self_only,
         )
         .execution_options(synchronize_session=False)
     )
@@ -301,6 +315,7 @@ async def _record(
         details={
             "assessment_id": recorded.assessment.id,
             "outcome": submission.outcome,
+            "self_completed": submission.self_only,
             "flags": [f.id for f in recorded.flags],
         },
         at=now,
@@ -308,6 +323,74 @@ async def _record(
     if key_row is not None:
         idempotency.complete(session, key_row, status_code=303, body={"assessment_id": str(recorded.assessment.id)})
     return recorded
+
+
+SELF_ONLY_REASON = "preferred not to talk; answered the questions themselves"
+SELF_VERSION = 0  # the person's own answers: before the peer's record (version 1 on)
+
+
+async def own_answers(session: AsyncSession, *, actor: Actor, checkin: CheckIn) -> Assessment | None:
+    """The answers the person gave themselves on a check-in the caller fetched through
+    policy (trim.assessments.self_report stores them), if any: for the person and the
+    peer who records it; the same NotFound for anyone else."""
+    if not policy.can_read_self_answers(actor, checkin):
+        raise NotFound()
+    return await _own_answers_unchecked(session, checkin.id)
+
+
+async def own_results(
+    session: AsyncSession, *, actor: Actor, checkin: CheckIn, assessment: Assessment
+) -> list[ResultView]:
+    """The results and answers of the person's own answers (`own_answers`), with the wording
+    of the instrument versions they answered; the same NotFound for anyone but those two."""
+    if assessment.checkin_id != checkin.id or not policy.can_read_self_answers(actor, checkin):
+        raise NotFound()
+    return await _results_of(session, assessment.id)
+
+
+async def _own_answers_unchecked(session: AsyncSession, checkin_id: uuid.UUID) -> Assessment | None:
+    # For the assigned peer's recording, which policy.can_record_checkin has allowed.
+    return (
+        await session.exec(
+            select(Assessment).where(
+                Assessment.checkin_id == checkin_id,
+                Assessment.version == SELF_VERSION,
+                col(Assessment.answered_by_person).is_(True),
+            )
+        )
+    ).first()
+
+
+async def _from_own_answers(session: AsyncSession, checkin: CheckIn, submission: Submission) -> Submission:
+    # "Preferred not to talk": the check-in is completed with the person's own answers,
+    # so the peer sends none; their safety "yes" stands whatever the peer answered.
+    errors: list[FieldError] = []
+    if submission.outcome != Outcome.completed:
+        errors.append(FieldError("outcome", "Completing with their own answers is a held (completed) check-in."))
+    if any(submission.answers.values()):
+        errors.append(FieldError("answers", "Their own answers are used: send no answers with this."))
+    own = await _own_answers_unchecked(session, checkin.id)
+    if own is None:
+        errors.append(
+            FieldError(
+                "preferred_not_to_talk",
+                "They have not answered the questions themselves: record the conversation instead.",
+            )
+        )
+    elif own.answers_deleted_at is not None:
+        errors.append(FieldError("preferred_not_to_talk", "Their own answers have been deleted (keep less)."))
+    if errors or own is None:
+        raise InvalidInput(refused_summary("The check-in was not recorded", errors), errors)
+    rows = await session.exec(select(AssessmentResult).where(AssessmentResult.assessment_id == own.id))
+    return Submission(
+        outcome=Outcome.completed,
+        safety_concern=submission.safety_concern or own.safety_concern,
+        answers={r.instrument_id: dict(r.answers) for r in rows},
+        reason=submission.reason,
+        notes=submission.notes,
+        opt_out=submission.opt_out,
+        self_only=True,
+    )
 
 
 async def correct_checkin(
@@ -341,6 +424,9 @@ async def correct_checkin(
     await session.flush()
     checkin.outcome = submission.outcome
     checkin.outcome_reason = (submission.reason or "").strip() or None
+    # A correction fixes the record; it does not turn "preferred not to talk" into a talk.
+    checkin.self_completed = checkin.self_completed and submission.outcome == Outcome.completed
+    submission = replace(submission, self_only=checkin.self_completed)
     session.add(checkin)
     recorded = await _store(
         session,
@@ -393,6 +479,7 @@ async def _store(
         band=risk.band if risk else None,
         notes_encrypted=crypto.encrypt(settings, (submission.notes or "").strip() or None),
         opted_out=submission.opt_out,
+        answered_by_person=submission.self_only,
         correction_reason=correction_reason,
         recorded_by_id=actor.person_id,
         recorded_at=now,
@@ -400,7 +487,7 @@ async def _store(
     session.add(assessment)
     await session.flush()
     for instrument, result in zip(offered, results, strict=False):
-        await _snapshot(session, instrument)
+        await snapshot(session, instrument)
         session.add(
             AssessmentResult(
                 assessment_id=assessment.id,
@@ -696,6 +783,8 @@ class ResultView:
     flagged: bool
     answers: dict[str, bool]
     wording: dict[str, str]
+    # The first-person wording the person reads (the peer's where the version has none).
+    own_wording: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -741,6 +830,7 @@ async def _results_of(session: AsyncSession, assessment_id: uuid.UUID) -> list[R
             )
         ).first() or {}
         wording = {i["id"]: i["text"] for i in snapshot.get("items", [])}
+        own_wording = {i["id"]: i.get("self_text") or i["text"] for i in snapshot.get("items", [])}
         labels = {b["name"]: b.get("label", b["name"]) for b in snapshot.get("bands", [])}
         views.append(
             ResultView(
@@ -753,6 +843,7 @@ async def _results_of(session: AsyncSession, assessment_id: uuid.UUID) -> list[R
                 flagged=row.flagged,
                 answers=dict(row.answers),
                 wording=wording,
+                own_wording=own_wording,
             )
         )
     return views
@@ -771,7 +862,9 @@ async def record_view(
     content = policy.can_read_assessment(actor, current)
     history = list(
         await session.exec(
-            select(Assessment).where(Assessment.checkin_id == checkin.id).order_by(col(Assessment.version))
+            select(Assessment)
+            .where(Assessment.checkin_id == checkin.id, Assessment.version > SELF_VERSION)
+            .order_by(col(Assessment.version))
         )
     )
     results = await _results_of(session, current.id)

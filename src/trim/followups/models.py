@@ -97,6 +97,12 @@ class CheckIn(SQLModel, table=True):
     outcome_reason: str | None = Field(default=None, max_length=500)
     recorded_at: datetime | None = None
     recorded_by_id: uuid.UUID | None = Field(default=None, foreign_key="people.id")
+    # When the person answered the questionnaire themselves (design section 14), if they did.
+    self_answered_at: datetime | None = None
+    # Completed from the person's own answers without a conversation (they preferred not to
+    # talk): outcome "completed", but not a conversation held. Dashboard conversations are
+    # outcome = 'completed' AND NOT self_completed.
+    self_completed: bool = False
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -99,10 +99,19 @@ class CheckinPages(Controller):
         about = await service.incidents_about(
             db, actor=actor, incident_ids=[v.incident_id for v in views if v.incident_id is not None]
         )
+        # Design section 14: open, not yet answered, and within the early window.
+        answerable = {
+            v.id
+            for v in views
+            if v.status in rules.OPEN_STATUSES
+            and v.self_answered_at is None
+            and not rules.too_early(due_at=v.due_at, now=now, early=settings.early_record)
+        }
         return page(
             request,
             "followups/for_me.html",
             checkins=views,
+            answerable=answerable,
             labels=rules.STATUS_LABELS,
             incidents=about,
             undoable=list(undoable.values()),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class PersonRef(BaseModel):
@@ -22,6 +22,13 @@ class CheckinOut(BaseModel):
     due_at: datetime
     status: str
     peer_id: uuid.UUID | None
+    self_answered: bool = Field(
+        default=False, description="The person answered the questions themselves (POST /api/checkins/{id}/self)"
+    )
+    self_completed: bool = Field(
+        default=False,
+        description="Completed from the person's own answers without a conversation (they preferred not to talk)",
+    )
 
 
 class ReturnToWorkIn(BaseModel):

@@ -931,6 +931,10 @@ class CheckinView:
     peer_name: str | None
     outcome_reason: str | None
     recorded_at: datetime | None
+    # The person answered the questionnaire themselves (design section 14) ...
+    self_answered_at: datetime | None = None
+    # ... and it was completed from those answers, without a conversation.
+    self_completed: bool = False
     # "Periodic check-in (Control room)" for a check-in with no incident, else None.
     periodic_label: str | None = None
 
@@ -948,6 +952,8 @@ class CheckinView:
             "due_at": self.due_at,
             "status": self.status,
             "peer_id": str(self.peer_id) if self.peer_id else None,
+            "self_answered": self.self_answered_at is not None,
+            "self_completed": self.self_completed,
         }
 
 
@@ -972,6 +978,8 @@ async def _views(
             peer_name=names.get(c.peer_id) if c.peer_id else None,
             outcome_reason=c.outcome_reason,
             recorded_at=c.recorded_at,
+            self_answered_at=c.self_answered_at,
+            self_completed=c.self_completed,
             periodic_label=group_rules.periodic_label(groups.get(c.person_id, []))
             if c.kind == rules.PERIODIC_KIND
             else None,

@@ -273,6 +273,25 @@ def can_record_checkin(actor: Actor, checkin: CheckIn) -> bool:
     )
 
 
+def can_answer_own_checkin(actor: Actor, checkin: CheckIn) -> bool:
+    """Only the person a check-in is about answers its questionnaire themselves (design
+    section 14); an integration's token never does."""
+    return not actor.is_token and actor.id is not None and checkin.person_id == actor.id
+
+
+def can_read_self_answers(actor: Actor, checkin: CheckIn) -> bool:
+    """The person's own answers to a check-in: the person, and the peer who is to record it
+    (or who did); the lead sees only that the person answered, like any assessment."""
+    if can_answer_own_checkin(actor, checkin):
+        return True
+    return (
+        not actor.is_token
+        and actor.is_peer
+        and actor.id is not None
+        and actor.id in (checkin.peer_id, checkin.recorded_by_id)
+    )
+
+
 def can_see_contact_on_checkin(actor: Actor, checkin: CheckIn) -> bool:
     """The assigned peer sees the person's phone and email, to reach them (design section 5,
     Contact); the lead sees that a check-in is open, not how to ring the person."""

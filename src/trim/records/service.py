@@ -111,6 +111,17 @@ async def own_record(session: AsyncSession, *, actor: Actor, settings: Settings,
             select(Assessment).where(Assessment.person_id == me, col(Assessment.is_current).is_(True))
         )
     }
+    # The answers the person gave themselves (design section 14): never a check-in's current record.
+    own = {
+        a.checkin_id: a
+        for a in await session.exec(
+            select(Assessment).where(
+                Assessment.person_id == me,
+                col(Assessment.answered_by_person).is_(True),
+                col(Assessment.is_current).is_(False),
+            )
+        )
+    }
     checkin_rows = []
     for c in checkins:
         a = current.get(c.id)
@@ -145,6 +156,21 @@ async def own_record(session: AsyncSession, *, actor: Actor, settings: Settings,
                 ],
                 "notes": crypto.decrypt(settings, a.notes_encrypted),
                 "answers_deleted_at": a.answers_deleted_at,
+            }
+        mine = own.get(c.id)
+        if mine is not None:
+            entry["own_answers"] = {
+                "answered_at": mine.recorded_at,
+                "safety_concern": mine.safety_concern,
+                "results": [
+                    {
+                        "instrument": r.instrument_id,
+                        "version": r.version,
+                        "answers": {r.own_wording.get(k, k): v for k, v in r.answers.items()},
+                    }
+                    for r in await assessments.results_of(session, actor=actor, assessment=mine)
+                ],
+                "answers_deleted_at": mine.answers_deleted_at,
             }
         checkin_rows.append(entry)
 
