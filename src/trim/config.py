@@ -239,6 +239,10 @@ class Settings(BaseSettings):
 
     # -- reporting and retention ----------------------------------------
     small_cell_k: int = Field(default=5, ge=2)
+    # People ids kept per dashboard rollup cell (dashboard.samples): counts below this are
+    # exact, above it proven "at least"; it must be at least small_cell_k, or the dashboard
+    # counts the check-in figures live. Changing it rebuilds the rollups on the next sweep.
+    dashboard_sample_size: int = Field(default=10, ge=2, le=100)
     retention_days: int = Field(default=6 * 365, ge=30)
     # Keep less (design section 4): item-level answers and notes of an exposure are deleted
     # this many days after its last check-in is done and its flags are resolved.
