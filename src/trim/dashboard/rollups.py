@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, delete, insert, or_, select
+from sqlalchemy import case, delete, insert, or_, select, true
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -89,9 +89,8 @@ async def rebuild_incidents(session: AsyncSession, incident_ids: Sequence[uuid.U
     written = 0
     for start in range(0, len(incident_ids), BATCH):
         batch = list(incident_ids[start : start + BATCH])
-        days.update(
-            await _run(session, select(col(CheckinCell.day)).where(col(CheckinCell.incident_id).in_(batch)).distinct())
-        )
+        old = select(col(CheckinCell.day)).where(col(CheckinCell.incident_id).in_(batch)).distinct()
+        days.update(row[0] for row in await _run(session, old))
         await _run(session, delete(CheckinCell).where(col(CheckinCell.incident_id).in_(batch)))
         # The current score's band, looked up for each check-in (NULL: no current score).
         band = (
@@ -252,7 +251,9 @@ async def refresh(session: AsyncSession, *, now: datetime, settings: Settings) -
         await _run(
             session,
             dialect_insert(session, RollupMark)
-            .from_select(["incident_id"], select(col(Incident.id)))
+            .from_select(
+                ["incident_id"], select(col(Incident.id)).where(true())
+            )  # WHERE: SQLite parses ON CONFLICT then
             .on_conflict_do_nothing(),
         )
         state.sample_size = settings.dashboard_sample_size
@@ -276,13 +277,11 @@ async def rebuild_range(session: AsyncSession, *, first: date, last: date, setti
     rollups hold for them) rebuilt from scratch."""
     zone = settings.zone
     start, end = rules.local_midnight(first, zone), rules.local_midnight(last + timedelta(days=1), zone)
-    ids = set(
-        await _run(
-            session, select(col(Incident.id)).where(col(Incident.occurred_at) >= start, col(Incident.occurred_at) < end)
-        )
-    )
+    in_range = select(col(Incident.id)).where(col(Incident.occurred_at) >= start, col(Incident.occurred_at) < end)
+    ids = {row[0] for row in await _run(session, in_range)}
     ids.update(
-        await _run(
+        row[0]
+        for row in await _run(
             session,
             select(col(CheckinCell.incident_id)).where(col(CheckinCell.day) >= first, col(CheckinCell.day) <= last),
         )
