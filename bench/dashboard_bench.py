@@ -256,7 +256,7 @@ async def build_rollups(url: str) -> int:
     try:
         async with engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text("DELETE FROM dashboard_rollup_state"))  # sample size 0: rebuild all
+            await conn.execute(text("DELETE FROM dashboard_rollup_state"))  # built with nothing: rebuild all
         while True:
             async with make_sessionmaker(engine)() as session:
                 rebuilt = await rollups.refresh(session, now=NOW, settings=settings)

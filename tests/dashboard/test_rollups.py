@@ -323,3 +323,21 @@ async def test_a_second_worker_at_the_same_moment_does_nothing(
     await db.commit()
     assert list(await session.exec(select(RollupMark))) == []
     await _assert_matches_recount(db, session, settings, programme)
+
+
+async def test_rollups_built_with_other_settings_are_not_read_until_rebuilt(
+    session: AsyncSession, db: AsyncSession, settings: Settings
+) -> None:
+    programme = await seed_programme(db, rng=random.Random(21), settings=settings, now=NOW, incidents_count=8)
+    await _refresh(db, settings)
+    # A longer grace period moves "missed": the rollups built with the old one are not used.
+    longer = settings.model_copy(update={"missed_grace_days": settings.missed_grace_days + 20})
+    _, live = await _figures(db, longer, programme, NOW)
+    assert live.figures_as_of is None
+    await _refresh(db, longer)
+    _, rebuilt = await _figures(db, longer, programme, NOW)
+    assert rebuilt.figures_as_of is not None
+    assert {key: c.value for key, c in rebuilt.ledger.cells.items()} == {
+        key: c.value for key, c in live.ledger.cells.items()
+    }
+    assert rebuilt.ledger.shown == live.ledger.shown

@@ -70,11 +70,11 @@ class RollupMark(SQLModel, table=True):
 
 
 class RollupState(SQLModel, table=True):
-    """When the rollups were last brought up to date, and the sample size they were built
-    with (a sample smaller than k cannot answer; the dashboard then counts live)."""
+    """When the rollups were last brought up to date, and the settings they were built
+    with (rollups.built_with): rollups built otherwise are rebuilt, and not read."""
 
     __tablename__ = "dashboard_rollup_state"
 
     name: str = Field(primary_key=True, max_length=20)
     refreshed_at: datetime | None = None
-    sample_size: int = 0
+    built_with: str = Field(default="", max_length=200)

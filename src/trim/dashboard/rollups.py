@@ -56,6 +56,17 @@ class CellKey:
     missed_from: date | None
 
 
+def built_with(settings: Settings) -> str:
+    """What the stored cells depend on besides the records: the sample size, the zone
+    (days and months), the due window (on time or late), the grace (missed from) and the
+    band that counts as elevated. Rollups built with other values are rebuilt."""
+    elevated = catalogue.load()["trim_risk"].flag_band
+    return (
+        f"sample={settings.dashboard_sample_size};zone={settings.timezone};window={settings.due_window_days};"
+        f"grace={settings.missed_grace_days};elevated={elevated}"
+    )
+
+
 def category_of(outcome: str | None, recorded_at: datetime | None, due_at: datetime, window: timedelta) -> str:
     """What a stored cell says of a check-in; "open" ones become missed or pending later."""
     if outcome == Outcome.completed:
@@ -231,7 +242,7 @@ async def _rebuild_days(session: AsyncSession, days: Sequence[date], *, size: in
 
 async def _claim_state(session: AsyncSession) -> RollupState | None:
     """The state row, locked for this transaction; None while another worker holds it."""
-    await _run(session, dialect_insert(session, RollupState).values(name=STATE, sample_size=0).on_conflict_do_nothing())
+    await _run(session, dialect_insert(session, RollupState).values(name=STATE, built_with="").on_conflict_do_nothing())
     found = await _run(
         session, select(RollupState).where(col(RollupState.name) == STATE).with_for_update(skip_locked=True)
     )
@@ -240,12 +251,12 @@ async def _claim_state(session: AsyncSession) -> RollupState | None:
 
 
 async def refresh(session: AsyncSession, *, now: datetime, settings: Settings) -> int:
-    """Rebuild what the marks name (all of it when the sample size changed); the
+    """Rebuild what the marks name (all of it when the settings it was built with changed); the
     incidents rebuilt. Safe to run on several workers at once: one holds the state."""
     state = await _claim_state(session)
     if state is None:
         return 0
-    if state.sample_size != settings.dashboard_sample_size:
+    if state.built_with != built_with(settings):
         await _run(session, delete(CheckinCell))
         await _run(session, delete(CheckinRollup))
         await _run(
@@ -256,7 +267,7 @@ async def refresh(session: AsyncSession, *, now: datetime, settings: Settings) -
             )  # WHERE: SQLite parses ON CONFLICT then
             .on_conflict_do_nothing(),
         )
-        state.sample_size = settings.dashboard_sample_size
+        state.built_with = built_with(settings)
     done = 0
     for _ in range(ROUNDS):
         marked = [row[0] for row in await _run(session, select(col(RollupMark.incident_id)).limit(BATCH))]
@@ -322,7 +333,7 @@ async def checkin_cubes(
     answer exactly (never built, a sample smaller than k, twins that leave a count open)."""
     size, k, zone = settings.dashboard_sample_size, settings.small_cell_k, settings.zone
     state = (await _run(session, select(RollupState).where(col(RollupState.name) == STATE))).first()
-    if state is None or state[0].sample_size != size or state[0].refreshed_at is None or size < k:
+    if state is None or state[0].built_with != built_with(settings) or state[0].refreshed_at is None or size < k:
         return None
     first, last = rules.period_days(period, zone)
     as_of = now.astimezone(zone).date()

@@ -168,7 +168,7 @@ def upgrade() -> None:
         "dashboard_rollup_state",
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
         sa.Column("refreshed_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
-        sa.Column("sample_size", sa.Integer(), nullable=False),
+        sa.Column("built_with", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_dashboard_rollup_state")),
     )
     if op.get_bind().dialect.name == "postgresql":
