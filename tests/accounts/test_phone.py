@@ -100,6 +100,9 @@ async def test_admin_form_refuses_a_non_number_kindly_and_keeps_what_was_typed(
     assert person is not None and person.phone == "+442079460555"
     shown = await client.get(saved.headers["location"])
     assert 'value="020 7946 0555"' in shown.text
+    # The people list shows it too, as a number to tap, found by the person's name.
+    listed = await client.get("/admin/people", params={"q": "Nia Okoro"})
+    assert '<a href="tel:+442079460555">020 7946 0555</a>' in listed.text
 
 
 async def test_a_person_sets_their_own_phone_on_their_profile(

@@ -316,5 +316,18 @@ async def test_many_people_are_added_after_saving_by_name_and_by_a_pasted_list(
         )
         assert "Added Crew Member 2, Crew Member 3." in pasted.text
         assert "Not added: NOBODY-1:" in pasted.text and "already recorded" in pasted.text
+        # What was refused comes back in the box to correct; what was added is kept.
+        assert pasted.status_code == 200
+        assert f">NOBODY-1\n{crew[0].staff_number}</textarea>" in pasted.text
         detail = (await lead.get(f"/api/incidents/{incident}")).json()
-    assert {e["person_id"] for e in detail["exposures"]} == {str(p.id) for p in crew}
+        assert {e["person_id"] for e in detail["exposures"]} == {str(p.id) for p in crew}
+        # Nothing added at all: 422, and the numbers and the kind of exposure are kept.
+        refused = await lead.post(
+            f"/incidents/{incident}/people",
+            data={"_csrf_token": token, "staff_numbers": "NOBODY-2, NOBODY-3", "exposure": "witness"},
+        )
+        assert refused.status_code == 422
+        assert ">NOBODY-2\nNOBODY-3</textarea>" in refused.text
+        assert '<option value="witness" selected>' in refused.text
+        again = (await lead.get(f"/api/incidents/{incident}")).json()
+    assert len(again["exposures"]) == len(crew)

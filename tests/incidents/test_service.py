@@ -12,6 +12,7 @@ from sqlmodel import col, func, select
 from tests.cast import Cast, make_person
 from tests.conftest import FakeClock
 from tests.helpers import checkins_of, make_incident
+from trim.accounts import edits
 from trim.accounts import service as accounts
 from trim.accounts.models import Person
 from trim.config import Settings
@@ -423,7 +424,7 @@ async def test_the_person_form_keeps_a_line_manager(
 
     lead = cast.actor("admin")
     with pytest.raises(InvalidInput) as refused:
-        await accounts.update_person(
+        await edits.update_person(
             session,
             actor=lead,
             person_id=person_id,
@@ -435,15 +436,13 @@ async def test_the_person_form_keeps_a_line_manager(
         ("manager_staff_number", "A person cannot be their own line manager.")
     ]
     await session.rollback()
-    await accounts.update_person(
+    await edits.update_person(
         session, actor=lead, person_id=person_id, data=form(" M-77 "), now=clock(), settings=settings
     )
     await session.commit()
     session.expire_all()
     assert (await accounts.person_view(session, person_id)).manager_staff_number == "M-77"
-    await accounts.update_person(
-        session, actor=lead, person_id=person_id, data=form(""), now=clock(), settings=settings
-    )
+    await edits.update_person(session, actor=lead, person_id=person_id, data=form(""), now=clock(), settings=settings)
     await session.commit()
     session.expire_all()
     assert (await accounts.person_view(session, person_id)).manager_staff_number is None

@@ -171,6 +171,23 @@ async def test_no_label_carries_a_name_an_id_or_an_address(
     assert {"/incidents/{incident_id}", "/requests/{request_id}"} <= routes
 
 
+async def test_requests_no_route_matches_are_counted_as_unmatched(client: AsyncTestClient[Litestar]) -> None:
+    """A burst of probes for paths trim does not have shows on the dashboards, under one label."""
+
+    def unmatched(text: str) -> float:
+        samples = parse(text).get("trim_http_requests_total", [])
+        return sum(v for labels, v in samples if labels["route"] == "unmatched" and labels["status"] == "404")
+
+    before = unmatched((await client.get("/metrics", headers=BEARER)).text)
+    for path in ("/wp-login.php", "/nowhere/at/all", "/.env"):
+        assert (await client.get(path)).status_code == 404
+    after = unmatched((await client.get("/metrics", headers=BEARER)).text)
+    assert after - before == 3
+    # A routed request is counted once, under its route, not again as unmatched.
+    await client.get("/health/live")
+    assert unmatched((await client.get("/metrics", headers=BEARER)).text) == after
+
+
 async def test_metrics_need_the_token_not_a_session(client: AsyncTestClient[Litestar], cast: Cast) -> None:
     anon = await client.get("/metrics")
     assert anon.status_code == 401 and anon.headers["www-authenticate"].startswith("Bearer")

@@ -182,3 +182,9 @@ def test_rest_dates_in_the_past_or_too_far_ahead_are_refused() -> None:
 def test_supervision_falls_due_after_the_last_one_held_or_after_joining() -> None:
     assert rules.supervision_due(None, since=date(2026, 1, 1), every_days=90) == date(2026, 4, 1)
     assert rules.supervision_due(date(2026, 6, 1), since=date(2026, 1, 1), every_days=90) == date(2026, 8, 30)
+
+
+@pytest.mark.parametrize(("days_after", "due"), [(0, False), (1, True), (7, True), (8, False), (-3, False)])
+def test_a_peer_is_told_from_the_day_after_their_rest_for_a_week(days_after: int, due: bool) -> None:
+    assert rules.rest_over_due(TODAY - timedelta(days=days_after), TODAY) is due
+    assert rules.rest_over_due(None, TODAY) is False

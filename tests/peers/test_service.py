@@ -26,6 +26,7 @@ from trim.incidents import service as incidents
 from trim.notifications.models import OutboxMessage
 from trim.peers import jobs, service
 from trim.peers.models import SupervisionTask
+from trim.peers.rules import day_words as rules_day_words
 from trim.privacy.models import AuditEvent
 from trim.requests import service as requests
 
@@ -159,6 +160,28 @@ async def test_a_resting_peer_hands_on_and_the_person_is_told_only_that_their_pe
     assert profile.resting and profile.unfit_words == "resting"
 
 
+async def test_a_peer_is_told_once_when_their_rest_is_over_and_nobody_else_is(
+    db: AsyncSession, session: AsyncSession, cast: Cast, clock: FakeClock, settings: Settings
+) -> None:
+    last_day = _today(clock, settings) + timedelta(days=2)
+    await service.set_own_profile(
+        db, actor=cast.actor("peer"), now=clock(), settings=settings, resting_until=last_day, change_rest=True
+    )
+    await db.commit()
+    on_last_day = clock() + timedelta(days=2)
+    assert await jobs.sweep_rest_over(db, now=on_last_day, settings=settings) == 0
+    next_day = clock() + timedelta(days=3)
+    assert await jobs.sweep_rest_over(db, now=next_day, settings=settings) == 1
+    await db.commit()
+    assert await jobs.sweep_rest_over(db, now=next_day + timedelta(hours=3), settings=settings) == 0
+    await db.commit()
+    told = [m for m in await _outbox(session) if m.kind == "rest_over"]
+    assert [(m.to_address, m.subject) for m in told] == [(cast.peer.email, "Your rest as a peer supporter has ended")]
+    assert rules_day_words(last_day) in told[0].body
+    profile = await service.own_profile(db, actor=cast.actor("peer"), now=next_day, settings=settings)
+    assert not profile.resting
+
+
 async def test_a_rest_date_in_the_past_is_refused(
     db: AsyncSession, cast: Cast, clock: FakeClock, settings: Settings
 ) -> None:
@@ -242,6 +265,52 @@ async def test_requests_are_not_offered_to_a_resting_lapsed_or_full_peer(
     await db.commit()
     await _log(session, cast, clock, settings, [await make_person(session, station=cast.station_a)])
     assert await requests.matching_peers(db, request=created, now=clock(), settings=settings) == []
+
+
+async def test_a_request_the_peer_took_counts_against_their_cap_until_closed(
+    db: AsyncSession, session: AsyncSession, cast: Cast, clock: FakeClock, settings: Settings
+) -> None:
+    """A peer supporting someone who asked is supporting a person: that person counts
+    toward the cap like one with an open check-in, once even if they have both."""
+    await service.set_caseload_cap(db, actor=cast.actor("lead"), person_id=cast.peer.id, cap=1, now=clock())
+    await _lapse(db, cast, "other_peer", _today(clock, settings), clock)
+    await db.commit()
+    data = requests.RequestInput(urgency="today", contact_method="in_person", contact=None, safety_concern=False)
+    created = await requests.submit(db, actor=cast.actor("responder"), data=data, now=clock(), settings=settings)
+    await requests.accept(db, actor=cast.actor("peer"), request_id=created.id, now=clock(), settings=settings)
+    await db.commit()
+    standing = (await eligibility.standings(db, [cast.peer.id], settings=settings))[cast.peer.id]
+    assert standing.open_people == 1
+    assert not await eligibility.takes_new_work(db, cast.peer.id, now=clock(), settings=settings)
+    await db.commit()
+    # Someone exposed is not given to a peer already at their cap through a request.
+    newcomer = await make_person(session, station=cast.station_a)
+    await session.commit()
+    await _log(session, cast, clock, settings, [newcomer])
+    assert {c.peer_id for c in await checkins_of(session, newcomer)} == {None}
+
+    # The same person with a check-in too is still one person.
+    await service.set_caseload_cap(db, actor=cast.actor("lead"), person_id=cast.peer.id, cap=5, now=clock())
+    await db.commit()
+    await _log(session, cast, clock, settings, [cast.responder])
+    assert {c.peer_id for c in await checkins_of(session, cast.responder)} == {cast.peer.id}
+    standing = (await eligibility.standings(db, [cast.peer.id], settings=settings))[cast.peer.id]
+    assert standing.open_people == 1
+
+    # Closed: the request no longer counts (the check-ins still do).
+    await requests.close(
+        db, actor=cast.actor("peer"), request_id=created.id, outcome="supported", now=clock(), settings=settings
+    )
+    await db.commit()
+    standing = (await eligibility.standings(db, [cast.peer.id], settings=settings))[cast.peer.id]
+    assert standing.open_people == 1
+    await db.commit()
+    await session.exec(
+        sa.update(CheckIn).where(col(CheckIn.person_id) == cast.responder.id).values(outcome="cancelled")
+    )
+    await session.commit()
+    standing = (await eligibility.standings(db, [cast.peer.id], settings=settings))[cast.peer.id]
+    assert standing.open_people == 0
 
 
 async def _quiet_setup(session: AsyncSession, cast: Cast, clock: FakeClock, settings: Settings) -> tuple[CheckIn, str]:
@@ -353,6 +422,61 @@ async def test_a_debrief_is_a_task_for_supervisors_holding_the_peer_and_the_date
     # Nothing of the person or the check-in in the audit of it either.
     (event,) = list(await session.exec(select(AuditEvent).where(col(AuditEvent.action) == "supervision.requested")))
     assert event.subject_id is None and str(day3.id) not in str(event.details)
+
+
+async def test_asking_again_before_the_debrief_is_held_is_the_same_task_and_tells_nobody_twice(
+    db: AsyncSession, session: AsyncSession, cast: Cast, clock: FakeClock, settings: Settings
+) -> None:
+    day3, who = await _quiet_setup(session, cast, clock, settings)
+    first = await service.ask_debrief(db, actor=cast.actor(who), checkin_id=day3.id, now=clock(), settings=settings)
+    await db.commit()
+    again = await service.ask_debrief(
+        db, actor=cast.actor(who), checkin_id=day3.id, now=clock() + timedelta(hours=2), settings=settings
+    )
+    await db.commit()
+    assert again.id == first.id
+    assert len(await service.supervision_tasks(db, actor=cast.actor("lead"))) == 1
+    told = [m for m in await _outbox(session) if m.kind == "supervision" and m.to_address == cast.lead.email]
+    assert len(told) == 1
+    # Once held, a new ask is a new task.
+    await service.record_supervision_outcome(
+        db, actor=cast.actor("lead"), task_id=first.id, outcome="held", now=clock()
+    )
+    await db.commit()
+    later = await service.ask_debrief(
+        db, actor=cast.actor(who), checkin_id=day3.id, now=clock() + timedelta(days=1), settings=settings
+    )
+    await db.commit()
+    assert later.id != first.id
+
+
+async def test_two_asks_at_once_make_one_debrief(
+    postgres_url: str, session: AsyncSession, cast: Cast, clock: FakeClock, settings: Settings
+) -> None:
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("the race is proven on PostgreSQL (SQLite serialises writers)")
+    day3, who = await _quiet_setup(session, cast, clock, settings)
+    engine = create_engine(settings.database_url, pool_size=4)
+    maker = make_sessionmaker(engine)
+    start = asyncio.Event()
+
+    async def ask() -> Any:
+        async with maker() as tx:
+            await start.wait()
+            task = await service.ask_debrief(
+                tx, actor=cast.actor(who), checkin_id=day3.id, now=clock(), settings=settings
+            )
+            await tx.commit()
+            return task.id
+
+    tasks = [asyncio.create_task(ask()) for _ in range(2)]
+    await asyncio.sleep(0.05)
+    start.set()
+    ids = await asyncio.gather(*tasks)
+    await engine.dispose()
+    assert ids[0] == ids[1]
+    stored = list(await session.exec(select(SupervisionTask).execution_options(populate_existing=True)))
+    assert len(stored) == 1
 
 
 def test_the_supervision_task_holds_no_person_or_incident() -> None:

@@ -263,7 +263,8 @@ async def test_polling_answers_204_until_something_changes(
         await peer.post(f"/api/requests/{request_id}/accept")
         page = (await peer.get(f"/requests/{request_id}")).text
         assert (
-            f'hx-get="{poll}?seen=0&amp;live=1&amp;wait=20"' in page or f'hx-get="{poll}?seen=0&live=1&wait=20"' in page
+            f'hx-get="{poll}?seen=0&amp;live=1&amp;named=1&amp;wait=20"' in page
+            or f'hx-get="{poll}?seen=0&live=1&named=1&wait=20"' in page
         )
         assert (await peer.get(f"{poll}?seen=0&live=1")).status_code == 204
         token = peer.cookies["csrftoken"]
@@ -392,6 +393,8 @@ async def test_without_a_name_the_peer_sees_a_pseudonym_until_the_requester_show
         assert (await peer.post(f"/api/requests/{request_id}/reveal")).status_code == 404
         refused_close = await peer.post(f"/api/requests/{request_id}/close", json={"outcome": "ongoing_support"})
         assert refused_close.status_code == 422 and "need their name" in refused_close.json()["detail"]
+        poll = f"/requests/{request_id}/messages?seen=1&live=1&named=0"
+        assert "named=0" in page and (await peer.get(poll)).status_code == 204
     async with signed_in(client, cast.lead) as lead:  # a safety "yes" reaches the lead with the name
         assert cast.responder.name in (await lead.get("/flags")).text
     clock.advance(seconds=30)
@@ -402,6 +405,10 @@ async def test_without_a_name_the_peer_sees_a_pseudonym_until_the_requester_show
         assert (await responder.post(f"/api/requests/{request_id}/reveal")).status_code == 200
         assert "Show them my name" not in (await responder.get(f"/requests/{request_id}")).text
     async with signed_in(client, cast.peer) as peer:
+        # The peer's open page, drawn with the pseudonym, is answered at once: the name shows now.
+        shown = await peer.get(f"/requests/{request_id}/messages?seen=2&live=1&named=0&wait=5")
+        assert shown.status_code == 200 and cast.responder.name in shown.text and "named=1" in shown.text
+        assert (await peer.get(f"/requests/{request_id}/messages?seen=2&live=1&named=1")).status_code == 204
         talk = (await peer.get(url)).json()
         assert talk["requester"] == cast.responder.name
         assert [m["author"] for m in talk["messages"]] == ["You", cast.responder.name]

@@ -291,7 +291,9 @@ class PersonInput:
     phone: str | None = None
 
 
-def _validate_person(data: PersonInput, *, phone_region: str) -> PersonInput:
+def validate_person(data: PersonInput, *, phone_region: str) -> PersonInput:
+    """The person's details tidied (trimmed, email and phone normalised), or every problem
+    with them at once as an InvalidInput."""
     errors: list[FieldError] = []
     staff = data.staff_number.strip()
     name = " ".join(data.name.split())
@@ -329,7 +331,9 @@ def _validate_person(data: PersonInput, *, phone_region: str) -> PersonInput:
     return PersonInput(staff, name, email, data.station_id, roles, background, manager, phone)
 
 
-async def _check_unique(session: AsyncSession, data: PersonInput, *, person_id: uuid.UUID | None) -> None:
+async def check_unique(session: AsyncSession, data: PersonInput, *, person_id: uuid.UUID | None) -> None:
+    """Refuse a staff number or email address that another person (not `person_id`) has,
+    and a station that does not exist."""
     errors = []
     other = await person_by_staff_number(session, data.staff_number)
     if other and other.id != person_id:
@@ -373,8 +377,8 @@ async def create_person(
     """Add a person with their roles. A lead, clinician or admin role is also recorded as a
     role change (so the lead's overview lists it) and emailed to every lead."""
     now = now or utcnow()
-    data = _validate_person(data, phone_region=phone_region)
-    await _check_unique(session, data, person_id=None)
+    data = validate_person(data, phone_region=phone_region)
+    await check_unique(session, data, person_id=None)
     person = Person(
         staff_number=data.staff_number,
         name=data.name,
@@ -450,56 +454,6 @@ async def set_roles(
     )
     await tell_leads_of_privileged_grant(session, person_ids=[person_id], roles=added, created=False, now=now)
     return added, removed
-
-
-async def update_person(
-    session: AsyncSession, *, actor: Actor, person_id: uuid.UUID, data: PersonInput, now: datetime, settings: Settings
-) -> Person:
-    """Edit a person's details and roles. A new email address is only pending: it takes
-    effect when confirmed from that address (email_change), whoever typed it."""
-    # Imported here: email_change builds on links, which builds on this module.
-    from trim.accounts import email_change
-
-    person = await get_person(session, person_id)
-    data = _validate_person(data, phone_region=settings.phone_region)
-    await _check_unique(session, data, person_id=person.id)
-    if actor.id == person.id and set(data.roles) != set(await roles_of(session, person.id)):
-        # Checked before anything is written, so a refused edit changes nothing at all.
-        raise InvalidInput.field("roles", "You cannot change your own roles; ask another administrator.")
-    changed = [
-        name
-        for name, old, new in (
-            ("staff_number", person.staff_number, data.staff_number),
-            ("name", person.name, data.name),
-            ("station_id", person.station_id, data.station_id),
-            ("background", person.background, data.background),
-            ("manager_staff_number", person.manager_staff_number, data.manager_staff_number),
-            ("phone", person.phone, data.phone),
-        )
-        if old != new
-    ]
-    person.staff_number, person.name = data.staff_number, data.name
-    person.station_id, person.background = data.station_id, data.background
-    person.manager_staff_number, person.phone = data.manager_staff_number, data.phone
-    person.updated_at = now
-    session.add(person)
-    if changed:
-        audit.record(
-            session,
-            actor=actor,
-            action="person.updated",
-            target_type="person",
-            target_id=person.id,
-            subject_id=person.id,
-            details={"fields": changed},
-            at=now,
-        )
-    await set_roles(session, actor=actor, person_id=person.id, roles=data.roles, now=now)
-    if data.email != person.email:
-        await email_change.start(
-            session, actor=actor, person=person, new_email=data.email, now=now, settings=settings, via="admin"
-        )
-    return person
 
 
 async def end_all_sessions(session: AsyncSession, *, person_id: uuid.UUID) -> None:

@@ -13,7 +13,7 @@ from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from trim.accounts import email_change, factors, links, roster, service
+from trim.accounts import edits, email_change, factors, links, roster, service
 from trim.accounts.rules import ACCESS_LABELS, normalize_email, phone_display
 from trim.config import ROLES
 from trim.deps import Conf, Db
@@ -99,6 +99,7 @@ class AdminPages(Controller):
             "admin/people.html",
             people=people,
             access_of={p.id: p.access(now=now, valid=settings.invitation_valid) for p in people},
+            phones={p.id: phone_display(p.phone, region=settings.phone_region) for p in people if p.phone},
             access=access or "",
             access_labels=ACCESS_LABELS,
             q=q or "",
@@ -176,7 +177,7 @@ class AdminPages(Controller):
         values: dict[str, Any] = {}
         try:
             data, values = await _person_input(request)
-            updated = await service.update_person(
+            updated = await edits.update_person(
                 db, actor=current_actor(request), person_id=person_id, data=data, now=now_of(request), settings=settings
             )
         except InvalidInput as exc:

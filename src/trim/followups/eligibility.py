@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import distinct, func
+from sqlalchemy import distinct, func, union
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -24,6 +24,7 @@ from trim.incidents.models import Exposure
 from trim.notifications import service as notifications
 from trim.peers import rules
 from trim.peers.models import PeerCourse, PeerState
+from trim.requests.models import PeerRequest, RequestStatus
 
 CHUNK = 500
 
@@ -31,7 +32,8 @@ CHUNK = 500
 async def standings(
     session: AsyncSession, peer_ids: Sequence[uuid.UUID], *, settings: Settings
 ) -> dict[uuid.UUID, rules.Standing]:
-    """Each peer's availability, training, rest, open people and cap (a few queries)."""
+    """Each peer's availability, training, rest, open people (open check-ins and requests
+    taken) and cap (a few queries)."""
     ids = list(dict.fromkeys(peer_ids))
     found: dict[uuid.UUID, rules.Standing] = {}
     for start in range(0, len(ids), CHUNK):
@@ -51,12 +53,25 @@ async def standings(
         states = {
             s.person_id: s for s in await session.exec(select(PeerState).where(col(PeerState.person_id).in_(chunk)))
         }
+        # Open people: those with an open check-in with this peer, and those whose request
+        # the peer took and has not closed, each person once.
+        supported = union(
+            select(col(CheckIn.peer_id).label("peer_id"), col(CheckIn.person_id).label("person_id")).where(
+                col(CheckIn.peer_id).in_(chunk), col(CheckIn.outcome).is_(None)
+            ),
+            select(
+                col(PeerRequest.accepted_by_id).label("peer_id"), col(PeerRequest.requester_id).label("person_id")
+            ).where(
+                col(PeerRequest.accepted_by_id).in_(chunk),
+                col(PeerRequest.status) == RequestStatus.accepted.value,
+            ),
+        ).subquery()
         people = dict(
             (
                 await session.exec(
-                    select(CheckIn.peer_id, func.count(distinct(col(CheckIn.person_id))))
-                    .where(col(CheckIn.peer_id).in_(chunk), col(CheckIn.outcome).is_(None))
-                    .group_by(col(CheckIn.peer_id))
+                    select(supported.c.peer_id, func.count(distinct(supported.c.person_id))).group_by(
+                        supported.c.peer_id
+                    )
                 )
             ).all()
         )

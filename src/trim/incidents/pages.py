@@ -12,6 +12,8 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from trim.accounts import service as accounts
+from trim.config import Settings
+from trim.db import AsyncSession
 from trim.deps import Conf, Db
 from trim.errors import Conflict, InvalidInput, NotFound
 from trim.followups import service as followups
@@ -203,30 +205,7 @@ class IncidentPages(Controller):
     async def detail(
         self, request: Request[Any, Any, Any], db: Db, settings: Conf, incident_id: FromPath[uuid.UUID]
     ) -> Template:
-        actor = current_actor(request)
-        detail = await service.incident_detail(
-            db, actor=actor, incident_id=incident_id, now=now_of(request), settings=settings
-        )
-        peers = await followups.peer_loads(db, actor=actor) if actor.is_lead else []
-        section = None
-        if actor.is_lead:  # the lead's incident page is where the planning review happens (a TRiM
-            try:  # manager has the incident's planning page); a support contact has none
-                section = await planning.planning_section(
-                    db, actor=actor, incident_id=incident_id, now=now_of(request), settings=settings
-                )
-            except NotFound:
-                section = None
-        return page(
-            request,
-            "incidents/detail.html",
-            detail=detail,
-            peers=peers,
-            exposure_labels=EXPOSURE_LABELS,
-            planning_held=await planning.held_on(db, incident_id=incident_id),
-            routes=await planning.routes_for_incident_page(db, actor=actor, incident_id=incident_id),
-            section=section,
-            back="incident",
-        )
+        return await _detail_page(request, db, settings, incident_id)
 
     @get("/{incident_id:uuid}/edit", guards=[requires(*INCIDENT_LOGGERS)])
     async def edit(
@@ -292,7 +271,7 @@ class IncidentPages(Controller):
     @post("/{incident_id:uuid}/people", guards=[requires(*INCIDENT_LOGGERS)])
     async def add_person(
         self, request: Request[Any, Any, Any], db: Db, settings: Conf, incident_id: FromPath[uuid.UUID]
-    ) -> Redirect:
+    ) -> Redirect | Template:
         """Add one or many: people ticked in a name search, and staff numbers pasted as a list
         (one per line, or separated by commas or spaces). Each is added or said why not."""
         form = await form_data(request)
@@ -313,6 +292,7 @@ class IncidentPages(Controller):
             return redirect(request, back, "Tick someone found by name, or type their staff numbers.", "error")
         added: list[uuid.UUID] = []
         refused: list[str] = []
+        refused_numbers: list[str] = []
         for label, ref in refs:
             try:
                 exposure = await service.add_exposure(
@@ -325,6 +305,8 @@ class IncidentPages(Controller):
                 )
             except InvalidInput as exc:
                 refused.append(f"{label}: {exc.detail}" if label else exc.detail)
+                if label:
+                    refused_numbers.append(label)
             else:
                 added.append(exposure.person_id)
         names = await accounts.names_of(db, added)
@@ -335,7 +317,19 @@ class IncidentPages(Controller):
         if refused:
             more = f" (and {len(refused) - 8} more)" if len(refused) > 8 else ""
             message += (" " if message else "") + "Not added: " + " ".join(refused[:8]) + more
-        return redirect(request, back, message, "error" if refused and not added else "success")
+        level = "error" if refused and not added else "success"
+        if refused_numbers:  # what was typed and refused is given back to correct, never lost
+            return await _detail_page(
+                request,
+                db,
+                settings,
+                incident_id,
+                status=422 if not added else 200,
+                flash=(level, message),
+                refill_staff_numbers="\n".join(refused_numbers),
+                refill_exposure=kind,
+            )
+        return redirect(request, back, message, level)
 
     @post("/{incident_id:uuid}/people/{person_id:uuid}/remove", guards=[requires(*INCIDENT_LOGGERS)])
     async def remove_person(
@@ -372,3 +366,41 @@ class IncidentPages(Controller):
         except (InvalidInput, Conflict) as exc:
             return redirect(request, f"/incidents/{incident_id}", exc.detail, "error")
         return redirect(request, f"/incidents/{incident_id}", "Reassigned. Their open check-ins moved with them.")
+
+
+async def _detail_page(
+    request: Request[Any, Any, Any],
+    db: AsyncSession,
+    settings: Settings,
+    incident_id: uuid.UUID,
+    *,
+    status: int = 200,
+    **extra: Any,
+) -> Template:
+    """The incident's page; `extra` refills the add-people form after some were refused."""
+    actor = current_actor(request)
+    detail = await service.incident_detail(
+        db, actor=actor, incident_id=incident_id, now=now_of(request), settings=settings
+    )
+    peers = await followups.peer_loads(db, actor=actor) if actor.is_lead else []
+    section = None
+    if actor.is_lead:  # the lead's incident page is where the planning review happens (a TRiM
+        try:  # manager has the incident's planning page); a support contact has none
+            section = await planning.planning_section(
+                db, actor=actor, incident_id=incident_id, now=now_of(request), settings=settings
+            )
+        except NotFound:
+            section = None
+    return page(
+        request,
+        "incidents/detail.html",
+        status=status,
+        detail=detail,
+        peers=peers,
+        exposure_labels=EXPOSURE_LABELS,
+        planning_held=await planning.held_on(db, incident_id=incident_id),
+        routes=await planning.routes_for_incident_page(db, actor=actor, incident_id=incident_id),
+        section=section,
+        back="incident",
+        **extra,
+    )

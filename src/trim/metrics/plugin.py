@@ -16,7 +16,7 @@ from trim.metrics.exposition import CONTENT_TYPE, scrape
 from trim.metrics.health import health_live, health_ready
 from trim.metrics.multiproc import MULTIPROC_ENV
 from trim.metrics.pool import release_pool, watch_pool
-from trim.metrics.requests import RequestMetrics
+from trim.metrics.requests import RequestMetrics, count_unmatched
 
 
 def metrics_enabled(settings: Settings) -> bool:
@@ -61,6 +61,7 @@ class OperationsPlugin(InitPluginProtocol):
         if self.settings.metrics_token is not None:
             app_config.route_handlers.append(metrics_endpoint)
         app_config.middleware.insert(0, RequestMetrics)
+        app_config.before_send.append(count_unmatched)
         app_config.on_startup.append(_watch)
         app_config.on_shutdown.append(_release)
         return app_config

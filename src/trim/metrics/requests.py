@@ -1,5 +1,7 @@
 """Counting and timing every request by its route template ("/checkins/{checkin_id:uuid}"),
-never by its path, so no id ever becomes a label."""
+never by its path, so no id ever becomes a label. Requests that match no route (a probe
+of /wp-login.php, a stale bookmark) never reach a route's middleware: they are counted
+under "unmatched" as their answer leaves the app (untimed: nothing of ours ran)."""
 
 from __future__ import annotations
 
@@ -46,3 +48,14 @@ class RequestMetrics:
             labels = (method if method in METHODS else "other", route_label(scope), str(status))
             HTTP_REQUESTS.labels(*labels).inc()
             HTTP_DURATION.labels(*labels).observe(time.perf_counter() - started)
+
+
+async def count_unmatched(message: Message, scope: Scope) -> None:
+    """App-level before_send: count the answer to a request no route matched (the router's
+    own 404 or 405), which the middleware above never sees."""
+    if message["type"] != "http.response.start" or scope["type"] != ScopeType.HTTP:
+        return
+    if scope.get("path_template"):
+        return  # a routed request: RequestMetrics counts it
+    method = scope.get("method", "GET")
+    HTTP_REQUESTS.labels(method if method in METHODS else "other", "unmatched", str(message["status"])).inc()

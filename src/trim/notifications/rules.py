@@ -55,6 +55,7 @@ KINDS: dict[str, Kind] = {
         # Looking after the peer supporters (section 13).
         Kind("training", "Peer supporters' training refreshers coming due", frozenset({"lead"})),
         Kind("supervision", "A peer supporter asks to talk a check-in over", frozenset({"lead", "trim_manager"})),
+        Kind("rest_over", "Your rest as a peer supporter has ended", frozenset({"peer"})),
         Kind("quiet_moved", "An overdue check-in moved to another peer", frozenset({"peer", "lead"})),
         # The person is told their peer has changed, and nothing else: always sent.
         Kind("peer_changed", "Your peer supporter has changed", _EVERYONE, always_for=_EVERYONE, listed=False),

@@ -1,6 +1,7 @@
 """Periodic work of peer care: refresher notices (60 days ahead and on the day, when the
 peer's open check-ins are handed on) and quiet peers (a check-in overdue by
-TRIM_QUIET_PEER_DAYS with no record and no contact logged moves to another peer).
+TRIM_QUIET_PEER_DAYS with no record and no contact logged moves to another peer), and
+the peer told once when their rest is over (a scan of peer_states, one row per peer).
 
 Costs: the training sweep reads the courses whose refresher falls due within the notice
 days (an index on refresher_due), once a day at most per peer and date; the quiet sweep
@@ -29,7 +30,7 @@ from trim.followups.models import CheckIn
 from trim.notifications import service as notifications
 from trim.notifications import sweeps
 from trim.peers import rules
-from trim.peers.models import PeerCourse, PeerNotice, QuietClock
+from trim.peers.models import PeerCourse, PeerNotice, PeerState, QuietClock
 
 
 async def sweep_training(session: AsyncSession, *, now: datetime, settings: Settings) -> int:
@@ -76,6 +77,40 @@ async def sweep_training(session: AsyncSession, *, now: datetime, settings: Sett
                 why="peer_lapsed",
                 tell_people=True,
             )
+        done += 1
+    return done
+
+
+async def sweep_rest_over(session: AsyncSession, *, now: datetime, settings: Settings) -> int:
+    """Tell each peer once, the day after their rest ran out, that they may be given people
+    again (the claim is the unique (person, "rest_over", last rest day) of peer_notices)."""
+    today = now.astimezone(settings.zone).date()
+    since = today - timedelta(days=rules.REST_OVER_NOTICE_DAYS)
+    rows = (
+        await session.exec(
+            select(col(PeerState.person_id), col(PeerState.resting_until))
+            .join(Person, col(Person.id) == col(PeerState.person_id))
+            .where(col(Person.active).is_(True))
+            .where(col(PeerState.resting_until) >= since, col(PeerState.resting_until) < today)
+        )
+    ).all()
+    done = 0
+    for person_id, resting_until in rows:
+        if not rules.rest_over_due(resting_until, today) or resting_until is None:
+            continue
+        if not await _claim_notice(session, person_id=person_id, kind="rest_over", on_date=resting_until, now=now):
+            continue
+        subject, body = rules.rest_over_message(resting_until)
+        await notifications.enqueue(
+            session,
+            person_id=person_id,
+            kind="rest_over",
+            subject=subject,
+            body=body,
+            link="/peer-profile",
+            dedupe_key=f"rest_over:{person_id}:{resting_until.isoformat()}",
+            now=now,
+        )
         done += 1
     return done
 
@@ -216,4 +251,5 @@ async def _restart_clock(
 SWEEPS = (
     sweeps.RegisteredSweep("peers.training", sweep_training),
     sweeps.RegisteredSweep("peers.quiet", sweep_quiet),
+    sweeps.RegisteredSweep("peers.rest_over", sweep_rest_over),
 )

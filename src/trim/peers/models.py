@@ -88,6 +88,6 @@ class PeerNotice(SQLModel, table=True):
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     person_id: uuid.UUID = Field(foreign_key="people.id", ondelete="CASCADE")
-    kind: str = Field(max_length=20)  # "lapse_soon" | "lapsed"
+    kind: str = Field(max_length=20)  # "lapse_soon" | "lapsed" | "rest_over"
     on_date: date
     created_at: datetime = Field(default_factory=utcnow)

@@ -192,6 +192,27 @@ def rest_problem(resting_until: date, *, today: date, max_days: int) -> str | No
     return None
 
 
+# How long after a rest ended its notice may still go (a worker down for a day still tells).
+REST_OVER_NOTICE_DAYS = 7
+
+
+def rest_over_due(resting_until: date | None, today: date) -> bool:
+    """Whether a peer's rest has just ended (it ran through `resting_until`) and they should
+    be told they may be given people again: from the next day, for a few days only."""
+    if resting_until is None:
+        return False
+    return resting_until < today <= resting_until + timedelta(days=REST_OVER_NOTICE_DAYS)
+
+
+def rest_over_message(resting_until: date) -> tuple[str, str]:
+    """What the peer is told when their rest is over (nobody else is told)."""
+    return (
+        "Your rest as a peer supporter has ended",
+        f"You set yourself as resting until {day_words(resting_until)}. From today you may be given people to "
+        "support again. If you need longer, set a new date on your peer supporter page; nobody asks why.",
+    )
+
+
 def quiet_clock_start(
     *, due_at: datetime, window: timedelta, started_at: datetime | None, attempted_at: datetime | None
 ) -> datetime:

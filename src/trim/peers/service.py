@@ -370,10 +370,24 @@ async def ask_debrief(
     session: AsyncSession, *, actor: Actor, checkin_id: uuid.UUID, now: datetime, settings: Settings
 ) -> SupervisionTask:
     """ "I'd like to talk this one over": a supervision task for a TRiM manager or the lead.
-    It holds the peer and the date only: nothing of the person or the incident reaches it."""
+    It holds the peer and the date only: nothing of the person or the incident reaches it.
+    While one is open, asking again returns it."""
     checkin = await policy.access_checkin(session, actor, checkin_id)
     if not actor.is_peer or actor.id not in (checkin.peer_id, checkin.recorded_by_id):
         raise NotFound()
+    # One open debrief per peer: asking again (a second tap, another check-in) before it is
+    # held is the same conversation, and tells nobody twice. The peer's row is locked so two
+    # asks at once make one task (PostgreSQL; SQLite has one writer).
+    await session.exec(select(Person.id).where(col(Person.id) == actor.person_id).with_for_update())
+    waiting = (
+        await session.exec(
+            select(SupervisionTask).where(
+                col(SupervisionTask.peer_id) == actor.person_id, col(SupervisionTask.outcome).is_(None)
+            )
+        )
+    ).first()
+    if waiting is not None:
+        return waiting
     task = SupervisionTask(
         peer_id=actor.person_id,
         created_at=now,

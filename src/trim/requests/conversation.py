@@ -62,6 +62,11 @@ class ConversationView:
     def can_reveal(self) -> bool:
         return self.mine and self.state == "open" and rules.name_hidden(self.request)
 
+    @property
+    def named(self) -> bool:
+        """Whether the requester's name shows (not anonymous, or revealed)."""
+        return not rules.name_hidden(self.request)
+
 
 async def _count(session: AsyncSession, request_id: uuid.UUID) -> int:
     total = await session.exec(
@@ -70,11 +75,22 @@ async def _count(session: AsyncSession, request_id: uuid.UUID) -> int:
     return int(total.one())
 
 
-async def has_news(session: AsyncSession, *, actor: Actor, request_id: uuid.UUID, seen: int, was_open: bool) -> bool:
+async def has_news(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    request_id: uuid.UUID,
+    seen: int,
+    was_open: bool,
+    was_named: bool | None = None,
+) -> bool:
     """For polling: whether anything changed since the caller drew `seen` messages (and the
-    conversation was open or not). Reads no content, so writes no audit event."""
+    conversation was open or not; and, given `was_named`, the requester's name showed or
+    not: a reveal changes every message's author). Reads no content, so writes no audit event."""
     request = await policy.access_conversation(session, actor, request_id)
     still_open = rules.conversation_state(request) == "open"
+    if was_named is not None and (not rules.name_hidden(request)) != was_named:
+        return True
     return still_open != was_open or await _count(session, request_id) != seen
 
 

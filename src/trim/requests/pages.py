@@ -164,6 +164,7 @@ class RequestPages(Controller):
         seen: FromQuery[int] = 0,
         live: FromQuery[int] = 1,
         wait: Annotated[int, QueryParameter(ge=0, le=news.MAX_WAIT_SECONDS)] = 0,
+        named: FromQuery[int | None] = None,
     ) -> Response[Any]:
         """What the conversation's poller asks: 204 while nothing has changed, else the
         messages. With `wait`, it waits that long for a change first (answered the moment the
@@ -171,7 +172,14 @@ class RequestPages(Controller):
         actor = current_actor(request)
 
         async def changed() -> bool:
-            return await conversation.has_news(db, actor=actor, request_id=request_id, seen=seen, was_open=live == 1)
+            return await conversation.has_news(
+                db,
+                actor=actor,
+                request_id=request_id,
+                seen=seen,
+                was_open=live == 1,
+                was_named=None if named is None else named == 1,
+            )
 
         if not await news.wait_for(db, request_id, changed, seconds=wait):
             return Response(content=None, status_code=204)
