@@ -268,16 +268,19 @@ async def refresh(session: AsyncSession, *, now: datetime, settings: Settings) -
             .on_conflict_do_nothing(),
         )
         state.built_with = built_with(settings)
-    done = 0
+    # Claimed in rounds, rebuilt together: each day and month touched is summed once.
+    claimed: list[uuid.UUID] = []
     for _ in range(ROUNDS):
         marked = [row[0] for row in await _run(session, select(col(RollupMark.incident_id)).limit(BATCH))]
         if not marked:
             state.refreshed_at = now
             break
-        # A change committed after this delete marks again, for the next round.
+        # A change committed after this delete marks again, for the next run.
         await _run(session, delete(RollupMark).where(col(RollupMark.incident_id).in_(marked)))
-        await rebuild_incidents(session, marked, settings=settings)
-        done += len(marked)
+        claimed.extend(marked)
+    if claimed:
+        await rebuild_incidents(session, claimed, settings=settings)
+    done = len(claimed)
     session.add(state)
     await session.flush()
     return done
