@@ -368,9 +368,9 @@ async def checkin_cubes(
     for day, _kind, interval, category, band, missed, checkins, sample in rows:
         if category == "open":
             category = "missed" if missed is not None and missed <= as_of else "pending"
-        _add(timed, (interval, category), checkins, sample, size)
+        _add(timed, (interval, category), checkins, sample)
         if category in HELD and band:
-            _add(banded, (interval, f"{day.year:04d}-{day.month:02d}", band), checkins, sample, size)
+            _add(banded, (interval, f"{day.year:04d}-{day.month:02d}", band), checkins, sample)
     twin_hex = {a.hex: b.hex for a, b in twins.items()}
     total: dict[str, Sequence[str] | None] = {ALL: None}
     timeliness = _cube(
@@ -408,11 +408,11 @@ def _cover(first: date, last: date) -> tuple[list[date], list[tuple[date, date]]
     return whole, partial
 
 
-def _add(
-    cells: dict[tuple[str, ...], tuple[int, set[str]]], key: tuple[str, ...], n: int, sample: str, size: int
-) -> None:
+def _add(cells: dict[tuple[str, ...], tuple[int, set[str]]], key: tuple[str, ...], n: int, sample: str) -> None:
+    # Every id gathered; cut to the sample size once per cell, in _cube.
     count, people = cells.get(key, (0, set()))
-    cells[key] = (count + n, samples.merge([people, samples.ids_of(sample)], size))
+    people.update(samples.ids_of(sample))
+    cells[key] = (count + n, people)
 
 
 def _cube(
@@ -437,7 +437,8 @@ def _cube(
     cells: dict[tuple[str, ...], Count] = {}
     people_of: dict[tuple[str, ...], set[str]] = {}
     for key in keys:
-        count, ids = finest.get(key, (0, set()))
+        count, gathered = finest.get(key, (0, set()))
+        ids = samples.merge([gathered], size)
         people = samples.people(ids, size, k, twins)
         if people is None:
             return None
