@@ -458,9 +458,10 @@ async def db(settings: Settings, _engines: Engines) -> AsyncIterator[AsyncSessio
 
 # Suites that share one live server (and the browser) for the whole package stay on one
 # worker, so each starts once and journeys that continue each other's story stay in order;
-# every other test goes wherever a worker is free. Each worker has databases of its own
-# (its own postgres_url and sqlite_url).
-SHARED_SERVER_PACKAGES = ("tests/e2e/", "tests/fuzz/")
+# so does the read-replica suite, which makes one PostgreSQL primary and standby for all its
+# tests. Every other test goes wherever a worker is free. Each worker has databases of its
+# own (its own postgres_url and sqlite_url).
+SHARED_SERVER_PACKAGES = ("tests/e2e/", "tests/fuzz/", "tests/dashboard/test_replica.py")
 
 
 @pytest.hookimpl(optionalhook=True)  # only called, and only known, when pytest-xdist runs the tests

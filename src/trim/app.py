@@ -37,15 +37,17 @@ from trim.accounts.rules import ROLE_LABELS, phone_display
 from trim.accounts.sso_routes import SsoPages
 from trim.admin import pages as admin_pages
 from trim.admin.pages import AdminPages
+from trim.analytics import open_replica
 from trim.assessments.api import AssessmentApi
 from trim.assessments.instruments import load as load_instruments
 from trim.assessments.pages import RecordPages as CheckinRecordPages
+from trim.assessments.self_pages import SelfPages
 from trim.config import Settings, get_settings
 from trim.dashboard import pages as dashboard_pages
 from trim.dashboard.api import DashboardApi
 from trim.dashboard.pages import DashboardPages
 from trim.db import create_engine, make_sessionmaker, ping, utcnow
-from trim.deps import provide_db, provide_settings
+from trim.deps import provide_analytics, provide_db, provide_settings
 from trim.flags import pages as flags_pages
 from trim.flags.api import FlagApi
 from trim.flags.pages import FlagPages
@@ -79,6 +81,9 @@ from trim.records.pages import AuditPages, RecordPages
 from trim.referrals import pages as referrals_pages
 from trim.referrals.api import ReferralApi
 from trim.referrals.pages import FlagReferralPages, ReferralPages, ServicePages
+from trim.reports import pages as report_pages
+from trim.reports.api import ReportsApi
+from trim.reports.pages import ReportPages
 from trim.requests import pages as requests_pages
 from trim.requests.api import ConversationApi, RequestApi
 from trim.requests.news import close_listeners
@@ -202,6 +207,7 @@ def route_handlers() -> list[Any]:
         CheckinPages,
         AssessmentApi,
         CheckinRecordPages,
+        SelfPages,
         ReferralApi,
         FlagApi,
         FlagPages,
@@ -221,6 +227,8 @@ def route_handlers() -> list[Any]:
         CalendarFeeds,
         DashboardApi,
         DashboardPages,
+        ReportsApi,
+        ReportPages,
         SharedNoteApi,
         SharedNotePages,
         OfflinePages,
@@ -235,6 +243,7 @@ NAV = web.compose_nav(
     requests_pages.NAV,
     incidents_pages.NAV,
     dashboard_pages.NAV,
+    report_pages.NAV,
     flags_pages.NAV,
     referrals_pages.NAV,
     records_pages.NAV,
@@ -261,6 +270,8 @@ def create_app(
         engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
+        # The dashboard and reports read here when it is current enough (trim.analytics).
+        app.state.replica = open_replica(settings)
         try:
             if check_migrations:
                 await ensure_migrated(engine)
@@ -274,6 +285,8 @@ def create_app(
                 yield
         finally:
             await close_listeners()
+            if app.state.replica is not None:
+                await app.state.replica.dispose()
             await engine.dispose()
 
     csrf = CSRFConfig(
@@ -285,7 +298,11 @@ def create_app(
     app = Litestar(
         route_handlers=route_handlers(),
         request_class=web.TrimRequest,
-        dependencies={"db": Provide(provide_db), "settings": Provide(provide_settings, sync_to_thread=False)},
+        dependencies={
+            "db": Provide(provide_db),
+            "settings": Provide(provide_settings, sync_to_thread=False),
+            "analytics": Provide(provide_analytics),
+        },
         middleware=[
             AccessLogMiddleware,
             AuthMiddleware,

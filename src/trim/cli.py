@@ -633,6 +633,45 @@ def purge(dry_run: bool) -> None:
         click.echo(f"past their own lifetime, removed: {expired}")
 
 
+@main.command()
+@click.option("--quarter", help="A quarter, YYYYQn (default: the last whole one).")
+@click.option("--from", "from_month", help="Or the first month of a range, YYYY-MM.")
+@click.option("--to", "to_month", help="And its last month, YYYY-MM (included).")
+@click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False, writable=True), help="Write the PDF here.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True), help="Write the CSV here.")
+def report(
+    quarter: str | None, from_month: str | None, to_month: str | None, pdf_path: str | None, csv_path: str | None
+) -> None:
+    """The board's quarterly report (small cells suppressed), as PDF and/or CSV."""
+    from trim.db import utcnow
+    from trim.errors import InvalidInput
+    from trim.reports import service as reports
+    from trim.reports import views
+
+    if not pdf_path and not csv_path:
+        raise click.UsageError("give --pdf FILE and/or --csv FILE")
+    settings = _settings()
+    now = utcnow()
+    try:
+        period = reports.period_of(
+            quarter=quarter, from_month=from_month, to_month=to_month, now=now, settings=settings
+        )
+    except InvalidInput as exc:
+        raise click.UsageError(exc.detail) from None
+
+    async def work(session: Any) -> Any:
+        return await reports.operator_report(session, period=period, now=now, settings=settings)
+
+    found = _in_session(settings, work)
+    if csv_path:
+        Path(csv_path).write_text(reports.as_csv(found), encoding="utf-8")
+        click.echo(f"CSV written to {csv_path}")
+    if pdf_path:
+        html = views.print_document(found, organisation=settings.organisation_name)
+        Path(pdf_path).write_bytes(reports.as_pdf(html, base_url=str(views.ROOT)))
+        click.echo(f"PDF written to {pdf_path} ({found.title}, cells under {found.k} suppressed)")
+
+
 @main.group()
 def dashboard() -> None:
     """The lead's dashboard."""

@@ -55,6 +55,21 @@ class Settings(BaseSettings):
     # A JSON body nested deeper than this is refused with 400 (no trim request needs more than a few).
     max_json_depth: int = Field(default=64, ge=4, le=1000)
 
+    # -- a read replica for the dashboard and reports ------------------
+    # (README, "Deploying with a read replica")
+    # A PostgreSQL streaming standby of TRIM_DATABASE_URL. The dashboard and reports read
+    # there while it is at most replica_max_lag_seconds behind; further behind, down or
+    # refusing, they read the primary.
+    database_replica_url: str | None = None
+    replica_max_lag_seconds: int = Field(default=60, ge=0)
+    # A replica that has not yet replayed the last commit (streaming takes milliseconds) is
+    # given this long to catch up before its figures are called "as of" its last one.
+    replica_catch_up_ms: int = Field(default=50, ge=0, le=5000)
+    # A replica that does not answer within this is taken as down for this request...
+    replica_connect_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
+    # ...and for this long after, in this process: the primary serves until it is tried again.
+    replica_retry_seconds: int = Field(default=30, ge=1, le=3600)
+
     # -- secrets ---------------------------------------------------------
     secret_key: SecretStr | None = None
     # A JSON list of Fernet keys: the first encrypts, all decrypt.
@@ -243,6 +258,8 @@ class Settings(BaseSettings):
     # exact, above it proven "at least"; it must be at least small_cell_k, or the dashboard
     # counts the check-in figures live. Changing it rebuilds the rollups on the next sweep.
     dashboard_sample_size: int = Field(default=10, ge=2, le=100)
+    # The board's report leaves the lead's desk: a larger k (design section 17).
+    report_small_cell_k: int = Field(default=10, ge=2)
     retention_days: int = Field(default=6 * 365, ge=30)
     # Keep less (design section 4): item-level answers and notes of an exposure are deleted
     # this many days after its last check-in is done and its flags are resolved.
@@ -286,6 +303,23 @@ class Settings(BaseSettings):
         if not (value.startswith("postgresql+asyncpg://") or value.startswith("sqlite+aiosqlite://")):
             raise ValueError("use postgresql+asyncpg://... or sqlite+aiosqlite:///path")
         return value
+
+    @field_validator("database_replica_url")
+    @classmethod
+    def _replica_is_postgres(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if value.startswith("postgresql://") or value.startswith("postgres://"):
+            value = "postgresql+asyncpg://" + value.split("://", 1)[1]
+        if not value.startswith("postgresql+asyncpg://"):
+            raise ValueError("a read replica is a PostgreSQL standby: use postgresql+asyncpg://...")
+        return value
+
+    @model_validator(mode="after")
+    def _replica_of_postgres(self) -> Settings:
+        if self.database_replica_url and self.is_sqlite:
+            raise ValueError("TRIM_DATABASE_REPLICA_URL needs TRIM_DATABASE_URL to be the PostgreSQL primary")
+        return self
 
     @field_validator("encryption_keys")
     @classmethod

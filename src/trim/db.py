@@ -65,11 +65,20 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(url: str, *, pool_size: int = 10, echo: bool = False, autocommit: bool = False) -> AsyncEngine:
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    echo: bool = False,
+    autocommit: bool = False,
+    connect_timeout: float | None = None,
+) -> AsyncEngine:
     """An async engine for PostgreSQL (asyncpg) or SQLite (aiosqlite).
 
     `autocommit` makes every statement its own transaction (tests use it to look at
-    the database without holding a lock or a stale snapshot)."""
+    the database without holding a lock or a stale snapshot). `connect_timeout` (seconds,
+    PostgreSQL) bounds opening a connection: the read replica's engine gives up quickly on
+    a server that is down rather than making a request wait for the driver's minute."""
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[1] if ":///" in url else ""
         if path and path != ":memory:":
@@ -80,6 +89,8 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False, autocomm
             event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     extra: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
+    if connect_timeout is not None:
+        extra["connect_args"] = {"timeout": connect_timeout}
     return create_async_engine(
         url,
         echo=echo,

@@ -215,7 +215,24 @@ def _seed_steps() -> list[Any]:
     """Area seed steps, in order: async (session, *, settings, now, cast, rng) -> None."""
     from trim.demo_checkins import seed_checkins, seed_history, seed_history_support
 
-    return [seed_history, seed_history_support, seed_checkins]
+    return [seed_history, seed_history_support, seed_checkins, seed_groups]
+
+
+async def seed_groups(session: Any, *, settings: Settings, now: datetime, cast: Cast, rng: random.Random) -> None:
+    """A high-exposure group (design section 14): the control room, seen every 90 days. The
+    demo responder is in it, so their check-ins list shows a periodic check-in; the peers
+    have one to record."""
+    from trim.accounts.actor import Actor
+    from trim.followups.periodic import sweep_periodic
+    from trim.groups import service as groups
+
+    lead = Actor(id=cast.lead.id, name=cast.lead.name, email=cast.lead.email, roles=frozenset({"lead", "responder"}))
+    control_room = await groups.define_group(session, actor=lead, name="Control room", cadence_days=90, now=now)
+    await groups.define_group(session, actor=lead, name="Crime scene investigators", cadence_days=180, now=now)
+    members = [cast.responders[0].id, *(r.id for r in rng.sample(cast.responders[3:], 5))]
+    await groups.set_members(session, actor=lead, group_id=control_room.id, person_ids=members, now=now)
+    await session.flush()
+    await sweep_periodic(session, now=now, settings=settings)
 
 
 async def peers_with_checkins_due(

@@ -9,6 +9,7 @@ from litestar import Request
 from litestar.di import NamedDependency
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from trim.analytics import Analytics, analytics_session, remember_replica
 from trim.config import Settings
 
 
@@ -16,6 +17,8 @@ async def provide_db(request: Request[Any, Any, Any]) -> AsyncGenerator[AsyncSes
     """The request's unit of work: committed after the handler returns (before the
     response is sent), rolled back if it raises. Services never commit."""
     async with request.app.state.sessionmaker() as session:
+        # The dashboard's and reports' reads find the replica through the request's session.
+        remember_replica(session, request.app.state.get("replica"))
         try:
             yield session
         except BaseException:
@@ -33,3 +36,13 @@ def provide_settings(request: Request[Any, Any, Any]) -> Settings:
 # Handlers name these explicitly (Litestar 3 drops dependencies inferred by name).
 Db = NamedDependency[AsyncSession]
 Conf = NamedDependency[Settings]
+
+
+async def provide_analytics(db: Db) -> AsyncGenerator[Analytics, None]:
+    """Reads for the dashboard and reports: on the read replica when one is set up and
+    current enough, else on the request's own session (trim.analytics)."""
+    async with analytics_session(db) as analytics:
+        yield analytics
+
+
+AnalyticsDb = NamedDependency[Analytics]

@@ -14,6 +14,7 @@ from trim.peers import models as peers_models  # noqa: F401
 from trim.planning import models as planning_models  # noqa: F401
 from trim.privacy import models as privacy_models  # noqa: F401
 from trim.referrals import models as referrals_models  # noqa: F401
+from trim.reports import models as reports_models  # noqa: F401
 from trim.requests import models as requests_models  # noqa: F401
 from trim.sharing import models as sharing_models  # noqa: F401
 

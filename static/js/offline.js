@@ -342,8 +342,11 @@
         }
       }
     }
+    // "They answered themselves and preferred not to talk": completed from their own answers.
+    const selfOnly = outcome === "self_only";
     return {
-      outcome,
+      outcome: selfOnly ? "completed" : outcome,
+      preferred_not_to_talk: selfOnly,
       reason: String(data.get("reason") || "") || null,
       answers,
       safety_concern: data.get("safety_concern") === "yes",

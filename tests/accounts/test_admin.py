@@ -258,3 +258,18 @@ async def test_the_access_filter_agrees_with_the_status_each_person_shows(
     await sign_in(client, cast.admin.email)
     page = await client.get("/admin/people?access=invited")
     assert str(invited.id) in page.text and str(expired.id) not in page.text and "Invited" in page.text
+
+
+def test_settings_page_shows_database_urls_without_their_passwords() -> None:
+    from trim.admin.pages import settings_rows
+    from trim.config import load_settings
+
+    settings = load_settings(
+        database_url="postgresql://trim:primary-pw@db-primary:5432/trim",
+        database_replica_url="postgresql://reader:replica-pw@db-replica/trim",
+    )
+    rows = dict(settings_rows(settings))
+    assert rows["TRIM_DATABASE_URL"] == "postgresql+asyncpg://…@db-primary:5432/trim"
+    assert rows["TRIM_DATABASE_REPLICA_URL"] == "postgresql+asyncpg://…@db-replica/trim"
+    assert rows["TRIM_REPLICA_MAX_LAG_SECONDS"] == "60"
+    assert "primary-pw" not in str(rows) and "replica-pw" not in str(rows)

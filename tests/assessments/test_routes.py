@@ -43,7 +43,7 @@ async def test_instruments_are_listed(client: AsyncTestClient[Litestar], cast: C
     await sign_in(client, cast.peer.email)
     listed = (await client.get("/api/instruments")).json()
     assert [i["id"] for i in listed] == ["trim_risk", "tsq"]
-    assert listed[1]["offered_at"] == ["day28", "day90", "rtw28"]
+    assert listed[1]["offered_at"] == ["day28", "day90", "rtw28", "periodic"]
     assert {"id", "text", "phase"} <= set(listed[0]["items"][0])
     assert {i["phase"] for i in listed[0]["items"]} == {"before", "during", "after"}
     assert {i["phase"] for i in listed[1]["items"]} == {"after"}

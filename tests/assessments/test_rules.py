@@ -12,7 +12,15 @@ from hypothesis import strategies as st
 
 from trim.assessments import instruments as catalogue
 from trim.assessments.instruments import InstrumentError, load_dir, parse_instrument
-from trim.assessments.rules import after_score, counts_toward_persistence, score
+from trim.assessments.rules import (
+    SELF_ANSWERED,
+    SELF_CLOSED,
+    SELF_EARLY,
+    after_score,
+    counts_toward_persistence,
+    score,
+    self_answer_refusal,
+)
 from trim.flags.rules import ScheduledCheckin, cumulative_window_start, exposure_flags
 
 INSTRUMENTS = catalogue.load()
@@ -37,12 +45,14 @@ def test_tsq_band_edges(yes: int, band: str) -> None:
 
 
 def test_shipped_instruments_are_as_the_design_says() -> None:
-    assert len(RISK.items) >= 10 and RISK.offered_at == ("day3", "day28", "day90", "return_to_work")
+    assert len(RISK.items) >= 10 and RISK.offered_at == ("day3", "day28", "day90", "return_to_work", "periodic")
     assert len(TSQ.items) == 10
     assert "day3" not in TSQ.offered_at  # never before four weeks
     assert [s for s, _ in TSQ.sections()] == ["Re-experiencing", "Arousal"]
     assert [i.id for i in catalogue.offered_at(INSTRUMENTS, "day28")] == ["trim_risk", "tsq"]
     assert [i.id for i in catalogue.offered_at(INSTRUMENTS, "day3")] == ["trim_risk"]
+    # A high-exposure group's periodic check-in asks the same instruments (design section 14).
+    assert [i.id for i in catalogue.offered_at(INSTRUMENTS, "periodic")] == ["trim_risk", "tsq"]
 
 
 GOOD = {
@@ -72,6 +82,8 @@ GOOD = {
         ({"phase": "later"}, "'phase' must be one of before, during, after"),
         ({"phase": None, "items": [{"id": "a", "text": "A?"}]}, "item 1 needs a 'phase'"),
         ({"items": [{"id": "a", "text": "A?", "phase": "now"}]}, "item 1 needs a 'phase'"),
+        ({"items": [{"id": "a", "text": "A?", "self_text": " "}]}, "item 1: 'self_text' must be"),
+        ({"items": [{"id": "a", "text": "A?", "self_text": 3}]}, "item 1: 'self_text' must be"),
     ],
 )
 def test_a_broken_definition_is_named_clearly(change: dict[str, object], problem: str) -> None:
@@ -203,3 +215,44 @@ def test_history_and_the_event_alone_never_count_toward_persistence() -> None:
 
 def test_an_item_of_unknown_phase_counts_as_before_phases_existed() -> None:
     assert after_score({"x": True, "y": False}, {}) == 1
+
+
+def test_every_shipped_item_has_first_person_wording_kept_with_its_version() -> None:
+    for instrument in (RISK, TSQ):
+        assert instrument.version >= 2  # version 2 added the person's own wording
+        for item in instrument.items:
+            assert item.self_text and item.own_words == item.self_text
+            assert any(word in f" {item.self_text} " for word in (" I ", " my ", " me ", " myself ", " My "))
+        stored = instrument.as_data()["items"]
+        assert [i["self_text"] for i in stored] == [i.self_text for i in instrument.items]
+
+
+def test_an_item_without_self_wording_is_asked_in_the_peers_words() -> None:
+    mixed = parse_instrument(
+        {**GOOD, "items": [{"id": "a", "text": "Are they ok?", "self_text": "Am I ok?"}, {"id": "b", "text": "B?"}]},
+        source="mood.toml",
+    )
+    assert [i.own_words for i in mixed.items] == ["Am I ok?", "B?"]
+    assert mixed.as_data()["items"][1]["self_text"] is None
+
+
+DUE = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+EARLY = timedelta(hours=12)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "answered", "now", "refusal"),
+    [
+        (None, None, DUE - EARLY, None),  # the early window opens: as for the peer's recording
+        (None, None, DUE + timedelta(days=9), None),  # overdue is still open
+        (None, None, DUE - EARLY - timedelta(seconds=1), SELF_EARLY),
+        (None, DUE, DUE, SELF_ANSWERED),
+        ("completed", None, DUE, SELF_CLOSED),
+        ("declined", None, DUE, SELF_CLOSED),
+        ("cancelled", DUE, DUE, SELF_CLOSED),
+    ],
+)
+def test_when_the_person_may_answer_themselves(
+    outcome: str | None, answered: datetime | None, now: datetime, refusal: str | None
+) -> None:
+    assert self_answer_refusal(outcome=outcome, self_answered_at=answered, due_at=DUE, now=now, early=EARLY) == refusal

@@ -53,3 +53,45 @@ def test_an_extra_checkin_makes_a_run_but_is_never_the_last_scheduled() -> None:
         rules.exposure_flags([*calm, ScheduledCheckin(42, "completed", persistent=True, extra=True)], consecutive=2)
         == set()
     )
+
+
+def _periodic(*checkins: tuple[str | None, bool]) -> list[tuple[str, ScheduledCheckin]]:
+    """Periodic check-ins every 30 days, keyed p0, p1, ...: (outcome, persistent) each."""
+    return [(f"p{i}", ScheduledCheckin(30 * i, outcome, persistent=p)) for i, (outcome, p) in enumerate(checkins)]
+
+
+@pytest.mark.parametrize(
+    ("history", "expected"),
+    [
+        # Declining never counts: two (or three) in a row raise nothing.
+        ([("declined", False), ("declined", False)], set()),
+        ([("declined", False), ("declined", False), ("declined", False)], set()),
+        ([("completed", True), ("declined", False)], set()),
+        # One persistent check-in alone: a cadence has no "last scheduled" check-in.
+        ([("completed", False), ("completed", True)], set()),
+        # Two in a row raise once, where the run reaches two; declines between neither break nor make it.
+        ([("completed", True), ("completed", True)], {("consecutive_elevated", "p1")}),
+        (
+            [("completed", True), ("declined", False), ("unreachable", False), ("completed", True)],
+            {("consecutive_elevated", "p3")},
+        ),
+        # A longer run is the same cause, raised once; a new run after a calm one raises again.
+        ([("completed", True)] * 3, {("consecutive_elevated", "p1")}),
+        (
+            [("completed", True), ("completed", True), ("completed", False), ("completed", True), ("completed", True)],
+            {("consecutive_elevated", "p1"), ("consecutive_elevated", "p4")},
+        ),
+        # An open one between waits; a cancelled one is skipped like a decline.
+        ([("completed", True), (None, False), ("completed", True)], set()),
+        ([("completed", True), ("cancelled", False), ("completed", True)], {("consecutive_elevated", "p2")}),
+    ],
+)
+def test_periodic_flags_never_count_a_decline(
+    history: list[tuple[str | None, bool]], expected: set[tuple[str, str]]
+) -> None:
+    assert rules.periodic_flags(_periodic(*history), consecutive=2) == expected
+
+
+def test_periodic_tsq_positive_is_keyed_by_its_checkin() -> None:
+    checkins = [("a", ScheduledCheckin(0, "completed", tsq_flagged=True)), ("b", ScheduledCheckin(30, "declined"))]
+    assert rules.periodic_flags(checkins, consecutive=2) == {("tsq_positive", "a")}

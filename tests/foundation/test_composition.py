@@ -103,6 +103,7 @@ NAV_BY_ROLE = {
         "/supervision",
         "/incidents",
         "/dashboard",
+        "/reports/quarterly",
         "/flags",
         "/shared-notes",
         "/services",

@@ -73,3 +73,14 @@ def test_environment_variables_are_read_with_the_prefix(monkeypatch: pytest.Monk
     assert settings.timezone == "America/New_York"
     assert settings.fernet_keys() == TEST_KEYS
     assert settings.mfa_required_roles == []
+
+
+def test_a_read_replica_is_a_postgresql_standby_of_a_postgresql_primary() -> None:
+    primary = "postgresql://trim@db-primary/trim"
+    settings = load_settings(database_url=primary, database_replica_url="postgres://trim@db-replica/trim")
+    assert settings.database_replica_url == "postgresql+asyncpg://trim@db-replica/trim"
+    assert load_settings(database_url=primary, database_replica_url="").database_replica_url is None
+    with pytest.raises(SettingsError, match="TRIM_DATABASE_REPLICA_URL"):
+        load_settings(database_url=primary, database_replica_url="sqlite+aiosqlite:///copy.db")
+    with pytest.raises(SettingsError, match="TRIM_DATABASE_REPLICA_URL needs TRIM_DATABASE_URL"):
+        load_settings(database_url="sqlite+aiosqlite:///trim.db", database_replica_url=primary)

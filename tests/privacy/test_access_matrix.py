@@ -162,6 +162,8 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("GET", "/overview"): Rule("L", lists=("day28_id", "L")),
     ("POST", "/overview/assign-unassigned"): Rule("L"),
     ("POST", "/checkins/{checkin_id:uuid}/different-peer"): Rule("R", ids={"checkin_id": "day28_id"}),
+    # the lead reassigns a periodic check-in (no incident page) from the check-in page
+    ("POST", "/checkins/{checkin_id:uuid}/peer"): Rule("L", ids={"checkin_id": "day28_id"}, form={"peer_id": ""}),
     ("POST", "/checkins/{checkin_id:uuid}/opt-out"): Rule("R", ids={"checkin_id": "day28_id"}),
     ("POST", "/checkins/{checkin_id:uuid}/opt-in"): Rule("R", ids={"checkin_id": "day28_id"}),
     # a return-to-work follow-up: the person or their peer starts it; the lead, who sees the
@@ -181,6 +183,16 @@ EXPECT: dict[tuple[str, str], Rule] = {
         "P", json={**RECORD, "answers": answers_for("day3"), "correction_reason": "typo"}
     ),
     ("GET", "/checkins/{checkin_id:uuid}/correct"): Rule("P"),
+    # the person answers their own check-in's questions (section 14): the person alone,
+    # never their peer, the lead or the supervisor who logged the incident
+    ("GET", "/checkins/{checkin_id:uuid}/self"): Rule("R", ids={"checkin_id": "day28_id"}),
+    ("POST", "/checkins/{checkin_id:uuid}/self"): Rule(
+        "R", ids={"checkin_id": "day28_id"}, form={"safety_concern": "no"}
+    ),
+    ("GET", "/checkins/{checkin_id:uuid}/self/done"): Rule("R", ids={"checkin_id": "day28_id"}),
+    ("POST", "/api/checkins/{checkin_id:uuid}/self"): Rule(
+        "R", ids={"checkin_id": "day28_id"}, json={"answers": answers_for("day28"), "safety_concern": False}
+    ),
     # the interim check-in offered after a first check-in that counts: its peer alone
     ("POST", "/api/checkins/{checkin_id:uuid}/interim"): Rule("P", json={}),
     ("POST", "/checkins/{checkin_id:uuid}/interim"): Rule("P", form={}),
@@ -217,6 +229,16 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("GET", "/dashboard"): Rule("L"),
     ("GET", "/dashboard.csv"): Rule("L"),
     ("GET", "/api/dashboard"): Rule("L"),
+    # the board's report: the same people as the dashboard
+    ("GET", "/reports/quarterly"): Rule("L"),
+    ("GET", "/api/reports/quarterly"): Rule("L"),
+    ("GET", "/api/reports/quarterly.csv"): Rule("L"),
+    ("GET", "/api/reports/quarterly.pdf"): Rule("L"),
+    # anonymous feedback: the requester, once their request is closed (the seeded one is open: nobody yet)
+    ("GET", "/feedback/{about:str}/{subject_id:uuid}"): Rule("", ids={"about": "request", "subject_id": "request_id"}),
+    ("POST", "/feedback/{about:str}/{subject_id:uuid}"): Rule(
+        "", ids={"about": "request", "subject_id": "request_id"}, form={"helpful": "5", "ask_again": "5", "ease": "5"}
+    ),
     # the person's own record
     ("GET", "/api/me/record"): Rule(EVERYONE, lists=("checkin_id", "R")),
     ("GET", "/me"): Rule(EVERYONE, lists=("checkin_id", "R")),
@@ -433,6 +455,8 @@ def fill(template: str, rule: Rule, ids: dict[str, str]) -> str:
         "file_path",
         "path",
         "token",
+        "about",
+        "subject_id",
     ):
         for suffix in (":uuid", ":path", ":str"):
             token = "{" + name + suffix + "}"

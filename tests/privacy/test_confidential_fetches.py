@@ -43,7 +43,13 @@ REVIEWED = {
     "flags.service.release_monitors": "called by opting out and removal, each under policy; shows nothing",
     "assessments.service.exposure_history": "the flag rules' booleans for an exposure whose check-in the caller "
     "fetched through policy (recording, the interim offer); no answers leave it",
+    "assessments.service.periodic_history": "the flag rules' booleans for the person of a periodic check-in the "
+    "caller fetched through policy (recording); no answers leave it",
     "followups.jobs.reminder_candidates": "a sweep: reminders to the assigned peer",
+    "followups.periodic.sweep_periodic": "a sweep: creates and cancels periodic check-ins, shows nothing",
+    "followups.service.assign_unassigned_periodic": "the periodic sweep or the lead's assign_unassigned: writes "
+    "assignments, shows nothing",
+    "followups.service.move_checkin_from_quiet_peer": "the quiet-peer sweep: moves a periodic check-in, shows nothing",
     "followups.service.peer_candidates": "open-check-in counts per peer for the assignment rules",
     "followups.service.reschedule_missing": "offsets of an exposure the caller changes under policy",
     "followups.service.move_open": "open check-ins of an incident the caller changes under policy",

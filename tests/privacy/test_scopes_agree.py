@@ -138,7 +138,9 @@ async def flag_facts(session: AsyncSession, flag: Flag) -> policy.FlagFacts:
     if flag.source_request_id is not None:
         request = await session.get(PeerRequest, flag.source_request_id)
         taken_by = request.accepted_by_id if request else None
-    return policy.FlagFacts(flag=flag, exposures=exposures, request_taken_by=taken_by)
+    periodic = select(CheckIn.peer_id).where(CheckIn.person_id == flag.person_id, CheckIn.kind == "periodic")
+    peers = [p for p in await session.exec(periodic) if p is not None]
+    return policy.FlagFacts(flag=flag, exposures=exposures, request_taken_by=taken_by, periodic_peers=peers)
 
 
 async def test_can_view_flag_agrees_with_flag_scope_over_the_cast(

@@ -345,6 +345,7 @@ class AdminPages(Controller):
 
 
 SECRET_SETTINGS = {"secret_key", "encryption_keys", "smtp_url", "oidc_client_secret", "metrics_token"}
+DATABASE_SETTINGS = {"database_url", "database_replica_url"}
 
 
 async def _getting_in(
@@ -370,7 +371,11 @@ def settings_rows(settings: Conf) -> list[tuple[str, str]]:
     rows = []
     for name in type(settings).model_fields:
         value = getattr(settings, name)
-        if name in SECRET_SETTINGS:
+        if name in DATABASE_SETTINGS and value and "@" in value:
+            # A database URL can carry its password: shown without who and with what.
+            scheme, _, rest = value.partition("://")
+            shown = f"{scheme}://…@{rest.rsplit('@', 1)[-1]}"
+        elif name in SECRET_SETTINGS:
             shown = "set" if value else "not set"
             if name == "encryption_keys":
                 shown = f"{len(value)} key(s)"

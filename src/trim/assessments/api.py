@@ -10,7 +10,8 @@ from litestar.params import FromPath, HeaderParameter, JSONBody
 
 from trim.assessments import instruments as catalogue
 from trim.assessments import interim as interims
-from trim.assessments import service
+from trim.assessments import rules as assessment_rules
+from trim.assessments import self_report, service
 from trim.assessments.schemas import (
     BandOut,
     CorrectionIn,
@@ -22,6 +23,8 @@ from trim.assessments.schemas import (
     RecordIn,
     RecordOut,
     ResultOut,
+    SelfIn,
+    SelfOut,
 )
 from trim.config import Settings
 from trim.deps import Conf, Db
@@ -61,6 +64,7 @@ def submission_of(data: RecordIn) -> service.Submission:
         reason=data.reason,
         notes=data.notes,
         opt_out=data.opt_out,
+        self_only=data.preferred_not_to_talk,
     )
 
 
@@ -80,7 +84,10 @@ class AssessmentApi(Controller):
                 id=i.id,
                 version=i.version,
                 title=i.title,
-                items=[ItemOut(id=it.id, text=it.text, section=it.section, phase=it.phase) for it in i.items],
+                items=[
+                    ItemOut(id=it.id, text=it.text, section=it.section, phase=it.phase, self_text=it.self_text)
+                    for it in i.items
+                ],
                 offered_at=list(i.offered_at),
                 bands=[BandOut(name=b.name, min=b.min, label=b.label) for b in i.bands],
             )
@@ -127,6 +134,59 @@ class AssessmentApi(Controller):
             settings=settings,
         )
         body = record_out(recorded, settings).model_dump(mode="json")
+        if claimed is not None:
+            complete(db, claimed, status_code=201, body=body)
+        return Response(body, status_code=201)
+
+    @post(
+        "/checkins/{checkin_id:uuid}/self",
+        guards=[signed_in],
+        status_code=201,
+        summary="The person answers their own check-in's questions themselves",
+        description="Only the person the check-in is about (anyone else: 404), while it is open and from "
+        "TRIM_EARLY_RECORD_HOURS before it is due (earlier: 409 with the date), once (a second answer is 409). "
+        "Every item of every instrument offered at the kind is answered (422 names a missing one). A safety "
+        "concern raises an urgent flag at once and the answer carries the crisis guidance. The same "
+        "Idempotency-Key with the same body replays the first answer; with another body it is 422.",
+        responses=api_errors(400, 401, 403, 404, 409, 422),
+    )
+    async def answer_self(
+        self,
+        request: Request[Any, Any, Any],
+        db: Db,
+        settings: Conf,
+        checkin_id: FromPath[uuid.UUID],
+        data: JSONBody[SelfIn],
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> Response[Any]:
+        actor = current_actor(request)
+        claimed = await claim_header(
+            db,
+            idempotency_key,
+            scope=self_report.self_scope(actor, checkin_id),
+            body=data.model_dump(mode="json"),
+            now=now_of(request),
+            settings=settings,
+            safe_to_forget=True,  # answered once: a late replay is a 409 from the service
+        )
+        if isinstance(claimed, Replay):
+            return Response(claimed.body, status_code=claimed.status_code)
+        answered = await self_report.answer_self(
+            db,
+            actor=actor,
+            checkin_id=checkin_id,
+            answers=data.answers,
+            safety_concern=data.safety_concern,
+            now=now_of(request),
+            settings=settings,
+        )
+        body = SelfOut(
+            id=answered.assessment.id,
+            checkin_id=answered.assessment.checkin_id,
+            summary=assessment_rules.plain_words([r.flagged for r in answered.results]),
+            flags=[FlagBrief(id=f.id, cause=f.cause, urgent=f.urgent) for f in answered.flags],
+            crisis_guidance=settings.crisis_guidance if data.safety_concern else None,
+        ).model_dump(mode="json")
         if claimed is not None:
             complete(db, claimed, status_code=201, body=body)
         return Response(body, status_code=201)

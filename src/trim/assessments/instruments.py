@@ -21,6 +21,8 @@ Phase = Literal["before", "during", "after"]
 
 # The offered_at entry naming every return-to-work check-in (design section 18).
 RETURN_TO_WORK = "return_to_work"
+# A high-exposure group's periodic check-in (design section 14): one kind, no day number.
+PERIODIC = "periodic"
 
 
 def _is_kind(kind: str, prefix: str) -> bool:
@@ -38,6 +40,14 @@ class Item:
     text: str
     section: str = ""
     phase: Phase = "after"
+    # The first-person wording the person reads when they answer themselves (design
+    # section 14); None: they are asked in the peer's wording.
+    self_text: str | None = None
+
+    @property
+    def own_words(self) -> str:
+        """What the person reads when answering themselves."""
+        return self.self_text or self.text
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,7 @@ class Instrument:
     bands: tuple[Band, ...]
     flag_band: str
     items: tuple[Item, ...]
+    self_intro: str = ""
 
     @property
     def item_ids(self) -> tuple[str, ...]:
@@ -86,7 +97,11 @@ class Instrument:
             "scoring": self.scoring,
             "flag_band": self.flag_band,
             "bands": [{"name": b.name, "min": b.min, "label": b.label} for b in self.bands],
-            "items": [{"id": i.id, "text": i.text, "section": i.section, "phase": i.phase} for i in self.items],
+            "self_intro": self.self_intro,
+            "items": [
+                {"id": i.id, "text": i.text, "section": i.section, "phase": i.phase, "self_text": i.self_text}
+                for i in self.items
+            ],
         }
 
 
@@ -110,10 +125,13 @@ def parse_instrument(data: dict[str, Any], *, source: str) -> Instrument:
         not isinstance(offered, list)
         or not offered
         or not all(
-            isinstance(k, str) and (k == RETURN_TO_WORK or _is_kind(k, "day") or _is_kind(k, "rtw")) for k in offered
+            isinstance(k, str) and (k in (RETURN_TO_WORK, PERIODIC) or _is_kind(k, "day") or _is_kind(k, "rtw"))
+            for k in offered
         )
     ):
-        raise fail(f'\'offered_at\' must list check-in kinds like "day3", "day28", "rtw28" or "{RETURN_TO_WORK}"')
+        raise fail(
+            f'\'offered_at\' must list check-in kinds like "day3", "day28", "rtw28", "{PERIODIC}" or "{RETURN_TO_WORK}"'
+        )
     items_raw = data["items"]
     if not isinstance(items_raw, list) or not items_raw:
         raise fail("'items' must list at least one item")
@@ -127,9 +145,16 @@ def parse_instrument(data: dict[str, Any], *, source: str) -> Instrument:
         phase = raw.get("phase", default_phase)
         if phase not in PHASES:
             raise fail(f"item {index} needs a 'phase' ({', '.join(PHASES)}), or the file a 'phase' for all its items")
+        self_text = raw.get("self_text")
+        if self_text is not None and (not isinstance(self_text, str) or not self_text.strip()):
+            raise fail(f"item {index}: 'self_text' must be the item in the person's own words, or left out")
         items.append(
             Item(
-                id=str(raw["id"]), text=str(raw["text"]), section=str(raw.get("section", "")), phase=cast(Phase, phase)
+                id=str(raw["id"]),
+                text=str(raw["text"]),
+                section=str(raw.get("section", "")),
+                phase=cast(Phase, phase),
+                self_text=self_text.strip() if self_text else None,
             )
         )
     ids = [i.id for i in items]
@@ -158,6 +183,7 @@ def parse_instrument(data: dict[str, Any], *, source: str) -> Instrument:
         version=data["version"],
         title=str(data["title"]),
         intro=str(data.get("intro", "")),
+        self_intro=str(data.get("self_intro", "")),
         offered_at=tuple(offered),
         scoring=data["scoring"],
         bands=tuple(bands),

@@ -31,14 +31,16 @@ async def interim_offer_open(session: AsyncSession, *, actor: Actor, checkin_id:
     """Whether the check-in page offers this check-in's peer an interim one: it was the first
     scheduled check-in, held, counted toward persistence, and no interim exists yet."""
     checkin = await policy.access_checkin(session, actor, checkin_id)
-    if checkin.peer_id != actor.id or not actor.is_peer:
-        return False
+    if checkin.peer_id != actor.id or not actor.is_peer or checkin.exposure_id is None:
+        return False  # a periodic check-in has its cadence, no interim
     if await _existing(session, checkin.exposure_id) is not None:
         return False
     return await _offered(session, checkin, settings=settings)
 
 
 async def _offered(session: AsyncSession, checkin: CheckIn, *, settings: Settings) -> bool:
+    if checkin.exposure_id is None:
+        return False
     history = await service.exposure_history(session, checkin.exposure_id, settings=settings)
     this = history.get(checkin.id)
     return schedule_rules.interim_offered(
@@ -71,7 +73,7 @@ async def add_interim(
     TRIM_INTERIM_DEFAULT_DAYS, moved earlier to stay before the next scheduled one), with
     the same peer and rules. Added twice, the first stands."""
     checkin = await policy.access_checkin(session, actor, checkin_id)
-    if checkin.peer_id != actor.id or not actor.is_peer:
+    if checkin.peer_id != actor.id or not actor.is_peer or checkin.exposure_id is None:
         raise NotFound()
     exposure = (await session.exec(select(Exposure).where(Exposure.id == checkin.exposure_id).with_for_update())).one()
     existing = await _existing(session, exposure.id)

@@ -43,6 +43,10 @@ class Assessment(SQLModel, table=True):
     band: str | None = Field(default=None, max_length=30)
     notes_encrypted: str | None = None
     opted_out: bool = False
+    # The answers are the person's own (design section 14): the row they gave themselves
+    # (version 0, never current: the peer's record is the check-in's), and a peer's record
+    # completed from them when the person preferred not to talk.
+    answered_by_person: bool = False
     correction_reason: str | None = Field(default=None, max_length=500)
     recorded_by_id: uuid.UUID = Field(foreign_key="people.id")
     recorded_at: datetime = Field(default_factory=utcnow)

@@ -12,7 +12,7 @@ from litestar.response import Redirect, Template
 from trim.assessments import instruments as catalogue
 from trim.assessments import interim as interims
 from trim.assessments import rules as assessment_rules
-from trim.assessments import service
+from trim.assessments import self_report, service
 from trim.config import Settings
 from trim.deps import Conf, Db
 from trim.errors import Conflict, InvalidInput, NotFound
@@ -26,18 +26,31 @@ from trim.idempotency import FormKey, Replay, request_hash
 from trim.incidents import service as incidents
 from trim.web import form_data, now_of, page, redirect
 
+# The form's outcome for "they answered themselves and preferred not to talk".
+SELF_ONLY = "self_only"
+
 
 def parse_form(form: dict[str, str]) -> service.Submission:
     """Form fields a__<instrument>__<item> = yes|no; outcome; safety; reason; notes. Which
     instruments a check-in asks is the service's to check, so nothing is read here."""
     answers: dict[str, dict[str, bool]] = {}
     outcome = form.get("outcome", "")
+    safety = form.get("safety_concern")
+    if outcome == SELF_ONLY:
+        # Completed from the person's own answers (their safety answer stands too).
+        return service.Submission(
+            outcome=Outcome.completed,
+            safety_concern=safety == "yes",
+            reason=form.get("reason"),
+            notes=form.get("notes"),
+            opt_out=form.get("opt_out") == "yes",
+            self_only=True,
+        )
     if outcome == Outcome.completed:
         for name, value in form.items():
             parts = name.split("__")
             if len(parts) == 3 and parts[0] == "a" and value in ("yes", "no"):
                 answers.setdefault(parts[1], {})[parts[2]] = value == "yes"
-    safety = form.get("safety_concern")
     return service.Submission(
         outcome=outcome,
         safety_concern=safety == "yes",
@@ -49,6 +62,15 @@ def parse_form(form: dict[str, str]) -> service.Submission:
     )
 
 
+def prefilled(results: list[service.ResultView]) -> dict[str, str]:
+    """Form values a__<instrument>__<item> = yes|no from recorded answers."""
+    return {
+        f"a__{result.instrument_id}__{item_id}": "yes" if answer else "no"
+        for result in results
+        for item_id, answer in result.answers.items()
+    }
+
+
 class RecordPages(Controller):
     include_in_schema = False
 
@@ -58,8 +80,10 @@ class RecordPages(Controller):
         actor = current_actor(request)
         now = now_of(request)
         view = await followups.checkin_view(db, actor=actor, checkin_id=checkin_id, now=now, settings=settings)
-        incident = await incidents.incident_detail(
-            db, actor=actor, incident_id=view.incident_id, now=now, settings=settings
+        incident = (
+            await incidents.incident_detail(db, actor=actor, incident_id=view.incident_id, now=now, settings=settings)
+            if view.incident_id is not None
+            else None  # a periodic check-in: no incident
         )
         record = await service.record_view(db, actor=actor, checkin_id=checkin_id, now=now, settings=settings)
         offered = service.questions_for(view.kind, view.offset_days, settings=settings)
@@ -71,14 +95,20 @@ class RecordPages(Controller):
         offer = record is not None and await interims.interim_offer_open(
             db, actor=actor, checkin_id=checkin_id, settings=settings
         )
+        own = await self_report.own_answers_view(db, actor=actor, checkin_id=checkin_id, now=now)
         return {
+            "own": own,
             "interim_offer": offer,
+            # The lead reassigns a periodic check-in here: it has no incident page to do it on.
+            "reassign_peers": await followups.peer_loads(db, actor=actor)
+            if view.exposure_id is None and view.status in schedule_rules.OPEN_STATUSES
+            else [],
             "interim_default_days": settings.interim_default_days,
             "checkin": view,
             "contact": await followups.contact_for_checkin(db, actor=actor, checkin_id=checkin_id),
-            "can_start_return": involved and view.peer_id is not None,
+            "can_start_return": involved and view.peer_id is not None and view.exposure_id is not None,
             "return_checkins": await followups.return_checkins(db, actor=actor, checkin_id=checkin_id),
-            "incident": incident.incident,
+            "incident": incident.incident if incident is not None else None,
             "record": record,
             "offered": offered,
             "can_record": view.peer_id == actor.id
@@ -105,7 +135,12 @@ class RecordPages(Controller):
         self, request: Request[Any, Any, Any], db: Db, settings: Conf, checkin_id: FromPath[uuid.UUID]
     ) -> Template:
         ctx = await self._context(request, db, settings, checkin_id)
-        return page(request, "assessments/checkin.html", values={"idempotency_key": str(uuid.uuid4())}, **ctx)
+        values = {"idempotency_key": str(uuid.uuid4())}
+        own = ctx["own"]
+        if own is not None and ctx["can_record"]:
+            # The person's own answers, pre-filled: the peer goes through them in the conversation.
+            values.update(prefilled(own.results))
+        return page(request, "assessments/checkin.html", values=values, **ctx)
 
     async def _refused_context(
         self, request: Request[Any, Any, Any], db: Db, settings: Settings, checkin_id: uuid.UUID
@@ -137,6 +172,8 @@ class RecordPages(Controller):
             "flags": [],
             "interim_offer": False,
             "crisis_guidance": settings.crisis_guidance,
+            # Whether "preferred not to talk" is offered again; the answers are not re-read.
+            "own": True if view.self_answered_at else None,
         }
 
     @post("/checkins/{checkin_id:uuid}/record", guards=[requires("peer")])
@@ -171,6 +208,8 @@ class RecordPages(Controller):
             # A double tap on "Save" shows the first answer instead of failing.
             return redirect(request, f"/checkins/{checkin_id}")
         message = "Check-in recorded."
+        if recorded.assessment.answered_by_person:
+            message = "Check-in completed with their own answers."
         if recorded.flags:
             message += " A flag was raised: offer a confidential referral."
         return redirect(
@@ -194,9 +233,7 @@ class RecordPages(Controller):
             "notes": record.notes or "",
             "safety_concern": "yes" if record.assessment.safety_concern else "no",
         }
-        for result in record.results:
-            for item_id, answer in result.answers.items():
-                values[f"a__{result.instrument_id}__{item_id}"] = "yes" if answer else "no"
+        values.update(prefilled(record.results))
         return page(request, "assessments/correct.html", values=values, **ctx)
 
     @post("/checkins/{checkin_id:uuid}/correct", guards=[requires("peer")])
@@ -238,20 +275,22 @@ class RecordPages(Controller):
             view = await followups.checkin_header(db, actor=actor, checkin_id=checkin_id, now=now, settings=settings)
             if view.person_id != actor.id:
                 raise NotFound()
-            found = await incidents.incidents_by_id(db, actor=actor, incident_ids=[view.incident_id])
+            ids = [view.incident_id] if view.incident_id is not None else []
+            found = await incidents.incidents_by_id(db, actor=actor, incident_ids=ids)
             return page(
                 request,
                 "assessments/opt_out_confirm.html",
                 checkin=view,
-                incident=found.get(view.incident_id),
+                incident=found.get(view.incident_id) if view.incident_id is not None else None,
                 undo_hours=settings.opt_out_undo_hours,
             )
+        view = await followups.checkin_header(db, actor=actor, checkin_id=checkin_id, now=now, settings=settings)
         await service.person_opts_out(db, actor=actor, checkin_id=checkin_id, now=now)
+        about = "periodic check-ins" if view.incident_id is None else "check-ins about this incident"
         return redirect(
             request,
             "/me/checkins",
-            "Understood. There will be no more check-ins about this incident. You can still ask for a "
-            "peer at any time.",
+            f"Understood. There will be no more {about}. You can still ask for a peer at any time.",
         )
 
     @post("/checkins/{checkin_id:uuid}/opt-in", guards=[signed_in])

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from trim.assessments.instruments import Instrument
+from trim.followups import rules as schedule_rules
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,24 @@ def band_for(total: int, instrument: Instrument) -> str:
         if total >= band.min:
             chosen = band.name
     return chosen
+
+
+# Why the person cannot answer a check-in themselves now (design section 14), or None.
+SELF_CLOSED, SELF_ANSWERED, SELF_EARLY = "closed", "answered", "early"
+
+
+def self_answer_refusal(
+    *, outcome: str | None, self_answered_at: datetime | None, due_at: datetime, now: datetime, early: timedelta
+) -> str | None:
+    """Whether the person may answer their check-in's questions themselves now: while it is
+    open, once, and from the same early window as the peer's recording."""
+    if outcome is not None:
+        return SELF_CLOSED
+    if self_answered_at is not None:
+        return SELF_ANSWERED
+    if schedule_rules.too_early(due_at=due_at, now=now, early=early):
+        return SELF_EARLY
+    return None
 
 
 HARDER_WORDS = (

@@ -24,6 +24,9 @@ class ItemOut(BaseModel):
     text: str
     section: str
     phase: Literal["before", "during", "after"]
+    self_text: str | None = Field(
+        default=None, description="The first-person wording for the person answering themselves (null: as text)"
+    )
 
 
 class BandOut(BaseModel):
@@ -56,6 +59,12 @@ class RecordIn(BaseModel):
         description="Encrypted at rest; only the peer who held the check-in and the person can read them.",
     )
     opt_out: StrictBool = Field(default=False, description="The person wants no further check-ins for this incident.")
+    preferred_not_to_talk: StrictBool = Field(
+        default=False,
+        description="The person answered the questions themselves (POST /api/checkins/{id}/self) and preferred "
+        "not to talk: with outcome completed and no answers, the check-in is completed from their own answers. "
+        "It is not counted as a conversation (the check-in's self_completed is true).",
+    )
 
 
 class CorrectionIn(RecordIn):
@@ -101,3 +110,20 @@ class InterimOut(BaseModel):
     kind: str
     due_at: datetime
     already: bool = Field(description="An interim check-in had been added before: this is it")
+
+
+class SelfIn(BaseModel):
+    answers: dict[str, dict[str, StrictBool]] = Field(
+        description="{instrument id: {item id: true|false}} for every item of every instrument offered at the kind"
+    )
+    safety_concern: StrictBool = Field(
+        description="Thoughts of harming yourself or someone else: true raises an urgent flag at once."
+    )
+
+
+class SelfOut(BaseModel):
+    id: uuid.UUID
+    checkin_id: uuid.UUID
+    summary: str = Field(description="What the answers mean, in plain words (bands are for the peer)")
+    flags: list[FlagBrief]
+    crisis_guidance: str | None = Field(default=None, description="Shown at once when safety_concern is true.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trim import idempotency
 from trim.accounts.actor import Actor
+from trim.accounts.models import Person
 from trim.assessments import instruments as catalogue
 from trim.assessments import rules
 from trim.assessments.instruments import Instrument
@@ -27,6 +28,7 @@ from trim.flags import service as flags
 from trim.flags.models import Flag
 from trim.followups import rules as schedule_rules
 from trim.followups.models import CheckIn, Outcome
+from trim.groups import service as exposure_groups
 from trim.idempotency import FormKey, Replay
 from trim.incidents.models import Exposure
 from trim.privacy import audit, crypto, policy
@@ -53,6 +55,9 @@ class Submission:
     opt_out: bool = False
     # False when a form left the safety question unanswered: reported with everything else.
     safety_answered: bool = True
+    # The person answered the questions themselves and preferred not to talk: the check-in
+    # is completed from their own answers (design section 14), not a conversation.
+    self_only: bool = False
 
 
 @dataclass
@@ -69,10 +74,17 @@ class Recorded:
 
 
 def validate(
-    submission: Submission, offered: Sequence[Instrument], known: Mapping[str, Instrument], kind: str
+    submission: Submission,
+    offered: Sequence[Instrument],
+    known: Mapping[str, Instrument],
+    kind: str,
+    *,
+    refused: str = "The check-in was not recorded",
+    own_words: bool = False,
 ) -> dict[str, dict[str, bool]]:
     """Check a submission against the instruments asked at this check-in; return clean
-    answers. Every problem is reported with its field, and nothing is saved."""
+    answers. Every problem is reported with its field, and nothing is saved. `own_words`:
+    the person answered themselves, so a missing answer is named in the words they read."""
     errors: list[FieldError] = []
     if not submission.safety_answered:
         errors.append(FieldError("safety_concern", "Answer the safety question (yes or no)."))
@@ -112,14 +124,15 @@ def validate(
                     errors.append(
                         FieldError(
                             f"answers.{instrument.id}.{item.id}",
-                            f"{instrument.title}, question {number} (\u201c{item.text}\u201d) has no answer yet.",
+                            f"{instrument.title}, question {number} "
+                            f"(\u201c{item.own_words if own_words else item.text}\u201d) has no answer yet.",
                         )
                     )
             clean[instrument.id] = {k: bool(v) for k, v in given.items() if isinstance(v, bool)}
     elif submission.outcome in OUTCOMES and any(submission.answers.get(i) for i in submission.answers):
         errors.append(FieldError("answers", "Answers are recorded only when the check-in was held (completed)."))
     if errors:
-        raise InvalidInput(refused_summary("The check-in was not recorded", errors), errors)
+        raise InvalidInput(refused_summary(refused, errors), errors)
     return clean
 
 
@@ -130,7 +143,7 @@ def refused_summary(lead: str, errors: Sequence[FieldError]) -> str:
     return f"{lead}: {len(errors)} answers need attention, each marked below. First: {errors[0].message}"
 
 
-async def _snapshot(session: AsyncSession, instrument: Instrument) -> None:
+async def snapshot(session: AsyncSession, instrument: Instrument) -> None:
     exists = (
         await session.exec(
             select(InstrumentSnapshot.id).where(
@@ -156,6 +169,15 @@ async def _lock_exposure(session: AsyncSession, exposure_id: uuid.UUID) -> Expos
     # One recording at a time per exposure, so the flag rules always see the others.
     exposure = (await session.exec(select(Exposure).where(Exposure.id == exposure_id).with_for_update())).one()
     return exposure
+
+
+async def _lock_history(session: AsyncSession, checkin: CheckIn) -> None:
+    # The exposure for an incident's check-ins; for a periodic one (no exposure) the person,
+    # whose periodic check-ins are the history its flag rules read.
+    if checkin.exposure_id is not None:
+        await _lock_exposure(session, checkin.exposure_id)
+    else:
+        (await session.exec(select(Person.id).where(Person.id == checkin.person_id).with_for_update())).one()
 
 
 def refuse_if_early(checkin: CheckIn, *, now: datetime, settings: Settings) -> None:
@@ -237,6 +259,8 @@ async def _record(
     if not policy.can_record_checkin(actor, checkin):
         raise NotFound()
     refuse_if_early(checkin, now=now, settings=settings)
+    if submission.self_only:
+        submission = await _from_own_answers(session, checkin, submission)
     known = catalogue.load()
     offered = questions_for(checkin.kind, checkin.offset_days, settings=settings)
     clean = validate(submission, offered, known, checkin.kind)
@@ -255,15 +279,16 @@ async def _record(
         if isinstance(outcome, Replay):
             return outcome
         key_row = outcome
-    await _lock_exposure(session, checkin.exposure_id)
+    await _lock_history(session, checkin)
     claimed = await session.exec(
         update(CheckIn)
         .where(col(CheckIn.id) == checkin.id, col(CheckIn.outcome).is_(None))
         .values(
             outcome=submission.outcome,
-            outcome_reason=(submission.reason or "").strip() or None,
+            outcome_reason=(submission.reason or "").strip() or (SELF_ONLY_REASON if submission.self_only else None),
             recorded_at=now,
             recorded_by_id=actor.id,
+            self_completed=submission.self_only,
         )
         .execution_options(synchronize_session=False)
     )
@@ -290,6 +315,7 @@ async def _record(
         details={
             "assessment_id": recorded.assessment.id,
             "outcome": submission.outcome,
+            "self_completed": submission.self_only,
             "flags": [f.id for f in recorded.flags],
         },
         at=now,
@@ -297,6 +323,74 @@ async def _record(
     if key_row is not None:
         idempotency.complete(session, key_row, status_code=303, body={"assessment_id": str(recorded.assessment.id)})
     return recorded
+
+
+SELF_ONLY_REASON = "preferred not to talk; answered the questions themselves"
+SELF_VERSION = 0  # the person's own answers: before the peer's record (version 1 on)
+
+
+async def own_answers(session: AsyncSession, *, actor: Actor, checkin: CheckIn) -> Assessment | None:
+    """The answers the person gave themselves on a check-in the caller fetched through
+    policy (trim.assessments.self_report stores them), if any: for the person and the
+    peer who records it; the same NotFound for anyone else."""
+    if not policy.can_read_self_answers(actor, checkin):
+        raise NotFound()
+    return await _own_answers_unchecked(session, checkin.id)
+
+
+async def own_results(
+    session: AsyncSession, *, actor: Actor, checkin: CheckIn, assessment: Assessment
+) -> list[ResultView]:
+    """The results and answers of the person's own answers (`own_answers`), with the wording
+    of the instrument versions they answered; the same NotFound for anyone but those two."""
+    if assessment.checkin_id != checkin.id or not policy.can_read_self_answers(actor, checkin):
+        raise NotFound()
+    return await _results_of(session, assessment.id)
+
+
+async def _own_answers_unchecked(session: AsyncSession, checkin_id: uuid.UUID) -> Assessment | None:
+    # For the assigned peer's recording, which policy.can_record_checkin has allowed.
+    return (
+        await session.exec(
+            select(Assessment).where(
+                Assessment.checkin_id == checkin_id,
+                Assessment.version == SELF_VERSION,
+                col(Assessment.answered_by_person).is_(True),
+            )
+        )
+    ).first()
+
+
+async def _from_own_answers(session: AsyncSession, checkin: CheckIn, submission: Submission) -> Submission:
+    # "Preferred not to talk": the check-in is completed with the person's own answers,
+    # so the peer sends none; their safety "yes" stands whatever the peer answered.
+    errors: list[FieldError] = []
+    if submission.outcome != Outcome.completed:
+        errors.append(FieldError("outcome", "Completing with their own answers is a held (completed) check-in."))
+    if any(submission.answers.values()):
+        errors.append(FieldError("answers", "Their own answers are used: send no answers with this."))
+    own = await _own_answers_unchecked(session, checkin.id)
+    if own is None:
+        errors.append(
+            FieldError(
+                "preferred_not_to_talk",
+                "They have not answered the questions themselves: record the conversation instead.",
+            )
+        )
+    elif own.answers_deleted_at is not None:
+        errors.append(FieldError("preferred_not_to_talk", "Their own answers have been deleted (keep less)."))
+    if errors or own is None:
+        raise InvalidInput(refused_summary("The check-in was not recorded", errors), errors)
+    rows = await session.exec(select(AssessmentResult).where(AssessmentResult.assessment_id == own.id))
+    return Submission(
+        outcome=Outcome.completed,
+        safety_concern=submission.safety_concern or own.safety_concern,
+        answers={r.instrument_id: dict(r.answers) for r in rows},
+        reason=submission.reason,
+        notes=submission.notes,
+        opt_out=submission.opt_out,
+        self_only=True,
+    )
 
 
 async def correct_checkin(
@@ -322,7 +416,7 @@ async def correct_checkin(
     known = catalogue.load()
     offered = questions_for(checkin.kind, checkin.offset_days, settings=settings)
     clean = validate(submission, offered, known, checkin.kind)
-    await _lock_exposure(session, checkin.exposure_id)
+    await _lock_history(session, checkin)
     current = await _current_assessment(session, checkin.id)
     assert current is not None
     current.is_current = False
@@ -330,6 +424,9 @@ async def correct_checkin(
     await session.flush()
     checkin.outcome = submission.outcome
     checkin.outcome_reason = (submission.reason or "").strip() or None
+    # A correction fixes the record; it does not turn "preferred not to talk" into a talk.
+    checkin.self_completed = checkin.self_completed and submission.outcome == Outcome.completed
+    submission = replace(submission, self_only=checkin.self_completed)
     session.add(checkin)
     recorded = await _store(
         session,
@@ -382,6 +479,7 @@ async def _store(
         band=risk.band if risk else None,
         notes_encrypted=crypto.encrypt(settings, (submission.notes or "").strip() or None),
         opted_out=submission.opt_out,
+        answered_by_person=submission.self_only,
         correction_reason=correction_reason,
         recorded_by_id=actor.person_id,
         recorded_at=now,
@@ -389,7 +487,7 @@ async def _store(
     session.add(assessment)
     await session.flush()
     for instrument, result in zip(offered, results, strict=False):
-        await _snapshot(session, instrument)
+        await snapshot(session, instrument)
         session.add(
             AssessmentResult(
                 assessment_id=assessment.id,
@@ -402,6 +500,17 @@ async def _store(
             )
         )
     await session.flush()
+    if checkin.exposure_id is None:
+        return await _store_periodic(
+            session,
+            actor=actor,
+            checkin=checkin,
+            submission=submission,
+            assessment=assessment,
+            results=results,
+            now=now,
+            settings=settings,
+        )
     if submission.opt_out:
         await _opt_out(session, actor=actor, exposure_id=checkin.exposure_id, now=now)
     history = await exposure_history(session, checkin.exposure_id, settings=settings)
@@ -432,19 +541,62 @@ async def _store(
         persistent=persistent,
         scheduled_offsets=settings.scheduled_offsets_days,
     )
-    if submission.safety_concern:
-        urgent = await flags.raise_flag(
-            session,
-            person_id=checkin.person_id,
-            exposure_id=checkin.exposure_id,
-            cause="safety_concern",
-            cause_key=f"safety:{checkin.id}",
-            source_assessment_id=assessment.id,
-            now=now,
-        )
-        if urgent is not None:
-            raised.insert(0, urgent)
+    await _raise_safety(session, checkin=checkin, submission=submission, assessment=assessment, raised=raised, now=now)
     return Recorded(assessment=assessment, results=results, flags=raised, interim_offered=interim)
+
+
+async def _raise_safety(
+    session: AsyncSession,
+    *,
+    checkin: CheckIn,
+    submission: Submission,
+    assessment: Assessment,
+    raised: list[Flag],
+    now: datetime,
+) -> None:
+    if not submission.safety_concern:
+        return
+    urgent = await flags.raise_flag(
+        session,
+        person_id=checkin.person_id,
+        exposure_id=checkin.exposure_id,
+        cause="safety_concern",
+        cause_key=f"safety:{checkin.id}",
+        source_assessment_id=assessment.id,
+        peer_id=checkin.peer_id,
+        now=now,
+    )
+    if urgent is not None:
+        raised.insert(0, urgent)
+
+
+async def _store_periodic(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    checkin: CheckIn,
+    submission: Submission,
+    assessment: Assessment,
+    results: list[rules.Result],
+    now: datetime,
+    settings: Settings,
+) -> Recorded:
+    """A periodic check-in's flags: the same rules over the person's periodic check-ins (a
+    decline never counts); "no more check-ins" here is the once-for-all periodic opt-out."""
+    if submission.opt_out:
+        await exposure_groups.opt_out_person(session, actor=actor, person_id=checkin.person_id, now=now)
+    history = await periodic_history(session, checkin.person_id, settings=settings)
+    raised = await flags.evaluate_periodic(
+        session,
+        person_id=checkin.person_id,
+        peer_id=checkin.peer_id,
+        history=history,
+        source_assessment_id=assessment.id,
+        now=now,
+        settings=settings,
+    )
+    await _raise_safety(session, checkin=checkin, submission=submission, assessment=assessment, raised=raised, now=now)
+    return Recorded(assessment=assessment, results=results, flags=raised)
 
 
 OPT_OUT_REASON = schedule_rules.OPT_OUT_REASON
@@ -483,6 +635,8 @@ async def person_opts_out(session: AsyncSession, *, actor: Actor, checkin_id: uu
     checkin = await policy.access_checkin(session, actor, checkin_id)
     if checkin.person_id != actor.id:
         raise NotFound()
+    if checkin.exposure_id is None:
+        return await exposure_groups.opt_out_person(session, actor=actor, person_id=actor.person_id, now=now)
     await _lock_exposure(session, checkin.exposure_id)
     return await _opt_out(session, actor=actor, exposure_id=checkin.exposure_id, now=now)
 
@@ -495,6 +649,9 @@ async def person_opts_back_in(
     checkin = await policy.access_checkin(session, actor, checkin_id)
     if checkin.person_id != actor.id:
         raise NotFound()
+    if checkin.exposure_id is None:
+        # Periodic: opting back in is on the person's own page (PUT /api/me/periodic).
+        return 0
     exposure = await _lock_exposure(session, checkin.exposure_id)
     opted = exposure.opted_out_at
     if opted is None:
@@ -549,6 +706,26 @@ async def exposure_history(
             select(CheckIn).where(CheckIn.exposure_id == exposure_id).execution_options(populate_existing=True)
         )
     )
+    return await _history(session, checkins, settings=settings)
+
+
+async def periodic_history(
+    session: AsyncSession, person_id: uuid.UUID, *, settings: Settings
+) -> dict[uuid.UUID, flag_rules.ScheduledCheckin]:
+    """The person's periodic check-ins (no incident) as the flag rules read them."""
+    checkins = list(
+        await session.exec(
+            select(CheckIn)
+            .where(CheckIn.person_id == person_id, CheckIn.kind == schedule_rules.PERIODIC_KIND)
+            .execution_options(populate_existing=True)
+        )
+    )
+    return await _history(session, checkins, settings=settings)
+
+
+async def _history(
+    session: AsyncSession, checkins: Sequence[CheckIn], *, settings: Settings
+) -> dict[uuid.UUID, flag_rules.ScheduledCheckin]:
     tsq: dict[uuid.UUID, bool] = {}
     persistent: dict[uuid.UUID, bool] = {}
     if checkins:
@@ -606,6 +783,8 @@ class ResultView:
     flagged: bool
     answers: dict[str, bool]
     wording: dict[str, str]
+    # The first-person wording the person reads (the peer's where the version has none).
+    own_wording: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -651,6 +830,7 @@ async def _results_of(session: AsyncSession, assessment_id: uuid.UUID) -> list[R
             )
         ).first() or {}
         wording = {i["id"]: i["text"] for i in snapshot.get("items", [])}
+        own_wording = {i["id"]: i.get("self_text") or i["text"] for i in snapshot.get("items", [])}
         labels = {b["name"]: b.get("label", b["name"]) for b in snapshot.get("bands", [])}
         views.append(
             ResultView(
@@ -663,6 +843,7 @@ async def _results_of(session: AsyncSession, assessment_id: uuid.UUID) -> list[R
                 flagged=row.flagged,
                 answers=dict(row.answers),
                 wording=wording,
+                own_wording=own_wording,
             )
         )
     return views
@@ -681,7 +862,9 @@ async def record_view(
     content = policy.can_read_assessment(actor, current)
     history = list(
         await session.exec(
-            select(Assessment).where(Assessment.checkin_id == checkin.id).order_by(col(Assessment.version))
+            select(Assessment)
+            .where(Assessment.checkin_id == checkin.id, Assessment.version > SELF_VERSION)
+            .order_by(col(Assessment.version))
         )
     )
     results = await _results_of(session, current.id)
@@ -709,7 +892,7 @@ async def record_view(
 class TrendPoint:
     recorded_at: datetime
     kind: str
-    incident_id: uuid.UUID
+    incident_id: uuid.UUID | None  # None for a periodic check-in
     score: int
     band: str
     tsq_score: int | None

@@ -8,7 +8,7 @@ from litestar import Controller, Request, get
 
 from trim.dashboard import service
 from trim.dashboard.schemas import DashboardOut, From, Kind, StationId, To
-from trim.deps import Conf, Db
+from trim.deps import AnalyticsDb, Conf, Db
 from trim.guards import current_actor, requires
 from trim.web import api_errors, now_of
 
@@ -21,8 +21,10 @@ class DashboardApi(Controller):
         "/",
         guards=[requires("lead")],
         summary="The programme lead's figures, small numbers suppressed",
-        description="Live from the database. A count about fewer than k people (setting, default 5) is the string "
-        '"<5" (generally "<k"); a cell hidden so that another cannot be worked out by subtraction is "*"; '
+        description="Live from the database, or from the read replica when one is set up: `source` says which, "
+        "and `replica_as_of`, when set, the time up to which the figures are complete (the replica was behind). "
+        'A count about fewer than k people (setting, default 5) is the string "<5" (generally "<k"); a cell hidden so '
+        'that another cannot be worked out by subtraction is "*"; '
         "everything else is a number. The programme lead only.",
         responses=api_errors(400, 401, 404, 422),
     )
@@ -30,6 +32,7 @@ class DashboardApi(Controller):
         self,
         request: Request[Any, Any, Any],
         db: Db,
+        analytics: AnalyticsDb,
         settings: Conf,
         from_: From = None,
         to: To = None,
@@ -40,5 +43,8 @@ class DashboardApi(Controller):
         filters = await service.read_filters(
             db, from_text=from_, to_text=to, station_text=station_id, kind_text=kind, now=now, settings=settings
         )
-        figures = await service.dashboard(db, actor=current_actor(request), filters=filters, now=now, settings=settings)
-        return DashboardOut.of(figures)
+        actor = current_actor(request)
+        figures = await analytics.read(
+            lambda session: service.dashboard(session, actor=actor, filters=filters, now=now, settings=settings)
+        )
+        return DashboardOut.of(figures, read_from=analytics.read_from)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from litestar.params import QueryParameter
 from pydantic import BaseModel, Field, PlainSerializer
 
+from trim.analytics import PRIMARY, ReadFrom
 from trim.dashboard import rules
 from trim.dashboard.figures import Dashboard, Figure
 
@@ -136,10 +137,21 @@ class DashboardOut(BaseModel):
         default=False, description="Changes made since `figures_as_of` wait for the next refresh (within a minute)."
     )
     missed_as_of: datetime = Field(description="Check-ins count as missed as of this time: the start of today.")
+    source: Literal["primary", "replica"] = Field(
+        default="primary",
+        description="Where the figures were read: the primary database, or its read replica "
+        "(TRIM_DATABASE_REPLICA_URL) when that was current enough.",
+    )
+    replica_as_of: datetime | None = Field(
+        default=None,
+        description="null: the database read was current (the primary, or a replica that had caught up). Otherwise "
+        "the replica was behind and the figures hold every change up to this time (UTC), at most "
+        "TRIM_REPLICA_MAX_LAG_SECONDS old; a replica further behind is not read, the primary serves.",
+    )
     figures: FiguresOut
 
     @classmethod
-    def of(cls, dashboard: Dashboard) -> DashboardOut:
+    def of(cls, dashboard: Dashboard, *, read_from: ReadFrom = PRIMARY) -> DashboardOut:
         figures = {name: FigureOut.of(figure) for name, figure in dashboard.figures.items()}
         first, last = rules.period_days(dashboard.period, ZoneInfo(dashboard.timezone))
         return cls(
@@ -157,5 +169,7 @@ class DashboardOut(BaseModel):
             figures_as_of=dashboard.figures_as_of,
             changes_waiting=dashboard.changes_waiting,
             missed_as_of=rules.missed_as_of(dashboard.generated_at, ZoneInfo(dashboard.timezone)),
+            source=read_from.source,
+            replica_as_of=read_from.as_of,
             figures=FiguresOut(**figures),
         )

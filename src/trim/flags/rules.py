@@ -108,6 +108,29 @@ def exposure_flags(checkins: Sequence[ScheduledCheckin], *, consecutive: int) ->
     return causes
 
 
+def periodic_flags(checkins: Sequence[tuple[str, ScheduledCheckin]], *, consecutive: int) -> set[tuple[str, str]]:
+    """The flags a person's periodic check-ins (keyed, e.g. by id) call for, as (cause, key
+    of the check-in that met it). The same rules as an exposure's, except that a cadence
+    has no "last scheduled" check-in, and a run raises its flag once, where it reaches
+    `consecutive` (a later run raises again). Declining never counts: declined,
+    unreachable or not-needed ones in between neither break nor make a run."""
+    ordered = sorted(checkins, key=lambda kc: kc[1].offset_days)
+    causes: set[tuple[str, str]] = set()
+    run = 0
+    for key, checkin in ordered:
+        if checkin.outcome is None:
+            run = 0
+            continue
+        if checkin.outcome != Outcome.completed:
+            continue
+        run = run + 1 if checkin.persistent else 0
+        if run == consecutive:
+            causes.add(("consecutive_elevated", key))
+        if checkin.tsq_flagged:
+            causes.add(("tsq_positive", key))
+    return causes
+
+
 def monitor_days_problem(days: int, *, shortest: int, longest: int) -> str | None:
     """Why a watchful-waiting interval cannot be used, in words for the peer; else None."""
     if days < shortest or days > longest:

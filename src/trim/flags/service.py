@@ -8,7 +8,7 @@ in; flags calls only accounts, notifications and privacy.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -43,6 +43,7 @@ async def raise_flag(
     exposure_id: uuid.UUID | None = None,
     source_assessment_id: uuid.UUID | None = None,
     source_request: uuid.UUID | None = None,
+    peer_id: uuid.UUID | None = None,
 ) -> Flag | None:
     """Raise a flag once per cause: a second attempt (a retry, a twin request, another
     peer at the same moment) finds the unique cause_key taken and raises nothing."""
@@ -68,13 +69,16 @@ async def raise_flag(
     audit.record_row(
         session, actor="system", action="flag.raised", row=flag, details={"cause": cause, "urgent": flag.urgent}, at=now
     )
-    await _notify_flag(session, flag=flag, now=now)
+    await _notify_flag(session, flag=flag, now=now, peer_id=peer_id)
     return flag
 
 
-async def _notify_flag(session: AsyncSession, *, flag: Flag, now: datetime, again: bool = False) -> None:
-    """Tell the person's peer (for an exposure) and the lead; urgent ones cannot be
-    switched off. The email says only that a flag needs attention, with a link."""
+async def _notify_flag(
+    session: AsyncSession, *, flag: Flag, now: datetime, again: bool = False, peer_id: uuid.UUID | None = None
+) -> None:
+    """Tell the person's peer (for an exposure, or `peer_id`: the peer of the periodic
+    check-in that raised it) and the lead; urgent ones cannot be switched off. The email
+    says only that a flag needs attention, with a link."""
     kind = "urgent_flag" if flag.urgent else "flag"
     subject = "Urgent: a safety concern needs you now" if flag.urgent else "A flag needs your attention"
     if again:
@@ -92,6 +96,8 @@ async def _notify_flag(session: AsyncSession, *, flag: Flag, now: datetime, agai
         peer = (await session.exec(select(Exposure.peer_id).where(Exposure.id == flag.exposure_id))).first()
         if peer is not None and peer not in recipients:
             recipients.append(peer)
+    elif peer_id is not None and peer_id not in recipients:
+        recipients.append(peer_id)
     messages = [
         notifications.Message(
             kind, subject, body, person_id=person, link=link, urgent=flag.urgent, dedupe_key=f"{prefix}:{person}"
@@ -124,6 +130,38 @@ async def evaluate_exposure(
             cause=cause,
             cause_key=f"{cause}:{exposure_id}",
             source_assessment_id=source_assessment_id,
+            now=now,
+        )
+        if flag is not None:
+            raised.append(flag)
+    return raised
+
+
+async def evaluate_periodic(
+    session: AsyncSession,
+    *,
+    person_id: uuid.UUID,
+    peer_id: uuid.UUID | None,
+    history: Mapping[uuid.UUID, rules.ScheduledCheckin],
+    now: datetime,
+    settings: Settings,
+    source_assessment_id: uuid.UUID | None = None,
+) -> list[Flag]:
+    """Raise whatever flags the person's periodic check-ins (`history` by check-in id, as
+    assessments reads them) now call for: no exposure, keyed by the check-in that met
+    the cause, so each is raised once however often it is submitted."""
+    causes = rules.periodic_flags(
+        [(str(k), c) for k, c in history.items()], consecutive=settings.consecutive_elevated_for_flag
+    )
+    raised = []
+    for cause, key in sorted(causes):
+        flag = await raise_flag(
+            session,
+            person_id=person_id,
+            cause=cause,
+            cause_key=f"{cause}:periodic:{key}",
+            source_assessment_id=source_assessment_id,
+            peer_id=peer_id,
             now=now,
         )
         if flag is not None:
@@ -576,13 +614,15 @@ async def support_started(session: AsyncSession, *, exposures: Sequence[Exposure
     if not exposures:
         return set()
     by_id = {e.id: e for e in exposures}
-    started = set(
-        await session.exec(
+    started = {
+        e
+        for e in await session.exec(
             select(CheckIn.exposure_id)
             .where(col(CheckIn.exposure_id).in_(list(by_id)), CheckIn.outcome == Outcome.completed)
             .distinct()
         )
-    )
+        if e is not None
+    }
     flags = await session.exec(
         select(Flag.person_id, Flag.exposure_id).where(
             Flag.status == FlagStatus.open,

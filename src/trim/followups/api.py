@@ -24,6 +24,8 @@ def checkin_out(view: service.CheckinView) -> CheckinOut:
         due_at=view.due_at,
         status=view.status,
         peer_id=view.peer_id,
+        self_answered=view.self_answered_at is not None,
+        self_completed=view.self_completed,
     )
 
 

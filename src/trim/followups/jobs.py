@@ -20,7 +20,7 @@ from sqlmodel.sql.expression import Select
 
 from trim.config import Settings
 from trim.db import dialect_insert, new_id
-from trim.followups import rules
+from trim.followups import periodic, rules
 from trim.followups.models import CheckIn, CheckinReminder
 from trim.notifications import service as notifications
 from trim.notifications import sweeps
@@ -204,8 +204,10 @@ async def _open_counts(
     return {peer_id: (int(d), int(o)) for peer_id, d, o in rows if peer_id is not None}
 
 
-# What every worker runs for this area (trim.jobs composes every area's).
+# What every worker runs for this area (trim.jobs composes every area's). Periodic
+# check-ins first, so one falling due is reminded of in the same round.
 SWEEPS = (
+    sweeps.RegisteredSweep("checkins.periodic", periodic.sweep_periodic),
     sweeps.RegisteredSweep("checkins.due", sweep_due),
     sweeps.RegisteredSweep("checkins.overdue", sweep_overdue),
     sweeps.RegisteredSweep("checkins.digest", sweep_digest),

@@ -33,6 +33,10 @@ class CheckInStatus(StrEnum):
     cancelled = Outcome.cancelled.value
 
 
+# The periodic check-ins the unique rule holds (the migration uses the same words).
+PERIODIC_LIVE = "kind = 'periodic' AND (outcome IS NULL OR outcome <> 'cancelled')"
+
+
 class CheckIn(SQLModel, table=True):
     __tablename__ = "checkins"
     __table_args__ = (
@@ -45,6 +49,17 @@ class CheckIn(SQLModel, table=True):
             unique=True,
             postgresql_where=text("kind <> 'monitor'"),
             sqlite_where=text("kind <> 'monitor'"),
+        ),
+        # A periodic check-in (design section 14) has no exposure: one per person per
+        # scheduled time, which is what lets two workers sweep the cadence at once. A
+        # cancelled one (left the group, opted out) steps aside for its replacement.
+        Index(
+            "uq_checkins_periodic_person_id_scheduled_for",
+            "person_id",
+            "scheduled_for",
+            unique=True,
+            postgresql_where=text(PERIODIC_LIVE),
+            sqlite_where=text(PERIODIC_LIVE),
         ),
         Index("ix_checkins_peer_id_due_at", "peer_id", "due_at"),
         Index("ix_checkins_person_id_due_at", "person_id", "due_at"),
@@ -61,15 +76,18 @@ class CheckIn(SQLModel, table=True):
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
-    exposure_id: uuid.UUID = Field(foreign_key="exposures.id")
+    # Both None for a periodic check-in (a high-exposure group's cadence, no incident).
+    exposure_id: uuid.UUID | None = Field(default=None, foreign_key="exposures.id")
     # Copied from the exposure so lists and counts need no join.
-    incident_id: uuid.UUID = Field(foreign_key="incidents.id")
+    incident_id: uuid.UUID | None = Field(default=None, foreign_key="incidents.id")
     person_id: uuid.UUID = Field(foreign_key="people.id")
     peer_id: uuid.UUID | None = Field(default=None, foreign_key="people.id")
     # "day3", "day28", ...; "rtw7", "rtw28" after a return to work; "monitor" (watchful
-    # waiting on a flag) and "interim" (between day 3 and day 28), design section 4.
+    # waiting on a flag) and "interim" (between day 3 and day 28), design section 4;
+    # "periodic" for a high-exposure group's cadence (section 14).
     kind: str = Field(max_length=20)
-    # Days from the incident (its local date) to this check-in: the order the flag rules read.
+    # Days from the incident (its local date) to this check-in: the order the flag rules read
+    # (a periodic check-in: days since the person's first periodic one).
     offset_days: int
     # When the schedule says (same local time N days after the incident) ...
     scheduled_for: datetime
@@ -79,6 +97,12 @@ class CheckIn(SQLModel, table=True):
     outcome_reason: str | None = Field(default=None, max_length=500)
     recorded_at: datetime | None = None
     recorded_by_id: uuid.UUID | None = Field(default=None, foreign_key="people.id")
+    # When the person answered the questionnaire themselves (design section 14), if they did.
+    self_answered_at: datetime | None = None
+    # Completed from the person's own answers without a conversation (they preferred not to
+    # talk): outcome "completed", but not a conversation held. Dashboard conversations are
+    # outcome = 'completed' AND NOT self_completed.
+    self_completed: bool = False
     created_at: datetime = Field(default_factory=utcnow)
 
 

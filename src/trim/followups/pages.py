@@ -16,7 +16,7 @@ from litestar.response import Redirect, Template
 from trim.accounts import service as accounts
 from trim.accounts.rules import PRIVILEGED_ROLES
 from trim.deps import Conf, Db
-from trim.errors import InvalidInput, NotFound
+from trim.errors import Conflict, InvalidInput, NotFound
 from trim.flags import service as flags
 from trim.followups import eligibility, rules, service
 from trim.followups.models import CheckInStatus
@@ -25,6 +25,7 @@ from trim.incidents.models import KIND_LABELS
 from trim.notifications import ical
 from trim.notifications import service as notifications
 from trim.privacy import audit
+from trim.reports import feedback
 from trim.web import form_data, nav_item, now_of, page, redirect
 
 # This area's navigation entries; place orders them among every area's (app.py composes).
@@ -95,29 +96,76 @@ class CheckinPages(Controller):
             and v.recorded_at is not None
             and now - v.recorded_at <= settings.opt_out_undo
         }
-        about = await service.incidents_about(db, actor=actor, incident_ids=[v.incident_id for v in views])
+        about = await service.incidents_about(
+            db, actor=actor, incident_ids=[v.incident_id for v in views if v.incident_id is not None]
+        )
+        # Design section 14: open, not yet answered, and within the early window.
+        answerable = {
+            v.id
+            for v in views
+            if v.status in rules.OPEN_STATUSES
+            and v.self_answered_at is None
+            and not rules.too_early(due_at=v.due_at, now=now, early=settings.early_record)
+        }
         return page(
             request,
             "followups/for_me.html",
             checkins=views,
+            answerable=answerable,
             labels=rules.STATUS_LABELS,
             incidents=about,
             undoable=list(undoable.values()),
             undo_window=settings.opt_out_undo,
+            feedback_offers=[
+                o for o in await feedback.offers(db, actor=actor, settings=settings) if o.about == "exposure"
+            ],
         )
 
     @post("/checkins/{checkin_id:uuid}/different-peer", guards=[signed_in])
     async def different_peer(
-        self, request: Request[Any, Any, Any], db: Db, checkin_id: FromPath[uuid.UUID]
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, checkin_id: FromPath[uuid.UUID]
     ) -> Redirect:
-        await service.request_different_peer(
-            db, actor=current_actor(request), checkin_id=checkin_id, now=now_of(request)
-        )
+        actor, now = current_actor(request), now_of(request)
+        view = await service.checkin_header(db, actor=actor, checkin_id=checkin_id, now=now, settings=settings)
+        if view.exposure_id is None:
+            moved = await service.move_periodic_on_request(
+                db, actor=actor, checkin_id=checkin_id, now=now, settings=settings
+            )
+            if moved:
+                return redirect(
+                    request,
+                    "/me/checkins",
+                    "Thank you. Another peer will check in with you; your peer is not told why.",
+                )
+        else:
+            await service.request_different_peer(db, actor=actor, checkin_id=checkin_id, now=now)
         return redirect(
             request,
             "/me/checkins",
             "Thank you. The programme lead will arrange a different peer; your current peer is not told.",
         )
+
+    @post("/checkins/{checkin_id:uuid}/peer", guards=[requires("lead")])
+    async def reassign(
+        self, request: Request[Any, Any, Any], db: Db, settings: Conf, checkin_id: FromPath[uuid.UUID]
+    ) -> Redirect:
+        """The lead gives a periodic check-in (no incident to reassign from) to another peer."""
+        back = f"/checkins/{checkin_id}"
+        peer_id = _uuid((await form_data(request)).get("peer_id"))
+        if peer_id is None:
+            return redirect(request, back, "Choose a peer supporter.", "error")
+        try:
+            await service.reassign_checkin(
+                db,
+                actor=current_actor(request),
+                checkin_id=checkin_id,
+                peer_id=peer_id,
+                now=now_of(request),
+                settings=settings,
+            )
+        except (InvalidInput, Conflict) as exc:
+            return redirect(request, back, exc.detail, "error")
+        return redirect(request, back, "Reassigned.")
 
     @post("/checkins/{checkin_id:uuid}/return-to-work", guards=[signed_in])
     async def return_to_work(
@@ -180,7 +228,11 @@ class CheckinPages(Controller):
         role_changes = await audit.recent(db, actions=("person.roles_changed",), limit=10)
         # Section 13: why nobody qualifies for each waiting person, and who is lapsing soon.
         why_unassigned = await eligibility.unassigned_reasons(
-            db, actor=actor, exposure_ids=list({v.exposure_id for v in unassigned}), now=now, settings=settings
+            db,
+            actor=actor,
+            exposure_ids=list({v.exposure_id for v in unassigned if v.exposure_id is not None}),
+            now=now,
+            settings=settings,
         )
         lapsing = await eligibility.lapsing_soon(db, actor=actor, now=now, settings=settings)
         return page(

@@ -90,6 +90,8 @@ MONITOR_KIND = "monitor"
 INTERIM_KIND = "interim"
 EXTRA_KINDS = (MONITOR_KIND, INTERIM_KIND)
 EXTRA_LABELS = {MONITOR_KIND: "Watchful waiting", INTERIM_KIND: "Interim"}
+# A high-exposure group's check-in, no incident (design section 14).
+PERIODIC_KIND = "periodic"
 
 
 def kind_label(kind: str) -> str:
@@ -97,6 +99,8 @@ def kind_label(kind: str) -> str:
     offset = offset_of(kind)
     if offset is not None:
         return f"Day {offset}"
+    if kind == PERIODIC_KIND:
+        return "Periodic"
     return return_label(kind) or EXTRA_LABELS.get(kind) or kind
 
 

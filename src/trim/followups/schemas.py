@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class PersonRef(BaseModel):
@@ -16,11 +16,19 @@ class PersonRef(BaseModel):
 class CheckinOut(BaseModel):
     id: uuid.UUID
     person: PersonRef
-    incident_id: uuid.UUID
+    # null for a periodic check-in (kind "periodic": a high-exposure group's, no incident)
+    incident_id: uuid.UUID | None
     kind: str
     due_at: datetime
     status: str
     peer_id: uuid.UUID | None
+    self_answered: bool = Field(
+        default=False, description="The person answered the questions themselves (POST /api/checkins/{id}/self)"
+    )
+    self_completed: bool = Field(
+        default=False,
+        description="Completed from the person's own answers without a conversation (they preferred not to talk)",
+    )
 
 
 class ReturnToWorkIn(BaseModel):

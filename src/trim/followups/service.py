@@ -19,6 +19,8 @@ from trim.config import Settings
 from trim.errors import Conflict, InvalidInput, NotFound
 from trim.followups import eligibility, rules
 from trim.followups.models import CheckIn, Outcome, PeerChangeRequest
+from trim.groups import rules as group_rules
+from trim.groups.models import ExposureGroup, ExposureGroupMember
 from trim.incidents.models import KIND_LABELS, Exposure, Incident, IncidentKind
 from trim.notifications import service as notifications
 from trim.privacy import audit, policy
@@ -83,6 +85,11 @@ async def _people_places(session: AsyncSession, person_ids: Sequence[uuid.UUID])
         for pid, station_id, staff, manager in rows:
             places[pid] = PersonPlace(station_id, staff, manager)
     return places
+
+
+async def people_places(session: AsyncSession, person_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, PersonPlace]:
+    """Each person's station and line, for assignment by the usual rules."""
+    return await _people_places(session, person_ids)
 
 
 async def _person_place(session: AsyncSession, person_id: uuid.UUID) -> PersonPlace:
@@ -327,8 +334,8 @@ async def start_return_to_work(
     configured days after it, on the exposure of this check-in, with the same peer, the
     same instruments and the same rules. Started twice, the first stands."""
     checkin = await policy.access_checkin(session, actor, checkin_id)
-    if actor.id not in (checkin.person_id, checkin.peer_id):
-        raise NotFound()
+    if actor.id not in (checkin.person_id, checkin.peer_id) or checkin.exposure_id is None:
+        raise NotFound()  # a periodic check-in has no incident to follow up a return from
     exposure = await session.get(Exposure, checkin.exposure_id)
     incident = await session.get(Incident, checkin.incident_id)
     if exposure is None or incident is None or exposure.removed_at is not None:
@@ -393,7 +400,7 @@ async def return_checkins(session: AsyncSession, *, actor: Actor, checkin_id: uu
     """The return-to-work check-ins on the exposure of this check-in, for the person and
     their peer (the two who can start one); nothing for anyone else."""
     checkin = await policy.access_checkin(session, actor, checkin_id)
-    if actor.id not in (checkin.person_id, checkin.peer_id):
+    if actor.id not in (checkin.person_id, checkin.peer_id) or checkin.exposure_id is None:
         return []
     return list(
         await session.exec(
@@ -447,7 +454,7 @@ async def assign_unassigned(session: AsyncSession, *, actor: Actor, now: datetim
         )
     )
     assigner = await new_assigner(session, settings, now=now)
-    assigned = 0
+    assigned = await assign_unassigned_periodic(session, assigner=assigner, actor=actor, now=now)
     for exposure in exposures:
         peer_id = assigner.choose(
             person_id=exposure.person_id,
@@ -472,6 +479,117 @@ async def assign_unassigned(session: AsyncSession, *, actor: Actor, now: datetim
     return assigned
 
 
+async def assign_unassigned_periodic(
+    session: AsyncSession, *, assigner: Assigner, actor: Actor | str, now: datetime, limit: int = 500
+) -> int:
+    """Open periodic check-ins (no exposure) still without a peer, each tried by the usual
+    rules again; claimed by a conditional update, so two workers assign each once."""
+    waiting = list(
+        await session.exec(
+            select(CheckIn.id, CheckIn.person_id)
+            .where(col(CheckIn.exposure_id).is_(None), col(CheckIn.outcome).is_(None), col(CheckIn.peer_id).is_(None))
+            .order_by(col(CheckIn.due_at))
+            .limit(limit)
+        )
+    )
+    assigned = 0
+    for checkin_id, person_id in waiting:
+        peer_id = assigner.choose(
+            person_id=person_id, place=await _person_place(session, person_id), exposed_ids=set(), new_checkins=1
+        )
+        if peer_id is None:
+            continue
+        claimed = await session.exec(
+            update(CheckIn)
+            .where(col(CheckIn.id) == checkin_id, col(CheckIn.peer_id).is_(None), col(CheckIn.outcome).is_(None))
+            .values(peer_id=peer_id)
+            .execution_options(synchronize_session=False)
+        )
+        if (claimed.rowcount or 0) != 1:
+            continue
+        assigned += 1
+        audit.record(
+            session,
+            actor=actor,
+            action="checkin.reassigned",
+            target_type="checkin",
+            target_id=checkin_id,
+            subject_id=person_id,
+            details={"from": None, "to": peer_id, "why": "assign_unassigned"},
+            at=now,
+        )
+    return assigned
+
+
+async def _refuse_manual_peer(
+    session: AsyncSession,
+    *,
+    person_id: uuid.UUID,
+    peer_id: uuid.UUID,
+    exposed: set[uuid.UUID],
+    now: datetime,
+    settings: Settings,
+) -> None:
+    # The lead's choice of peer keeps the usual rules: 422 naming why, 409 for lapsed or resting.
+    peer = await session.get(Person, peer_id)
+    roles = set(await session.exec(select(PersonRole.role).where(PersonRole.person_id == peer_id)))
+    if peer is None or not peer.active or Role.peer not in roles:
+        raise InvalidInput.field("peer_id", "Choose an active peer supporter.")
+    if peer_id == person_id:
+        raise InvalidInput.field("peer_id", "A person cannot be their own peer supporter.")
+    if peer_id in exposed:
+        raise InvalidInput.field("peer_id", "This peer was exposed to the same incident; choose someone else.")
+    place = await _person_place(session, person_id)
+    if rules.line_related(place.staff_number, place.manager_staff_number, peer.staff_number, peer.manager_staff_number):
+        raise InvalidInput.field(
+            "peer_id", "This peer is the person's line manager, or is managed by them; choose someone else."
+        )
+    refusal = await eligibility.manual_assignment_refusal(session, peer_id=peer_id, now=now, settings=settings)
+    if refusal:
+        raise Conflict(refusal)
+
+
+async def reassign_checkin(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    checkin_id: uuid.UUID,
+    peer_id: uuid.UUID,
+    now: datetime,
+    settings: Settings,
+) -> CheckIn:
+    """The lead gives an open periodic check-in (no incident) to another peer, by the same
+    rules as reassigning an exposure's; an incident's check-in moves with its exposure."""
+    if not actor.is_lead:
+        raise NotFound()
+    checkin = await policy.access_checkin(session, actor, checkin_id)
+    if checkin.exposure_id is not None:
+        await reassign_exposure(
+            session, actor=actor, exposure_id=checkin.exposure_id, peer_id=peer_id, now=now, settings=settings
+        )
+        return checkin
+    if checkin.outcome is not None:
+        raise Conflict("This check-in has been recorded already.")
+    await _refuse_manual_peer(
+        session, person_id=checkin.person_id, peer_id=peer_id, exposed=set(), now=now, settings=settings
+    )
+    old = checkin.peer_id
+    checkin.peer_id = peer_id
+    session.add(checkin)
+    await session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="checkin.reassigned",
+        target_type="checkin",
+        target_id=checkin.id,
+        subject_id=checkin.person_id,
+        details={"from": old, "to": peer_id},
+        at=now,
+    )
+    return checkin
+
+
 async def reassign_exposure(
     session: AsyncSession,
     *,
@@ -488,22 +606,14 @@ async def reassign_exposure(
     exposure = await session.get(Exposure, exposure_id)
     if exposure is None or exposure.removed_at is not None:
         raise NotFound()
-    peer = await session.get(Person, peer_id)
-    roles = set(await session.exec(select(PersonRole.role).where(PersonRole.person_id == peer_id)))
-    if peer is None or not peer.active or Role.peer not in roles:
-        raise InvalidInput.field("peer_id", "Choose an active peer supporter.")
-    if peer_id == exposure.person_id:
-        raise InvalidInput.field("peer_id", "A person cannot be their own peer supporter.")
-    if peer_id in await _exposed_ids(session, exposure.incident_id):
-        raise InvalidInput.field("peer_id", "This peer was exposed to the same incident; choose someone else.")
-    place = await _person_place(session, exposure.person_id)
-    if rules.line_related(place.staff_number, place.manager_staff_number, peer.staff_number, peer.manager_staff_number):
-        raise InvalidInput.field(
-            "peer_id", "This peer is the person's line manager, or is managed by them; choose someone else."
-        )
-    refusal = await eligibility.manual_assignment_refusal(session, peer_id=peer_id, now=now, settings=settings)
-    if refusal:
-        raise Conflict(refusal)
+    await _refuse_manual_peer(
+        session,
+        person_id=exposure.person_id,
+        peer_id=peer_id,
+        exposed=await _exposed_ids(session, exposure.incident_id),
+        now=now,
+        settings=settings,
+    )
     old = exposure.peer_id
     await _set_exposure_peer(session, exposure=exposure, peer_id=peer_id)
     await _resolve_change_requests(session, actor=actor, exposure_id=exposure.id, now=now)
@@ -540,11 +650,46 @@ async def reassign_open_of_peer(
             .where(col(Exposure.id).in_(select(CheckIn.exposure_id).where(col(CheckIn.outcome).is_(None))))
         )
     )
-    if not exposures:
+    periodic = list(
+        await session.exec(
+            select(CheckIn).where(
+                CheckIn.peer_id == peer_id, col(CheckIn.exposure_id).is_(None), col(CheckIn.outcome).is_(None)
+            )
+        )
+    )
+    if not exposures and not periodic:
         return 0, 0
     assigner = await new_assigner(session, settings, now=now)
     assigner.loads.pop(peer_id, None)
     moved = unassigned = 0
+    for checkin in periodic:  # no exposure: each periodic check-in moves on its own
+        new_peer = assigner.choose(
+            person_id=checkin.person_id,
+            place=await _person_place(session, checkin.person_id),
+            exposed_ids=set(),
+            new_checkins=1,
+            exclude={peer_id},
+        )
+        checkin.peer_id = new_peer
+        session.add(checkin)
+        if new_peer is None:
+            unassigned += 1
+        else:
+            moved += 1
+            if tell_people:
+                await eligibility.tell_peer_changed(
+                    session, person_id=checkin.person_id, key=f"{checkin.id}:{now.isoformat()}", now=now
+                )
+        audit.record(
+            session,
+            actor=actor,
+            action="checkin.reassigned",
+            target_type="checkin",
+            target_id=checkin.id,
+            subject_id=checkin.person_id,
+            details={"from": peer_id, "to": new_peer, "why": why},
+            at=now,
+        )
     for exposure in exposures:
         open_count = await _open_count(session, exposure.id)
         new_peer = assigner.choose(
@@ -624,6 +769,46 @@ async def move_from_quiet_peer(
     return True, new_peer
 
 
+async def move_checkin_from_quiet_peer(
+    session: AsyncSession, *, checkin_id: uuid.UUID, from_peer_id: uuid.UUID, now: datetime, settings: Settings
+) -> tuple[bool, uuid.UUID | None]:
+    """As `move_from_quiet_peer`, for a check-in with no exposure (periodic): claimed by a
+    conditional update on the check-in itself, so two workers move it once."""
+    checkin = await session.get(CheckIn, checkin_id)
+    if checkin is None or checkin.outcome is not None or checkin.peer_id != from_peer_id:
+        return False, None
+    assigner = await new_assigner(session, settings, now=now)
+    assigner.loads.pop(from_peer_id, None)
+    new_peer = assigner.choose(
+        person_id=checkin.person_id,
+        place=await _person_place(session, checkin.person_id),
+        exposed_ids=set(),
+        new_checkins=1,
+        exclude={from_peer_id},
+    )
+    if new_peer is None:
+        return True, None
+    claimed = await session.exec(
+        update(CheckIn)
+        .where(col(CheckIn.id) == checkin_id, col(CheckIn.peer_id) == from_peer_id, col(CheckIn.outcome).is_(None))
+        .values(peer_id=new_peer)
+        .execution_options(synchronize_session=False)
+    )
+    if (claimed.rowcount or 0) != 1:
+        return False, None
+    audit.record(
+        session,
+        actor="system",
+        action="checkin.reassigned",
+        target_type="checkin",
+        target_id=checkin_id,
+        subject_id=checkin.person_id,
+        details={"from": from_peer_id, "to": new_peer, "why": "quiet_peer"},
+        at=now,
+    )
+    return True, new_peer
+
+
 async def _open_count(session: AsyncSession, exposure_id: uuid.UUID) -> int:
     return int(
         (
@@ -641,6 +826,8 @@ async def request_different_peer(
     checkin = await policy.access_checkin(session, actor, checkin_id)
     if checkin.person_id != actor.id:
         raise NotFound()
+    if checkin.exposure_id is None:
+        raise InvalidInput("A periodic check-in moves to another peer at once: see move_periodic_on_request.")
     pending = (
         await session.exec(
             select(PeerChangeRequest).where(
@@ -665,6 +852,56 @@ async def request_different_peer(
     return change
 
 
+async def move_periodic_on_request(
+    session: AsyncSession, *, actor: Actor, checkin_id: uuid.UUID, now: datetime, settings: Settings
+) -> bool:
+    """The person asks for a different peer for their open periodic check-in (no incident,
+    so no change request for the lead to work through): it moves at once to another peer
+    by the usual rules, never back to the first, who is not told why. False when nobody
+    else qualifies: the lead is told, as for any change request."""
+    checkin = await policy.access_checkin(session, actor, checkin_id)
+    if checkin.person_id != actor.id or checkin.exposure_id is not None or checkin.outcome is not None:
+        raise NotFound()
+    old = checkin.peer_id
+    assigner = await new_assigner(session, settings, now=now)
+    if old is not None:
+        assigner.loads.pop(old, None)
+    new_peer = assigner.choose(
+        person_id=checkin.person_id,
+        place=await _person_place(session, checkin.person_id),
+        exposed_ids=set(),
+        new_checkins=1,
+        exclude={old} if old else None,
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="peer_change.requested",
+        target_type="checkin",
+        target_id=checkin.id,
+        subject_id=actor.person_id,
+        details={"moved": new_peer is not None},
+        at=now,
+    )
+    if new_peer is None:
+        await notifications.notify_role(
+            session,
+            role="lead",
+            kind="reassignment",
+            subject="Someone asked for a different peer",
+            body="A person asked for a different peer for a periodic check-in, and no other peer qualifies "
+            "just now (available, not resting, training current, under their cap). It stays with the same "
+            "peer for now.",
+            link="/overview",
+            now=now,
+        )
+        return False
+    checkin.peer_id = new_peer
+    session.add(checkin)
+    await session.flush()
+    return True
+
+
 async def _resolve_change_requests(
     session: AsyncSession, *, actor: Actor, exposure_id: uuid.UUID, now: datetime
 ) -> None:
@@ -683,8 +920,8 @@ class CheckinView:
     id: uuid.UUID
     person_id: uuid.UUID
     person_name: str
-    incident_id: uuid.UUID
-    exposure_id: uuid.UUID
+    incident_id: uuid.UUID | None  # None for a periodic check-in (no incident)
+    exposure_id: uuid.UUID | None
     kind: str
     offset_days: int
     due_at: datetime
@@ -694,20 +931,29 @@ class CheckinView:
     peer_name: str | None
     outcome_reason: str | None
     recorded_at: datetime | None
+    # The person answered the questionnaire themselves (design section 14) ...
+    self_answered_at: datetime | None = None
+    # ... and it was completed from those answers, without a conversation.
+    self_completed: bool = False
+    # "Periodic check-in (Control room)" for a check-in with no incident, else None.
+    periodic_label: str | None = None
 
     @property
     def caught_up(self) -> bool:
-        return self.due_at > self.scheduled_for
+        # A periodic check-in is made as it falls due, a moment after its time: never "caught up".
+        return self.periodic_label is None and self.due_at > self.scheduled_for
 
     def as_api(self) -> dict[str, object]:
         return {
             "id": str(self.id),
             "person": {"id": str(self.person_id), "name": self.person_name},
-            "incident_id": str(self.incident_id),
+            "incident_id": str(self.incident_id) if self.incident_id else None,
             "kind": self.kind,
             "due_at": self.due_at,
             "status": self.status,
             "peer_id": str(self.peer_id) if self.peer_id else None,
+            "self_answered": self.self_answered_at is not None,
+            "self_completed": self.self_completed,
         }
 
 
@@ -715,6 +961,7 @@ async def _views(
     session: AsyncSession, checkins: Sequence[CheckIn], *, now: datetime, settings: Settings
 ) -> list[CheckinView]:
     names = await accounts.names_of(session, [c.person_id for c in checkins] + [c.peer_id for c in checkins])
+    groups = await _group_names(session, [c.person_id for c in checkins if c.kind == rules.PERIODIC_KIND])
     return [
         CheckinView(
             id=c.id,
@@ -731,9 +978,30 @@ async def _views(
             peer_name=names.get(c.peer_id) if c.peer_id else None,
             outcome_reason=c.outcome_reason,
             recorded_at=c.recorded_at,
+            self_answered_at=c.self_answered_at,
+            self_completed=c.self_completed,
+            periodic_label=group_rules.periodic_label(groups.get(c.person_id, []))
+            if c.kind == rules.PERIODIC_KIND
+            else None,
         )
         for c in checkins
     ]
+
+
+async def _group_names(session: AsyncSession, person_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+    # The high-exposure groups each person is in now, to name their periodic check-ins by.
+    found: dict[uuid.UUID, list[str]] = {}
+    ids = list(dict.fromkeys(person_ids))
+    for start in range(0, len(ids), 500):
+        rows = await session.exec(
+            select(ExposureGroupMember.person_id, ExposureGroup.name)
+            .join(ExposureGroup, col(ExposureGroup.id) == col(ExposureGroupMember.group_id))
+            .where(col(ExposureGroupMember.person_id).in_(ids[start : start + 500]))
+            .order_by(col(ExposureGroup.name))
+        )
+        for pid, name in rows:
+            found.setdefault(pid, []).append(name)
+    return found
 
 
 @dataclass(frozen=True)
@@ -874,7 +1142,8 @@ async def checkins_for_exposures(
     )
     grouped: dict[uuid.UUID, list[CheckinView]] = {}
     for view in await _views(session, checkins, now=now, settings=settings):
-        grouped.setdefault(view.exposure_id, []).append(view)
+        if view.exposure_id is not None:
+            grouped.setdefault(view.exposure_id, []).append(view)
     return grouped
 
 

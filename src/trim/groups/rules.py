@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from trim.followups.rules import PERIODIC_KIND as PERIODIC_KIND
 from trim.followups.rules import scheduled_time
 
-PERIODIC_KIND = "periodic"
 GROUP_NAME_MAX = 80
 CADENCE_MIN_DAYS = 7
 CADENCE_MAX_DAYS = 730
@@ -40,3 +40,22 @@ def next_periodic_due(
     if last_scheduled_for is None or last_scheduled_for < joined_at:
         return joined_at
     return scheduled_time(last_scheduled_for, cadence_days, zone)
+
+
+def periodic_offset(*, first_scheduled_for: datetime | None, scheduled_for: datetime, zone: ZoneInfo) -> int:
+    """Days from the person's first periodic check-in to this one (local dates): the order
+    the flag rules read a person's periodic check-ins in."""
+    if first_scheduled_for is None:
+        return 0
+    return (scheduled_for.astimezone(zone).date() - first_scheduled_for.astimezone(zone).date()).days
+
+
+def periodic_label(group_names: Sequence[str]) -> str:
+    """What a person and their peer read for a check-in with no incident."""
+    if not group_names:
+        return "Periodic check-in"
+    return f"Periodic check-in ({', '.join(group_names)})"
+
+
+LEFT_GROUPS_REASON = "no longer in a high-exposure group"
+OPTED_OUT_REASON = "opted out of periodic check-ins"

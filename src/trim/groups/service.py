@@ -16,6 +16,7 @@ from trim.accounts.actor import Actor
 from trim.accounts.models import Person
 from trim.db import dialect_insert
 from trim.errors import Conflict, InvalidInput, NotFound
+from trim.followups import periodic
 from trim.groups import rules
 from trim.groups.models import ExposureGroup, ExposureGroupMember, PeriodicOptOut
 from trim.privacy import audit
@@ -187,6 +188,8 @@ async def apply_membership(
             [{"group_id": group_id, "person_id": p, "joined_at": now} for p in joining]
         )
         await session.exec(stmt.on_conflict_do_nothing())
+    if leaving:
+        await periodic.stop_off_cadence(session, person_ids=sorted(leaving), now=now)
     if joining or leaving:
         audit.record(
             session,
@@ -223,6 +226,8 @@ async def set_person_groups(
             [{"group_id": g, "person_id": person_id, "joined_at": now} for g in joining]
         )
         await session.exec(stmt.on_conflict_do_nothing())
+    if current - wanted:
+        await periodic.stop_off_cadence(session, person_ids=[person_id], now=now)
     if joining or current - wanted:
         audit.record(
             session,
@@ -275,6 +280,9 @@ async def set_opt_out(session: AsyncSession, *, actor: Actor, opted_out: bool, n
         )
     elif not opted_out and existing is not None:
         await session.delete(existing)
+    if opted_out and existing is None:
+        await session.flush()
+        await periodic.stop_off_cadence(session, person_ids=[person_id], now=now)
     if opted_out != (existing is not None):
         audit.record(
             session,
@@ -286,3 +294,22 @@ async def set_opt_out(session: AsyncSession, *, actor: Actor, opted_out: bool, n
         )
         await session.flush()
     return await standing(session, actor=actor, person_id=person_id)
+
+
+async def opt_out_person(session: AsyncSession, *, actor: Actor, person_id: uuid.UUID, now: datetime) -> int:
+    """The person said "no more periodic check-ins" (themselves, or to their peer at a
+    check-in, who records it): opted out once for all, the open one cancelled. Returns how
+    many were cancelled."""
+    await session.exec(
+        dialect_insert(session, PeriodicOptOut).values(person_id=person_id, opted_out_at=now).on_conflict_do_nothing()
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="periodic.opted_out",
+        target_type="person",
+        target_id=person_id,
+        subject_id=person_id,
+        at=now,
+    )
+    return await periodic.stop_off_cadence(session, person_ids=[person_id], now=now)

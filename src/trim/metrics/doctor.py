@@ -9,12 +9,16 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import aiosmtplib
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from trim.analytics import Replica, analytics_session
 from trim.config import Settings, SettingsError
 from trim.db import create_engine, make_sessionmaker, ping
 from trim.migrations import current_revisions, head_revisions
@@ -156,10 +160,49 @@ async def check_mail(settings: Settings) -> Finding:
     return Finding("mail", True, f"{target.describe()} answers EHLO")
 
 
+async def check_replica(settings: Settings) -> Finding | None:
+    """With TRIM_DATABASE_REPLICA_URL set: the dashboard would read there now (reachable, a
+    standby, not too far behind), as the web processes decide it (trim.analytics)."""
+    if not settings.database_replica_url:
+        return None
+    primary_engine = create_engine(settings.database_url, pool_size=1)
+    replica = Replica(settings)
+    try:
+        async with make_sessionmaker(primary_engine)() as primary, analytics_session(primary, replica) as analytics:
+            await analytics.read(ping_session)
+            read_from = analytics.read_from
+    except Exception as exc:  # noqa: BLE001 - the primary itself is check_database's to report
+        return Finding("read replica", False, f"not checked: the primary did not answer ({type(exc).__name__})")
+    finally:
+        await replica.dispose()
+        await primary_engine.dispose()
+    limit = settings.replica_max_lag_seconds
+    if read_from.source == "replica":
+        lag = (read_from.lag or timedelta(0)).total_seconds()
+        behind = "caught up" if read_from.as_of is None else f"{lag:.0f} s behind (within {limit} s)"
+        return Finding("read replica", True, f"a streaming standby, {behind}: the dashboard reads there")
+    says = {
+        "unreachable": "did not answer at TRIM_DATABASE_REPLICA_URL (down, unreachable, or refusing us) within "
+        f"{settings.replica_connect_timeout_seconds:g} s",
+        "lagging": f"more than TRIM_REPLICA_MAX_LAG_SECONDS ({limit} s) behind the primary",
+        "not_standby": "is not a standby replaying the primary's WAL (promoted, or not a replica at all)",
+        "failed": "failed part-way through a read",
+        "resting": "failed a moment ago",
+    }.get(read_from.reason or "", "is not used")
+    return Finding("read replica", False, f"{says}: the dashboard and reports read from the primary meanwhile")
+
+
+async def ping_session(session: AsyncSession) -> None:
+    await (await session.connection()).execute(text("SELECT 1"))
+
+
 async def diagnose(settings: Settings) -> list[Finding]:
     """Every check, in the order an operator would fix them."""
     findings = [check_settings(settings)]
     findings += await check_database(settings)
+    replica = await check_replica(settings)
+    if replica is not None:
+        findings.append(replica)
     findings.append(check_anchor_file(settings))
     findings.append(await check_mail(settings))
     return findings

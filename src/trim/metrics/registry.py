@@ -53,6 +53,19 @@ POOL_WAIT_SECONDS = Histogram(
     buckets=WAIT_BUCKETS,
 )
 
+# The dashboard's and reports' reads (trim.analytics): where each was served, and why the
+# primary when a replica is set up (no_replica, unreachable, resting, lagging, not_standby, failed).
+ANALYTICS_READS = Counter(
+    "trim_analytics_reads",
+    "Dashboard and report reads, by where they were served (replica, primary) and why.",
+    ("source", "reason"),
+)
+REPLICA_LAG = Gauge(
+    "trim_replica_lag_seconds",
+    "How far behind the read replica was at the last dashboard or report read (0 when caught up).",
+    multiprocess_mode="livemax",
+)
+
 
 def process_registry() -> CollectorRegistry:
     """The registry a scrape reads: every process's files in multiprocess mode, else this

@@ -57,6 +57,8 @@ KINDS: dict[str, Kind] = {
         Kind("supervision", "A peer supporter asks to talk a check-in over", frozenset({"lead", "trim_manager"})),
         Kind("rest_over", "Your rest as a peer supporter has ended", frozenset({"peer"})),
         Kind("quiet_moved", "An overdue check-in moved to another peer", frozenset({"peer", "lead"})),
+        # Section 14: the person answered their check-in's questions on their own phone.
+        Kind("self_answered", "Someone you support answered their check-in questions themselves", frozenset({"peer"})),
         # The person is told their peer has changed, and nothing else: always sent.
         Kind("peer_changed", "Your peer supporter has changed", _EVERYONE, always_for=_EVERYONE, listed=False),
         # Addresses the mail server refuses (a daily note): someone has to correct them.

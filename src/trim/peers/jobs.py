@@ -166,7 +166,9 @@ async def sweep_quiet(session: AsyncSession, *, now: datetime, settings: Setting
     moved_exposures: set[uuid.UUID] = set()
     moved = 0
     for checkin_id, exposure_id, peer_id, due_at in rows:
-        if peer_id is None or exposure_id in moved_exposures:
+        # A periodic check-in has no exposure: it moves on its own.
+        unit = exposure_id or checkin_id
+        if peer_id is None or unit in moved_exposures:
             continue
         clock = clocks.get(checkin_id)
         mine = clock is not None and clock.peer_id == peer_id
@@ -179,9 +181,14 @@ async def sweep_quiet(session: AsyncSession, *, now: datetime, settings: Setting
             now=now,
         ):
             continue
-        claimed, new_peer = await followups.move_from_quiet_peer(
-            session, exposure_id=exposure_id, from_peer_id=peer_id, now=now, settings=settings
-        )
+        if exposure_id is None:
+            claimed, new_peer = await followups.move_checkin_from_quiet_peer(
+                session, checkin_id=checkin_id, from_peer_id=peer_id, now=now, settings=settings
+            )
+        else:
+            claimed, new_peer = await followups.move_from_quiet_peer(
+                session, exposure_id=exposure_id, from_peer_id=peer_id, now=now, settings=settings
+            )
         if not claimed:
             continue
         if new_peer is None:
@@ -193,13 +200,15 @@ async def sweep_quiet(session: AsyncSession, *, now: datetime, settings: Setting
                 now=now,
             )
             continue
-        moved_exposures.add(exposure_id)
+        moved_exposures.add(unit)
         moved += 1
-        open_ids = list(
-            await session.exec(
-                select(CheckIn.id).where(CheckIn.exposure_id == exposure_id, col(CheckIn.outcome).is_(None))
+        open_ids = [checkin_id]
+        if exposure_id is not None:
+            open_ids = list(
+                await session.exec(
+                    select(CheckIn.id).where(CheckIn.exposure_id == exposure_id, col(CheckIn.outcome).is_(None))
+                )
             )
-        )
         await _restart_clock(session, checkin_ids=open_ids, peer_id=new_peer, now=now)
         subject, body = rules.QUIET_MOVED_PEER
         await notifications.enqueue(
@@ -209,10 +218,10 @@ async def sweep_quiet(session: AsyncSession, *, now: datetime, settings: Setting
             subject=subject,
             body=body,
             link="/checkins",
-            dedupe_key=f"quiet:{exposure_id}:{peer_id}:peer",
+            dedupe_key=f"quiet:{unit}:{peer_id}:peer",
             now=now,
         )
-        await _tell_the_lead(session, rules.QUIET_MOVED_LEAD, dedupe_key=f"quiet:{exposure_id}:{peer_id}:lead", now=now)
+        await _tell_the_lead(session, rules.QUIET_MOVED_LEAD, dedupe_key=f"quiet:{unit}:{peer_id}:lead", now=now)
     return moved
 
 

@@ -25,6 +25,7 @@ from trim.assessments.models import Assessment
 from trim.errors import NotFound
 from trim.flags.models import Flag, FlagStatus
 from trim.followups.models import CheckIn
+from trim.followups.rules import PERIODIC_KIND
 from trim.incidents.models import Exposure, Incident
 from trim.privacy.models import AuditEvent
 from trim.referrals.models import Referral, ReferralStatus
@@ -272,6 +273,25 @@ def can_record_checkin(actor: Actor, checkin: CheckIn) -> bool:
     )
 
 
+def can_answer_own_checkin(actor: Actor, checkin: CheckIn) -> bool:
+    """Only the person a check-in is about answers its questionnaire themselves (design
+    section 14); an integration's token never does."""
+    return not actor.is_token and actor.id is not None and checkin.person_id == actor.id
+
+
+def can_read_self_answers(actor: Actor, checkin: CheckIn) -> bool:
+    """The person's own answers to a check-in: the person, and the peer who is to record it
+    (or who did); the lead sees only that the person answered, like any assessment."""
+    if can_answer_own_checkin(actor, checkin):
+        return True
+    return (
+        not actor.is_token
+        and actor.is_peer
+        and actor.id is not None
+        and actor.id in (checkin.peer_id, checkin.recorded_by_id)
+    )
+
+
 def can_see_contact_on_checkin(actor: Actor, checkin: CheckIn) -> bool:
     """The assigned peer sees the person's phone and email, to reach them (design section 5,
     Contact); the lead sees that a check-in is open, not how to ring the person."""
@@ -345,6 +365,15 @@ def _peer_flag_clause(actor: Actor) -> ColumnElement[bool]:
             ),
             or_(col(Flag.exposure_id).is_(None), col(Flag.exposure_id) == col(Exposure.id)),
         ),
+        # A flag with no exposure (periodic, cumulative) also through a periodic check-in of
+        # the person with them: a high-exposure group's peer has no exposure to go by.
+        exists().where(
+            col(Flag.source_request_id).is_(None),
+            col(Flag.exposure_id).is_(None),
+            col(CheckIn.person_id) == col(Flag.person_id),
+            col(CheckIn.peer_id) == actor.id,
+            col(CheckIn.kind) == PERIODIC_KIND,
+        ),
     )
 
 
@@ -368,6 +397,8 @@ class FlagFacts:
     flag: Flag
     exposures: Sequence[Exposure] = ()
     request_taken_by: uuid.UUID | None = None
+    # The peers of the person's periodic check-ins (no exposure: design section 14).
+    periodic_peers: Sequence[uuid.UUID] = ()
 
 
 def _peer_sees_flag(actor: Actor, facts: FlagFacts) -> bool:
@@ -382,7 +413,7 @@ def _peer_sees_flag(actor: Actor, facts: FlagFacts) -> bool:
             continue
         if exposure.removed_at is None or (flag.status == FlagStatus.open and exposure.removed_at >= flag.raised_at):
             return True
-    return False
+    return flag.exposure_id is None and actor.id in facts.periodic_peers
 
 
 def can_view_flag(actor: Actor, facts: FlagFacts) -> bool:

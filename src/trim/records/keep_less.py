@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, exists, func, or_, update
-from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import Mapped, aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -25,7 +25,8 @@ from trim.assessments import rules as assessment_rules
 from trim.assessments.models import Assessment, AssessmentResult
 from trim.config import Settings
 from trim.flags.models import UNRESOLVED_FLAGS, Flag
-from trim.followups.models import CheckIn
+from trim.followups.models import CheckIn, Outcome
+from trim.followups.rules import PERIODIC_KIND
 from trim.incidents.models import Exposure
 from trim.privacy import audit
 
@@ -70,9 +71,52 @@ async def sweep_answers(session: AsyncSession, *, now: datetime, settings: Setti
             .limit(settings.sweep_batch_size)
         )
     )
-    if not due:
+    deleted = await _delete_answers(session, exposure_ids=due, now=now) if due else 0
+    return deleted + await _sweep_periodic_answers(session, cutoff=cutoff, now=now, settings=settings)
+
+
+async def _sweep_periodic_answers(session: AsyncSession, *, cutoff: datetime, now: datetime, settings: Settings) -> int:
+    """Periodic check-ins (no exposure) each on their own: answers and notes go once it was
+    done longer ago than the setting, no flag of the person without an exposure still waits,
+    and it is not the person's latest held one (the next check-in's run may build on it;
+    the retention purge takes that one too)."""
+    held, version = aliased(CheckIn), aliased(Assessment)
+    latest = (
+        select(col(held.id))
+        .where(
+            col(held.person_id) == col(CheckIn.person_id),
+            col(held.kind) == PERIODIC_KIND,
+            col(held.outcome) == Outcome.completed,
+        )
+        .order_by(col(held.scheduled_for).desc())
+        .limit(1)
+        .correlate(CheckIn)
+    )
+    waiting_flag = exists().where(
+        col(Flag.person_id) == col(Assessment.person_id),
+        col(Flag.exposure_id).is_(None),
+        col(Flag.source_request_id).is_(None),
+        col(Flag.status).in_(UNRESOLVED_FLAGS),
+    )
+    rows = list(
+        await session.exec(
+            select(Assessment.id)
+            .join(CheckIn, col(CheckIn.id) == col(Assessment.checkin_id))
+            .where(
+                col(CheckIn.exposure_id).is_(None),
+                col(CheckIn.outcome).is_not(None),
+                col(CheckIn.recorded_at) <= cutoff,
+                col(Assessment.answers_deleted_at).is_(None),
+                ~exists().where(col(version.checkin_id) == col(CheckIn.id), col(version.recorded_at) > cutoff),
+                col(CheckIn.id).not_in(latest),
+                ~waiting_flag,
+            )
+            .limit(settings.sweep_batch_size)
+        )
+    )
+    if not rows:
         return 0
-    return await _delete_answers(session, exposure_ids=due, now=now)
+    return await _delete_assessment_answers(session, ids=rows, now=now, details={"periodic": True})
 
 
 async def _delete_answers(session: AsyncSession, *, exposure_ids: Sequence[uuid.UUID], now: datetime) -> int:
@@ -83,6 +127,13 @@ async def _delete_answers(session: AsyncSession, *, exposure_ids: Sequence[uuid.
             .where(col(CheckIn.exposure_id).in_(exposure_ids), col(Assessment.answers_deleted_at).is_(None))
         )
     )
+    return await _delete_assessment_answers(session, ids=ids, now=now, details={"exposures": len(exposure_ids)})
+
+
+async def _delete_assessment_answers(
+    session: AsyncSession, *, ids: Sequence[uuid.UUID], now: datetime, details: dict[str, object]
+) -> int:
+    # Claimed by the conditional update, so two workers delete each once.
     claimed = await session.exec(
         update(Assessment)
         .where(col(Assessment.id).in_(ids), col(Assessment.answers_deleted_at).is_(None))
@@ -104,7 +155,7 @@ async def _delete_answers(session: AsyncSession, *, exposure_ids: Sequence[uuid.
         actor="system",
         action="answers.deleted",
         target_type="retention",
-        details={"exposures": len(exposure_ids), "assessments": len(mine)},
+        details={**details, "assessments": len(mine)},
         at=now,
     )
     return len(mine)
@@ -137,8 +188,9 @@ async def answers_kept(
     )
     last: dict[uuid.UUID, datetime] = {}
 
-    def later(exposure_id: uuid.UUID, moment: datetime | None) -> None:
-        if moment is not None and (exposure_id not in last or moment > last[exposure_id]):
+    def later(exposure_id: uuid.UUID | None, moment: datetime | None) -> None:
+        # Rows come from these exposures only; a periodic check-in (no exposure) never here.
+        if exposure_id is not None and moment is not None and (exposure_id not in last or moment > last[exposure_id]):
             last[exposure_id] = moment
 
     for exposure_id, moment in await session.exec(
@@ -168,7 +220,7 @@ async def answers_kept(
         .where(col(CheckIn.exposure_id).in_(ids), col(Assessment.answers_deleted_at).is_not(None))
         .group_by(col(CheckIn.exposure_id))
     ):
-        if moment is not None:
+        if exposure_id is not None and moment is not None:
             deleted[exposure_id] = moment
     return {
         e: AnswersKept(

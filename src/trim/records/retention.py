@@ -60,6 +60,7 @@ class PurgeReport:
     flags: int = 0
     incidents_summarised: int = 0
     briefing_attendance: int = 0
+    periodic_checkins: int = 0
     pseudonyms: int = 0
     people: set[uuid.UUID] = field(default_factory=set)
     # Rows removed because they outlived their own lifetime, by table.
@@ -240,6 +241,41 @@ async def purge(session: AsyncSession, *, now: datetime, settings: Settings, dry
         report.exposures += 1
     await session.flush()
 
+    # Periodic check-ins (no exposure: a high-exposure group's) recorded before the cutoff,
+    # one by one as each is done: the person becomes their stand-in, answers and notes go.
+    periodic = list(
+        await session.exec(
+            select(CheckIn)
+            .join(Person, col(Person.id) == col(CheckIn.person_id))
+            .where(
+                col(CheckIn.exposure_id).is_(None),
+                col(CheckIn.outcome).is_not(None),
+                col(CheckIn.recorded_at) < cutoff,
+                col(Person.is_pseudonym).is_(False),
+            )
+        )
+    )
+    for checkin in periodic:
+        stand_in = await stand_ins.for_person(checkin.person_id)
+        report.people.add(checkin.person_id)
+        assessment_ids = select(Assessment.id).where(col(Assessment.checkin_id) == checkin.id)
+        await session.exec(
+            update(AssessmentResult)
+            .where(col(AssessmentResult.assessment_id).in_(assessment_ids))
+            .values(answers={})
+            .execution_options(synchronize_session=False)
+        )
+        await session.exec(
+            update(Assessment)
+            .where(col(Assessment.checkin_id) == checkin.id)
+            .values(person_id=stand_in, notes_encrypted=None, reason=None, correction_reason=None)
+            .execution_options(synchronize_session=False)
+        )
+        checkin.person_id, checkin.outcome_reason = stand_in, None
+        session.add(checkin)
+        report.periodic_checkins += 1
+    await session.flush()
+
     # Flags without an exposure (cumulative exposure) that ended before the cutoff.
     loose = list(
         await session.exec(
@@ -312,7 +348,14 @@ async def purge(session: AsyncSession, *, now: datetime, settings: Settings, dry
     for table, kept in PERSONAL_DATA.items():
         if kept.expire is not None:
             report.expired[table] = await kept.expire(session, now=now, settings=settings)
-    if report.exposures or report.requests or report.flags or report.incidents_summarised or report.briefing_attendance:
+    if (
+        report.exposures
+        or report.requests
+        or report.flags
+        or report.incidents_summarised
+        or report.briefing_attendance
+        or report.periodic_checkins
+    ):
         audit.record(
             session,
             actor="system",
@@ -324,6 +367,7 @@ async def purge(session: AsyncSession, *, now: datetime, settings: Settings, dry
                 "flags": report.flags,
                 "incidents": report.incidents_summarised,
                 "briefing_attendance": report.briefing_attendance,
+                "periodic_checkins": report.periodic_checkins,
                 "cutoff": cutoff,
             },
             at=now,
@@ -399,7 +443,10 @@ ACCOUNT = "the person's own account, kept while they are on the roster (an admin
 PERSONAL_DATA: dict[str, Kept] = {
     # A person's case: de-identified once closed longer ago than TRIM_RETENTION_DAYS.
     "exposures": Kept(CASE + "the person becomes a stand-in; who their peer was stays (the peer's work)"),
-    "checkins": Kept(CASE + "the person becomes a stand-in, the reason for the outcome goes"),
+    "checkins": Kept(
+        CASE + "the person becomes a stand-in, the reason for the outcome goes; a periodic check-in (no "
+        "incident) the same, on its own, once recorded before the cutoff"
+    ),
     # The purge's update of checkins marks the incident (a trigger); the rollup sweep
     # then rebuilds it from the de-identified check-ins, so a purged case stays counted.
     "dashboard_checkin_cells": Kept(CASE + "rebuilt from the check-ins: a sample of person ids becomes stand-ins"),
@@ -488,4 +535,6 @@ NO_PERSONAL_DATA: dict[str, str] = {
     "dashboard_rollup_marks": "incidents whose dashboard rollups wait to be rebuilt (ids only)",
     "dashboard_rollup_state": "when the dashboard rollups were last up to date",
     "checkin_reminders": "that a reminder went for a check-in (ids and a stage, no person)",
+    "feedback_answers": "anonymous feedback: three answers, where given and the day; nothing points to a person",
+    "feedback_receipts": "a keyed hash per request or exposure answered; no person, no answers, no date",
 }

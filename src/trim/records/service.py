@@ -111,12 +111,23 @@ async def own_record(session: AsyncSession, *, actor: Actor, settings: Settings,
             select(Assessment).where(Assessment.person_id == me, col(Assessment.is_current).is_(True))
         )
     }
+    # The answers the person gave themselves (design section 14): never a check-in's current record.
+    own = {
+        a.checkin_id: a
+        for a in await session.exec(
+            select(Assessment).where(
+                Assessment.person_id == me,
+                col(Assessment.answered_by_person).is_(True),
+                col(Assessment.is_current).is_(False),
+            )
+        )
+    }
     checkin_rows = []
     for c in checkins:
         a = current.get(c.id)
         entry: dict[str, Any] = {
             "id": str(c.id),
-            "incident_id": str(c.incident_id),
+            "incident_id": str(c.incident_id) if c.incident_id else None,  # None: periodic
             "kind": c.kind,
             "due_at": c.due_at,
             "status": schedule_rules.checkin_status(
@@ -124,6 +135,8 @@ async def own_record(session: AsyncSession, *, actor: Actor, settings: Settings,
             ),
             "peer": peer_names.get(c.peer_id) if c.peer_id else None,
         }
+        if c.exposure_id is None:  # periodic: kept less on its own (records.keep_less)
+            entry["answers_kept_days"] = settings.answer_retention_days
         if a is not None:
             results = await assessments.results_of(session, actor=actor, assessment=a)
             entry["record"] = {
@@ -143,6 +156,21 @@ async def own_record(session: AsyncSession, *, actor: Actor, settings: Settings,
                 ],
                 "notes": crypto.decrypt(settings, a.notes_encrypted),
                 "answers_deleted_at": a.answers_deleted_at,
+            }
+        mine = own.get(c.id)
+        if mine is not None:
+            entry["own_answers"] = {
+                "answered_at": mine.recorded_at,
+                "safety_concern": mine.safety_concern,
+                "results": [
+                    {
+                        "instrument": r.instrument_id,
+                        "version": r.version,
+                        "answers": {r.own_wording.get(k, k): v for k, v in r.answers.items()},
+                    }
+                    for r in await assessments.results_of(session, actor=actor, assessment=mine)
+                ],
+                "answers_deleted_at": mine.answers_deleted_at,
             }
         checkin_rows.append(entry)
 

@@ -13,6 +13,7 @@ from trim.accounts import service as accounts
 from trim.deps import Conf, Db
 from trim.errors import Conflict, InvalidInput
 from trim.guards import current_actor, requires, signed_in
+from trim.reports import feedback
 from trim.requests import conversation, news, service
 from trim.requests.models import CONTACT_LABELS, OUTCOME_LABELS, URGENCY_LABELS
 from trim.web import actor_of, form_data, nav_item, now_of, page, redirect, settings_of
@@ -135,11 +136,15 @@ class RequestPages(Controller):
         talk = None
         if view.level in ("own", "taken"):
             talk = await conversation.read(db, actor=actor, request_id=request_id, settings=settings, now=now)
+        feedback_open = view.level == "own" and await feedback.is_open(
+            db, actor=actor, about="request", subject_id=request_id, settings=settings
+        )
         return page(
             request,
             "requests/detail.html",
             status=status,
             view=view,
+            feedback_open=feedback_open,
             urgencies=URGENCY_LABELS,
             methods=CONTACT_LABELS,
             outcomes=OUTCOME_LABELS,

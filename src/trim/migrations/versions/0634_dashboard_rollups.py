@@ -1,7 +1,7 @@
 """dashboard rollups of the check-in figures (issue 18)
 
 Revision ID: 0634
-Revises: 0631
+Revises: 0633
 Create Date: 2026-12-02 18:00:00.000000
 
 - dashboard_checkin_cells: check-ins per incident x interval x category x band (x the
@@ -26,7 +26,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0634"
-down_revision: str | None = "0631"
+down_revision: str | None = "0633"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
