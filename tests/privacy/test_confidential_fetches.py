@@ -45,6 +45,8 @@ REVIEWED = {
     "fetched through policy (recording, the interim offer); no answers leave it",
     "assessments.service.periodic_history": "the flag rules' booleans for the person of a periodic check-in the "
     "caller fetched through policy (recording); no answers leave it",
+    "reports.feedback.offers": "the caller's own closed requests and finished exposures (actor.id only), for "
+    "offering anonymous feedback; says what and when, nothing else",
     "followups.jobs.reminder_candidates": "a sweep: reminders to the assigned peer",
     "followups.periodic.sweep_periodic": "a sweep: creates and cancels periodic check-ins, shows nothing",
     "followups.service.assign_unassigned_periodic": "the periodic sweep or the lead's assign_unassigned: writes "

@@ -73,11 +73,11 @@ async def _records(session: AsyncSession, *, period: Period, settings: Settings)
     fails part-way (it is then left alone for a while, trim.analytics)."""
     try:
         async with report_session(session, settings) as db:
-            return await read_records(db, period=period, zone=settings.zone)
+            return await _read_records(db, period=period, zone=settings.zone)
     except Exception as exc:
         if not replica_failed(exc):
             raise
-        return await read_records(session, period=period, zone=settings.zone)
+        return await _read_records(session, period=period, zone=settings.zone)
 
 
 def period_of(
@@ -114,7 +114,7 @@ async def operator_report(session: AsyncSession, *, period: Period, now: datetim
     )
 
 
-async def read_records(session: AsyncSession, *, period: Period, zone: ZoneInfo) -> Records:
+async def _read_records(session: AsyncSession, *, period: Period, zone: ZoneInfo) -> Records:
     """The rows the report counts, each statement filtered to the period."""
     in_period = (col(Incident.occurred_at) >= period.start, col(Incident.occurred_at) < period.end)
     planned = (
