@@ -672,24 +672,10 @@ async def reassign_open_of_peer(
         )
         checkin.peer_id = new_peer
         session.add(checkin)
-        if new_peer is None:
-            unassigned += 1
-        else:
-            moved += 1
-            if tell_people:
-                await eligibility.tell_peer_changed(
-                    session, person_id=checkin.person_id, key=f"{checkin.id}:{now.isoformat()}", now=now
-                )
-        audit.record(
-            session,
-            actor=actor,
-            action="checkin.reassigned",
-            target_type="checkin",
-            target_id=checkin.id,
-            subject_id=checkin.person_id,
-            details={"from": peer_id, "to": new_peer, "why": why},
-            at=now,
+        handed = await _handed_on(
+            session, actor, "checkin", checkin.id, checkin.person_id, peer_id, new_peer, why, tell_people, now
         )
+        moved, unassigned = moved + handed, unassigned + (not handed)
     for exposure in exposures:
         open_count = await _open_count(session, exposure.id)
         new_peer = assigner.choose(
@@ -700,29 +686,44 @@ async def reassign_open_of_peer(
             exclude={peer_id},
         )
         await _set_exposure_peer(session, exposure=exposure, peer_id=new_peer)
-        if new_peer is None:
-            unassigned += 1
-        else:
-            moved += 1
-            if tell_people:
-                await eligibility.tell_peer_changed(
-                    session, person_id=exposure.person_id, key=f"{exposure.id}:{now.isoformat()}", now=now
-                )
-        audit.record(
-            session,
-            actor=actor,
-            action="exposure.reassigned",
-            target_type="exposure",
-            target_id=exposure.id,
-            subject_id=exposure.person_id,
-            details={"from": peer_id, "to": new_peer, "why": why},
-            at=now,
+        handed = await _handed_on(
+            session, actor, "exposure", exposure.id, exposure.person_id, peer_id, new_peer, why, tell_people, now
         )
+        moved, unassigned = moved + handed, unassigned + (not handed)
     subject, body = rules.handover_message(moved=moved, unassigned=unassigned)
     await notifications.notify_role(
         session, role="lead", kind="reassignment", subject=subject, body=body, link="/overview", now=now
     )
     return moved, unassigned
+
+
+async def _handed_on(
+    session: AsyncSession,
+    actor: Actor,
+    target_type: str,
+    target_id: uuid.UUID,
+    person_id: uuid.UUID,
+    from_peer: uuid.UUID,
+    new_peer: uuid.UUID | None,
+    why: str,
+    tell_people: bool,
+    now: datetime,
+) -> bool:
+    """After a check-in or an exposure was handed on (or left with nobody): the person told
+    only that their peer changed (when asked to), and the audit event. True when it moved."""
+    if new_peer is not None and tell_people:
+        await eligibility.tell_peer_changed(session, person_id=person_id, key=f"{target_id}:{now.isoformat()}", now=now)
+    audit.record(
+        session,
+        actor=actor,
+        action=f"{target_type}.reassigned",
+        target_type=target_type,
+        target_id=target_id,
+        subject_id=person_id,
+        details={"from": from_peer, "to": new_peer, "why": why},
+        at=now,
+    )
+    return new_peer is not None
 
 
 async def move_from_quiet_peer(
