@@ -53,10 +53,16 @@ def machine() -> str:
             mem = f.readline().split(":")[1].strip()
     except OSError:
         pass
-    pg = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc", "show server_version"],
-                        capture_output=True, text=True, check=False).stdout.strip()
-    return (f"{platform.node()} · {os.cpu_count()} cores · {mem} RAM · Python {platform.python_version()} · "
-            f"PostgreSQL {pg} · {platform.platform()}")
+    pg = subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc", "show server_version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return (
+        f"{platform.node()} · {os.cpu_count()} cores · {mem} RAM · Python {platform.python_version()} · "
+        f"PostgreSQL {pg} · {platform.platform()}"
+    )
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:

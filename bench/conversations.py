@@ -51,8 +51,14 @@ async def seed(url: str, pairs: int) -> None:
         station = await accounts.create_station(session, actor=SYSTEM, name="S")
         for i in range(pairs):
             for who, roles in (("r", ["responder"]), ("p", ["responder", "peer"])):
-                await accounts.create_person(session, actor=SYSTEM, password_hash=hashed, data=accounts.PersonInput(
-                    f"{who.upper()}{i}", f"{who} {i}", f"{who}{i}@bench.example", station.id, roles))
+                await accounts.create_person(
+                    session,
+                    actor=SYSTEM,
+                    password_hash=hashed,
+                    data=accounts.PersonInput(
+                        f"{who.upper()}{i}", f"{who} {i}", f"{who}{i}@bench.example", station.id, roles
+                    ),
+                )
         await session.commit()
     await engine.dispose()
 
@@ -79,8 +85,10 @@ async def conversation(
     requester = await signed_in(base, f"r{i}@bench.example")
     peer = await signed_in(base, f"p{i}@bench.example")
     try:
-        asked = await requester.post("/api/requests", json={
-            "urgency": "today", "contact_method": "conversation", "safety_concern": False, "anonymous": True})
+        asked = await requester.post(
+            "/api/requests",
+            json={"urgency": "today", "contact_method": "conversation", "safety_concern": False, "anonymous": True},
+        )
         asked.raise_for_status()
         request_id = asked.json()["id"]
         # Offered to every peer; the bench wants pairs, so the lead's "offer first" is not needed:
@@ -152,11 +160,15 @@ async def run(base: str, url: str, pairs: int, seconds: float, poll: float, wait
     elapsed = time.perf_counter() - started
     engine = create_engine(url)
     async with engine.connect() as conn:
-        rows, distinct = (await conn.execute(text(
-            "SELECT count(*), count(DISTINCT (author_id, client_id)) FROM conversation_messages"))).one()
+        rows, distinct = (
+            await conn.execute(
+                text("SELECT count(*), count(DISTINCT (author_id, client_id)) FROM conversation_messages")
+            )
+        ).one()
         stored_ids = {r[0] for r in await conn.execute(text("SELECT client_id FROM conversation_messages"))}
-        emails = (await conn.execute(text(
-            "SELECT count(*) FROM outbox WHERE kind = 'conversation_message'"))).scalar_one()
+        emails = (
+            await conn.execute(text("SELECT count(*) FROM outbox WHERE kind = 'conversation_message'"))
+        ).scalar_one()
     await engine.dispose()
     lost_db = [c for c in tally.sent if c not in stored_ids]
     lost_seen = [c for c in tally.sent if c not in tally.seen]
@@ -169,9 +181,12 @@ async def run(base: str, url: str, pairs: int, seconds: float, poll: float, wait
         f"errors: {len(tally.errors)} {sorted(set(tally.errors))[:5]}\n\n"
         f"Stored: {rows} rows, {distinct} distinct (author, client_id); doubled: {rows - distinct}; "
         f"lost (not stored): {len(lost_db)}; never seen by the other side: {len(lost_seen)}.\n\n"
-        + (f"Delivery (POST start to the other side's waiting GET showing it; GET ?seen=N&wait={wait}, asked "
-           "again at once): " if wait else
-           f"Delivery (POST start to the other side's first poll showing it, polling every {poll:g} s): ")
+        + (
+            f"Delivery (POST start to the other side's waiting GET showing it; GET ?seen=N&wait={wait}, asked "
+            "again at once): "
+            if wait
+            else f"Delivery (POST start to the other side's first poll showing it, polling every {poll:g} s): "
+        )
         + f"{fmt_ms(p)}\n\n"
         f"'New message' emails written: {emails} (at most one per person per conversation per 15 minutes: "
         f"at most {2 * pairs} in this run).\n\n"
@@ -187,8 +202,9 @@ def main() -> None:
     parser.add_argument("--wait", type=int, default=20, help="GET ?seen=N&wait=S, asked again at once (0: poll)")
     args = parser.parse_args()
     load_at_start = os.getloadavg()[0]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).parent).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
+    ).stdout.strip()
     with bench_database("trim_bench_conversations") as url:
         asyncio.run(seed(url, args.conversations))
         assert bench_env(url)
@@ -199,12 +215,14 @@ def main() -> None:
         "# The conversation on a request under load\n\n"
         f"Machine: {machine()}\n\n"
         f"Command: `uv run python bench/conversations.py --conversations {args.conversations} "
-        f"--seconds {args.seconds:.0f} " + (f"--wait {args.wait}" if args.wait else f"--wait 0 --poll {args.poll:g}")
+        f"--seconds {args.seconds:.0f} "
+        + (f"--wait {args.wait}" if args.wait else f"--wait 0 --poll {args.poll:g}")
         + f"` (commit {commit}; load average {load_at_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end)"
         "\n\n`trim run --workers 2` on 127.0.0.1 against PostgreSQL; each conversation is an anonymous request "
         "taken by its own peer; both sides "
         + ("wait on the API for the other's next message" if args.wait else "poll the API")
-        + " while they take turns writing.\n\n" + result
+        + " while they take turns writing.\n\n"
+        + result
     )
     print(report.read_text())
 

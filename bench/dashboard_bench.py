@@ -39,7 +39,8 @@ sys.path.insert(0, str(ROOT / "src"))
 from trim.accounts.passwords import hash_password_sync  # noqa: E402
 from trim.app import create_app  # noqa: E402
 from trim.config import load_settings  # noqa: E402
-from trim.db import create_engine  # noqa: E402
+from trim.dashboard import rollups  # noqa: E402
+from trim.db import create_engine, make_sessionmaker  # noqa: E402
 from trim.migrations import upgrade  # noqa: E402
 
 ADMIN_URL = os.environ.get("TRIM_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
@@ -246,6 +247,51 @@ async def seed(url: str, scale: Scale) -> dict[str, int]:
         await engine.dispose()
 
 
+async def build_rollups(url: str) -> int:
+    """The dashboard's rollups from scratch (the sweep, run until no mark is left), as a
+    deployment's first worker round after migration 0634 builds them."""
+    engine = create_engine(url, pool_size=1)
+    settings = settings_for(url)
+    done = 0
+    try:
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text("DELETE FROM dashboard_rollup_state"))  # built with nothing: rebuild all
+        while True:
+            async with make_sessionmaker(engine)() as session:
+                rebuilt = await rollups.refresh(session, now=NOW, settings=settings)
+                await session.commit()
+            done += rebuilt
+            if not rebuilt:
+                return done
+    finally:
+        await engine.dispose()
+
+
+async def mark_built(url: str) -> None:
+    """The kept rollups in use again (after --live put them aside; they were not changed)."""
+    engine = create_engine(url, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM dashboard_rollup_state"))
+            await conn.execute(
+                text("INSERT INTO dashboard_rollup_state (name, refreshed_at, built_with) VALUES (:n, :at, :w)"),
+                {"n": rollups.STATE, "at": NOW, "w": rollups.built_with(settings_for(url))},
+            )
+    finally:
+        await engine.dispose()
+
+
+async def drop_rollups(url: str) -> None:
+    """No rollups: the dashboard counts every figure live (the code before rollups)."""
+    engine = create_engine(url, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM dashboard_rollup_state"))
+    finally:
+        await engine.dispose()
+
+
 async def analyze(url: str) -> None:
     engine = create_engine(url, pool_size=1)
     try:
@@ -419,6 +465,8 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the bench databases")
     parser.add_argument("--reuse", action="store_true", help="use a kept bench database as it is (implies --keep)")
     parser.add_argument("--explain", action="store_true", help="print the statements, slowest first")
+    parser.add_argument("--live", action="store_true", help="no rollups: every figure counted live, as before")
+    parser.add_argument("--as-built", action="store_true", help="with --reuse: the rollups as they are, not rebuilt")
     args = parser.parse_args()
     ranges = {
         "1 month": (NOW - timedelta(days=30), NOW),
@@ -435,6 +483,20 @@ def main() -> None:
             else:
                 asyncio.run(analyze(url))
                 print(f"\n== {scale.name}: reusing {scale.database} (migrated and analyzed again)")
+            if args.live:
+                asyncio.run(drop_rollups(url))
+                print(f"   {scale.name}: rollups off, every figure counted live")
+            elif args.as_built and not fresh:
+                asyncio.run(mark_built(url))
+                print(f"   {scale.name}: the rollups as built before")
+            else:
+                started, cpu = time.perf_counter(), time.process_time()
+                rebuilt = asyncio.run(build_rollups(url))
+                asyncio.run(analyze(url))
+                print(
+                    f"   {scale.name}: rollups built from scratch for {rebuilt} incidents in"
+                    f" {time.perf_counter() - started:.0f} s ({time.process_time() - cpu:.0f} s app CPU)"
+                )
             results = asyncio.run(measure(url, ranges, args.runs, args.explain))
             for label, (start, end) in ranges.items():
                 query = {"from": start.isoformat(), "to": end.isoformat()}

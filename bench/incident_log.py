@@ -35,22 +35,42 @@ async def run(url: str) -> list[float]:
         people = []
         for i in range(400):
             roles = ["responder", "peer"] if i < 20 else ["responder"]
-            people.append(await accounts.create_person(session, actor=SYSTEM, data=accounts.PersonInput(
-                f"B{i:05d}", f"Person {i}", f"p{i}@bench.example", stations[i % 8].id, roles)))
-        lead = await accounts.create_person(session, actor=SYSTEM, data=accounts.PersonInput(
-            "LEAD", "Lead", "lead@bench.example", stations[0].id, ["lead"]))
+            people.append(
+                await accounts.create_person(
+                    session,
+                    actor=SYSTEM,
+                    data=accounts.PersonInput(
+                        f"B{i:05d}", f"Person {i}", f"p{i}@bench.example", stations[i % 8].id, roles
+                    ),
+                )
+            )
+        lead = await accounts.create_person(
+            session,
+            actor=SYSTEM,
+            data=accounts.PersonInput("LEAD", "Lead", "lead@bench.example", stations[0].id, ["lead"]),
+        )
         await session.commit()
     actor = Actor(id=lead.id, name=lead.name, roles=frozenset({"lead"}))
     timings = []
     now = datetime.now(UTC)
     for round_ in range(20):
-        chosen = people[20 + (round_ * 7) % 180: 20 + (round_ * 7) % 180 + 200]
+        chosen = people[20 + (round_ * 7) % 180 : 20 + (round_ * 7) % 180 + 200]
         chosen = (chosen + people[20:])[:200]
         async with maker() as session:
             start = time.perf_counter()
-            await incidents.log_incident(session, actor=actor, now=now, settings=settings, data=incidents.IncidentInput(
-                occurred_at=now - timedelta(hours=round_), kind="mass_casualty", station_id=stations[round_ % 8].id,
-                summary="Bench", exposures=[incidents.ExposureRef("direct", p.id) for p in chosen]))
+            await incidents.log_incident(
+                session,
+                actor=actor,
+                now=now,
+                settings=settings,
+                data=incidents.IncidentInput(
+                    occurred_at=now - timedelta(hours=round_),
+                    kind="mass_casualty",
+                    station_id=stations[round_ % 8].id,
+                    summary="Bench",
+                    exposures=[incidents.ExposureRef("direct", p.id) for p in chosen],
+                ),
+            )
             await session.commit()
             timings.append(time.perf_counter() - start)
     await engine.dispose()

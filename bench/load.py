@@ -62,34 +62,58 @@ ANSWERS: dict[str, dict[str, bool]] = {}
 
 
 async def seed(url: str, peers: int, per_peer: int = 40) -> None:
-    settings = load_settings(database_url=url, secret_key="x" * 40,
-                             encryption_keys=["Q2hhbmdlIG1lOiB0aGlzIGlzIGEgdGVzdCBrZXkgISE="])
+    settings = load_settings(
+        database_url=url, secret_key="x" * 40, encryption_keys=["Q2hhbmdlIG1lOiB0aGlzIGlzIGEgdGVzdCBrZXkgISE="]
+    )
     engine = create_engine(url)
     hashed = hash_password_sync(PASSWORD, profile="cheapest")
     maker = make_sessionmaker(engine)
     async with maker() as session:
         await session.exec(text("CREATE TABLE bench_rows (id uuid PRIMARY KEY, at timestamptz DEFAULT now())"))
         stations = [await accounts.create_station(session, actor=SYSTEM, name=f"S{i}") for i in range(6)]
-        lead = await accounts.create_person(session, actor=SYSTEM, data=accounts.PersonInput(
-            "L0", "Lead", "lead@bench.example", stations[0].id, ["lead"]))
+        lead = await accounts.create_person(
+            session,
+            actor=SYSTEM,
+            data=accounts.PersonInput("L0", "Lead", "lead@bench.example", stations[0].id, ["lead"]),
+        )
         for i in range(peers):
-            await accounts.create_person(session, actor=SYSTEM, password_hash=hashed, data=accounts.PersonInput(
-                f"P{i}", f"Peer {i}", f"p{i}@bench.example", stations[i % 6].id, ["responder", "peer"]))
+            await accounts.create_person(
+                session,
+                actor=SYSTEM,
+                password_hash=hashed,
+                data=accounts.PersonInput(
+                    f"P{i}", f"Peer {i}", f"p{i}@bench.example", stations[i % 6].id, ["responder", "peer"]
+                ),
+            )
         people = []
         for i in range(peers * per_peer):
-            people.append(await accounts.create_person(session, actor=SYSTEM, data=accounts.PersonInput(
-                f"R{i}", f"Responder {i}", f"r{i}@bench.example", stations[i % 6].id, ["responder"])))
+            people.append(
+                await accounts.create_person(
+                    session,
+                    actor=SYSTEM,
+                    data=accounts.PersonInput(
+                        f"R{i}", f"Responder {i}", f"r{i}@bench.example", stations[i % 6].id, ["responder"]
+                    ),
+                )
+            )
         await session.commit()
     actor = Actor(id=lead.id, name="Lead", roles=frozenset({"lead"}))
     now = datetime.now(UTC)
     for start in range(0, len(people), 40):
         async with maker() as session:
-            await incidents.log_incident(session, actor=actor, now=now - timedelta(days=30), settings=settings,
-                                         data=incidents.IncidentInput(
-                                             occurred_at=now - timedelta(days=30), kind="mass_casualty",
-                                             station_id=stations[start % 6].id, summary="Load",
-                                             exposures=[incidents.ExposureRef("direct", p.id)
-                                                        for p in people[start:start + 40]]))
+            await incidents.log_incident(
+                session,
+                actor=actor,
+                now=now - timedelta(days=30),
+                settings=settings,
+                data=incidents.IncidentInput(
+                    occurred_at=now - timedelta(days=30),
+                    kind="mass_casualty",
+                    station_id=stations[start % 6].id,
+                    summary="Load",
+                    exposures=[incidents.ExposureRef("direct", p.id) for p in people[start : start + 40]],
+                ),
+            )
             await session.commit()
     await engine.dispose()
     from trim.assessments import instruments as catalogue
@@ -132,8 +156,12 @@ class Workers:
         self.procs = [self._start() for _ in range(count)]
 
     def _start(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "trim.cli", "worker"], env=self.env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return subprocess.Popen(
+            [sys.executable, "-m", "trim.cli", "worker"],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def kill_one(self) -> None:
         victim = self.procs.pop(0)
@@ -151,8 +179,9 @@ class Workers:
 FAULT_TAIL = 10.0  # seconds after a fault ends that still count as its window
 
 
-async def kill_worker(after: float, workers: Workers, log: list[str], faults: list[tuple[str, float, float]],
-                      origin: float) -> None:
+async def kill_worker(
+    after: float, workers: Workers, log: list[str], faults: list[tuple[str, float, float]], origin: float
+) -> None:
     await asyncio.sleep(after)
     at = time.perf_counter() - origin
     workers.kill_one()
@@ -160,8 +189,9 @@ async def kill_worker(after: float, workers: Workers, log: list[str], faults: li
     log.append(f"A mail worker was killed with SIGKILL {at:.0f} s in and a replacement started.")
 
 
-async def mail_outage(after: float, seconds: float, sink: Sink, log: list[str],
-                      faults: list[tuple[str, float, float]], origin: float) -> None:
+async def mail_outage(
+    after: float, seconds: float, sink: Sink, log: list[str], faults: list[tuple[str, float, float]], origin: float
+) -> None:
     await asyncio.sleep(after)
     at = time.perf_counter() - origin
     await asyncio.to_thread(sink.stop)
@@ -184,11 +214,20 @@ async def write_mail(url: str, rate: float, until: float, origin: float, written
             try:
                 async with maker() as session:
                     message = notifications.Message(
-                        "request_new", "Someone asks for a peer", "Open trim to see the request.",
-                        None, f"r{n % 2000}@bench.example", "/requests", False, f"load:{n}")
+                        "request_new",
+                        "Someone asks for a peer",
+                        "Open trim to see the request.",
+                        None,
+                        f"r{n % 2000}@bench.example",
+                        "/requests",
+                        False,
+                        f"load:{n}",
+                    )
                     await notifications.enqueue_many(session, [message], now=datetime.now(UTC))
-                    row = (await session.exec(text(
-                        "SELECT id::text FROM outbox WHERE dedupe_key = :k").bindparams(k=f"load:{n}"))
+                    row = (
+                        await session.exec(
+                            text("SELECT id::text FROM outbox WHERE dedupe_key = :k").bindparams(k=f"load:{n}")
+                        )
                     ).scalar_one()
                     await session.commit()
                 written[row.replace("-", "")] = tick - origin
@@ -201,23 +240,27 @@ async def write_mail(url: str, rate: float, until: float, origin: float, written
         await engine.dispose()
 
 
-async def mail_after(url: str, sink: Sink, written: dict[str, float],
-                     faults: list[tuple[str, float, float]]) -> list[str]:
+async def mail_after(
+    url: str, sink: Sink, written: dict[str, float], faults: list[tuple[str, float, float]]
+) -> list[str]:
     """Wait for the outbox to drain, then the table of expected, delivered, doubled and lost."""
     engine = create_engine(url, pool_size=1)
     waited = time.perf_counter()
     try:
         for _ in range(240):
             async with engine.connect() as conn:
-                unsent = int((await conn.execute(text(
-                    "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL"))
-                ).scalar_one())
+                unsent = int(
+                    (
+                        await conn.execute(
+                            text("SELECT count(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL")
+                        )
+                    ).scalar_one()
+                )
             if unsent == 0:
                 break
             await asyncio.sleep(1)
         async with engine.connect() as conn:
-            rows = (await conn.execute(text("SELECT id::text, sent_at IS NOT NULL, attempts FROM outbox"))
-                    ).all()
+            rows = (await conn.execute(text("SELECT id::text, sent_at IS NOT NULL, attempts FROM outbox"))).all()
     finally:
         await engine.dispose()
     drained = time.perf_counter() - waited
@@ -249,12 +292,15 @@ async def mail_after(url: str, sink: Sink, written: dict[str, float],
     own = [m for m in in_db if m not in written]
     own_seen = [m for m in own if sink.seen.get(m)]
     strangers = [m for m in sink.seen if m not in in_db]
-    lines += ["", f"Outbox drained {drained:.0f} s after the run. The app's own emails in the same outbox "
-              f"(written when the incidents were logged, sent as the run began): {len(own)} expected, "
-              f"{len(own_seen)} delivered, "
-              f"{sum(1 for m in own if sink.seen.get(m, 0) > 1)} doubled, {len(own) - len(own_seen)} lost. "
-              f"Emails the server saw that no outbox row explains: {len(strangers)}; rows the run wrote that are "
-              f"missing from the outbox: {total[4]}."]
+    lines += [
+        "",
+        f"Outbox drained {drained:.0f} s after the run. The app's own emails in the same outbox "
+        f"(written when the incidents were logged, sent as the run began): {len(own)} expected, "
+        f"{len(own_seen)} delivered, "
+        f"{sum(1 for m in own if sink.seen.get(m, 0) > 1)} doubled, {len(own) - len(own_seen)} lost. "
+        f"Emails the server saw that no outbox row explains: {len(strangers)}; rows the run wrote that are "
+        f"missing from the outbox: {total[4]}.",
+    ]
     return lines
 
 
@@ -304,8 +350,9 @@ async def peer_loop(base: str, index: int, until: float, stats: Stats) -> None:
             while True:  # the same key until acknowledged: never lost, never doubled
                 start = time.perf_counter()
                 try:
-                    rr = await http.post(f"/api/checkins/{checkin['id']}/record", json=body,
-                                         headers={"Idempotency-Key": key})
+                    rr = await http.post(
+                        f"/api/checkins/{checkin['id']}/record", json=body, headers={"Idempotency-Key": key}
+                    )
                 except httpx.HTTPError as exc:
                     stats.error(f"record {type(exc).__name__}")
                     await asyncio.sleep(0.2)
@@ -341,8 +388,19 @@ async def restart_postgres(after: float, log: list[str], pg_data: str | None = N
     cluster = sorted(os.listdir("/etc/postgresql"))[0]
     t = time.perf_counter()
     if pg_data:
-        command = ["runuser", "-u", "postgres", "--", f"/usr/lib/postgresql/{cluster}/bin/pg_ctl", "-D", pg_data,
-                   "-m", "fast", "-w", "restart"]
+        command = [
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            f"/usr/lib/postgresql/{cluster}/bin/pg_ctl",
+            "-D",
+            pg_data,
+            "-m",
+            "fast",
+            "-w",
+            "restart",
+        ]
     else:
         command = ["pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "restart"]
     proc = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.DEVNULL)
@@ -354,8 +412,10 @@ def summary(name: str, samples: list[float], seconds: float) -> str:
     if not samples:
         return f"| {name} | 0 | - | - | - |"
     p = percentiles(samples)
-    return (f"| {name} | {len(samples) / seconds:.0f}/s | {p['p50'] * 1000:.0f} ms | {p['p95'] * 1000:.0f} ms | "
-            f"{p['p99'] * 1000:.0f} ms |")
+    return (
+        f"| {name} | {len(samples) / seconds:.0f}/s | {p['p50'] * 1000:.0f} ms | {p['p95'] * 1000:.0f} ms | "
+        f"{p['p99'] * 1000:.0f} ms |"
+    )
 
 
 async def audit_after(url: str, acked: dict[str, str]) -> tuple[str, list[str]]:
@@ -367,15 +427,23 @@ async def audit_after(url: str, acked: dict[str, str]) -> tuple[str, list[str]]:
         unsealed = -1
         for _ in range(120):
             async with engine.connect() as conn:
-                unsealed = int((await conn.execute(text(
-                    "SELECT count(*) FROM audit_events WHERE seq IS NULL"))).scalar_one())
+                unsealed = int(
+                    (await conn.execute(text("SELECT count(*) FROM audit_events WHERE seq IS NULL"))).scalar_one()
+                )
             if unsealed == 0:
                 break
             await asyncio.sleep(1)
         async with engine.connect() as conn:
-            events = dict((await conn.execute(text(
-                "SELECT target_id, count(*) FROM audit_events WHERE action = 'checkin.recorded' "
-                "AND seq IS NOT NULL GROUP BY target_id"))).all())
+            events = dict(
+                (
+                    await conn.execute(
+                        text(
+                            "SELECT target_id, count(*) FROM audit_events WHERE action = 'checkin.recorded' "
+                            "AND seq IS NOT NULL GROUP BY target_id"
+                        )
+                    )
+                ).all()
+            )
         settings = load_settings(database_url=url, secret_key=SECRET)
         async with make_sessionmaker(engine)() as session:
             report = await audit.verify_chain(session, keys=audit.keyring(settings))
@@ -383,15 +451,25 @@ async def audit_after(url: str, acked: dict[str, str]) -> tuple[str, list[str]]:
         await engine.dispose()
     without = [c for c in acked if c not in events]
     twice = [c for c, n in events.items() if n > 1]
-    chain = (f"intact ({report.checked} events)" if report.ok
-             else f"BROKEN at event {report.broken_seq}: {report.reason}")
-    line = (f"Audit, after the worker sealed: acknowledged check-ins without their sealed `checkin.recorded` "
-            f"event: {len(without)}; with two: {len(twice)}; events still unsealed: {unsealed}; chain {chain}.")
+    chain = (
+        f"intact ({report.checked} events)" if report.ok else f"BROKEN at event {report.broken_seq}: {report.reason}"
+    )
+    line = (
+        f"Audit, after the worker sealed: acknowledged check-ins without their sealed `checkin.recorded` "
+        f"event: {len(without)}; with two: {len(twice)}; events still unsealed: {unsealed}; chain {chain}."
+    )
     return line, without
 
 
-async def run(url: str, base: str, peers: int, seconds: float, restart_at: float | None,
-              pg_data: str | None = None, mail: Mail | None = None) -> str:
+async def run(
+    url: str,
+    base: str,
+    peers: int,
+    seconds: float,
+    restart_at: float | None,
+    pg_data: str | None = None,
+    mail: Mail | None = None,
+) -> str:
     stats = Stats()
     log: list[str] = []
     until = time.perf_counter() + seconds
@@ -414,8 +492,9 @@ async def run(url: str, base: str, peers: int, seconds: float, restart_at: float
         healthy = (await http.get("/health")).json()
     engine = create_engine(url)
     async with engine.connect() as conn:
-        per_checkin = dict((await conn.execute(text(
-            "SELECT checkin_id::text, count(*) FROM assessments GROUP BY checkin_id"))).all())
+        per_checkin = dict(
+            (await conn.execute(text("SELECT checkin_id::text, count(*) FROM assessments GROUP BY checkin_id"))).all()
+        )
     await engine.dispose()
     audit_line, _ = await audit_after(url, stats.acked)
     missing = [c for c in stats.acked if c not in per_checkin]
@@ -445,8 +524,15 @@ async def run(url: str, base: str, peers: int, seconds: float, restart_at: float
 
 
 class Mail:
-    def __init__(self, sink: Sink, workers: Workers, rate: float, kill_at: float | None, outage_at: float | None,
-                 outage_seconds: float) -> None:
+    def __init__(
+        self,
+        sink: Sink,
+        workers: Workers,
+        rate: float,
+        kill_at: float | None,
+        outage_at: float | None,
+        outage_seconds: float,
+    ) -> None:
         self.sink, self.workers, self.rate = sink, workers, rate
         self.kill_at, self.outage_at, self.outage_seconds = kill_at, outage_at, outage_seconds
 
@@ -469,20 +555,46 @@ def main() -> None:
         port = free_port()
         env = bench_env(url)
         env["PYTHONPATH"] = str(Path(__file__).parent) + os.pathsep + env.get("PYTHONPATH", "")
-        proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "load_app:create", "--host",
-                                 "127.0.0.1", "--port", str(port), "--workers", "2", "--no-access-log",
-                                 "--log-level", "warning"], env=env, cwd=Path(__file__).parent)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "load_app:create",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "2",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            cwd=Path(__file__).parent,
+        )
         base = f"http://127.0.0.1:{port}"
-        wenv = dict(env, TRIM_WORKER_POLL_SECONDS="1",
-                    TRIM_AUDIT_ANCHOR_FILE=str(Path(tempfile.mkdtemp(prefix="trim-load-")) / "anchors.jsonl"))
+        wenv = dict(
+            env,
+            TRIM_WORKER_POLL_SECONDS="1",
+            TRIM_AUDIT_ANCHOR_FILE=str(Path(tempfile.mkdtemp(prefix="trim-load-")) / "anchors.jsonl"),
+        )
         mail: Mail | None = None
         if args.mail:
             sink = Sink(free_port())
             sink.start()
             wenv["TRIM_SMTP_URL"] = f"smtp://127.0.0.1:{sink.port}?timeout=5"
             wenv["TRIM_MAIL_RETRY_BASE_SECONDS"] = "2"
-            mail = Mail(sink, Workers(wenv, 2), args.mail_rate, args.kill_worker_at, args.mail_outage_at,
-                        args.mail_outage_seconds)
+            mail = Mail(
+                sink,
+                Workers(wenv, 2),
+                args.mail_rate,
+                args.kill_worker_at,
+                args.mail_outage_at,
+                args.mail_outage_seconds,
+            )
         else:
             workers = Workers(wenv, 1)
         try:
@@ -501,19 +613,27 @@ def main() -> None:
                 mail.sink.stop()
             else:
                 workers.stop()
-    command = f"uv run python bench/load.py --seconds {args.seconds:.0f} --peers {args.peers}" + (
-        f" --restart-at {args.restart_at:.0f}" if args.restart_at else "") + (
-        f" --pg-data {args.pg_data}" if args.pg_data else "") + (
-        f" --mail --mail-rate {args.mail_rate:g}" if args.mail else "") + (
-        f" --kill-worker-at {args.kill_worker_at:.0f}" if args.kill_worker_at is not None else "") + (
-        f" --mail-outage-at {args.mail_outage_at:.0f} --mail-outage-seconds {args.mail_outage_seconds:.0f}"
-        if args.mail_outage_at is not None else "")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).parent).stdout.strip()
+    command = (
+        f"uv run python bench/load.py --seconds {args.seconds:.0f} --peers {args.peers}"
+        + (f" --restart-at {args.restart_at:.0f}" if args.restart_at else "")
+        + (f" --pg-data {args.pg_data}" if args.pg_data else "")
+        + (f" --mail --mail-rate {args.mail_rate:g}" if args.mail else "")
+        + (f" --kill-worker-at {args.kill_worker_at:.0f}" if args.kill_worker_at is not None else "")
+        + (
+            f" --mail-outage-at {args.mail_outage_at:.0f} --mail-outage-seconds {args.mail_outage_seconds:.0f}"
+            if args.mail_outage_at is not None
+            else ""
+        )
+    )
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
+    ).stdout.strip()
     report = Path(__file__).parent / "results" / args.report
-    report.write_text(f"# Load{' and faults' if args.restart_at else ''}\n\nMachine: {machine()}\n\n"
-                      f"Command: `{command} --report {args.report}` (commit {commit}; load average at the end "
-                      f"{os.getloadavg()[0]:.2f})\n\n{result}\n")
+    report.write_text(
+        f"# Load{' and faults' if args.restart_at else ''}\n\nMachine: {machine()}\n\n"
+        f"Command: `{command} --report {args.report}` (commit {commit}; load average at the end "
+        f"{os.getloadavg()[0]:.2f})\n\n{result}\n"
+    )
     print(report.read_text())
 
 

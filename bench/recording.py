@@ -94,8 +94,19 @@ def run_wrk(
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
         lua = f.name
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s",
-               "-s", lua, url, *(["--", *args] if args else [])]
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "--timeout",
+        "10s",
+        "-s",
+        lua,
+        url,
+        *(["--", *args] if args else []),
+    ]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     os.unlink(lua)
 
@@ -109,9 +120,15 @@ def run_wrk(
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket = re.search(r"Socket errors: (.*)", out)
-    return {"p50": ms("50"), "p90": ms("90"), "p99": ms("99"), "requests": requests,
-            "non2xx": int(non2xx.group(1)) if non2xx else 0, "socket_errors": socket.group(1) if socket else "none",
-            "raw": out}
+    return {
+        "p50": ms("50"),
+        "p90": ms("90"),
+        "p99": ms("99"),
+        "requests": requests,
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": socket.group(1) if socket else "none",
+        "raw": out,
+    }
 
 
 async def scalar(url: str, sql: str) -> int:
@@ -141,16 +158,22 @@ async def request_lines(url: str, sessions: dict[str, tuple[str, str]], path: Pa
     engine = create_engine(url, pool_size=1)
     try:
         async with engine.connect() as conn:
-            rows = (await conn.execute(text(
-                "SELECT c.id::text, c.kind, p.email FROM checkins c JOIN people p ON p.id = c.peer_id "
-                "WHERE c.outcome IS NULL ORDER BY c.due_at, c.id"))).all()
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT c.id::text, c.kind, p.email FROM checkins c JOIN people p ON p.id = c.peer_id "
+                        "WHERE c.outcome IS NULL ORDER BY c.due_at, c.id"
+                    )
+                )
+            ).all()
     finally:
         await engine.dispose()
     with path.open("w") as out:
         for checkin_id, kind, email in rows:
             cookie, csrf = sessions[email]
-            body = json.dumps({"outcome": "completed", "answers": ANSWERS[kind], "safety_concern": False},
-                              separators=(",", ":"))
+            body = json.dumps(
+                {"outcome": "completed", "answers": ANSWERS[kind], "safety_concern": False}, separators=(",", ":")
+            )
             out.write(f"/api/checkins/{checkin_id}/record\t{cookie}\t{csrf}\t{uuid.uuid4()}\t{body}\n")
     return len(rows)
 
@@ -160,14 +183,36 @@ def floor_phase(url: str, *, seconds: int, connections: int, threads: int) -> di
     asyncio.run(_exec(url, engine_sql))
     port = free_port()
     env = dict(os.environ, FLOOR_DSN=url.replace("postgresql+asyncpg://", "postgresql://"))
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "floor_app:app", "--host", "127.0.0.1", "--port",
-                             str(port), "--workers", "2", "--no-access-log", "--log-level", "warning"],
-                            env=env, cwd=HERE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "floor_app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=HERE,
+    )
     try:
         wait_healthy(f"http://127.0.0.1:{port}", proc, "/")
         load = load_average()
-        result = run_wrk(f"http://127.0.0.1:{port}/insert", FLOOR_LUA, seconds=seconds, connections=connections,
-                         threads=threads, args=[])
+        result = run_wrk(
+            f"http://127.0.0.1:{port}/insert",
+            FLOOR_LUA,
+            seconds=seconds,
+            connections=connections,
+            threads=threads,
+            args=[],
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=15)
@@ -191,10 +236,14 @@ def trim_phase(url: str, *, seconds: int, connections: int, threads: int, peers:
     env["TRIM_WORKER_POLL_SECONDS"] = "1"
     anchors = Path(tempfile.mkdtemp(prefix="trim-bench-anchors-")) / "audit-anchors.jsonl"
     env["TRIM_AUDIT_ANCHOR_FILE"] = str(anchors)
-    app = subprocess.Popen([sys.executable, "-m", "trim.cli", "run", "--host", "127.0.0.1", "--port", str(port),
-                            "--workers", "2"], env=env, stdout=subprocess.DEVNULL)
-    worker = subprocess.Popen([sys.executable, "-m", "trim.cli", "worker"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    app = subprocess.Popen(
+        [sys.executable, "-m", "trim.cli", "run", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "trim.cli", "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     base = f"http://127.0.0.1:{port}"
     lines = Path(tempfile.mkdtemp(prefix="trim-bench-")) / "requests.tsv"
     try:
@@ -204,8 +253,14 @@ def trim_phase(url: str, *, seconds: int, connections: int, threads: int, peers:
         recorded_sql = "SELECT count(*) FROM checkins WHERE outcome IS NOT NULL"
         before = asyncio.run(scalar(url, recorded_sql))
         load = load_average()
-        result = run_wrk(f"{base}/", RECORD_LUA, seconds=seconds, connections=connections, threads=threads,
-                         args=[str(lines), str(threads)])
+        result = run_wrk(
+            f"{base}/",
+            RECORD_LUA,
+            seconds=seconds,
+            connections=connections,
+            threads=threads,
+            args=[str(lines), str(threads)],
+        )
         # Counted when wrk stops: requests still in flight then land later and are not counted.
         recorded = asyncio.run(scalar(url, recorded_sql)) - before
         # The worker keeps sealing; give it a moment to catch up, then check the chain.
@@ -215,18 +270,32 @@ def trim_phase(url: str, *, seconds: int, connections: int, threads: int, peers:
             if unsealed == 0:
                 break
             time.sleep(1)
-        sealed_for_records = asyncio.run(scalar(url, (
-            "SELECT count(DISTINCT a.checkin_id) FROM assessments a JOIN audit_events e "
-            "ON e.action = 'checkin.recorded' AND e.target_id = a.checkin_id::text AND e.seq IS NOT NULL")))
+        sealed_for_records = asyncio.run(
+            scalar(
+                url,
+                (
+                    "SELECT count(DISTINCT a.checkin_id) FROM assessments a JOIN audit_events e "
+                    "ON e.action = 'checkin.recorded' AND e.target_id = a.checkin_id::text AND e.seq IS NOT NULL"
+                ),
+            )
+        )
         report = asyncio.run(verify(url, env))
     finally:
         for proc in (app, worker):
             proc.terminate()
         for proc in (app, worker):
             proc.wait(timeout=20)
-    result.update({"rows": recorded, "available": available, "load": load, "unsealed_after": unsealed,
-                   "sealed_for_records": sealed_for_records, "chain": report,
-                   "anchors": len(anchors.read_text().splitlines()) if anchors.exists() else 0})
+    result.update(
+        {
+            "rows": recorded,
+            "available": available,
+            "load": load,
+            "unsealed_after": unsealed,
+            "sealed_for_records": sealed_for_records,
+            "chain": report,
+            "anchors": len(anchors.read_text().splitlines()) if anchors.exists() else 0,
+        }
+    )
     return result
 
 
@@ -238,8 +307,9 @@ async def verify(url: str, env: dict[str, str]) -> str:
             report = await audit.verify_chain(session, keys=audit.keyring(settings))
     finally:
         await engine.dispose()
-    return (f"intact, {report.checked} events" if report.ok
-            else f"BROKEN at {report.broken_seq}: {report.reason}") + f", {report.unsealed} unsealed"
+    return (
+        f"intact, {report.checked} events" if report.ok else f"BROKEN at {report.broken_seq}: {report.reason}"
+    ) + f", {report.unsealed} unsealed"
 
 
 def main() -> None:
@@ -254,19 +324,23 @@ def main() -> None:
     args = parser.parse_args()
     if load_average() >= MAX_LOAD and not args.force:
         sys.exit(f"load average {load_average():.2f} >= {MAX_LOAD}: others are using the machine; try later")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=HERE).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
+    ).stdout.strip()
     started_load = load_average()
     with bench_database("trim_bench_recording") as url:
         asyncio.run(seed(url, args.peers, per_peer=args.per_peer))
         floor = floor_phase(url, seconds=args.seconds, connections=args.connections, threads=args.threads)
-        trim = trim_phase(url, seconds=args.seconds, connections=args.connections, threads=args.threads,
-                          peers=args.peers)
+        trim = trim_phase(
+            url, seconds=args.seconds, connections=args.connections, threads=args.threads, peers=args.peers
+        )
     floor_rate = int(floor["rows"]) / args.seconds  # type: ignore[call-overload]
     trim_rate = int(trim["rows"]) / args.seconds  # type: ignore[call-overload]
     ratio = trim_rate / floor_rate if floor_rate else float("nan")
-    command = (f"uv run python bench/recording.py --seconds {args.seconds} --connections {args.connections} "
-               f"--threads {args.threads} --peers {args.peers} --per-peer {args.per_peer}")
+    command = (
+        f"uv run python bench/recording.py --seconds {args.seconds} --connections {args.connections} "
+        f"--threads {args.threads} --peers {args.peers} --per-peer {args.per_peer}"
+    )
     lines = [
         "# Recording check-ins against the floor",
         "",

@@ -36,14 +36,19 @@ async def seed(url: str, clients: int) -> None:
         stations = [await accounts.create_station(session, actor=SYSTEM, name=f"S{i}") for i in range(4)]
         for i in range(clients + 10):
             roles = ["responder", "peer"] if i >= clients else ["responder"]
-            await accounts.create_person(session, actor=SYSTEM, password_hash=hashed, data=accounts.PersonInput(
-                f"R{i}", f"Person {i}", f"r{i}@bench.example", stations[i % 4].id, roles))
+            await accounts.create_person(
+                session,
+                actor=SYSTEM,
+                password_hash=hashed,
+                data=accounts.PersonInput(f"R{i}", f"Person {i}", f"r{i}@bench.example", stations[i % 4].id, roles),
+            )
         await session.commit()
     await engine.dispose()
 
 
-async def client_loop(base: str, index: int, until: float, latencies: list[float], acked: list[str],
-                      errors: list[str]) -> None:
+async def client_loop(
+    base: str, index: int, until: float, latencies: list[float], acked: list[str], errors: list[str]
+) -> None:
     async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         r = await http.post("/api/session", json={"email": f"r{index}@bench.example", "password": PASSWORD})
         r.raise_for_status()
@@ -51,9 +56,16 @@ async def client_loop(base: str, index: int, until: float, latencies: list[float
         while time.perf_counter() < until:
             start = time.perf_counter()
             try:
-                r = await http.post("/api/requests", json={"urgency": "this_week", "contact_method": "phone",
-                                                           "contact": "0770 900000", "message": "bench",
-                                                           "safety_concern": False})
+                r = await http.post(
+                    "/api/requests",
+                    json={
+                        "urgency": "this_week",
+                        "contact_method": "phone",
+                        "contact": "0770 900000",
+                        "message": "bench",
+                        "safety_concern": False,
+                    },
+                )
             except httpx.HTTPError as exc:
                 errors.append(type(exc).__name__)
                 continue

@@ -24,11 +24,18 @@ def free_port() -> int:
 
 def bench_env(url: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "TRIM_DATABASE_URL": url, "TRIM_SECRET_KEY": SECRET, "TRIM_ENCRYPTION_KEYS": f'["{KEY}"]',
-        "TRIM_COOKIE_SECURE": "false", "TRIM_MFA_REQUIRED_ROLES": "[]", "TRIM_LOG_LEVEL": "WARNING",
-        "TRIM_SIGNIN_MAX_FAILURES": "100000", "TRIM_ARGON2_PROFILE": "cheapest",
-    })
+    env.update(
+        {
+            "TRIM_DATABASE_URL": url,
+            "TRIM_SECRET_KEY": SECRET,
+            "TRIM_ENCRYPTION_KEYS": f'["{KEY}"]',
+            "TRIM_COOKIE_SECURE": "false",
+            "TRIM_MFA_REQUIRED_ROLES": "[]",
+            "TRIM_LOG_LEVEL": "WARNING",
+            "TRIM_SIGNIN_MAX_FAILURES": "100000",
+            "TRIM_ARGON2_PROFILE": "cheapest",
+        }
+    )
     return env
 
 
@@ -36,8 +43,21 @@ def bench_env(url: str) -> dict[str, str]:
 def server(url: str, *, workers: int = 2) -> Iterator[str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "trim.cli", "run", "--host", "127.0.0.1", "--port", str(port), "--workers",
-         str(workers)], env=bench_env(url), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "trim.cli",
+            "run",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        env=bench_env(url),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
     try:

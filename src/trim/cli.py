@@ -673,6 +673,34 @@ def report(
 
 
 @main.group()
+def dashboard() -> None:
+    """The lead's dashboard."""
+
+
+@dashboard.command("rebuild")
+@click.option("--from", "first", required=True, help="First local day, YYYY-MM-DD.")
+@click.option("--to", "last", required=True, help="Last local day, YYYY-MM-DD (included).")
+def dashboard_rebuild(first: str, last: str) -> None:
+    """Rebuild the dashboard's rollups of incidents on these days from the records."""
+    from datetime import date
+
+    from trim.dashboard import rollups
+
+    settings = _settings()
+    try:
+        start, end = date.fromisoformat(first), date.fromisoformat(last)
+    except ValueError:
+        raise click.BadParameter("Give dates as YYYY-MM-DD.") from None
+    if end < start:
+        raise click.BadParameter("--to must not be before --from.")
+
+    async def work(session: Any) -> int:
+        return await rollups.rebuild_range(session, first=start, last=end, settings=settings)
+
+    click.echo(f"{_in_session(settings, work)} incident(s) rebuilt from {start} to {end}")
+
+
+@main.group()
 def audit() -> None:
     """The audit log."""
 

@@ -254,6 +254,10 @@ class Settings(BaseSettings):
 
     # -- reporting and retention ----------------------------------------
     small_cell_k: int = Field(default=5, ge=2)
+    # People ids kept per dashboard rollup cell (dashboard.samples): counts below this are
+    # exact, above it proven "at least"; it must be at least small_cell_k, or the dashboard
+    # counts the check-in figures live. Changing it rebuilds the rollups on the next sweep.
+    dashboard_sample_size: int = Field(default=10, ge=2, le=100)
     # The board's report leaves the lead's desk: a larger k (design section 17).
     report_small_cell_k: int = Field(default=10, ge=2)
     retention_days: int = Field(default=6 * 365, ge=30)

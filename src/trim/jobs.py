@@ -10,6 +10,7 @@ from __future__ import annotations
 import trim.models  # noqa: F401 - every table registered before a sweep queries
 from trim import idempotency
 from trim.accounts import jobs as accounts_jobs
+from trim.dashboard import jobs as dashboard_jobs
 from trim.flags import jobs as flags_jobs
 from trim.followups import jobs as followups_jobs
 from trim.notifications import jobs as notifications_jobs
@@ -30,4 +31,5 @@ SWEEPS: tuple[RegisteredSweep, ...] = (
     *requests_jobs.SWEEPS,
     *peers_jobs.SWEEPS,
     *records_jobs.SWEEPS,
+    *dashboard_jobs.SWEEPS,
 )

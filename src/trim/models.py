@@ -3,6 +3,7 @@
 from trim import idempotency  # noqa: F401
 from trim.accounts import models as accounts_models  # noqa: F401
 from trim.assessments import models as assessments_models  # noqa: F401
+from trim.dashboard import models as dashboard_models  # noqa: F401
 from trim.db import metadata
 from trim.flags import models as flags_models  # noqa: F401
 from trim.followups import models as followups_models  # noqa: F401

@@ -102,14 +102,17 @@ async def expected(session: AsyncSession, *, filters: DashboardFilter, now: date
         cells[("people_exposed", (kind,), "exposures")] = Count(len(chosen), distinct)
         cells[("people_exposed", (kind,), "people")] = Count(distinct, distinct)
 
-    # Check-ins by interval and timeliness.
+    # Check-ins by interval and timeliness; missed as of the start of today (local time).
+    local_now = now.astimezone(zone)
+    start_of_today = datetime(local_now.year, local_now.month, local_now.day, tzinfo=zone).astimezone(UTC)
+
     def timeliness(c: CheckIn) -> str:
         if c.outcome == "completed":
             closes = c.due_at + settings.due_window
             return "on_time" if c.recorded_at is not None and c.recorded_at < closes else "late"
         if c.outcome in ("declined", "unreachable", "not_needed"):
             return c.outcome
-        if now >= c.due_at + settings.due_window + settings.missed_grace:
+        if start_of_today >= c.due_at + settings.due_window + settings.missed_grace:
             return "missed"
         return "pending"
 

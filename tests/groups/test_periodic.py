@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import text
 from sqlmodel import col, select
@@ -366,3 +367,23 @@ async def test_a_changed_cadence_sets_when_the_next_one_falls_due(
     assert (await _periodic_of(session, cast.responder.id))[-1].scheduled_for == scheduled_time(
         joined, 60, settings.zone
     )
+
+
+async def test_the_questions_of_a_periodic_checkin_say_there_is_no_single_incident(
+    client: Any, db: AsyncSession, session: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
+) -> None:
+    """The risk questions speak of "the incident"; a periodic check-in has none, so the person
+    answering themselves, and the peer asking, are told what to think of instead."""
+    from tests.cast import signed_in
+
+    await _control_room(db, cast, clock)
+    await _sweep(db, settings, clock)
+    [checkin] = await _periodic_of(session, cast.responder.id)
+    async with signed_in(client, cast.responder) as me:
+        own = (await me.get(f"/checkins/{checkin.id}/self")).text
+    assert "at your periodic check-in" in own
+    assert "think of the hardest things your work has put you through since your last check-in" in own
+    peer = cast.peer if checkin.peer_id == cast.peer.id else cast.other_peer
+    async with signed_in(client, peer) as theirs:
+        form = (await theirs.get(f"/checkins/{checkin.id}")).text
+    assert "ask about the hardest things their work has put them through since the last check-in" in form

@@ -287,6 +287,10 @@ class Dashboard:
     # What the figures were made from, for checking: raw counts, identities, statistics.
     ledger: Ledger
     stats: dict[tuple[str, str], Stat]
+    # The check-in figures come from rollups brought up to date at this time (None:
+    # counted live), and whether changes made since wait for the next refresh.
+    figures_as_of: datetime | None = None
+    changes_waiting: bool = False
 
     def figure(self, figure_id: str) -> Figure:
         return self.figures[figure_id]

@@ -290,6 +290,17 @@ def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
+def local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    """The UTC instant a local day starts."""
+    return _local_midnight(day, zone)
+
+
+def missed_as_of(now: datetime, zone: ZoneInfo) -> datetime:
+    """The moment the dashboard's "missed" is counted at: the start of today (local), so
+    that two requests on one day give the same figures however the clock moved between."""
+    return _local_midnight(now.astimezone(zone).date(), zone)
+
+
 def _first_of_month(year: int, month: int) -> date:
     while month < 1:
         year, month = year - 1, month + 12

@@ -129,6 +129,14 @@ class DashboardOut(BaseModel):
     months: list[str]
     intervals: list[str]
     generated_at: datetime
+    figures_as_of: datetime | None = Field(
+        default=None,
+        description="The check-in figures are from rollups up to date at this time (null: counted live).",
+    )
+    changes_waiting: bool = Field(
+        default=False, description="Changes made since `figures_as_of` wait for the next refresh (within a minute)."
+    )
+    missed_as_of: datetime = Field(description="Check-ins count as missed as of this time: the start of today.")
     source: Literal["primary", "replica"] = Field(
         default="primary",
         description="Where the figures were read: the primary database, or its read replica "
@@ -158,6 +166,9 @@ class DashboardOut(BaseModel):
             months=[m.label for m in dashboard.months],
             intervals=dashboard.intervals,
             generated_at=dashboard.generated_at,
+            figures_as_of=dashboard.figures_as_of,
+            changes_waiting=dashboard.changes_waiting,
+            missed_as_of=rules.missed_as_of(dashboard.generated_at, ZoneInfo(dashboard.timezone)),
             source=read_from.source,
             replica_as_of=read_from.as_of,
             figures=FiguresOut(**figures),

@@ -28,7 +28,7 @@ from trim.accounts.models import Person, PersonRole, Role
 from trim.assessments import instruments as catalogue
 from trim.assessments.models import Assessment
 from trim.config import Settings
-from trim.dashboard import queries, rules
+from trim.dashboard import queries, rollups, rules
 from trim.dashboard.figures import ALL, Cube, Dashboard, Ledger, Stat, cube_equations, cube_keys, figure_rows
 from trim.dashboard.queries import DashboardFilter, Dialect
 from trim.dashboard.rules import Count
@@ -102,7 +102,21 @@ async def dashboard(
     kinds = [filters.kind] if filters.kind else [kind.value for kind in IncidentKind]
     cohort = queries.incidents(filters, months)
 
-    twins = queries.Twins(await retention.live_twins(session, settings), sql)
+    pairs = await retention.live_twins(session, settings)
+    twins = queries.Twins(pairs, sql)
+    configured = [checkin_kind(d) for d in settings.scheduled_offsets_days]
+    # Timeliness and score bands from the rollups when they can answer exactly; else live.
+    rolled = await rollups.checkin_cubes(
+        session,
+        period=filters.period,
+        station_id=filters.station_id,
+        kind=filters.kind,
+        month_labels=month_labels,
+        configured=configured,
+        twins=pairs,
+        now=now,
+        settings=settings,
+    )
     first_plans, first_members = _from_exposures(cohort, filters, month_labels, kinds, sql, twins)
     planning_plans, planning_members = _from_planning(cohort, month_labels, sql, twins, settings=settings)
     first_plans += planning_plans
@@ -116,7 +130,9 @@ async def dashboard(
     for plan in planning_plans:
         if plan.tag in ("planning", "briefings"):
             plan.values = {dims: rows for dims, rows, _, _, _ in found[f"{plan.tag}_counted"]}
-    second_plans, second_members = _from_checkins(cohort, month_labels, sql, twins, now=now, settings=settings)
+    second_plans, second_members = _from_checkins(
+        cohort, month_labels, sql, twins, now=now, settings=settings, counted=rolled is None
+    )
     found.update(await queries.run(session, [*(m for plan in second_plans for m in plan.members()), *second_members]))
     # Totals whose people their cells did not settle: counted exactly, in one statement.
     plans = first_plans + second_plans
@@ -124,6 +140,9 @@ async def dashboard(
         plan.settle(found, k)
     found.update(await queries.run(session, [extra for plan in plans for _, extra in plan.unsettled]))
     cubes = {plan.tag: plan.fill(found) for plan in plans}
+    if rolled is not None:
+        cubes["checkin_timeliness"], cubes["score_bands"] = rolled
+    refreshed_at, waiting = await rollups.freshness(session) if rolled is not None else (None, False)
     intervals = [key[0] for key in cubes["checkin_timeliness"].cells if key[0] != ALL and key[1] == ALL]
     contact_stats, acceptance_stats = _other_cubes(cubes, found, intervals, month_labels)
     ledger = _ledger(cubes, intervals)
@@ -153,6 +172,8 @@ async def dashboard(
             **{("first_contact", g): stat for g, stat in contact_stats.items()},
             **{("requests", g): stat for g, stat in acceptance_stats.items()},
         },
+        figures_as_of=refreshed_at,
+        changes_waiting=waiting,
     )
 
 
@@ -333,40 +354,43 @@ def _from_checkins(
     *,
     now: datetime,
     settings: Settings,
+    counted: bool = True,
 ) -> tuple[list[queries.CubePlan], list[queries.Member]]:
-    """The second statement: the period's check-ins read once (timeliness, score
-    bands, first contact, peer caseloads)."""
+    """The second statement: the period's check-ins read once (first contact, peer
+    caseloads, and unless the rollups gave them (`counted` False) timeliness and score
+    bands)."""
     total: dict[str, Sequence[str] | None] = {ALL: None}
     window, grace = settings.due_window, settings.missed_grace
     outcome, due_at = col(CheckIn.outcome), col(CheckIn.due_at)
     elevated = catalogue.load()["trim_risk"].flag_band
+    as_of = rules.missed_as_of(now, settings.zone)
+    counting: list[ColumnElement[Any]] = [
+        col(CheckIn.kind).label("interval"),
+        case(
+            (and_(outcome == Outcome.completed, sql.before(col(CheckIn.recorded_at), due_at, window)), "on_time"),
+            (outcome == Outcome.completed, "late"),
+            (outcome.in_((Outcome.declined, Outcome.unreachable, Outcome.not_needed)), outcome),
+            (and_(outcome.is_(None), due_at <= as_of - window - grace), "missed"),
+            else_="pending",
+        ).label("timeliness"),
+        # Looked up for held check-ins only (a probe of a small index each), rather
+        # than joining every assessment ever recorded.
+        case(
+            (
+                outcome == Outcome.completed,
+                sa_select(case((col(Assessment.band) == elevated, "elevated"), else_="not_elevated"))
+                # "is_current" as the partial index says it, so the index serves it alone.
+                .where(col(Assessment.checkin_id) == col(CheckIn.id), col(Assessment.is_current))
+                .limit(1)
+                .scalar_subquery(),
+            ),
+            else_=None,
+        ).label("band"),
+    ]
     checkins = queries.materialized(
         twins.join(
             sa_select(
-                col(CheckIn.kind).label("interval"),
-                case(
-                    (
-                        and_(outcome == Outcome.completed, sql.before(col(CheckIn.recorded_at), due_at, window)),
-                        "on_time",
-                    ),
-                    (outcome == Outcome.completed, "late"),
-                    (outcome.in_((Outcome.declined, Outcome.unreachable, Outcome.not_needed)), outcome),
-                    (and_(outcome.is_(None), due_at <= now - window - grace), "missed"),
-                    else_="pending",
-                ).label("timeliness"),
-                # Looked up for held check-ins only (a probe of a small index each), rather
-                # than joining every assessment ever recorded.
-                case(
-                    (
-                        outcome == Outcome.completed,
-                        sa_select(case((col(Assessment.band) == elevated, "elevated"), else_="not_elevated"))
-                        # "is_current" as the partial index says it, so the index serves it alone.
-                        .where(col(Assessment.checkin_id) == col(CheckIn.id), col(Assessment.is_current))
-                        .limit(1)
-                        .scalar_subquery(),
-                    ),
-                    else_=None,
-                ).label("band"),
+                *(counting if counted else []),
                 twins.person(col(CheckIn.person_id)),
                 col(CheckIn.exposure_id).label("exposure_id"),
                 col(CheckIn.peer_id).label("peer_id"),
@@ -381,19 +405,22 @@ def _from_checkins(
         ),
         "scoped_checkins",
     )
-    configured = [checkin_kind(d) for d in settings.scheduled_offsets_days]
-    timed = queries.CubePlan(
-        "checkin_timeliness", checkins, ("interval", "timeliness"), (configured, rules.TIMELINESS), (total, total)
-    )
-    # Intervals are those with check-ins (and the configured ones): settled below, then shared.
-    bands = queries.CubePlan(
-        "score_bands",
-        checkins,
-        ("interval", "month", "band"),
-        (configured, month_labels, ("elevated", "not_elevated")),
-        ({}, total, total),
-        where=(checkins.c.band.is_not(None),),
-    )
+    plans: list[queries.CubePlan] = []
+    if counted:
+        configured = [checkin_kind(d) for d in settings.scheduled_offsets_days]
+        timed = queries.CubePlan(
+            "checkin_timeliness", checkins, ("interval", "timeliness"), (configured, rules.TIMELINESS), (total, total)
+        )
+        # Intervals are those with check-ins (and the configured ones): settled below, then shared.
+        bands = queries.CubePlan(
+            "score_bands",
+            checkins,
+            ("interval", "month", "band"),
+            (configured, month_labels, ("elevated", "not_elevated")),
+            ({}, total, total),
+            where=(checkins.c.band.is_not(None),),
+        )
+        plans = [timed, bands]
 
     # First contact: each exposure's first check-in held or declined, or a request
     # accepted after the incident; exposures removed in error are left out. From the
@@ -479,7 +506,7 @@ def _from_checkins(
         queries.member("peer_caseloads", [band_of], func.count(), func.count(), from_=loads).group_by(band_of),
     )
 
-    return [timed, bands], [contact, caseload_counts]
+    return plans, [contact, caseload_counts]
 
 
 def _other_cubes(

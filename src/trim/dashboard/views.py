@@ -612,6 +612,8 @@ def page_view(dashboard: Dashboard, *, stations: Mapping[uuid.UUID, str]) -> dic
         "station": stations.get(uuid.UUID(dashboard.station_id)) if dashboard.station_id else None,
         "kind": KIND_LABELS.get(dashboard.kind) if dashboard.kind else None,
         "timezone": dashboard.timezone,
+        "figures_as_of": dashboard.figures_as_of,
+        "changes_waiting": dashboard.changes_waiting,
     }
 
 

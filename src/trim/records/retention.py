@@ -447,6 +447,10 @@ PERSONAL_DATA: dict[str, Kept] = {
         CASE + "the person becomes a stand-in, the reason for the outcome goes; a periodic check-in (no "
         "incident) the same, on its own, once recorded before the cutoff"
     ),
+    # The purge's update of checkins marks the incident (a trigger); the rollup sweep
+    # then rebuilds it from the de-identified check-ins, so a purged case stays counted.
+    "dashboard_checkin_cells": Kept(CASE + "rebuilt from the check-ins: a sample of person ids becomes stand-ins"),
+    "dashboard_checkin_rollups": Kept(CASE + "rebuilt from the cells above, so their stand-ins too"),
     "assessments": Kept(
         CASE + "the person becomes a stand-in; notes, reasons and correction reasons go. Notes go earlier, "
         "TRIM_ANSWER_RETENTION_DAYS after the exposure closed (keep_less)",
@@ -528,6 +532,8 @@ NO_PERSONAL_DATA: dict[str, str] = {
     "instrument_snapshots": "the wording of each questionnaire version",
     "api_tokens": "integrations, by name; the secret only hashed",
     "sweep_marks": "how far each worker sweep has got",
+    "dashboard_rollup_marks": "incidents whose dashboard rollups wait to be rebuilt (ids only)",
+    "dashboard_rollup_state": "when the dashboard rollups were last up to date",
     "checkin_reminders": "that a reminder went for a check-in (ids and a stage, no person)",
     "feedback_answers": "anonymous feedback: three answers, where given and the day; nothing points to a person",
     "feedback_receipts": "a keyed hash per request or exposure answered; no person, no answers, no date",

@@ -1,0 +1,80 @@
+"""The dashboard's rollups: the check-in figures counted ahead, per incident and per day
+and month, with a bounded sample of the people behind each count (dashboard.samples).
+
+Rows hold no names, answers or notes: counts, labels, and person ids (a purged case's
+are its stand-in's, as in the check-ins they were counted from).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import Index
+from sqlmodel import Field, SQLModel
+
+from trim.db import new_id
+
+
+class CheckinCell(SQLModel, table=True):
+    """Check-ins of one incident with one interval, category and band (and, for open
+    ones, the day they count as missed from): the finest rollup, rebuilt per incident."""
+
+    __tablename__ = "dashboard_checkin_cells"
+    __table_args__ = (
+        Index("ix_dashboard_checkin_cells_incident_id", "incident_id"),
+        Index("ix_dashboard_checkin_cells_day", "day"),
+        Index("ix_dashboard_checkin_cells_station_id_day", "station_id", "day"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    incident_id: uuid.UUID
+    day: date  # the incident's local day (organisation's zone)
+    station_id: uuid.UUID | None = None
+    kind: str = Field(max_length=40)
+    interval: str = Field(max_length=40)
+    category: str = Field(max_length=20)  # on_time, late, declined, unreachable, not_needed, open
+    band: str = Field(default="", max_length=20)  # elevated / not_elevated for held ones with a score
+    missed_from: date | None = None  # open ones: the first local day they count as missed
+    checkins: int
+    sample: str  # dashboard.samples: the smallest person ids, comma separated
+
+
+class CheckinRollup(SQLModel, table=True):
+    """The same cells summed over every station, for a whole day or a whole month
+    (`grain`), so a year with no station filter is a few thousand rows."""
+
+    __tablename__ = "dashboard_checkin_rollups"
+    __table_args__ = (Index("ix_dashboard_checkin_rollups_grain_start", "grain", "start"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    grain: str = Field(max_length=10)  # "day" or "month"
+    start: date  # the day, or the first of the month
+    kind: str = Field(max_length=40)
+    interval: str = Field(max_length=40)
+    category: str = Field(max_length=20)
+    band: str = Field(default="", max_length=20)
+    missed_from: date | None = None
+    checkins: int
+    sample: str
+
+
+class RollupMark(SQLModel, table=True):
+    """An incident whose check-in figures changed since its rollup was built. Written by
+    database triggers on the tables that move them (so every change path marks, bulk
+    updates included), in the change's own transaction; cleared by the rollup sweep."""
+
+    __tablename__ = "dashboard_rollup_marks"
+
+    incident_id: uuid.UUID = Field(primary_key=True)
+
+
+class RollupState(SQLModel, table=True):
+    """When the rollups were last brought up to date, and the settings they were built
+    with (rollups.built_with): rollups built otherwise are rebuilt, and not read."""
+
+    __tablename__ = "dashboard_rollup_state"
+
+    name: str = Field(primary_key=True, max_length=20)
+    refreshed_at: datetime | None = None
+    built_with: str = Field(default="", max_length=200)

@@ -1,0 +1,452 @@
+"""The check-in figures counted ahead (timeliness and score bands), so a year at national
+scale is a few thousand rollup rows rather than every check-in of the year.
+
+Three levels, all rebuilt from the check-ins themselves, never patched by difference:
+per incident (`CheckinCell`, also what a station filter reads), and summed over every
+station per day and per month (`CheckinRollup`). A change to a check-in, its current
+score or its incident marks the incident (a trigger in the change's own transaction,
+migration 0634); `refresh` rebuilds the marked incidents, then their days and months.
+It is idempotent (a rebuild from the same rows gives the same rows), one worker at a
+time holds the state row, and a mark made while it runs survives for the next round.
+
+"Missed" moves with the clock without a rescan: an open check-in is stored with the
+first local day it counts as missed (`missed_from`), and the dashboard counts it missed
+when that day has come. The figures are as of the start of today (rules.missed_as_of),
+so two requests on one day agree.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case, delete, insert, or_, select, true
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from trim.assessments import instruments as catalogue
+from trim.assessments.models import Assessment
+from trim.config import Settings
+from trim.dashboard import rules, samples
+from trim.dashboard.figures import ALL, Cube, cube_equations, cube_keys
+from trim.dashboard.models import CheckinCell, CheckinRollup, RollupMark, RollupState
+from trim.dashboard.queries import sort_key
+from trim.dashboard.rules import Count
+from trim.db import dialect_insert
+from trim.followups.models import CheckIn, Outcome
+from trim.incidents.models import Incident
+
+STATE = "checkins"
+BATCH = 500  # incidents rebuilt per statement
+ROUNDS = 40  # batches per sweep: a backlog is worked off over several sweeps
+HELD = ("on_time", "late")
+
+
+@dataclass(frozen=True)
+class CellKey:
+    day: date
+    station_id: uuid.UUID | None
+    kind: str
+    interval: str
+    category: str
+    band: str
+    missed_from: date | None
+
+
+def built_with(settings: Settings) -> str:
+    """What the stored cells depend on besides the records: the sample size, the zone
+    (days and months), the due window (on time or late), the grace (missed from) and the
+    band that counts as elevated. Rollups built with other values are rebuilt."""
+    elevated = catalogue.load()["trim_risk"].flag_band
+    return (
+        f"sample={settings.dashboard_sample_size};zone={settings.timezone};window={settings.due_window_days};"
+        f"grace={settings.missed_grace_days};elevated={elevated}"
+    )
+
+
+def category_of(outcome: str | None, recorded_at: datetime | None, due_at: datetime, window: timedelta) -> str:
+    """What a stored cell says of a check-in; "open" ones become missed or pending later."""
+    if outcome == Outcome.completed:
+        return "on_time" if recorded_at is not None and recorded_at < due_at + window else "late"
+    return outcome if outcome is not None else "open"
+
+
+def missed_from(due_at: datetime, settings: Settings) -> date:
+    """The first local day at whose start an open check-in is missed (due + window +
+    grace at or before that midnight)."""
+    zone = settings.zone
+    moment = due_at + settings.due_window + settings.missed_grace
+    day = moment.astimezone(zone).date()
+    return day if rules.local_midnight(day, zone) >= moment else day + timedelta(days=1)
+
+
+async def _run(session: AsyncSession, statement: Any, **kw: Any) -> Any:
+    """One statement of any shape (the rollups mix core selects, inserts and deletes)."""
+    return await session.exec(statement, **kw)
+
+
+# -- building -------------------------------------------------------------------------------------
+
+
+async def rebuild_incidents(session: AsyncSession, incident_ids: Sequence[uuid.UUID], *, settings: Settings) -> int:
+    """The rollups of these incidents from their check-ins, and of every day and month
+    they were or are in. Returns the cells written."""
+    size, zone, window = settings.dashboard_sample_size, settings.zone, settings.due_window
+    elevated = catalogue.load()["trim_risk"].flag_band
+    days: set[date] = set()
+    written = 0
+    for start in range(0, len(incident_ids), BATCH):
+        batch = list(incident_ids[start : start + BATCH])
+        old = select(col(CheckinCell.day)).where(col(CheckinCell.incident_id).in_(batch)).distinct()
+        days.update(row[0] for row in await _run(session, old))
+        await _run(session, delete(CheckinCell).where(col(CheckinCell.incident_id).in_(batch)))
+        # The current score's band, looked up for each check-in (NULL: no current score).
+        band = (
+            select(case((col(Assessment.band) == elevated, "elevated"), else_="not_elevated"))
+            .where(col(Assessment.checkin_id) == col(CheckIn.id), col(Assessment.is_current))
+            .limit(1)
+            .scalar_subquery()
+        )
+        rows = await _run(
+            session,
+            select(
+                col(CheckIn.incident_id),
+                col(Incident.occurred_at),
+                col(Incident.station_id),
+                col(Incident.kind),
+                col(CheckIn.kind),
+                col(CheckIn.outcome),
+                col(CheckIn.recorded_at),
+                col(CheckIn.due_at),
+                col(CheckIn.person_id),
+                band,
+            )
+            .join(Incident, col(Incident.id) == col(CheckIn.incident_id))
+            .where(
+                col(CheckIn.incident_id).in_(batch),
+                col(Incident.source) == "logged",
+                or_(col(CheckIn.outcome).is_(None), col(CheckIn.outcome) != Outcome.cancelled),
+            ),
+        )
+        cells: dict[tuple[uuid.UUID, CellKey], tuple[int, set[str]]] = {}
+        for incident_id, occurred_at, station_id, kind, interval, outcome, recorded_at, due_at, person, b in rows:
+            category = category_of(outcome, recorded_at, due_at, window)
+            score = b if category in HELD and b is not None else ""
+            key = CellKey(
+                occurred_at.astimezone(zone).date(),
+                station_id,
+                kind,
+                interval,
+                category,
+                score,
+                missed_from(due_at, settings) if category == "open" else None,
+            )
+            count, people = cells.get((incident_id, key), (0, set()))
+            people.add(person.hex)
+            cells[(incident_id, key)] = (count + 1, people)
+        values = [
+            {
+                "id": uuid.uuid4(),
+                "incident_id": incident_id,
+                **key.__dict__,
+                "checkins": count,
+                "sample": samples.sample_of(people, size),
+            }
+            for (incident_id, key), (count, people) in cells.items()
+        ]
+        if values:
+            await _run(session, insert(CheckinCell), params=values)
+        days.update(key.day for _, key in cells)
+        written += len(values)
+    await _rebuild_days(session, sorted(days), size=size)
+    return written
+
+
+def _summed(rows: Iterable[Any], size: int, month: date | None = None) -> dict[tuple[Any, ...], tuple[int, set[str]]]:
+    """(start, kind, interval, category, band, missed_from) -> check-ins and merged sample;
+    with `month`, every row counted under that month."""
+    out: dict[tuple[Any, ...], tuple[int, set[str]]] = {}
+    for start, kind, interval, category, band, missed, checkins, sample in rows:
+        key = (month or start, kind, interval, category, band, missed)
+        count, people = out.get(key, (0, set()))
+        out[key] = (count + checkins, samples.merge([people, samples.ids_of(sample)], size))
+    return out
+
+
+def _rollup_rows(grain: str, summed: Mapping[tuple[Any, ...], tuple[int, set[str]]], size: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": uuid.uuid4(),
+            "grain": grain,
+            "start": start,
+            "kind": kind,
+            "interval": interval,
+            "category": category,
+            "band": band,
+            "missed_from": missed,
+            "checkins": count,
+            "sample": samples.sample_of(people, size),
+        }
+        for (start, kind, interval, category, band, missed), (count, people) in summed.items()
+    ]
+
+
+async def _rebuild_days(session: AsyncSession, days: Sequence[date], *, size: int) -> None:
+    """Day rollups of these days from their cells, then month rollups of their months."""
+    for start in range(0, len(days), 100):
+        chunk = list(days[start : start + 100])
+        rows = await _run(
+            session,
+            select(
+                col(CheckinCell.day),
+                col(CheckinCell.kind),
+                col(CheckinCell.interval),
+                col(CheckinCell.category),
+                col(CheckinCell.band),
+                col(CheckinCell.missed_from),
+                col(CheckinCell.checkins),
+                col(CheckinCell.sample),
+            ).where(col(CheckinCell.day).in_(chunk)),
+        )
+        summed = _summed(rows, size)
+        await _run(
+            session,
+            delete(CheckinRollup).where(col(CheckinRollup.grain) == "day", col(CheckinRollup.start).in_(chunk)),
+        )
+        if summed:
+            await _run(session, insert(CheckinRollup), params=_rollup_rows("day", summed, size))
+    for first in sorted({day.replace(day=1) for day in days}):
+        following = (first + timedelta(days=32)).replace(day=1)
+        in_month = (col(CheckinRollup.start) >= first, col(CheckinRollup.start) < following)
+        rows = await _run(
+            session,
+            select(
+                col(CheckinRollup.start),
+                col(CheckinRollup.kind),
+                col(CheckinRollup.interval),
+                col(CheckinRollup.category),
+                col(CheckinRollup.band),
+                col(CheckinRollup.missed_from),
+                col(CheckinRollup.checkins),
+                col(CheckinRollup.sample),
+            ).where(col(CheckinRollup.grain) == "day", *in_month),
+        )
+        merged = _summed(rows, size, month=first)
+        await _run(session, delete(CheckinRollup).where(col(CheckinRollup.grain) == "month", *in_month))
+        if merged:
+            await _run(session, insert(CheckinRollup), params=_rollup_rows("month", merged, size))
+
+
+async def _claim_state(session: AsyncSession) -> RollupState | None:
+    """The state row, locked for this transaction; None while another worker holds it."""
+    await _run(session, dialect_insert(session, RollupState).values(name=STATE, built_with="").on_conflict_do_nothing())
+    found = await _run(
+        session, select(RollupState).where(col(RollupState.name) == STATE).with_for_update(skip_locked=True)
+    )
+    row = found.first()
+    return row[0] if row is not None else None
+
+
+async def refresh(session: AsyncSession, *, now: datetime, settings: Settings) -> int:
+    """Rebuild what the marks name (all of it when the settings it was built with changed); the
+    incidents rebuilt. Safe to run on several workers at once: one holds the state."""
+    state = await _claim_state(session)
+    if state is None:
+        return 0
+    if state.built_with != built_with(settings):
+        await _run(session, delete(CheckinCell))
+        await _run(session, delete(CheckinRollup))
+        await _run(
+            session,
+            dialect_insert(session, RollupMark)
+            .from_select(
+                ["incident_id"], select(col(Incident.id)).where(true())
+            )  # WHERE: SQLite parses ON CONFLICT then
+            .on_conflict_do_nothing(),
+        )
+        state.built_with = built_with(settings)
+    # Claimed in rounds, rebuilt together: each day and month touched is summed once.
+    claimed: list[uuid.UUID] = []
+    for _ in range(ROUNDS):
+        marked = [row[0] for row in await _run(session, select(col(RollupMark.incident_id)).limit(BATCH))]
+        if not marked:
+            state.refreshed_at = now
+            break
+        # A change committed after this delete marks again, for the next run.
+        await _run(session, delete(RollupMark).where(col(RollupMark.incident_id).in_(marked)))
+        claimed.extend(marked)
+    if claimed:
+        await rebuild_incidents(session, claimed, settings=settings)
+    done = len(claimed)
+    session.add(state)
+    await session.flush()
+    return done
+
+
+async def rebuild_range(session: AsyncSession, *, first: date, last: date, settings: Settings) -> int:
+    """`trim dashboard rebuild`: every incident of these local days (and whatever the
+    rollups hold for them) rebuilt from scratch."""
+    zone = settings.zone
+    start, end = rules.local_midnight(first, zone), rules.local_midnight(last + timedelta(days=1), zone)
+    in_range = select(col(Incident.id)).where(col(Incident.occurred_at) >= start, col(Incident.occurred_at) < end)
+    ids = {row[0] for row in await _run(session, in_range)}
+    ids.update(
+        row[0]
+        for row in await _run(
+            session,
+            select(col(CheckinCell.incident_id)).where(col(CheckinCell.day) >= first, col(CheckinCell.day) <= last),
+        )
+    )
+    await rebuild_incidents(session, sorted(ids), settings=settings)
+    await _rebuild_days(
+        session,
+        [first + timedelta(days=n) for n in range((last - first).days + 1)],
+        size=settings.dashboard_sample_size,
+    )
+    return len(ids)
+
+
+async def freshness(session: AsyncSession) -> tuple[datetime | None, bool]:
+    """When the rollups were last up to date, and whether changes are waiting."""
+    state = (await _run(session, select(RollupState).where(col(RollupState.name) == STATE))).first()
+    waiting = (await _run(session, select(col(RollupMark.incident_id)).limit(1))).first()
+    refreshed = state[0].refreshed_at if state is not None else None
+    return refreshed, waiting is not None
+
+
+# -- reading --------------------------------------------------------------------------------------
+
+
+async def checkin_cubes(
+    session: AsyncSession,
+    *,
+    period: rules.Period,
+    station_id: uuid.UUID | None,
+    kind: str | None,
+    month_labels: Sequence[str],
+    configured: Sequence[str],
+    twins: Mapping[uuid.UUID, uuid.UUID],
+    now: datetime,
+    settings: Settings,
+) -> tuple[Cube, Cube] | None:
+    """Check-in timeliness and score bands from the rollups; None when the rollups cannot
+    answer exactly (never built, a sample smaller than k, twins that leave a count open)."""
+    size, k, zone = settings.dashboard_sample_size, settings.small_cell_k, settings.zone
+    state = (await _run(session, select(RollupState).where(col(RollupState.name) == STATE))).first()
+    if state is None or state[0].built_with != built_with(settings) or state[0].refreshed_at is None or size < k:
+        return None
+    first, last = rules.period_days(period, zone)
+    as_of = now.astimezone(zone).date()
+    columns = ("kind", "interval", "category", "band", "missed_from", "checkins", "sample")
+    rows: list[tuple[Any, ...]] = []
+    if station_id is not None:
+        stmt = select(col(CheckinCell.day), *(col(getattr(CheckinCell, c)) for c in columns)).where(
+            col(CheckinCell.station_id) == station_id,
+            col(CheckinCell.day) >= first,
+            col(CheckinCell.day) <= last,
+        )
+        if kind is not None:
+            stmt = stmt.where(col(CheckinCell.kind) == kind)
+        rows.extend(await _run(session, stmt))
+    else:
+        whole, partial = _cover(first, last)
+        picks = [(col(CheckinRollup.grain) == "month") & col(CheckinRollup.start).in_(whole)] if whole else []
+        picks += [
+            (col(CheckinRollup.grain) == "day") & (col(CheckinRollup.start) >= a) & (col(CheckinRollup.start) <= b)
+            for a, b in partial
+        ]
+        stmt = select(col(CheckinRollup.start), *(col(getattr(CheckinRollup, c)) for c in columns)).where(or_(*picks))
+        if kind is not None:
+            stmt = stmt.where(col(CheckinRollup.kind) == kind)
+        rows.extend(await _run(session, stmt))
+
+    timed: dict[tuple[str, ...], tuple[int, set[str]]] = {}
+    banded: dict[tuple[str, ...], tuple[int, set[str]]] = {}
+    for day, _kind, interval, category, band, missed, checkins, sample in rows:
+        if category == "open":
+            category = "missed" if missed is not None and missed <= as_of else "pending"
+        _add(timed, (interval, category), checkins, sample)
+        if category in HELD and band:
+            _add(banded, (interval, f"{day.year:04d}-{day.month:02d}", band), checkins, sample)
+    twin_hex = {a.hex: b.hex for a, b in twins.items()}
+    total: dict[str, Sequence[str] | None] = {ALL: None}
+    timeliness = _cube(
+        ("interval", "timeliness"), timed, (configured, rules.TIMELINESS), (total, total), size, k, twin_hex
+    )
+    bands = _cube(
+        ("interval", "month", "band"),
+        banded,
+        (configured, month_labels, ("elevated", "not_elevated")),
+        ({}, total, total),
+        size,
+        k,
+        twin_hex,
+    )
+    if timeliness is None or bands is None:
+        return None
+    return timeliness, bands
+
+
+def _cover(first: date, last: date) -> tuple[list[date], list[tuple[date, date]]]:
+    """The whole months within [first, last] (their first days), and the days left over."""
+    whole: list[date] = []
+    partial: list[tuple[date, date]] = []
+    month = first.replace(day=1)
+    while month <= last:
+        following = (month + timedelta(days=32)).replace(day=1)
+        lo, hi = max(month, first), min(following - timedelta(days=1), last)
+        if lo == month and hi == following - timedelta(days=1):
+            whole.append(month)
+        elif partial and partial[-1][1] + timedelta(days=1) == lo:
+            partial[-1] = (partial[-1][0], hi)
+        else:
+            partial.append((lo, hi))
+        month = following
+    return whole, partial
+
+
+def _add(cells: dict[tuple[str, ...], tuple[int, set[str]]], key: tuple[str, ...], n: int, sample: str) -> None:
+    # Every id gathered; cut to the sample size once per cell, in _cube.
+    count, people = cells.get(key, (0, set()))
+    people.update(samples.ids_of(sample))
+    cells[key] = (count + n, people)
+
+
+def _cube(
+    dims: tuple[str, ...],
+    finest: Mapping[tuple[str, ...], tuple[int, set[str]]],
+    given: Sequence[Sequence[str]],
+    groups: Sequence[Mapping[str, Sequence[str] | None]],
+    size: int,
+    k: int,
+    twins: Mapping[str, str],
+) -> Cube | None:
+    """A cube with its totals, as queries.CubePlan makes it, from merged samples."""
+    domains = [
+        list(domain) + sorted({key[axis] for key in finest} - set(domain), key=sort_key)
+        for axis, domain in enumerate(given)
+    ]
+    resolved = [
+        {label: list(values) if values is not None else domain for label, values in group.items()}
+        for group, domain in zip(groups, domains, strict=True)
+    ]
+    keys, totals = cube_keys(domains, resolved)
+    cells: dict[tuple[str, ...], Count] = {}
+    people_of: dict[tuple[str, ...], set[str]] = {}
+    for key in keys:
+        count, gathered = finest.get(key, (0, set()))
+        ids = samples.merge([gathered], size)
+        people = samples.people(ids, size, k, twins)
+        if people is None:
+            return None
+        cells[key], people_of[key] = Count(count, people), ids
+    for key, parts in totals:
+        ids = samples.merge((people_of[p] for p in parts), size)
+        people = samples.people(ids, size, k, twins)
+        if people is None:
+            return None
+        cells[key] = Count(sum(cells[p].value for p in parts), people)
+    return Cube(dims, cells, cube_equations(domains, resolved))

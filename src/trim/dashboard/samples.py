@@ -1,0 +1,48 @@
+"""Distinct people in a rollup, exactly where suppression needs it.
+
+Each rollup cell keeps the `size` smallest ids of the people behind it (a bottom-k
+sample, ordered by the id's hex text). The smallest `size` of a union are among the
+smallest `size` of its parts, so samples merge exactly across days, stations and
+months. A merged sample with fewer than `size` ids is the whole set of people (an
+exact count); a full one proves "at least `size`", and with size >= k that is all the
+rule "fewer than k people is shown as <k" asks. Pure functions; no I/O.
+
+A person with a purged case and a live one is one person (records.retention.live_twins):
+ids are mapped to their twin before merging. Mapping can fold two ids of a full sample
+into one, so a full sample that maps to fewer than k ids proves nothing; `people` then
+answers None and the caller counts that cell from the check-ins themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+SEPARATOR = ","
+
+
+def sample_of(ids: Iterable[str], size: int) -> str:
+    """The stored form: the `size` smallest distinct ids, comma separated."""
+    return SEPARATOR.join(sorted(set(ids))[:size])
+
+
+def ids_of(sample: str) -> list[str]:
+    return sample.split(SEPARATOR) if sample else []
+
+
+def merge(samples: Iterable[Iterable[str]], size: int) -> set[str]:
+    """The sample of a union from the samples of its parts."""
+    merged: set[str] = set()
+    for ids in samples:
+        merged.update(ids)
+    return merged if len(merged) <= size else set(sorted(merged)[:size])
+
+
+def people(ids: set[str], size: int, k: int, twins: Mapping[str, str]) -> int | None:
+    """Distinct people behind a merged sample: exact below `size`; otherwise a number on
+    the same side of k as the exact one (at least k); None when twins leave it open."""
+    mapped = {twins.get(i, i) for i in ids} if twins else ids
+    if len(ids) < size:
+        return len(mapped)  # the whole set: exact, twins folded
+    if len(mapped) >= k:
+        return len(mapped)  # a lower bound, already k or more
+    return None

@@ -1,0 +1,343 @@
+"""The check-in figures from the rollups: equal to the brute-force recount after random
+changes in random orders (check-ins recorded and corrected, incidents moved and logged
+late, people removed, cases purged), suppressed exactly as counted live; kept current
+by the marks the changes leave and the sweep that clears them; on both databases."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlmodel import col, select
+
+from tests.cast import actor_for
+from tests.dashboard.brute import expected
+from tests.dashboard.checks import assert_nothing_derivable
+from tests.dashboard.seed import Programme, seed_programme
+from tests.helpers import answers_for
+from trim.accounts.models import Person
+from trim.assessments import service as assessments
+from trim.config import Settings
+from trim.dashboard import rollups, rules
+from trim.dashboard import service as dashboard
+from trim.dashboard.figures import suppress_by_component
+from trim.dashboard.models import CheckinCell, CheckinRollup, RollupMark
+from trim.db import AsyncSession
+from trim.followups.models import CheckIn
+from trim.incidents import service as incidents
+from trim.incidents.models import Exposure, Incident
+from trim.records import retention
+
+NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+CHECKIN_FIGURES = ("checkin_timeliness", "score_bands")
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    # k = 3 keeps a small organisation readable; a sample of 4 makes full samples common,
+    # so the "at least" side of the samples is exercised as much as the exact one.
+    return {"small_cell_k": 3, "dashboard_sample_size": 4}
+
+
+async def _figures(db: AsyncSession, settings: Settings, programme: Programme, now: datetime, **given: str) -> Any:
+    filters = await dashboard.read_filters(
+        db,
+        from_text=given.get("from_text"),
+        to_text=given.get("to_text"),
+        station_text=given.get("station_text"),
+        kind_text=given.get("kind_text"),
+        now=now,
+        settings=settings,
+    )
+    lead = actor_for(programme.lead, ["lead"])
+    return filters, await dashboard.dashboard(db, actor=lead, filters=filters, now=now, settings=settings)
+
+
+async def _assert_matches_recount(
+    db: AsyncSession, session: AsyncSession, settings: Settings, programme: Programme, *, now: datetime = NOW
+) -> int:
+    """Every figure of several filter choices equals the recount; the check-in figures
+    came from the rollups. Returns the check-in cells compared."""
+    choices: list[dict[str, str]] = [
+        {},
+        {"station_text": str(programme.stations[1].id)},
+        {"kind_text": "difficult_rescue"},
+        {"from_text": "2026-03-01", "to_text": "2026-08-31"},
+        {"from_text": "2025-06-15", "to_text": "2026-11-02", "station_text": str(programme.stations[0].id)},
+        {"from_text": "2025-09-10", "to_text": "2026-10-20"},
+    ]
+    compared = 0
+    for given in choices:
+        filters, figures = await _figures(db, settings, programme, now, **given)
+        assert figures.figures_as_of is not None, "the check-in figures were counted live"
+        truth = await expected(session, filters=filters, now=now, settings=settings)
+        got = figures.ledger.cells
+        assert set(got) == set(truth.cells), (given, set(got) ^ set(truth.cells))
+        for key, count in truth.cells.items():
+            assert got[key].value == count.value, (given, key, got[key], count)
+            assert rules.is_small(got[key], 3) == rules.is_small(count, 3), (given, key, got[key], count)
+            compared += key[0] in CHECKIN_FIGURES
+        same_order = {key: truth.cells[key] for key in got}
+        assert figures.ledger.shown == suppress_by_component(same_order, figures.ledger.equations, 3)
+        assert_nothing_derivable(figures, k=3)
+    return compared
+
+
+async def _refresh(db: AsyncSession, settings: Settings, now: datetime = NOW) -> int:
+    done = await rollups.refresh(db, now=now, settings=settings)
+    await db.commit()
+    return done
+
+
+async def _random_changes(db: AsyncSession, programme: Programme, settings: Settings, rng: random.Random) -> None:
+    """A few changes of every kind that moves a check-in figure, in a random order."""
+    lead = actor_for(programme.lead, ["lead"])
+    peers = {p.id: p for p in programme.peers}
+
+    async def record() -> None:
+        open_ones = list(
+            await db.exec(
+                select(CheckIn).where(col(CheckIn.outcome).is_(None), col(CheckIn.due_at) < NOW - timedelta(days=1))
+            )
+        )
+        open_ones = [c for c in open_ones if c.peer_id in peers and c.kind != "monitor"]
+        if not open_ones:
+            return
+        checkin = rng.choice(sorted(open_ones, key=lambda c: c.id))
+        outcome = rng.choice(["completed", "completed", "declined"])
+        await assessments.record_checkin(
+            db,
+            actor=actor_for(peers[checkin.peer_id], ["responder", "peer"]),
+            checkin_id=checkin.id,
+            submission=assessments.Submission(
+                outcome=outcome,
+                answers=answers_for(checkin.kind, risk_yes=rng.choice([0, 5]), tsq_yes=0)
+                if outcome == "completed"
+                else {},
+            ),
+            now=NOW - timedelta(hours=rng.uniform(1, 20)),
+            settings=settings,
+        )
+
+    async def correct() -> None:
+        held = list(await db.exec(select(CheckIn).where(col(CheckIn.outcome) == "completed")))
+        held = [c for c in held if c.peer_id in peers]
+        for checkin in rng.sample(sorted(held, key=lambda c: c.id), min(3, len(held))):
+            try:
+                await assessments.correct_checkin(
+                    db,
+                    actor=actor_for(peers[checkin.peer_id], ["responder", "peer"]),
+                    checkin_id=checkin.id,
+                    submission=assessments.Submission(
+                        outcome="completed", answers=answers_for(checkin.kind, risk_yes=rng.choice([0, 6]), tsq_yes=0)
+                    ),
+                    correction_reason="Wrong answers entered.",
+                    now=NOW - timedelta(minutes=5),
+                    settings=settings,
+                )
+                return
+            except Exception:  # recorded by another peer: try the next
+                await db.rollback()
+
+    async def move() -> None:
+        found = sorted(await db.exec(select(Incident).where(col(Incident.source) == "logged")), key=lambda i: i.id)
+        incident = rng.choice(found)
+        await incidents.change_incident(
+            db,
+            actor=lead,
+            incident_id=incident.id,
+            data=incidents.IncidentInput(
+                occurred_at=incident.occurred_at - timedelta(days=rng.randint(1, 60), hours=rng.randint(0, 23)),
+                kind=rng.choice(["difficult_rescue", "suicide", incident.kind]),
+                station_id=rng.choice(programme.stations).id,
+                summary=incident.summary or "Moved.",
+            ),
+            now=NOW,
+            settings=settings,
+        )
+
+    async def late_log() -> None:
+        exposed = rng.sample(programme.responders, rng.randint(1, 4))
+        await incidents.log_incident(
+            db,
+            actor=lead,
+            data=incidents.IncidentInput(
+                occurred_at=NOW - timedelta(days=rng.randint(200, 400)),
+                kind="mass_casualty",
+                station_id=rng.choice(programme.stations).id,
+                summary="Logged late.",
+                exposures=[incidents.ExposureRef("direct", p.id) for p in exposed],
+            ),
+            now=NOW,
+            settings=settings,
+        )
+
+    async def remove() -> None:
+        live = sorted(await db.exec(select(Exposure).where(col(Exposure.removed_at).is_(None))), key=lambda e: e.id)
+        exposure = rng.choice(live)
+        await incidents.remove_exposure(
+            db, actor=lead, incident_id=exposure.incident_id, person_id=exposure.person_id, now=NOW
+        )
+
+    events = [record, record, record, correct, move, move, late_log, remove]
+    rng.shuffle(events)
+    for event in events:
+        await event()
+        await db.commit()
+
+
+@pytest.mark.parametrize("seed", [8405, 77])
+async def test_rollup_figures_match_a_recount_after_random_changes(
+    session: AsyncSession, db: AsyncSession, settings: Settings, seed: int
+) -> None:
+    rng = random.Random(seed)
+    programme = await seed_programme(db, rng=rng, settings=settings, now=NOW)
+    assert await _refresh(db, settings) > 0
+    assert await _assert_matches_recount(db, session, settings, programme) > 20
+    await _random_changes(db, programme, settings, rng)
+    assert list(await session.exec(select(RollupMark))), "the changes marked their incidents"
+    await _refresh(db, settings)
+    assert list(await session.exec(select(RollupMark))) == []
+    await _assert_matches_recount(db, session, settings, programme)
+    # Purge every closed case: still counted, as stand-ins (one person with a live case too).
+    report = await retention.purge(db, now=NOW + timedelta(days=settings.retention_days + 30), settings=settings)
+    await db.commit()
+    assert report.exposures > 0
+    await _refresh(db, settings)
+    cells = list(await session.exec(select(CheckinCell)))
+    stand_ins = {p.id.hex for p in await session.exec(select(Person).where(col(Person.is_pseudonym)))}
+    assert any(set(c.sample.split(",")) & stand_ins for c in cells), "the rollups hold the stand-ins"
+    await _assert_matches_recount(db, session, settings, programme)
+    await _random_changes(db, programme, settings, rng)
+    await _refresh(db, settings)
+    await _assert_matches_recount(db, session, settings, programme)
+
+
+async def test_rebuilding_a_range_from_scratch_gives_the_same_rollups(
+    session: AsyncSession, db: AsyncSession, settings: Settings
+) -> None:
+    programme = await seed_programme(db, rng=random.Random(5), settings=settings, now=NOW, incidents_count=15)
+    await _refresh(db, settings)
+    await _random_changes(db, programme, settings, random.Random(6))
+    await _refresh(db, settings)
+
+    async def contents() -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        cells = sorted(
+            (c.incident_id, c.day, c.interval, c.category, c.band, c.missed_from, c.checkins, c.sample)
+            for c in await session.exec(select(CheckinCell))
+        )
+        sums = sorted(
+            (r.grain, r.start, r.kind, r.interval, r.category, r.band, r.missed_from, r.checkins, r.sample)
+            for r in await session.exec(select(CheckinRollup))
+        )
+        return cells, sums
+
+    incremental = await contents()
+    await session.exec(CheckinCell.__table__.delete())  # type: ignore[attr-defined]
+    await session.exec(CheckinRollup.__table__.delete())  # type: ignore[attr-defined]
+    first, last = (NOW - timedelta(days=900)).date(), NOW.date()
+    assert await rollups.rebuild_range(db, first=first, last=last, settings=settings) > 0
+    await db.commit()
+    assert await contents() == incremental
+
+
+async def test_two_requests_seconds_apart_on_one_day_agree(
+    session: AsyncSession, db: AsyncSession, settings: Settings
+) -> None:
+    programme = await seed_programme(db, rng=random.Random(12), settings=settings, now=NOW, incidents_count=15)
+    # An open check-in whose grace period ends between the two requests.
+    checkin = (await db.exec(select(CheckIn).where(col(CheckIn.outcome).is_(None)).order_by(col(CheckIn.id)))).first()
+    assert checkin is not None
+    checkin.due_at = NOW + timedelta(seconds=2) - settings.due_window - settings.missed_grace
+    db.add(checkin)
+    await db.commit()
+    await _refresh(db, settings)
+    _, first = await _figures(db, settings, programme, NOW)
+    _, second = await _figures(db, settings, programme, NOW + timedelta(seconds=5))
+    assert first.ledger.shown == second.ledger.shown
+    assert first.ledger.cells == second.ledger.cells
+    # Tomorrow it is missed.
+    _, tomorrow = await _figures(db, settings, programme, NOW + timedelta(days=1))
+    missed = ("checkin_timeliness", (checkin.kind, "missed"), "checkins")
+    assert tomorrow.ledger.cells[missed].value == first.ledger.cells[missed].value + 1
+
+
+async def test_the_answer_says_how_fresh_it_is(session: AsyncSession, db: AsyncSession, settings: Settings) -> None:
+    programme = await seed_programme(db, rng=random.Random(3), settings=settings, now=NOW, incidents_count=8)
+    _, live = await _figures(db, settings, programme, NOW)
+    assert live.figures_as_of is None  # never built: counted live
+    await _refresh(db, settings, NOW - timedelta(minutes=1))
+    _, rolled = await _figures(db, settings, programme, NOW)
+    assert rolled.figures_as_of == NOW - timedelta(minutes=1) and not rolled.changes_waiting
+    # The same numbers, hidden alike (people may be bounds, on the same side of k).
+    assert {key: c.value for key, c in rolled.ledger.cells.items()} == {
+        key: c.value for key, c in live.ledger.cells.items()
+    }
+    assert rolled.ledger.shown == live.ledger.shown
+    incident = (await db.exec(select(Incident).order_by(col(Incident.id)))).first()
+    assert incident is not None
+    await incidents.change_incident(
+        db,
+        actor=actor_for(programme.lead, ["lead"]),
+        incident_id=incident.id,
+        data=incidents.IncidentInput(
+            occurred_at=incident.occurred_at - timedelta(days=3),
+            kind=incident.kind,
+            station_id=programme.stations[2].id,
+            summary="Moved.",
+        ),
+        now=NOW,
+        settings=settings,
+    )
+    await db.commit()
+    _, stale = await _figures(db, settings, programme, NOW)
+    assert stale.changes_waiting
+
+
+async def test_a_sample_smaller_than_k_falls_back_to_counting_live(
+    session: AsyncSession, db: AsyncSession, settings: Settings
+) -> None:
+    programme = await seed_programme(db, rng=random.Random(4), settings=settings, now=NOW, incidents_count=8)
+    await _refresh(db, settings)
+    _, rolled = await _figures(db, settings, programme, NOW)
+    small = settings.model_copy(update={"small_cell_k": 5})
+    _, live = await _figures(db, small, programme, NOW)
+    assert rolled.figures_as_of is not None and live.figures_as_of is None
+    assert {key: c.value for key, c in rolled.ledger.cells.items()} == {
+        key: c.value for key, c in live.ledger.cells.items()
+    }
+
+
+async def test_a_second_worker_at_the_same_moment_does_nothing(
+    session: AsyncSession, db: AsyncSession, settings: Settings
+) -> None:
+    if db.get_bind().dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer: a second worker waits for the first to commit")
+    programme = await seed_programme(db, rng=random.Random(9), settings=settings, now=NOW, incidents_count=6)
+    await _refresh(db, settings)
+    await _random_changes(db, programme, settings, random.Random(10))
+    assert await rollups.refresh(db, now=NOW, settings=settings) > 0  # the first worker, not yet committed
+    assert await rollups.refresh(session, now=NOW, settings=settings) == 0  # the state row is taken
+    await db.commit()
+    assert list(await session.exec(select(RollupMark))) == []
+    await _assert_matches_recount(db, session, settings, programme)
+
+
+async def test_rollups_built_with_other_settings_are_not_read_until_rebuilt(
+    session: AsyncSession, db: AsyncSession, settings: Settings
+) -> None:
+    programme = await seed_programme(db, rng=random.Random(21), settings=settings, now=NOW, incidents_count=8)
+    await _refresh(db, settings)
+    # A longer grace period moves "missed": the rollups built with the old one are not used.
+    longer = settings.model_copy(update={"missed_grace_days": settings.missed_grace_days + 20})
+    _, live = await _figures(db, longer, programme, NOW)
+    assert live.figures_as_of is None
+    await _refresh(db, longer)
+    _, rebuilt = await _figures(db, longer, programme, NOW)
+    assert rebuilt.figures_as_of is not None
+    assert {key: c.value for key, c in rebuilt.ledger.cells.items()} == {
+        key: c.value for key, c in live.ledger.cells.items()
+    }
+    assert rebuilt.ledger.shown == live.ledger.shown
