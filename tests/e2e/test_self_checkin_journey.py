@@ -1,16 +1,21 @@
 """A check-in the person answers themselves (design section 14), in a real browser: on a
 phone, the person opens "Check-ins for you", answers the questions in their own words and
 sees the thanks; their peer signs in, sees the answers and the band on the check-in's page
-(pre-filled in the form) and records the conversation.
+(pre-filled in the form) and records the conversation; the person's list then shows it done.
 
-The check-in it uses is set up in one place, `self_checkin`: today an incident's day-3
-check-in; a periodic check-in for a control-room dispatcher can take its place there.
-The journey makes its own person and peer, and retires the peer at the end."""
+The same journey runs on two check-ins, each set up in one function:
+- `self_checkin`: a firefighter's day-3 check-in after a rescue, with a peer of its own;
+- `periodic_self_checkin`: a control-room dispatcher's periodic check-in (no incident,
+  issue 21): the lead defines the "Control room" group and puts the dispatcher in it
+  (through the service: the lead has no groups page yet, only /api/groups), the periodic
+  sweep makes the check-in and the usual rules pick the peer.
+Each makes its own people, and undoes what it left at the end (`SelfCheckin.finish`)."""
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -23,10 +28,13 @@ from tests.e2e.harness import UI
 from tests.e2e.org import PASSWORD, Member
 from tests.e2e.story import Story
 from tests.e2e.test_peer_care_journeys import _close_case, _lead_actor, _new_person, _retire
+from trim.accounts.models import Person
 from trim.assessments import instruments as catalogue
 from trim.db import AsyncSession
+from trim.followups import periodic
 from trim.followups import service as followups
 from trim.followups.models import CheckIn
+from trim.groups import service as groups
 from trim.incidents import service as incidents
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -38,6 +46,19 @@ class SelfCheckin:
     peer: Member
     checkin_id: uuid.UUID
     kind: str
+    # What the person's list calls it ("Day 3 check-in", "Periodic check-in (Control room)").
+    title: str
+    # Undo what the setup left, so later journeys' assignments go to the story's peers.
+    finish: Callable[[], None]
+    # Added to each browser's name, so each setup's screenshots are its own; the README's
+    # copies (docs/screenshots) come from the first setup alone.
+    tag: str = ""
+
+    def who(self, name: str) -> str:
+        return f"{name} {self.tag}".strip()
+
+    def docs(self, name: str) -> str | None:
+        return None if self.tag else name
 
 
 def self_checkin(story: Story) -> SelfCheckin:
@@ -70,7 +91,69 @@ def self_checkin(story: Story) -> SelfCheckin:
         found = await session.exec(select(CheckIn.id).where(CheckIn.exposure_id == exposure_id, CheckIn.kind == "day3"))
         return found.one()
 
-    return SelfCheckin(person=person, peer=peer, checkin_id=live.run_db(arrange), kind="day3")
+    def finish() -> None:
+        _retire(story, peer)
+        _close_case(story, person)
+
+    return SelfCheckin(
+        person=person,
+        peer=peer,
+        checkin_id=live.run_db(arrange),
+        kind="day3",
+        title="Day 3 check-in",
+        finish=finish,
+    )
+
+
+CONTROL_ROOM = "Control room"
+
+
+def periodic_self_checkin(story: Story) -> SelfCheckin:
+    """The check-in the person will answer: a control-room dispatcher's periodic check-in.
+    The lead defines the group (every 180 days) with the dispatcher in it; the periodic sweep
+    makes their first check-in at once and the usual rules assign it. A peer of this
+    journey's own is free (nothing open), so the rules most likely pick them; whoever they
+    pick is the peer who signs in."""
+    stations = list(story.org.stations)
+    live = story.live
+    own_peer = _new_person(story, "Alex Marsden", ["responder", "peer"], stations[0])
+    person = _new_person(story, "Priya Lomax", ["responder"], stations[-1])
+
+    async def arrange(session: AsyncSession) -> tuple[uuid.UUID, uuid.UUID, Member]:
+        lead = _lead_actor(story)
+        group = await groups.define_group(session, actor=lead, name=CONTROL_ROOM, cadence_days=180, now=live.clock())
+        await groups.set_members(session, actor=lead, group_id=group.id, person_ids=[person.id], now=live.clock())
+        await periodic.sweep_periodic(session, now=live.clock(), settings=live.settings)
+        checkin = (
+            await session.exec(select(CheckIn).where(CheckIn.person_id == person.id, CheckIn.kind == "periodic"))
+        ).one()
+        assert checkin.incident_id is None and checkin.exposure_id is None
+        assert checkin.peer_id is not None, "the usual rules found no peer for the periodic check-in"
+        peer = await session.get(Person, checkin.peer_id)
+        assert peer is not None
+        return group.id, checkin.id, Member.of(peer)
+
+    group_id, checkin_id, peer = live.run_db(arrange)
+
+    def finish() -> None:
+        async def leave(session: AsyncSession) -> None:
+            await groups.set_members(
+                session, actor=_lead_actor(story), group_id=group_id, person_ids=[], now=live.clock()
+            )
+
+        live.run_db(leave)
+        _retire(story, own_peer)
+        _close_case(story, person)
+
+    return SelfCheckin(
+        person=person,
+        peer=peer,
+        checkin_id=checkin_id,
+        kind="periodic",
+        title=f"Periodic check-in ({CONTROL_ROOM})",
+        finish=finish,
+        tag="periodic",
+    )
 
 
 def answer_own(ui: UI, kind: str, yes: int) -> None:
@@ -84,25 +167,29 @@ def answer_own(ui: UI, kind: str, yes: int) -> None:
             group.get_by_text("Yes" if item.id in chosen else "No", exact=True).click()
 
 
-def test_a_person_answers_on_a_phone_and_their_peer_records_the_talk(browser_for: BrowserFor, story: Story) -> None:
-    setup = self_checkin(story)
+@pytest.mark.parametrize("arrange", [self_checkin, periodic_self_checkin], ids=["incident-day3", "periodic"])
+def test_a_person_answers_on_a_phone_and_their_peer_records_the_talk(
+    browser_for: BrowserFor, story: Story, arrange: Callable[[Story], SelfCheckin]
+) -> None:
+    setup = arrange(story)
     try:
         _journey(browser_for, setup)
     finally:
-        _retire(story, setup.peer)
-        _close_case(story, setup.person)
+        setup.finish()
 
 
 def _journey(browser_for: BrowserFor, setup: SelfCheckin) -> None:
-    with browser_for("person answers themselves", phone=True) as ui:
+    with browser_for(setup.who("person answers themselves"), phone=True) as ui:
         page = ui.page
         ui.sign_in(setup.person.email, PASSWORD)
         ui.menu("Check-ins for you")
+        listed = page.locator("ul.item-list > li").filter(has=page.locator(f'a[href="/checkins/{setup.checkin_id}"]'))
+        expect(listed.locator("strong")).to_have_text(setup.title)
         ui.check("check-ins for you, answer yourself")
-        page.locator(f'a[href="/checkins/{setup.checkin_id}/self"]').click()
+        listed.locator(f'a[href="/checkins/{setup.checkin_id}/self"]').click()
         expect(page.get_by_role("heading", level=1)).to_have_text("Answer the questions yourself")
         expect(page.locator("main")).to_contain_text("the programme lead (and whoever is on call) is told at once")
-        ui.check("the questions in my own words", docs="person-answers-themselves-phone")
+        ui.check("the questions in my own words", docs=setup.docs("person-answers-themselves-phone"))
         answer_own(ui, setup.kind, yes=4)
         # The crisis guidance, with numbers to tap, shows the moment "Yes" is chosen.
         safety = page.locator("fieldset#safety_concern")
@@ -121,16 +208,20 @@ def _journey(browser_for: BrowserFor, setup: SelfCheckin) -> None:
         expect(page.locator(f'a[href="/checkins/{setup.checkin_id}/self"]')).to_have_count(0)
         ui.check("check-ins for you, answered")
 
-    with browser_for("peer after self answers", phone=True) as ui:
+    with browser_for(setup.who("peer after self answers"), phone=True) as ui:
         page = ui.page
         ui.sign_in(setup.peer.email, PASSWORD)
         ui.menu("People I check in with")
+        theirs = page.locator(f'a[href="/checkins/{setup.checkin_id}"]')
+        expect(theirs).to_contain_text(setup.person.name)
+        expect(theirs.locator(".item-meta")).to_contain_text(setup.title)
         ui.check()
-        page.get_by_role("link", name=re.compile(re.escape(setup.person.name))).first.click()
+        theirs.click()
+        expect(page.get_by_role("heading", level=1)).to_contain_text(f"{setup.person.name}: {setup.title}")
         own = page.locator("section.own-answers")
         expect(own).to_contain_text(f"{setup.person.name} answered the questions themselves")
         expect(own).to_contain_text("Elevated")
-        ui.check("the person's own answers and band", docs="peer-sees-self-answers-phone")
+        ui.check("the person's own answers and band", docs=setup.docs("peer-sees-self-answers-phone"))
         page.get_by_label("Check-in held").check()
         # Their answers are already filled in: the peer goes through them and changes what the talk changes.
         first_now = next(i for i in catalogue.load()["trim_risk"].items if i.phase == "after")
@@ -141,3 +232,14 @@ def _journey(browser_for: BrowserFor, setup: SelfCheckin) -> None:
         expect(page.locator(".flash")).to_contain_text("Check-in recorded")
         expect(page.locator("main")).to_contain_text("Elevated")
         ui.check("recorded after self answers")
+
+    with browser_for(setup.who("person sees it done"), phone=True) as ui:
+        page = ui.page
+        ui.sign_in(setup.person.email, PASSWORD)
+        ui.menu("Check-ins for you")
+        listed = page.locator("ul.item-list > li").filter(has=page.locator(f'a[href="/checkins/{setup.checkin_id}"]'))
+        expect(listed.locator("strong")).to_have_text(setup.title)
+        expect(listed.locator(".badge")).to_have_text("completed")
+        expect(listed).to_contain_text(f"with {setup.peer.name}")
+        expect(listed.locator(f'a[href="/checkins/{setup.checkin_id}/self"]')).to_have_count(0)
+        ui.check("check-ins for you, completed")
