@@ -107,6 +107,8 @@ async def expected(session: AsyncSession, *, filters: DashboardFilter, now: date
     start_of_today = datetime(local_now.year, local_now.month, local_now.day, tzinfo=zone).astimezone(UTC)
 
     def timeliness(c: CheckIn) -> str:
+        if c.outcome == "completed" and c.self_completed:
+            return "answered_themselves"  # the person answered themselves and preferred not to talk
         if c.outcome == "completed":
             closes = c.due_at + settings.due_window
             return "on_time" if c.recorded_at is not None and c.recorded_at < closes else "late"
@@ -119,11 +121,36 @@ async def expected(session: AsyncSession, *, filters: DashboardFilter, now: date
     counted = [c for c in checkins if c.incident_id in cohort and c.outcome != "cancelled"]
     configured = [f"day{d}" for d in settings.scheduled_offsets_days]
     intervals = configured + sorted({c.kind for c in counted} - set(configured), key=_interval_order)
-    categories = ["on_time", "late", "missed", "declined", "unreachable", "not_needed", "pending"]
+    categories = [
+        "on_time",
+        "late",
+        "answered_themselves",
+        "missed",
+        "declined",
+        "unreachable",
+        "not_needed",
+        "pending",
+    ]
     for interval in [*intervals, ALL]:
         for category in [*categories, ALL]:
             chosen = [c for c in counted if interval in (ALL, c.kind) and category in (ALL, timeliness(c))]
             count("checkin_timeliness", (interval, category), "checkins", chosen, lambda c: who(c.person_id))
+
+    # Periodic check-ins: no incident; by the month due and the person's current station,
+    # none when a kind of incident is chosen.
+    periodic = [
+        c
+        for c in checkins
+        if c.kind == "periodic"
+        and c.outcome != "cancelled"
+        and start <= c.due_at < end
+        and (filters.station_id is None or people[c.person_id].station_id == filters.station_id)
+        and filters.kind is None
+    ]
+    for m in [*months, ALL]:
+        for category in [*categories, ALL]:
+            chosen = [c for c in periodic if m in (ALL, month(c.due_at)) and category in (ALL, timeliness(c))]
+            count("periodic_checkins", (m, category), "checkins", chosen, lambda c: who(c.person_id))
 
     # First contact.
     accepted_by_person: dict[uuid.UUID, list[datetime]] = {}

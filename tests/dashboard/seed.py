@@ -84,7 +84,41 @@ async def seed_programme(
     await _record_checkins(db, rng=rng, settings=settings, now=now, peers=peers)
     await _requests(db, rng=rng, now=now, people=responders + peers, peers=peers)
     await _referrals(db, rng=rng, now=now, lead=lead)
+    # Its own generator, so the tests' random changes after seeding are as they were.
+    await _periodic_and_self_answered(db, rng=random.Random(len(logged)), now=now, people=responders)
     return Programme(stations, responders, peers, lead)
+
+
+async def _periodic_and_self_answered(
+    db: AsyncSession, *, rng: random.Random, now: datetime, people: list[Person]
+) -> None:
+    """Periodic check-ins as the periodic sweep makes them (no exposure, no incident), and
+    some check-ins held as "answered themselves, preferred not to talk" (self_completed)."""
+    for person in rng.sample(people, 15):
+        for n in range(rng.randint(1, 3)):
+            due = now - timedelta(days=rng.uniform(0, 440)) + timedelta(seconds=n)
+            outcome = rng.choice(["completed", "completed", "declined", "not_needed", None, None, "cancelled"])
+            recorded = min(now, due + timedelta(days=rng.uniform(0, 12))) if outcome else None
+            db.add(
+                CheckIn(
+                    exposure_id=None,
+                    incident_id=None,
+                    person_id=person.id,
+                    kind="periodic",
+                    offset_days=0,
+                    scheduled_for=due,
+                    due_at=due,
+                    outcome=outcome,
+                    recorded_at=recorded,
+                    self_completed=outcome == "completed" and rng.random() < 0.4,
+                )
+            )
+    held = list(await db.exec(select(CheckIn).where(col(CheckIn.outcome) == "completed").order_by(col(CheckIn.id))))
+    for checkin in held:
+        if checkin.kind != "periodic" and rng.random() < 0.2:
+            checkin.self_completed = True
+            db.add(checkin)
+    await db.commit()
 
 
 async def _record_checkins(

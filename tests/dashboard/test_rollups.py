@@ -23,7 +23,7 @@ from trim.config import Settings
 from trim.dashboard import rollups, rules
 from trim.dashboard import service as dashboard
 from trim.dashboard.figures import suppress_by_component
-from trim.dashboard.models import CheckinCell, CheckinRollup, RollupMark
+from trim.dashboard.models import CheckinCell, CheckinRollup, RollupMark, RollupState
 from trim.db import AsyncSession
 from trim.followups.models import CheckIn
 from trim.incidents import service as incidents
@@ -248,7 +248,8 @@ async def test_two_requests_seconds_apart_on_one_day_agree(
 ) -> None:
     programme = await seed_programme(db, rng=random.Random(12), settings=settings, now=NOW, incidents_count=15)
     # An open check-in whose grace period ends between the two requests.
-    checkin = (await db.exec(select(CheckIn).where(col(CheckIn.outcome).is_(None)).order_by(col(CheckIn.id)))).first()
+    open_after_incidents = (col(CheckIn.outcome).is_(None), col(CheckIn.incident_id).is_not(None))
+    checkin = (await db.exec(select(CheckIn).where(*open_after_incidents).order_by(col(CheckIn.id)))).first()
     assert checkin is not None
     checkin.due_at = NOW + timedelta(seconds=2) - settings.due_window - settings.missed_grace
     db.add(checkin)
@@ -341,3 +342,54 @@ async def test_rollups_built_with_other_settings_are_not_read_until_rebuilt(
         key: c.value for key, c in live.ledger.cells.items()
     }
     assert rebuilt.ledger.shown == live.ledger.shown
+
+
+async def test_periodic_and_self_answered_checkins_are_counted_apart(
+    session: AsyncSession, db: AsyncSession, settings: Settings
+) -> None:
+    programme = await seed_programme(db, rng=random.Random(31), settings=settings, now=NOW, incidents_count=10)
+    await _refresh(db, settings)
+    filters, figures = await _figures(db, settings, programme, NOW)
+    assert figures.figures_as_of is not None
+    cells = figures.ledger.cells
+    every = list(await session.exec(select(CheckIn)))
+    periodic = [
+        c
+        for c in every
+        if c.kind == "periodic" and c.outcome != "cancelled" and filters.period.start <= c.due_at < filters.period.end
+    ]
+    assert periodic and cells[("periodic_checkins", ("all", "all"), "checkins")].value == len(periodic)
+    # Not among the check-ins after incidents.
+    assert all(key[1][0] != "periodic" for key in cells if key[0] == "checkin_timeliness")
+    held_alone = cells[("checkin_timeliness", ("all", "answered_themselves"), "checkins")].value
+    in_period = {
+        i.id
+        for i in await session.exec(select(Incident))
+        if filters.period.start <= i.occurred_at < filters.period.end and i.source == "logged"
+    }
+    assert held_alone == sum(
+        1 for c in every if c.incident_id in in_period and c.outcome == "completed" and c.self_completed
+    )
+    assert held_alone > 0
+    # A kind of incident chosen: periodic check-ins have none, so nothing is counted there.
+    _, by_kind = await _figures(db, settings, programme, NOW, kind_text="difficult_rescue")
+    assert all(count.value == 0 for key, count in by_kind.ledger.cells.items() if key[0] == "periodic_checkins")
+
+
+async def test_rollups_built_before_answered_themselves_was_apart_are_rebuilt(
+    session: AsyncSession, db: AsyncSession, settings: Settings
+) -> None:
+    programme = await seed_programme(db, rng=random.Random(32), settings=settings, now=NOW, incidents_count=6)
+    await _refresh(db, settings)
+    state = (await db.exec(select(RollupState))).one()
+    state.built_with = state.built_with.split(";categories=")[0]  # as main built them before
+    db.add(state)
+    await db.commit()
+    _, stale = await _figures(db, settings, programme, NOW)
+    assert stale.figures_as_of is None, "rollups without the category are not read"
+    await _refresh(db, settings)
+    _, rebuilt = await _figures(db, settings, programme, NOW)
+    assert rebuilt.figures_as_of is not None
+    assert {key: c.value for key, c in rebuilt.ledger.cells.items()} == {
+        key: c.value for key, c in stale.ledger.cells.items()
+    }

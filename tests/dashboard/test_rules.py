@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.dashboard.checks import subtraction_attack
-from trim.dashboard import rules
+from trim.dashboard import rollups, rules
 from trim.dashboard.figures import ALL, cube_equations, cube_keys
 from trim.dashboard.rules import COMPLEMENT, Count, Equation
 from trim.errors import InvalidInput
@@ -438,3 +438,27 @@ def test_hidden_like_and_share() -> None:
     assert rules.hidden_like(3, 4) is None
     assert rules.share_percent(1, 3) == 33.3
     assert rules.share_percent(0, 0) is None
+
+
+@pytest.mark.parametrize(
+    ("recorded_after_due", "want"),
+    [(timedelta(hours=1), "answered_themselves"), (timedelta(days=20), "answered_themselves")],
+)
+def test_a_checkin_answered_themselves_without_a_talk_is_not_a_conversation_held(
+    recorded_after_due: timedelta, want: str
+) -> None:
+    now = DUE + timedelta(days=30)
+    got = rules.timeliness(
+        due_at=DUE,
+        outcome="completed",
+        recorded_at=DUE + recorded_after_due,
+        now=now,
+        window=WINDOW,
+        grace=GRACE,
+        self_completed=True,
+    )
+    assert got == want
+    assert got not in ("on_time", "late")
+    # The rollups' stored category says the same (they leave only the clock for later).
+    assert rollups.category_of("completed", DUE + recorded_after_due, DUE, WINDOW, True) == want
+    assert rollups.category_of("completed", DUE + timedelta(hours=1), DUE, WINDOW, False) == "on_time"

@@ -61,6 +61,8 @@ def _timing(values: list[tuple[uuid.UUID, float]], k: int) -> tuple[float, float
 def _category(c: CheckIn, now: datetime, settings: Settings) -> str | None:
     if c.outcome == "cancelled":
         return None
+    if c.outcome == "completed" and c.self_completed:
+        return "answered_themselves"  # the person answered themselves: no conversation
     if c.outcome == "completed":
         assert c.recorded_at is not None
         return "on_time" if c.recorded_at < c.due_at + timedelta(days=settings.due_window_days) else "late"
@@ -111,7 +113,7 @@ async def expected(session: AsyncSession, *, period: Period, now: datetime, sett
             offers.append((month(cohort[e.incident_id].occurred_at), state, e.person_id))
     cells["offers"] = _table(offers, months, ["took_up", "declined", "no_contact"])
 
-    timeliness = ["on_time", "late", "missed", "declined", "other"]
+    timeliness = ["on_time", "late", "answered_themselves", "missed", "declined", "other"]
     items = []
     for e in exposures:
         for c in own[e.id]:

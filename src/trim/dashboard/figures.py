@@ -118,7 +118,17 @@ FIGURES: dict[str, tuple[str, str, str, str]] = {
         "check-ins",
         "the people the check-ins are about",
         "On time: held before the due window closed. Late: held after. Missed: still open after the "
-        "window and the grace period. Still open: not yet missed. Cancelled check-ins are left out.",
+        "window and the grace period. Still open: not yet missed. Answered themselves, no talk: the person "
+        "answered the questions themselves and preferred not to talk, so no conversation was held. "
+        "Cancelled check-ins are left out.",
+    ),
+    "periodic_checkins": (
+        "Periodic check-ins (high-exposure roles)",
+        "periodic check-ins",
+        "the people the check-ins are about",
+        "Periodic check-ins have no incident: they are counted apart from the check-ins after incidents, by "
+        "the month they were due and the person's current station, and not at all when a kind of incident is "
+        "chosen. The same categories as above.",
     ),
     "first_contact": (
         "Time from incident to first contact",
@@ -132,15 +142,16 @@ FIGURES: dict[str, tuple[str, str, str, str]] = {
         "check-ins held",
         "the people the check-ins are about",
         "The share of check-ins held whose risk indicator score was elevated, by interval and by the month "
-        "of the incident.",
+        "of the incident. Check-ins the person answered themselves without a talk are scored, so they are "
+        "counted here too.",
     ),
     "flags": (
         "Flags by cause and outcome",
         "flags",
         "the people flagged",
         "Flags not tied to an incident (several incidents in a short time; a safety concern raised when "
-        "asking for a peer) are counted by the date raised and the person's current station, and left out "
-        "when a kind of incident is chosen.",
+        "asking for a peer; anything raised at a periodic check-in) are counted by the date raised and the "
+        "person's current station, and left out when a kind of incident is chosen.",
     ),
     "referrals": (
         "Referrals offered, consented, taken up",
@@ -327,6 +338,7 @@ def figure_rows(
                 )
     figures["people_exposed"] = simple("people_exposed", ("exposure",), ("people", "exposures"))
     figures["checkin_timeliness"] = simple("checkin_timeliness", ("interval", "timeliness"), ("checkins",))
+    figures["periodic_checkins"] = simple("periodic_checkins", ("month", "timeliness"), ("checkins",))
 
     figures["first_contact"] = fig = new_figure("first_contact", ("month",), ("contacted", "median_hours", "p90_hours"))
     for month in [*months, ALL]:

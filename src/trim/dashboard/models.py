@@ -33,7 +33,7 @@ class CheckinCell(SQLModel, table=True):
     station_id: uuid.UUID | None = None
     kind: str = Field(max_length=40)
     interval: str = Field(max_length=40)
-    category: str = Field(max_length=20)  # on_time, late, declined, unreachable, not_needed, open
+    category: str = Field(max_length=20)  # on_time, late, answered_themselves, declined, unreachable, not_needed, open
     band: str = Field(default="", max_length=20)  # elevated / not_elevated for held ones with a score
     missed_from: date | None = None  # open ones: the first local day they count as missed
     checkins: int

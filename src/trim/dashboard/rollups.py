@@ -42,7 +42,10 @@ from trim.incidents.models import Incident
 STATE = "checkins"
 BATCH = 500  # incidents rebuilt per statement
 ROUNDS = 40  # batches per sweep: a backlog is worked off over several sweeps
-HELD = ("on_time", "late")
+HELD = rules.HELD
+# The version of the categories a cell can hold (category_of); a new one rebuilds every
+# rollup (built_with). 2: answered_themselves apart from on_time and late.
+CATEGORIES = 2
 
 
 @dataclass(frozen=True)
@@ -58,17 +61,23 @@ class CellKey:
 
 def built_with(settings: Settings) -> str:
     """What the stored cells depend on besides the records: the sample size, the zone
-    (days and months), the due window (on time or late), the grace (missed from) and the
-    band that counts as elevated. Rollups built with other values are rebuilt."""
+    (days and months), the due window (on time or late), the grace (missed from), the
+    band that counts as elevated and the categories themselves. Rollups built with other
+    values are rebuilt."""
     elevated = catalogue.load()["trim_risk"].flag_band
     return (
         f"sample={settings.dashboard_sample_size};zone={settings.timezone};window={settings.due_window_days};"
-        f"grace={settings.missed_grace_days};elevated={elevated}"
+        f"grace={settings.missed_grace_days};elevated={elevated};categories={CATEGORIES}"
     )
 
 
-def category_of(outcome: str | None, recorded_at: datetime | None, due_at: datetime, window: timedelta) -> str:
-    """What a stored cell says of a check-in; "open" ones become missed or pending later."""
+def category_of(
+    outcome: str | None, recorded_at: datetime | None, due_at: datetime, window: timedelta, self_completed: bool
+) -> str:
+    """What a stored cell says of a check-in (rules.timeliness, but for the clock): "open"
+    ones become missed or pending later."""
+    if outcome == Outcome.completed and self_completed:
+        return "answered_themselves"
     if outcome == Outcome.completed:
         return "on_time" if recorded_at is not None and recorded_at < due_at + window else "late"
     return outcome if outcome is not None else "open"
@@ -122,6 +131,7 @@ async def rebuild_incidents(session: AsyncSession, incident_ids: Sequence[uuid.U
                 col(CheckIn.recorded_at),
                 col(CheckIn.due_at),
                 col(CheckIn.person_id),
+                col(CheckIn.self_completed),
                 band,
             )
             .join(Incident, col(Incident.id) == col(CheckIn.incident_id))
@@ -132,8 +142,8 @@ async def rebuild_incidents(session: AsyncSession, incident_ids: Sequence[uuid.U
             ),
         )
         cells: dict[tuple[uuid.UUID, CellKey], tuple[int, set[str]]] = {}
-        for incident_id, occurred_at, station_id, kind, interval, outcome, recorded_at, due_at, person, b in rows:
-            category = category_of(outcome, recorded_at, due_at, window)
+        for incident_id, occurred_at, station_id, kind, interval, outcome, recorded_at, due_at, person, own, b in rows:
+            category = category_of(outcome, recorded_at, due_at, window, bool(own))
             score = b if category in HELD and b is not None else ""
             key = CellKey(
                 occurred_at.astimezone(zone).date(),

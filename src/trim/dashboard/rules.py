@@ -402,10 +402,14 @@ def month_title(label: str) -> str:
 
 # -- check-in timeliness -------------------------------------------------------------------
 
-TIMELINESS = ("on_time", "late", "missed", "declined", "unreachable", "not_needed", "pending")
+TIMELINESS = ("on_time", "late", "answered_themselves", "missed", "declined", "unreachable", "not_needed", "pending")
+# Held: a conversation took place (or, answered_themselves, the person answered and preferred
+# not to talk: scored, but not a conversation, design section 14).
+HELD = ("on_time", "late", "answered_themselves")
 TIMELINESS_LABELS = {
     "on_time": "On time",
     "late": "Late",
+    "answered_themselves": "Answered themselves, no talk",
     "missed": "Missed",
     "declined": "Declined",
     "unreachable": "Unreachable",
@@ -422,13 +426,17 @@ def timeliness(
     now: datetime,
     window: timedelta,
     grace: timedelta,
+    self_completed: bool = False,
 ) -> str | None:
     """A check-in's dashboard category (None for a cancelled one, which is left out):
-    on time = completed before its due window closed; late = completed after;
-    missed = still open past the window and the grace period (followups' rule);
-    pending = still open, not yet missed."""
+    answered themselves = completed from the person's own answers, with no conversation
+    (not a conversation held, on time or late); on time = completed before its due window
+    closed; late = completed after; missed = still open past the window and the grace
+    period (followups' rule); pending = still open, not yet missed."""
     if outcome == Outcome.cancelled:
         return None
+    if outcome == Outcome.completed and self_completed:
+        return "answered_themselves"
     if outcome == Outcome.completed:
         return "on_time" if recorded_at is not None and recorded_at < due_at + window else "late"
     if outcome in (Outcome.declined, Outcome.unreachable, Outcome.not_needed):

@@ -83,8 +83,13 @@ class FiguresOut(BaseModel):
     incidents_by_month_kind: FigureOut = Field(description="month x kind: incidents (month in the org's zone).")
     people_exposed: FigureOut = Field(description="exposure (direct, witness, support): people, exposures.")
     checkin_timeliness: FigureOut = Field(
-        description="interval (day3, day28, ...) x timeliness (on_time, late, missed, declined, unreachable, "
-        "not_needed, pending): check-ins."
+        description="interval (day3, day28, ...) x timeliness (on_time, late, answered_themselves, missed, declined, "
+        "unreachable, not_needed, pending): check-ins after incidents. answered_themselves: the person answered "
+        "the questions themselves and preferred not to talk (not a conversation held)."
+    )
+    periodic_checkins: FigureOut = Field(
+        description="month due x timeliness (the same categories): periodic check-ins (no incident), by the "
+        "person's current station; all zero when a kind of incident is chosen."
     )
     first_contact: FigureOut = Field(
         description="month of the incident: contacted (exposures), median_hours, p90_hours from incident to "

@@ -36,7 +36,7 @@ from trim.errors import FieldError, InvalidInput, NotFound
 from trim.flags.models import Flag
 from trim.flags.rules import CAUSES
 from trim.followups.models import CheckIn, Outcome
-from trim.followups.rules import checkin_kind
+from trim.followups.rules import PERIODIC_KIND, checkin_kind
 from trim.incidents.models import EXPOSURE_LABELS, Exposure, IncidentKind
 from trim.planning.models import Briefing, BriefingAttendee, PlanningRecord, PlanningRoute, Route
 from trim.planning.rules import ROUTES
@@ -131,7 +131,7 @@ async def dashboard(
         if plan.tag in ("planning", "briefings"):
             plan.values = {dims: rows for dims, rows, _, _, _ in found[f"{plan.tag}_counted"]}
     second_plans, second_members = _from_checkins(
-        cohort, month_labels, sql, twins, now=now, settings=settings, counted=rolled is None
+        cohort, filters, months, sql, twins, now=now, settings=settings, counted=rolled is None
     )
     found.update(await queries.run(session, [*(m for plan in second_plans for m in plan.members()), *second_members]))
     # Totals whose people their cells did not settle: counted exactly, in one statement.
@@ -348,7 +348,8 @@ def _from_planning(
 
 def _from_checkins(
     cohort: FromClause,
-    month_labels: list[str],
+    filters: DashboardFilter,
+    months: Sequence[rules.Month],
     sql: Dialect,
     twins: queries.Twins,
     *,
@@ -358,21 +359,25 @@ def _from_checkins(
 ) -> tuple[list[queries.CubePlan], list[queries.Member]]:
     """The second statement: the period's check-ins read once (first contact, peer
     caseloads, and unless the rollups gave them (`counted` False) timeliness and score
-    bands)."""
+    bands), and the period's periodic check-ins."""
+    month_labels = [m.label for m in months]
     total: dict[str, Sequence[str] | None] = {ALL: None}
     window, grace = settings.due_window, settings.missed_grace
     outcome, due_at = col(CheckIn.outcome), col(CheckIn.due_at)
     elevated = catalogue.load()["trim_risk"].flag_band
     as_of = rules.missed_as_of(now, settings.zone)
+    # rules.timeliness in SQL (and rollups.category_of, but for the clock).
+    category = case(
+        (and_(outcome == Outcome.completed, col(CheckIn.self_completed)), "answered_themselves"),
+        (and_(outcome == Outcome.completed, sql.before(col(CheckIn.recorded_at), due_at, window)), "on_time"),
+        (outcome == Outcome.completed, "late"),
+        (outcome.in_((Outcome.declined, Outcome.unreachable, Outcome.not_needed)), outcome),
+        (and_(outcome.is_(None), due_at <= as_of - window - grace), "missed"),
+        else_="pending",
+    )
     counting: list[ColumnElement[Any]] = [
         col(CheckIn.kind).label("interval"),
-        case(
-            (and_(outcome == Outcome.completed, sql.before(col(CheckIn.recorded_at), due_at, window)), "on_time"),
-            (outcome == Outcome.completed, "late"),
-            (outcome.in_((Outcome.declined, Outcome.unreachable, Outcome.not_needed)), outcome),
-            (and_(outcome.is_(None), due_at <= as_of - window - grace), "missed"),
-            else_="pending",
-        ).label("timeliness"),
+        category.label("timeliness"),
         # Looked up for held check-ins only (a probe of a small index each), rather
         # than joining every assessment ever recorded.
         case(
@@ -421,6 +426,31 @@ def _from_checkins(
             where=(checkins.c.band.is_not(None),),
         )
         plans = [timed, bands]
+
+    # Periodic check-ins have no incident (design section 14): counted apart, live (one
+    # per member per cadence), by the month they were due and the person's current
+    # station; nothing when a kind of incident is chosen.
+    periodic = twins.join(
+        sa_select(
+            queries.month_of(due_at, months).label("month"),
+            category.label("timeliness"),
+            twins.person(col(CheckIn.person_id)),
+        ).where(
+            col(CheckIn.kind) == PERIODIC_KIND,
+            or_(outcome.is_(None), outcome != Outcome.cancelled),
+            *queries.unlinked(due_at, col(CheckIn.person_id), filters),
+        ),
+        col(CheckIn.person_id),
+    ).subquery("periodic")
+    plans.append(
+        queries.CubePlan(
+            "periodic_checkins",
+            periodic,
+            ("month", "timeliness"),
+            ([m.label for m in months], rules.TIMELINESS),
+            (total, total),
+        )
+    )
 
     # First contact: each exposure's first check-in held or declined, or a request
     # accepted after the incident; exposures removed in error are left out. From the
@@ -549,11 +579,9 @@ def _ledger(cubes: Mapping[str, Cube], intervals: list[str]) -> Ledger:
         # Check-ins held at an interval appear in both figures: a reader can add them up.
         ledger.link(
             ("score_bands", (interval, ALL), "completed"),
-            [
-                ("checkin_timeliness", (interval, "on_time"), "checkins"),
-                ("checkin_timeliness", (interval, "late"), "checkins"),
-            ],
+            [("checkin_timeliness", (interval, held), "checkins") for held in rules.HELD],
         )
+    ledger.add_cube("periodic_checkins", cubes["periodic_checkins"], lambda key: (key, "checkins"))
     ledger.add_cube("flags", cubes["flags"], lambda key: (key, "flags"))
     ledger.add_cube("referrals", cubes["referrals"], lambda key: (key, "referrals"))
     measure_of_acceptance = {"accepted": "accepted", "not_accepted": "not_accepted", ALL: "requests"}

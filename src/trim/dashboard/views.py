@@ -459,6 +459,24 @@ def page_view(dashboard: Dashboard, *, stations: Mapping[uuid.UUID, str]) -> dic
         )
     )
 
+    periodic = f["periodic_checkins"]
+    monthly_stacks = []
+    for m in months:
+        parts = [
+            (f"seg-{t}", rules.TIMELINESS_LABELS[t], periodic.value("checkins", month=m, timeliness=t))
+            for t in rules.TIMELINESS
+        ]
+        monthly_stacks.append((label("month", m), parts, periodic.value("checkins", month=m, timeliness=ALL)))
+    periodic_chart = stack_chart("chart-periodic", "Periodic check-ins by the month they were due", monthly_stacks)
+    periodic_chart.legend = chart.legend
+    sections.append(
+        section(
+            "periodic_checkins",
+            periodic_chart,
+            pivot(periodic, "month", "timeliness", "checkins", "Periodic check-ins by month due"),
+        )
+    )
+
     contact = f["first_contact"]
     sections.append(
         section(

@@ -46,6 +46,7 @@ class CheckinRecord:
     outcome: str | None
     recorded_at: datetime | None
     band: str | None  # the current trim_risk band, when completed
+    self_completed: bool = False  # completed from the person's own answers, no conversation
 
 
 @dataclass(frozen=True)
@@ -95,10 +96,11 @@ class Records:
 
 UPTAKE = ("took_up", "declined", "no_contact")
 UPTAKE_LABELS = {"took_up": "Took up", "declined": "Declined", "no_contact": "Not reached yet"}
-TIMELINESS = ("on_time", "late", "missed", "declined", "other")
+TIMELINESS = ("on_time", "late", "answered_themselves", "missed", "declined", "other")
 TIMELINESS_LABELS = {
     "on_time": "On time",
     "late": "Late",
+    "answered_themselves": dashboard_rules.TIMELINESS_LABELS["answered_themselves"],
     "missed": "Missed",
     "declined": "Declined",
     "other": "Other (open, unreachable, not needed)",
@@ -143,7 +145,13 @@ def referral_stage(statuses: Iterable[str]) -> str | None:
 
 def checkin_category(c: CheckinRecord, *, now: datetime, window: timedelta, grace: timedelta) -> str | None:
     category = dashboard_rules.timeliness(
-        due_at=c.due_at, outcome=c.outcome, recorded_at=c.recorded_at, now=now, window=window, grace=grace
+        due_at=c.due_at,
+        outcome=c.outcome,
+        recorded_at=c.recorded_at,
+        now=now,
+        window=window,
+        grace=grace,
+        self_completed=c.self_completed,
     )
     if category is None:
         return None
@@ -304,7 +312,8 @@ def build_report(
         TIMELINESS,
         TIMELINESS_LABELS,
         checkin_items,
-        note="On time: held before its due window closed.",
+        note="On time: held before its due window closed. Answered themselves, no talk: the person answered "
+        "the questions themselves and preferred not to talk (not counted as a conversation).",
     )
 
     # Referral share and uptake.
@@ -370,6 +379,7 @@ def build_report(
         TIMELINESS,
         TIMELINESS_LABELS,
         periodic_items,
+        note="The same categories as the check-ins after incidents.",
     )
 
     # Requests for a peer and the time until a peer took them.

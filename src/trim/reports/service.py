@@ -151,6 +151,7 @@ async def _read_records(session: AsyncSession, *, period: Period, zone: ZoneInfo
         col(CheckIn.outcome),
         col(CheckIn.recorded_at),
         band_of,
+        col(CheckIn.self_completed),
     )
     checkin_rows = await _rows(
         session,
