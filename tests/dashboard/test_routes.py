@@ -90,6 +90,7 @@ def expected_tables(api: dict[str, Any]) -> list[list[list[str]]]:
     tables.append(pivot(figures["incidents_by_month_kind"], "month", "kind", "incidents"))
     tables.append(by_measure(figures["people_exposed"]))
     tables.append(pivot(figures["checkin_timeliness"], "interval", "timeliness", "checkins"))
+    tables.append(pivot(figures["periodic_checkins"], "month", "timeliness", "checkins"))
     tables.append(by_measure(figures["first_contact"]))
     bands = figures["score_bands"]
     for interval in api["intervals"]:
