@@ -156,7 +156,10 @@ def test_lead_reviews_the_overview_and_reassigns_a_peer(browser_for: BrowserFor,
         ui.menu("Incidents")
         expect(page.get_by_role("heading", level=1)).to_have_text("Incidents")
         ui.check("incidents")
-        page.get_by_role("link", name=re.compile(KIND_LABEL)).click()
+        # The story's incident (other journeys log rescues too): its link, by kind and address.
+        page.get_by_role("link", name=re.compile(KIND_LABEL)).and_(
+            page.locator(f'a[href="/incidents/{incident_id}"]')
+        ).click()
         expect(page).to_have_url(ui.url(f"/incidents/{incident_id}"))
         row = page.locator("ul.item-list > li").filter(has_text=person.name)
         assert current is not None

@@ -80,7 +80,9 @@ def test_a_peer_rests_on_a_phone_and_their_check_in_moves(browser_for: BrowserFo
 
 
 def _close_case(story: Story, member: Member) -> None:
-    """This journey's person needs nothing more: the story's peers carry the load they did."""
+    """This journey's person needs nothing more: the story's peers carry the load they did,
+    and the person leaves the story (a later journey adding a whole station's crew must find
+    the crew the story made, not them)."""
 
     async def close(session: AsyncSession) -> None:
         await session.exec(
@@ -88,6 +90,7 @@ def _close_case(story: Story, member: Member) -> None:
             .where(col(CheckIn.person_id) == member.id, col(CheckIn.outcome).is_(None))
             .values(outcome="cancelled", outcome_reason="end of the journey", recorded_at=story.live.clock())
         )
+        await session.exec(update(Person).where(col(Person.id) == member.id).values(active=False))
 
     story.live.run_db(close)
 
