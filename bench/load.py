@@ -63,7 +63,12 @@ ANSWERS: dict[str, dict[str, bool]] = {}
 
 async def seed(url: str, peers: int, per_peer: int = 40) -> None:
     settings = load_settings(
-        database_url=url, secret_key="x" * 40, encryption_keys=["Q2hhbmdlIG1lOiB0aGlzIGlzIGEgdGVzdCBrZXkgISE="]
+        database_url=url,
+        secret_key="x" * 40,
+        encryption_keys=["Q2hhbmdlIG1lOiB0aGlzIGlzIGEgdGVzdCBrZXkgISE="],
+        # Every responder gets a peer: the default cap (8 open people each) would leave most
+        # check-ins unassigned, and the benchmarks would run out of check-ins to record.
+        peer_caseload_cap=500,
     )
     engine = create_engine(url)
     hashed = hash_password_sync(PASSWORD, profile="cheapest")
