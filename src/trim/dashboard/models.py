@@ -78,3 +78,44 @@ class RollupState(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=20)
     refreshed_at: datetime | None = None
     built_with: str = Field(default="", max_length=200)
+
+
+class IncidentCell(SQLModel, table=True):
+    """One incident's share of a figure keyed by incident (dashboard.incident_rollups):
+    incidents, flags by cause and status, referrals by stage, planning, routes, briefings.
+    `d0`/`d1` are the figure's own dimensions; rebuilt per incident."""
+
+    __tablename__ = "dashboard_incident_cells"
+    __table_args__ = (
+        Index("ix_dashboard_incident_cells_incident_id", "incident_id"),
+        Index("ix_dashboard_incident_cells_day", "day"),
+        Index("ix_dashboard_incident_cells_station_id_day", "station_id", "day"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    incident_id: uuid.UUID
+    day: date  # the incident's local day (organisation's zone)
+    station_id: uuid.UUID | None = None
+    kind: str = Field(max_length=40)
+    figure: str = Field(max_length=30)
+    d0: str = Field(default="", max_length=40)
+    d1: str = Field(default="", max_length=40)
+    count: int
+    sample: str  # dashboard.samples: the smallest person ids, comma separated
+
+
+class IncidentRollup(SQLModel, table=True):
+    """The incident cells summed over every station, per day or per month (`grain`)."""
+
+    __tablename__ = "dashboard_incident_rollups"
+    __table_args__ = (Index("ix_dashboard_incident_rollups_grain_start", "grain", "start"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    grain: str = Field(max_length=10)  # "day" or "month"
+    start: date
+    kind: str = Field(max_length=40)
+    figure: str = Field(max_length=30)
+    d0: str = Field(default="", max_length=40)
+    d1: str = Field(default="", max_length=40)
+    count: int
+    sample: str

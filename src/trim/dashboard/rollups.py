@@ -30,7 +30,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from trim.assessments import instruments as catalogue
 from trim.assessments.models import Assessment
 from trim.config import Settings
-from trim.dashboard import rules, samples
+from trim.dashboard import incident_rollups, rules, samples
 from trim.dashboard.figures import ALL, Cube, cube_equations, cube_keys
 from trim.dashboard.models import CheckinCell, CheckinRollup, RollupMark, RollupState
 from trim.dashboard.queries import sort_key
@@ -67,7 +67,8 @@ def built_with(settings: Settings) -> str:
     elevated = catalogue.load()["trim_risk"].flag_band
     return (
         f"sample={settings.dashboard_sample_size};zone={settings.timezone};window={settings.due_window_days};"
-        f"grace={settings.missed_grace_days};elevated={elevated};categories={CATEGORIES}"
+        f"grace={settings.missed_grace_days};elevated={elevated};categories={CATEGORIES};"
+        f"{incident_rollups.built_with(settings)}"
     )
 
 
@@ -172,6 +173,7 @@ async def rebuild_incidents(session: AsyncSession, incident_ids: Sequence[uuid.U
         days.update(key.day for _, key in cells)
         written += len(values)
     await _rebuild_days(session, sorted(days), size=size)
+    await incident_rollups.rebuild_incidents(session, incident_ids, settings=settings)
     return written
 
 
@@ -269,6 +271,8 @@ async def refresh(session: AsyncSession, *, now: datetime, settings: Settings) -
     if state.built_with != built_with(settings):
         await _run(session, delete(CheckinCell))
         await _run(session, delete(CheckinRollup))
+        await incident_rollups.clear(session)
+        state.refreshed_at = None  # not read until every incident is rebuilt
         await _run(
             session,
             dialect_insert(session, RollupMark)
@@ -312,6 +316,11 @@ async def rebuild_range(session: AsyncSession, *, first: date, last: date, setti
     )
     await rebuild_incidents(session, sorted(ids), settings=settings)
     await _rebuild_days(
+        session,
+        [first + timedelta(days=n) for n in range((last - first).days + 1)],
+        size=settings.dashboard_sample_size,
+    )
+    await incident_rollups.rebuild_days(
         session,
         [first + timedelta(days=n) for n in range((last - first).days + 1)],
         size=settings.dashboard_sample_size,

@@ -28,7 +28,7 @@ from trim.accounts.models import Person, PersonRole, Role
 from trim.assessments import instruments as catalogue
 from trim.assessments.models import Assessment
 from trim.config import Settings
-from trim.dashboard import queries, rollups, rules
+from trim.dashboard import incident_rollups, queries, rollups, rules
 from trim.dashboard.figures import ALL, Cube, Dashboard, Ledger, Stat, cube_equations, cube_keys, figure_rows
 from trim.dashboard.queries import DashboardFilter, Dialect
 from trim.dashboard.rules import Count
@@ -117,15 +117,21 @@ async def dashboard(
         now=now,
         settings=settings,
     )
+    # The figures keyed by incident from their rollups when they can answer exactly; else live.
+    incident_rolled = await incident_rollups.incident_cubes(
+        session, filters=filters, month_labels=month_labels, kinds=kinds, twins=pairs, settings=settings
+    )
     first_plans, first_members = _from_exposures(cohort, filters, month_labels, kinds, sql, twins)
     planning_plans, planning_members = _from_planning(cohort, month_labels, sql, twins, settings=settings)
+    first_plans, first_members = incident_rollups.live_only(incident_rolled, first_plans, first_members)
+    planning_plans, planning_members = incident_rollups.live_only(incident_rolled, planning_plans, planning_members)
     first_plans += planning_plans
     found = await queries.run(
         session, [*(m for plan in first_plans for m in plan.members()), *first_members, *planning_members]
     )
     # Incidents are counted from the incidents themselves; their people from the exposures.
-    by_kind = next(plan for plan in first_plans if plan.tag == "incidents_by_month_kind")
-    by_kind.values = {dims: rows for dims, rows, _, _, _ in found["incidents"]}
+    for by_kind in (plan for plan in first_plans if plan.tag == "incidents_by_month_kind"):
+        by_kind.values = {dims: rows for dims, rows, _, _, _ in found["incidents"]}
     # So are incidents by planning, and briefings; their people are those exposed, and those who came.
     for plan in planning_plans:
         if plan.tag in ("planning", "briefings"):
@@ -140,6 +146,7 @@ async def dashboard(
         plan.settle(found, k)
     found.update(await queries.run(session, [extra for plan in plans for _, extra in plan.unsettled]))
     cubes = {plan.tag: plan.fill(found) for plan in plans}
+    cubes.update(incident_rolled)
     if rolled is not None:
         cubes["checkin_timeliness"], cubes["score_bands"] = rolled
     refreshed_at, waiting = await rollups.freshness(session) if rolled is not None else (None, False)

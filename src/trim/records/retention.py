@@ -451,6 +451,12 @@ PERSONAL_DATA: dict[str, Kept] = {
     # then rebuilds it from the de-identified check-ins, so a purged case stays counted.
     "dashboard_checkin_cells": Kept(CASE + "rebuilt from the check-ins: a sample of person ids becomes stand-ins"),
     "dashboard_checkin_rollups": Kept(CASE + "rebuilt from the cells above, so their stand-ins too"),
+    # The same for the figures keyed by incident: the purge's updates of exposures, flags,
+    # referrals and briefing attendees mark the incident (triggers, migration 0638).
+    "dashboard_incident_cells": Kept(
+        CASE + "rebuilt from the exposures, flags, referrals and briefings: a sample of person ids becomes stand-ins"
+    ),
+    "dashboard_incident_rollups": Kept(CASE + "rebuilt from the incident cells above, so their stand-ins too"),
     "assessments": Kept(
         CASE + "the person becomes a stand-in; notes, reasons and correction reasons go. Notes go earlier, "
         "TRIM_ANSWER_RETENTION_DAYS after the exposure closed (keep_less)",
