@@ -3,6 +3,7 @@
     uv run python bench/dashboard_bench.py                 # the full report (seeds ~1M check-ins)
     uv run python bench/dashboard_bench.py --quick         # 10k check-ins only
     uv run python bench/dashboard_bench.py --explain       # also EXPLAIN ANALYZE each query once
+    uv run python bench/dashboard_bench.py --database my_copy --as-built   # a copy of a kept 1M database
 
 It creates its own PostgreSQL databases (trim_bench_dash_10k, trim_bench_dash_1m) next
 to the one in TRIM_TEST_DATABASE_URL (default postgres@127.0.0.1), seeds them with
@@ -25,7 +26,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from trim.accounts.passwords import hash_password_sync  # noqa: E402
 from trim.app import create_app  # noqa: E402
 from trim.config import load_settings  # noqa: E402
-from trim.dashboard import rollups  # noqa: E402
+from trim.dashboard import incident_rollups, rollups  # noqa: E402
 from trim.db import create_engine, make_sessionmaker  # noqa: E402
 from trim.migrations import upgrade  # noqa: E402
 
@@ -58,10 +59,11 @@ class Scale:
     stations: int
     incidents: int
     max_exposures: int  # per incident: 1..max, uniformly (mean (1 + max) / 2)
+    named: str | None = None  # an existing database to measure instead (--database)
 
     @property
     def database(self) -> str:
-        return f"trim_bench_dash_{self.name}"
+        return self.named or f"trim_bench_dash_{self.name}"
 
 
 # Two check-ins (day 3 and day 28) per exposure: 10k and about 1M check-ins.
@@ -467,14 +469,33 @@ def main() -> None:
     parser.add_argument("--explain", action="store_true", help="print the statements, slowest first")
     parser.add_argument("--live", action="store_true", help="no rollups: every figure counted live, as before")
     parser.add_argument("--as-built", action="store_true", help="with --reuse: the rollups as they are, not rebuilt")
+    parser.add_argument(
+        "--database",
+        help="measure this existing database as the 1M organisation (a copy of a kept one); implies --reuse",
+    )
+    parser.add_argument(
+        "--incident-live",
+        action="store_true",
+        help="the figures keyed by incident counted live (as before migration 0638), the check-in rollups read",
+    )
+    parser.add_argument("--suffix", default="", help="added to the bench databases' names (helpers sharing a server)")
     args = parser.parse_args()
+    if args.incident_live:
+
+        async def nothing_rolled(*_: Any, **__: Any) -> dict[str, Any]:
+            return {}
+
+        incident_rollups.incident_cubes = nothing_rolled  # type: ignore[assignment]
+    scales = [replace(s, name=s.name + args.suffix) for s in ([SMALL] if args.quick else [SMALL, NATIONAL])]
+    if args.database:
+        scales, args.reuse = [replace(NATIONAL, named=args.database)], True
     ranges = {
         "1 month": (NOW - timedelta(days=30), NOW),
         "1 year": (NOW - timedelta(days=365), NOW),
     }
     print("machine:", machine())
     print("load average at start:", load())
-    for scale in [SMALL] if args.quick else [SMALL, NATIONAL]:
+    for scale in scales:
         with bench_database(scale, args.keep or args.reuse, args.reuse) as (url, fresh):
             started = time.perf_counter()
             if fresh:

@@ -27,7 +27,14 @@ from trim.config import Settings
 from trim.dashboard import incident_rollups, rollups, rules
 from trim.dashboard import service as dashboard
 from trim.dashboard.figures import suppress_by_component
-from trim.dashboard.models import CheckinCell, CheckinRollup, RollupMark, RollupState
+from trim.dashboard.models import (
+    CheckinCell,
+    CheckinRollup,
+    IncidentCell,
+    IncidentRollup,
+    RollupMark,
+    RollupState,
+)
 from trim.db import AsyncSession
 from trim.flags.models import Flag
 from trim.flags.rules import CAUSES
@@ -328,6 +335,8 @@ async def test_rollup_figures_match_a_recount_after_random_changes(
     cells = list(await session.exec(select(CheckinCell)))
     stand_ins = {p.id.hex for p in await session.exec(select(Person).where(col(Person.is_pseudonym)))}
     assert any(set(c.sample.split(",")) & stand_ins for c in cells), "the rollups hold the stand-ins"
+    by_incident = list(await session.exec(select(IncidentCell)))
+    assert any(set(c.sample.split(",")) & stand_ins for c in by_incident), "so do the incident cells"
     await _assert_matches_recount(db, session, settings, programme)
     await _random_changes(db, programme, settings, rng)
     await _refresh(db, settings)
@@ -342,7 +351,7 @@ async def test_rebuilding_a_range_from_scratch_gives_the_same_rollups(
     await _random_changes(db, programme, settings, random.Random(6))
     await _refresh(db, settings)
 
-    async def contents() -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    async def contents() -> list[list[tuple[Any, ...]]]:
         cells = sorted(
             (c.incident_id, c.day, c.interval, c.category, c.band, c.missed_from, c.checkins, c.sample)
             for c in await session.exec(select(CheckinCell))
@@ -351,11 +360,20 @@ async def test_rebuilding_a_range_from_scratch_gives_the_same_rollups(
             (r.grain, r.start, r.kind, r.interval, r.category, r.band, r.missed_from, r.checkins, r.sample)
             for r in await session.exec(select(CheckinRollup))
         )
-        return cells, sums
+        by_incident = sorted(
+            (c.incident_id, c.day, c.station_id, c.kind, c.figure, c.d0, c.d1, c.count, c.sample)
+            for c in await session.exec(select(IncidentCell))
+        )
+        incident_sums = sorted(
+            (r.grain, r.start, r.kind, r.figure, r.d0, r.d1, r.count, r.sample)
+            for r in await session.exec(select(IncidentRollup))
+        )
+        return [cells, sums, by_incident, incident_sums]
 
     incremental = await contents()
-    await session.exec(CheckinCell.__table__.delete())  # type: ignore[attr-defined]
-    await session.exec(CheckinRollup.__table__.delete())  # type: ignore[attr-defined]
+    assert all(incremental), "every kind of rollup has rows"
+    for table in (CheckinCell, CheckinRollup, IncidentCell, IncidentRollup):
+        await session.exec(table.__table__.delete())  # type: ignore[attr-defined]
     first, last = (NOW - timedelta(days=900)).date(), NOW.date()
     assert await rollups.rebuild_range(db, first=first, last=last, settings=settings) > 0
     await db.commit()
