@@ -41,7 +41,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trim.config import Settings
-from trim.dashboard import queries, rules, samples
+from trim.dashboard import exposed_people, queries, rules, samples
 from trim.dashboard.figures import ALL, Cube, cube_equations, cube_keys
 from trim.dashboard.models import IncidentCell, IncidentRollup, RollupState
 from trim.dashboard.queries import DashboardFilter, sort_key
@@ -103,6 +103,7 @@ async def clear(session: AsyncSession) -> None:
     """Every cell and rollup gone (the settings changed: all incidents are rebuilt)."""
     await _run(session, delete(IncidentCell))
     await _run(session, delete(IncidentRollup))
+    await exposed_people.clear(session)
 
 
 async def rebuild_incidents(session: AsyncSession, incident_ids: Sequence[uuid.UUID], *, settings: Settings) -> int:
@@ -145,7 +146,7 @@ async def rebuild_incidents(session: AsyncSession, incident_ids: Sequence[uuid.U
             await _run(session, insert(IncidentCell), params=values)
         days.update(day for day, _, _ in where.values())
         written += len(values)
-    await rebuild_days(session, sorted(days), size=size)
+    await rebuild_days(session, sorted(days), size=size, settings=settings)
     return written
 
 
@@ -247,8 +248,9 @@ def _rollup_rows(grain: str, summed: Mapping[tuple[Any, ...], tuple[int, set[str
     ]
 
 
-async def rebuild_days(session: AsyncSession, days: Sequence[date], *, size: int) -> None:
-    """Day rollups of these days from their cells, then month rollups of their months."""
+async def rebuild_days(session: AsyncSession, days: Sequence[date], *, size: int, settings: Settings) -> None:
+    """Day rollups of these days from their cells, then month rollups of their months, and
+    the months' exposed people."""
     for start in range(0, len(days), 100):
         chunk = list(days[start : start + 100])
         rows = await _run(
@@ -289,6 +291,7 @@ async def rebuild_days(session: AsyncSession, days: Sequence[date], *, size: int
         await _run(session, delete(IncidentRollup).where(col(IncidentRollup.grain) == "month", *in_month))
         if merged:
             await _run(session, insert(IncidentRollup), params=_rollup_rows("month", merged, size))
+    await exposed_people.rebuild_months(session, {day.replace(day=1) for day in days}, settings=settings)
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -312,6 +315,7 @@ async def incident_cubes(
     if not state[0].built_with.endswith(";" + built_with(settings)):
         return {}
     first, last = rules.period_days(filters.period, zone)
+    whole, partial = _cover(first, last)
     rows: list[tuple[Any, ...]] = []
     if filters.station_id is not None:
         stmt = select(
@@ -331,7 +335,6 @@ async def incident_cubes(
             stmt = stmt.where(col(IncidentCell.kind) == filters.kind)
         rows.extend(await _run(session, stmt))
     else:
-        whole, partial = _cover(first, last)
         picks = [(col(IncidentRollup.grain) == "month") & col(IncidentRollup.start).in_(whole)] if whole else []
         picks += [
             (col(IncidentRollup.grain) == "day") & (col(IncidentRollup.start) >= a) & (col(IncidentRollup.start) <= b)
@@ -376,6 +379,11 @@ async def incident_cubes(
     }
     twin_hex = {a.hex: b.hex for a, b in twins.items()}
     cubes: dict[str, Cube] = {}
+    people = await exposed_people.people_exposed_cube(
+        session, filters=filters, whole=whole, partial=partial, twins=twins, settings=settings
+    )
+    if people is not None:
+        cubes["people_exposed"] = people
     for figure, (dims, domains, groups) in shapes.items():
         cube = _cube(dims, finest.get(figure, {}), domains, groups, size, k, twin_hex)
         if cube is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Index
+from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from trim.db import new_id
@@ -119,3 +119,29 @@ class IncidentRollup(SQLModel, table=True):
     d1: str = Field(default="", max_length=40)
     count: int
     sample: str
+
+
+class PersonNumber(SQLModel, table=True):
+    """A small number for each person counted in an exposure bitset (ids only)."""
+
+    __tablename__ = "dashboard_person_numbers"
+    __table_args__ = (UniqueConstraint("number", name="uq_dashboard_person_numbers_number"),)
+
+    person_id: uuid.UUID = Field(primary_key=True)
+    number: int
+
+
+class ExposedPeople(SQLModel, table=True):
+    """The live exposures of one local month's incidents of one kind ("" for every kind)
+    and one kind of exposure: how many, and exactly who, as a bitset over the person
+    numbers (dashboard.exposed_people)."""
+
+    __tablename__ = "dashboard_exposed_people"
+    __table_args__ = (Index("ix_dashboard_exposed_people_month", "month"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    month: date  # the first of the local month
+    kind: str = Field(default="", max_length=40)
+    exposure: str = Field(max_length=20)
+    exposures: int
+    people: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

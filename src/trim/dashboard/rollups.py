@@ -324,6 +324,7 @@ async def rebuild_range(session: AsyncSession, *, first: date, last: date, setti
         session,
         [first + timedelta(days=n) for n in range((last - first).days + 1)],
         size=settings.dashboard_sample_size,
+        settings=settings,
     )
     return len(ids)
 

@@ -457,6 +457,13 @@ PERSONAL_DATA: dict[str, Kept] = {
         CASE + "rebuilt from the exposures, flags, referrals and briefings: a sample of person ids becomes stand-ins"
     ),
     "dashboard_incident_rollups": Kept(CASE + "rebuilt from the incident cells above, so their stand-ins too"),
+    "dashboard_exposed_people": Kept(
+        CASE + "a month's exposed people as a bitset of person numbers, rebuilt from the exposures: stand-ins"
+    ),
+    "dashboard_person_numbers": Kept(
+        "a number per person id counted on the dashboard (ids only, no case); a purged case is counted "
+        "under its stand-in's number"
+    ),
     "assessments": Kept(
         CASE + "the person becomes a stand-in; notes, reasons and correction reasons go. Notes go earlier, "
         "TRIM_ANSWER_RETENTION_DAYS after the exposure closed (keep_less)",
