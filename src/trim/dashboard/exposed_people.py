@@ -6,7 +6,8 @@ counts: the same person exposed in two months is one person. What does is the se
 people itself, kept small: every person counted gets a small number
 (`dashboard_person_numbers`), and each local month x kind of incident x kind of
 exposure keeps the bitset of the people exposed (`dashboard_exposed_people`, about
-12 KB at 100,000 people). A union of months is an OR of bitsets and its people a
+12 KB at 100,000 people); each day, for the partial months at the ends of a period,
+keeps its few numbers (4 bytes each). A union is an OR of bitsets and its people a
 popcount: exact, a few milliseconds for a year, where counting them live costs ~100 ms
 of database CPU at 1M check-ins (a hash of the year's ~80,000 exposures; measured in
 bench/results/dashboard.md). A (month, person) table would be about one row per
@@ -14,23 +15,22 @@ exposure again, and a sketch (HyperLogLog) is not exact.
 
 Rebuilt per month from the exposures themselves when an incident of that month is
 marked (the check-in rollups' marks and sweep: dashboard.rollups / incident_rollups), so
-a purged case's stand-in replaces the person in the next sweep. Partial months at the
-ends of a period are counted from their few days' exposures, mapped to the same
-numbers. A station filter (a station's year is a few hundred exposures) and anything
-the bitsets cannot answer (a person with no number yet: a change waits for the sweep)
-are counted live, as before. Twins (a purged case and a live one,
+a purged case's stand-in replaces the person in the next sweep. A station filter (a
+station's year is a few hundred exposures) is counted live, as before. Twins (a purged case and a live one,
 records.retention.live_twins) are one person: a stand-in's bit is not counted where
 its live person's is set.
 """
 
 from __future__ import annotations
 
+import sys
 import uuid
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, or_, select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -47,6 +47,22 @@ EVERY_KIND = ""  # the rows for every kind of incident together (no kind filter)
 
 async def _run(session: AsyncSession, statement: Any, **kw: Any) -> Any:
     return await session.exec(statement, **kw)
+
+
+def packed(numbers: Iterable[int]) -> bytes:
+    """A day's numbers, 4 bytes each, little-endian."""
+    out = array("I", sorted(set(numbers)))
+    if sys.byteorder == "big":
+        out.byteswap()
+    return out.tobytes()
+
+
+def unpacked(blob: bytes) -> list[int]:
+    out = array("I")
+    out.frombytes(blob)
+    if sys.byteorder == "big":
+        out.byteswap()
+    return out.tolist()
 
 
 def bitset(numbers: Iterable[int]) -> bytes:
@@ -89,15 +105,21 @@ async def _numbers_for(session: AsyncSession, people: set[uuid.UUID]) -> dict[uu
 
 
 async def rebuild_months(session: AsyncSession, months: Iterable[date], *, settings: Settings) -> None:
-    """The bitsets of these local months (their first days) from the live exposures of
-    their logged incidents."""
+    """The bitsets of these local months (their first days), and the numbers of their
+    days, from the live exposures of their logged incidents."""
     zone = settings.zone
     for first in sorted(set(months)):
         following = (first + timedelta(days=32)).replace(day=1)
         rows = list(
             await _run(
                 session,
-                select(col(Incident.kind), col(Exposure.exposure), col(Exposure.person_id), col(PersonNumber.number))
+                select(
+                    col(Incident.occurred_at),
+                    col(Incident.kind),
+                    col(Exposure.exposure),
+                    col(Exposure.person_id),
+                    col(PersonNumber.number),
+                )
                 .join(Incident, col(Incident.id) == col(Exposure.incident_id))
                 .outerjoin(PersonNumber, col(PersonNumber.person_id) == col(Exposure.person_id))
                 .where(
@@ -108,24 +130,32 @@ async def rebuild_months(session: AsyncSession, months: Iterable[date], *, setti
                 ),
             )
         )
-        given = await _numbers_for(session, {person for _, _, person, number in rows if number is None})
-        cells: dict[tuple[str, str], list[int]] = {}
-        for kind, exposure, person, number in rows:
+        given = await _numbers_for(session, {person for *_, person, number in rows if number is None})
+        cells: dict[tuple[str, date, str, str], list[int]] = {}
+        for occurred_at, kind, exposure, person, number in rows:
             n = number if number is not None else given[person]
-            cells.setdefault((kind, exposure), []).append(n)
-            cells.setdefault((EVERY_KIND, exposure), []).append(n)
-        await _run(session, delete(ExposedPeople).where(col(ExposedPeople.month) == first))
+            day = occurred_at.astimezone(zone).date()
+            for key in (
+                ("month", first, kind, exposure),
+                ("month", first, EVERY_KIND, exposure),
+                ("day", day, kind, exposure),
+                ("day", day, EVERY_KIND, exposure),
+            ):
+                cells.setdefault(key, []).append(n)
+        in_month = (col(ExposedPeople.start) >= first, col(ExposedPeople.start) < following)
+        await _run(session, delete(ExposedPeople).where(*in_month))
         if cells:
             values = [
                 {
                     "id": uuid.uuid4(),
-                    "month": first,
+                    "grain": grain,
+                    "start": start,
                     "kind": kind,
                     "exposure": exposure,
                     "exposures": len(numbers),
-                    "people": bitset(numbers),
+                    "people": bitset(numbers) if grain == "month" else packed(numbers),
                 }
-                for (kind, exposure), numbers in cells.items()
+                for (grain, start, kind, exposure), numbers in cells.items()
             ]
             await _run(session, insert(ExposedPeople), params=values)
 
@@ -144,43 +174,28 @@ async def people_exposed_cube(
     settings: Settings,
 ) -> Cube | None:
     """People exposed (exposures and exact people by kind of exposure) over these whole
-    months and partial ranges of days; None when the bitsets cannot answer (counted live)."""
+    months and partial ranges of days; None with a station filter (counted live)."""
     if filters.station_id is not None:
         return None
-    zone = settings.zone
     counts: dict[str, int] = {}
     bits: dict[str, int] = {}
-    if whole:
-        for exposure, exposures, people in await _run(
-            session,
-            select(col(ExposedPeople.exposure), col(ExposedPeople.exposures), col(ExposedPeople.people)).where(
-                col(ExposedPeople.month).in_(whole), col(ExposedPeople.kind) == (filters.kind or EVERY_KIND)
-            ),
-        ):
-            counts[exposure] = counts.get(exposure, 0) + exposures
+    picks = [(col(ExposedPeople.grain) == "month") & col(ExposedPeople.start).in_(whole)] if whole else []
+    picks += [
+        (col(ExposedPeople.grain) == "day") & (col(ExposedPeople.start) >= a) & (col(ExposedPeople.start) <= b)
+        for a, b in partial
+    ]
+    days: dict[str, list[int]] = {}
+    columns = (ExposedPeople.grain, ExposedPeople.exposure, ExposedPeople.exposures, ExposedPeople.people)
+    kind = filters.kind or EVERY_KIND
+    stmt = select(*(col(c) for c in columns)).where(or_(*picks), col(ExposedPeople.kind) == kind)
+    for grain, exposure, exposures, people in await _run(session, stmt):
+        counts[exposure] = counts.get(exposure, 0) + exposures
+        if grain == "month":
             bits[exposure] = bits.get(exposure, 0) | int.from_bytes(people, "little")
-    for first, last in partial:
-        stmt = (
-            select(col(Exposure.exposure), col(PersonNumber.number))
-            .join(Incident, col(Incident.id) == col(Exposure.incident_id))
-            .outerjoin(PersonNumber, col(PersonNumber.person_id) == col(Exposure.person_id))
-            .where(
-                col(Incident.occurred_at) >= rules.local_midnight(first, zone),
-                col(Incident.occurred_at) < rules.local_midnight(last + timedelta(days=1), zone),
-                col(Incident.source) == "logged",
-                col(Exposure.removed_at).is_(None),
-            )
-        )
-        if filters.kind is not None:
-            stmt = stmt.where(col(Incident.kind) == filters.kind)
-        found: dict[str, list[int]] = {}
-        for exposure, number in await _run(session, stmt):
-            if number is None:
-                return None  # exposed since the last sweep
-            found.setdefault(exposure, []).append(number)
-        for exposure, numbers in found.items():
-            counts[exposure] = counts.get(exposure, 0) + len(numbers)
-            bits[exposure] = bits.get(exposure, 0) | int.from_bytes(bitset(numbers), "little")
+        else:
+            days.setdefault(exposure, []).extend(unpacked(people))
+    for exposure, numbers in days.items():
+        bits[exposure] = bits.get(exposure, 0) | int.from_bytes(bitset(numbers), "little")
 
     pairs: list[Twin] = []
     if twins:

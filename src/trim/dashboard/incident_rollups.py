@@ -17,12 +17,9 @@ Flags and referrals with no incident (no exposure) are counted by their own date
 person's current station: read live, a few rows with their person ids, which merge
 exactly into the samples.
 
-"People exposed" stays live, deliberately: it shows its people count itself, exactly,
-above k too, and a sample cannot give that. The exact structures that could (a
-(month, kind, exposure, person) table, or every person id per cell) are about one row
-per exposure again, so they save nothing over the one statement that reads the
-period's exposures through their covering index (measured at 1M check-ins: see
-bench/results/dashboard.md).
+"People exposed" shows its people count itself, exactly, above k too, which a sample
+cannot give: it comes from bitsets of the people exposed per month instead
+(dashboard.exposed_people), read here with the rest.
 
 When the rollups cannot answer a figure exactly (never built, built with other
 settings, a sample smaller than k, twins that leave a count open) that figure is

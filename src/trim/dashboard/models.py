@@ -132,15 +132,16 @@ class PersonNumber(SQLModel, table=True):
 
 
 class ExposedPeople(SQLModel, table=True):
-    """The live exposures of one local month's incidents of one kind ("" for every kind)
-    and one kind of exposure: how many, and exactly who, as a bitset over the person
-    numbers (dashboard.exposed_people)."""
+    """The live exposures of one local day's or month's incidents of one kind ("" for
+    every kind) and one kind of exposure: how many, and exactly who, by person number
+    (dashboard.exposed_people): a month as a bitset, a day as its few numbers."""
 
     __tablename__ = "dashboard_exposed_people"
-    __table_args__ = (Index("ix_dashboard_exposed_people_month", "month"),)
+    __table_args__ = (Index("ix_dashboard_exposed_people_grain_start", "grain", "start"),)
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
-    month: date  # the first of the local month
+    grain: str = Field(max_length=10)  # "day" or "month"
+    start: date  # the day, or the first of the month
     kind: str = Field(default="", max_length=40)
     exposure: str = Field(max_length=20)
     exposures: int

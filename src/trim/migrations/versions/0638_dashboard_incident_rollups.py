@@ -9,8 +9,8 @@ Create Date: 2026-12-03 10:00:00.000000
   of the people behind it (dashboard.incident_rollups).
 - dashboard_incident_rollups: the same summed over stations per day and per month.
 - dashboard_person_numbers, dashboard_exposed_people: a small number per person, and
-  per local month x kind of incident x kind of exposure the exposures and the bitset of
-  the people exposed (dashboard.exposed_people: people exposed, exactly).
+  per local day and month x kind of incident x kind of exposure the exposures and the
+  people exposed by number (dashboard.exposed_people: people exposed, exactly).
 - Triggers that mark the incident in dashboard_rollup_marks (migration 0634) on every
   change that moves these figures: incidents logged, exposures, flags, referrals,
   planning records and routes, briefings and their attendees. Person columns are
@@ -151,14 +151,15 @@ def upgrade() -> None:
     op.create_table(
         "dashboard_exposed_people",
         sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("grain", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("start", sa.Date(), nullable=False),
         sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
         sa.Column("exposure", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
         sa.Column("exposures", sa.Integer(), nullable=False),
         sa.Column("people", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dashboard_exposed_people")),
     )
-    op.create_index("ix_dashboard_exposed_people_month", "dashboard_exposed_people", ["month"])
+    op.create_index("ix_dashboard_exposed_people_grain_start", "dashboard_exposed_people", ["grain", "start"])
     statements = _pg_statements() if op.get_bind().dialect.name == "postgresql" else _sqlite_statements()
     for statement in statements:
         op.execute(statement)
