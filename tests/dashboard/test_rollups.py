@@ -275,8 +275,10 @@ async def _random_changes(db: AsyncSession, programme: Programme, settings: Sett
             )
             flag.status = "referred" if consent else "declined"
         else:
+            # A referral's stage moves on, or the answer recorded is corrected (as the product
+            # keeps them: a "no" is declined, a "yes" has a consented stage).
             referral.consent = not referral.consent if rng.random() < 0.3 else referral.consent
-            referral.status = rng.choice(CONSENTED_STATUSES)
+            referral.status = rng.choice(CONSENTED_STATUSES) if referral.consent else "declined"
             db.add(referral)
             flag.status = rng.choice(["open", "referred", "declined", "closed"])
         db.add(flag)
