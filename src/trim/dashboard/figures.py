@@ -38,15 +38,13 @@ def cube_keys(
     for key in product(*choices):
         if key in finest_set:
             continue
-        members = [
-            cell
-            for cell in finest
-            if all(
-                part == value if part not in group else value in group[part]
-                for part, value, group in zip(key, cell, groups, strict=True)
-            )
+        # The finest cells it adds up, axis by axis (in the order of `finest`), rather than
+        # testing every finest cell against every total: that was most of a request's app CPU.
+        allowed = [
+            [value for value in domain if (part == value if part not in group else value in group[part])]
+            for part, domain, group in zip(key, domains, groups, strict=True)
         ]
-        totals.append((key, members))
+        totals.append((key, list(product(*allowed))))
     return finest, totals
 
 
