@@ -30,7 +30,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from trim.assessments import instruments as catalogue
 from trim.assessments.models import Assessment
 from trim.config import Settings
-from trim.dashboard import rules, samples
+from trim.dashboard import contacts, rules, samples
 from trim.dashboard.figures import ALL, Cube, cube_equations, cube_keys
 from trim.dashboard.models import CheckinCell, CheckinRollup, RollupMark, RollupState
 from trim.dashboard.queries import sort_key
@@ -67,7 +67,8 @@ def built_with(settings: Settings) -> str:
     elevated = catalogue.load()["trim_risk"].flag_band
     return (
         f"sample={settings.dashboard_sample_size};zone={settings.timezone};window={settings.due_window_days};"
-        f"grace={settings.missed_grace_days};elevated={elevated};categories={CATEGORIES}"
+        f"grace={settings.missed_grace_days};elevated={elevated};categories={CATEGORIES};"
+        f"{contacts.built_with()}"
     )
 
 
@@ -172,6 +173,7 @@ async def rebuild_incidents(session: AsyncSession, incident_ids: Sequence[uuid.U
         days.update(key.day for _, key in cells)
         written += len(values)
     await _rebuild_days(session, sorted(days), size=size)
+    await contacts.rebuild_incidents(session, incident_ids, settings=settings)
     return written
 
 
@@ -269,6 +271,8 @@ async def refresh(session: AsyncSession, *, now: datetime, settings: Settings) -
     if state.built_with != built_with(settings):
         await _run(session, delete(CheckinCell))
         await _run(session, delete(CheckinRollup))
+        await contacts.clear(session)
+        state.refreshed_at = None  # not read until every incident is rebuilt
         await _run(
             session,
             dialect_insert(session, RollupMark)
@@ -278,6 +282,8 @@ async def refresh(session: AsyncSession, *, now: datetime, settings: Settings) -
             .on_conflict_do_nothing(),
         )
         state.built_with = built_with(settings)
+    # Requests for a peer mark people; their incidents (a stand-in's too) are marked here.
+    await contacts.mark_people(session, settings=settings)
     # Claimed in rounds, rebuilt together: each day and month touched is summed once.
     claimed: list[uuid.UUID] = []
     for _ in range(ROUNDS):
@@ -312,6 +318,11 @@ async def rebuild_range(session: AsyncSession, *, first: date, last: date, setti
     )
     await rebuild_incidents(session, sorted(ids), settings=settings)
     await _rebuild_days(
+        session,
+        [first + timedelta(days=n) for n in range((last - first).days + 1)],
+        size=settings.dashboard_sample_size,
+    )
+    await contacts.rebuild_days(
         session,
         [first + timedelta(days=n) for n in range((last - first).days + 1)],
         size=settings.dashboard_sample_size,
