@@ -445,3 +445,14 @@ async def test_rollups_built_before_answered_themselves_was_apart_are_rebuilt(
     assert {key: c.value for key, c in rebuilt.ledger.cells.items()} == {
         key: c.value for key, c in stale.ledger.cells.items()
     }
+
+
+async def test_missed_moves_with_the_day_without_a_rebuild(
+    session: AsyncSession, db: AsyncSession, settings: Settings
+) -> None:
+    # Blocks and months hold open check-ins by the month they are missed from; as the days
+    # pass, they are missed, still open, or (within that month) counted from their days.
+    programme = await seed_programme(db, rng=random.Random(41), settings=settings, now=NOW)
+    await _refresh(db, settings)
+    for later in (0, 1, 6, 13, 29, 44, 75):
+        await _assert_matches_recount(db, session, settings, programme, now=NOW + timedelta(days=later))
