@@ -60,6 +60,7 @@ async def test_periodic_checkin_has_no_incident_in_the_api_and_is_recorded_like_
         assert one["incident_id"] is None
         listed = await me.get("/me/checkins")
         assert "Periodic check-in (Control room)" in listed.text
+        assert "checks in with you at regular times, whether or not there has been an incident" in listed.text
         record = (await me.get("/api/me/record")).json()
         assert [(c["kind"], c["incident_id"]) for c in record["checkins"]] == [("periodic", None)]
         assert (await me.get("/me")).status_code == 200

@@ -194,6 +194,7 @@ async def test_checkins_api_is_scoped_and_filtered(
         assert [c["id"] for c in own] == [c["id"] for c in everything]
         page = await responder.get("/me/checkins")
         assert "Day 3 check-in" in page.text
+        assert "After a difficult incident" in page.text and "at regular times" not in page.text
         incident = (await responder.get(f"/api/incidents/{created['id']}")).json()
         assert [e["person_id"] for e in incident["exposures"]] == [str(cast.responder.id)]
     clock.advance(days=3)

@@ -1,7 +1,7 @@
 """dashboard rollups of the time to first contact (issue 18)
 
 Revision ID: 0639
-Revises: 0634
+Revises: 0640
 Create Date: 2026-12-03 10:00:00.000000
 
 - dashboard_contact_cells: per incident, its exposures first contacted by band of hours
@@ -27,7 +27,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0639"
-down_revision: str | None = "0634"
+down_revision: str | None = "0640"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
