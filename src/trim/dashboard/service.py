@@ -541,7 +541,14 @@ def _from_checkins(
     contact = queries.stats("first_contact", contacted, "month", sql)
 
     # Caseloads: how many people each active peer has an open check-in with.
-    open_checkins = sa_select(checkins.c.peer_id, checkins.c.person_id).where(checkins.c.outcome.is_(None)).subquery()
+    # From the open check-ins alone, not the CTE of the period's every check-in: with the
+    # check-in figures and first contact from rollups, nothing else reads check-ins here.
+    open_checkins = twins.join(
+        sa_select(col(CheckIn.peer_id).label("peer_id"), twins.person(col(CheckIn.person_id)))
+        .join(cohort, col(CheckIn.incident_id) == cohort.c.incident_id)
+        .where(outcome.is_(None)),
+        col(CheckIn.person_id),
+    ).subquery("open_checkins")
     loads = (
         sa_select(col(Person.id), func.count(open_checkins.c.person_id.distinct()).label("people"))
         .join(PersonRole, and_(col(PersonRole.person_id) == col(Person.id), col(PersonRole.role) == Role.peer))
