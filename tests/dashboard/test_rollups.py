@@ -23,7 +23,7 @@ from trim.config import Settings
 from trim.dashboard import rollups, rules
 from trim.dashboard import service as dashboard
 from trim.dashboard.figures import suppress_by_component
-from trim.dashboard.models import CheckinCell, CheckinRollup, RollupMark, RollupState
+from trim.dashboard.models import CheckinCell, CheckinRollup, ContactCell, ContactRollup, RollupMark, RollupState
 from trim.db import AsyncSession
 from trim.followups.models import CheckIn
 from trim.incidents import service as incidents
@@ -275,7 +275,7 @@ async def test_rebuilding_a_range_from_scratch_gives_the_same_rollups(
     await _random_changes(db, programme, settings, random.Random(6))
     await _refresh(db, settings)
 
-    async def contents() -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    async def contents() -> tuple[list[tuple[Any, ...]], ...]:
         cells = sorted(
             (c.incident_id, c.day, c.interval, c.category, c.band, c.missed_from, c.checkins, c.sample)
             for c in await session.exec(select(CheckinCell))
@@ -284,11 +284,21 @@ async def test_rebuilding_a_range_from_scratch_gives_the_same_rollups(
             (r.grain, r.start, r.kind, r.interval, r.category, r.band, r.missed_from, r.checkins, r.sample)
             for r in await session.exec(select(CheckinRollup))
         )
-        return cells, sums
+        contact_cells = sorted(
+            (c.incident_id, c.day, c.kind, c.bucket, c.contacts, c.hours, c.sample)
+            for c in await session.exec(select(ContactCell))
+        )
+        contact_sums = sorted(
+            (r.grain, r.start, r.kind, r.bucket, r.contacts, r.hours, r.sample)
+            for r in await session.exec(select(ContactRollup))
+        )
+        return cells, sums, contact_cells, contact_sums
 
     incremental = await contents()
-    await session.exec(CheckinCell.__table__.delete())  # type: ignore[attr-defined]
-    await session.exec(CheckinRollup.__table__.delete())  # type: ignore[attr-defined]
+    assert incremental[2] and {r[0] for r in incremental[3]} == {"day", "month"}
+    assert {r[0] for r in incremental[1]} == {"day", "block", "month"}
+    for model in (CheckinCell, CheckinRollup, ContactCell, ContactRollup):
+        await session.exec(model.__table__.delete())  # type: ignore[attr-defined]
     first, last = (NOW - timedelta(days=900)).date(), NOW.date()
     assert await rollups.rebuild_range(db, first=first, last=last, settings=settings) > 0
     await db.commit()
