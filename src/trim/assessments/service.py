@@ -9,8 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -22,6 +21,7 @@ from trim.assessments import rules
 from trim.assessments.instruments import Instrument
 from trim.assessments.models import Assessment, AssessmentResult, InstrumentSnapshot
 from trim.config import Settings
+from trim.db import dialect_insert, utcnow
 from trim.errors import Conflict, FieldError, InvalidInput, NotFound, NotYet
 from trim.flags import rules as flag_rules
 from trim.flags import service as flags
@@ -143,26 +143,23 @@ def refused_summary(lead: str, errors: Sequence[FieldError]) -> str:
     return f"{lead}: {len(errors)} answers need attention, each marked below. First: {errors[0].message}"
 
 
-async def snapshot(session: AsyncSession, instrument: Instrument) -> None:
-    exists = (
-        await session.exec(
-            select(InstrumentSnapshot.id).where(
-                InstrumentSnapshot.instrument_id == instrument.id, InstrumentSnapshot.version == instrument.version
-            )
-        )
-    ).first()
-    if exists is not None:
+async def snapshot(session: AsyncSession, *instruments: Instrument) -> None:
+    """Keep the exact definition of each instrument version answered (the first stored
+    stands): one statement, which a concurrent twin's identical insert simply skips."""
+    if not instruments:
         return
-    try:
-        async with session.begin_nested():
-            session.add(
-                InstrumentSnapshot(
-                    instrument_id=instrument.id, version=instrument.version, definition=instrument.as_data()
-                )
-            )
-            await session.flush()
-    except IntegrityError:
-        pass  # another request stored the same version first
+    now = utcnow()
+    stmt = (
+        dialect_insert(session, InstrumentSnapshot)
+        .values(
+            [
+                {"instrument_id": i.id, "version": i.version, "definition": i.as_data(), "created_at": now}
+                for i in instruments
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["instrument_id", "version"])
+    )
+    await session.exec(stmt)
 
 
 async def _lock_exposure(session: AsyncSession, exposure_id: uuid.UUID) -> Exposure:
@@ -486,8 +483,8 @@ async def _store(
     )
     session.add(assessment)
     await session.flush()
+    await snapshot(session, *offered[: len(results)])
     for instrument, result in zip(offered, results, strict=False):
-        await snapshot(session, instrument)
         session.add(
             AssessmentResult(
                 assessment_id=assessment.id,
@@ -729,19 +726,29 @@ async def _history(
     tsq: dict[uuid.UUID, bool] = {}
     persistent: dict[uuid.UUID, bool] = {}
     if checkins:
+        # One statement: each current result, with the definition of the risk instrument
+        # version it was answered on (its phases, history kept).
         rows = await session.exec(
-            select(Assessment.checkin_id, AssessmentResult)
+            select(Assessment.checkin_id, AssessmentResult, InstrumentSnapshot.definition)
             .join(AssessmentResult, col(AssessmentResult.assessment_id) == col(Assessment.id))
+            .outerjoin(
+                InstrumentSnapshot,
+                and_(
+                    col(AssessmentResult.instrument_id) == "trim_risk",
+                    col(InstrumentSnapshot.instrument_id) == col(AssessmentResult.instrument_id),
+                    col(InstrumentSnapshot.version) == col(AssessmentResult.instrument_version),
+                ),
+            )
             .where(col(Assessment.checkin_id).in_([c.id for c in checkins]), col(Assessment.is_current).is_(True))
         )
         phases: dict[int, dict[str, str]] = {}
-        for checkin_id, result in rows:
+        for checkin_id, result, definition in rows:
             if result.instrument_id == "tsq":
                 tsq[checkin_id] = bool(result.flagged)
             elif result.instrument_id == "trim_risk":
                 version = result.instrument_version
                 if version not in phases:
-                    phases[version] = await _phases_of(session, result.instrument_id, version)
+                    phases[version] = _phases_in(definition or {})
                 persistent[checkin_id] = rules.counts_toward_persistence(
                     result.answers or {}, phases[version], threshold=settings.persistent_after_score
                 )
@@ -757,15 +764,8 @@ async def _history(
     }
 
 
-async def _phases_of(session: AsyncSession, instrument_id: str, version: int) -> dict[str, str]:
+def _phases_in(definition: Mapping[str, Any]) -> dict[str, str]:
     # The phases as the version the answers were given to defined them (history kept).
-    definition = (
-        await session.exec(
-            select(InstrumentSnapshot.definition).where(
-                InstrumentSnapshot.instrument_id == instrument_id, InstrumentSnapshot.version == version
-            )
-        )
-    ).first() or {}
     return {i["id"]: i.get("phase", "after") for i in definition.get("items", [])}
 
 
