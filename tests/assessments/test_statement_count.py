@@ -4,8 +4,8 @@ recording benchmark is bound by the cost of the request itself).
 
 A plain recording (the API, an Idempotency-Key, a day-3 check-in held with nothing
 raised) is, after the sign-in read: the key claimed, the check-in fetched through
-policy, its exposure locked, the check-in claimed, the assessment, the instrument
-snapshot and the results written, the exposure's history read (two statements), the
+policy, its exposure locked, the check-in claimed, the instrument snapshot, the
+assessment and its results written, the exposure's history read (two statements), the
 key's answer stored and the audit event inserted."""
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ RECORDING = [
     "SELECT checkins",  # policy.access_checkin
     "SELECT exposures",  # the exposure's lock (FOR UPDATE)
     "UPDATE checkins",  # claimed once: WHERE outcome IS NULL
-    "INSERT INTO assessments",
     "INSERT INTO instrument_snapshots",
+    "INSERT INTO assessments",
     "INSERT INTO assessment_results",
     "SELECT checkins",  # the exposure's check-ins
     "SELECT assessments",  # their current results with the risk instrument's phases

@@ -481,9 +481,9 @@ async def _store(
         recorded_by_id=actor.person_id,
         recorded_at=now,
     )
-    session.add(assessment)
-    await session.flush()
     await snapshot(session, *offered[: len(results)])
+    # Its id is made in Python: the assessment and its results go in one flush (parents first).
+    session.add(assessment)
     for instrument, result in zip(offered, results, strict=False):
         session.add(
             AssessmentResult(
