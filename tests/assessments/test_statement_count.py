@@ -5,7 +5,7 @@ recording benchmark is bound by the cost of the request itself).
 A plain recording (the API, an Idempotency-Key, a day-3 check-in held with nothing
 raised) is, after the sign-in read: the key claimed, the check-in fetched through
 policy, its exposure locked, the check-in claimed, the instrument snapshot, the
-assessment and its results written, the exposure's history read (two statements), the
+assessment and its results written, the exposure's history read (one statement), the
 key's answer stored and the audit event inserted."""
 
 from __future__ import annotations
@@ -37,8 +37,7 @@ RECORDING = [
     "INSERT INTO instrument_snapshots",
     "INSERT INTO assessments",
     "INSERT INTO assessment_results",
-    "SELECT checkins",  # the exposure's check-ins
-    "SELECT assessments",  # their current results with the risk instrument's phases
+    "SELECT checkins",  # the exposure's history: check-ins, current results, the risk phases
     "UPDATE idempotency_keys",  # the answer a replay gets
     "INSERT INTO audit_events",
 ]
@@ -61,7 +60,7 @@ def label(statement: str) -> str:
     return words[0]
 
 
-async def test_a_plain_recording_takes_twelve_statements(
+async def test_a_plain_recording_takes_eleven_statements_after_the_sign_in(
     client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock, session: AsyncSession
 ) -> None:
     day3, peer = await arrange(client, cast, clock)

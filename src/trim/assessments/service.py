@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, update
+from sqlalchemy import ColumnElement, and_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -698,60 +698,55 @@ async def exposure_history(
     """Each check-in of the exposure with its current result, as the flag rules need it:
     whether its risk answers count toward persistence (judged by the phases of the
     instrument version it used), and whether its TSQ was positive."""
-    checkins = list(
-        await session.exec(
-            select(CheckIn).where(CheckIn.exposure_id == exposure_id).execution_options(populate_existing=True)
-        )
-    )
-    return await _history(session, checkins, settings=settings)
+    return await _history(session, col(CheckIn.exposure_id) == exposure_id, settings=settings)
 
 
 async def periodic_history(
     session: AsyncSession, person_id: uuid.UUID, *, settings: Settings
 ) -> dict[uuid.UUID, flag_rules.ScheduledCheckin]:
     """The person's periodic check-ins (no incident) as the flag rules read them."""
-    checkins = list(
-        await session.exec(
-            select(CheckIn)
-            .where(CheckIn.person_id == person_id, CheckIn.kind == schedule_rules.PERIODIC_KIND)
-            .execution_options(populate_existing=True)
-        )
-    )
-    return await _history(session, checkins, settings=settings)
+    which = and_(col(CheckIn.person_id) == person_id, col(CheckIn.kind) == schedule_rules.PERIODIC_KIND)
+    return await _history(session, which, settings=settings)
 
 
 async def _history(
-    session: AsyncSession, checkins: Sequence[CheckIn], *, settings: Settings
+    session: AsyncSession, which: ColumnElement[bool], *, settings: Settings
 ) -> dict[uuid.UUID, flag_rules.ScheduledCheckin]:
+    # One statement: the check-ins (refreshed: the one being recorded was just claimed by
+    # an UPDATE), each current result, and for a risk result the definition of the
+    # instrument version it was answered on (its phases, history kept).
+    rows = await session.exec(
+        select(CheckIn, AssessmentResult, InstrumentSnapshot.definition)
+        .outerjoin(Assessment, and_(col(Assessment.checkin_id) == col(CheckIn.id), col(Assessment.is_current)))
+        .outerjoin(AssessmentResult, col(AssessmentResult.assessment_id) == col(Assessment.id))
+        .outerjoin(
+            InstrumentSnapshot,
+            and_(
+                col(AssessmentResult.instrument_id) == "trim_risk",
+                col(InstrumentSnapshot.instrument_id) == col(AssessmentResult.instrument_id),
+                col(InstrumentSnapshot.version) == col(AssessmentResult.instrument_version),
+            ),
+        )
+        .where(which)
+        .execution_options(populate_existing=True)
+    )
+    checkins: dict[uuid.UUID, CheckIn] = {}
     tsq: dict[uuid.UUID, bool] = {}
     persistent: dict[uuid.UUID, bool] = {}
-    if checkins:
-        # One statement: each current result, with the definition of the risk instrument
-        # version it was answered on (its phases, history kept).
-        rows = await session.exec(
-            select(Assessment.checkin_id, AssessmentResult, InstrumentSnapshot.definition)
-            .join(AssessmentResult, col(AssessmentResult.assessment_id) == col(Assessment.id))
-            .outerjoin(
-                InstrumentSnapshot,
-                and_(
-                    col(AssessmentResult.instrument_id) == "trim_risk",
-                    col(InstrumentSnapshot.instrument_id) == col(AssessmentResult.instrument_id),
-                    col(InstrumentSnapshot.version) == col(AssessmentResult.instrument_version),
-                ),
+    phases: dict[int, dict[str, str]] = {}
+    for checkin, result, definition in rows:
+        checkins.setdefault(checkin.id, checkin)
+        if result is None:
+            continue
+        if result.instrument_id == "tsq":
+            tsq[checkin.id] = bool(result.flagged)
+        elif result.instrument_id == "trim_risk":
+            version = result.instrument_version
+            if version not in phases:
+                phases[version] = _phases_in(definition or {})
+            persistent[checkin.id] = rules.counts_toward_persistence(
+                result.answers or {}, phases[version], threshold=settings.persistent_after_score
             )
-            .where(col(Assessment.checkin_id).in_([c.id for c in checkins]), col(Assessment.is_current).is_(True))
-        )
-        phases: dict[int, dict[str, str]] = {}
-        for checkin_id, result, definition in rows:
-            if result.instrument_id == "tsq":
-                tsq[checkin_id] = bool(result.flagged)
-            elif result.instrument_id == "trim_risk":
-                version = result.instrument_version
-                if version not in phases:
-                    phases[version] = _phases_in(definition or {})
-                persistent[checkin_id] = rules.counts_toward_persistence(
-                    result.answers or {}, phases[version], threshold=settings.persistent_after_score
-                )
     return {
         c.id: flag_rules.ScheduledCheckin(
             offset_days=c.offset_days,
@@ -760,7 +755,7 @@ async def _history(
             tsq_flagged=tsq.get(c.id, False),
             extra=c.kind in schedule_rules.EXTRA_KINDS,
         )
-        for c in checkins
+        for c in checkins.values()
     }
 
 
