@@ -59,11 +59,12 @@ class Scale:
     stations: int
     incidents: int
     max_exposures: int  # per incident: 1..max, uniformly (mean (1 + max) / 2)
+    prefix: str = "trim_bench_dash"  # --database-prefix: several engineers bench side by side
     named: str | None = None  # an existing database to measure instead (--database)
 
     @property
     def database(self) -> str:
-        return self.named or f"trim_bench_dash_{self.name}"
+        return self.named or f"{self.prefix}_{self.name}"
 
 
 # Two check-ins (day 3 and day 28) per exposure: 10k and about 1M check-ins.
@@ -463,12 +464,18 @@ def machine() -> dict[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="only the 10k check-in organisation")
+    parser.add_argument("--national", action="store_true", help="only the 1M check-in organisation")
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--keep", action="store_true", help="keep the bench databases")
     parser.add_argument("--reuse", action="store_true", help="use a kept bench database as it is (implies --keep)")
     parser.add_argument("--explain", action="store_true", help="print the statements, slowest first")
     parser.add_argument("--live", action="store_true", help="no rollups: every figure counted live, as before")
     parser.add_argument("--as-built", action="store_true", help="with --reuse: the rollups as they are, not rebuilt")
+    parser.add_argument(
+        "--database-prefix",
+        default="trim_bench_dash",
+        help="name the databases PREFIX_10k and PREFIX_1m (e.g. a copy made with CREATE DATABASE ... TEMPLATE)",
+    )
     parser.add_argument(
         "--database",
         help="measure this existing database as the 1M organisation (a copy of a kept one); implies --reuse",
@@ -478,7 +485,6 @@ def main() -> None:
         action="store_true",
         help="the figures keyed by incident counted live (as before migration 0638), the check-in rollups read",
     )
-    parser.add_argument("--suffix", default="", help="added to the bench databases' names (helpers sharing a server)")
     args = parser.parse_args()
     if args.incident_live:
 
@@ -486,7 +492,7 @@ def main() -> None:
             return {}
 
         incident_rollups.incident_cubes = nothing_rolled  # type: ignore[assignment]
-    scales = [replace(s, name=s.name + args.suffix) for s in ([SMALL] if args.quick else [SMALL, NATIONAL])]
+    scales = [SMALL] if args.quick else [NATIONAL] if args.national else [SMALL, NATIONAL]
     if args.database:
         scales, args.reuse = [replace(NATIONAL, named=args.database)], True
     ranges = {
@@ -496,6 +502,7 @@ def main() -> None:
     print("machine:", machine())
     print("load average at start:", load())
     for scale in scales:
+        scale = replace(scale, prefix=args.database_prefix)
         with bench_database(scale, args.keep or args.reuse, args.reuse) as (url, fresh):
             started = time.perf_counter()
             if fresh:

@@ -331,6 +331,8 @@ class Dashboard:
     # counted live), and whether changes made since wait for the next refresh.
     figures_as_of: datetime | None = None
     changes_waiting: bool = False
+    # The figures (ids) read from rollups rather than counted live.
+    from_rollups: frozenset[str] = frozenset()
 
     def figure(self, figure_id: str) -> Figure:
         return self.figures[figure_id]

@@ -458,6 +458,12 @@ PERSONAL_DATA: dict[str, Kept] = {
         "a number per person id counted on the dashboard (ids only, no case); a purged case is counted "
         "under its stand-in's number"
     ),
+    # The purge's updates of exposures and requests mark them (triggers, migration 0639).
+    "dashboard_contact_cells": Kept(CASE + "rebuilt from the exposures: a sample of person ids becomes stand-ins"),
+    "dashboard_contact_rollups": Kept(CASE + "rebuilt from the cells above, so their stand-ins too"),
+    "dashboard_contact_person_marks": Kept(
+        "a requester's id, only until the next rollup sweep (within a minute) turns it into incident marks"
+    ),
     "assessments": Kept(
         CASE + "the person becomes a stand-in; notes, reasons and correction reasons go. Notes go earlier, "
         "TRIM_ANSWER_RETENTION_DAYS after the exposure closed (keep_less)",
