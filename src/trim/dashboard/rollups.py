@@ -34,7 +34,7 @@ from trim.dashboard import contacts, rules, samples
 from trim.dashboard.figures import ALL, Cube, cube_equations, cube_keys
 from trim.dashboard.models import CheckinCell, CheckinRollup, RollupMark, RollupState
 from trim.dashboard.queries import sort_key
-from trim.dashboard.rules import Count
+from trim.dashboard.rules import Count, block_of, blocks_within
 from trim.db import dialect_insert
 from trim.followups.models import CheckIn, Outcome
 from trim.incidents.models import Incident
@@ -219,32 +219,6 @@ def _rollup_rows(
     ]
 
 
-def block_of(day: date) -> tuple[date, date]:
-    """The block (days 1-7, 8-14, 15-21, 22-28, 29-end of a month) a day is in: its first
-    and last day. Between days and months, so that a period starting mid-month reads a
-    few blocks and at most six days at each end rather than every day."""
-    first = day.replace(day=min(29, 1 + 7 * ((day.day - 1) // 7)))
-    month_end = (day.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
-    return first, min(first + timedelta(days=6), month_end) if first.day < 29 else month_end
-
-
-def _blocks(first: date, last: date) -> tuple[list[date], list[tuple[date, date]]]:
-    """The whole blocks within [first, last] (within one month: `_cover`'s leftovers), and the days left."""
-    whole: list[date] = []
-    days: list[tuple[date, date]] = []
-    day = first
-    while day <= last:
-        start, end = block_of(day)
-        if start == day and end <= last:
-            whole.append(start)
-            day = end + timedelta(days=1)
-            continue
-        stop = min(end, last)
-        days.append((day, stop))
-        day = stop + timedelta(days=1)
-    return whole, days
-
-
 _GROUP_COLUMNS = ("kind", "interval", "category", "band", "missed_from", "checkins", "sample")
 
 
@@ -289,7 +263,9 @@ async def _rebuild_days(session: AsyncSession, days: Sequence[date], *, size: in
                 col(CheckinCell.sample),
             ).where(col(CheckinCell.day).in_(chunk)),
         )
-        summed = _summed(rows, size)
+        found = list(rows)
+        # Also every kind together, so a dashboard with no kind chosen reads a seventh of the rows.
+        summed = {**_summed(found, size), **_summed(((r[0], ALL, *r[2:]) for r in found), size)}
         await _run(
             session,
             delete(CheckinRollup).where(col(CheckinRollup.grain) == "day", col(CheckinRollup.start).in_(chunk)),
@@ -421,23 +397,23 @@ async def checkin_cubes(
         )
         if kind is not None:
             stmt = stmt.where(col(CheckinCell.kind) == kind)
-        rows.extend(await connection.execute(stmt))
+        rows.extend((await connection.execute(stmt)).all())
     else:
         whole, partial = _cover(first, last)
         blocks: list[date] = []
         days: list[tuple[date, date]] = []
         for a, b in partial:
-            more_blocks, more_days = _blocks(a, b)
+            more_blocks, more_days = blocks_within(a, b)
             blocks += more_blocks
             days += more_days
         grain, start = col(CheckinRollup.grain), col(CheckinRollup.start)
         picks = [(grain == "month") & start.in_(whole)] if whole else []
         picks += [(grain == "block") & start.in_(blocks)] if blocks else []
         picks += [(grain == "day") & (start >= a) & (start <= b) for a, b in days]
-        stmt = select(grain, start, *(col(getattr(CheckinRollup, c)) for c in columns)).where(or_(*picks))
-        if kind is not None:
-            stmt = stmt.where(col(CheckinRollup.kind) == kind)
-        found = list(await connection.execute(stmt))
+        stmt = select(grain, start, *(col(getattr(CheckinRollup, c)) for c in columns)).where(
+            or_(*picks), col(CheckinRollup.kind) == (kind or ALL)
+        )
+        found = (await connection.execute(stmt)).all()
         # Open check-ins of a block or month missed from days of the current month: those
         # rows cannot say which are missed yet; their days can.
         unsure = {
@@ -465,9 +441,8 @@ async def checkin_cubes(
                     )
                 ),
             )
-            if kind is not None:
-                stmt = stmt.where(col(CheckinRollup.kind) == kind)
-            rows.extend(await connection.execute(stmt))
+            stmt = stmt.where(col(CheckinRollup.kind) == (kind or ALL))
+            rows.extend((await connection.execute(stmt)).all())
 
     timed: dict[tuple[str, ...], tuple[int, set[str]]] = {}
     banded: dict[tuple[str, ...], tuple[int, set[str]]] = {}
