@@ -1,9 +1,11 @@
 """The check-in figures counted ahead (timeliness and score bands), so a year at national
 scale is a few thousand rollup rows rather than every check-in of the year.
 
-Three levels, all rebuilt from the check-ins themselves, never patched by difference:
+Four levels, all rebuilt from the check-ins themselves, never patched by difference:
 per incident (`CheckinCell`, also what a station filter reads), and summed over every
-station per day and per month (`CheckinRollup`). A change to a check-in, its current
+station per day, per block (rules.block_of: a week within a month) and per month
+(`CheckinRollup`), each kind and every kind together (kind "all"), so a year with no
+filter is a few hundred rows. A change to a check-in, its current
 score or its incident marks the incident (a trigger in the change's own transaction,
 migration 0634); `refresh` rebuilds the marked incidents, then their days and months.
 It is idempotent (a rebuild from the same rows gives the same rows), one worker at a
@@ -11,7 +13,9 @@ time holds the state row, and a mark made while it runs survives for the next ro
 
 "Missed" moves with the clock without a rescan: an open check-in is stored with the
 first local day it counts as missed (`missed_from`), and the dashboard counts it missed
-when that day has come. The figures are as of the start of today (rules.missed_as_of),
+when that day has come. Blocks and months group open check-ins by the month they are
+missed from, keeping the last such day: all missed once it has come, all still open
+before that month, and within it (a month or two of incidents) read from their days. The figures are as of the start of today (rules.missed_as_of),
 so two requests on one day agree.
 """
 
