@@ -15,8 +15,9 @@ time holds the state row, and a mark made while it runs survives for the next ro
 first local day it counts as missed (`missed_from`), and the dashboard counts it missed
 when that day has come. Blocks and months group open check-ins by the month they are
 missed from, keeping the last such day: all missed once it has come, all still open
-before that month, and within it (a month or two of incidents) read from their days. The figures are as of the start of today (rules.missed_as_of),
-so two requests on one day agree.
+before that month, and within it (a month or two of incidents) read from their days.
+The figures are as of the start of today (rules.missed_as_of), so two requests on one
+day agree.
 """
 
 from __future__ import annotations
