@@ -270,6 +270,13 @@ def create_app(
         engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
+        # The sign-in read of every request is one statement (and at most one write), so on
+        # PostgreSQL it runs without a transaction around it: no BEGIN and ROLLBACK round
+        # trips. (SQLite keeps its BEGIN IMMEDIATE: the pysqlite driver manages no
+        # transactions of its own here, see trim.db.)
+        postgres = engine.dialect.name == "postgresql"
+        signin_engine = engine.execution_options(isolation_level="AUTOCOMMIT") if postgres else engine
+        app.state.signin_sessionmaker = make_sessionmaker(signin_engine)
         # The dashboard and reports read here when it is current enough (trim.analytics).
         app.state.replica = open_replica(settings)
         try:

@@ -23,12 +23,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, and_, delete, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trim.config import Settings
-from trim.db import utcnow
+from trim.db import dialect_insert, utcnow
 from trim.errors import Conflict, InvalidInput
 
 
@@ -85,13 +85,28 @@ def _expired_before(now: datetime, settings: Settings) -> datetime:
 
 
 async def _insert(session: AsyncSession, row: IdempotencyKey) -> bool:
-    try:
-        async with session.begin_nested():
-            session.add(row)
-            await session.flush()
-        return True
-    except IntegrityError:
+    # One statement, no savepoint: a concurrent twin's insert waits on the unique index
+    # until the first transaction ends, then inserts nothing (and replays its answer).
+    stmt = (
+        dialect_insert(session, IdempotencyKey)
+        .values(
+            scope=row.scope,
+            key=row.key,
+            request_hash=row.request_hash,
+            created_at=row.created_at,
+            safe_to_forget=row.safe_to_forget,
+        )
+        .on_conflict_do_nothing(index_elements=["scope", "key"])
+        .returning(col(IdempotencyKey.id))
+    )
+    new_id = (await session.exec(stmt)).scalar_one_or_none()
+    if new_id is None:
         return False
+    # The row as inserted, in the session, so `complete` is an UPDATE by its id.
+    row.id = new_id
+    make_transient_to_detached(row)
+    session.add(row)
+    return True
 
 
 async def claim(

@@ -12,11 +12,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import suppress
 
+import anyio
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.cast import make_person, sign_in
+from trim import db
 from trim.db import AsyncSession
 
 
@@ -113,3 +115,22 @@ async def test_database_outage_answers_503_and_the_app_recovers_by_itself(
     again = await client.get("/api/checkins")
     assert again.status_code == 200, again.text
     assert (await client.get("/health")).json() == {"status": "ok", "database": "ok"}
+
+
+async def test_connections_left_idle_across_a_restart_are_replaced_without_an_error(
+    client: AsyncTestClient[Litestar], session: AsyncSession, relay: Relay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A pooled connection is pinged only when idle for a moment (trim.db): one that sat in
+    # the pool while the server restarted is found dead before use and replaced.
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.2)
+    peer = await make_person(session, roles=["responder", "peer"])
+    await sign_in(client, peer.email)
+    assert (await client.get("/api/checkins")).status_code == 200
+
+    relay.cut()  # every pooled connection dies; nobody asks anything meanwhile
+    await anyio.sleep(0.3)
+    relay.restore()
+
+    for _ in range(3):
+        answer = await client.get("/api/checkins")
+        assert answer.status_code == 200, answer.text

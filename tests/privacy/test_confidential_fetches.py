@@ -36,6 +36,10 @@ REVIEWED = {
     "sample of person ids into the rollups, which only the lead's dashboard reads (policy.can_view_dashboard)",
     "dashboard.rollups.refresh": "the rollup sweep: marks every incident for a rebuild (ids only), shows nothing",
     "dashboard.rollups.rebuild_range": "`trim dashboard rebuild`: incident ids of the range, shows nothing",
+    "dashboard.contacts.rebuild_incidents": "the rollup sweep and `trim dashboard rebuild`: hours to first "
+    "contact and a sample of person ids into the rollups, which only the lead's dashboard reads "
+    "(policy.can_view_dashboard)",
+    "dashboard.contacts.mark_people": "the rollup sweep: turns people's marks into incident ids, shows nothing",
     "metrics.figures.read_figures": "operational counts and ages for the metrics port (no ids, names or content)",
     "flags.jobs.sweep_unacknowledged_urgent": "a sweep: emails on-call a link, no content",
     "flags.service.raise_flag": "reads the cause key only, to raise once",
@@ -45,10 +49,6 @@ REVIEWED = {
     "flags.service.monitor_flag": "the flag is fetched and checked through policy first; its exposure schedules",
     "flags.service.settle_monitored": "called by recording, under policy.access_checkin; shows nothing",
     "flags.service.release_monitors": "called by opting out and removal, each under policy; shows nothing",
-    "assessments.service.exposure_history": "the flag rules' booleans for an exposure whose check-in the caller "
-    "fetched through policy (recording, the interim offer); no answers leave it",
-    "assessments.service.periodic_history": "the flag rules' booleans for the person of a periodic check-in the "
-    "caller fetched through policy (recording); no answers leave it",
     "reports.feedback.offers": "the caller's own closed requests and finished exposures (actor.id only), for "
     "offering anonymous feedback; says what and when, nothing else",
     "followups.jobs.reminder_candidates": "a sweep: reminders to the assigned peer",

@@ -40,7 +40,7 @@ class AuthMiddleware:
         actor: Actor | None = None
         method = None
         authorization = headers.get("authorization", "")
-        async with state.sessionmaker() as db:
+        async with state.signin_sessionmaker() as db:
             now = state.clock()
             if authorization[:7].lower() == "bearer ":
                 method = "bearer"

@@ -101,10 +101,17 @@ async def roles_by_person(session: AsyncSession, person_ids: Sequence[uuid.UUID]
         rows = await session.exec(select(PersonRole).where(col(PersonRole.person_id).in_(chunk)))
         for row in rows:
             result.setdefault(row.person_id, []).append(row.role)
-    order = {role: i for i, role in enumerate(ROLES)}
     for roles in result.values():
-        roles.sort(key=lambda r: order.get(r, len(order)))
+        roles[:] = in_role_order(roles)
     return result
+
+
+ROLE_ORDER = {role: i for i, role in enumerate(ROLES)}
+
+
+def in_role_order(roles: Iterable[str]) -> list[str]:
+    """Roles as every screen lists them (the order of ROLES; unknown ones last)."""
+    return sorted(roles, key=lambda r: ROLE_ORDER.get(r, len(ROLE_ORDER)))
 
 
 async def roles_of(session: AsyncSession, person_id: uuid.UUID) -> list[str]:

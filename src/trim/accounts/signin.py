@@ -14,10 +14,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trim.accounts.actor import Actor
-from trim.accounts.models import ApiToken, Person, SigninCounter, TotpFactor, WebSession
+from trim.accounts.models import ApiToken, Person, PersonRole, SigninCounter, TotpFactor, WebSession
 from trim.accounts.passwords import verify_password
 from trim.accounts.rules import normalize_email
-from trim.accounts.service import roles_of
+from trim.accounts.service import in_role_order
 from trim.config import Settings
 from trim.db import dialect_insert
 from trim.errors import InvalidInput, NotFound, TooManyAttempts
@@ -320,17 +320,19 @@ def sso_id_token(settings: Settings, web_session: WebSession) -> str | None:
 async def actor_for_session(session: AsyncSession, *, token: str, now: datetime, settings: Settings) -> Actor | None:
     """The signed-in person for a cookie token, or None if unknown, expired or inactive
     (or still waiting for a second factor's code)."""
-    row = (
+    # One statement: the session, the person, their second factor and one row per role.
+    rows = (
         await session.exec(
-            select(WebSession, Person, TotpFactor.enabled_at)
+            select(WebSession, Person, TotpFactor.enabled_at, PersonRole.role)
             .join(Person, col(Person.id) == col(WebSession.person_id))
             .outerjoin(TotpFactor, col(TotpFactor.person_id) == col(Person.id))
+            .outerjoin(PersonRole, col(PersonRole.person_id) == col(Person.id))
             .where(WebSession.id == token_hash(token), WebSession.stage == "full")
         )
-    ).first()
-    if row is None:
+    ).all()
+    if not rows:
         return None
-    web_session, person, factor_enabled_at = row
+    web_session, person, factor_enabled_at, _ = rows[0]
     idle = timedelta(minutes=settings.session_idle_minutes)
     if not person.active or web_session.expires_at <= now or web_session.last_seen_at + idle <= now:
         await session.delete(web_session)
@@ -338,7 +340,7 @@ async def actor_for_session(session: AsyncSession, *, token: str, now: datetime,
     if now - web_session.last_seen_at >= LAST_SEEN_RESOLUTION:
         web_session.last_seen_at = now
         session.add(web_session)
-    roles = await roles_of(session, person.id)
+    roles = in_role_order({role for *_, role in rows if role is not None})
     return Actor(
         id=person.id,
         name=person.name,

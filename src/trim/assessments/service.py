@@ -9,8 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, and_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -22,6 +21,7 @@ from trim.assessments import rules
 from trim.assessments.instruments import Instrument
 from trim.assessments.models import Assessment, AssessmentResult, InstrumentSnapshot
 from trim.config import Settings
+from trim.db import dialect_insert, utcnow
 from trim.errors import Conflict, FieldError, InvalidInput, NotFound, NotYet
 from trim.flags import rules as flag_rules
 from trim.flags import service as flags
@@ -143,26 +143,23 @@ def refused_summary(lead: str, errors: Sequence[FieldError]) -> str:
     return f"{lead}: {len(errors)} answers need attention, each marked below. First: {errors[0].message}"
 
 
-async def snapshot(session: AsyncSession, instrument: Instrument) -> None:
-    exists = (
-        await session.exec(
-            select(InstrumentSnapshot.id).where(
-                InstrumentSnapshot.instrument_id == instrument.id, InstrumentSnapshot.version == instrument.version
-            )
-        )
-    ).first()
-    if exists is not None:
+async def snapshot(session: AsyncSession, *instruments: Instrument) -> None:
+    """Keep the exact definition of each instrument version answered (the first stored
+    stands): one statement, which a concurrent twin's identical insert simply skips."""
+    if not instruments:
         return
-    try:
-        async with session.begin_nested():
-            session.add(
-                InstrumentSnapshot(
-                    instrument_id=instrument.id, version=instrument.version, definition=instrument.as_data()
-                )
-            )
-            await session.flush()
-    except IntegrityError:
-        pass  # another request stored the same version first
+    now = utcnow()
+    stmt = (
+        dialect_insert(session, InstrumentSnapshot)
+        .values(
+            [
+                {"instrument_id": i.id, "version": i.version, "definition": i.as_data(), "created_at": now}
+                for i in instruments
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["instrument_id", "version"])
+    )
+    await session.exec(stmt)
 
 
 async def _lock_exposure(session: AsyncSession, exposure_id: uuid.UUID) -> Exposure:
@@ -484,10 +481,10 @@ async def _store(
         recorded_by_id=actor.person_id,
         recorded_at=now,
     )
+    await snapshot(session, *offered[: len(results)])
+    # Its id is made in Python: the assessment and its results go in one flush (parents first).
     session.add(assessment)
-    await session.flush()
     for instrument, result in zip(offered, results, strict=False):
-        await snapshot(session, instrument)
         session.add(
             AssessmentResult(
                 assessment_id=assessment.id,
@@ -701,50 +698,55 @@ async def exposure_history(
     """Each check-in of the exposure with its current result, as the flag rules need it:
     whether its risk answers count toward persistence (judged by the phases of the
     instrument version it used), and whether its TSQ was positive."""
-    checkins = list(
-        await session.exec(
-            select(CheckIn).where(CheckIn.exposure_id == exposure_id).execution_options(populate_existing=True)
-        )
-    )
-    return await _history(session, checkins, settings=settings)
+    return await _history(session, col(CheckIn.exposure_id) == exposure_id, settings=settings)
 
 
 async def periodic_history(
     session: AsyncSession, person_id: uuid.UUID, *, settings: Settings
 ) -> dict[uuid.UUID, flag_rules.ScheduledCheckin]:
     """The person's periodic check-ins (no incident) as the flag rules read them."""
-    checkins = list(
-        await session.exec(
-            select(CheckIn)
-            .where(CheckIn.person_id == person_id, CheckIn.kind == schedule_rules.PERIODIC_KIND)
-            .execution_options(populate_existing=True)
-        )
-    )
-    return await _history(session, checkins, settings=settings)
+    which = and_(col(CheckIn.person_id) == person_id, col(CheckIn.kind) == schedule_rules.PERIODIC_KIND)
+    return await _history(session, which, settings=settings)
 
 
 async def _history(
-    session: AsyncSession, checkins: Sequence[CheckIn], *, settings: Settings
+    session: AsyncSession, which: ColumnElement[bool], *, settings: Settings
 ) -> dict[uuid.UUID, flag_rules.ScheduledCheckin]:
+    # One statement: the check-ins (refreshed: the one being recorded was just claimed by
+    # an UPDATE), each current result, and for a risk result the definition of the
+    # instrument version it was answered on (its phases, history kept).
+    rows = await session.exec(
+        select(CheckIn, AssessmentResult, InstrumentSnapshot.definition)
+        .outerjoin(Assessment, and_(col(Assessment.checkin_id) == col(CheckIn.id), col(Assessment.is_current)))
+        .outerjoin(AssessmentResult, col(AssessmentResult.assessment_id) == col(Assessment.id))
+        .outerjoin(
+            InstrumentSnapshot,
+            and_(
+                col(AssessmentResult.instrument_id) == "trim_risk",
+                col(InstrumentSnapshot.instrument_id) == col(AssessmentResult.instrument_id),
+                col(InstrumentSnapshot.version) == col(AssessmentResult.instrument_version),
+            ),
+        )
+        .where(which)
+        .execution_options(populate_existing=True)
+    )
+    checkins: dict[uuid.UUID, CheckIn] = {}
     tsq: dict[uuid.UUID, bool] = {}
     persistent: dict[uuid.UUID, bool] = {}
-    if checkins:
-        rows = await session.exec(
-            select(Assessment.checkin_id, AssessmentResult)
-            .join(AssessmentResult, col(AssessmentResult.assessment_id) == col(Assessment.id))
-            .where(col(Assessment.checkin_id).in_([c.id for c in checkins]), col(Assessment.is_current).is_(True))
-        )
-        phases: dict[int, dict[str, str]] = {}
-        for checkin_id, result in rows:
-            if result.instrument_id == "tsq":
-                tsq[checkin_id] = bool(result.flagged)
-            elif result.instrument_id == "trim_risk":
-                version = result.instrument_version
-                if version not in phases:
-                    phases[version] = await _phases_of(session, result.instrument_id, version)
-                persistent[checkin_id] = rules.counts_toward_persistence(
-                    result.answers or {}, phases[version], threshold=settings.persistent_after_score
-                )
+    phases: dict[int, dict[str, str]] = {}
+    for checkin, result, definition in rows:
+        checkins.setdefault(checkin.id, checkin)
+        if result is None:
+            continue
+        if result.instrument_id == "tsq":
+            tsq[checkin.id] = bool(result.flagged)
+        elif result.instrument_id == "trim_risk":
+            version = result.instrument_version
+            if version not in phases:
+                phases[version] = _phases_in(definition or {})
+            persistent[checkin.id] = rules.counts_toward_persistence(
+                result.answers or {}, phases[version], threshold=settings.persistent_after_score
+            )
     return {
         c.id: flag_rules.ScheduledCheckin(
             offset_days=c.offset_days,
@@ -753,19 +755,12 @@ async def _history(
             tsq_flagged=tsq.get(c.id, False),
             extra=c.kind in schedule_rules.EXTRA_KINDS,
         )
-        for c in checkins
+        for c in checkins.values()
     }
 
 
-async def _phases_of(session: AsyncSession, instrument_id: str, version: int) -> dict[str, str]:
+def _phases_in(definition: Mapping[str, Any]) -> dict[str, str]:
     # The phases as the version the answers were given to defined them (history kept).
-    definition = (
-        await session.exec(
-            select(InstrumentSnapshot.definition).where(
-                InstrumentSnapshot.instrument_id == instrument_id, InstrumentSnapshot.version == version
-            )
-        )
-    ).first() or {}
     return {i["id"]: i.get("phase", "after") for i in definition.get("items", [])}
 
 
