@@ -45,10 +45,6 @@ REVIEWED = {
     "flags.service.monitor_flag": "the flag is fetched and checked through policy first; its exposure schedules",
     "flags.service.settle_monitored": "called by recording, under policy.access_checkin; shows nothing",
     "flags.service.release_monitors": "called by opting out and removal, each under policy; shows nothing",
-    "assessments.service.exposure_history": "the flag rules' booleans for an exposure whose check-in the caller "
-    "fetched through policy (recording, the interim offer); no answers leave it",
-    "assessments.service.periodic_history": "the flag rules' booleans for the person of a periodic check-in the "
-    "caller fetched through policy (recording); no answers leave it",
     "reports.feedback.offers": "the caller's own closed requests and finished exposures (actor.id only), for "
     "offering anonymous feedback; says what and when, nothing else",
     "followups.jobs.reminder_candidates": "a sweep: reminders to the assigned peer",
