@@ -25,7 +25,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -58,10 +58,11 @@ class Scale:
     stations: int
     incidents: int
     max_exposures: int  # per incident: 1..max, uniformly (mean (1 + max) / 2)
+    prefix: str = "trim_bench_dash"  # --database-prefix: several engineers bench side by side
 
     @property
     def database(self) -> str:
-        return f"trim_bench_dash_{self.name}"
+        return f"{self.prefix}_{self.name}"
 
 
 # Two check-ins (day 3 and day 28) per exposure: 10k and about 1M check-ins.
@@ -461,12 +462,18 @@ def machine() -> dict[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="only the 10k check-in organisation")
+    parser.add_argument("--national", action="store_true", help="only the 1M check-in organisation")
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--keep", action="store_true", help="keep the bench databases")
     parser.add_argument("--reuse", action="store_true", help="use a kept bench database as it is (implies --keep)")
     parser.add_argument("--explain", action="store_true", help="print the statements, slowest first")
     parser.add_argument("--live", action="store_true", help="no rollups: every figure counted live, as before")
     parser.add_argument("--as-built", action="store_true", help="with --reuse: the rollups as they are, not rebuilt")
+    parser.add_argument(
+        "--database-prefix",
+        default="trim_bench_dash",
+        help="name the databases PREFIX_10k and PREFIX_1m (e.g. a copy made with CREATE DATABASE ... TEMPLATE)",
+    )
     args = parser.parse_args()
     ranges = {
         "1 month": (NOW - timedelta(days=30), NOW),
@@ -474,7 +481,8 @@ def main() -> None:
     }
     print("machine:", machine())
     print("load average at start:", load())
-    for scale in [SMALL] if args.quick else [SMALL, NATIONAL]:
+    for scale in [SMALL] if args.quick else [NATIONAL] if args.national else [SMALL, NATIONAL]:
+        scale = replace(scale, prefix=args.database_prefix)
         with bench_database(scale, args.keep or args.reuse, args.reuse) as (url, fresh):
             started = time.perf_counter()
             if fresh:

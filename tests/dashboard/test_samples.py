@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from trim.config import Settings
 from trim.dashboard import rules, samples
-from trim.dashboard.rollups import _cover, missed_from
+from trim.dashboard.rollups import _blocks, _cover, _open_as_of, block_of, missed_from
 
 IDS = st.lists(st.sets(st.integers(0, 130), max_size=12), min_size=1, max_size=6)
 
@@ -64,3 +64,27 @@ def test_an_open_checkin_is_missed_from_the_first_midnight_after_its_grace() -> 
     # Due so that the grace ends exactly at a local midnight: missed from that day.
     exact = rules.local_midnight(date(2026, 6, 20), zone) - timedelta(days=9)
     assert missed_from(exact, settings) == date(2026, 6, 20)
+
+
+def test_blocks_cut_months_into_weeks_and_a_tail() -> None:
+    assert block_of(date(2026, 2, 1)) == (date(2026, 2, 1), date(2026, 2, 7))
+    assert block_of(date(2026, 2, 28)) == (date(2026, 2, 22), date(2026, 2, 28))
+    assert block_of(date(2026, 3, 30)) == (date(2026, 3, 29), date(2026, 3, 31))
+    assert block_of(date(2024, 2, 29)) == (date(2024, 2, 29), date(2024, 2, 29))
+    # A period starting mid-month: whole blocks, and the days either side.
+    assert _blocks(date(2025, 11, 2), date(2025, 11, 30)) == (
+        [date(2025, 11, 8), date(2025, 11, 15), date(2025, 11, 22), date(2025, 11, 29)],
+        [(date(2025, 11, 2), date(2025, 11, 7))],
+    )
+    assert _blocks(date(2026, 1, 20), date(2026, 2, 10)) == (
+        [date(2026, 1, 22), date(2026, 1, 29), date(2026, 2, 1)],
+        [(date(2026, 1, 20), date(2026, 1, 21)), (date(2026, 2, 8), date(2026, 2, 10))],
+    )
+
+
+def test_a_block_or_month_of_open_checkins_says_missed_only_when_it_knows() -> None:
+    as_of = date(2026, 11, 2)
+    assert _open_as_of(date(2026, 10, 31), as_of) == "missed"
+    assert _open_as_of(date(2026, 11, 2), as_of) == "missed"
+    assert _open_as_of(date(2026, 12, 1), as_of) == "pending"
+    assert _open_as_of(date(2026, 11, 3), as_of) is None  # some may be missed already: ask the days

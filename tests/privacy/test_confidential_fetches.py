@@ -36,6 +36,10 @@ REVIEWED = {
     "sample of person ids into the rollups, which only the lead's dashboard reads (policy.can_view_dashboard)",
     "dashboard.rollups.refresh": "the rollup sweep: marks every incident for a rebuild (ids only), shows nothing",
     "dashboard.rollups.rebuild_range": "`trim dashboard rebuild`: incident ids of the range, shows nothing",
+    "dashboard.contacts.rebuild_incidents": "the rollup sweep and `trim dashboard rebuild`: hours to first "
+    "contact and a sample of person ids into the rollups, which only the lead's dashboard reads "
+    "(policy.can_view_dashboard)",
+    "dashboard.contacts.mark_people": "the rollup sweep: turns people's marks into incident ids, shows nothing",
     "metrics.figures.read_figures": "operational counts and ages for the metrics port (no ids, names or content)",
     "flags.jobs.sweep_unacknowledged_urgent": "a sweep: emails on-call a link, no content",
     "flags.service.raise_flag": "reads the cause key only, to raise once",

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from trim.db import new_id, utcnow
@@ -39,6 +39,14 @@ class Person(SQLModel, table=True):
         UniqueConstraint("email", name="uq_people_email"),
         Index("ix_people_station_id", "station_id"),
         Index("ix_people_name", "name"),
+        # The stand-ins of purged cases, few beside the roster: read on every dashboard
+        # request (records.retention.live_twins) without scanning everyone.
+        Index(
+            "ix_people_pseudonyms",
+            "id",
+            postgresql_where=text("is_pseudonym IS true"),
+            sqlite_where=text("is_pseudonym = 1"),
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)

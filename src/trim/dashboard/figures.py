@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from itertools import product
 
 from trim.dashboard import rules
@@ -27,10 +28,23 @@ class Cube:
     equations: list[Equation[tuple[str, ...]]]
 
 
-def cube_keys(
-    domains: Sequence[Sequence[str]], groups: Sequence[Mapping[str, Sequence[str]]]
-) -> tuple[list[tuple[str, ...]], list[tuple[tuple[str, ...], list[tuple[str, ...]]]]]:
-    """The finest keys, and every total with the finest keys it adds up."""
+Shape = tuple[tuple[tuple[str, ...], ...], tuple[tuple[tuple[str, tuple[str, ...]], ...], ...]]
+
+
+def _shape(domains: Sequence[Sequence[str]], groups: Sequence[Mapping[str, Sequence[str]]]) -> Shape:
+    """A cube's domains and groups as a hashable value (every request asks for the same few)."""
+    return (
+        tuple(tuple(domain) for domain in domains),
+        tuple(tuple((name, tuple(part)) for name, part in group.items()) for group in groups),
+    )
+
+
+@lru_cache(maxsize=512)
+def _keys(
+    shape: Shape,
+) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[tuple[str, ...], tuple[tuple[str, ...], ...]], ...]]:
+    domains = shape[0]
+    groups = [dict(group) for group in shape[1]]
     finest = list(product(*domains))
     finest_set = set(finest)
     choices = [list(domain) + list(group) for domain, group in zip(domains, groups, strict=True)]
@@ -38,16 +52,38 @@ def cube_keys(
     for key in product(*choices):
         if key in finest_set:
             continue
-        members = [
+        members = tuple(
             cell
             for cell in finest
             if all(
                 part == value if part not in group else value in group[part]
                 for part, value, group in zip(key, cell, groups, strict=True)
             )
-        ]
+        )
         totals.append((key, members))
-    return finest, totals
+    return tuple(finest), tuple(totals)
+
+
+def cube_keys(
+    domains: Sequence[Sequence[str]], groups: Sequence[Mapping[str, Sequence[str]]]
+) -> tuple[list[tuple[str, ...]], list[tuple[tuple[str, ...], list[tuple[str, ...]]]]]:
+    """The finest keys, and every total with the finest keys it adds up. Worked out once
+    per shape: the dashboard asks for the same few cubes on every request."""
+    finest, totals = _keys(_shape(domains, groups))
+    return list(finest), [(key, list(members)) for key, members in totals]
+
+
+@lru_cache(maxsize=512)
+def _equations(shape: Shape) -> tuple[Equation[tuple[str, ...]], ...]:
+    groups = [dict(group) for group in shape[1]]
+    _, totals = _keys(shape)
+    equations = []
+    for key, _members in totals:
+        for axis, part in enumerate(key):
+            if part in groups[axis]:
+                parts = tuple((*key[:axis], value, *key[axis + 1 :]) for value in groups[axis][part])
+                equations.append(Equation(key, parts))
+    return tuple(equations)
 
 
 def cube_equations(
@@ -55,14 +91,7 @@ def cube_equations(
 ) -> list[Equation[tuple[str, ...]]]:
     """For every total and every dimension it totals over: total = sum of the cells
     one level down along that dimension (rows, columns, and totals of totals)."""
-    _, totals = cube_keys(domains, groups)
-    equations = []
-    for key, _members in totals:
-        for axis, part in enumerate(key):
-            if part in groups[axis]:
-                parts = tuple((*key[:axis], value, *key[axis + 1 :]) for value in groups[axis][part])
-                equations.append(Equation(key, parts))
-    return equations
+    return list(_equations(_shape(domains, groups)))
 
 
 @dataclass(frozen=True)
@@ -302,6 +331,8 @@ class Dashboard:
     # counted live), and whether changes made since wait for the next refresh.
     figures_as_of: datetime | None = None
     changes_waiting: bool = False
+    # The figures (ids) read from rollups rather than counted live.
+    from_rollups: frozenset[str] = frozenset()
 
     def figure(self, figure_id: str) -> Figure:
         return self.figures[figure_id]

@@ -78,3 +78,52 @@ class RollupState(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=20)
     refreshed_at: datetime | None = None
     built_with: str = Field(default="", max_length=200)
+
+
+class ContactCell(SQLModel, table=True):
+    """One incident's exposures first contacted, by how long it took (`bucket`, a band of
+    hours: dashboard.contacts), with the exact hours of each; `bucket` -1 holds them all,
+    with the sample of the people behind. Rebuilt per incident."""
+
+    __tablename__ = "dashboard_contact_cells"
+    __table_args__ = (
+        Index("ix_dashboard_contact_cells_incident_id", "incident_id"),
+        Index("ix_dashboard_contact_cells_day", "day"),
+        Index("ix_dashboard_contact_cells_station_id_day", "station_id", "day"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    incident_id: uuid.UUID
+    day: date  # the incident's local day (organisation's zone)
+    station_id: uuid.UUID | None = None
+    kind: str = Field(max_length=40)
+    bucket: int
+    contacts: int
+    hours: str  # the exact hours of each first contact in the bucket, ascending, comma separated
+    sample: str  # bucket -1 only: dashboard.samples of the people contacted
+
+
+class ContactRollup(SQLModel, table=True):
+    """The contact cells summed over every station, per day or per month (`grain`)."""
+
+    __tablename__ = "dashboard_contact_rollups"
+    __table_args__ = (Index("ix_dashboard_contact_rollups_grain_start_bucket", "grain", "start", "bucket"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    grain: str = Field(max_length=10)  # "day" or "month"
+    start: date
+    kind: str = Field(max_length=40)
+    bucket: int
+    contacts: int
+    hours: str
+    sample: str
+
+
+class ContactPersonMark(SQLModel, table=True):
+    """A person whose request for a peer changed: their exposures' first contact (and their
+    stand-in's, which only the secret can find) waits to be rebuilt. Written by a trigger
+    on peer_requests; turned into incident marks and cleared by the rollup sweep."""
+
+    __tablename__ = "dashboard_contact_person_marks"
+
+    person_id: uuid.UUID = Field(primary_key=True)

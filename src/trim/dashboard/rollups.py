@@ -23,14 +23,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, delete, insert, or_, select, true
+from sqlalchemy import case, delete, insert, literal, or_, select, true
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trim.assessments import instruments as catalogue
 from trim.assessments.models import Assessment
 from trim.config import Settings
-from trim.dashboard import rules, samples
+from trim.dashboard import contacts, rules, samples
 from trim.dashboard.figures import ALL, Cube, cube_equations, cube_keys
 from trim.dashboard.models import CheckinCell, CheckinRollup, RollupMark, RollupState
 from trim.dashboard.queries import sort_key
@@ -46,6 +46,9 @@ HELD = rules.HELD
 # The version of the categories a cell can hold (category_of); a new one rebuilds every
 # rollup (built_with). 2: answered_themselves apart from on_time and late.
 CATEGORIES = 2
+# The version of the grains: 2 adds blocks (rollups.block_of) between days and months, whose
+# rows (and months') hold open check-ins by the month they are missed from (_open_as_of).
+GRAINS = 2
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,8 @@ def built_with(settings: Settings) -> str:
     elevated = catalogue.load()["trim_risk"].flag_band
     return (
         f"sample={settings.dashboard_sample_size};zone={settings.timezone};window={settings.due_window_days};"
-        f"grace={settings.missed_grace_days};elevated={elevated};categories={CATEGORIES}"
+        f"grace={settings.missed_grace_days};elevated={elevated};categories={CATEGORIES};"
+        f"grains={GRAINS};{contacts.built_with()}"
     )
 
 
@@ -172,21 +176,32 @@ async def rebuild_incidents(session: AsyncSession, incident_ids: Sequence[uuid.U
         days.update(key.day for _, key in cells)
         written += len(values)
     await _rebuild_days(session, sorted(days), size=size)
+    await contacts.rebuild_incidents(session, incident_ids, settings=settings)
     return written
 
 
-def _summed(rows: Iterable[Any], size: int, month: date | None = None) -> dict[tuple[Any, ...], tuple[int, set[str]]]:
-    """(start, kind, interval, category, band, missed_from) -> check-ins and merged sample;
-    with `month`, every row counted under that month."""
-    out: dict[tuple[Any, ...], tuple[int, set[str]]] = {}
+def _summed(
+    rows: Iterable[Any], size: int, start_of: date | None = None, *, coarse: bool = False
+) -> dict[tuple[Any, ...], tuple[int, set[str], date | None]]:
+    """(start, kind, interval, category, band, missed) -> check-ins, merged sample and
+    missed_from; with `start_of`, every row counted under that start (a block or a month).
+    `coarse`: open check-ins missed from days of one month are one row, whose missed_from
+    is the last of those days (see `_open_as_of`)."""
+    out: dict[tuple[Any, ...], tuple[int, set[str], date | None]] = {}
     for start, kind, interval, category, band, missed, checkins, sample in rows:
-        key = (month or start, kind, interval, category, band, missed)
-        count, people = out.get(key, (0, set()))
-        out[key] = (count + checkins, samples.merge([people, samples.ids_of(sample)], size))
+        group = missed.replace(day=1) if coarse and missed is not None else missed
+        key = (start_of or start, kind, interval, category, band, group)
+        count, people, latest = out.get(key, (0, set(), None))
+        people.update(samples.ids_of(sample))
+        if missed is not None and (latest is None or missed > latest):
+            latest = missed
+        out[key] = (count + checkins, people, latest)
     return out
 
 
-def _rollup_rows(grain: str, summed: Mapping[tuple[Any, ...], tuple[int, set[str]]], size: int) -> list[dict[str, Any]]:
+def _rollup_rows(
+    grain: str, summed: Mapping[tuple[Any, ...], tuple[int, set[str], date | None]], size: int
+) -> list[dict[str, Any]]:
     return [
         {
             "id": uuid.uuid4(),
@@ -200,12 +215,65 @@ def _rollup_rows(grain: str, summed: Mapping[tuple[Any, ...], tuple[int, set[str
             "checkins": count,
             "sample": samples.sample_of(people, size),
         }
-        for (start, kind, interval, category, band, missed), (count, people) in summed.items()
+        for (start, kind, interval, category, band, _), (count, people, missed) in summed.items()
     ]
 
 
+def block_of(day: date) -> tuple[date, date]:
+    """The block (days 1-7, 8-14, 15-21, 22-28, 29-end of a month) a day is in: its first
+    and last day. Between days and months, so that a period starting mid-month reads a
+    few blocks and at most six days at each end rather than every day."""
+    first = day.replace(day=min(29, 1 + 7 * ((day.day - 1) // 7)))
+    month_end = (day.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    return first, min(first + timedelta(days=6), month_end) if first.day < 29 else month_end
+
+
+def _blocks(first: date, last: date) -> tuple[list[date], list[tuple[date, date]]]:
+    """The whole blocks within [first, last] (within one month: `_cover`'s leftovers), and the days left."""
+    whole: list[date] = []
+    days: list[tuple[date, date]] = []
+    day = first
+    while day <= last:
+        start, end = block_of(day)
+        if start == day and end <= last:
+            whole.append(start)
+            day = end + timedelta(days=1)
+            continue
+        stop = min(end, last)
+        days.append((day, stop))
+        day = stop + timedelta(days=1)
+    return whole, days
+
+
+_GROUP_COLUMNS = ("kind", "interval", "category", "band", "missed_from", "checkins", "sample")
+
+
+async def _sum_into(
+    session: AsyncSession, grain: str, starts: Sequence[date], source: str, span_of: Any, size: int
+) -> None:
+    """Rows of `grain` (block or month) for these starts, summed from the `source` grain."""
+    for first in starts:
+        _, end = span_of(first)
+        in_span = (col(CheckinRollup.start) >= first, col(CheckinRollup.start) <= end)
+        rows = await _run(
+            session,
+            select(col(CheckinRollup.start), *(col(getattr(CheckinRollup, c)) for c in _GROUP_COLUMNS)).where(
+                col(CheckinRollup.grain) == source, *in_span
+            ),
+        )
+        merged = _summed(rows, size, first, coarse=True)
+        await _run(session, delete(CheckinRollup).where(col(CheckinRollup.grain) == grain, *in_span))
+        if merged:
+            await _run(session, insert(CheckinRollup), params=_rollup_rows(grain, merged, size))
+
+
+def _month_span(first: date) -> tuple[date, date]:
+    return first, (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+
+
 async def _rebuild_days(session: AsyncSession, days: Sequence[date], *, size: int) -> None:
-    """Day rollups of these days from their cells, then month rollups of their months."""
+    """Day rollups of these days from their cells, then block rollups of their blocks, then
+    month rollups of their months."""
     for start in range(0, len(days), 100):
         chunk = list(days[start : start + 100])
         rows = await _run(
@@ -228,26 +296,8 @@ async def _rebuild_days(session: AsyncSession, days: Sequence[date], *, size: in
         )
         if summed:
             await _run(session, insert(CheckinRollup), params=_rollup_rows("day", summed, size))
-    for first in sorted({day.replace(day=1) for day in days}):
-        following = (first + timedelta(days=32)).replace(day=1)
-        in_month = (col(CheckinRollup.start) >= first, col(CheckinRollup.start) < following)
-        rows = await _run(
-            session,
-            select(
-                col(CheckinRollup.start),
-                col(CheckinRollup.kind),
-                col(CheckinRollup.interval),
-                col(CheckinRollup.category),
-                col(CheckinRollup.band),
-                col(CheckinRollup.missed_from),
-                col(CheckinRollup.checkins),
-                col(CheckinRollup.sample),
-            ).where(col(CheckinRollup.grain) == "day", *in_month),
-        )
-        merged = _summed(rows, size, month=first)
-        await _run(session, delete(CheckinRollup).where(col(CheckinRollup.grain) == "month", *in_month))
-        if merged:
-            await _run(session, insert(CheckinRollup), params=_rollup_rows("month", merged, size))
+    await _sum_into(session, "block", sorted({block_of(day)[0] for day in days}), "day", block_of, size)
+    await _sum_into(session, "month", sorted({day.replace(day=1) for day in days}), "block", _month_span, size)
 
 
 async def _claim_state(session: AsyncSession) -> RollupState | None:
@@ -269,6 +319,8 @@ async def refresh(session: AsyncSession, *, now: datetime, settings: Settings) -
     if state.built_with != built_with(settings):
         await _run(session, delete(CheckinCell))
         await _run(session, delete(CheckinRollup))
+        await contacts.clear(session)
+        state.refreshed_at = None  # not read until every incident is rebuilt
         await _run(
             session,
             dialect_insert(session, RollupMark)
@@ -278,6 +330,8 @@ async def refresh(session: AsyncSession, *, now: datetime, settings: Settings) -
             .on_conflict_do_nothing(),
         )
         state.built_with = built_with(settings)
+    # Requests for a peer mark people; their incidents (a stand-in's too) are marked here.
+    await contacts.mark_people(session, settings=settings)
     # Claimed in rounds, rebuilt together: each day and month touched is summed once.
     claimed: list[uuid.UUID] = []
     for _ in range(ROUNDS):
@@ -312,6 +366,11 @@ async def rebuild_range(session: AsyncSession, *, first: date, last: date, setti
     )
     await rebuild_incidents(session, sorted(ids), settings=settings)
     await _rebuild_days(
+        session,
+        [first + timedelta(days=n) for n in range((last - first).days + 1)],
+        size=settings.dashboard_sample_size,
+    )
+    await contacts.rebuild_days(
         session,
         [first + timedelta(days=n) for n in range((last - first).days + 1)],
         size=settings.dashboard_sample_size,
@@ -352,32 +411,71 @@ async def checkin_cubes(
     as_of = now.astimezone(zone).date()
     columns = ("kind", "interval", "category", "band", "missed_from", "checkins", "sample")
     rows: list[tuple[Any, ...]] = []
+    # Core rows (no ORM loading): a year is a thousand or two of them.
+    connection = await session.connection()
     if station_id is not None:
-        stmt = select(col(CheckinCell.day), *(col(getattr(CheckinCell, c)) for c in columns)).where(
+        stmt = select(literal("day"), col(CheckinCell.day), *(col(getattr(CheckinCell, c)) for c in columns)).where(
             col(CheckinCell.station_id) == station_id,
             col(CheckinCell.day) >= first,
             col(CheckinCell.day) <= last,
         )
         if kind is not None:
             stmt = stmt.where(col(CheckinCell.kind) == kind)
-        rows.extend(await _run(session, stmt))
+        rows.extend(await connection.execute(stmt))
     else:
         whole, partial = _cover(first, last)
-        picks = [(col(CheckinRollup.grain) == "month") & col(CheckinRollup.start).in_(whole)] if whole else []
-        picks += [
-            (col(CheckinRollup.grain) == "day") & (col(CheckinRollup.start) >= a) & (col(CheckinRollup.start) <= b)
-            for a, b in partial
-        ]
-        stmt = select(col(CheckinRollup.start), *(col(getattr(CheckinRollup, c)) for c in columns)).where(or_(*picks))
+        blocks: list[date] = []
+        days: list[tuple[date, date]] = []
+        for a, b in partial:
+            more_blocks, more_days = _blocks(a, b)
+            blocks += more_blocks
+            days += more_days
+        grain, start = col(CheckinRollup.grain), col(CheckinRollup.start)
+        picks = [(grain == "month") & start.in_(whole)] if whole else []
+        picks += [(grain == "block") & start.in_(blocks)] if blocks else []
+        picks += [(grain == "day") & (start >= a) & (start <= b) for a, b in days]
+        stmt = select(grain, start, *(col(getattr(CheckinRollup, c)) for c in columns)).where(or_(*picks))
         if kind is not None:
             stmt = stmt.where(col(CheckinRollup.kind) == kind)
-        rows.extend(await _run(session, stmt))
+        found = list(await connection.execute(stmt))
+        # Open check-ins of a block or month missed from days of the current month: those
+        # rows cannot say which are missed yet; their days can.
+        unsure = {
+            (row[0], row[1], row[6].replace(day=1))
+            for row in found
+            if row[0] != "day" and row[4] == "open" and _open_as_of(row[6], as_of) is None
+        }
+        rows.extend(
+            row
+            for row in found
+            if row[0] == "day" or row[4] != "open" or (row[0], row[1], row[6].replace(day=1)) not in unsure
+        )
+        if unsure:
+            missed_col = col(CheckinRollup.missed_from)
+            stmt = select(grain, start, *(col(getattr(CheckinRollup, c)) for c in columns)).where(
+                grain == "day",
+                col(CheckinRollup.category) == "open",
+                or_(
+                    *(
+                        (start >= _span(g, first_day)[0])
+                        & (start <= _span(g, first_day)[1])
+                        & (missed_col >= m)
+                        & (missed_col <= _month_span(m)[1])
+                        for g, first_day, m in sorted(unsure)
+                    )
+                ),
+            )
+            if kind is not None:
+                stmt = stmt.where(col(CheckinRollup.kind) == kind)
+            rows.extend(await connection.execute(stmt))
 
     timed: dict[tuple[str, ...], tuple[int, set[str]]] = {}
     banded: dict[tuple[str, ...], tuple[int, set[str]]] = {}
-    for day, _kind, interval, category, band, missed, checkins, sample in rows:
+    for row_grain, day, _kind, interval, category, band, missed, checkins, sample in rows:
         if category == "open":
-            category = "missed" if missed is not None and missed <= as_of else "pending"
+            category = (_open_as_of(missed, as_of) if row_grain != "day" else None) or (
+                "missed" if missed is not None and missed <= as_of else "pending"
+            )
         _add(timed, (interval, category), checkins, sample)
         if category in HELD and band:
             _add(banded, (interval, f"{day.year:04d}-{day.month:02d}", band), checkins, sample)
@@ -398,6 +496,19 @@ async def checkin_cubes(
     if timeliness is None or bands is None:
         return None
     return timeliness, bands
+
+
+def _open_as_of(missed: date | None, as_of: date) -> str | None:
+    """What a block's or month's row of open check-ins is as of a day: its missed_from is the
+    last day any of them is missed from, all within one month; "missed" once that day has
+    come, "pending" before that month, None (ask the days) within it."""
+    if missed is None or missed.replace(day=1) > as_of:
+        return "pending"
+    return "missed" if missed <= as_of else None
+
+
+def _span(grain: str, start: date) -> tuple[date, date]:
+    return block_of(start) if grain == "block" else _month_span(start)
 
 
 def _cover(first: date, last: date) -> tuple[list[date], list[tuple[date, date]]]:

@@ -28,7 +28,7 @@ from trim.accounts.models import Person, PersonRole, Role
 from trim.assessments import instruments as catalogue
 from trim.assessments.models import Assessment
 from trim.config import Settings
-from trim.dashboard import queries, rollups, rules
+from trim.dashboard import contacts, queries, rollups, rules
 from trim.dashboard.figures import ALL, Cube, Dashboard, Ledger, Stat, cube_equations, cube_keys, figure_rows
 from trim.dashboard.queries import DashboardFilter, Dialect
 from trim.dashboard.rules import Count
@@ -117,6 +117,18 @@ async def dashboard(
         now=now,
         settings=settings,
     )
+    # Time to first contact from its rollups when they can answer exactly; else live.
+    contacted = await contacts.first_contact(
+        session,
+        period=filters.period,
+        station_id=filters.station_id,
+        kind=filters.kind,
+        month_labels=month_labels,
+        twins=pairs,
+        built_with=rollups.built_with(settings),
+        state_name=rollups.STATE,
+        settings=settings,
+    )
     first_plans, first_members = _from_exposures(cohort, filters, month_labels, kinds, sql, twins)
     planning_plans, planning_members = _from_planning(cohort, month_labels, sql, twins, settings=settings)
     first_plans += planning_plans
@@ -133,7 +145,10 @@ async def dashboard(
     second_plans, second_members = _from_checkins(
         cohort, filters, months, sql, twins, now=now, settings=settings, counted=rolled is None
     )
+    if contacted is not None:
+        second_members = [m for m in second_members if m.tag != "first_contact"]
     found.update(await queries.run(session, [*(m for plan in second_plans for m in plan.members()), *second_members]))
+    found.setdefault("first_contact", [])
     # Totals whose people their cells did not settle: counted exactly, in one statement.
     plans = first_plans + second_plans
     for plan in plans:
@@ -145,6 +160,8 @@ async def dashboard(
     refreshed_at, waiting = await rollups.freshness(session) if rolled is not None else (None, False)
     intervals = [key[0] for key in cubes["checkin_timeliness"].cells if key[0] != ALL and key[1] == ALL]
     contact_stats, acceptance_stats = _other_cubes(cubes, found, intervals, month_labels)
+    if contacted is not None:
+        cubes["first_contact"], contact_stats = contacted
     ledger = _ledger(cubes, intervals)
     ledger.settle(k)
     figures = figure_rows(
@@ -174,6 +191,12 @@ async def dashboard(
         },
         figures_as_of=refreshed_at,
         changes_waiting=waiting,
+        from_rollups=frozenset(
+            [
+                *(["checkin_timeliness", "score_bands"] if rolled is not None else []),
+                *(["first_contact"] if contacted else []),
+            ]
+        ),
     )
 
 
@@ -518,7 +541,14 @@ def _from_checkins(
     contact = queries.stats("first_contact", contacted, "month", sql)
 
     # Caseloads: how many people each active peer has an open check-in with.
-    open_checkins = sa_select(checkins.c.peer_id, checkins.c.person_id).where(checkins.c.outcome.is_(None)).subquery()
+    # From the open check-ins alone, not the CTE of the period's every check-in: with the
+    # check-in figures and first contact from rollups, nothing else reads check-ins here.
+    open_checkins = twins.join(
+        sa_select(col(CheckIn.peer_id).label("peer_id"), twins.person(col(CheckIn.person_id)))
+        .join(cohort, col(CheckIn.incident_id) == cohort.c.incident_id)
+        .where(outcome.is_(None)),
+        col(CheckIn.person_id),
+    ).subquery("open_checkins")
     loads = (
         sa_select(col(Person.id), func.count(open_checkins.c.person_id.distinct()).label("people"))
         .join(PersonRole, and_(col(PersonRole.person_id) == col(Person.id), col(PersonRole.role) == Role.peer))

@@ -120,23 +120,17 @@ async def live_twins(session: AsyncSession, settings: Settings) -> dict[uuid.UUI
     people count the stand-in as them. The pairing is recomputed here with the secret
     (stand_in_id of every live person, kept where such a stand-in exists) and never
     stored, so the database alone still cannot link a purged case to anyone. Only a
-    purge makes new stand-ins, so the answer is kept per process until the stand-ins or
-    the people change."""
-    pseudonym, live_person = col(Person.is_pseudonym).is_(True), col(Person.is_pseudonym).is_(False)
-    state = (
-        await session.exec(
-            select(
-                func.count().filter(pseudonym),
-                func.count().filter(live_person),
-                func.max(cast(col(Person.id), String)).filter(pseudonym),
-                func.max(cast(col(Person.id), String)).filter(live_person),
-            )
-        )
-    ).one()
+    purge makes new stand-ins, so the answer is kept per process until the stand-ins
+    change, read from their own small index (not a scan of the roster, on every dashboard
+    request). People added or removed since do not change it: a new person's stand-in
+    (keyed on their new id) is never an existing one, and a removed person's pairing
+    only folds a stand-in into an id no record holds, which counts it once all the same."""
+    pseudonym = col(Person.is_pseudonym).is_(True)
+    state = (await session.exec(select(func.count(), func.max(cast(col(Person.id), String))).where(pseudonym))).one()
     if int(state[0]) == 0:
         return {}
     fingerprint = hashlib.sha256(b"trim-twins:" + settings.secret().encode()).hexdigest()
-    # The highest ids (random) tell one database's people from another's with the same counts.
+    # The highest id (random) tells one database's stand-ins from another's with the same count.
     key = (str(session.get_bind().engine.url), fingerprint, *(str(value) for value in state))
     if key not in _twins_cache:
         stand_ins = set((await session.exec(select(Person.id).where(col(Person.is_pseudonym).is_(True)))).all())
@@ -451,6 +445,12 @@ PERSONAL_DATA: dict[str, Kept] = {
     # then rebuilds it from the de-identified check-ins, so a purged case stays counted.
     "dashboard_checkin_cells": Kept(CASE + "rebuilt from the check-ins: a sample of person ids becomes stand-ins"),
     "dashboard_checkin_rollups": Kept(CASE + "rebuilt from the cells above, so their stand-ins too"),
+    # The purge's updates of exposures and requests mark them (triggers, migration 0639).
+    "dashboard_contact_cells": Kept(CASE + "rebuilt from the exposures: a sample of person ids becomes stand-ins"),
+    "dashboard_contact_rollups": Kept(CASE + "rebuilt from the cells above, so their stand-ins too"),
+    "dashboard_contact_person_marks": Kept(
+        "a requester's id, only until the next rollup sweep (within a minute) turns it into incident marks"
+    ),
     "assessments": Kept(
         CASE + "the person becomes a stand-in; notes, reasons and correction reasons go. Notes go earlier, "
         "TRIM_ANSWER_RETENTION_DAYS after the exposure closed (keep_less)",
