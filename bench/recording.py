@@ -284,7 +284,7 @@ def trim_phase(url: str, *, seconds: int, connections: int, threads: int, peers:
         for proc in (app, worker):
             proc.terminate()
         for proc in (app, worker):
-            proc.wait(timeout=20)
+            proc.wait(timeout=120)  # a worker finishes its round first (a sweep can take a while)
     result.update(
         {
             "rows": recorded,
