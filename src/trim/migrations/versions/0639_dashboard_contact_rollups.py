@@ -11,8 +11,6 @@ Create Date: 2026-12-03 10:00:00.000000
   accepted after an incident is a first contact for every exposure of that person);
   written by a trigger on peer_requests, turned into incident marks by the sweep.
 - A trigger on exposures marks the incident (added, removed in error, moved, purged).
-- ix_checkins_open_incident_id: the open check-ins of a period's incidents, for the peer
-  caseloads (counted live, now from these alone rather than every check-in of the period).
 
 The rollups' built_with changes with this revision (contacts=1), so the first sweep
 rebuilds every incident; nothing is marked here.
@@ -155,15 +153,6 @@ def upgrade() -> None:
         sa.Column("person_id", sa.Uuid(), nullable=False),
         sa.PrimaryKeyConstraint("person_id", name=op.f("pk_dashboard_contact_person_marks")),
     )
-    with op.batch_alter_table("checkins", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_checkins_open_incident_id",
-            ["incident_id"],
-            unique=False,
-            postgresql_include=["peer_id", "person_id"],
-            postgresql_where=sa.text("outcome IS NULL"),
-            sqlite_where=sa.text("outcome IS NULL"),
-        )
     if op.get_bind().dialect.name == "postgresql":
         for statement in PG_STATEMENTS:
             op.execute(statement)
@@ -173,8 +162,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("checkins", schema=None) as batch_op:
-        batch_op.drop_index("ix_checkins_open_incident_id")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS dashboard_contact_mark_exposures ON exposures")
         op.execute("DROP TRIGGER IF EXISTS dashboard_contact_mark_requests ON peer_requests")
