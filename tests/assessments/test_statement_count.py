@@ -60,7 +60,7 @@ def label(statement: str) -> str:
     return words[0]
 
 
-async def test_a_plain_recording_takes_eleven_statements_after_the_sign_in(
+async def test_a_plain_recording_takes_ten_statements_after_the_sign_in(
     client: AsyncTestClient[Litestar], cast: Cast, clock: FakeClock, session: AsyncSession
 ) -> None:
     day3, peer = await arrange(client, cast, clock)

@@ -433,7 +433,7 @@ async def test_rebuilding_a_range_from_scratch_gives_the_same_rollups(
         return cells, sums, contact_cells, contact_sums, by_incident, incident_sums
 
     incremental = await contents()
-    assert incremental[2] and {r[0] for r in incremental[3]} == {"day", "month"}
+    assert incremental[2] and {r[0] for r in incremental[3]} == {"day", "block", "month"}
     assert {r[0] for r in incremental[1]} == {"day", "block", "month"}
     assert incremental[4] and incremental[5], "the incident cells and rollups have rows"
     for model in (CheckinCell, CheckinRollup, ContactCell, ContactRollup, IncidentCell, IncidentRollup):

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from trim.config import Settings
 from trim.dashboard import rules, samples
-from trim.dashboard.rollups import _blocks, _cover, _open_as_of, block_of, missed_from
+from trim.dashboard.rollups import _cover, _open_as_of, missed_from
+from trim.dashboard.rules import block_of, blocks_within
 
 IDS = st.lists(st.sets(st.integers(0, 130), max_size=12), min_size=1, max_size=6)
 
@@ -72,11 +73,11 @@ def test_blocks_cut_months_into_weeks_and_a_tail() -> None:
     assert block_of(date(2026, 3, 30)) == (date(2026, 3, 29), date(2026, 3, 31))
     assert block_of(date(2024, 2, 29)) == (date(2024, 2, 29), date(2024, 2, 29))
     # A period starting mid-month: whole blocks, and the days either side.
-    assert _blocks(date(2025, 11, 2), date(2025, 11, 30)) == (
+    assert blocks_within(date(2025, 11, 2), date(2025, 11, 30)) == (
         [date(2025, 11, 8), date(2025, 11, 15), date(2025, 11, 22), date(2025, 11, 29)],
         [(date(2025, 11, 2), date(2025, 11, 7))],
     )
-    assert _blocks(date(2026, 1, 20), date(2026, 2, 10)) == (
+    assert blocks_within(date(2026, 1, 20), date(2026, 2, 10)) == (
         [date(2026, 1, 22), date(2026, 1, 29), date(2026, 2, 1)],
         [(date(2026, 1, 20), date(2026, 1, 21)), (date(2026, 2, 8), date(2026, 2, 10))],
     )

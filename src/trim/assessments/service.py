@@ -712,6 +712,9 @@ async def periodic_history(
 async def _history(
     session: AsyncSession, which: ColumnElement[bool], *, settings: Settings
 ) -> dict[uuid.UUID, flag_rules.ScheduledCheckin]:
+    # Unchecked: for exposure_history and periodic_history, whose callers fetched the
+    # check-in through policy (recording, the interim offer); only the flag rules'
+    # booleans leave it, never answers.
     # One statement: the check-ins (refreshed: the one being recorded was just claimed by
     # an UPDATE), each current result, and for a risk result the definition of the
     # instrument version it was answered on (its phases, history kept).

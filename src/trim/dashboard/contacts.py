@@ -229,15 +229,15 @@ def _band_rows(hours: Sequence[float], people: set[str], size: int) -> list[dict
     return rows
 
 
-def _summed(rows: Iterable[Any], size: int, month: date | None = None) -> list[dict[str, Any]]:
-    """Rows (start, kind, bucket, contacts, hours, sample) summed by start (or `month`),
+def _summed(rows: Iterable[Any], size: int, start_of: date | None = None) -> list[dict[str, Any]]:
+    """Rows (start, kind, bucket, contacts, hours, sample) summed by start (or `start_of`),
     kind and bucket: counts added, hours merged in order, samples merged."""
     out: dict[tuple[date, str, int], tuple[int, list[list[float]], list[list[str]]]] = {}
     for start, kind, bucket, contacts, hours, sample in rows:
-        count, hour_lists, id_lists = out.setdefault((month or start, kind, bucket), (0, [], []))
+        count, hour_lists, id_lists = out.setdefault((start_of or start, kind, bucket), (0, [], []))
         hour_lists.append(_hours_of(hours))
         id_lists.append(samples.ids_of(sample))
-        out[(month or start, kind, bucket)] = (count + contacts, hour_lists, id_lists)
+        out[(start_of or start, kind, bucket)] = (count + contacts, hour_lists, id_lists)
     return [
         {
             "start": start,
@@ -252,17 +252,20 @@ def _summed(rows: Iterable[Any], size: int, month: date | None = None) -> list[d
 
 
 async def rebuild_days(session: AsyncSession, days: Sequence[date], *, size: int) -> None:
-    """Day rollups of these days from their cells, then month rollups of their months."""
+    """Day rollups of these days from their cells (each kind, and every kind together),
+    then block rollups of their blocks (rules.block_of), then month rollups of their months."""
     columns = ("kind", "bucket", "contacts", "hours", "sample")
     for start in range(0, len(days), 100):
         chunk = list(days[start : start + 100])
-        rows = await _run(
-            session,
-            select(col(ContactCell.day), *(col(getattr(ContactCell, c)) for c in columns)).where(
-                col(ContactCell.day).in_(chunk)
-            ),
+        found = list(
+            await _run(
+                session,
+                select(col(ContactCell.day), *(col(getattr(ContactCell, c)) for c in columns)).where(
+                    col(ContactCell.day).in_(chunk)
+                ),
+            )
         )
-        summed = _summed(rows, size)
+        summed = _summed(found, size) + _summed(((r[0], ALL, *r[2:]) for r in found), size)
         await _run(
             session,
             delete(ContactRollup).where(col(ContactRollup.grain) == "day", col(ContactRollup.start).in_(chunk)),
@@ -271,21 +274,28 @@ async def rebuild_days(session: AsyncSession, days: Sequence[date], *, size: int
             await _run(
                 session, insert(ContactRollup), params=[{"id": uuid.uuid4(), "grain": "day", **r} for r in summed]
             )
-    for first in sorted({day.replace(day=1) for day in days}):
-        following = (first + timedelta(days=32)).replace(day=1)
-        in_month = (col(ContactRollup.start) >= first, col(ContactRollup.start) < following)
-        rows = await _run(
-            session,
-            select(col(ContactRollup.start), *(col(getattr(ContactRollup, c)) for c in columns)).where(
-                col(ContactRollup.grain) == "day", *in_month
-            ),
-        )
-        merged = _summed(rows, size, month=first)
-        await _run(session, delete(ContactRollup).where(col(ContactRollup.grain) == "month", *in_month))
-        if merged:
-            await _run(
-                session, insert(ContactRollup), params=[{"id": uuid.uuid4(), "grain": "month", **r} for r in merged]
+    for grain, source, starts, span_of in (
+        ("block", "day", sorted({rules.block_of(day)[0] for day in days}), rules.block_of),
+        ("month", "block", sorted({day.replace(day=1) for day in days}), _month_span),
+    ):
+        for first in starts:
+            in_span = (col(ContactRollup.start) >= first, col(ContactRollup.start) <= span_of(first)[1])
+            rows = await _run(
+                session,
+                select(col(ContactRollup.start), *(col(getattr(ContactRollup, c)) for c in columns)).where(
+                    col(ContactRollup.grain) == source, *in_span
+                ),
             )
+            merged = _summed(rows, size, first)
+            await _run(session, delete(ContactRollup).where(col(ContactRollup.grain) == grain, *in_span))
+            if merged:
+                await _run(
+                    session, insert(ContactRollup), params=[{"id": uuid.uuid4(), "grain": grain, **r} for r in merged]
+                )
+
+
+def _month_span(first: date) -> tuple[date, date]:
+    return first, (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -321,18 +331,30 @@ async def first_contact(
         table = ContactRollup
         start_column = col(ContactRollup.start)
         whole, partial = _cover(first, last)
+        blocks: list[date] = []
+        days: list[tuple[date, date]] = []
+        for a, b in partial:
+            more_blocks, more_days = rules.blocks_within(a, b)
+            blocks += more_blocks
+            days += more_days
         grain = col(ContactRollup.grain)
         picks = [(grain == "month") & start_column.in_(whole)] if whole else []
-        picks += [(grain == "day") & (start_column >= a) & (start_column <= b) for a, b in partial]
-        scope = [or_(*picks) if picks else true()]
-    if kind is not None:
+        picks += [(grain == "block") & start_column.in_(blocks)] if blocks else []
+        picks += [(grain == "day") & (start_column >= a) & (start_column <= b) for a, b in days]
+        # Every kind together has rows of its own (kind "all"); cells only each kind.
+        scope = [or_(*picks) if picks else true(), col(ContactRollup.kind) == (kind or ALL)]
+    if kind is not None and station_id is not None:
         scope.append(col(table.kind) == kind)
     bucket, contacts = col(table.bucket), col(table.contacts)
+    connection = await session.connection()  # Core rows, fetched at once
+
+    async def fetch(stmt: Any) -> Sequence[Any]:
+        return (await connection.execute(stmt)).all()
 
     # The people, and the count, of each month.
     counted: dict[str, tuple[int, list[list[str]]]] = {}
-    for start, n, sample in await _run(
-        session, select(start_column, contacts, col(table.sample)).where(*scope, bucket == ALL_BANDS)
+    for start, n, sample in await fetch(
+        select(start_column, contacts, col(table.sample)).where(*scope, bucket == ALL_BANDS)
     ):
         count, id_lists = counted.setdefault(_label(start), (0, []))
         id_lists.append(samples.ids_of(sample))
@@ -340,8 +362,7 @@ async def first_contact(
     # How many in each band, per month (the database adds them up over kinds).
     bands: dict[str, dict[int, int]] = {}
     every: dict[int, int] = {}
-    for start, band, n in await _run(
-        session,
+    for start, band, n in await fetch(
         select(start_column, bucket, func.sum(contacts))
         .where(*scope, bucket != ALL_BANDS)
         .group_by(start_column, bucket),
@@ -355,8 +376,8 @@ async def first_contact(
     needed = sorted({band for per_group in wanted.values() for band in per_group})
     hours: dict[tuple[str, int], list[list[float]]] = {}
     if needed:
-        for start, band, text in await _run(
-            session, select(start_column, bucket, col(table.hours)).where(*scope, bucket.in_(needed))
+        for start, band, text in await fetch(
+            select(start_column, bucket, col(table.hours)).where(*scope, bucket.in_(needed))
         ):
             values = _hours_of(text)
             if band in wanted.get(_label(start), {}):

@@ -1,9 +1,11 @@
 """The check-in figures counted ahead (timeliness and score bands), so a year at national
 scale is a few thousand rollup rows rather than every check-in of the year.
 
-Three levels, all rebuilt from the check-ins themselves, never patched by difference:
+Four levels, all rebuilt from the check-ins themselves, never patched by difference:
 per incident (`CheckinCell`, also what a station filter reads), and summed over every
-station per day and per month (`CheckinRollup`). A change to a check-in, its current
+station per day, per block (rules.block_of: a week within a month) and per month
+(`CheckinRollup`), each kind and every kind together (kind "all"), so a year with no
+filter is a few hundred rows. A change to a check-in, its current
 score or its incident marks the incident (a trigger in the change's own transaction,
 migration 0634); `refresh` rebuilds the marked incidents, then their days and months.
 It is idempotent (a rebuild from the same rows gives the same rows), one worker at a
@@ -11,8 +13,11 @@ time holds the state row, and a mark made while it runs survives for the next ro
 
 "Missed" moves with the clock without a rescan: an open check-in is stored with the
 first local day it counts as missed (`missed_from`), and the dashboard counts it missed
-when that day has come. The figures are as of the start of today (rules.missed_as_of),
-so two requests on one day agree.
+when that day has come. Blocks and months group open check-ins by the month they are
+missed from, keeping the last such day: all missed once it has come, all still open
+before that month, and within it (a month or two of incidents) read from their days.
+The figures are as of the start of today (rules.missed_as_of), so two requests on one
+day agree.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from trim.dashboard import contacts, incident_rollups, rules, samples
 from trim.dashboard.figures import ALL, Cube, cube_equations, cube_keys
 from trim.dashboard.models import CheckinCell, CheckinRollup, RollupMark, RollupState
 from trim.dashboard.queries import sort_key
-from trim.dashboard.rules import Count
+from trim.dashboard.rules import Count, block_of, blocks_within
 from trim.db import dialect_insert
 from trim.followups.models import CheckIn, Outcome
 from trim.incidents.models import Incident
@@ -221,32 +226,6 @@ def _rollup_rows(
     ]
 
 
-def block_of(day: date) -> tuple[date, date]:
-    """The block (days 1-7, 8-14, 15-21, 22-28, 29-end of a month) a day is in: its first
-    and last day. Between days and months, so that a period starting mid-month reads a
-    few blocks and at most six days at each end rather than every day."""
-    first = day.replace(day=min(29, 1 + 7 * ((day.day - 1) // 7)))
-    month_end = (day.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
-    return first, min(first + timedelta(days=6), month_end) if first.day < 29 else month_end
-
-
-def _blocks(first: date, last: date) -> tuple[list[date], list[tuple[date, date]]]:
-    """The whole blocks within [first, last] (within one month: `_cover`'s leftovers), and the days left."""
-    whole: list[date] = []
-    days: list[tuple[date, date]] = []
-    day = first
-    while day <= last:
-        start, end = block_of(day)
-        if start == day and end <= last:
-            whole.append(start)
-            day = end + timedelta(days=1)
-            continue
-        stop = min(end, last)
-        days.append((day, stop))
-        day = stop + timedelta(days=1)
-    return whole, days
-
-
 _GROUP_COLUMNS = ("kind", "interval", "category", "band", "missed_from", "checkins", "sample")
 
 
@@ -291,7 +270,9 @@ async def _rebuild_days(session: AsyncSession, days: Sequence[date], *, size: in
                 col(CheckinCell.sample),
             ).where(col(CheckinCell.day).in_(chunk)),
         )
-        summed = _summed(rows, size)
+        found = list(rows)
+        # Also every kind together, so a dashboard with no kind chosen reads a seventh of the rows.
+        summed = {**_summed(found, size), **_summed(((r[0], ALL, *r[2:]) for r in found), size)}
         await _run(
             session,
             delete(CheckinRollup).where(col(CheckinRollup.grain) == "day", col(CheckinRollup.start).in_(chunk)),
@@ -430,23 +411,23 @@ async def checkin_cubes(
         )
         if kind is not None:
             stmt = stmt.where(col(CheckinCell.kind) == kind)
-        rows.extend(await connection.execute(stmt))
+        rows.extend((await connection.execute(stmt)).all())
     else:
         whole, partial = _cover(first, last)
         blocks: list[date] = []
         days: list[tuple[date, date]] = []
         for a, b in partial:
-            more_blocks, more_days = _blocks(a, b)
+            more_blocks, more_days = blocks_within(a, b)
             blocks += more_blocks
             days += more_days
         grain, start = col(CheckinRollup.grain), col(CheckinRollup.start)
         picks = [(grain == "month") & start.in_(whole)] if whole else []
         picks += [(grain == "block") & start.in_(blocks)] if blocks else []
         picks += [(grain == "day") & (start >= a) & (start <= b) for a, b in days]
-        stmt = select(grain, start, *(col(getattr(CheckinRollup, c)) for c in columns)).where(or_(*picks))
-        if kind is not None:
-            stmt = stmt.where(col(CheckinRollup.kind) == kind)
-        found = list(await connection.execute(stmt))
+        stmt = select(grain, start, *(col(getattr(CheckinRollup, c)) for c in columns)).where(
+            or_(*picks), col(CheckinRollup.kind) == (kind or ALL)
+        )
+        found = (await connection.execute(stmt)).all()
         # Open check-ins of a block or month missed from days of the current month: those
         # rows cannot say which are missed yet; their days can.
         unsure = {
@@ -474,9 +455,8 @@ async def checkin_cubes(
                     )
                 ),
             )
-            if kind is not None:
-                stmt = stmt.where(col(CheckinRollup.kind) == kind)
-            rows.extend(await connection.execute(stmt))
+            stmt = stmt.where(col(CheckinRollup.kind) == (kind or ALL))
+            rows.extend((await connection.execute(stmt)).all())
 
     timed: dict[tuple[str, ...], tuple[int, set[str]]] = {}
     banded: dict[tuple[str, ...], tuple[int, set[str]]] = {}

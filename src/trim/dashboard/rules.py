@@ -321,6 +321,32 @@ def snap_to_days(start: datetime, end: datetime, zone: ZoneInfo) -> Period:
     return Period(_local_midnight(first, zone), _local_midnight(end_day, zone))
 
 
+def block_of(day: date) -> tuple[date, date]:
+    """The block (days 1-7, 8-14, 15-21, 22-28, 29-end of a month) a day is in: its first
+    and last day. Between days and months, so that a period starting mid-month reads a
+    few blocks and at most six days at each end rather than every day."""
+    first = day.replace(day=min(29, 1 + 7 * ((day.day - 1) // 7)))
+    month_end = (day.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    return first, min(first + timedelta(days=6), month_end) if first.day < 29 else month_end
+
+
+def blocks_within(first: date, last: date) -> tuple[list[date], list[tuple[date, date]]]:
+    """The whole blocks within [first, last] (within one month: the leftovers of whole months), and the days left."""
+    whole: list[date] = []
+    days: list[tuple[date, date]] = []
+    day = first
+    while day <= last:
+        start, end = block_of(day)
+        if start == day and end <= last:
+            whole.append(start)
+            day = end + timedelta(days=1)
+            continue
+        stop = min(end, last)
+        days.append((day, stop))
+        day = stop + timedelta(days=1)
+    return whole, days
+
+
 def period_days(period: Period, zone: ZoneInfo) -> tuple[date, date]:
     """The first and last local day of a whole-day period (both included)."""
     return period.start.astimezone(zone).date(), (period.end - timedelta(microseconds=1)).astimezone(zone).date()

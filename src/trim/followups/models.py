@@ -73,6 +73,14 @@ class CheckIn(SQLModel, table=True):
             "outcome",
             postgresql_include=["due_at", "recorded_at", "person_id", "exposure_id", "peer_id", "id"],
         ),
+        # The dashboard's peer caseloads: a period's open check-ins alone, by incident.
+        Index(
+            "ix_checkins_open_incident_id",
+            "incident_id",
+            postgresql_include=["peer_id", "person_id"],
+            postgresql_where=text("outcome IS NULL"),
+            sqlite_where=text("outcome IS NULL"),
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)

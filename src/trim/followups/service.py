@@ -727,17 +727,28 @@ async def _handed_on(
 
 
 async def move_from_quiet_peer(
-    session: AsyncSession, *, exposure_id: uuid.UUID, from_peer_id: uuid.UUID, now: datetime, settings: Settings
+    session: AsyncSession,
+    *,
+    exposure_id: uuid.UUID,
+    from_peer_id: uuid.UUID,
+    now: datetime,
+    settings: Settings,
+    assigner: Assigner | None = None,
 ) -> tuple[bool, uuid.UUID | None]:
     """A quiet peer's check-ins for one exposure go to another peer by the usual rules
     (never back to them). The move is claimed by a conditional update on the exposure, so
     two workers move it once. Returns (claimed, new peer); (True, None): nobody else
-    qualifies and it stays where it is; (False, None): it had moved already."""
+    qualifies and it stays where it is; (False, None): it had moved already.
+
+    A sweep moving many passes one `assigner` for them all (it keeps the loads current as
+    it chooses), rather than counting every peer's open check-ins again for each move. The
+    quiet peer's own load is left as it was read: a little high for the rest of the
+    batch, so their room under the cap is never overstated."""
     exposure = await session.get(Exposure, exposure_id)
     if exposure is None or exposure.removed_at is not None or exposure.peer_id != from_peer_id:
         return False, None
-    assigner = await new_assigner(session, settings, now=now)
-    assigner.loads.pop(from_peer_id, None)
+    if assigner is None:
+        assigner = await new_assigner(session, settings, now=now)
     new_peer = assigner.choose(
         person_id=exposure.person_id,
         place=await _person_place(session, exposure.person_id),
@@ -771,15 +782,21 @@ async def move_from_quiet_peer(
 
 
 async def move_checkin_from_quiet_peer(
-    session: AsyncSession, *, checkin_id: uuid.UUID, from_peer_id: uuid.UUID, now: datetime, settings: Settings
+    session: AsyncSession,
+    *,
+    checkin_id: uuid.UUID,
+    from_peer_id: uuid.UUID,
+    now: datetime,
+    settings: Settings,
+    assigner: Assigner | None = None,
 ) -> tuple[bool, uuid.UUID | None]:
     """As `move_from_quiet_peer`, for a check-in with no exposure (periodic): claimed by a
     conditional update on the check-in itself, so two workers move it once."""
     checkin = await session.get(CheckIn, checkin_id)
     if checkin is None or checkin.outcome is not None or checkin.peer_id != from_peer_id:
         return False, None
-    assigner = await new_assigner(session, settings, now=now)
-    assigner.loads.pop(from_peer_id, None)
+    if assigner is None:
+        assigner = await new_assigner(session, settings, now=now)
     new_peer = assigner.choose(
         person_id=checkin.person_id,
         place=await _person_place(session, checkin.person_id),

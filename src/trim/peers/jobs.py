@@ -165,6 +165,9 @@ async def sweep_quiet(session: AsyncSession, *, now: datetime, settings: Setting
     }
     moved_exposures: set[uuid.UUID] = set()
     moved = 0
+    # One assigner for the batch: it keeps the loads current as it chooses (a move each
+    # once counted every peer's open check-ins again, seconds per batch after a big incident).
+    assigner: followups.Assigner | None = None
     for checkin_id, exposure_id, peer_id, due_at in rows:
         # A periodic check-in has no exposure: it moves on its own.
         unit = exposure_id or checkin_id
@@ -181,13 +184,15 @@ async def sweep_quiet(session: AsyncSession, *, now: datetime, settings: Setting
             now=now,
         ):
             continue
+        if assigner is None:
+            assigner = await followups.new_assigner(session, settings, now=now)
         if exposure_id is None:
             claimed, new_peer = await followups.move_checkin_from_quiet_peer(
-                session, checkin_id=checkin_id, from_peer_id=peer_id, now=now, settings=settings
+                session, checkin_id=checkin_id, from_peer_id=peer_id, now=now, settings=settings, assigner=assigner
             )
         else:
             claimed, new_peer = await followups.move_from_quiet_peer(
-                session, exposure_id=exposure_id, from_peer_id=peer_id, now=now, settings=settings
+                session, exposure_id=exposure_id, from_peer_id=peer_id, now=now, settings=settings, assigner=assigner
             )
         if not claimed:
             continue

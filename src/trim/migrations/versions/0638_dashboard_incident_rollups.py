@@ -1,7 +1,7 @@
 """dashboard rollups of the figures keyed by incident (issue 18)
 
 Revision ID: 0638
-Revises: 0639
+Revises: 0639a
 Create Date: 2026-12-03 10:00:00.000000
 
 - dashboard_incident_cells: per incident x figure (incidents, flags, referrals,
@@ -32,7 +32,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0638"
-down_revision: str | None = "0639"
+down_revision: str | None = "0639a"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
