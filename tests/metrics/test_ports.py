@@ -112,8 +112,15 @@ def test_two_web_processes_are_counted_together_on_the_metrics_port(tmp_path: Pa
     with running(["run", "--port", str(port), "--workers", "2"], env) as process:
         wait_for(f"http://127.0.0.1:{port}/health/live", process)
         wait_for(f"http://127.0.0.1:{metrics_port}/metrics", process)
-        time.sleep(1.0)  # both processes up
-        before = get(f"http://127.0.0.1:{metrics_port}/metrics")[1]
+        # Both processes up: each adds its pool's ceiling when it starts (on a busy machine the
+        # second can take seconds more than the first).
+        expected = 2 * one_pool_ceiling(env["TRIM_DATABASE_URL"])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            before = get(f"http://127.0.0.1:{metrics_port}/metrics")[1]
+            if samples(before, "trim_db_pool_connections_max") == [({}, float(expected))]:
+                break
+            time.sleep(0.2)
         already = sum(
             v for labels, v in samples(before, "trim_http_requests_total") if labels["route"] == "/health/live"
         )
@@ -125,7 +132,7 @@ def test_two_web_processes_are_counted_together_on_the_metrics_port(tmp_path: Pa
         assert counted - already == 30
         # Two live processes each hold a pool: their ceilings add up.
         [(_, ceiling)] = samples(text, "trim_db_pool_connections_max")
-        assert ceiling == 2 * one_pool_ceiling(env["TRIM_DATABASE_URL"])
+        assert ceiling == expected
         assert samples(text, "trim_outbox_depth") == [({}, 0.0)]
         # The main port serves no metrics without a token.
         assert get(f"http://127.0.0.1:{port}/metrics")[0] == 404
