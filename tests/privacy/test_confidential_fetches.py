@@ -39,6 +39,11 @@ REVIEWED = {
     "dashboard.contacts.rebuild_incidents": "the rollup sweep and `trim dashboard rebuild`: hours to first "
     "contact and a sample of person ids into the rollups, which only the lead's dashboard reads "
     "(policy.can_view_dashboard)",
+    "dashboard.incident_rollups.rebuild_incidents": "the rollup sweep and `trim dashboard rebuild`: counts of "
+    "incidents, flags, referrals, planning and briefings and a sample of person ids into the rollups, which only "
+    "the lead's dashboard reads (policy.can_view_dashboard)",
+    "dashboard.exposed_people.rebuild_months": "the rollup sweep: bitsets of the people exposed per month (small "
+    "numbers, no ids or names), which only the lead's dashboard reads",
     "dashboard.contacts.mark_people": "the rollup sweep: turns people's marks into incident ids, shows nothing",
     "metrics.figures.read_figures": "operational counts and ages for the metrics port (no ids, names or content)",
     "flags.jobs.sweep_unacknowledged_urgent": "a sweep: emails on-call a link, no content",
