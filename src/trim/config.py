@@ -258,6 +258,10 @@ class Settings(BaseSettings):
     # exact, above it proven "at least"; it must be at least small_cell_k, or the dashboard
     # counts the check-in figures live. Changing it rebuilds the rollups on the next sweep.
     dashboard_sample_size: int = Field(default=10, ge=2, le=100)
+    # The rollup sweep runs at most this often (every worker tick otherwise): changes coalesce
+    # into one rebuild per incident, day and month, so keeping the figures costs the
+    # recording path little, and the figures are at most about this many seconds behind.
+    dashboard_refresh_seconds: float = Field(default=30.0, ge=0, le=300)
     # The board's report leaves the lead's desk: a larger k (design section 17).
     report_small_cell_k: int = Field(default=10, ge=2)
     retention_days: int = Field(default=6 * 365, ge=30)

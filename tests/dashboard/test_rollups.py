@@ -498,6 +498,30 @@ async def test_the_answer_says_how_fresh_it_is(session: AsyncSession, db: AsyncS
     assert stale.changes_waiting
 
 
+async def test_the_sweep_waits_between_refreshes_and_the_marks_keep(
+    session: AsyncSession, db: AsyncSession, settings: Settings
+) -> None:
+    from trim.dashboard.jobs import sweep_rollups
+
+    programme = await seed_programme(db, rng=random.Random(5), settings=settings, now=NOW, incidents_count=6)
+    assert await sweep_rollups(db, now=NOW, settings=settings) > 0  # never built: at once
+    await db.commit()
+    await _random_changes(db, programme, settings, random.Random(6))
+    waiting = len(list(await db.exec(select(RollupMark))))
+    assert waiting > 0
+    soon = NOW + timedelta(seconds=settings.dashboard_refresh_seconds - 1)
+    assert await sweep_rollups(db, now=soon, settings=settings) == 0  # refreshed lately: it waits
+    assert len(list(await db.exec(select(RollupMark)))) == waiting  # nothing lost meanwhile
+    later = NOW + timedelta(seconds=settings.dashboard_refresh_seconds)
+    assert await sweep_rollups(db, now=later, settings=settings) > 0
+    await db.commit()
+    assert list(await session.exec(select(RollupMark))) == []
+    await _assert_matches_recount(db, session, settings, programme, now=later)
+    # Other settings: rebuilt at once, whatever the time since the last refresh.
+    other = settings.model_copy(update={"dashboard_sample_size": settings.dashboard_sample_size + 1})
+    assert await sweep_rollups(db, now=later, settings=other) > 0
+
+
 async def test_a_sample_smaller_than_k_falls_back_to_counting_live(
     session: AsyncSession, db: AsyncSession, settings: Settings
 ) -> None:

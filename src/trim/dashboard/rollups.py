@@ -25,7 +25,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, delete, insert, literal, or_, select, true
@@ -366,6 +366,18 @@ async def rebuild_range(session: AsyncSession, *, first: date, last: date, setti
         size=settings.dashboard_sample_size,
     )
     return len(ids)
+
+
+async def refreshed_lately(session: AsyncSession, *, now: datetime, settings: Settings) -> bool:
+    """Whether the rollups, built with these settings, were brought up to date less than
+    TRIM_DASHBOARD_REFRESH_SECONDS ago (the sweep then waits: its marks keep)."""
+    state = (await _run(session, select(RollupState).where(col(RollupState.name) == STATE))).first()
+    if state is None or state[0].refreshed_at is None or state[0].built_with != built_with(settings):
+        return False
+    refreshed: datetime = state[0].refreshed_at
+    if refreshed.tzinfo is None:  # SQLite hands back naive UTC
+        refreshed = refreshed.replace(tzinfo=UTC)
+    return bool(timedelta(0) <= now - refreshed < timedelta(seconds=settings.dashboard_refresh_seconds))
 
 
 async def freshness(session: AsyncSession) -> tuple[datetime | None, bool]:
