@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from trim.config import Settings
 from trim.dashboard import rules, samples
-from trim.dashboard.rollups import _cover, _open_as_of, missed_from
-from trim.dashboard.rules import block_of, blocks_within
+from trim.dashboard.rollups import _open_as_of, missed_from
+from trim.dashboard.rules import block_of, blocks_within, cover
 
 IDS = st.lists(st.sets(st.integers(0, 130), max_size=12), min_size=1, max_size=6)
 
@@ -43,12 +43,12 @@ def test_a_merged_sample_answers_on_the_right_side_of_k(
 
 
 def test_whole_months_are_read_whole_and_the_rest_by_day() -> None:
-    assert _cover(date(2025, 12, 1), date(2026, 11, 2)) == (
+    assert cover(date(2025, 12, 1), date(2026, 11, 2)) == (
         [date(2025, 12, 1), *(date(2026, m, 1) for m in range(1, 11))],
         [(date(2026, 11, 1), date(2026, 11, 2))],
     )
-    assert _cover(date(2026, 3, 15), date(2026, 3, 20)) == ([], [(date(2026, 3, 15), date(2026, 3, 20))])
-    assert _cover(date(2026, 1, 31), date(2026, 3, 1)) == (
+    assert cover(date(2026, 3, 15), date(2026, 3, 20)) == ([], [(date(2026, 3, 15), date(2026, 3, 20))])
+    assert cover(date(2026, 1, 31), date(2026, 3, 1)) == (
         [date(2026, 2, 1)],
         [(date(2026, 1, 31), date(2026, 1, 31)), (date(2026, 3, 1), date(2026, 3, 1))],
     )

@@ -330,7 +330,7 @@ async def first_contact(
     else:
         table = ContactRollup
         start_column = col(ContactRollup.start)
-        whole, partial = _cover(first, last)
+        whole, partial = rules.cover(first, last)
         blocks: list[date] = []
         days: list[tuple[date, date]] = []
         for a, b in partial:
@@ -451,22 +451,3 @@ def _percentile(
 
     first = at(low)
     return first if high == low else first + (at(high) - first) * weight
-
-
-def _cover(first: date, last: date) -> tuple[list[date], list[tuple[date, date]]]:
-    """The whole months within [first, last] (their first days), and the days left over
-    (as rollups._cover, which this module cannot import: rollups imports it)."""
-    whole: list[date] = []
-    partial: list[tuple[date, date]] = []
-    month = first.replace(day=1)
-    while month <= last:
-        following = (month + timedelta(days=32)).replace(day=1)
-        lo, hi = max(month, first), min(following - timedelta(days=1), last)
-        if lo == month and hi == following - timedelta(days=1):
-            whole.append(month)
-        elif partial and partial[-1][1] + timedelta(days=1) == lo:
-            partial[-1] = (partial[-1][0], hi)
-        else:
-            partial.append((lo, hi))
-        month = following
-    return whole, partial

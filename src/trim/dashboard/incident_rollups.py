@@ -39,10 +39,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from trim.config import Settings
 from trim.dashboard import exposed_people, queries, rules, samples
-from trim.dashboard.figures import ALL, Cube, cube_equations, cube_keys
+from trim.dashboard.figures import ALL, Cube
 from trim.dashboard.models import IncidentCell, IncidentRollup, RollupState
-from trim.dashboard.queries import DashboardFilter, sort_key
-from trim.dashboard.rules import Count
+from trim.dashboard.queries import DashboardFilter
 from trim.flags.models import Flag
 from trim.flags.rules import CAUSES
 from trim.incidents.models import Exposure, Incident
@@ -312,7 +311,7 @@ async def incident_cubes(
     if not state[0].built_with.endswith(";" + built_with(settings)):
         return {}
     first, last = rules.period_days(filters.period, zone)
-    whole, partial = _cover(first, last)
+    whole, partial = rules.cover(first, last)
     rows: list[tuple[Any, ...]] = []
     if filters.station_id is not None:
         stmt = select(
@@ -382,7 +381,7 @@ async def incident_cubes(
     if people is not None:
         cubes["people_exposed"] = people
     for figure, (dims, domains, groups) in shapes.items():
-        cube = _cube(dims, finest.get(figure, {}), domains, groups, size, k, twin_hex)
+        cube = samples.cube_of(dims, finest.get(figure, {}), domains, groups, size, k, twin_hex)
         if cube is not None:
             cubes[figure] = cube
     return cubes
@@ -415,64 +414,7 @@ def live_only(
     return [p for p in plans if p.tag not in rolled], [m for m in members if m.tag not in dropped]
 
 
-def _cover(first: date, last: date) -> tuple[list[date], list[tuple[date, date]]]:
-    """The whole months within [first, last] (their first days), and the days left over
-    (as the check-in rollups read theirs)."""
-    whole: list[date] = []
-    partial: list[tuple[date, date]] = []
-    month = first.replace(day=1)
-    while month <= last:
-        following = (month + timedelta(days=32)).replace(day=1)
-        lo, hi = max(month, first), min(following - timedelta(days=1), last)
-        if lo == month and hi == following - timedelta(days=1):
-            whole.append(month)
-        elif partial and partial[-1][1] + timedelta(days=1) == lo:
-            partial[-1] = (partial[-1][0], hi)
-        else:
-            partial.append((lo, hi))
-        month = following
-    return whole, partial
-
-
 def _add(cells: dict[tuple[str, ...], tuple[int, set[str]]], key: tuple[str, ...], n: int, ids: Iterable[str]) -> None:
     count, people = cells.get(key, (0, set()))
     people.update(ids)
     cells[key] = (count + n, people)
-
-
-def _cube(
-    dims: tuple[str, ...],
-    finest: Mapping[tuple[str, ...], tuple[int, set[str]]],
-    given: Sequence[Sequence[str]],
-    groups: Sequence[Mapping[str, Sequence[str] | None]],
-    size: int,
-    k: int,
-    twins: Mapping[str, str],
-) -> Cube | None:
-    """A cube with its totals, as queries.CubePlan makes it, from merged samples; None
-    when a count is left open (then the figure is counted live)."""
-    domains = [
-        list(domain) + sorted({key[axis] for key in finest} - set(domain), key=sort_key)
-        for axis, domain in enumerate(given)
-    ]
-    resolved = [
-        {label: list(values) if values is not None else domain for label, values in group.items()}
-        for group, domain in zip(groups, domains, strict=True)
-    ]
-    keys, totals = cube_keys(domains, resolved)
-    cells: dict[tuple[str, ...], Count] = {}
-    people_of: dict[tuple[str, ...], set[str]] = {}
-    for key in keys:
-        count, gathered = finest.get(key, (0, set()))
-        ids = samples.merge([gathered], size)
-        people = samples.people(ids, size, k, twins)
-        if people is None:
-            return None
-        cells[key], people_of[key] = Count(count, people), ids
-    for key, parts in totals:
-        ids = samples.merge((people_of[p] for p in parts), size)
-        people = samples.people(ids, size, k, twins)
-        if people is None:
-            return None
-        cells[key] = Count(sum(cells[p].value for p in parts), people)
-    return Cube(dims, cells, cube_equations(domains, resolved))

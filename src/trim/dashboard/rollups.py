@@ -36,10 +36,9 @@ from trim.assessments import instruments as catalogue
 from trim.assessments.models import Assessment
 from trim.config import Settings
 from trim.dashboard import contacts, incident_rollups, rules, samples
-from trim.dashboard.figures import ALL, Cube, cube_equations, cube_keys
+from trim.dashboard.figures import ALL, Cube
 from trim.dashboard.models import CheckinCell, CheckinRollup, RollupMark, RollupState
-from trim.dashboard.queries import sort_key
-from trim.dashboard.rules import Count, block_of, blocks_within
+from trim.dashboard.rules import block_of, blocks_within
 from trim.db import dialect_insert
 from trim.followups.models import CheckIn, Outcome
 from trim.incidents.models import Incident
@@ -425,7 +424,7 @@ async def checkin_cubes(
             stmt = stmt.where(col(CheckinCell.kind) == kind)
         rows.extend((await connection.execute(stmt)).all())
     else:
-        whole, partial = _cover(first, last)
+        whole, partial = rules.cover(first, last)
         blocks: list[date] = []
         days: list[tuple[date, date]] = []
         for a, b in partial:
@@ -482,10 +481,10 @@ async def checkin_cubes(
             _add(banded, (interval, f"{day.year:04d}-{day.month:02d}", band), checkins, sample)
     twin_hex = {a.hex: b.hex for a, b in twins.items()}
     total: dict[str, Sequence[str] | None] = {ALL: None}
-    timeliness = _cube(
+    timeliness = samples.cube_of(
         ("interval", "timeliness"), timed, (configured, rules.TIMELINESS), (total, total), size, k, twin_hex
     )
-    bands = _cube(
+    bands = samples.cube_of(
         ("interval", "month", "band"),
         banded,
         (configured, month_labels, ("elevated", "not_elevated")),
@@ -512,63 +511,8 @@ def _span(grain: str, start: date) -> tuple[date, date]:
     return block_of(start) if grain == "block" else _month_span(start)
 
 
-def _cover(first: date, last: date) -> tuple[list[date], list[tuple[date, date]]]:
-    """The whole months within [first, last] (their first days), and the days left over."""
-    whole: list[date] = []
-    partial: list[tuple[date, date]] = []
-    month = first.replace(day=1)
-    while month <= last:
-        following = (month + timedelta(days=32)).replace(day=1)
-        lo, hi = max(month, first), min(following - timedelta(days=1), last)
-        if lo == month and hi == following - timedelta(days=1):
-            whole.append(month)
-        elif partial and partial[-1][1] + timedelta(days=1) == lo:
-            partial[-1] = (partial[-1][0], hi)
-        else:
-            partial.append((lo, hi))
-        month = following
-    return whole, partial
-
-
 def _add(cells: dict[tuple[str, ...], tuple[int, set[str]]], key: tuple[str, ...], n: int, sample: str) -> None:
     # Every id gathered; cut to the sample size once per cell, in _cube.
     count, people = cells.get(key, (0, set()))
     people.update(samples.ids_of(sample))
     cells[key] = (count + n, people)
-
-
-def _cube(
-    dims: tuple[str, ...],
-    finest: Mapping[tuple[str, ...], tuple[int, set[str]]],
-    given: Sequence[Sequence[str]],
-    groups: Sequence[Mapping[str, Sequence[str] | None]],
-    size: int,
-    k: int,
-    twins: Mapping[str, str],
-) -> Cube | None:
-    """A cube with its totals, as queries.CubePlan makes it, from merged samples."""
-    domains = [
-        list(domain) + sorted({key[axis] for key in finest} - set(domain), key=sort_key)
-        for axis, domain in enumerate(given)
-    ]
-    resolved = [
-        {label: list(values) if values is not None else domain for label, values in group.items()}
-        for group, domain in zip(groups, domains, strict=True)
-    ]
-    keys, totals = cube_keys(domains, resolved)
-    cells: dict[tuple[str, ...], Count] = {}
-    people_of: dict[tuple[str, ...], set[str]] = {}
-    for key in keys:
-        count, gathered = finest.get(key, (0, set()))
-        ids = samples.merge([gathered], size)
-        people = samples.people(ids, size, k, twins)
-        if people is None:
-            return None
-        cells[key], people_of[key] = Count(count, people), ids
-    for key, parts in totals:
-        ids = samples.merge((people_of[p] for p in parts), size)
-        people = samples.people(ids, size, k, twins)
-        if people is None:
-            return None
-        cells[key] = Count(sum(cells[p].value for p in parts), people)
-    return Cube(dims, cells, cube_equations(domains, resolved))

@@ -496,3 +496,21 @@ def plain_number(value: float | int | str | None) -> float | int | str | None:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
+
+
+def cover(first: date, last: date) -> tuple[list[date], list[tuple[date, date]]]:
+    """The whole months within [first, last] (their first days), and the days left over."""
+    whole: list[date] = []
+    partial: list[tuple[date, date]] = []
+    month = first.replace(day=1)
+    while month <= last:
+        following = (month + timedelta(days=32)).replace(day=1)
+        lo, hi = max(month, first), min(following - timedelta(days=1), last)
+        if lo == month and hi == following - timedelta(days=1):
+            whole.append(month)
+        elif partial and partial[-1][1] + timedelta(days=1) == lo:
+            partial[-1] = (partial[-1][0], hi)
+        else:
+            partial.append((lo, hi))
+        month = following
+    return whole, partial

@@ -16,7 +16,11 @@ answers None and the caller counts that cell from the check-ins themselves.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+
+from trim.dashboard.figures import Cube, cube_equations, cube_keys
+from trim.dashboard.queries import sort_key
+from trim.dashboard.rules import Count
 
 SEPARATOR = ","
 
@@ -48,3 +52,42 @@ def people(ids: set[str], size: int, k: int, twins: Mapping[str, str]) -> int | 
     if len(mapped) >= k:
         return len(mapped)  # a lower bound, already k or more
     return None
+
+
+def cube_of(
+    dims: tuple[str, ...],
+    finest: Mapping[tuple[str, ...], tuple[int, set[str]]],
+    given: Sequence[Sequence[str]],
+    groups: Sequence[Mapping[str, Sequence[str] | None]],
+    size: int,
+    k: int,
+    twins: Mapping[str, str],
+) -> Cube | None:
+    """A cube with its totals, as queries.CubePlan makes it, from merged samples; None
+    when a count is left open (twins fold a full sample below k: the figure is then
+    counted live). Shared by every rollup's read."""
+    domains = [
+        list(domain) + sorted({key[axis] for key in finest} - set(domain), key=sort_key)
+        for axis, domain in enumerate(given)
+    ]
+    resolved = [
+        {label: list(values) if values is not None else domain for label, values in group.items()}
+        for group, domain in zip(groups, domains, strict=True)
+    ]
+    keys, totals = cube_keys(domains, resolved)
+    cells: dict[tuple[str, ...], Count] = {}
+    people_of: dict[tuple[str, ...], set[str]] = {}
+    for key in keys:
+        count, gathered = finest.get(key, (0, set()))
+        ids = merge([gathered], size)
+        behind = people(ids, size, k, twins)
+        if behind is None:
+            return None
+        cells[key], people_of[key] = Count(count, behind), ids
+    for key, parts in totals:
+        ids = merge((people_of[p] for p in parts), size)
+        behind = people(ids, size, k, twins)
+        if behind is None:
+            return None
+        cells[key] = Count(sum(cells[p].value for p in parts), behind)
+    return Cube(dims, cells, cube_equations(domains, resolved))
