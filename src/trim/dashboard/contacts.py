@@ -36,6 +36,7 @@ from trim.config import Settings
 from trim.dashboard import rules, samples
 from trim.dashboard.figures import ALL, Cube, Stat, cube_equations
 from trim.dashboard.models import ContactCell, ContactPersonMark, ContactRollup, RollupMark, RollupState
+from trim.dashboard.queries import execute as _run
 from trim.dashboard.rules import Count
 from trim.db import dialect_insert
 from trim.followups.models import CheckIn, Outcome
@@ -78,10 +79,6 @@ def _hours_of(text: str) -> list[float]:
 
 def _label(day: date) -> str:
     return f"{day.year:04d}-{day.month:02d}"
-
-
-async def _run(session: AsyncSession, statement: Any, **kw: Any) -> Any:
-    return await session.exec(statement, **kw)
 
 
 # -- building -------------------------------------------------------------------------------------

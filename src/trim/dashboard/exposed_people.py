@@ -28,7 +28,6 @@ import uuid
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
-from typing import Any
 
 from sqlalchemy import delete, func, insert, or_, select
 from sqlmodel import col
@@ -39,14 +38,11 @@ from trim.dashboard import rules
 from trim.dashboard.figures import ALL, Cube, cube_equations, cube_keys
 from trim.dashboard.models import ExposedPeople, PersonNumber
 from trim.dashboard.queries import DashboardFilter, sort_key
+from trim.dashboard.queries import execute as _run
 from trim.dashboard.rules import Count
 from trim.incidents.models import EXPOSURE_LABELS, Exposure, Incident
 
 EVERY_KIND = ""  # the rows for every kind of incident together (no kind filter)
-
-
-async def _run(session: AsyncSession, statement: Any, **kw: Any) -> Any:
-    return await session.exec(statement, **kw)
 
 
 def packed(numbers: Iterable[int]) -> bytes:

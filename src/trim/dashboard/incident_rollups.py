@@ -42,6 +42,7 @@ from trim.dashboard import exposed_people, queries, rules, samples
 from trim.dashboard.figures import ALL, Cube
 from trim.dashboard.models import IncidentCell, IncidentRollup, RollupState
 from trim.dashboard.queries import DashboardFilter
+from trim.dashboard.queries import execute as _run
 from trim.flags.models import Flag
 from trim.flags.rules import CAUSES
 from trim.incidents.models import Exposure, Incident
@@ -77,8 +78,10 @@ def built_with(settings: Settings) -> str:
     )
 
 
-async def _run(session: AsyncSession, statement: Any, **kw: Any) -> Any:
-    return await session.exec(statement, **kw)
+# What a read of the cells takes of each (the days of a period, or one station's).
+_CELL_READ = tuple(
+    col(getattr(IncidentCell, name)) for name in ("day", "kind", "figure", "d0", "d1", "count", "sample")
+)
 
 
 def planning_timeliness(held_at: datetime | None, occurred_at: datetime, due_hours: int) -> str:
@@ -252,13 +255,7 @@ async def rebuild_days(session: AsyncSession, days: Sequence[date], *, size: int
         rows = await _run(
             session,
             select(
-                col(IncidentCell.day),
-                col(IncidentCell.kind),
-                col(IncidentCell.figure),
-                col(IncidentCell.d0),
-                col(IncidentCell.d1),
-                col(IncidentCell.count),
-                col(IncidentCell.sample),
+                *_CELL_READ,
             ).where(col(IncidentCell.day).in_(chunk)),
         )
         summed = _summed(rows, size)
@@ -315,13 +312,7 @@ async def incident_cubes(
     rows: list[tuple[Any, ...]] = []
     if filters.station_id is not None:
         stmt = select(
-            col(IncidentCell.day),
-            col(IncidentCell.kind),
-            col(IncidentCell.figure),
-            col(IncidentCell.d0),
-            col(IncidentCell.d1),
-            col(IncidentCell.count),
-            col(IncidentCell.sample),
+            *_CELL_READ,
         ).where(
             col(IncidentCell.station_id) == filters.station_id,
             col(IncidentCell.day) >= first,

@@ -423,3 +423,9 @@ def stat_cube(found: Sequence[Row], months: Sequence[str]) -> tuple[Cube, dict[s
     return Cube(("month",), cells, cube_equations([list(months)], [{ALL: list(months)}])), {
         g: stat for g, (_, stat) in by_month.items()
     }
+
+
+async def execute(session: AsyncSession, statement: Any, **kw: Any) -> Any:
+    """One statement of any shape (the rollups mix core selects, inserts and deletes,
+    which the typed `session.exec` overloads do not all name)."""
+    return await session.exec(statement, **kw)

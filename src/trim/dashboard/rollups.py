@@ -38,6 +38,7 @@ from trim.config import Settings
 from trim.dashboard import contacts, incident_rollups, rules, samples
 from trim.dashboard.figures import ALL, Cube
 from trim.dashboard.models import CheckinCell, CheckinRollup, RollupMark, RollupState
+from trim.dashboard.queries import execute as _run
 from trim.dashboard.rules import block_of, blocks_within
 from trim.db import dialect_insert
 from trim.followups.models import CheckIn, Outcome
@@ -99,11 +100,6 @@ def missed_from(due_at: datetime, settings: Settings) -> date:
     moment = due_at + settings.due_window + settings.missed_grace
     day = moment.astimezone(zone).date()
     return day if rules.local_midnight(day, zone) >= moment else day + timedelta(days=1)
-
-
-async def _run(session: AsyncSession, statement: Any, **kw: Any) -> Any:
-    """One statement of any shape (the rollups mix core selects, inserts and deletes)."""
-    return await session.exec(statement, **kw)
 
 
 # -- building -------------------------------------------------------------------------------------
