@@ -8,6 +8,7 @@ databases."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -34,10 +35,11 @@ from trim.dashboard.models import (
     ContactRollup,
     IncidentCell,
     IncidentRollup,
+    RollupClaim,
     RollupMark,
     RollupState,
 )
-from trim.db import AsyncSession
+from trim.db import AsyncSession, make_sessionmaker
 from trim.flags.models import Flag
 from trim.flags.rules import CAUSES
 from trim.followups.models import CheckIn
@@ -547,6 +549,68 @@ async def test_a_second_worker_at_the_same_moment_does_nothing(
     assert await rollups.refresh(db, now=NOW, settings=settings) > 0  # the first worker, not yet committed
     assert await rollups.refresh(session, now=NOW, settings=settings) == 0  # the state row is taken
     await db.commit()
+    assert list(await session.exec(select(RollupMark))) == []
+    await _assert_matches_recount(db, session, settings, programme)
+
+
+async def test_a_recording_of_an_incident_being_rebuilt_does_not_wait_for_the_rebuild(
+    session: AsyncSession, db: AsyncSession, settings: Settings
+) -> None:
+    """The sweep takes its marks in a short transaction of its own: a recording whose
+    trigger marks the same incident again goes through while the rebuild is still open,
+    and its mark waits for the next sweep."""
+    if db.get_bind().dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer: every write waits for the sweep's transaction")
+    programme = await seed_programme(db, rng=random.Random(31), settings=settings, now=NOW, incidents_count=6)
+    await _refresh(db, settings)
+    peers = {p.id: p for p in programme.peers}
+    due = select(CheckIn).where(col(CheckIn.outcome).is_(None), col(CheckIn.due_at) < NOW - timedelta(days=1))
+    checkin = next(
+        c for c in await session.exec(due.order_by(col(CheckIn.id))) if c.peer_id in peers and c.kind != "monitor"
+    )
+    session.add(RollupMark(incident_id=checkin.incident_id))
+    await session.commit()
+    assert await rollups.refresh(db, now=NOW, settings=settings) > 0  # the rebuild, not yet committed
+
+    async def record() -> None:
+        async with make_sessionmaker(db.bind)() as other:  # type: ignore[arg-type]
+            await assessments.record_checkin(
+                other,
+                actor=actor_for(peers[checkin.peer_id], ["responder", "peer"]),
+                checkin_id=checkin.id,
+                submission=assessments.Submission(outcome="declined", answers={}),
+                now=NOW - timedelta(hours=2),
+                settings=settings,
+            )
+            await other.commit()
+
+    await asyncio.wait_for(record(), timeout=15)  # before: waited for the rebuild's commit
+    await db.commit()
+    await session.refresh(checkin)  # as loaded before another session recorded it
+    assert [m.incident_id for m in await session.exec(select(RollupMark))] == [checkin.incident_id]
+    assert list(await session.exec(select(RollupClaim))) == []
+    await _refresh(db, settings)
+    await _assert_matches_recount(db, session, settings, programme)
+
+
+async def test_claims_of_a_sweep_that_failed_are_rebuilt_by_the_next(
+    session: AsyncSession, db: AsyncSession, settings: Settings
+) -> None:
+    programme = await seed_programme(db, rng=random.Random(33), settings=settings, now=NOW, incidents_count=6)
+    await _refresh(db, settings)
+    await _random_changes(db, programme, settings, random.Random(34))
+    assert list(await session.exec(select(RollupMark)))
+    async with make_sessionmaker(db.bind)() as sweeper:  # type: ignore[arg-type]
+        assert await rollups.refresh(sweeper, now=NOW, settings=settings) > 0
+        await sweeper.rollback()  # the rebuild failed after its marks were taken
+    if db.get_bind().dialect.name == "postgresql":
+        assert list(await session.exec(select(RollupClaim))), "taken apart, the claims outlive the rebuild"
+    else:
+        assert list(await session.exec(select(RollupMark))), "taken in the sweep's transaction, the marks come back"
+    _, waiting = await rollups.freshness(session)
+    assert waiting
+    assert await _refresh(db, settings) > 0
+    assert list(await session.exec(select(RollupClaim))) == []
     assert list(await session.exec(select(RollupMark))) == []
     await _assert_matches_recount(db, session, settings, programme)
 

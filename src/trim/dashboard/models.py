@@ -69,6 +69,17 @@ class RollupMark(SQLModel, table=True):
     incident_id: uuid.UUID = Field(primary_key=True)
 
 
+class RollupClaim(SQLModel, table=True):
+    """An incident the rollup sweep has taken from the marks and not yet rebuilt. The sweep
+    moves marks here in a short transaction of its own (PostgreSQL), so a recording that
+    marks the same incident again never waits for the rebuild; these rows go with the
+    rebuild's commit, and stay for the next sweep if it fails (migration 0641)."""
+
+    __tablename__ = "dashboard_rollup_claims"
+
+    incident_id: uuid.UUID = Field(primary_key=True)
+
+
 class RollupState(SQLModel, table=True):
     """When the rollups were last brought up to date, and the settings they were built
     with (rollups.built_with): rollups built otherwise are rebuilt, and not read."""

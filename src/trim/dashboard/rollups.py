@@ -29,6 +29,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, delete, insert, literal, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -37,7 +38,7 @@ from trim.assessments.models import Assessment
 from trim.config import Settings
 from trim.dashboard import contacts, incident_rollups, rules, samples
 from trim.dashboard.figures import ALL, Cube
-from trim.dashboard.models import CheckinCell, CheckinRollup, RollupMark, RollupState
+from trim.dashboard.models import CheckinCell, CheckinRollup, RollupClaim, RollupMark, RollupState
 from trim.dashboard.queries import execute as _run
 from trim.dashboard.rules import block_of, blocks_within
 from trim.db import dialect_insert
@@ -294,9 +295,11 @@ async def refresh(session: AsyncSession, *, now: datetime, settings: Settings) -
     state = await _claim_state(session)
     if state is None:
         return 0
+    apart = True  # the marks are taken in a transaction of their own (_take_marks)
     if state.built_with != built_with(settings):
         await _run(session, delete(CheckinCell))
         await _run(session, delete(CheckinRollup))
+        await _run(session, delete(RollupClaim))
         await incident_rollups.clear(session)
         await contacts.clear(session)
         state.refreshed_at = None  # not read until every incident is rebuilt
@@ -309,24 +312,49 @@ async def refresh(session: AsyncSession, *, now: datetime, settings: Settings) -
             .on_conflict_do_nothing(),
         )
         state.built_with = built_with(settings)
-    # Requests for a peer mark people; their incidents (a stand-in's too) are marked here.
-    await contacts.mark_people(session, settings=settings)
-    # Claimed in rounds, rebuilt together: each day and month touched is summed once.
-    claimed: list[uuid.UUID] = []
-    for _ in range(ROUNDS):
-        marked = [row[0] for row in await _run(session, select(col(RollupMark.incident_id)).limit(BATCH))]
-        if not marked:
-            state.refreshed_at = now
-            break
-        # A change committed after this delete marks again, for the next run.
-        await _run(session, delete(RollupMark).where(col(RollupMark.incident_id).in_(marked)))
-        claimed.extend(marked)
+        apart = False  # this transaction holds marks of its own: a second one would wait on them
+    drained = await _take_marks(session, settings=settings, apart=apart)
+    # Claimed together, rebuilt together: each day and month touched is summed once.
+    claimed = [row[0] for row in await _run(session, select(col(RollupClaim.incident_id)))]
     if claimed:
         await rebuild_incidents(session, claimed, settings=settings)
-    done = len(claimed)
+        # Only the worker holding the state adds claims, and its own were committed before
+        # this rebuild began: every claim there is was rebuilt just now.
+        await _run(session, delete(RollupClaim))
+    if drained:
+        state.refreshed_at = now
     session.add(state)
     await session.flush()
-    return done
+    return len(claimed)
+
+
+async def _take_marks(session: AsyncSession, *, settings: Settings, apart: bool) -> bool:
+    """Move up to ROUNDS x BATCH marks into the claims; whether that took the last of them.
+
+    A recording marks its incident with INSERT ... ON CONFLICT DO NOTHING, which waits for
+    any transaction that deleted the same mark to end. On PostgreSQL the marks are moved in
+    a short transaction on a connection of its own and committed before the rebuild, so a
+    recording waits for the move, never for the rebuild. A change committed after the move
+    marks again, for the next sweep. SQLite has one writer: the move is part of the sweep's
+    own transaction, as it is when that transaction has written marks itself."""
+    bind = session.bind
+    if apart and isinstance(bind, AsyncEngine) and bind.dialect.name == "postgresql":
+        async with AsyncSession(bind, expire_on_commit=False) as mover, mover.begin():
+            return await _move_marks(mover, settings=settings)
+    return await _move_marks(session, settings=settings)
+
+
+async def _move_marks(session: AsyncSession, *, settings: Settings) -> bool:
+    # Requests for a peer mark people; their incidents (a stand-in's too) are marked here.
+    await contacts.mark_people(session, settings=settings)
+    taking = select(col(RollupMark.incident_id)).where(true()).limit(ROUNDS * BATCH)  # WHERE: as above
+    await _run(
+        session, dialect_insert(session, RollupClaim).from_select(["incident_id"], taking).on_conflict_do_nothing()
+    )
+    claims = select(col(RollupClaim.incident_id))
+    await _run(session, delete(RollupMark).where(col(RollupMark.incident_id).in_(claims)))
+    left = (await _run(session, select(col(RollupMark.incident_id)).limit(1))).first()
+    return left is None
 
 
 async def rebuild_range(session: AsyncSession, *, first: date, last: date, settings: Settings) -> int:
@@ -379,8 +407,9 @@ async def freshness(session: AsyncSession) -> tuple[datetime | None, bool]:
     """When the rollups were last up to date, and whether changes are waiting."""
     state = (await _run(session, select(RollupState).where(col(RollupState.name) == STATE))).first()
     waiting = (await _run(session, select(col(RollupMark.incident_id)).limit(1))).first()
+    claimed = (await _run(session, select(col(RollupClaim.incident_id)).limit(1))).first()
     refreshed = state[0].refreshed_at if state is not None else None
-    return refreshed, waiting is not None
+    return refreshed, waiting is not None or claimed is not None
 
 
 # -- reading --------------------------------------------------------------------------------------
