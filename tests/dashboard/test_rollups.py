@@ -102,12 +102,16 @@ async def _assert_matches_recount(
             assert set(CHECKIN_FIGURES) <= figures.from_rollups, figures.from_rollups
         rolled = figures.from_rollups - set(CHECKIN_FIGURES)
         # People exposed with a station filter is counted live (a station's year is small).
-        answered = set(INCIDENT_FIGURES) | ({"people_exposed"} if filters.station_id is None else set())
+        answered = set(INCIDENT_FIGURES) | (
+            {"people_exposed", "peer_caseloads"} if filters.station_id is None else set()
+        )
         if not twins:
             assert rolled == answered, "some figures keyed by incident were counted live"
         assert rolled <= answered
-        # Exact people exposed from the bitsets, twins folded: never left to the live count.
+        # Exact people exposed from the bitsets, and caseloads from the packed pairs, twins
+        # folded: never left to the live count.
         assert ("people_exposed" in rolled) == (filters.station_id is None)
+        assert ("peer_caseloads" in rolled) == (filters.station_id is None)
         truth = await expected(session, filters=filters, now=now, settings=settings)
         got = figures.ledger.cells
         assert set(got) == set(truth.cells), (given, set(got) ^ set(truth.cells))
@@ -362,7 +366,20 @@ async def _random_changes(db: AsyncSession, programme: Programme, settings: Sett
             request.accepted_by_id = programme.peers[1].id
             db.add(request)
 
-    events = [record, record, record, correct, move, move, late_log, remove, ask, ask, accept]
+    async def reassign() -> None:
+        # An open check-in given to another peer (directly: every path that changes the
+        # peer must mark its incident, for the caseloads).
+        open_ones = sorted(
+            await db.exec(select(CheckIn).where(col(CheckIn.outcome).is_(None), col(CheckIn.incident_id).is_not(None))),
+            key=lambda c: c.id,
+        )
+        if open_ones:
+            checkin = rng.choice(open_ones)
+            others = [p.id for p in programme.peers if p.id not in (checkin.person_id, checkin.peer_id)]
+            checkin.peer_id = rng.choice(others)
+            db.add(checkin)
+
+    events = [record, record, record, correct, move, move, late_log, remove, ask, ask, accept, reassign, reassign]
     events += [add_person, relabel, raise_flag, raise_flag, move_flag_on, move_flag_on, plan, plan, brief]
     rng.shuffle(events)
     for event in events:

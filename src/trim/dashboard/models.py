@@ -206,3 +206,30 @@ class ExposedPeople(SQLModel, table=True):
     exposure: str = Field(max_length=20)
     exposures: int
     people: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class CaseloadCell(SQLModel, table=True):
+    """One incident's open check-ins as (peer, person) pairs, the person by number
+    (PersonNumber): what dashboard.caseloads packs per peer. Rebuilt with the incident."""
+
+    __tablename__ = "dashboard_caseload_cells"
+    __table_args__ = (Index("ix_dashboard_caseload_cells_peer_id", "peer_id"),)
+
+    incident_id: uuid.UUID = Field(primary_key=True)
+    peer_id: uuid.UUID = Field(primary_key=True)
+    number: int = Field(primary_key=True)
+    day: date  # the incident's local day
+    kind: str = Field(max_length=40)
+
+
+class Caseload(SQLModel, table=True):
+    """A peer's open check-ins of one year's incidents of one kind ("" for every kind), as
+    sorted distinct 8-byte numbers, day ordinal << 32 | person number (dashboard.caseloads)."""
+
+    __tablename__ = "dashboard_caseloads"
+    __table_args__ = (Index("ix_dashboard_caseloads_year_kind", "year", "kind"),)
+
+    peer_id: uuid.UUID = Field(primary_key=True)
+    year: int = Field(primary_key=True)
+    kind: str = Field(primary_key=True, max_length=40)
+    pairs: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

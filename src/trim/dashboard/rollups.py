@@ -36,7 +36,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from trim.assessments import instruments as catalogue
 from trim.assessments.models import Assessment
 from trim.config import Settings
-from trim.dashboard import contacts, incident_rollups, rules, samples
+from trim.dashboard import caseloads, contacts, incident_rollups, rules, samples
 from trim.dashboard.figures import ALL, Cube
 from trim.dashboard.models import CheckinCell, CheckinRollup, RollupClaim, RollupMark, RollupState
 from trim.dashboard.queries import execute as _run
@@ -77,7 +77,7 @@ def built_with(settings: Settings) -> str:
     return (
         f"sample={settings.dashboard_sample_size};zone={settings.timezone};window={settings.due_window_days};"
         f"grace={settings.missed_grace_days};elevated={elevated};categories={CATEGORIES};"
-        f"grains={GRAINS};{contacts.built_with()};"
+        f"grains={GRAINS};{contacts.built_with()};{caseloads.built_with()};"
         f"{incident_rollups.built_with(settings)}"
     )
 
@@ -180,6 +180,7 @@ async def rebuild_incidents(session: AsyncSession, incident_ids: Sequence[uuid.U
     await _rebuild_days(session, sorted(days), size=size)
     await incident_rollups.rebuild_incidents(session, incident_ids, settings=settings)
     await contacts.rebuild_incidents(session, incident_ids, settings=settings)
+    await caseloads.rebuild_incidents(session, incident_ids, settings=settings)
     return written
 
 
@@ -302,6 +303,7 @@ async def refresh(session: AsyncSession, *, now: datetime, settings: Settings) -
         await _run(session, delete(RollupClaim))
         await incident_rollups.clear(session)
         await contacts.clear(session)
+        await caseloads.clear(session)
         state.refreshed_at = None  # not read until every incident is rebuilt
         await _run(
             session,

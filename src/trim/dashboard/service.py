@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, and_, case, or_, union_all
+from sqlalchemy import ColumnElement, FromClause, and_, case, or_, true, union_all
 from sqlalchemy import select as sa_select
 from sqlmodel import col, func
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -28,7 +28,7 @@ from trim.accounts.models import Person, PersonRole, Role
 from trim.assessments import instruments as catalogue
 from trim.assessments.models import Assessment
 from trim.config import Settings
-from trim.dashboard import contacts, incident_rollups, queries, rollups, rules
+from trim.dashboard import caseloads, contacts, incident_rollups, queries, rollups, rules
 from trim.dashboard.figures import ALL, Cube, Dashboard, Ledger, Stat, cube_equations, cube_keys, figure_rows
 from trim.dashboard.queries import DashboardFilter, Dialect
 from trim.dashboard.rules import Count
@@ -133,6 +133,15 @@ async def dashboard(
         state_name=rollups.STATE,
         settings=settings,
     )
+    # Peer caseloads from theirs, likewise.
+    caseload_cube = await caseloads.caseload_cube(
+        session,
+        filters=filters,
+        twins=pairs,
+        built_with=rollups.built_with(settings),
+        state_name=rollups.STATE,
+        settings=settings,
+    )
     first_plans, first_members = _from_exposures(cohort, filters, month_labels, kinds, sql, twins)
     planning_plans, planning_members = _from_planning(cohort, month_labels, sql, twins, settings=settings)
     first_plans, first_members = incident_rollups.live_only(incident_rolled, first_plans, first_members)
@@ -153,8 +162,11 @@ async def dashboard(
     )
     if contacted is not None:
         second_members = [m for m in second_members if m.tag != "first_contact"]
+    if caseload_cube is not None:
+        second_members = [m for m in second_members if m.tag != "peer_caseloads"]
     found.update(await queries.run(session, [*(m for plan in second_plans for m in plan.members()), *second_members]))
     found.setdefault("first_contact", [])
+    found.setdefault("peer_caseloads", [])
     # Totals whose people their cells did not settle: counted exactly, in one statement.
     plans = first_plans + second_plans
     for plan in plans:
@@ -169,6 +181,8 @@ async def dashboard(
     contact_stats, acceptance_stats = _other_cubes(cubes, found, intervals, month_labels)
     if contacted is not None:
         cubes["first_contact"], contact_stats = contacted
+    if caseload_cube is not None:
+        cubes["peer_caseloads"] = caseload_cube
     ledger = _ledger(cubes, intervals)
     ledger.settle(k)
     figures = figure_rows(
@@ -202,6 +216,7 @@ async def dashboard(
             [
                 *(["checkin_timeliness", "score_bands"] if rolled is not None else []),
                 *(["first_contact"] if contacted else []),
+                *(["peer_caseloads"] if caseload_cube is not None else []),
                 *incident_rolled,
             ]
         ),
@@ -551,18 +566,40 @@ def _from_checkins(
     # Caseloads: how many people each active peer has an open check-in with.
     # From the open check-ins alone, not the CTE of the period's every check-in: with the
     # check-in figures and first contact from rollups, nothing else reads check-ins here.
-    open_checkins = twins.join(
-        sa_select(col(CheckIn.peer_id).label("peer_id"), twins.person(col(CheckIn.person_id)))
-        .join(cohort, col(CheckIn.incident_id) == cohort.c.incident_id)
-        .where(outcome.is_(None)),
-        col(CheckIn.person_id),
-    ).subquery("open_checkins")
+    if sql.postgres:
+        # Walked from each incident of the period into the partial index of open check-ins
+        # (OFFSET 0 keeps the planner from turning it into a scan of every open check-in
+        # ever left open, which it prefers for a year and costs several times more).
+        of_incident = (
+            sa_select(col(CheckIn.peer_id).label("peer_id"), col(CheckIn.person_id).label("person_id"))
+            .where(col(CheckIn.incident_id) == cohort.c.incident_id, outcome.is_(None))
+            .offset(0)
+            .lateral("open_of_incident")
+        )
+        open_stmt = sa_select(of_incident.c.peer_id, twins.person(of_incident.c.person_id)).select_from(
+            cohort.join(of_incident, true())
+        )
+        open_checkins = twins.join(open_stmt, of_incident.c.person_id).subquery("open_checkins")
+    else:
+        open_checkins = twins.join(
+            sa_select(col(CheckIn.peer_id).label("peer_id"), twins.person(col(CheckIn.person_id)))
+            .join(cohort, col(CheckIn.incident_id) == cohort.c.incident_id)
+            .where(outcome.is_(None)),
+            col(CheckIn.person_id),
+        ).subquery("open_checkins")
+    # Each peer's people counted once (pairs first: hashed, not sorted per peer), then the
+    # active peers (found from their role, not a scan of everyone) with none for the rest.
+    pairs = sa_select(open_checkins.c.peer_id, open_checkins.c.person_id).distinct().subquery("pairs")
+    per_peer = sa_select(pairs.c.peer_id, func.count().label("people")).group_by(pairs.c.peer_id).subquery("per_peer")
+    peers = (
+        sa_select(col(PersonRole.person_id).label("id"))
+        .join(Person, col(Person.id) == col(PersonRole.person_id))
+        .where(col(PersonRole.role) == Role.peer, col(Person.active).is_(True))
+        .subquery("active_peers")
+    )
     loads = (
-        sa_select(col(Person.id), func.count(open_checkins.c.person_id.distinct()).label("people"))
-        .join(PersonRole, and_(col(PersonRole.person_id) == col(Person.id), col(PersonRole.role) == Role.peer))
-        .outerjoin(open_checkins, open_checkins.c.peer_id == col(Person.id))
-        .where(col(Person.active).is_(True))
-        .group_by(col(Person.id))
+        sa_select(peers.c.id, func.coalesce(per_peer.c.people, 0).label("people"))
+        .select_from(peers.outerjoin(per_peer, per_peer.c.peer_id == peers.c.id))
         .subquery("loads")
     )
     band_of = case(

@@ -1,0 +1,214 @@
+"""Peer caseloads from rollups: how many people each active peer has an open check-in
+with, from the incidents of the period.
+
+Counted live, this read every open check-in of the period's incidents on every request
+(a year at national scale: ~35,000 rows hashed per request). It is a count of distinct
+people per peer, so no sum of per-day counts gives it: the same person with open
+check-ins from two incidents is one person. What does is the set of pairs itself, kept
+small and in order: each incident keeps its open (peer, person) pairs (`CaseloadCell`, the
+person by number: dashboard_person_numbers), and each peer, year and kind of incident
+keeps them packed (`Caseload`): sorted distinct 8-byte numbers, the incident's local day
+ordinal << 32 | person number. A period is then two binary searches per peer and a set of
+the numbers between: exact, a few milliseconds for a year.
+
+Rebuilt with the incident by the rollup sweep (dashboard.rollups: a check-in recorded,
+cancelled, reassigned to another peer or moved marks its incident), the peers it had and
+has both repacked. Which peers are active, and still peers, is read live (a role or an
+account changes without touching a check-in). A station filter is counted live, as
+people exposed is; twins (a purged case and a live one) are one person, folded by number.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+
+from sqlalchemy import delete, insert, select
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from trim.accounts.models import Person, PersonRole, Role
+from trim.config import Settings
+from trim.dashboard import rules
+from trim.dashboard.exposed_people import _numbers_for
+from trim.dashboard.figures import ALL, Cube, cube_equations
+from trim.dashboard.models import Caseload, CaseloadCell, PersonNumber, RollupState
+from trim.dashboard.queries import DashboardFilter
+from trim.dashboard.queries import execute as _run
+from trim.dashboard.rules import Count
+from trim.followups.models import CheckIn
+from trim.incidents.models import Incident
+
+VERSION = 1
+EVERY_KIND = ""
+BATCH = 500
+LOW = 0xFFFFFFFF
+
+
+def built_with() -> str:
+    return f"caseloads={VERSION}"
+
+
+def pack(values: Iterable[int]) -> bytes:
+    out = array("q", sorted(set(values)))
+    if sys.byteorder == "big":
+        out.byteswap()
+    return out.tobytes()
+
+
+def unpack(blob: bytes) -> array[int]:
+    out = array("q")
+    out.frombytes(blob)
+    if sys.byteorder == "big":
+        out.byteswap()
+    return out
+
+
+# -- building -------------------------------------------------------------------------------------
+
+
+async def clear(session: AsyncSession) -> None:
+    await _run(session, delete(CaseloadCell))
+    await _run(session, delete(Caseload))
+
+
+async def rebuild_incidents(session: AsyncSession, incident_ids: Sequence[uuid.UUID], *, settings: Settings) -> None:
+    """The open (peer, person) pairs of these incidents, and the packed pairs of every peer
+    they had or have."""
+    zone = settings.zone
+    touched: set[uuid.UUID] = set()
+    for start in range(0, len(incident_ids), BATCH):
+        batch = list(incident_ids[start : start + BATCH])
+        had = select(col(CaseloadCell.peer_id)).where(col(CaseloadCell.incident_id).in_(batch)).distinct()
+        touched.update(row[0] for row in await _run(session, had))
+        await _run(session, delete(CaseloadCell).where(col(CaseloadCell.incident_id).in_(batch)))
+        rows = list(
+            await _run(
+                session,
+                select(
+                    col(CheckIn.incident_id),
+                    col(CheckIn.peer_id),
+                    col(CheckIn.person_id),
+                    col(Incident.occurred_at),
+                    col(Incident.kind),
+                    col(PersonNumber.number),
+                )
+                .join(Incident, col(Incident.id) == col(CheckIn.incident_id))
+                .outerjoin(PersonNumber, col(PersonNumber.person_id) == col(CheckIn.person_id))
+                .where(
+                    col(CheckIn.incident_id).in_(batch),
+                    col(CheckIn.outcome).is_(None),
+                    col(CheckIn.peer_id).is_not(None),
+                    col(Incident.source) == "logged",
+                ),
+            )
+        )
+        given = await _numbers_for(session, {person for _, _, person, _, _, number in rows if number is None})
+        cells: dict[tuple[uuid.UUID, uuid.UUID, int], tuple[date, str]] = {}
+        for incident_id, peer_id, person, occurred_at, kind, number in rows:
+            n = number if number is not None else given[person]
+            cells[(incident_id, peer_id, n)] = (occurred_at.astimezone(zone).date(), kind)
+        if cells:
+            await _run(
+                session,
+                insert(CaseloadCell),
+                params=[
+                    {"incident_id": i, "peer_id": p, "number": n, "day": day, "kind": kind}
+                    for (i, p, n), (day, kind) in cells.items()
+                ],
+            )
+        touched.update(peer for _, peer, _ in cells)
+    await _rebuild_peers(session, sorted(touched))
+
+
+async def _rebuild_peers(session: AsyncSession, peers: Sequence[uuid.UUID]) -> None:
+    for start in range(0, len(peers), BATCH):
+        chunk = list(peers[start : start + BATCH])
+        await _run(session, delete(Caseload).where(col(Caseload.peer_id).in_(chunk)))
+        packed: dict[tuple[uuid.UUID, int, str], list[int]] = {}
+        cells = select(
+            col(CaseloadCell.peer_id), col(CaseloadCell.day), col(CaseloadCell.kind), col(CaseloadCell.number)
+        )
+        for peer, day, kind, number in await _run(session, cells.where(col(CaseloadCell.peer_id).in_(chunk))):
+            value = day.toordinal() << 32 | number
+            packed.setdefault((peer, day.year, kind), []).append(value)
+            packed.setdefault((peer, day.year, EVERY_KIND), []).append(value)
+        if packed:
+            await _run(
+                session,
+                insert(Caseload),
+                params=[
+                    {"peer_id": peer, "year": year, "kind": kind, "pairs": pack(values)}
+                    for (peer, year, kind), values in packed.items()
+                ],
+            )
+
+
+# -- reading --------------------------------------------------------------------------------------
+
+
+async def caseload_cube(
+    session: AsyncSession,
+    *,
+    filters: DashboardFilter,
+    twins: Mapping[uuid.UUID, uuid.UUID],
+    built_with: str,
+    state_name: str,
+    settings: Settings,
+) -> Cube | None:
+    """Active peers by caseload band over the period's incidents (of the kind chosen);
+    None with a station filter, or before the rollups are built with these settings
+    (counted live then)."""
+    if filters.station_id is not None:
+        return None
+    state = (await _run(session, select(RollupState).where(col(RollupState.name) == state_name))).first()
+    if state is None or state[0].built_with != built_with or state[0].refreshed_at is None:
+        return None
+    first, last = rules.period_days(filters.period, settings.zone)
+    low, high = first.toordinal() << 32, (last.toordinal() + 1) << 32
+    stmt = select(col(Caseload.peer_id), col(Caseload.pairs)).where(
+        col(Caseload.year) >= first.year,
+        col(Caseload.year) <= last.year,
+        col(Caseload.kind) == (filters.kind or EVERY_KIND),
+    )
+    people: dict[uuid.UUID, set[int]] = {}
+    for peer, blob in await _run(session, stmt):
+        pairs = unpack(blob)
+        within = pairs[bisect_left(pairs, low) : bisect_left(pairs, high)]
+        if within:
+            people.setdefault(peer, set()).update(v & LOW for v in within)
+    fold = await _folded_numbers(session, twins) if twins else {}
+    active = select(col(PersonRole.person_id)).join(Person, col(Person.id) == col(PersonRole.person_id))
+    peers = [row[0] for row in await _run(session, active.where(col(PersonRole.role) == Role.peer, col(Person.active)))]
+    bands: dict[str, int] = {label: 0 for _, _, label in rules.CASELOAD_BANDS}
+    for peer in peers:
+        numbers = people.get(peer, set())
+        count = len({fold.get(n, n) for n in numbers}) if fold else len(numbers)
+        bands[rules.caseload_band(count)] += 1
+    labels = [label for _, _, label in rules.CASELOAD_BANDS]
+    cells: dict[tuple[str, ...], Count] = {(label,): Count(bands[label], bands[label]) for label in labels}
+    cells[(ALL,)] = Count(len(peers), len(peers))
+    return Cube(("caseload",), cells, cube_equations([labels], [{ALL: labels}]))
+
+
+async def _folded_numbers(session: AsyncSession, twins: Mapping[uuid.UUID, uuid.UUID]) -> dict[int, int]:
+    """Each number of a stand-in or live twin mapped to one number per live person (its own
+    when it has one, else the first of its stand-ins'), so twins count once."""
+    ids = sorted(set(twins) | set(twins.values()))
+    numbered: dict[uuid.UUID, int] = {}
+    lookup = select(col(PersonNumber.person_id), col(PersonNumber.number))
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
+        numbered.update(dict(list(await _run(session, lookup.where(col(PersonNumber.person_id).in_(chunk))))))
+    fold: dict[int, int] = {}
+    chosen: dict[uuid.UUID, int] = {}
+    for stand_in, live in sorted(twins.items()):
+        if stand_in not in numbered:
+            continue
+        key = numbered.get(live, chosen.setdefault(live, numbered[stand_in]))
+        fold[numbered[stand_in]] = key
+    return fold
