@@ -74,8 +74,13 @@ class Dialect:
         actual period every time (asyncpg prepares statements, and a generic plan made
         without the period's bounds reads whole tables)."""
         if self.postgres:
-            for setting in ("work_mem = '64MB'", "jit = off", "plan_cache_mode = force_custom_plan"):
-                await session.exec(text(f"SET LOCAL {setting}"))  # type: ignore[call-overload]
+            # One round trip for the three (set_config(..., true) is SET LOCAL).
+            await session.exec(
+                text(  # type: ignore[call-overload]
+                    "SELECT set_config('work_mem', '64MB', true), set_config('jit', 'off', true),"
+                    " set_config('plan_cache_mode', 'force_custom_plan', true)"
+                )
+            )
 
     def hours(self, later: Any, earlier: Any) -> ColumnElement[float]:
         """Hours from `earlier` to `later`, as a float."""
