@@ -45,6 +45,9 @@ REVIEWED = {
     "dashboard.exposed_people.rebuild_months": "the rollup sweep: bitsets of the people exposed per month (small "
     "numbers, no ids or names), which only the lead's dashboard reads",
     "dashboard.contacts.mark_people": "the rollup sweep: turns people's marks into incident ids, shows nothing",
+    "dashboard.caseloads.rebuild_incidents": "the rollup sweep and `trim dashboard rebuild`: each incident's open "
+    "check-ins as (peer, person number) pairs into the caseload rollups, which only the lead's dashboard reads, "
+    "as counts of peers per caseload band (policy.can_view_dashboard)",
     "metrics.figures.read_figures": "operational counts and ages for the metrics port (no ids, names or content)",
     "flags.jobs.sweep_unacknowledged_urgent": "a sweep: emails on-call a link, no content",
     "flags.service.raise_flag": "reads the cause key only, to raise once",

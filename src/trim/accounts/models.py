@@ -47,6 +47,14 @@ class Person(SQLModel, table=True):
             postgresql_where=text("is_pseudonym IS true"),
             sqlite_where=text("is_pseudonym = 1"),
         ),
+        # The switched-off accounts of real people (stand-ins left out): the dashboard's
+        # caseloads take them from the peers on every request (dashboard.caseloads).
+        Index(
+            "ix_people_switched_off",
+            "id",
+            postgresql_where=text("active IS false AND is_pseudonym IS false"),
+            sqlite_where=text("active = 0 AND is_pseudonym = 0"),
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)

@@ -27,7 +27,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import String, cast, delete, insert, select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -66,6 +66,14 @@ def unpack(blob: bytes) -> array[int]:
     if sys.byteorder == "big":
         out.byteswap()
     return out
+
+
+def _persons(pairs: array[int]) -> array[int]:
+    """The person numbers (the low 32 bits) of packed pairs, taken in C: the pairs' bytes
+    read as 4-byte halves, every other one."""
+    halves = array("I")
+    halves.frombytes(pairs.tobytes())
+    return halves[0::2] if sys.byteorder == "little" else halves[1::2]
 
 
 # -- building -------------------------------------------------------------------------------------
@@ -156,8 +164,8 @@ async def caseload_cube(
     *,
     filters: DashboardFilter,
     twins: Mapping[uuid.UUID, uuid.UUID],
+    state: RollupState | None,
     built_with: str,
-    state_name: str,
     settings: Settings,
 ) -> Cube | None:
     """Active peers by caseload band over the period's incidents (of the kind chosen);
@@ -165,33 +173,40 @@ async def caseload_cube(
     (counted live then)."""
     if filters.station_id is not None:
         return None
-    state = (await _run(session, select(RollupState).where(col(RollupState.name) == state_name))).first()
-    if state is None or state[0].built_with != built_with or state[0].refreshed_at is None:
+    if state is None or state.built_with != built_with or state.refreshed_at is None:
         return None
     first, last = rules.period_days(filters.period, settings.zone)
     low, high = first.toordinal() << 32, (last.toordinal() + 1) << 32
-    stmt = select(col(Caseload.peer_id), col(Caseload.pairs)).where(
+    # Peers as text on both sides: a few thousand ids, compared, never turned into UUIDs.
+    stmt = select(cast(col(Caseload.peer_id), String), col(Caseload.pairs)).where(
         col(Caseload.year) >= first.year,
         col(Caseload.year) <= last.year,
         col(Caseload.kind) == (filters.kind or EVERY_KIND),
     )
-    people: dict[uuid.UUID, set[int]] = {}
+    people: dict[str, set[int]] = {}
     for peer, blob in await _run(session, stmt):
         pairs = unpack(blob)
         within = pairs[bisect_left(pairs, low) : bisect_left(pairs, high)]
         if within:
-            people.setdefault(peer, set()).update(v & LOW for v in within)
+            people.setdefault(peer, set()).update(_persons(within))
     fold = await _folded_numbers(session, twins) if twins else {}
-    active = select(col(PersonRole.person_id)).join(Person, col(Person.id) == col(PersonRole.person_id))
-    peers = [row[0] for row in await _run(session, active.where(col(PersonRole.role) == Role.peer, col(Person.active)))]
+    # The active peers: every peer, less the switched-off accounts (both from small indexes;
+    # a join of the two is answered with a scan of the whole roster).
+    roles = select(cast(col(PersonRole.person_id), String)).where(col(PersonRole.role) == Role.peer)
+    off = select(cast(col(Person.id), String)).where(col(Person.active).is_(False), col(Person.is_pseudonym).is_(False))
+    switched_off = {row[0] for row in await _run(session, off)}
     bands: dict[str, int] = {label: 0 for _, _, label in rules.CASELOAD_BANDS}
-    for peer in peers:
-        numbers = people.get(peer, set())
+    peers = 0
+    for (peer,) in await _run(session, roles):
+        if peer in switched_off:
+            continue
+        peers += 1
+        numbers = people.get(peer, ())
         count = len({fold.get(n, n) for n in numbers}) if fold else len(numbers)
         bands[rules.caseload_band(count)] += 1
     labels = [label for _, _, label in rules.CASELOAD_BANDS]
     cells: dict[tuple[str, ...], Count] = {(label,): Count(bands[label], bands[label]) for label in labels}
-    cells[(ALL,)] = Count(len(peers), len(peers))
+    cells[(ALL,)] = Count(peers, peers)
     return Cube(("caseload",), cells, cube_equations([labels], [{ALL: labels}]))
 
 

@@ -74,7 +74,7 @@ def _hours_text(values: Iterable[float]) -> str:
 
 
 def _hours_of(text: str) -> list[float]:
-    return [float(v) for v in text.split(",")] if text else []
+    return list(map(float, text.split(","))) if text else []
 
 
 def _label(day: date) -> str:
@@ -306,8 +306,8 @@ async def first_contact(
     kind: str | None,
     month_labels: Sequence[str],
     twins: Mapping[uuid.UUID, uuid.UUID],
+    state: RollupState | None,
     built_with: str,
-    state_name: str,
     settings: Settings,
 ) -> tuple[Cube, dict[str, Stat]] | None:
     """The first-contact figure (contacts per month with the people behind, and the median
@@ -315,8 +315,7 @@ async def first_contact(
     exactly (not built with these settings, a sample smaller than k, twins that leave a
     count open)."""
     size, k, zone = settings.dashboard_sample_size, settings.small_cell_k, settings.zone
-    state = (await _run(session, select(RollupState).where(col(RollupState.name) == state_name))).first()
-    if state is None or state[0].built_with != built_with or state[0].refreshed_at is None or size < k:
+    if state is None or state.built_with != built_with or state.refreshed_at is None or size < k:
         return None
     first, last = rules.period_days(period, zone)
     table: Any

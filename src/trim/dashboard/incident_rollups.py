@@ -297,15 +297,15 @@ async def incident_cubes(
     month_labels: Sequence[str],
     kinds: Sequence[str],
     twins: Mapping[uuid.UUID, uuid.UUID],
+    state: RollupState | None,
     settings: Settings,
 ) -> dict[str, Cube]:
     """The figures the rollups answer exactly, by figure id; the others are left out (the
     dashboard counts them live)."""
     size, k, zone = settings.dashboard_sample_size, settings.small_cell_k, settings.zone
-    state = (await _run(session, select(RollupState).where(col(RollupState.name) == STATE))).first()
-    if state is None or state[0].refreshed_at is None or size < k:
+    if state is None or state.refreshed_at is None or size < k:
         return {}
-    if not state[0].built_with.endswith(";" + built_with(settings)):
+    if not state.built_with.endswith(";" + built_with(settings)):
         return {}
     first, last = rules.period_days(filters.period, zone)
     whole, partial = rules.cover(first, last)
@@ -342,12 +342,15 @@ async def incident_cubes(
 
     finest: dict[str, dict[tuple[str, ...], tuple[int, set[str]]]] = {}
     for day, kind, figure, d0, d1, count, sample in rows:
-        month = f"{day.year:04d}-{day.month:02d}"
-        key = {
-            "incidents_by_month_kind": (month, kind),
-            "briefings": (month,),
-            "flags": (d0, d1),
-        }.get(figure, (d0,))
+        key: tuple[str, ...]
+        if figure == "incidents_by_month_kind":
+            key = (f"{day.year:04d}-{day.month:02d}", kind)
+        elif figure == "briefings":
+            key = (f"{day.year:04d}-{day.month:02d}",)
+        elif figure == "flags":
+            key = (d0, d1)
+        else:
+            key = (d0,)
         _add(finest.setdefault(figure, {}), key, count, samples.ids_of(sample))
     for cause, status, person_id in await _run(session, _unlinked_flags(filters)):
         _add(finest.setdefault("flags", {}), (cause, status), 1, [person_id.hex])

@@ -405,13 +405,21 @@ async def refreshed_lately(session: AsyncSession, *, now: datetime, settings: Se
     return bool(timedelta(0) <= now - refreshed < timedelta(seconds=settings.dashboard_refresh_seconds))
 
 
-async def freshness(session: AsyncSession) -> tuple[datetime | None, bool]:
-    """When the rollups were last up to date, and whether changes are waiting."""
-    state = (await _run(session, select(RollupState).where(col(RollupState.name) == STATE))).first()
-    waiting = (await _run(session, select(col(RollupMark.incident_id)).limit(1))).first()
-    claimed = (await _run(session, select(col(RollupClaim.incident_id)).limit(1))).first()
-    refreshed = state[0].refreshed_at if state is not None else None
-    return refreshed, waiting is not None or claimed is not None
+async def read_state(session: AsyncSession) -> RollupState | None:
+    """The rollups' state row, read once per dashboard request and handed to every reader."""
+    found = (await _run(session, select(RollupState).where(col(RollupState.name) == STATE))).first()
+    return found[0] if found is not None else None
+
+
+async def freshness(session: AsyncSession, state: RollupState | None = None) -> tuple[datetime | None, bool]:
+    """When the rollups were last up to date, and whether changes are waiting (marks not yet
+    taken, or claims not yet rebuilt), in one statement."""
+    if state is None:
+        state = await read_state(session)
+    marked = select(col(RollupMark.incident_id)).limit(1).exists()
+    claimed = select(col(RollupClaim.incident_id)).limit(1).exists()
+    waiting = bool((await _run(session, select(or_(marked, claimed)))).scalar())
+    return (state.refreshed_at if state is not None else None), waiting
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -426,14 +434,14 @@ async def checkin_cubes(
     month_labels: Sequence[str],
     configured: Sequence[str],
     twins: Mapping[uuid.UUID, uuid.UUID],
+    state: RollupState | None,
     now: datetime,
     settings: Settings,
 ) -> tuple[Cube, Cube] | None:
     """Check-in timeliness and score bands from the rollups; None when the rollups cannot
     answer exactly (never built, a sample smaller than k, twins that leave a count open)."""
     size, k, zone = settings.dashboard_sample_size, settings.small_cell_k, settings.zone
-    state = (await _run(session, select(RollupState).where(col(RollupState.name) == STATE))).first()
-    if state is None or state[0].built_with != built_with(settings) or state[0].refreshed_at is None or size < k:
+    if state is None or state.built_with != built_with(settings) or state.refreshed_at is None or size < k:
         return None
     first, last = rules.period_days(period, zone)
     as_of = now.astimezone(zone).date()

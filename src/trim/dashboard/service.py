@@ -106,6 +106,7 @@ async def dashboard(
     twins = queries.Twins(pairs, sql)
     configured = [checkin_kind(d) for d in settings.scheduled_offsets_days]
     # Timeliness and score bands from the rollups when they can answer exactly; else live.
+    state = await rollups.read_state(session)
     rolled = await rollups.checkin_cubes(
         session,
         period=filters.period,
@@ -114,12 +115,13 @@ async def dashboard(
         month_labels=month_labels,
         configured=configured,
         twins=pairs,
+        state=state,
         now=now,
         settings=settings,
     )
     # The figures keyed by incident from their rollups when they can answer exactly; else live.
     incident_rolled = await incident_rollups.incident_cubes(
-        session, filters=filters, month_labels=month_labels, kinds=kinds, twins=pairs, settings=settings
+        session, filters=filters, month_labels=month_labels, kinds=kinds, twins=pairs, state=state, settings=settings
     )
     # Time to first contact from its rollups when they can answer exactly; else live.
     contacted = await contacts.first_contact(
@@ -129,8 +131,8 @@ async def dashboard(
         kind=filters.kind,
         month_labels=month_labels,
         twins=pairs,
+        state=state,
         built_with=rollups.built_with(settings),
-        state_name=rollups.STATE,
         settings=settings,
     )
     # Peer caseloads from theirs, likewise.
@@ -138,8 +140,8 @@ async def dashboard(
         session,
         filters=filters,
         twins=pairs,
+        state=state,
         built_with=rollups.built_with(settings),
-        state_name=rollups.STATE,
         settings=settings,
     )
     first_plans, first_members = _from_exposures(cohort, filters, month_labels, kinds, sql, twins)
@@ -176,7 +178,7 @@ async def dashboard(
     cubes.update(incident_rolled)
     if rolled is not None:
         cubes["checkin_timeliness"], cubes["score_bands"] = rolled
-    refreshed_at, waiting = await rollups.freshness(session) if rolled is not None else (None, False)
+    refreshed_at, waiting = await rollups.freshness(session, state) if rolled is not None else (None, False)
     intervals = [key[0] for key in cubes["checkin_timeliness"].cells if key[0] != ALL and key[1] == ALL]
     contact_stats, acceptance_stats = _other_cubes(cubes, found, intervals, month_labels)
     if contacted is not None:
