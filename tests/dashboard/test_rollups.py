@@ -27,7 +27,7 @@ from trim.assessments import service as assessments
 from trim.config import Settings
 from trim.dashboard import rollups, rules
 from trim.dashboard import service as dashboard
-from trim.dashboard.figures import suppress_by_component
+from trim.dashboard.figures import ALL, suppress_by_component
 from trim.dashboard.models import (
     CheckinCell,
     CheckinRollup,
@@ -629,6 +629,25 @@ async def test_claims_of_a_sweep_that_failed_are_rebuilt_by_the_next(
     assert await _refresh(db, settings) > 0
     assert list(await session.exec(select(RollupClaim))) == []
     assert list(await session.exec(select(RollupMark))) == []
+    await _assert_matches_recount(db, session, settings, programme)
+
+
+async def test_a_switched_off_peer_leaves_the_caseloads_at_once(
+    session: AsyncSession, db: AsyncSession, settings: Settings
+) -> None:
+    """Which peers are active is read live: switching one off needs no sweep."""
+    programme = await seed_programme(db, rng=random.Random(41), settings=settings, now=NOW, incidents_count=8)
+    await _refresh(db, settings)
+    _, before = await _figures(db, settings, programme, NOW)
+    assert "peer_caseloads" in before.from_rollups
+    total = before.ledger.cells[("peer_caseloads", (ALL,), "peers")].value
+    peer = programme.peers[0]
+    peer.active = False
+    db.add(peer)
+    await db.commit()
+    _, after = await _figures(db, settings, programme, NOW)
+    assert "peer_caseloads" in after.from_rollups
+    assert after.ledger.cells[("peer_caseloads", (ALL,), "peers")].value == total - 1
     await _assert_matches_recount(db, session, settings, programme)
 
 
