@@ -6,7 +6,7 @@ Counted live, this read every open check-in of the period's incidents on every r
 people per peer, so no sum of per-day counts gives it: the same person with open
 check-ins from two incidents is one person. What does is the set of pairs itself, kept
 small and in order: each incident keeps its open (peer, person) pairs (`CaseloadCell`, the
-person by number: dashboard_person_numbers), and each peer, year and kind of incident
+person by number: dashboard_person_numbers), and each kind of incident and peer
 keeps them packed (`Caseload`): sorted distinct 8-byte numbers, the incident's local day
 ordinal << 32 | person number. A period is then two binary searches per peer and a set of
 the numbers between: exact, a few milliseconds for a year.
@@ -137,21 +137,20 @@ async def _rebuild_peers(session: AsyncSession, peers: Sequence[uuid.UUID]) -> N
     for start in range(0, len(peers), BATCH):
         chunk = list(peers[start : start + BATCH])
         await _run(session, delete(Caseload).where(col(Caseload.peer_id).in_(chunk)))
-        packed: dict[tuple[uuid.UUID, int, str], list[int]] = {}
+        packed: dict[tuple[uuid.UUID, str], list[int]] = {}
         cells = select(
             col(CaseloadCell.peer_id), col(CaseloadCell.day), col(CaseloadCell.kind), col(CaseloadCell.number)
         )
         for peer, day, kind, number in await _run(session, cells.where(col(CaseloadCell.peer_id).in_(chunk))):
             value = day.toordinal() << 32 | number
-            packed.setdefault((peer, day.year, kind), []).append(value)
-            packed.setdefault((peer, day.year, EVERY_KIND), []).append(value)
+            packed.setdefault((peer, kind), []).append(value)
+            packed.setdefault((peer, EVERY_KIND), []).append(value)
         if packed:
             await _run(
                 session,
                 insert(Caseload),
                 params=[
-                    {"peer_id": peer, "year": year, "kind": kind, "pairs": pack(values)}
-                    for (peer, year, kind), values in packed.items()
+                    {"peer_id": peer, "kind": kind, "pairs": pack(values)} for (peer, kind), values in packed.items()
                 ],
             )
 
@@ -179,17 +178,16 @@ async def caseload_cube(
     low, high = first.toordinal() << 32, (last.toordinal() + 1) << 32
     # Peers as text on both sides: a few thousand ids, compared, never turned into UUIDs.
     stmt = select(cast(col(Caseload.peer_id), String), col(Caseload.pairs)).where(
-        col(Caseload.year) >= first.year,
-        col(Caseload.year) <= last.year,
-        col(Caseload.kind) == (filters.kind or EVERY_KIND),
+        col(Caseload.kind) == (filters.kind or EVERY_KIND)
     )
-    people: dict[str, set[int]] = {}
+    fold = await _folded_numbers(session, twins) if twins else {}
+    people: dict[str, int] = {}
     for peer, blob in await _run(session, stmt):
         pairs = unpack(blob)
         within = pairs[bisect_left(pairs, low) : bisect_left(pairs, high)]
         if within:
-            people.setdefault(peer, set()).update(_persons(within))
-    fold = await _folded_numbers(session, twins) if twins else {}
+            numbers = _persons(within)
+            people[peer] = len({fold.get(n, n) for n in numbers} if fold else set(numbers))
     # The active peers: every peer, less the switched-off accounts (both from small indexes;
     # a join of the two is answered with a scan of the whole roster).
     roles = select(cast(col(PersonRole.person_id), String)).where(col(PersonRole.role) == Role.peer)
@@ -201,9 +199,7 @@ async def caseload_cube(
         if peer in switched_off:
             continue
         peers += 1
-        numbers = people.get(peer, ())
-        count = len({fold.get(n, n) for n in numbers}) if fold else len(numbers)
-        bands[rules.caseload_band(count)] += 1
+        bands[rules.caseload_band(people.get(peer, 0))] += 1
     labels = [label for _, _, label in rules.CASELOAD_BANDS]
     cells: dict[tuple[str, ...], Count] = {(label,): Count(bands[label], bands[label]) for label in labels}
     cells[(ALL,)] = Count(peers, peers)

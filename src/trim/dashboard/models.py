@@ -223,13 +223,12 @@ class CaseloadCell(SQLModel, table=True):
 
 
 class Caseload(SQLModel, table=True):
-    """A peer's open check-ins of one year's incidents of one kind ("" for every kind), as
-    sorted distinct 8-byte numbers, day ordinal << 32 | person number (dashboard.caseloads)."""
+    """A peer's open check-ins of one kind of incident ("" for every kind), as sorted
+    distinct 8-byte numbers, day ordinal << 32 | person number (dashboard.caseloads). The
+    key starts with the kind: a dashboard request reads one kind's rows, one per peer."""
 
     __tablename__ = "dashboard_caseloads"
-    __table_args__ = (Index("ix_dashboard_caseloads_year_kind", "year", "kind"),)
 
-    peer_id: uuid.UUID = Field(primary_key=True)
-    year: int = Field(primary_key=True)
     kind: str = Field(primary_key=True, max_length=40)
+    peer_id: uuid.UUID = Field(primary_key=True)
     pairs: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

@@ -10,8 +10,8 @@ rows hashed, 50-90 ms of database time on the machine of bench/results/dashboard
 
 - dashboard_caseload_cells: per incident, each (peer, person) with an open check-in, by
   the person's number (dashboard_person_numbers); rebuilt with the incident.
-- dashboard_caseloads: per peer, year and kind of incident ("" for every kind), those
-  pairs packed as sorted 8-byte numbers (day << 32 | person), so a period is two binary
+- dashboard_caseloads: per kind of incident ("" for every kind) and peer, those pairs
+  packed as sorted 8-byte numbers (day << 32 | person), so a period is two binary
   searches and a set of the people between (dashboard.caseloads).
 - Reassigning a check-in's peer now marks its incident (peer_id joins the columns the
   check-in trigger watches).
@@ -75,19 +75,16 @@ def upgrade() -> None:
     op.create_index("ix_dashboard_caseload_cells_peer_id", "dashboard_caseload_cells", ["peer_id"])
     op.create_table(
         "dashboard_caseloads",
-        sa.Column("peer_id", sa.Uuid(), nullable=False),
-        sa.Column("year", sa.Integer(), nullable=False),
         sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("peer_id", sa.Uuid(), nullable=False),
         sa.Column("pairs", sa.LargeBinary(), nullable=False),
-        sa.PrimaryKeyConstraint("peer_id", "year", "kind", name="pk_dashboard_caseloads"),
+        sa.PrimaryKeyConstraint("kind", "peer_id", name="pk_dashboard_caseloads"),
     )
-    op.create_index("ix_dashboard_caseloads_year_kind", "dashboard_caseloads", ["year", "kind"])
     _triggers(NEW_COLUMNS)
 
 
 def downgrade() -> None:
     _triggers(OLD_COLUMNS)
-    op.drop_index("ix_dashboard_caseloads_year_kind", table_name="dashboard_caseloads")
     op.drop_table("dashboard_caseloads")
     op.drop_index("ix_dashboard_caseload_cells_peer_id", table_name="dashboard_caseload_cells")
     op.drop_table("dashboard_caseload_cells")
