@@ -375,11 +375,16 @@ async def first_contact(
         for start, band, text in await fetch(
             select(start_column, bucket, col(table.hours)).where(*scope, bucket.in_(needed))
         ):
-            values = _hours_of(text)
-            if band in wanted.get(_label(start), {}):
-                hours.setdefault((_label(start), band), []).append(values)
-            if band in wanted[ALL]:
-                hours.setdefault((ALL, band), []).append(values)
+            # Parsed only where a percentile needs it: a band another month needs is
+            # fetched for this month too, and most of those are not.
+            label = _label(start)
+            for_month, for_all = band in wanted.get(label, {}), band in wanted[ALL]
+            if for_month or for_all:
+                values = _hours_of(text)
+                if for_month:
+                    hours.setdefault((label, band), []).append(values)
+                if for_all:
+                    hours.setdefault((ALL, band), []).append(values)
 
     twin_hex = {a.hex: b.hex for a, b in twins.items()}
     cells: dict[tuple[str, ...], Count] = {}
