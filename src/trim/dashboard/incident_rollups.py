@@ -390,13 +390,12 @@ def _unlinked_flags(f: DashboardFilter) -> Any:
 
 def _unlinked_referrals(f: DashboardFilter) -> Any:
     """Referrals with no incident (no flag, or a flag with no exposure): by their own date."""
-    return (
-        select(col(Referral.consent), col(Referral.status), col(Referral.person_id))
-        .outerjoin(Flag, col(Flag.id) == col(Referral.flag_id))
-        .where(
-            or_(col(Referral.flag_id).is_(None), col(Flag.exposure_id).is_(None)),
-            *queries.unlinked(col(Referral.created_at), col(Referral.person_id), f),
-        )
+    # The flags with no exposure looked up as a set (an index probe), not joined: a join
+    # was answered with a scan of every flag (~7 ms for a year at 1M, ~3 ms this way).
+    unlinked_flags = select(col(Flag.id)).where(col(Flag.exposure_id).is_(None))
+    return select(col(Referral.consent), col(Referral.status), col(Referral.person_id)).where(
+        or_(col(Referral.flag_id).is_(None), col(Referral.flag_id).in_(unlinked_flags)),
+        *queries.unlinked(col(Referral.created_at), col(Referral.person_id), f),
     )
 
 
