@@ -464,6 +464,12 @@ PERSONAL_DATA: dict[str, Kept] = {
     "dashboard_contact_person_marks": Kept(
         "a requester's id, only until the next rollup sweep (within a minute) turns it into incident marks"
     ),
+    # Caseloads (migration 0642): the purge's updates of check-ins mark the incident too.
+    "dashboard_caseload_cells": Kept(
+        CASE + "rebuilt from the check-ins: an incident's open check-ins as a peer's id and a person number "
+        "(dashboard_person_numbers), so a purged case's stand-in where any stays open"
+    ),
+    "dashboard_caseloads": Kept(CASE + "rebuilt from the caseload cells above: a peer's id and person numbers"),
     "assessments": Kept(
         CASE + "the person becomes a stand-in; notes, reasons and correction reasons go. Notes go earlier, "
         "TRIM_ANSWER_RETENTION_DAYS after the exposure closed (keep_less)",
@@ -546,6 +552,7 @@ NO_PERSONAL_DATA: dict[str, str] = {
     "api_tokens": "integrations, by name; the secret only hashed",
     "sweep_marks": "how far each worker sweep has got",
     "dashboard_rollup_marks": "incidents whose dashboard rollups wait to be rebuilt (ids only)",
+    "dashboard_rollup_claims": "incidents the rollup sweep has taken to rebuild (ids only)",
     "dashboard_rollup_state": "when the dashboard rollups were last up to date",
     "checkin_reminders": "that a reminder went for a check-in (ids and a stage, no person)",
     "feedback_answers": "anonymous feedback: three answers, where given and the day; nothing points to a person",
