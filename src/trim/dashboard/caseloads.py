@@ -34,7 +34,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from trim.accounts.models import Person, PersonRole, Role
 from trim.config import Settings
 from trim.dashboard import rules
-from trim.dashboard.exposed_people import _numbers_for
+from trim.dashboard.exposed_people import numbers_for, twin_numbers
 from trim.dashboard.figures import ALL, Cube, cube_equations
 from trim.dashboard.models import Caseload, CaseloadCell, PersonNumber, RollupState
 from trim.dashboard.queries import DashboardFilter
@@ -115,7 +115,7 @@ async def rebuild_incidents(session: AsyncSession, incident_ids: Sequence[uuid.U
                 ),
             )
         )
-        given = await _numbers_for(session, {person for _, _, person, _, _, number in rows if number is None})
+        given = await numbers_for(session, {person for _, _, person, _, _, number in rows if number is None})
         cells: dict[tuple[uuid.UUID, uuid.UUID, int], tuple[date, str]] = {}
         for incident_id, peer_id, person, occurred_at, kind, number in rows:
             n = number if number is not None else given[person]
@@ -209,12 +209,7 @@ async def caseload_cube(
 async def _folded_numbers(session: AsyncSession, twins: Mapping[uuid.UUID, uuid.UUID]) -> dict[int, int]:
     """Each number of a stand-in or live twin mapped to one number per live person (its own
     when it has one, else the first of its stand-ins'), so twins count once."""
-    ids = sorted(set(twins) | set(twins.values()))
-    numbered: dict[uuid.UUID, int] = {}
-    lookup = select(col(PersonNumber.person_id), col(PersonNumber.number))
-    for start in range(0, len(ids), 5000):
-        chunk = ids[start : start + 5000]
-        numbered.update(dict(list(await _run(session, lookup.where(col(PersonNumber.person_id).in_(chunk))))))
+    numbered = await twin_numbers(session, twins)
     fold: dict[int, int] = {}
     chosen: dict[uuid.UUID, int] = {}
     for stand_in, live in sorted(twins.items()):

@@ -89,7 +89,18 @@ def people_in(bits: int, twins: Sequence[Twin]) -> int:
     return bits.bit_count() - folded
 
 
-async def _numbers_for(session: AsyncSession, people: set[uuid.UUID]) -> dict[uuid.UUID, int]:
+async def twin_numbers(session: AsyncSession, twins: Mapping[uuid.UUID, uuid.UUID]) -> dict[uuid.UUID, int]:
+    """The numbers of the stand-ins and live people of these twins (those that have one)."""
+    ids = sorted(set(twins) | set(twins.values()))
+    lookup = select(col(PersonNumber.person_id), col(PersonNumber.number))
+    numbered: dict[uuid.UUID, int] = {}
+    for start in range(0, len(ids), 5000):  # bound values per statement stay far below the limit
+        chunk = ids[start : start + 5000]
+        numbered.update(dict(list(await _run(session, lookup.where(col(PersonNumber.person_id).in_(chunk))))))
+    return numbered
+
+
+async def numbers_for(session: AsyncSession, people: set[uuid.UUID]) -> dict[uuid.UUID, int]:
     """Numbers for people who have none yet (the sweep's, which holds the state row)."""
     if not people:
         return {}
@@ -126,7 +137,7 @@ async def rebuild_months(session: AsyncSession, months: Iterable[date], *, setti
                 ),
             )
         )
-        given = await _numbers_for(session, {person for *_, person, number in rows if number is None})
+        given = await numbers_for(session, {person for *_, person, number in rows if number is None})
         cells: dict[tuple[str, date, str, str], list[int]] = {}
         for occurred_at, kind, exposure, person, number in rows:
             n = number if number is not None else given[person]
@@ -195,12 +206,7 @@ async def people_exposed_cube(
 
     pairs: list[Twin] = []
     if twins:
-        ids = sorted(set(twins) | set(twins.values()))
-        lookup = select(col(PersonNumber.person_id), col(PersonNumber.number))
-        numbered: dict[uuid.UUID, int] = {}
-        for start in range(0, len(ids), 5000):  # bound values per statement stay far below the limit
-            chunk = ids[start : start + 5000]
-            numbered.update(dict(list(await _run(session, lookup.where(col(PersonNumber.person_id).in_(chunk))))))
+        numbered = await twin_numbers(session, twins)
         pairs = [(numbered[s], numbered.get(live), live) for s, live in twins.items() if s in numbered]
     domain = list(EXPOSURE_LABELS) + sorted(set(counts) - set(EXPOSURE_LABELS), key=sort_key)
     resolved = [{ALL: domain}]
