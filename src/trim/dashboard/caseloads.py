@@ -24,7 +24,7 @@ import sys
 import uuid
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 
 from sqlalchemy import String, cast, delete, insert, select
@@ -34,7 +34,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from trim.accounts.models import Person, PersonRole, Role
 from trim.config import Settings
 from trim.dashboard import rules
-from trim.dashboard.exposed_people import numbers_for, twin_numbers
+from trim.dashboard.exposed_people import numbers_for, packed, twin_numbers, unpacked_array
 from trim.dashboard.figures import ALL, Cube, cube_equations
 from trim.dashboard.models import Caseload, CaseloadCell, PersonNumber, RollupState
 from trim.dashboard.queries import DashboardFilter
@@ -51,21 +51,6 @@ LOW = 0xFFFFFFFF
 
 def built_with() -> str:
     return f"caseloads={VERSION}"
-
-
-def pack(values: Iterable[int]) -> bytes:
-    out = array("q", sorted(set(values)))
-    if sys.byteorder == "big":
-        out.byteswap()
-    return out.tobytes()
-
-
-def unpack(blob: bytes) -> array[int]:
-    out = array("q")
-    out.frombytes(blob)
-    if sys.byteorder == "big":
-        out.byteswap()
-    return out
 
 
 def _persons(pairs: array[int]) -> array[int]:
@@ -137,20 +122,21 @@ async def _rebuild_peers(session: AsyncSession, peers: Sequence[uuid.UUID]) -> N
     for start in range(0, len(peers), BATCH):
         chunk = list(peers[start : start + BATCH])
         await _run(session, delete(Caseload).where(col(Caseload.peer_id).in_(chunk)))
-        packed: dict[tuple[uuid.UUID, str], list[int]] = {}
+        by_peer: dict[tuple[uuid.UUID, str], list[int]] = {}
         cells = select(
             col(CaseloadCell.peer_id), col(CaseloadCell.day), col(CaseloadCell.kind), col(CaseloadCell.number)
         )
         for peer, day, kind, number in await _run(session, cells.where(col(CaseloadCell.peer_id).in_(chunk))):
             value = day.toordinal() << 32 | number
-            packed.setdefault((peer, kind), []).append(value)
-            packed.setdefault((peer, EVERY_KIND), []).append(value)
-        if packed:
+            by_peer.setdefault((peer, kind), []).append(value)
+            by_peer.setdefault((peer, EVERY_KIND), []).append(value)
+        if by_peer:
             await _run(
                 session,
                 insert(Caseload),
                 params=[
-                    {"peer_id": peer, "kind": kind, "pairs": pack(values)} for (peer, kind), values in packed.items()
+                    {"peer_id": peer, "kind": kind, "pairs": packed(values, "q")}
+                    for (peer, kind), values in by_peer.items()
                 ],
             )
 
@@ -183,7 +169,7 @@ async def caseload_cube(
     fold = await _folded_numbers(session, twins) if twins else {}
     people: dict[str, int] = {}
     for peer, blob in await _run(session, stmt):
-        pairs = unpack(blob)
+        pairs = unpacked_array(blob, "q")
         within = pairs[bisect_left(pairs, low) : bisect_left(pairs, high)]
         if within:
             numbers = _persons(within)

@@ -45,20 +45,25 @@ from trim.incidents.models import EXPOSURE_LABELS, Exposure, Incident
 EVERY_KIND = ""  # the rows for every kind of incident together (no kind filter)
 
 
-def packed(numbers: Iterable[int]) -> bytes:
-    """A day's numbers, 4 bytes each, little-endian."""
-    out = array("I", sorted(set(numbers)))
+def packed(numbers: Iterable[int], typecode: str = "I") -> bytes:
+    """Sorted distinct numbers, little-endian: a day's person numbers (4 bytes each, "I"), or
+    dashboard.caseloads' pairs (8 bytes, "q")."""
+    out = array(typecode, sorted(set(numbers)))
     if sys.byteorder == "big":
         out.byteswap()
     return out.tobytes()
 
 
-def unpacked(blob: bytes) -> list[int]:
-    out = array("I")
+def unpacked_array(blob: bytes, typecode: str = "I") -> array[int]:
+    out = array(typecode)
     out.frombytes(blob)
     if sys.byteorder == "big":
         out.byteswap()
-    return out.tolist()
+    return out
+
+
+def unpacked(blob: bytes) -> list[int]:
+    return unpacked_array(blob).tolist()
 
 
 def bitset(numbers: Iterable[int]) -> bytes:
