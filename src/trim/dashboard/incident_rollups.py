@@ -58,13 +58,6 @@ VERSION = 1
 FLAG_STATUSES = ("open", "referred", "declined", "closed")
 REFERRAL_STAGES = ("not_consented", *CONSENTED_STATUSES)
 PLANNING_TIMELINESS = ("on_time", "late", "not_held")
-# The live members (dashboard.service) that only a rolled-up figure used.
-LIVE_MEMBERS = {
-    "incidents_by_month_kind": "incidents",
-    "planning": "planning_counted",
-    "briefings": "briefings_counted",
-}
-
 CellKey = tuple[uuid.UUID, str, str, str]  # incident, figure, d0, d1
 People = tuple[int, set[str]]  # a count and the people (hex ids) behind it
 
@@ -397,14 +390,6 @@ def _unlinked_referrals(f: DashboardFilter) -> Any:
         or_(col(Referral.flag_id).is_(None), col(Referral.flag_id).in_(unlinked_flags)),
         *queries.unlinked(col(Referral.created_at), col(Referral.person_id), f),
     )
-
-
-def live_only(
-    rolled: Mapping[str, Cube], plans: list[queries.CubePlan], members: list[queries.Member]
-) -> tuple[list[queries.CubePlan], list[queries.Member]]:
-    """The live plans and members still needed once `rolled` has answered its figures."""
-    dropped = {LIVE_MEMBERS[figure] for figure in rolled if figure in LIVE_MEMBERS}
-    return [p for p in plans if p.tag not in rolled], [m for m in members if m.tag not in dropped]
 
 
 def _add(cells: dict[tuple[str, ...], tuple[int, set[str]]], key: tuple[str, ...], n: int, ids: Iterable[str]) -> None:

@@ -13,7 +13,7 @@ late those came. What has no incident is counted by its own date.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -144,10 +144,14 @@ async def dashboard(
         built_with=rollups.built_with(settings),
         settings=settings,
     )
-    first_plans, first_members = _from_exposures(cohort, filters, month_labels, kinds, sql, twins)
-    planning_plans, planning_members = _from_planning(cohort, month_labels, sql, twins, settings=settings)
-    first_plans, first_members = incident_rollups.live_only(incident_rolled, first_plans, first_members)
-    planning_plans, planning_members = incident_rollups.live_only(incident_rolled, planning_plans, planning_members)
+    # Only what the rollups left unanswered is built as SQL (building it is most of the
+    # app's time for a request otherwise, even when it is then not run).
+    first_plans, first_members = _from_exposures(
+        cohort, filters, month_labels, kinds, sql, twins, answered=incident_rolled.keys()
+    )
+    planning_plans, planning_members = _from_planning(
+        cohort, month_labels, sql, twins, answered=incident_rolled.keys(), settings=settings
+    )
     first_plans += planning_plans
     found = await queries.run(
         session, [*(m for plan in first_plans for m in plan.members()), *first_members, *planning_members]
@@ -160,12 +164,17 @@ async def dashboard(
         if plan.tag in ("planning", "briefings"):
             plan.values = {dims: rows for dims, rows, _, _, _ in found[f"{plan.tag}_counted"]}
     second_plans, second_members = _from_checkins(
-        cohort, filters, months, sql, twins, now=now, settings=settings, counted=rolled is None
+        cohort,
+        filters,
+        months,
+        sql,
+        twins,
+        now=now,
+        settings=settings,
+        counted=rolled is None,
+        contact=contacted is None,
+        caseload=caseload_cube is None,
     )
-    if contacted is not None:
-        second_members = [m for m in second_members if m.tag != "first_contact"]
-    if caseload_cube is not None:
-        second_members = [m for m in second_members if m.tag != "peer_caseloads"]
     found.update(await queries.run(session, [*(m for plan in second_plans for m in plan.members()), *second_members]))
     found.setdefault("first_contact", [])
     found.setdefault("peer_caseloads", [])
@@ -232,12 +241,37 @@ def _from_exposures(
     kinds: list[str],
     sql: Dialect,
     twins: queries.Twins,
+    *,
+    answered: Collection[str] = (),
 ) -> tuple[list[queries.CubePlan], list[queries.Member]]:
     """The first statement: the period's exposures read once (incidents by month and
     kind, whose people are the people exposed; people exposed; flags and referrals
     through them), and requests for a peer, which have no incident. People are counted
-    through `twins`, so a person with a purged case and a live one counts once."""
+    through `twins`, so a person with a purged case and a live one counts once. The
+    figures in `answered` (by the rollups) are left out."""
+    plans: list[queries.CubePlan] = []
+    members: list[queries.Member] = []
+    if not {"incidents_by_month_kind", "people_exposed", "flags", "referrals"} <= set(answered):
+        plans, members = _exposure_plans(cohort, filters, month_labels, kinds, twins, answered=answered)
+    plans.append(_request_plan(filters, sql, twins))
+    accepted = sa_select(plans[-1].base).where(plans[-1].base.c.accepted == "accepted").subquery("accepted_requests")
+    members.append(queries.stats("acceptance", accepted, "urgency", sql))
+    return plans, members
+
+
+def _exposure_plans(
+    cohort: FromClause,
+    filters: DashboardFilter,
+    month_labels: list[str],
+    kinds: list[str],
+    twins: queries.Twins,
+    *,
+    answered: Collection[str],
+) -> tuple[list[queries.CubePlan], list[queries.Member]]:
+    """The figures drawn from the period's exposures that the rollups did not answer."""
     total: dict[str, Sequence[str] | None] = {ALL: None}
+    plans: list[queries.CubePlan] = []
+    members: list[queries.Member] = []
     exposed = queries.materialized(
         twins.join(
             sa_select(
@@ -253,59 +287,79 @@ def _from_exposures(
         "exposed",
     )
     live = (exposed.c.live.is_(True),)
-    incident_counts = queries.Member(
-        "incidents",
-        queries.member("incidents", [cohort.c.month, cohort.c.kind], func.count(), func.count(), from_=cohort).group_by(
-            cohort.c.month, cohort.c.kind
-        ),
-    )
-    by_kind = queries.CubePlan(
-        "incidents_by_month_kind", exposed, ("month", "kind"), (month_labels, kinds), (total, total), where=live
-    )
-    people = queries.CubePlan(
-        "people_exposed", exposed, ("exposure",), (list(EXPOSURE_LABELS),), (total,), where=live, exact=True
-    )
-    flag_columns: tuple[ColumnElement[Any], ...] = (
-        col(Flag.cause).label("cause"),
-        col(Flag.status).label("status"),
-        twins.person(col(Flag.person_id)),
-    )
-    flagged = union_all(
-        twins.join(
-            sa_select(*flag_columns).join(exposed, exposed.c.exposure_id == col(Flag.exposure_id)), col(Flag.person_id)
-        ),
-        twins.join(
-            sa_select(*flag_columns).where(
-                col(Flag.exposure_id).is_(None), *queries.unlinked(col(Flag.raised_at), col(Flag.person_id), filters)
+    if "incidents_by_month_kind" not in answered:
+        members.append(
+            queries.Member(
+                "incidents",
+                queries.member(
+                    "incidents", [cohort.c.month, cohort.c.kind], func.count(), func.count(), from_=cohort
+                ).group_by(cohort.c.month, cohort.c.kind),
+            )
+        )
+        plans.append(
+            queries.CubePlan(
+                "incidents_by_month_kind", exposed, ("month", "kind"), (month_labels, kinds), (total, total), where=live
+            )
+        )
+    if "people_exposed" not in answered:
+        plans.append(
+            queries.CubePlan(
+                "people_exposed", exposed, ("exposure",), (list(EXPOSURE_LABELS),), (total,), where=live, exact=True
+            )
+        )
+    if "flags" not in answered:
+        flag_columns: tuple[ColumnElement[Any], ...] = (
+            col(Flag.cause).label("cause"),
+            col(Flag.status).label("status"),
+            twins.person(col(Flag.person_id)),
+        )
+        flagged = union_all(
+            twins.join(
+                sa_select(*flag_columns).join(exposed, exposed.c.exposure_id == col(Flag.exposure_id)),
+                col(Flag.person_id),
             ),
-            col(Flag.person_id),
-        ),
-    ).subquery("flagged")
-    flag_plan = queries.CubePlan("flags", flagged, ("cause", "status"), (list(CAUSES), FLAG_STATUSES), (total, total))
-    stage = case((col(Referral.consent).is_(False), "not_consented"), else_=col(Referral.status)).label("stage")
-    referred = union_all(
-        twins.join(
-            sa_select(stage, twins.person(col(Referral.person_id)))
-            .join(Flag, col(Flag.id) == col(Referral.flag_id))
-            .join(exposed, exposed.c.exposure_id == col(Flag.exposure_id)),
-            col(Referral.person_id),
-        ),
-        twins.join(
-            sa_select(stage, twins.person(col(Referral.person_id)))
-            .outerjoin(Flag, col(Flag.id) == col(Referral.flag_id))
-            .where(
-                or_(col(Referral.flag_id).is_(None), col(Flag.exposure_id).is_(None)),
-                *queries.unlinked(col(Referral.created_at), col(Referral.person_id), filters),
+            twins.join(
+                sa_select(*flag_columns).where(
+                    col(Flag.exposure_id).is_(None),
+                    *queries.unlinked(col(Flag.raised_at), col(Flag.person_id), filters),
+                ),
+                col(Flag.person_id),
             ),
-            col(Referral.person_id),
-        ),
-    ).subquery("referred")
-    consented = [s for s in REFERRAL_STAGES if s != "not_consented"]
-    referral_plan = queries.CubePlan(
-        "referrals", referred, ("stage",), (REFERRAL_STAGES,), ({"offered": None, "consented": consented},)
-    )
+        ).subquery("flagged")
+        plans.append(
+            queries.CubePlan("flags", flagged, ("cause", "status"), (list(CAUSES), FLAG_STATUSES), (total, total))
+        )
+    if "referrals" not in answered:
+        stage = case((col(Referral.consent).is_(False), "not_consented"), else_=col(Referral.status)).label("stage")
+        referred = union_all(
+            twins.join(
+                sa_select(stage, twins.person(col(Referral.person_id)))
+                .join(Flag, col(Flag.id) == col(Referral.flag_id))
+                .join(exposed, exposed.c.exposure_id == col(Flag.exposure_id)),
+                col(Referral.person_id),
+            ),
+            twins.join(
+                sa_select(stage, twins.person(col(Referral.person_id)))
+                .outerjoin(Flag, col(Flag.id) == col(Referral.flag_id))
+                .where(
+                    or_(col(Referral.flag_id).is_(None), col(Flag.exposure_id).is_(None)),
+                    *queries.unlinked(col(Referral.created_at), col(Referral.person_id), filters),
+                ),
+                col(Referral.person_id),
+            ),
+        ).subquery("referred")
+        consented = [s for s in REFERRAL_STAGES if s != "not_consented"]
+        plans.append(
+            queries.CubePlan(
+                "referrals", referred, ("stage",), (REFERRAL_STAGES,), ({"offered": None, "consented": consented},)
+            )
+        )
+    return plans, members
 
-    # Requests for a peer have no incident: by the date asked and the requester's station then.
+
+def _request_plan(filters: DashboardFilter, sql: Dialect, twins: queries.Twins) -> queries.CubePlan:
+    """Requests for a peer have no incident: by the date asked and the requester's station then."""
+    total: dict[str, Sequence[str] | None] = {ALL: None}
     in_period = [col(PeerRequest.created_at) >= filters.period.start, col(PeerRequest.created_at) < filters.period.end]
     if filters.station_id is not None:
         in_period.append(col(PeerRequest.requester_station_id) == filters.station_id)
@@ -322,76 +376,91 @@ def _from_exposures(
         .where(*in_period)
         .subquery("asked")
     )
-    request_plan = queries.CubePlan(
+    return queries.CubePlan(
         "requests",
         asked,
         ("urgency", "accepted"),
         ([u.value for u in Urgency], ("accepted", "not_accepted")),
         (total, total),
     )
-    accepted = sa_select(asked).where(asked.c.accepted == "accepted").subquery("accepted_requests")
-    acceptance = queries.stats("acceptance", accepted, "urgency", sql)
-
-    plans = [by_kind, people, flag_plan, referral_plan, request_plan]
-    return plans, [incident_counts, acceptance]
 
 
 def _from_planning(
-    cohort: FromClause, month_labels: list[str], sql: Dialect, twins: queries.Twins, *, settings: Settings
+    cohort: FromClause,
+    month_labels: list[str],
+    sql: Dialect,
+    twins: queries.Twins,
+    *,
+    answered: Collection[str] = (),
+    settings: Settings,
 ) -> tuple[list[queries.CubePlan], list[queries.Member]]:
     """The planning meeting and briefings of the period's incidents (design section 12):
     incidents by whether planning was held on time (TRIM_PLANNING_DUE_HOURS), the routes
-    chosen for the people on incidents with a planning meeting, and group briefings held."""
+    chosen for the people on incidents with a planning meeting, and group briefings held.
+    The figures in `answered` (by the rollups) are left out."""
     total: dict[str, Sequence[str] | None] = {ALL: None}
-    held_at = col(PlanningRecord.held_at)
-    timeliness = case(
-        (held_at.is_(None), "not_held"),
-        (sql.hours(held_at, cohort.c.occurred_at) <= float(settings.planning_due_hours), "on_time"),
-        else_="late",
-    ).label("planning")
-    with_record = cohort.outerjoin(PlanningRecord, col(PlanningRecord.incident_id) == cohort.c.incident_id)
-    by_incident = sa_select(cohort.c.incident_id, timeliness).select_from(with_record).subquery("planning_by_incident")
-    counted = queries.Member(
-        "planning_counted",
-        queries.member(
-            "planning_counted", [by_incident.c.planning], func.count(), func.count(), from_=by_incident
-        ).group_by(by_incident.c.planning),
-    )
+    plans: list[queries.CubePlan] = []
+    members: list[queries.Member] = []
     live = col(Exposure.removed_at).is_(None)
-    planned = twins.join(
-        sa_select(twins.person(col(Exposure.person_id)), by_incident.c.planning)
-        .join(by_incident, by_incident.c.incident_id == col(Exposure.incident_id))
-        .where(live),
-        col(Exposure.person_id),
-    ).subquery("planned")
-    planning = queries.CubePlan("planning", planned, ("planning",), (PLANNING_TIMELINESS,), (total,))
-    routed = twins.join(
-        sa_select(
-            twins.person(col(Exposure.person_id)),
-            func.coalesce(col(PlanningRoute.route), Route.risk_assessment.value).label("route"),
+    if "planning" not in answered:
+        held_at = col(PlanningRecord.held_at)
+        timeliness = case(
+            (held_at.is_(None), "not_held"),
+            (sql.hours(held_at, cohort.c.occurred_at) <= float(settings.planning_due_hours), "on_time"),
+            else_="late",
+        ).label("planning")
+        with_record = cohort.outerjoin(PlanningRecord, col(PlanningRecord.incident_id) == cohort.c.incident_id)
+        by_incident = (
+            sa_select(cohort.c.incident_id, timeliness).select_from(with_record).subquery("planning_by_incident")
         )
-        .join(cohort, cohort.c.incident_id == col(Exposure.incident_id))
-        .join(PlanningRecord, col(PlanningRecord.incident_id) == cohort.c.incident_id)
-        .outerjoin(PlanningRoute, col(PlanningRoute.exposure_id) == col(Exposure.id))
-        .where(live),
-        col(Exposure.person_id),
-    ).subquery("routed")
-    routes = queries.CubePlan("planning_routes", routed, ("route",), (ROUTES,), (total,))
-    attended = twins.join(
-        sa_select(twins.person(col(BriefingAttendee.person_id)), cohort.c.month)
-        .join(Briefing, col(Briefing.id) == col(BriefingAttendee.briefing_id))
-        .join(cohort, cohort.c.incident_id == col(Briefing.incident_id)),
-        col(BriefingAttendee.person_id),
-    ).subquery("attended")
-    briefings = queries.CubePlan("briefings", attended, ("month",), (month_labels,), (total,))
-    held = sa_select(cohort.c.month).join(Briefing, col(Briefing.incident_id) == cohort.c.incident_id).subquery("held")
-    briefings_counted = queries.Member(
-        "briefings_counted",
-        queries.member("briefings_counted", [held.c.month], func.count(), func.count(), from_=held).group_by(
-            held.c.month
-        ),
-    )
-    return [planning, routes, briefings], [counted, briefings_counted]
+        members.append(
+            queries.Member(
+                "planning_counted",
+                queries.member(
+                    "planning_counted", [by_incident.c.planning], func.count(), func.count(), from_=by_incident
+                ).group_by(by_incident.c.planning),
+            )
+        )
+        planned = twins.join(
+            sa_select(twins.person(col(Exposure.person_id)), by_incident.c.planning)
+            .join(by_incident, by_incident.c.incident_id == col(Exposure.incident_id))
+            .where(live),
+            col(Exposure.person_id),
+        ).subquery("planned")
+        plans.append(queries.CubePlan("planning", planned, ("planning",), (PLANNING_TIMELINESS,), (total,)))
+    if "planning_routes" not in answered:
+        routed = twins.join(
+            sa_select(
+                twins.person(col(Exposure.person_id)),
+                func.coalesce(col(PlanningRoute.route), Route.risk_assessment.value).label("route"),
+            )
+            .join(cohort, cohort.c.incident_id == col(Exposure.incident_id))
+            .join(PlanningRecord, col(PlanningRecord.incident_id) == cohort.c.incident_id)
+            .outerjoin(PlanningRoute, col(PlanningRoute.exposure_id) == col(Exposure.id))
+            .where(live),
+            col(Exposure.person_id),
+        ).subquery("routed")
+        plans.append(queries.CubePlan("planning_routes", routed, ("route",), (ROUTES,), (total,)))
+    if "briefings" not in answered:
+        attended = twins.join(
+            sa_select(twins.person(col(BriefingAttendee.person_id)), cohort.c.month)
+            .join(Briefing, col(Briefing.id) == col(BriefingAttendee.briefing_id))
+            .join(cohort, cohort.c.incident_id == col(Briefing.incident_id)),
+            col(BriefingAttendee.person_id),
+        ).subquery("attended")
+        plans.append(queries.CubePlan("briefings", attended, ("month",), (month_labels,), (total,)))
+        held = (
+            sa_select(cohort.c.month).join(Briefing, col(Briefing.incident_id) == cohort.c.incident_id).subquery("held")
+        )
+        members.append(
+            queries.Member(
+                "briefings_counted",
+                queries.member("briefings_counted", [held.c.month], func.count(), func.count(), from_=held).group_by(
+                    held.c.month
+                ),
+            )
+        )
+    return plans, members
 
 
 def _from_checkins(
@@ -404,10 +473,12 @@ def _from_checkins(
     now: datetime,
     settings: Settings,
     counted: bool = True,
+    contact: bool = True,
+    caseload: bool = True,
 ) -> tuple[list[queries.CubePlan], list[queries.Member]]:
-    """The second statement: the period's check-ins read once (first contact, peer
-    caseloads, and unless the rollups gave them (`counted` False) timeliness and score
-    bands), and the period's periodic check-ins."""
+    """The second statement: the period's periodic check-ins, and what the rollups did
+    not answer of the period's check-ins read once: timeliness and score bands
+    (`counted`), first contact (`contact`) and peer caseloads (`caseload`)."""
     month_labels = [m.label for m in months]
     total: dict[str, Sequence[str] | None] = {ALL: None}
     window, grace = settings.due_window, settings.missed_grace
@@ -423,57 +494,63 @@ def _from_checkins(
         (and_(outcome.is_(None), due_at <= as_of - window - grace), "missed"),
         else_="pending",
     )
-    counting: list[ColumnElement[Any]] = [
-        col(CheckIn.kind).label("interval"),
-        category.label("timeliness"),
-        # Looked up for held check-ins only (a probe of a small index each), rather
-        # than joining every assessment ever recorded.
-        case(
-            (
-                outcome == Outcome.completed,
-                sa_select(case((col(Assessment.band) == elevated, "elevated"), else_="not_elevated"))
-                # "is_current" as the partial index says it, so the index serves it alone.
-                .where(col(Assessment.checkin_id) == col(CheckIn.id), col(Assessment.is_current))
-                .limit(1)
-                .scalar_subquery(),
-            ),
-            else_=None,
-        ).label("band"),
-    ]
-    checkins = queries.materialized(
-        twins.join(
-            sa_select(
-                *(counting if counted else []),
-                twins.person(col(CheckIn.person_id)),
-                col(CheckIn.exposure_id).label("exposure_id"),
-                col(CheckIn.peer_id).label("peer_id"),
-                outcome.label("outcome"),
-                col(CheckIn.recorded_at).label("recorded_at"),
-                cohort.c.month,
-                cohort.c.occurred_at,
-            )
-            .join(cohort, col(CheckIn.incident_id) == cohort.c.incident_id)
-            .where(or_(outcome.is_(None), outcome != Outcome.cancelled)),
-            col(CheckIn.person_id),
-        ),
-        "scoped_checkins",
-    )
     plans: list[queries.CubePlan] = []
-    if counted:
-        configured = [checkin_kind(d) for d in settings.scheduled_offsets_days]
-        timed = queries.CubePlan(
-            "checkin_timeliness", checkins, ("interval", "timeliness"), (configured, rules.TIMELINESS), (total, total)
+    members: list[queries.Member] = []
+    if counted or contact:
+        counting: list[ColumnElement[Any]] = [
+            col(CheckIn.kind).label("interval"),
+            category.label("timeliness"),
+            # Looked up for held check-ins only (a probe of a small index each), rather
+            # than joining every assessment ever recorded.
+            case(
+                (
+                    outcome == Outcome.completed,
+                    sa_select(case((col(Assessment.band) == elevated, "elevated"), else_="not_elevated"))
+                    # "is_current" as the partial index says it, so the index serves it alone.
+                    .where(col(Assessment.checkin_id) == col(CheckIn.id), col(Assessment.is_current))
+                    .limit(1)
+                    .scalar_subquery(),
+                ),
+                else_=None,
+            ).label("band"),
+        ]
+        checkins = queries.materialized(
+            twins.join(
+                sa_select(
+                    *(counting if counted else []),
+                    twins.person(col(CheckIn.person_id)),
+                    col(CheckIn.exposure_id).label("exposure_id"),
+                    col(CheckIn.peer_id).label("peer_id"),
+                    outcome.label("outcome"),
+                    col(CheckIn.recorded_at).label("recorded_at"),
+                    cohort.c.month,
+                    cohort.c.occurred_at,
+                )
+                .join(cohort, col(CheckIn.incident_id) == cohort.c.incident_id)
+                .where(or_(outcome.is_(None), outcome != Outcome.cancelled)),
+                col(CheckIn.person_id),
+            ),
+            "scoped_checkins",
         )
-        # Intervals are those with check-ins (and the configured ones): settled below, then shared.
-        bands = queries.CubePlan(
-            "score_bands",
-            checkins,
-            ("interval", "month", "band"),
-            (configured, month_labels, ("elevated", "not_elevated")),
-            ({}, total, total),
-            where=(checkins.c.band.is_not(None),),
-        )
-        plans = [timed, bands]
+        if counted:
+            configured = [checkin_kind(d) for d in settings.scheduled_offsets_days]
+            timed = queries.CubePlan(
+                "checkin_timeliness",
+                checkins,
+                ("interval", "timeliness"),
+                (configured, rules.TIMELINESS),
+                (total, total),
+            )
+            # Intervals are those with check-ins (and the configured ones): settled below, then shared.
+            bands = queries.CubePlan(
+                "score_bands",
+                checkins,
+                ("interval", "month", "band"),
+                (configured, month_labels, ("elevated", "not_elevated")),
+                ({}, total, total),
+                where=(checkins.c.band.is_not(None),),
+            )
+            plans = [timed, bands]
 
     # Periodic check-ins have no incident (design section 14): counted apart, live (one
     # per member per cadence), by the month they were due and the person's current
@@ -500,120 +577,126 @@ def _from_checkins(
         )
     )
 
-    # First contact: each exposure's first check-in held or declined, or a request
-    # accepted after the incident; exposures removed in error are left out. From the
-    # exposures, so a person whose check-ins were all cancelled (briefing only, design
-    # section 12) and who then asked for a peer is counted too.
-    held = func.min(case((checkins.c.outcome.in_(CONTACT_OUTCOMES), checkins.c.recorded_at)))
-    exposure_person = twins.person(col(Exposure.person_id))
-    per_exposure = (
-        twins.join(
-            sa_select(
-                col(Exposure.id).label("exposure_id"),
-                exposure_person,
-                cohort.c.month,
-                cohort.c.occurred_at,
-                held.label("checked_at"),
+    if contact:
+        # First contact: each exposure's first check-in held or declined, or a request
+        # accepted after the incident; exposures removed in error are left out. From the
+        # exposures, so a person whose check-ins were all cancelled (briefing only, design
+        # section 12) and who then asked for a peer is counted too.
+        held = func.min(case((checkins.c.outcome.in_(CONTACT_OUTCOMES), checkins.c.recorded_at)))
+        exposure_person = twins.person(col(Exposure.person_id))
+        per_exposure = (
+            twins.join(
+                sa_select(
+                    col(Exposure.id).label("exposure_id"),
+                    exposure_person,
+                    cohort.c.month,
+                    cohort.c.occurred_at,
+                    held.label("checked_at"),
+                )
+                .join(cohort, cohort.c.incident_id == col(Exposure.incident_id))
+                .outerjoin(checkins, checkins.c.exposure_id == col(Exposure.id)),
+                col(Exposure.person_id),
             )
-            .join(cohort, cohort.c.incident_id == col(Exposure.incident_id))
-            .outerjoin(checkins, checkins.c.exposure_id == col(Exposure.id)),
-            col(Exposure.person_id),
+            .where(col(Exposure.removed_at).is_(None))
+            .group_by(col(Exposure.id), exposure_person, cohort.c.month, cohort.c.occurred_at)
+            .subquery("per_exposure")
         )
-        .where(col(Exposure.removed_at).is_(None))
-        .group_by(col(Exposure.id), exposure_person, cohort.c.month, cohort.c.occurred_at)
-        .subquery("per_exposure")
-    )
-    # Requests by the same counted person: a purged case and a live one still meet.
-    accepted_requests = (
-        twins.join(
-            sa_select(twins.person(col(PeerRequest.requester_id)), col(PeerRequest.accepted_at)),
-            col(PeerRequest.requester_id),
+        # Requests by the same counted person: a purged case and a live one still meet.
+        accepted_requests = (
+            twins.join(
+                sa_select(twins.person(col(PeerRequest.requester_id)), col(PeerRequest.accepted_at)),
+                col(PeerRequest.requester_id),
+            )
+            .where(col(PeerRequest.accepted_at).is_not(None))
+            .subquery("accepted_requests")
         )
-        .where(col(PeerRequest.accepted_at).is_not(None))
-        .subquery("accepted_requests")
-    )
-    with_requests = (
-        sa_select(
-            per_exposure.c.month,
-            per_exposure.c.person_id,
-            per_exposure.c.occurred_at,
-            per_exposure.c.checked_at,
-            func.min(accepted_requests.c.accepted_at).label("asked_at"),
+        with_requests = (
+            sa_select(
+                per_exposure.c.month,
+                per_exposure.c.person_id,
+                per_exposure.c.occurred_at,
+                per_exposure.c.checked_at,
+                func.min(accepted_requests.c.accepted_at).label("asked_at"),
+            )
+            .outerjoin(
+                accepted_requests,
+                and_(
+                    accepted_requests.c.person_id == per_exposure.c.person_id,
+                    accepted_requests.c.accepted_at >= per_exposure.c.occurred_at,
+                ),
+            )
+            .group_by(*per_exposure.c)
+            .subquery("with_requests")
         )
-        .outerjoin(
-            accepted_requests,
-            and_(
-                accepted_requests.c.person_id == per_exposure.c.person_id,
-                accepted_requests.c.accepted_at >= per_exposure.c.occurred_at,
-            ),
+        checked, asked_at = with_requests.c.checked_at, with_requests.c.asked_at
+        first_at = case(
+            (asked_at.is_(None), checked), (checked.is_(None), asked_at), (asked_at < checked, asked_at), else_=checked
         )
-        .group_by(*per_exposure.c)
-        .subquery("with_requests")
-    )
-    checked, asked_at = with_requests.c.checked_at, with_requests.c.asked_at
-    first_at = case(
-        (asked_at.is_(None), checked), (checked.is_(None), asked_at), (asked_at < checked, asked_at), else_=checked
-    )
-    contacted = (
-        sa_select(
-            with_requests.c.month,
-            with_requests.c.person_id,
-            sql.hours(first_at, with_requests.c.occurred_at).label("hours"),
+        contacted = (
+            sa_select(
+                with_requests.c.month,
+                with_requests.c.person_id,
+                sql.hours(first_at, with_requests.c.occurred_at).label("hours"),
+            )
+            .where(or_(checked.is_not(None), asked_at.is_not(None)))
+            .subquery("contacted")
         )
-        .where(or_(checked.is_not(None), asked_at.is_not(None)))
-        .subquery("contacted")
-    )
-    contact = queries.stats("first_contact", contacted, "month", sql)
+        members.append(queries.stats("first_contact", contacted, "month", sql))
 
-    # Caseloads: how many people each active peer has an open check-in with.
-    # From the open check-ins alone, not the CTE of the period's every check-in: with the
-    # check-in figures and first contact from rollups, nothing else reads check-ins here.
-    if sql.postgres:
-        # Walked from each incident of the period into the partial index of open check-ins
-        # (OFFSET 0 keeps the planner from merging against every open check-in ever left
-        # open: at 1M it read all ~173,000 index entries to find a month's ~8,600).
-        of_incident = (
-            sa_select(col(CheckIn.peer_id).label("peer_id"), col(CheckIn.person_id).label("person_id"))
-            .where(col(CheckIn.incident_id) == cohort.c.incident_id, outcome.is_(None))
-            .offset(0)
-            .lateral("open_of_incident")
+    if caseload:
+        # Caseloads: how many people each active peer has an open check-in with.
+        # From the open check-ins alone, not the CTE of the period's every check-in: with the
+        # check-in figures and first contact from rollups, nothing else reads check-ins here.
+        if sql.postgres:
+            # Walked from each incident of the period into the partial index of open check-ins
+            # (OFFSET 0 keeps the planner from merging against every open check-in ever left
+            # open: at 1M it read all ~173,000 index entries to find a month's ~8,600).
+            of_incident = (
+                sa_select(col(CheckIn.peer_id).label("peer_id"), col(CheckIn.person_id).label("person_id"))
+                .where(col(CheckIn.incident_id) == cohort.c.incident_id, outcome.is_(None))
+                .offset(0)
+                .lateral("open_of_incident")
+            )
+            open_stmt = sa_select(of_incident.c.peer_id, twins.person(of_incident.c.person_id)).select_from(
+                cohort.join(of_incident, true())
+            )
+            open_checkins = twins.join(open_stmt, of_incident.c.person_id).subquery("open_checkins")
+        else:
+            open_checkins = twins.join(
+                sa_select(col(CheckIn.peer_id).label("peer_id"), twins.person(col(CheckIn.person_id)))
+                .join(cohort, col(CheckIn.incident_id) == cohort.c.incident_id)
+                .where(outcome.is_(None)),
+                col(CheckIn.person_id),
+            ).subquery("open_checkins")
+        # Each peer's people counted once (pairs first: hashed, not sorted per peer), then the
+        # active peers (found from their role, not a scan of everyone) with none for the rest.
+        pairs = sa_select(open_checkins.c.peer_id, open_checkins.c.person_id).distinct().subquery("pairs")
+        per_peer = (
+            sa_select(pairs.c.peer_id, func.count().label("people")).group_by(pairs.c.peer_id).subquery("per_peer")
         )
-        open_stmt = sa_select(of_incident.c.peer_id, twins.person(of_incident.c.person_id)).select_from(
-            cohort.join(of_incident, true())
+        peers = (
+            sa_select(col(PersonRole.person_id).label("id"))
+            .join(Person, col(Person.id) == col(PersonRole.person_id))
+            .where(col(PersonRole.role) == Role.peer, col(Person.active).is_(True))
+            .subquery("active_peers")
         )
-        open_checkins = twins.join(open_stmt, of_incident.c.person_id).subquery("open_checkins")
-    else:
-        open_checkins = twins.join(
-            sa_select(col(CheckIn.peer_id).label("peer_id"), twins.person(col(CheckIn.person_id)))
-            .join(cohort, col(CheckIn.incident_id) == cohort.c.incident_id)
-            .where(outcome.is_(None)),
-            col(CheckIn.person_id),
-        ).subquery("open_checkins")
-    # Each peer's people counted once (pairs first: hashed, not sorted per peer), then the
-    # active peers (found from their role, not a scan of everyone) with none for the rest.
-    pairs = sa_select(open_checkins.c.peer_id, open_checkins.c.person_id).distinct().subquery("pairs")
-    per_peer = sa_select(pairs.c.peer_id, func.count().label("people")).group_by(pairs.c.peer_id).subquery("per_peer")
-    peers = (
-        sa_select(col(PersonRole.person_id).label("id"))
-        .join(Person, col(Person.id) == col(PersonRole.person_id))
-        .where(col(PersonRole.role) == Role.peer, col(Person.active).is_(True))
-        .subquery("active_peers")
-    )
-    loads = (
-        sa_select(peers.c.id, func.coalesce(per_peer.c.people, 0).label("people"))
-        .select_from(peers.outerjoin(per_peer, per_peer.c.peer_id == peers.c.id))
-        .subquery("loads")
-    )
-    band_of = case(
-        *((loads.c.people <= high, label) for _, high, label in rules.CASELOAD_BANDS if high is not None),
-        else_=rules.CASELOAD_BANDS[-1][2],
-    )
-    caseload_counts = queries.Member(
-        "peer_caseloads",
-        queries.member("peer_caseloads", [band_of], func.count(), func.count(), from_=loads).group_by(band_of),
-    )
+        loads = (
+            sa_select(peers.c.id, func.coalesce(per_peer.c.people, 0).label("people"))
+            .select_from(peers.outerjoin(per_peer, per_peer.c.peer_id == peers.c.id))
+            .subquery("loads")
+        )
+        band_of = case(
+            *((loads.c.people <= high, label) for _, high, label in rules.CASELOAD_BANDS if high is not None),
+            else_=rules.CASELOAD_BANDS[-1][2],
+        )
+        members.append(
+            queries.Member(
+                "peer_caseloads",
+                queries.member("peer_caseloads", [band_of], func.count(), func.count(), from_=loads).group_by(band_of),
+            )
+        )
 
-    return plans, [contact, caseload_counts]
+    return plans, members
 
 
 def _other_cubes(
