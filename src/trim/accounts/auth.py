@@ -105,14 +105,14 @@ def is_cross_site(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
     return found is None or found not in allowed
 
 
-def refuse_cross_site(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+async def refuse_cross_site(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """Signing in is only from our own pages or from non-browser clients: another site
     cannot sign a visitor's browser into an account of its choosing (login CSRF)."""
     if is_cross_site(connection):
         raise PermissionDeniedException(CROSS_SITE)
 
 
-def json_body_only(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+async def json_body_only(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """415 for a body that is not application/json: a form or text/plain post (which any
     web page can make without asking) never reaches the handler."""
     media_type = connection.headers.get("content-type", "").split(";", 1)[0].strip().lower()
