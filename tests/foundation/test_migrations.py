@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -116,6 +117,61 @@ async def test_stored_snapshots_learn_their_items_phases(
             await engine.dispose()
         stored = json.loads(stored) if isinstance(stored, str) else stored
         assert [i["phase"] for i in stored["items"]] == ["before", "during", "after", "after"]
+    finally:
+        if kind == "postgres":
+            await _pg_admin(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_caseloads_built_before_0644_are_packed_not_rebuilt(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """0644 packs each kind's caseload rows into one row, as the sweep would have."""
+    from array import array
+
+    from sqlalchemy import insert
+
+    from trim.dashboard.models import Caseload
+
+    if kind == "postgres":
+        request.getfixturevalue("postgres_url")
+    url = await _fresh_url(kind, tmp_path)
+    first, second = "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"
+    pairs = {
+        ("", first): array("q", [1 << 32 | 7, 2 << 32 | 9]),
+        ("", second): array("q", [3 << 32 | 7]),
+        ("fire", second): array("q", [3 << 32 | 7]),
+    }
+    try:
+        upgrade(url, "0643")
+        engine = create_engine(url, pool_size=1)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    insert(Caseload.__table__),  # type: ignore[arg-type]
+                    [
+                        {"kind": k, "peer_id": uuid.UUID(peer), "pairs": values.tobytes()}
+                        for (k, peer), values in pairs.items()
+                    ],
+                )
+            upgrade(url)
+            async with engine.connect() as conn:
+                packs = {
+                    row[0]: row[1:]
+                    for row in await conn.execute(
+                        text("SELECT kind, peers, ends, pairs FROM dashboard_caseload_packs ORDER BY kind")
+                    )
+                }
+        finally:
+            await engine.dispose()
+        # Peer ids as each database writes a UUID as text (SQLite stores them without dashes).
+        peer_text = {p: p if kind == "postgres" else p.replace("-", "") for p in (first, second)}
+        assert set(packs) == {"", "fire"}
+        peers, ends, packed_pairs = packs[""]
+        assert peers == f"{peer_text[first]},{peer_text[second]}"
+        assert array("I", bytes(ends)).tolist() == [2, 3]
+        assert array("q", bytes(packed_pairs)).tolist() == [1 << 32 | 7, 2 << 32 | 9, 3 << 32 | 7]
+        assert packs["fire"][0] == peer_text[second]
     finally:
         if kind == "postgres":
             await _pg_admin(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')

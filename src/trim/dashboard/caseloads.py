@@ -9,7 +9,8 @@ small and in order: each incident keeps its open (peer, person) pairs (`Caseload
 person by number: dashboard_person_numbers), and each kind of incident and peer
 keeps them packed (`Caseload`): sorted distinct 8-byte numbers, the incident's local day
 ordinal << 32 | person number. A period is then two binary searches per peer and a set of
-the numbers between: exact, a few milliseconds for a year.
+the numbers between: exact, a few milliseconds for a year. Each kind's rows are packed
+again into one (`CaseloadPack`), which is what a request reads: one row, not one per peer.
 
 Rebuilt with the incident by the rollup sweep (dashboard.rollups: a check-in recorded,
 cancelled, reassigned to another peer or moved marks its incident), the peers it had and
@@ -27,7 +28,7 @@ from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from datetime import date
 
-from sqlalchemy import String, cast, delete, insert, select
+from sqlalchemy import String, cast, delete, func, insert, select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -36,8 +37,8 @@ from trim.config import Settings
 from trim.dashboard import rules
 from trim.dashboard.exposed_people import numbers_for, packed, twin_numbers, unpacked_array
 from trim.dashboard.figures import ALL, Cube, cube_equations
-from trim.dashboard.models import Caseload, CaseloadCell, PersonNumber, RollupState
-from trim.dashboard.queries import DashboardFilter
+from trim.dashboard.models import Caseload, CaseloadCell, CaseloadPack, PersonNumber, RollupState
+from trim.dashboard.queries import DashboardFilter, read
 from trim.dashboard.queries import execute as _run
 from trim.dashboard.rules import Count
 from trim.followups.models import CheckIn
@@ -67,6 +68,7 @@ def _persons(pairs: array[int]) -> array[int]:
 async def clear(session: AsyncSession) -> None:
     await _run(session, delete(CaseloadCell))
     await _run(session, delete(Caseload))
+    await _run(session, delete(CaseloadPack))
 
 
 async def rebuild_incidents(session: AsyncSession, incident_ids: Sequence[uuid.UUID], *, settings: Settings) -> None:
@@ -119,8 +121,11 @@ async def rebuild_incidents(session: AsyncSession, incident_ids: Sequence[uuid.U
 
 
 async def _rebuild_peers(session: AsyncSession, peers: Sequence[uuid.UUID]) -> None:
+    kinds: set[str] = set()
     for start in range(0, len(peers), BATCH):
         chunk = list(peers[start : start + BATCH])
+        had = select(col(Caseload.kind)).where(col(Caseload.peer_id).in_(chunk)).distinct()
+        kinds.update(row[0] for row in await _run(session, had))
         await _run(session, delete(Caseload).where(col(Caseload.peer_id).in_(chunk)))
         by_peer: dict[tuple[uuid.UUID, str], list[int]] = {}
         cells = select(
@@ -139,6 +144,43 @@ async def _rebuild_peers(session: AsyncSession, peers: Sequence[uuid.UUID]) -> N
                     for (peer, kind), values in by_peer.items()
                 ],
             )
+        kinds.update(kind for _, kind in by_peer)
+    await _repack(session, sorted(kinds))
+
+
+async def _repack(session: AsyncSession, kinds: Sequence[str]) -> None:
+    """Each of these kinds' peer rows packed into its one `CaseloadPack` row (none when no
+    peer has an open check-in of that kind). The sweep runs one at a time (it holds the
+    rollup state's row), so no other sweep repacks from rows it has not seen."""
+    for kind in kinds:
+        await _run(session, delete(CaseloadPack).where(col(CaseloadPack.kind) == kind))
+        rows = await read(
+            session,
+            select(cast(col(Caseload.peer_id), String), col(Caseload.pairs))
+            .where(col(Caseload.kind) == kind)
+            .order_by(col(Caseload.peer_id)),
+        )
+        if not rows:
+            continue
+        ends, total = [], 0
+        for _, pairs in rows:
+            total += len(pairs) // 8
+            ends.append(total)
+        await _run(
+            session,
+            insert(CaseloadPack).values(
+                kind=kind,
+                peers=",".join(peer for peer, _ in rows),
+                ends=_little_endian(array("I", ends)),
+                pairs=b"".join(pairs for _, pairs in rows),
+            ),
+        )
+
+
+def _little_endian(values: array[int]) -> bytes:
+    if sys.byteorder == "big":
+        values.byteswap()
+    return values.tobytes()
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -163,25 +205,34 @@ async def caseload_cube(
     first, last = rules.period_days(filters.period, settings.zone)
     low, high = first.toordinal() << 32, (last.toordinal() + 1) << 32
     # Peers as text on both sides: a few thousand ids, compared, never turned into UUIDs.
-    stmt = select(cast(col(Caseload.peer_id), String), col(Caseload.pairs)).where(
-        col(Caseload.kind) == (filters.kind or EVERY_KIND)
+    stmt = select(col(CaseloadPack.peers), col(CaseloadPack.ends), col(CaseloadPack.pairs)).where(
+        col(CaseloadPack.kind) == (filters.kind or EVERY_KIND)
     )
     fold = await _folded_numbers(session, twins) if twins else {}
     people: dict[str, int] = {}
-    for peer, blob in await _run(session, stmt):
-        pairs = unpacked_array(blob, "q")
-        within = pairs[bisect_left(pairs, low) : bisect_left(pairs, high)]
-        if within:
-            numbers = _persons(within)
-            people[peer] = len({fold.get(n, n) for n in numbers} if fold else set(numbers))
+    for peer_text, ends_blob, pairs_blob in await read(session, stmt):
+        pairs = unpacked_array(pairs_blob, "q")
+        persons = _persons(pairs)
+        begin = 0
+        for peer, end in zip(peer_text.split(","), unpacked_array(ends_blob, "I"), strict=True):
+            a = bisect_left(pairs, low, begin, end)
+            b = bisect_left(pairs, high, a, end)
+            if b > a:
+                numbers = persons[a:b]
+                people[peer] = len({fold.get(n, n) for n in numbers} if fold else set(numbers))
+            begin = end
     # The active peers: every peer, less the switched-off accounts (both from small indexes;
-    # a join of the two is answered with a scan of the whole roster).
-    roles = select(cast(col(PersonRole.person_id), String)).where(col(PersonRole.role) == Role.peer)
+    # a join of the two is answered with a scan of the whole roster). The peers come as
+    # one string: a row each costs more than the rest of the count.
+    roles = select(func.aggregate_strings(cast(col(PersonRole.person_id), String), ",")).where(
+        col(PersonRole.role) == Role.peer
+    )
     off = select(cast(col(Person.id), String)).where(col(Person.active).is_(False), col(Person.is_pseudonym).is_(False))
-    switched_off = {row[0] for row in await _run(session, off)}
+    switched_off = {row[0] for row in await read(session, off)}
     bands: dict[str, int] = {label: 0 for _, _, label in rules.CASELOAD_BANDS}
     peers = 0
-    for (peer,) in await _run(session, roles):
+    every = (await read(session, roles))[0][0]
+    for peer in every.split(",") if every else ():
         if peer in switched_off:
             continue
         peers += 1

@@ -37,7 +37,7 @@ from trim.config import Settings
 from trim.dashboard import rules
 from trim.dashboard.figures import ALL, Cube, cube_equations, cube_keys
 from trim.dashboard.models import ExposedPeople, PersonNumber
-from trim.dashboard.queries import DashboardFilter, sort_key
+from trim.dashboard.queries import DashboardFilter, read, sort_key
 from trim.dashboard.queries import execute as _run
 from trim.dashboard.rules import Count
 from trim.incidents.models import EXPOSURE_LABELS, Exposure, Incident
@@ -101,7 +101,7 @@ async def twin_numbers(session: AsyncSession, twins: Mapping[uuid.UUID, uuid.UUI
     numbered: dict[uuid.UUID, int] = {}
     for start in range(0, len(ids), 5000):  # bound values per statement stay far below the limit
         chunk = ids[start : start + 5000]
-        numbered.update(dict(list(await _run(session, lookup.where(col(PersonNumber.person_id).in_(chunk))))))
+        numbered.update(dict(list(await read(session, lookup.where(col(PersonNumber.person_id).in_(chunk))))))
     return numbered
 
 
@@ -200,7 +200,7 @@ async def people_exposed_cube(
     columns = (ExposedPeople.grain, ExposedPeople.exposure, ExposedPeople.exposures, ExposedPeople.people)
     kind = filters.kind or EVERY_KIND
     stmt = select(*(col(c) for c in columns)).where(or_(*picks), col(ExposedPeople.kind) == kind)
-    for grain, exposure, exposures, people in await _run(session, stmt):
+    for grain, exposure, exposures, people in await read(session, stmt):
         counts[exposure] = counts.get(exposure, 0) + exposures
         if grain == "month":
             bits[exposure] = bits.get(exposure, 0) | int.from_bytes(people, "little")

@@ -313,7 +313,7 @@ async def incident_cubes(
         )
         if filters.kind is not None:
             stmt = stmt.where(col(IncidentCell.kind) == filters.kind)
-        rows.extend(await _run(session, stmt))
+        rows.extend(await queries.read(session, stmt))
     else:
         picks = [(col(IncidentRollup.grain) == "month") & col(IncidentRollup.start).in_(whole)] if whole else []
         picks += [
@@ -331,7 +331,7 @@ async def incident_cubes(
         ).where(or_(*picks))
         if filters.kind is not None:
             stmt = stmt.where(col(IncidentRollup.kind) == filters.kind)
-        rows.extend(await _run(session, stmt))
+        rows.extend(await queries.read(session, stmt))
 
     finest: dict[str, dict[tuple[str, ...], tuple[int, set[str]]]] = {}
     for day, kind, figure, d0, d1, count, sample in rows:
@@ -345,9 +345,9 @@ async def incident_cubes(
         else:
             key = (d0,)
         _add(finest.setdefault(figure, {}), key, count, samples.ids_of(sample))
-    for cause, status, person_id in await _run(session, _unlinked_flags(filters)):
+    for cause, status, person_id in await queries.read(session, _unlinked_flags(filters)):
         _add(finest.setdefault("flags", {}), (cause, status), 1, [person_id.hex])
-    for consent, status, person_id in await _run(session, _unlinked_referrals(filters)):
+    for consent, status, person_id in await queries.read(session, _unlinked_referrals(filters)):
         _add(finest.setdefault("referrals", {}), (referral_stage(consent, status),), 1, [person_id.hex])
 
     total: dict[str, Sequence[str] | None] = {ALL: None}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from trim.db import new_id
@@ -231,4 +231,19 @@ class Caseload(SQLModel, table=True):
 
     kind: str = Field(primary_key=True, max_length=40)
     peer_id: uuid.UUID = Field(primary_key=True)
+    pairs: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class CaseloadPack(SQLModel, table=True):
+    """Every peer's `Caseload` row of one kind of incident, packed into one row so that a
+    dashboard request reads one row, not one per peer (2,000 rows cost ~5 ms of Python
+    at national scale; this one ~0.1 ms): the peers' ids as text, comma separated, the
+    end of each peer's pairs (unsigned 4-byte offsets) and the pairs, concatenated.
+    Repacked by the rollup sweep for every kind whose peers' rows it rewrote."""
+
+    __tablename__ = "dashboard_caseload_packs"
+
+    kind: str = Field(primary_key=True, max_length=40)
+    peers: str = Field(sa_column=Column(Text, nullable=False))
+    ends: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     pairs: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

@@ -323,8 +323,16 @@ async def run(session: AsyncSession, members: Sequence[Member]) -> dict[str, lis
 
 async def _rows(session: AsyncSession, stmt: Executable) -> list[tuple[Any, ...]]:
     """Rows of an aggregate query (a few hundred at most, never the records counted)."""
-    result = await session.exec(stmt)  # type: ignore[call-overload]
-    return [tuple(row) for row in result]
+    return [tuple(row) for row in await read(session, stmt)]
+
+
+async def read(session: AsyncSession, stmt: Executable) -> Sequence[Any]:
+    """The rows of a read, on the session's connection (its transaction, its snapshot)
+    but without the ORM: Core rows cost about a third of ORM rows in Python (2,000
+    caseload rows: ~5 ms of CPU against ~17 ms). For reads only: nothing pending in the
+    session is flushed first (the dashboard's requests write nothing)."""
+    connection = await session.connection()
+    return (await connection.execute(stmt)).all()
 
 
 # -- cubes: counts with their totals -----------------------------------------------------------------

@@ -470,6 +470,9 @@ PERSONAL_DATA: dict[str, Kept] = {
         "(dashboard_person_numbers), so a purged case's stand-in where any stays open"
     ),
     "dashboard_caseloads": Kept(CASE + "rebuilt from the caseload cells above: a peer's id and person numbers"),
+    "dashboard_caseload_packs": Kept(
+        CASE + "the caseloads above, one row per kind of incident: the same ids and numbers"
+    ),
     "assessments": Kept(
         CASE + "the person becomes a stand-in; notes, reasons and correction reasons go. Notes go earlier, "
         "TRIM_ANSWER_RETENTION_DAYS after the exposure closed (keep_less)",
