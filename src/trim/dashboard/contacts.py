@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, true
+from sqlalchemy import delete, extract, func, insert, or_, select, true
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -75,10 +75,6 @@ def _hours_text(values: Iterable[float]) -> str:
 
 def _hours_of(text: str) -> list[float]:
     return list(map(float, text.split(","))) if text else []
-
-
-def _label(day: date) -> str:
-    return f"{day.year:04d}-{day.month:02d}"
 
 
 # -- building -------------------------------------------------------------------------------------
@@ -347,23 +343,29 @@ async def first_contact(
     async def fetch(stmt: Any) -> Sequence[Any]:
         return (await connection.execute(stmt)).all()
 
+    # Summed by month in the database (a row each costs more than its ids or hours).
+    year, month = extract("year", start_column).label("year"), extract("month", start_column).label("month")
+
+    def label(y: Any, m: Any) -> str:
+        return f"{int(y):04d}-{int(m):02d}"
+
     # The people, and the count, of each month.
     counted: dict[str, tuple[int, list[list[str]]]] = {}
-    for start, n, sample in await fetch(
-        select(start_column, contacts, col(table.sample)).where(*scope, bucket == ALL_BANDS)
+    for y, m, n, sample in await fetch(
+        select(year, month, func.sum(contacts), func.aggregate_strings(col(table.sample), samples.SEPARATOR))
+        .where(*scope, bucket == ALL_BANDS)
+        .group_by(year, month)
     ):
-        count, id_lists = counted.setdefault(_label(start), (0, []))
-        id_lists.append(samples.ids_of(sample))
-        counted[_label(start)] = (count + n, id_lists)
+        counted[label(y, m)] = (int(n), [[i for i in samples.ids_of(sample or "") if i]])
     # How many in each band, per month (the database adds them up over kinds).
     bands: dict[str, dict[int, int]] = {}
     every: dict[int, int] = {}
-    for start, band, n in await fetch(
-        select(start_column, bucket, func.sum(contacts))
+    for y, m, band, n in await fetch(
+        select(year, month, bucket, func.sum(contacts))
         .where(*scope, bucket != ALL_BANDS)
-        .group_by(start_column, bucket),
+        .group_by(year, month, bucket),
     ):
-        by_band = bands.setdefault(_label(start), {})
+        by_band = bands.setdefault(label(y, m), {})
         by_band[band] = by_band.get(band, 0) + int(n)
         every[band] = every.get(band, 0) + int(n)
     bands[ALL] = every
@@ -372,17 +374,19 @@ async def first_contact(
     needed = sorted({band for per_group in wanted.values() for band in per_group})
     hours: dict[tuple[str, int], list[list[float]]] = {}
     if needed:
-        for start, band, text in await fetch(
-            select(start_column, bucket, col(table.hours)).where(*scope, bucket.in_(needed))
+        for y, m, band, text in await fetch(
+            select(year, month, bucket, func.aggregate_strings(col(table.hours), ","))
+            .where(*scope, bucket.in_(needed), col(table.hours) != "")
+            .group_by(year, month, bucket)
         ):
             # Parsed only where a percentile needs it: a band another month needs is
             # fetched for this month too, and most of those are not.
-            label = _label(start)
-            for_month, for_all = band in wanted.get(label, {}), band in wanted[ALL]
+            month_label = label(y, m)
+            for_month, for_all = band in wanted.get(month_label, {}), band in wanted[ALL]
             if for_month or for_all:
                 values = _hours_of(text)
                 if for_month:
-                    hours.setdefault((label, band), []).append(values)
+                    hours.setdefault((month_label, band), []).append(values)
                 if for_all:
                     hours.setdefault((ALL, band), []).append(values)
 
