@@ -244,6 +244,43 @@ async def test_a_read_the_replica_drops_part_way_is_done_again_on_the_primary(
         await replica.dispose()
 
 
+async def test_the_dashboard_dropped_by_the_replica_on_its_second_connection_answers_from_the_primary(
+    client: AsyncTestClient[Litestar],
+    cast: Cast,
+    db: AsyncSession,
+    session: AsyncSession,
+    settings: Settings,
+    pair: ReplicaPair,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The dashboard reads on two connections at once (dashboard.service._beside): the
+    replica ending the second one mid-read is the same failure as the first's, and the
+    whole dashboard is read again from the primary, never a 500."""
+    from trim.dashboard import caseloads
+
+    caseload_cube = caseloads.caseload_cube
+    dropped: list[bool] = []
+
+    async def dropping(side: AsyncSession, **kw: Any) -> Any:
+        conn = await side.connection()
+        if bool((await conn.execute(text("SELECT pg_is_in_recovery()"))).scalar_one()):
+            dropped.append(True)
+            await conn.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+        return await caseload_cube(side, **kw)
+
+    failed = reads("primary", "failed")
+    async with signed_in(client, cast.lead) as lead:
+        await log_incident(db, session, cast, settings)
+        pair.wait_streaming()
+        monkeypatch.setattr(caseloads, "caseload_cube", dropping)
+        answer = await lead.get("/api/dashboard")
+    assert dropped == [True]
+    assert answer.status_code == 200
+    assert answer.json()["source"] == "primary"
+    assert incidents(answer.json()) == 1
+    assert reads("primary", "failed") == failed + 1
+
+
 async def test_a_read_that_writes_is_refused_on_the_replica_not_hidden_by_the_primary(
     settings: Settings, db: AsyncSession, pair: ReplicaPair
 ) -> None:

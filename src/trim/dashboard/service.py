@@ -12,13 +12,17 @@ late those came. What has no incident is counted by its own date.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Collection, Mapping, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, FromClause, and_, case, or_, true, union_all
 from sqlalchemy import select as sa_select
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, func
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -46,6 +50,10 @@ from trim.referrals.models import CONSENTED_STATUSES, Referral
 from trim.requests.models import PeerRequest, Urgency
 
 __all__ = ["DashboardFilter", "dashboard", "read_filters"]
+
+A = TypeVar("A")
+B = TypeVar("B")
+T = TypeVar("T")
 
 CONTACT_OUTCOMES = ("completed", "declined")
 FLAG_STATUSES = ("open", "referred", "declined", "closed")
@@ -105,57 +113,81 @@ async def dashboard(
     pairs = await retention.live_twins(session, settings)
     twins = queries.Twins(pairs, sql)
     configured = [checkin_kind(d) for d in settings.scheduled_offsets_days]
-    # Timeliness and score bands from the rollups when they can answer exactly; else live.
     state = await rollups.read_state(session)
-    rolled = await rollups.checkin_cubes(
-        session,
-        period=filters.period,
-        station_id=filters.station_id,
-        kind=filters.kind,
-        month_labels=month_labels,
-        configured=configured,
-        twins=pairs,
-        state=state,
-        now=now,
-        settings=settings,
-    )
-    # The figures keyed by incident from their rollups when they can answer exactly; else live.
-    incident_rolled = await incident_rollups.incident_cubes(
-        session, filters=filters, month_labels=month_labels, kinds=kinds, twins=pairs, state=state, settings=settings
-    )
-    # Time to first contact from its rollups when they can answer exactly; else live.
-    contacted = await contacts.first_contact(
-        session,
-        period=filters.period,
-        station_id=filters.station_id,
-        kind=filters.kind,
-        month_labels=month_labels,
-        twins=pairs,
-        state=state,
-        built_with=rollups.built_with(settings),
-        settings=settings,
-    )
-    # Peer caseloads from theirs, likewise.
-    caseload_cube = await caseloads.caseload_cube(
-        session,
-        filters=filters,
-        twins=pairs,
-        state=state,
-        built_with=rollups.built_with(settings),
-        settings=settings,
-    )
-    # Only what the rollups left unanswered is built as SQL (building it is most of the
-    # app's time for a request otherwise, even when it is then not run).
-    first_plans, first_members = _from_exposures(
-        cohort, filters, month_labels, kinds, sql, twins, answered=incident_rolled.keys()
-    )
-    planning_plans, planning_members = _from_planning(
-        cohort, month_labels, sql, twins, answered=incident_rolled.keys(), settings=settings
-    )
-    first_plans += planning_plans
-    found = await queries.run(
-        session, [*(m for plan in first_plans for m in plan.members()), *first_members, *planning_members]
-    )
+    built_with = rollups.built_with(settings)
+
+    async def checkins_and_contacts() -> tuple[tuple[Cube, Cube] | None, tuple[Cube, dict[str, Stat]] | None]:
+        # Timeliness and score bands from the rollups when they can answer exactly; else live.
+        rolled = await rollups.checkin_cubes(
+            session,
+            period=filters.period,
+            station_id=filters.station_id,
+            kind=filters.kind,
+            month_labels=month_labels,
+            configured=configured,
+            twins=pairs,
+            state=state,
+            now=now,
+            settings=settings,
+        )
+        # Time to first contact from its rollups when they can answer exactly; else live.
+        contacted = await contacts.first_contact(
+            session,
+            period=filters.period,
+            station_id=filters.station_id,
+            kind=filters.kind,
+            month_labels=month_labels,
+            twins=pairs,
+            state=state,
+            built_with=built_with,
+            settings=settings,
+        )
+        return rolled, contacted
+
+    async def incidents_and_caseloads(side: AsyncSession) -> tuple[dict[str, Cube], Cube | None]:
+        # The figures keyed by incident from their rollups when they can answer exactly; else live.
+        incident_rolled = await incident_rollups.incident_cubes(
+            side, filters=filters, month_labels=month_labels, kinds=kinds, twins=pairs, state=state, settings=settings
+        )
+        # Peer caseloads from theirs, likewise.
+        caseload_cube = await caseloads.caseload_cube(
+            side, filters=filters, twins=pairs, state=state, built_with=built_with, settings=settings
+        )
+        return incident_rolled, caseload_cube
+
+    async with _beside(session, sql) as side:
+        (rolled, contacted), (incident_rolled, caseload_cube) = await _both(
+            checkins_and_contacts(), incidents_and_caseloads(side), apart=side is not session
+        )
+        # Only what the rollups left unanswered is built as SQL (building it is most of the
+        # app's time for a request otherwise, even when it is then not run).
+        first_plans, first_members = _from_exposures(
+            cohort, filters, month_labels, kinds, sql, twins, answered=incident_rolled.keys()
+        )
+        planning_plans, planning_members = _from_planning(
+            cohort, month_labels, sql, twins, answered=incident_rolled.keys(), settings=settings
+        )
+        first_plans += planning_plans
+        second_plans, second_members = _from_checkins(
+            cohort,
+            filters,
+            months,
+            sql,
+            twins,
+            now=now,
+            settings=settings,
+            counted=rolled is None,
+            contact=contacted is None,
+            caseload=caseload_cube is None,
+        )
+        found, found_second = await _both(
+            queries.run(
+                session, [*(m for plan in first_plans for m in plan.members()), *first_members, *planning_members]
+            ),
+            queries.run(side, [*(m for plan in second_plans for m in plan.members()), *second_members]),
+            apart=side is not session,
+        )
+    found.update(found_second)
     # Incidents are counted from the incidents themselves; their people from the exposures.
     for by_kind in (plan for plan in first_plans if plan.tag == "incidents_by_month_kind"):
         by_kind.values = {dims: rows for dims, rows, _, _, _ in found["incidents"]}
@@ -163,19 +195,6 @@ async def dashboard(
     for plan in planning_plans:
         if plan.tag in ("planning", "briefings"):
             plan.values = {dims: rows for dims, rows, _, _, _ in found[f"{plan.tag}_counted"]}
-    second_plans, second_members = _from_checkins(
-        cohort,
-        filters,
-        months,
-        sql,
-        twins,
-        now=now,
-        settings=settings,
-        counted=rolled is None,
-        contact=contacted is None,
-        caseload=caseload_cube is None,
-    )
-    found.update(await queries.run(session, [*(m for plan in second_plans for m in plan.members()), *second_members]))
     found.setdefault("first_contact", [])
     found.setdefault("peer_caseloads", [])
     # Totals whose people their cells did not settle: counted exactly, in one statement.
@@ -232,6 +251,48 @@ async def dashboard(
             ]
         ),
     )
+
+
+@asynccontextmanager
+async def _beside(session: AsyncSession, sql: Dialect) -> AsyncIterator[AsyncSession]:
+    """A second session on the same database, for reads that run while the first's do. The
+    dashboard's statements each see their own snapshot anyway (READ COMMITTED), so a second
+    connection changes nothing a figure can see; it lets the database answer one while
+    Python works through the other's rows (with two cores, a request takes about the
+    larger of the two times instead of their sum). On SQLite, or for a session bound to
+    one connection (not an engine), the same session."""
+    bind = session.bind
+    if not sql.postgres or not isinstance(bind, AsyncEngine):
+        yield session
+        return
+    async with AsyncSession(bind, expire_on_commit=False) as side:
+        await sql.tune(side)
+        yield side
+
+
+async def _both(first: Awaitable[A], second: Awaitable[B], *, apart: bool) -> tuple[A, B]:
+    """Both results: at the same time when they run on two sessions, one after the other on
+    one (a session runs one statement at a time). A failure in either cancels the other."""
+    if not apart:
+        try:
+            done = await first
+        except BaseException:
+            if inspect.iscoroutine(second):
+                second.close()  # never started
+            raise
+        return done, await second
+    try:
+        async with asyncio.TaskGroup() as group:
+            one, two = group.create_task(_awaited(first)), group.create_task(_awaited(second))
+    except BaseExceptionGroup as failed:
+        # The failure itself, as one session would have raised it (a replica that went
+        # away is recognised by its exception, and the read is done again on the primary).
+        raise failed.exceptions[0] from None
+    return one.result(), two.result()
+
+
+async def _awaited(work: Awaitable[T]) -> T:
+    return await work
 
 
 def _from_exposures(
