@@ -159,7 +159,7 @@ async def test_caseloads_built_before_0644_are_packed_not_rebuilt(
                 packs = {
                     row[0]: row[1:]
                     for row in await conn.execute(
-                        text("SELECT kind, peers, ends, pairs FROM dashboard_caseload_packs ORDER BY kind")
+                        text("SELECT kind, peers, ends, days, persons FROM dashboard_caseload_packs ORDER BY kind")
                     )
                 }
         finally:
@@ -167,10 +167,11 @@ async def test_caseloads_built_before_0644_are_packed_not_rebuilt(
         # Peer ids as each database writes a UUID as text (SQLite stores them without dashes).
         peer_text = {p: p if kind == "postgres" else p.replace("-", "") for p in (first, second)}
         assert set(packs) == {"", "fire"}
-        peers, ends, packed_pairs = packs[""]
+        peers, ends, days, persons = packs[""]
         assert peers == f"{peer_text[first]},{peer_text[second]}"
         assert array("I", bytes(ends)).tolist() == [2, 3]
-        assert array("q", bytes(packed_pairs)).tolist() == [1 << 32 | 7, 2 << 32 | 9, 3 << 32 | 7]
+        assert array("I", bytes(days)).tolist() == [1, 2, 3]
+        assert array("I", bytes(persons)).tolist() == [7, 9, 7]
         assert packs["fire"][0] == peer_text[second]
     finally:
         if kind == "postgres":

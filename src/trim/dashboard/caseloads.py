@@ -35,7 +35,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from trim.accounts.models import Person, PersonRole, Role
 from trim.config import Settings
 from trim.dashboard import rules
-from trim.dashboard.exposed_people import numbers_for, packed, twin_numbers, unpacked_array
+from trim.dashboard.exposed_people import little_endian, numbers_for, packed, twin_numbers, unpacked_array
 from trim.dashboard.figures import ALL, Cube, cube_equations
 from trim.dashboard.models import Caseload, CaseloadCell, CaseloadPack, PersonNumber, RollupState
 from trim.dashboard.queries import DashboardFilter, read
@@ -47,19 +47,19 @@ from trim.incidents.models import Incident
 VERSION = 1
 EVERY_KIND = ""
 BATCH = 500
-LOW = 0xFFFFFFFF
 
 
 def built_with() -> str:
     return f"caseloads={VERSION}"
 
 
-def _persons(pairs: array[int]) -> array[int]:
-    """The person numbers (the low 32 bits) of packed pairs, taken in C: the pairs' bytes
-    read as 4-byte halves, every other one."""
+def _halves(pairs: array[int]) -> tuple[array[int], array[int]]:
+    """The day ordinals (high 32 bits) and person numbers (low 32 bits) of packed pairs,
+    taken in C: the pairs' bytes read as 4-byte halves, every other one."""
     halves = array("I")
     halves.frombytes(pairs.tobytes())
-    return halves[0::2] if sys.byteorder == "little" else halves[1::2]
+    low, high = (halves[0::2], halves[1::2]) if sys.byteorder == "little" else (halves[1::2], halves[0::2])
+    return high, low
 
 
 # -- building -------------------------------------------------------------------------------------
@@ -166,21 +166,17 @@ async def _repack(session: AsyncSession, kinds: Sequence[str]) -> None:
         for _, pairs in rows:
             total += len(pairs) // 8
             ends.append(total)
+        days, persons = _halves(unpacked_array(b"".join(pairs for _, pairs in rows), "q"))
         await _run(
             session,
             insert(CaseloadPack).values(
                 kind=kind,
                 peers=",".join(peer for peer, _ in rows),
-                ends=_little_endian(array("I", ends)),
-                pairs=b"".join(pairs for _, pairs in rows),
+                ends=little_endian(array("I", ends)),
+                days=little_endian(days),
+                persons=little_endian(persons),
             ),
         )
-
-
-def _little_endian(values: array[int]) -> bytes:
-    if sys.byteorder == "big":
-        values.byteswap()
-    return values.tobytes()
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -203,20 +199,19 @@ async def caseload_cube(
     if state is None or state.built_with != built_with or state.refreshed_at is None:
         return None
     first, last = rules.period_days(filters.period, settings.zone)
-    low, high = first.toordinal() << 32, (last.toordinal() + 1) << 32
+    low, high = first.toordinal(), last.toordinal() + 1
     # Peers as text on both sides: a few thousand ids, compared, never turned into UUIDs.
-    stmt = select(col(CaseloadPack.peers), col(CaseloadPack.ends), col(CaseloadPack.pairs)).where(
-        col(CaseloadPack.kind) == (filters.kind or EVERY_KIND)
-    )
+    stmt = select(
+        col(CaseloadPack.peers), col(CaseloadPack.ends), col(CaseloadPack.days), col(CaseloadPack.persons)
+    ).where(col(CaseloadPack.kind) == (filters.kind or EVERY_KIND))
     fold = await _folded_numbers(session, twins) if twins else {}
     people: dict[str, int] = {}
-    for peer_text, ends_blob, pairs_blob in await read(session, stmt):
-        pairs = unpacked_array(pairs_blob, "q")
-        persons = _persons(pairs)
+    for peer_text, ends_blob, days_blob, persons_blob in await read(session, stmt):
+        days, persons = unpacked_array(days_blob, "I"), unpacked_array(persons_blob, "I")
         begin = 0
         for peer, end in zip(peer_text.split(","), unpacked_array(ends_blob, "I"), strict=True):
-            a = bisect_left(pairs, low, begin, end)
-            b = bisect_left(pairs, high, a, end)
+            a = bisect_left(days, low, begin, end)
+            b = bisect_left(days, high, a, end)
             if b > a:
                 numbers = persons[a:b]
                 people[peer] = len({fold.get(n, n) for n in numbers} if fold else set(numbers))

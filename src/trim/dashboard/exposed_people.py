@@ -48,10 +48,14 @@ EVERY_KIND = ""  # the rows for every kind of incident together (no kind filter)
 def packed(numbers: Iterable[int], typecode: str = "I") -> bytes:
     """Sorted distinct numbers, little-endian: a day's person numbers (4 bytes each, "I"), or
     dashboard.caseloads' pairs (8 bytes, "q")."""
-    out = array(typecode, sorted(set(numbers)))
+    return little_endian(array(typecode, sorted(set(numbers))))
+
+
+def little_endian(values: array[int]) -> bytes:
+    """The numbers' bytes, little-endian whatever the machine (byte-swapped in place there)."""
     if sys.byteorder == "big":
-        out.byteswap()
-    return out.tobytes()
+        values.byteswap()
+    return values.tobytes()
 
 
 def unpacked_array(blob: bytes, typecode: str = "I") -> array[int]:

@@ -237,13 +237,16 @@ class Caseload(SQLModel, table=True):
 class CaseloadPack(SQLModel, table=True):
     """Every peer's `Caseload` row of one kind of incident, packed into one row so that a
     dashboard request reads one row, not one per peer (2,000 rows cost ~5 ms of Python
-    at national scale; this one ~0.1 ms): the peers' ids as text, comma separated, the
-    end of each peer's pairs (unsigned 4-byte offsets) and the pairs, concatenated.
-    Repacked by the rollup sweep for every kind whose peers' rows it rewrote."""
+    at national scale): the peers' ids as text, comma separated, the end of each peer's
+    pairs, and the pairs concatenated in two parallel arrays, the day ordinals and the
+    person numbers (all unsigned 4-byte, little-endian), so a period is two binary
+    searches in `days` and a set of a slice of `persons`. Repacked by the rollup sweep
+    for every kind whose peers' rows it rewrote."""
 
     __tablename__ = "dashboard_caseload_packs"
 
     kind: str = Field(primary_key=True, max_length=40)
     peers: str = Field(sa_column=Column(Text, nullable=False))
     ends: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    pairs: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    days: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    persons: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
