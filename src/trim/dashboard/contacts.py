@@ -37,6 +37,7 @@ from trim.dashboard import rules, samples
 from trim.dashboard.figures import ALL, Cube, Stat, cube_equations
 from trim.dashboard.models import ContactCell, ContactPersonMark, ContactRollup, RollupMark, RollupState
 from trim.dashboard.queries import execute as _run
+from trim.dashboard.queries import read
 from trim.dashboard.rules import Count
 from trim.db import dialect_insert
 from trim.followups.models import CheckIn, Outcome
@@ -338,11 +339,6 @@ async def first_contact(
     if kind is not None and station_id is not None:
         scope.append(col(table.kind) == kind)
     bucket, contacts = col(table.bucket), col(table.contacts)
-    connection = await session.connection()  # Core rows, fetched at once
-
-    async def fetch(stmt: Any) -> Sequence[Any]:
-        return (await connection.execute(stmt)).all()
-
     # Summed by month in the database (a row each costs more than its ids or hours).
     year, month = extract("year", start_column).label("year"), extract("month", start_column).label("month")
 
@@ -351,16 +347,18 @@ async def first_contact(
 
     # The people, and the count, of each month.
     counted: dict[str, tuple[int, list[list[str]]]] = {}
-    for y, m, n, sample in await fetch(
+    for y, m, n, sample in await read(
+        session,
         select(year, month, func.sum(contacts), func.aggregate_strings(col(table.sample), samples.SEPARATOR))
         .where(*scope, bucket == ALL_BANDS)
-        .group_by(year, month)
+        .group_by(year, month),
     ):
         counted[label(y, m)] = (int(n), [[i for i in samples.ids_of(sample or "") if i]])
     # How many in each band, per month (the database adds them up over kinds).
     bands: dict[str, dict[int, int]] = {}
     every: dict[int, int] = {}
-    for y, m, band, n in await fetch(
+    for y, m, band, n in await read(
+        session,
         select(year, month, bucket, func.sum(contacts))
         .where(*scope, bucket != ALL_BANDS)
         .group_by(year, month, bucket),
@@ -374,10 +372,11 @@ async def first_contact(
     needed = sorted({band for per_group in wanted.values() for band in per_group})
     hours: dict[tuple[str, int], list[list[float]]] = {}
     if needed:
-        for y, m, band, text in await fetch(
+        for y, m, band, text in await read(
+            session,
             select(year, month, bucket, func.aggregate_strings(col(table.hours), ","))
             .where(*scope, bucket.in_(needed), col(table.hours) != "")
-            .group_by(year, month, bucket)
+            .group_by(year, month, bucket),
         ):
             # Parsed only where a percentile needs it: a band another month needs is
             # fetched for this month too, and most of those are not.

@@ -40,6 +40,7 @@ from trim.dashboard import caseloads, contacts, incident_rollups, rules, samples
 from trim.dashboard.figures import ALL, Cube
 from trim.dashboard.models import CheckinCell, CheckinRollup, RollupClaim, RollupMark, RollupState
 from trim.dashboard.queries import execute as _run
+from trim.dashboard.queries import read
 from trim.dashboard.rules import block_of, blocks_within
 from trim.db import dialect_insert
 from trim.followups.models import CheckIn, Outcome
@@ -447,8 +448,7 @@ async def checkin_cubes(
     as_of = now.astimezone(zone).date()
     columns = ("kind", "interval", "category", "band", "missed_from", "checkins", "sample")
     rows: list[tuple[Any, ...]] = []
-    # Core rows (no ORM loading): a year is a thousand or two of them.
-    connection = await session.connection()
+    # Core rows (queries.read, no ORM loading): a year is a thousand or two of them.
     if station_id is not None:
         stmt = select(literal("day"), col(CheckinCell.day), *(col(getattr(CheckinCell, c)) for c in columns)).where(
             col(CheckinCell.station_id) == station_id,
@@ -457,7 +457,7 @@ async def checkin_cubes(
         )
         if kind is not None:
             stmt = stmt.where(col(CheckinCell.kind) == kind)
-        rows.extend((await connection.execute(stmt)).all())
+        rows.extend(await read(session, stmt))
     else:
         whole, partial = rules.cover(first, last)
         blocks: list[date] = []
@@ -473,7 +473,7 @@ async def checkin_cubes(
         stmt = select(grain, start, *(col(getattr(CheckinRollup, c)) for c in columns)).where(
             or_(*picks), col(CheckinRollup.kind) == (kind or ALL)
         )
-        found = (await connection.execute(stmt)).all()
+        found = await read(session, stmt)
         # Open check-ins of a block or month missed from days of the current month: those
         # rows cannot say which are missed yet; their days can.
         unsure = {
@@ -502,7 +502,7 @@ async def checkin_cubes(
                 ),
             )
             stmt = stmt.where(col(CheckinRollup.kind) == (kind or ALL))
-            rows.extend((await connection.execute(stmt)).all())
+            rows.extend(await read(session, stmt))
 
     timed: dict[tuple[str, ...], tuple[int, set[str]]] = {}
     banded: dict[tuple[str, ...], tuple[int, set[str]]] = {}

@@ -13,9 +13,8 @@ late those came. What has no incident is counted by its own date.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar
@@ -53,7 +52,6 @@ __all__ = ["DashboardFilter", "dashboard", "read_filters"]
 
 A = TypeVar("A")
 B = TypeVar("B")
-T = TypeVar("T")
 
 CONTACT_OUTCOMES = ("completed", "declined")
 FLAG_STATUSES = ("open", "referred", "declined", "closed")
@@ -270,29 +268,24 @@ async def _beside(session: AsyncSession, sql: Dialect) -> AsyncIterator[AsyncSes
         yield side
 
 
-async def _both(first: Awaitable[A], second: Awaitable[B], *, apart: bool) -> tuple[A, B]:
+async def _both(first: Coroutine[Any, Any, A], second: Coroutine[Any, Any, B], *, apart: bool) -> tuple[A, B]:
     """Both results: at the same time when they run on two sessions, one after the other on
     one (a session runs one statement at a time). A failure in either cancels the other."""
     if not apart:
         try:
             done = await first
         except BaseException:
-            if inspect.iscoroutine(second):
-                second.close()  # never started
+            second.close()  # never started
             raise
         return done, await second
     try:
         async with asyncio.TaskGroup() as group:
-            one, two = group.create_task(_awaited(first)), group.create_task(_awaited(second))
+            one, two = group.create_task(first), group.create_task(second)
     except BaseExceptionGroup as failed:
         # The failure itself, as one session would have raised it (a replica that went
         # away is recognised by its exception, and the read is done again on the primary).
         raise failed.exceptions[0] from None
     return one.result(), two.result()
-
-
-async def _awaited(work: Awaitable[T]) -> T:
-    return await work
 
 
 def _from_exposures(
