@@ -18,8 +18,10 @@ from sqlalchemy import text
 from tests.cast import Cast
 from tests.conftest import TEST_KEYS, FakeClock, make_settings
 from tests.privacy.test_audit_keys_purge import cli, recorded_case
+from trim.config import Settings
 from trim.db import AsyncSession, create_engine, make_sessionmaker
 from trim.privacy import crypto
+from trim.records import keys
 from trim.records.keys import not_current, undecryptable
 from trim.requests import service as requests
 
@@ -30,7 +32,12 @@ def database_url(pg_only_url: str) -> Iterator[str]:
 
 
 async def test_rotate_with_a_stale_writer_names_the_count_and_removes_nothing(
-    db: AsyncSession, session: AsyncSession, cast: Cast, database_url: str, clock: FakeClock
+    db: AsyncSession,
+    session: AsyncSession,
+    cast: Cast,
+    database_url: str,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     old = make_settings(database_url, encryption_keys=[TEST_KEYS[0]])
     await recorded_case(db, cast, old, clock)
@@ -59,6 +66,20 @@ async def test_rotate_with_a_stale_writer_names_the_count_and_removes_nothing(
             i += 1
             await asyncio.sleep(0)
 
+    # Each pass's count waits until the stale writers have landed one more value since the
+    # pass began: a fast rotation on a quiet machine must not slip between two writes and
+    # miss the writer it is meant to catch (the count runs on the CLI's own thread).
+    counting = keys.not_current
+
+    async def count_after_a_write(tx: AsyncSession, settings: Settings) -> int:
+        seen = len(written)
+        for _ in range(2000):
+            if stop.is_set() or len(written) > seen:
+                break
+            await asyncio.sleep(0.005)
+        return await counting(tx, settings)
+
+    monkeypatch.setattr(keys, "not_current", count_after_a_write)
     writers = [asyncio.create_task(stale_writer(n)) for n in range(3)]
     try:
         while not written:
@@ -67,6 +88,7 @@ async def test_rotate_with_a_stale_writer_names_the_count_and_removes_nothing(
     finally:
         stop.set()
         await asyncio.gather(*writers)
+        monkeypatch.setattr(keys, "not_current", counting)
     assert first.exit_code != 0, first.output
     assert "can be removed" not in first.output
     found = re.search(r"(\d+) values are still not under key", first.output)
