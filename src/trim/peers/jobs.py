@@ -129,8 +129,9 @@ async def _claim_notice(
 
 async def sweep_quiet(session: AsyncSession, *, now: datetime, settings: Settings) -> int:
     """Move each check-in overdue by the quiet days with nothing recorded and no contact
-    logged to another qualifying peer; the first peer and the lead are told. With nobody
-    else to take it, it stays, its clock restarts and the lead is told."""
+    logged to another qualifying peer; the first peer and the lead are told, once a round
+    (a count, not an email a move). With nobody else to take it, it stays, its clock
+    restarts and the lead is told."""
     quiet = timedelta(days=settings.quiet_peer_days)
     window = settings.due_window
     rows = (
@@ -165,6 +166,11 @@ async def sweep_quiet(session: AsyncSession, *, now: datetime, settings: Setting
     }
     moved_exposures: set[uuid.UUID] = set()
     moved = 0
+    # Told once a round, not once a move: each quiet peer how many of theirs moved, and
+    # the lead how many moved and how many nobody else could take. Each email is keyed by
+    # the round's first move (or stuck check-in), which no other round can make again.
+    moved_from: dict[uuid.UUID, list[uuid.UUID]] = {}
+    stuck: list[uuid.UUID] = []
     # One assigner for the batch: it keeps the loads current as it chooses (a move each
     # once counted every peer's open check-ins again, seconds per batch after a big incident).
     assigner: followups.Assigner | None = None
@@ -198,12 +204,7 @@ async def sweep_quiet(session: AsyncSession, *, now: datetime, settings: Setting
             continue
         if new_peer is None:
             await _restart_clock(session, checkin_ids=[checkin_id], peer_id=peer_id, now=now)
-            await _tell_the_lead(
-                session,
-                rules.QUIET_STUCK_LEAD,
-                dedupe_key=f"quiet_stuck:{checkin_id}:{now.date().isoformat()}",
-                now=now,
-            )
+            stuck.append(checkin_id)
             continue
         moved_exposures.add(unit)
         moved += 1
@@ -215,7 +216,9 @@ async def sweep_quiet(session: AsyncSession, *, now: datetime, settings: Setting
                 )
             )
         await _restart_clock(session, checkin_ids=open_ids, peer_id=new_peer, now=now)
-        subject, body = rules.QUIET_MOVED_PEER
+        moved_from.setdefault(peer_id, []).append(unit)
+    for peer_id, units in moved_from.items():
+        subject, body = rules.quiet_moved_peer(len(units))
         await notifications.enqueue(
             session,
             person_id=peer_id,
@@ -223,10 +226,21 @@ async def sweep_quiet(session: AsyncSession, *, now: datetime, settings: Setting
             subject=subject,
             body=body,
             link="/checkins",
-            dedupe_key=f"quiet:{unit}:{peer_id}:peer",
+            dedupe_key=f"quiet:{units[0]}:{peer_id}:peer",
             now=now,
         )
-        await _tell_the_lead(session, rules.QUIET_MOVED_LEAD, dedupe_key=f"quiet:{unit}:{peer_id}:lead", now=now)
+    if moved_from:
+        first_peer, first_units = next(iter(moved_from.items()))
+        await _tell_the_lead(
+            session, rules.quiet_moved_lead(moved), dedupe_key=f"quiet:{first_units[0]}:{first_peer}:lead", now=now
+        )
+    if stuck:
+        await _tell_the_lead(
+            session,
+            rules.quiet_stuck_lead(len(stuck)),
+            dedupe_key=f"quiet_stuck:{stuck[0]}:{now.date().isoformat()}",
+            now=now,
+        )
     return moved
 
 

@@ -261,6 +261,43 @@ QUIET_STUCK_LEAD = (
     "A check-in is overdue with nothing recorded and no contact logged, and no other peer qualifies to take it. "
     "Open the overview to choose someone.",
 )
+
+
+def quiet_moved_peer(count: int) -> tuple[str, str]:
+    """A quiet peer's one email for a round of the sweep: how many of theirs moved."""
+    if count == 1:
+        return QUIET_MOVED_PEER
+    return (
+        f"{count} check-ins have moved to other peers",
+        f"{count} check-ins assigned to you were overdue with nothing recorded and no contact logged, so each has "
+        "moved to another peer so nobody is left waiting. Nothing is wrong: if you did speak to any of them, tell "
+        "the lead.",
+    )
+
+
+def quiet_moved_lead(count: int) -> tuple[str, str]:
+    """The lead's one email for a round of the sweep: how many moved (after a big incident a
+    round can move hundreds; an email each would bury the ones that need the lead)."""
+    if count == 1:
+        return QUIET_MOVED_LEAD
+    return (
+        f"{count} overdue check-ins have moved to other peers",
+        f"{count} check-ins were overdue with nothing recorded and no contact logged, so each has moved to another "
+        "peer so nobody is left waiting. The overview shows where they are now.",
+    )
+
+
+def quiet_stuck_lead(count: int) -> tuple[str, str]:
+    """The lead's one email for a round: how many quiet check-ins nobody else can take."""
+    if count == 1:
+        return QUIET_STUCK_LEAD
+    return (
+        f"{count} overdue check-ins have nobody else to go to",
+        f"{count} check-ins are overdue with nothing recorded and no contact logged, and no other peer qualifies to "
+        "take them. Open the overview to choose someone.",
+    )
+
+
 PEER_CHANGED = (
     "Your peer supporter has changed",
     "Your peer supporter for a check-in has changed. Nothing else has: open trim to see who it is now.",
