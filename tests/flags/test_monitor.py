@@ -18,6 +18,7 @@ from trim.errors import Conflict, InvalidInput, NotFound, NotYet
 from trim.flags import rules, service
 from trim.flags.models import Flag
 from trim.followups.models import CheckIn
+from trim.notifications.models import OutboxMessage
 from trim.privacy.models import AuditEvent
 
 
@@ -212,3 +213,80 @@ async def test_opting_out_before_the_monitor_checkin_reopens_the_flag(
     assert stored is not None and stored.status == "open"  # a person decides, not a check-in that never comes
     extra = (await checkins_of(session, cast.responder))[-1]
     assert extra.outcome == "cancelled"
+
+
+async def correct(
+    db: AsyncSession, cast: Cast, checkin: CheckIn, settings: Settings, clock: FakeClock, **kwargs: object
+) -> assessments.Recorded:
+    sub = assessments.Submission(**{"outcome": "completed", "answers": answers_for("day28"), **kwargs})  # type: ignore[arg-type]
+    recorded = await assessments.correct_checkin(
+        db,
+        actor=peer_of(cast, checkin),
+        checkin_id=checkin.id,
+        submission=sub,
+        correction_reason="Entered the wrong answers",
+        now=clock(),
+        settings=settings,
+    )
+    await db.commit()
+    return recorded
+
+
+async def test_a_correction_showing_difficulties_reopens_the_flag_its_first_record_closed(
+    session: AsyncSession, db: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
+) -> None:
+    flag = await persistent_flag(db, cast, settings, clock)
+    watched = await monitor(db, cast, flag, settings, clock, days=7)
+    clock.advance(days=7)
+    await record(db, cast, watched.checkin, settings, clock, answers=phase_answers("day28"))
+    stored = await session.get(Flag, flag.id, populate_existing=True)
+    assert stored is not None and stored.status == "closed"
+    sent_before = len(list(await session.exec(select(OutboxMessage))))
+    # The peer entered the wrong answers: the difficulties persist after all.
+    clock.advance(hours=2)
+    recorded = await correct(db, cast, watched.checkin, settings, clock, answers=phase_answers("day28", after_yes=3))
+    assert "consecutive_elevated" not in {f.cause for f in recorded.flags}  # the same flag, no twin
+    stored = await session.get(Flag, flag.id, populate_existing=True)
+    assert stored is not None
+    assert (stored.status, stored.resolved_at, stored.resolution_reason) == ("open", None, None)
+    reopened = (
+        await session.exec(
+            select(AuditEvent).where(AuditEvent.target_id == str(flag.id), AuditEvent.action == "flag.reopened")
+        )
+    ).all()
+    assert [e.details for e in reopened] == [{"by": "correction"}]
+    told = [m.subject for m in (await session.exec(select(OutboxMessage))).all()][sent_before:]
+    assert "A flag under watchful waiting needs your attention again" in told
+    # A second correction that says the same changes nothing more, and tells nobody again.
+    await correct(db, cast, watched.checkin, settings, clock, answers=phase_answers("day28", after_yes=3))
+    assert len(list(await session.exec(select(OutboxMessage)))) == sent_before + len(told)
+
+
+async def test_a_correction_never_closes_a_flag_its_first_record_reopened(
+    session: AsyncSession, db: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
+) -> None:
+    flag = await persistent_flag(db, cast, settings, clock)
+    watched = await monitor(db, cast, flag, settings, clock, days=7)
+    clock.advance(days=7)
+    await record(db, cast, watched.checkin, settings, clock, answers=phase_answers("day28", after_yes=3))
+    clock.advance(hours=2)
+    await correct(db, cast, watched.checkin, settings, clock, answers=phase_answers("day28"))
+    stored = await session.get(Flag, flag.id, populate_existing=True)
+    assert stored is not None and stored.status == "open"  # its peer and the lead were told: a person decides
+
+
+async def test_a_correction_leaves_a_flag_closed_by_a_person_alone(
+    session: AsyncSession, db: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
+) -> None:
+    """Only a flag this check-in closed is opened again: one a person closed (after it was
+    reopened, say) is theirs."""
+    flag = await persistent_flag(db, cast, settings, clock)
+    watched = await monitor(db, cast, flag, settings, clock, days=7)
+    clock.advance(days=7)
+    await record(db, cast, watched.checkin, settings, clock, answers=phase_answers("day28", after_yes=3))
+    peer = peer_of(cast, watched.checkin)
+    await service.close_flag(db, actor=peer, flag_id=flag.id, reason="Spoke at length; support in place", now=clock())
+    await db.commit()
+    await correct(db, cast, watched.checkin, settings, clock, answers=phase_answers("day28", after_yes=4))
+    stored = await session.get(Flag, flag.id, populate_existing=True)
+    assert stored is not None and stored.status == "closed"

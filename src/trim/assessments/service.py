@@ -531,6 +531,7 @@ async def _store(
             persistent=persistent,
             tsq_flagged=this is not None and this.tsq_flagged,
             now=now,
+            corrected=correction_reason is not None,
         )
     interim = schedule_rules.interim_offered(
         kind=checkin.kind,

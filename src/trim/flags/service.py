@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, and_, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -367,19 +367,27 @@ async def settle_monitored(
     persistent: bool,
     tsq_flagged: bool,
     now: datetime,
+    corrected: bool = False,
 ) -> list[Flag]:
     """A watchful-waiting check-in was recorded (assessments calls in, under the exposure
     lock): each flag it was watching closes when nothing persists, or opens again (with
-    its peer and the lead told) for a person to act on."""
+    its peer and the lead told) for a person to act on.
+
+    A correction of that check-in is judged again: when the corrected record shows
+    difficulties, a flag this check-in had closed opens again, as it would have had the
+    record been right the first time. A correction never closes a flag it had reopened:
+    its peer and the lead were told, and a person decides."""
     verdict = rules.monitor_verdict(outcome=outcome, persistent=persistent, tsq_flagged=tsq_flagged)
     if verdict is None:
         return []
-    watched = list(
-        await session.exec(
-            select(Flag)
-            .where(col(Flag.monitor_checkin_id) == checkin_id, Flag.status == FlagStatus.monitoring)
-            .with_for_update()
+    watching: ColumnElement[bool] = col(Flag.status) == FlagStatus.monitoring
+    if corrected and verdict == "reopen":
+        closed_by_it = and_(
+            col(Flag.status) == FlagStatus.closed, col(Flag.resolution_reason) == rules.MONITOR_SETTLED_REASON
         )
+        watching = or_(watching, closed_by_it)
+    watched = list(
+        await session.exec(select(Flag).where(col(Flag.monitor_checkin_id) == checkin_id, watching).with_for_update())
     )
     for flag in watched:
         if verdict == "close":
@@ -388,9 +396,12 @@ async def settle_monitored(
             flag.resolution_reason = rules.MONITOR_SETTLED_REASON
             audit.record_row(session, actor="system", action="flag.closed", row=flag, details={"by": "monitor"}, at=now)
         else:
+            details = None
+            if flag.status == FlagStatus.closed:  # closed by this check-in's earlier record
+                flag.resolution_reason, details = None, {"by": "correction"}
             flag.status = FlagStatus.open.value
             flag.resolved_at = None
-            audit.record_row(session, actor="system", action="flag.reopened", row=flag, at=now)
+            audit.record_row(session, actor="system", action="flag.reopened", row=flag, details=details, at=now)
         session.add(flag)
     if verdict == "reopen":
         for flag in watched:
