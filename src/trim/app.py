@@ -56,7 +56,9 @@ from trim.followups import pages as followups_pages
 from trim.followups.api import CheckinApi
 from trim.followups.pages import CalendarFeeds, CheckinPages
 from trim.followups.rules import kind_label
+from trim.groups import pages as groups_pages
 from trim.groups.api import GroupsApi
+from trim.groups.pages import GroupPages
 from trim.guards import no_tokens_by_default, second_factor_gate
 from trim.home.pages import HomePages
 from trim.incidents import pages as incidents_pages
@@ -215,6 +217,7 @@ def route_handlers() -> list[Any]:
         FlagReferralPages,
         ReferralPages,
         ServicePages,
+        GroupPages,
         RecordApi,
         RecordPages,
         AuditPages,
@@ -247,6 +250,7 @@ NAV = web.compose_nav(
     report_pages.NAV,
     flags_pages.NAV,
     referrals_pages.NAV,
+    groups_pages.NAV,
     records_pages.NAV,
     sharing_pages.NAV,
     peers_pages.NAV,

@@ -107,6 +107,7 @@ NAV_BY_ROLE = {
         "/flags",
         "/shared-notes",
         "/services",
+        "/groups",
         "/admin/people",
     ],
     "supervisor": ["/requests/new", "/incidents", "/incidents/new", "/shared-notes"],

@@ -307,6 +307,12 @@ EXPECT: dict[tuple[str, str], Rule] = {
     ("GET", "/api/groups/{group_id:uuid}/members"): Rule("L"),
     ("PUT", "/api/groups/{group_id:uuid}/members"): Rule("L", json={"person_ids": []}),
     ("GET", "/api/people/{person_id:uuid}/groups"): Rule("RL"),
+    ("GET", "/groups"): Rule("L"),
+    ("POST", "/groups"): Rule("L", form={"name": "CSI", "cadence_days": "90"}),
+    ("GET", "/groups/{group_id:uuid}"): Rule("L"),
+    ("POST", "/groups/{group_id:uuid}"): Rule("L", form={"name": "CSI", "cadence_days": "90"}),
+    ("POST", "/groups/{group_id:uuid}/members"): Rule("L", form={"staff_numbers": "X1"}),
+    ("POST", "/groups/{group_id:uuid}/members/{person_id:uuid}/remove"): Rule("L"),
     ("GET", "/api/me/periodic"): Rule(EVERYONE),
     ("PUT", "/api/me/periodic"): Rule(EVERYONE, json={"opted_out": False}),
 }

@@ -167,6 +167,98 @@ async def set_members(
     return await members(session, actor=actor, group_id=group_id)
 
 
+@dataclass(frozen=True)
+class MemberRow:
+    """A member as the lead's page shows them."""
+
+    person_id: uuid.UUID
+    name: str
+    staff_number: str
+    active: bool
+    joined_at: datetime
+
+
+async def member_rows(session: AsyncSession, *, actor: Actor, group_id: uuid.UUID) -> list[MemberRow]:
+    """Who is in a group (name, staff number, since when), by name: for the lead's page."""
+    _lead(actor)
+    await _group(session, group_id)
+    stmt = (
+        select(Person, ExposureGroupMember.joined_at)
+        .select_from(ExposureGroupMember)
+        .join(Person, col(Person.id) == col(ExposureGroupMember.person_id))
+        .where(ExposureGroupMember.group_id == group_id)
+        .order_by(col(Person.name), col(Person.staff_number))
+    )
+    return [
+        MemberRow(person.id, person.name, person.staff_number, person.active, joined_at)
+        for person, joined_at in await session.exec(stmt)
+    ]
+
+
+def staff_numbers_in(text: str) -> list[str]:
+    """Staff numbers as typed or pasted: one a line, or separated by commas, semicolons or
+    spaces; each once, in the order given."""
+    seen: dict[str, None] = {}
+    for part in text.replace(",", " ").replace(";", " ").split():
+        seen.setdefault(part, None)
+    return list(seen)
+
+
+async def add_members(
+    session: AsyncSession, *, actor: Actor, group_id: uuid.UUID, staff_numbers: str, now: datetime
+) -> int:
+    """The lead adds people to a group by staff number (they join now; one already in keeps
+    their date). Every number must be someone active on the roster, or nothing changes and
+    the message names those that are not. Returns how many joined."""
+    _lead(actor)
+    await _group(session, group_id)
+    numbers = staff_numbers_in(staff_numbers)
+    if not numbers:
+        raise InvalidInput.field("staff_numbers", "Give at least one staff number.")
+    if len(numbers) > MEMBERS_MAX:
+        raise InvalidInput.field("staff_numbers", f"At most {MEMBERS_MAX} at once.")
+    found = dict(
+        (
+            await session.exec(
+                select(Person.staff_number, Person.id).where(
+                    col(Person.staff_number).in_(numbers),
+                    col(Person.active).is_(True),
+                    col(Person.is_pseudonym).is_(False),
+                )
+            )
+        ).all()
+    )
+    missing = [n for n in numbers if n not in found]
+    if missing:
+        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        raise InvalidInput.field("staff_numbers", f"Not on the roster (or switched off): {shown}. Nobody was added.")
+    current = set(
+        await session.exec(select(ExposureGroupMember.person_id).where(ExposureGroupMember.group_id == group_id))
+    )
+    if len(current | set(found.values())) > MEMBERS_MAX:
+        raise InvalidInput.field("staff_numbers", f"A group holds at most {MEMBERS_MAX} people.")
+    joined, _ = await apply_membership(
+        session, group_id=group_id, person_ids=current | set(found.values()), now=now, actor=actor
+    )
+    return joined
+
+
+async def remove_member(
+    session: AsyncSession, *, actor: Actor, group_id: uuid.UUID, person_id: uuid.UUID, now: datetime
+) -> bool:
+    """The lead takes one person out of a group (their open periodic check-in is cancelled
+    when no group of theirs wants it any more); whether they were in it."""
+    _lead(actor)
+    await _group(session, group_id)
+    current = set(
+        await session.exec(select(ExposureGroupMember.person_id).where(ExposureGroupMember.group_id == group_id))
+    )
+    if person_id not in current:
+        return False
+    await apply_membership(session, group_id=group_id, person_ids=current - {person_id}, now=now, actor=actor)
+    return True
+
+
 async def apply_membership(
     session: AsyncSession, *, group_id: uuid.UUID, person_ids: set[uuid.UUID], now: datetime, actor: Actor | str
 ) -> tuple[int, int]:
