@@ -25,15 +25,11 @@ from trim.notifications.models import OutboxMessage
 from trim.peers import jobs, rules
 
 
-async def test_a_batch_of_quiet_checkins_moves_with_one_count_of_the_loads(
-    db: AsyncSession,
-    session: AsyncSession,
-    cast: Cast,
-    clock: FakeClock,
-    settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    people = [await make_person(session, station=cast.station_a) for _ in range(4)]
+async def _crew_at_an_incident(
+    session: AsyncSession, cast: Cast, clock: FakeClock, settings: Settings, size: int
+) -> list[Person]:
+    """`size` new people at station A, all exposed to one incident an hour ago."""
+    people = [await make_person(session, station=cast.station_a) for _ in range(size)]
     await session.commit()
     await make_incident(
         session,
@@ -44,6 +40,18 @@ async def test_a_batch_of_quiet_checkins_moves_with_one_count_of_the_loads(
         now=clock(),
         settings=settings,
     )
+    return people
+
+
+async def test_a_batch_of_quiet_checkins_moves_with_one_count_of_the_loads(
+    db: AsyncSession,
+    session: AsyncSession,
+    cast: Cast,
+    clock: FakeClock,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    people = await _crew_at_an_incident(session, cast, clock, settings, 4)
     first = {p.id: (await checkins_of(session, p))[0] for p in people}
     quiet_peer = {person_id: c.peer_id for person_id, c in first.items()}
     assert None not in quiet_peer.values()
@@ -93,17 +101,7 @@ def test_one_moved_is_said_as_before_and_many_with_their_count() -> None:
 async def test_a_round_with_nobody_else_to_take_them_tells_the_lead_once_with_the_count(
     db: AsyncSession, session: AsyncSession, cast: Cast, clock: FakeClock, settings: Settings
 ) -> None:
-    people = [await make_person(session, station=cast.station_a) for _ in range(3)]
-    await session.commit()
-    await make_incident(
-        session,
-        actor=cast.actor("lead"),
-        station=cast.station_a,
-        people=people,
-        occurred_at=clock() - timedelta(hours=1),
-        now=clock(),
-        settings=settings,
-    )
+    people = await _crew_at_an_incident(session, cast, clock, settings, 3)
     # One peer holds every open check-in, and every other peer is switched off.
     await session.exec(update(CheckIn).where(col(CheckIn.outcome).is_(None)).values(peer_id=cast.peer.id))
     await session.exec(update(Exposure).values(peer_id=cast.peer.id))
