@@ -119,8 +119,7 @@ class GroupPages(Controller):
                 staff_numbers=form.get("staff_numbers", ""),
                 now=now_of(request),
             )
-        except InvalidInput as exc:
-            await db.rollback()
+        except InvalidInput as exc:  # refused before anything was written
             return await self._detail(
                 request, db, group_id, status=422, adding=form.get("staff_numbers", ""), errors=exc.field_messages()
             )
