@@ -12,7 +12,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from trim.deps import Db
-from trim.errors import Conflict, FieldError, InvalidInput, NotFound
+from trim.errors import Conflict, FieldError, InvalidInput
 from trim.groups import rules, service
 from trim.guards import current_actor, requires
 from trim.web import form_data, nav_item, now_of, page, redirect
@@ -73,10 +73,9 @@ class GroupPages(Controller):
 
     async def _detail(self, request: Request[Any, Any, Any], db: Db, group_id: uuid.UUID, **context: Any) -> Template:
         actor = current_actor(request)
-        members = await service.member_rows(db, actor=actor, group_id=group_id)  # 404 for an unknown group
-        group = next((g for g in await service.groups(db, actor=actor) if g.id == group_id), None)
-        if group is None:  # removed between the two reads
-            raise NotFound()
+        found = await service.one_group(db, actor=actor, group_id=group_id)  # 404 for an unknown group
+        members = await service.member_rows(db, actor=actor, group_id=group_id)
+        group = service.GroupRow(found.id, found.name, found.cadence_days, len(members))
         context.setdefault("values", {"name": group.name, "cadence_days": str(group.cadence_days)})
         return page(
             request,

@@ -107,6 +107,12 @@ async def define_group(
     return group
 
 
+async def one_group(session: AsyncSession, *, actor: Actor, group_id: uuid.UUID) -> ExposureGroup:
+    """One group: for the lead."""
+    _lead(actor)
+    return await _group(session, group_id)
+
+
 async def _group(session: AsyncSession, group_id: uuid.UUID) -> ExposureGroup:
     group = await session.get(ExposureGroup, group_id)
     if group is None:
