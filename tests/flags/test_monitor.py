@@ -44,12 +44,31 @@ def peer_of(cast: Cast, checkin: CheckIn):  # type: ignore[no-untyped-def]
 
 
 async def record(
-    db: AsyncSession, cast: Cast, checkin: CheckIn, settings: Settings, clock: FakeClock, **kwargs: object
+    db: AsyncSession,
+    cast: Cast,
+    checkin: CheckIn,
+    settings: Settings,
+    clock: FakeClock,
+    correction: str | None = None,
+    **kwargs: object,
 ) -> assessments.Recorded:
+    """The check-in recorded by its peer (with `correction`, a correction of their record)."""
     sub = assessments.Submission(**{"outcome": "completed", "answers": answers_for("day28"), **kwargs})  # type: ignore[arg-type]
-    recorded = await assessments.record_checkin(
-        db, actor=peer_of(cast, checkin), checkin_id=checkin.id, submission=sub, now=clock(), settings=settings
-    )
+    actor = peer_of(cast, checkin)
+    if correction is None:
+        recorded = await assessments.record_checkin(
+            db, actor=actor, checkin_id=checkin.id, submission=sub, now=clock(), settings=settings
+        )
+    else:
+        recorded = await assessments.correct_checkin(
+            db,
+            actor=actor,
+            checkin_id=checkin.id,
+            submission=sub,
+            correction_reason=correction,
+            now=clock(),
+            settings=settings,
+        )
     await db.commit()
     return recorded
 
@@ -215,21 +234,7 @@ async def test_opting_out_before_the_monitor_checkin_reopens_the_flag(
     assert extra.outcome == "cancelled"
 
 
-async def correct(
-    db: AsyncSession, cast: Cast, checkin: CheckIn, settings: Settings, clock: FakeClock, **kwargs: object
-) -> assessments.Recorded:
-    sub = assessments.Submission(**{"outcome": "completed", "answers": answers_for("day28"), **kwargs})  # type: ignore[arg-type]
-    recorded = await assessments.correct_checkin(
-        db,
-        actor=peer_of(cast, checkin),
-        checkin_id=checkin.id,
-        submission=sub,
-        correction_reason="Entered the wrong answers",
-        now=clock(),
-        settings=settings,
-    )
-    await db.commit()
-    return recorded
+WRONG = "Entered the wrong answers"
 
 
 async def test_a_correction_showing_difficulties_reopens_the_flag_its_first_record_closed(
@@ -244,7 +249,9 @@ async def test_a_correction_showing_difficulties_reopens_the_flag_its_first_reco
     sent_before = {m.id for m in await session.exec(select(OutboxMessage))}
     # The peer entered the wrong answers: the difficulties persist after all.
     clock.advance(hours=2)
-    recorded = await correct(db, cast, watched.checkin, settings, clock, answers=phase_answers("day28", after_yes=3))
+    recorded = await record(
+        db, cast, watched.checkin, settings, clock, WRONG, answers=phase_answers("day28", after_yes=3)
+    )
     assert "consecutive_elevated" not in {f.cause for f in recorded.flags}  # the same flag, no twin
     stored = await session.get(Flag, flag.id, populate_existing=True)
     assert stored is not None
@@ -259,7 +266,7 @@ async def test_a_correction_showing_difficulties_reopens_the_flag_its_first_reco
     told = [subject for id_, subject in sent.items() if id_ not in sent_before]
     assert told and set(told) == {"A flag under watchful waiting needs your attention again"}
     # A second correction that says the same changes nothing more, and tells nobody again.
-    await correct(db, cast, watched.checkin, settings, clock, answers=phase_answers("day28", after_yes=3))
+    await record(db, cast, watched.checkin, settings, clock, WRONG, answers=phase_answers("day28", after_yes=3))
     assert len(list(await session.exec(select(OutboxMessage)))) == len(sent)
 
 
@@ -271,7 +278,7 @@ async def test_a_correction_never_closes_a_flag_its_first_record_reopened(
     clock.advance(days=7)
     await record(db, cast, watched.checkin, settings, clock, answers=phase_answers("day28", after_yes=3))
     clock.advance(hours=2)
-    await correct(db, cast, watched.checkin, settings, clock, answers=phase_answers("day28"))
+    await record(db, cast, watched.checkin, settings, clock, WRONG, answers=phase_answers("day28"))
     stored = await session.get(Flag, flag.id, populate_existing=True)
     assert stored is not None and stored.status == "open"  # its peer and the lead were told: a person decides
 
@@ -288,6 +295,6 @@ async def test_a_correction_leaves_a_flag_closed_by_a_person_alone(
     peer = peer_of(cast, watched.checkin)
     await service.close_flag(db, actor=peer, flag_id=flag.id, reason="Spoke at length; support in place", now=clock())
     await db.commit()
-    await correct(db, cast, watched.checkin, settings, clock, answers=phase_answers("day28", after_yes=4))
+    await record(db, cast, watched.checkin, settings, clock, WRONG, answers=phase_answers("day28", after_yes=4))
     stored = await session.get(Flag, flag.id, populate_existing=True)
     assert stored is not None and stored.status == "closed"
