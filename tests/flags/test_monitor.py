@@ -237,13 +237,21 @@ async def test_opting_out_before_the_monitor_checkin_reopens_the_flag(
 WRONG = "Entered the wrong answers"
 
 
-async def test_a_correction_showing_difficulties_reopens_the_flag_its_first_record_closed(
-    session: AsyncSession, db: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
-) -> None:
+async def watched_and_recorded(
+    db: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock, **answers: object
+) -> tuple[Flag, service.Monitored]:
+    """The persistence flag put on monitor for 7 days, and that check-in recorded with these answers."""
     flag = await persistent_flag(db, cast, settings, clock)
     watched = await monitor(db, cast, flag, settings, clock, days=7)
     clock.advance(days=7)
-    await record(db, cast, watched.checkin, settings, clock, answers=phase_answers("day28"))
+    await record(db, cast, watched.checkin, settings, clock, **answers)
+    return flag, watched
+
+
+async def test_a_correction_showing_difficulties_reopens_the_flag_its_first_record_closed(
+    session: AsyncSession, db: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
+) -> None:
+    flag, watched = await watched_and_recorded(db, cast, settings, clock, answers=phase_answers("day28"))
     stored = await session.get(Flag, flag.id, populate_existing=True)
     assert stored is not None and stored.status == "closed"
     sent_before = {m.id for m in await session.exec(select(OutboxMessage))}
@@ -273,10 +281,7 @@ async def test_a_correction_showing_difficulties_reopens_the_flag_its_first_reco
 async def test_a_correction_never_closes_a_flag_its_first_record_reopened(
     session: AsyncSession, db: AsyncSession, cast: Cast, settings: Settings, clock: FakeClock
 ) -> None:
-    flag = await persistent_flag(db, cast, settings, clock)
-    watched = await monitor(db, cast, flag, settings, clock, days=7)
-    clock.advance(days=7)
-    await record(db, cast, watched.checkin, settings, clock, answers=phase_answers("day28", after_yes=3))
+    flag, watched = await watched_and_recorded(db, cast, settings, clock, answers=phase_answers("day28", after_yes=3))
     clock.advance(hours=2)
     await record(db, cast, watched.checkin, settings, clock, WRONG, answers=phase_answers("day28"))
     stored = await session.get(Flag, flag.id, populate_existing=True)
@@ -288,10 +293,7 @@ async def test_a_correction_leaves_a_flag_closed_by_a_person_alone(
 ) -> None:
     """Only a flag this check-in closed is opened again: one a person closed (after it was
     reopened, say) is theirs."""
-    flag = await persistent_flag(db, cast, settings, clock)
-    watched = await monitor(db, cast, flag, settings, clock, days=7)
-    clock.advance(days=7)
-    await record(db, cast, watched.checkin, settings, clock, answers=phase_answers("day28", after_yes=3))
+    flag, watched = await watched_and_recorded(db, cast, settings, clock, answers=phase_answers("day28", after_yes=3))
     peer = peer_of(cast, watched.checkin)
     await service.close_flag(db, actor=peer, flag_id=flag.id, reason="Spoke at length; support in place", now=clock())
     await db.commit()
