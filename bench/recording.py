@@ -1,6 +1,6 @@
 """Recording check-ins against the floor: does auditing still make requests queue?
 
-    uv run python bench/recording.py [--seconds 20] [--connections 32] [--per-peer 150]
+    uv run python bench/recording.py [--seconds 20] [--connections 32] [--per-peer 150] [--no-bounds]
 
 Needs wrk (`apt-get install wrk`). In one run, on a fresh PostgreSQL database:
 
@@ -10,7 +10,12 @@ Needs wrk (`apt-get install wrk`). In one run, on a fresh PostgreSQL database:
    goes), driven the same way with POST /api/checkins/{id}/record: 32 signed-in peers,
    every request a different check-in with its own Idempotency-Key.
 
-Both are measured by the rows the database holds afterwards (floor_rows; assessments),
+3. three bounds between them (bench/floor_app.py, served like the floor): trim's recording
+   statements with no logic between them, the same writes as one PL/pgSQL call after the
+   sign-in read, and the sign-in read inside that call too; what no implementation that
+   writes what a recording writes can beat here (--no-bounds leaves them out).
+
+All are measured by the rows the database holds afterwards (floor_rows; assessments),
 not by HTTP answers (a replayed Idempotency-Key answers 201 from the cache), and the
 ratio trim/floor is reported with wrk's latency percentiles and error counts. After the
 run the worker is given time to seal; every recorded check-in must then have its sealed
@@ -45,6 +50,11 @@ from trim.db import create_engine, make_sessionmaker
 from trim.privacy import audit
 
 HERE = Path(__file__).resolve().parent
+BOUND_NAMES = {
+    "same": "trim's statements with no logic (13 round trips)",
+    "one": "the same writes as one PL/pgSQL call (2 round trips)",
+    "all": "the sign-in read in that call too (1 round trip)",
+}
 MAX_LOAD = 1.5
 
 # wrk: each thread takes every n-th line of the request file (path, cookie, csrf, key, body).
@@ -62,6 +72,22 @@ function request()
   local path, cookie, csrf, key, body = line:match("^([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t(.*)$")
   return wrk.format("POST", path, {["Cookie"] = cookie, ["x-csrftoken"] = csrf,
     ["Content-Type"] = "application/json", ["Idempotency-Key"] = key}, body)
+end
+"""
+# The bounds: the same line format, wrapping round the list (a check-in may be written again).
+BOUND_LUA = """
+local lines, idx, stride = {}, 1, 1
+function setup(thread) thread:set("tid", (counter or 0)); counter = (counter or 0) + 1 end
+function init(args)
+  for line in io.lines(args[1]) do lines[#lines + 1] = line end
+  stride = tonumber(args[2]); idx = tid + 1
+end
+function request()
+  local line = lines[idx]
+  idx = idx + stride
+  if idx > #lines then idx = idx - #lines end
+  local path, body = line:match("^([^\\t]*)\\t(.*)$")
+  return wrk.format("POST", path, {["Content-Type"] = "application/json"}, body)
 end
 """
 FLOOR_LUA = """
@@ -303,6 +329,69 @@ def trim_phase(url: str, *, seconds: int, connections: int, threads: int, peers:
     return result
 
 
+async def bound_lines(url: str, prefix: str, path: Path) -> int:
+    """One line per check-in of a signed-in peer: /{prefix}/{session}/{check-in} and its answers."""
+    engine = create_engine(url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT s.id, c.id::text, c.kind FROM checkins c "
+                        "JOIN (SELECT DISTINCT ON (person_id) id, person_id FROM web_sessions WHERE stage = 'full' "
+                        "ORDER BY person_id, created_at DESC) s ON s.person_id = c.peer_id ORDER BY c.due_at, c.id"
+                    )
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    with path.open("w") as out:
+        for session_id, checkin_id, kind in rows:
+            body = json.dumps({"answers": ANSWERS[kind]}, separators=(",", ":"))
+            out.write(f"/{prefix}/{session_id}/{checkin_id}\t{body}\n")
+    return len(rows)
+
+
+def bound_phase(url: str, prefix: str, *, seconds: int, connections: int, threads: int) -> dict[str, object]:
+    """One of floor_app's bounds, served like the floor, counted by the assessments it inserted."""
+    from floor_app import FUNCTIONS
+
+    for function in FUNCTIONS:
+        asyncio.run(_exec(url, function))
+    lines = Path(tempfile.mkdtemp(prefix="trim-bench-")) / f"{prefix}.tsv"
+    available = asyncio.run(bound_lines(url, prefix, lines))
+    port = free_port()
+    env = dict(os.environ, FLOOR_DSN=url.replace("postgresql+asyncpg://", "postgresql://"))
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "uvicorn", "floor_app:app", "--host", "127.0.0.1", "--port", str(port)),
+            *("--workers", "2", "--no-access-log", "--log-level", "warning"),
+        ],
+        env=env,
+        cwd=HERE,
+    )
+    counted = "SELECT count(*) FROM assessments"
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", proc, "/")
+        before = asyncio.run(scalar(url, counted))
+        load = load_average()
+        result = run_wrk(
+            f"http://127.0.0.1:{port}/",
+            BOUND_LUA,
+            seconds=seconds,
+            connections=connections,
+            threads=threads,
+            args=[str(lines), str(threads)],
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    result["rows"] = asyncio.run(scalar(url, counted)) - before
+    result["load"] = load
+    result["available"] = available
+    return result
+
+
 async def verify(url: str, env: dict[str, str]) -> str:
     settings = load_settings(database_url=url, secret_key=env["TRIM_SECRET_KEY"])
     engine = create_engine(url, pool_size=1)
@@ -325,6 +414,7 @@ def main() -> None:
     parser.add_argument("--per-peer", type=int, default=150, help="responders per peer (2 check-ins each)")
     parser.add_argument("--force", action="store_true", help="run even on a busy machine")
     parser.add_argument("--report", default="recording.md")
+    parser.add_argument("--no-bounds", action="store_true", help="only the floor and trim")
     args = parser.parse_args()
     if load_average() >= MAX_LOAD and not args.force:
         sys.exit(f"load average {load_average():.2f} >= {MAX_LOAD}: others are using the machine; try later")
@@ -338,6 +428,10 @@ def main() -> None:
         trim = trim_phase(
             url, seconds=args.seconds, connections=args.connections, threads=args.threads, peers=args.peers
         )
+        bounds = {
+            prefix: bound_phase(url, prefix, seconds=args.seconds, connections=args.connections, threads=args.threads)
+            for prefix in (() if args.no_bounds else ("same", "one", "all"))
+        }
     floor_rate = int(floor["rows"]) / args.seconds  # type: ignore[call-overload]
     trim_rate = int(trim["rows"]) / args.seconds  # type: ignore[call-overload]
     ratio = trim_rate / floor_rate if floor_rate else float("nan")
@@ -362,6 +456,17 @@ def main() -> None:
         f"{floor['p90']:.1f} ms | {floor['p99']:.1f} ms | {floor['non2xx']} | {floor['socket_errors']} |",
         f"| trim: POST /api/checkins/{{id}}/record | {trim['rows']} | {trim_rate:.0f} | {trim['p50']:.1f} ms | "
         f"{trim['p90']:.1f} ms | {trim['p99']:.1f} ms | {trim['non2xx']} | {trim['socket_errors']} |",
+        *(
+            f"| bound, {BOUND_NAMES[prefix]} | {b['rows']} | {int(b['rows']) / args.seconds:.0f} | "  # type: ignore[call-overload]
+            f"{b['p50']:.1f} ms | {b['p90']:.1f} ms | {b['p99']:.1f} ms | {b['non2xx']} | {b['socket_errors']} |"
+            for prefix, b in bounds.items()
+        ),
+        "",
+        *(
+            f"Ratio bound ({prefix})/floor: {int(b['rows']) / args.seconds / floor_rate:.2f}; "  # type: ignore[call-overload]
+            f"load when it ran {float(b['load']):.2f}."  # type: ignore[arg-type]
+            for prefix, b in bounds.items()
+        ),
         "",
         f"Ratio trim/floor (rows/s): **{ratio:.2f}** (target 0.5 or better; p99 target under 100 ms; 0 errors).",
         "",
@@ -377,6 +482,7 @@ def main() -> None:
         str(floor["raw"]).strip(),
         "",
         str(trim["raw"]).strip(),
+        *("\n" + str(b["raw"]).strip() for b in bounds.values()),
         "```",
         "",
         "</details>",
