@@ -8,8 +8,7 @@ Needs wrk (`apt-get install wrk`). In one run, on a fresh PostgreSQL database:
    INSERT per POST, driven by wrk at N connections for S seconds;
 2. trim: `trim run --workers 2` plus one `trim worker` (which seals the audit chain as it
    goes), driven the same way with POST /api/checkins/{id}/record: 32 signed-in peers,
-   every request a different check-in with its own Idempotency-Key.
-
+   every request a different check-in with its own Idempotency-Key;
 3. three bounds between them (bench/floor_app.py, served like the floor): trim's recording
    statements with no logic between them, the same writes as one PL/pgSQL call after the
    sign-in read, and the sign-in read inside that call too; what no implementation that
