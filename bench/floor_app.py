@@ -18,8 +18,9 @@ size trim's engine uses. FLOOR_DSN names the database (a plain postgresql:// URL
 
 The bounds write what trim writes, but score nothing: the answers are stored as sent. A
 check-in may be written more than once (the request list wraps around), so the update does
-not ask for an unrecorded check-in and each assessment takes a random version; the work
-counted is the assessments inserted.
+not ask for an unrecorded check-in, and each assessment takes a random version and is
+not marked current (else every pass would lengthen each exposure's history, which trim's
+never grows past its check-ins); the work counted is the assessments inserted.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ VALUES ('trim_risk', 1, $1::json, $2) ON CONFLICT (instrument_id, version) DO NO
 ASSESSMENT = """INSERT INTO assessments (id, checkin_id, person_id, version, is_current, outcome, reason,
   safety_concern, score, band, notes_encrypted, opted_out, answered_by_person, correction_reason, recorded_by_id,
   recorded_at, answers_deleted_at)
-VALUES ($1, $2, $3, $4, true, 'completed', NULL, false, 2, 'low', NULL, false, false, NULL, $5, $6, NULL)"""
+VALUES ($1, $2, $3, $4, false, 'completed', NULL, false, 2, 'low', NULL, false, false, NULL, $5, $6, NULL)"""
 RESULT = """INSERT INTO assessment_results (assessment_id, instrument_id, instrument_version, score, band, flagged,
   answers) VALUES ($1, 'trim_risk', 1, 2, 'low', false, $2::json) RETURNING assessment_results.id"""
 HISTORY = """SELECT checkins.id, checkins.exposure_id, checkins.incident_id, checkins.person_id, checkins.peer_id,
@@ -131,7 +132,7 @@ BEGIN
     VALUES ('trim_risk', 1, p_definition, v_now) ON CONFLICT (instrument_id, version) DO NOTHING;
   INSERT INTO assessments (id, checkin_id, person_id, version, is_current, outcome, safety_concern, score, band,
     opted_out, answered_by_person, recorded_by_id, recorded_at)
-    VALUES (v_assessment, p_checkin, v_checkin.person_id, p_version, true, 'completed', false, 2, 'low', false,
+    VALUES (v_assessment, p_checkin, v_checkin.person_id, p_version, false, 'completed', false, 2, 'low', false,
       false, p_person, v_now);
   INSERT INTO assessment_results (assessment_id, instrument_id, instrument_version, score, band, flagged, answers)
     VALUES (v_assessment, 'trim_risk', 1, 2, 'low', false, p_answers);
