@@ -138,6 +138,7 @@ def _template_engine(settings: Settings) -> Callable[[JinjaTemplateEngine], None
         env.globals["contact_href"] = web.contact_href
         env.filters["phone"] = lambda stored: phone_display(stored, region=settings.phone_region) if stored else ""
         env.globals["phone_region"] = settings.phone_region
+        env.globals["offline_post_timeout_seconds"] = settings.offline_post_timeout_seconds
         env.globals["ROLE_LABELS"] = ROLE_LABELS
         env.trim_blocks = True
         env.lstrip_blocks = True

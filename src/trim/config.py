@@ -149,6 +149,9 @@ class Settings(BaseSettings):
     # A check-in can be recorded from this many hours before it is due, not earlier
     # (TRiM's first interview is no sooner than 72 hours; the TSQ a month or more after).
     early_record_hours: int = Field(default=12, ge=0, le=24 * 7)
+    # A check-in form posted with a connection that carries nothing (design section 16): with
+    # no answer after this many seconds, the phone stops waiting, keeps it and sends it itself.
+    offline_post_timeout_seconds: int = Field(default=20, ge=3, le=300)
     # A person who said "no more check-ins" can take it back for this long.
     opt_out_undo_hours: int = Field(default=24, ge=0, le=24 * 30)
     missed_grace_days: int = Field(default=7, ge=0)

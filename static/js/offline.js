@@ -19,7 +19,7 @@
   const KEPT_PAGE = /^\/checkins(\/[0-9a-f-]{36})?$/;
   const SYNC_TAG = "trim-outbox";
 
-  const state = { key: null, crypto: null, shell: false, signedIn: false, needsSignIn: false, sending: false, sent: [] };
+  const state = { key: null, crypto: null, shell: false, signedIn: false, needsSignIn: false, sending: false, sent: [], postWatch: null, retry: null };
 
   // -- IndexedDB ------------------------------------------------------------------------
 
@@ -259,8 +259,40 @@
     return match ? decodeURIComponent(match[1]) : "";
   }
 
+  // A send that gets no answer (a connection that is up and carries nothing) is given up
+  // after this long; what it carried stays waiting and is tried again.
+  const SEND_TIMEOUT_MS = 30000;
+  const RETRY_MS = 30000;
+
+  async function timedFetch(url, options) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), SEND_TIMEOUT_MS);
+    try {
+      return await fetch(url, { ...options, signal: controller.signal });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function sent(record) {
+    await deleteRow("outbox", record.id);
+    await deleteRow("pages", record.path);
+    await deleteRow("drafts", record.path);
+    state.sent.push(record.title);
+    markSent(record);
+    return true;
+  }
+
+  async function refused(record, status, detail) {
+    const { id, ...value } = record;
+    value.problem = { status, detail };
+    await keep("outbox", id, value);
+    return true;
+  }
+
   async function sendOne(record) {
-    const response = await fetch(`/api/checkins/${record.checkin_id}/record`, {
+    if (record.form) return sendPosted(record);
+    const response = await timedFetch(`/api/checkins/${record.checkin_id}/record`, {
       method: "POST",
       credentials: "same-origin",
       headers: {
@@ -271,26 +303,42 @@
       },
       body: JSON.stringify(record.body),
     });
-    if (response.status === 201 || response.status === 200) {
-      await deleteRow("outbox", record.id);
-      await deleteRow("pages", record.path);
-      await deleteRow("drafts", record.path);
-      state.sent.push(record.title);
-      markSent(record);
-      return true;
-    }
+    if (response.status === 201 || response.status === 200) return sent(record);
     if (response.status === 401 || response.status === 403) {
       state.needsSignIn = true; // an expired session (or its token): sign in, then it is sent
       return false;
     }
     if (response.status === 404 || response.status === 409 || response.status === 422) {
       const answer = await response.json().catch(() => ({}));
-      const { id, ...value } = record;
-      value.problem = { status: response.status, detail: typeof answer.detail === "string" ? answer.detail : "" };
-      await keep("outbox", id, value);
-      return true;
+      return refused(record, response.status, typeof answer.detail === "string" ? answer.detail : "");
     }
     return false; // the server is unwell: try again later
+  }
+
+  // A form post that got no answer in time (see watchPost) is sent again as it was posted:
+  // the same fields under the form's own key, so if the first one got through the server
+  // replays it (and shows the check-in) instead of recording it twice.
+  async function sendPosted(record) {
+    const body = new URLSearchParams(record.form.fields);
+    body.set("_csrf_token", csrfToken());
+    const response = await timedFetch(record.form.action, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "x-csrftoken": csrfToken() },
+      body,
+    });
+    const landed = new URL(response.url, location.href).pathname;
+    if (response.ok && landed === record.path) return sent(record); // recorded, or recorded before
+    if (response.status === 401 || response.status === 403 || (response.ok && landed !== record.path)) {
+      state.needsSignIn = true; // refused or sent to sign in: sign in, then it is sent
+      return false;
+    }
+    if (response.status === 404 || response.status === 409 || response.status === 422) {
+      const page = new DOMParser().parseFromString(await response.text().catch(() => ""), "text/html");
+      const said = page.querySelector("main .flash-error");
+      return refused(record, response.status, said ? text(said) : "");
+    }
+    return false;
   }
 
   async function send() {
@@ -307,10 +355,22 @@
       if (navigator.locks) await navigator.locks.request("trim-outbox", send);
       else await send();
     } catch (error) {
-      // A lost connection mid-send: everything unsent stays waiting.
+      // A lost connection mid-send, or no answer in time: everything unsent stays waiting.
     } finally {
       state.sending = false;
       await render();
+      await retryWhileWaiting();
+    }
+  }
+
+  // The browser says it is online, yet something waits: try again every RETRY_MS while it does.
+  async function retryWhileWaiting() {
+    const waiting = state.crypto && (await ownOutbox()).some((record) => !record.problem);
+    if (waiting && !state.retry) {
+      state.retry = setInterval(() => send(), RETRY_MS);
+    } else if (!waiting && state.retry) {
+      clearInterval(state.retry);
+      state.retry = null;
     }
   }
 
@@ -437,6 +497,41 @@
     await render();
   }
 
+  // Online, the ordinary form post goes out; but a connection that is up and carries
+  // nothing (one bar of signal) can leave it hanging with no answer. If none comes within
+  // the form's data-offline-timeout seconds, the post is stopped and what was entered is
+  // kept on the phone and sent from here, as it was posted (sendPosted).
+  function watchPost(form) {
+    const seconds = Number(form.getAttribute("data-offline-timeout") || 0);
+    const key = form.querySelector('[name="idempotency_key"]');
+    if (!seconds || !state.crypto || !key || !key.value) return;
+    // As the browser posts them: line breaks as CRLF (the server's replay compares them).
+    const fields = Array.from(new FormData(form).entries())
+      .filter(([name, value]) => typeof value === "string" && name !== "_csrf_token")
+      .map(([name, value]) => [name, value.replace(/\r\n|\r|\n/g, "\r\n")]);
+    const record = {
+      checkin_id: form.getAttribute("data-offline-checkin"),
+      path: location.pathname,
+      title: headingText() || document.title,
+      form: { action: form.getAttribute("action"), fields },
+      entered: entered(form),
+    };
+    clearTimeout(state.postWatch);
+    state.postWatch = setTimeout(() => {
+      window.stop(); // the page stays; the post may still have reached the server
+      keptPosted(form, key.value, record).catch(() => undefined);
+    }, seconds * 1000);
+  }
+
+  async function keptPosted(form, id, record) {
+    await keep("outbox", id, { ...record, saved_at: new Date().toISOString() });
+    await deleteRow("drafts", location.pathname);
+    askToSync();
+    showSaved(form, "No answer came back over this connection, so it is kept here and sent from this phone. If it did get through, it is not recorded twice.");
+    await render();
+    await retryWhileWaiting();
+  }
+
   let draftTimer = null;
   function keepDraftSoon(form) {
     clearTimeout(draftTimer);
@@ -482,7 +577,10 @@
     form.addEventListener("input", () => keepDraftSoon(form));
     form.addEventListener("change", () => keepDraftSoon(form));
     form.addEventListener("submit", (event) => {
-      if (navigator.onLine && !state.shell) return; // the ordinary form post; the draft stays until it is recorded
+      if (navigator.onLine && !state.shell) {
+        watchPost(form); // the ordinary form post; the draft stays until it is recorded
+        return;
+      }
       event.preventDefault();
       const gaps = missing(form);
       let alert = form.querySelector(".offline-gaps");

@@ -8,7 +8,7 @@
 // from that sealed copy.
 "use strict";
 
-const VERSION = "trim-offline-v1";
+const VERSION = "trim-offline-v2"; // a new name when a cached file changes, so a phone takes the new one at once
 const PRECACHE = [
   "/offline",
   "/manifest.webmanifest",

@@ -468,3 +468,77 @@ def test_the_app_installs(browser: Browser, live: LiveServer, tmp_path: Path) ->
         ui.finish()
     finally:
         context.close()
+
+
+# A connection that is up and carries nothing: the check-in's form post gets no answer.
+DEAD_POST = "**/checkins/*/record"
+NOTES_TWO_LINES = "Quiet on the drive back.\nSays the smell of smoke stays with him"
+
+
+def _post_over_a_dead_connection(ui: UI, visit: Visit, *, gets_through: bool) -> None:
+    """Fill in the check-in with signal, and save it while the connection carries nothing
+    back: the post reaches the server (gets_through) or not, and no answer comes."""
+    page = ui.page
+
+    def swallow(route: Any) -> None:
+        if gets_through:
+            route.fetch()  # the server records it; its answer never reaches the phone
+        # neither continued nor answered: the phone waits
+
+    page.route(DEAD_POST, swallow)
+    # The phone stops waiting after 2 s here instead of TRIM_OFFLINE_POST_TIMEOUT_SECONDS.
+    page.locator("form[data-offline-checkin]").evaluate("form => form.setAttribute('data-offline-timeout', '2')")
+    page.get_by_label("Check-in held").check()
+    answer_all(ui, "day3", yes=1)
+    page.locator("fieldset#safety_concern").get_by_text("No", exact=True).click()
+    page.get_by_label(re.compile("Your notes")).fill(NOTES_TWO_LINES)
+    page.get_by_role("button", name="Save check-in").click()
+    expect(page.locator("#offline-saved")).to_contain_text("No answer came back", timeout=15_000)
+    expect(page.locator(".offline-badge")).to_contain_text("Waiting to send (1)")
+    ui.check("no answer: kept on the phone")
+    _no_axe_violations(ui)
+    kept: dict[str, Any] = page.evaluate(READ_WHAT_THE_PHONE_KEEPS)
+    assert kept["rows"]["outbox"], "the recording is kept on the phone"
+    everything = " ".join(" ".join(rows) for rows in kept["rows"].values())
+    for secret in ("smell of smoke", visit.person.name, "Check-in held"):
+        assert secret not in everything, f"{secret!r} is readable in what the phone keeps"
+
+
+def _answer_comes_back(ui: UI, visit: Visit) -> None:
+    """The connection carries again: the next try (here: the peer comes back to the tab)
+    sends it, and the page says so."""
+    page = ui.page
+    page.unroute(DEAD_POST)
+    page.evaluate("() => window.dispatchEvent(new Event('focus'))")
+    expect(page.locator("#offline-saved")).to_contain_text("Sent and recorded")
+    expect(page.locator(".offline-badge")).to_have_count(0)
+    ui.check("sent when the answer came back")
+    page.reload()
+    expect(page.locator("main")).to_contain_text("Recorded")
+    expect(page.locator("main")).to_contain_text("smell of smoke stays with him")
+    expect(page.locator(".offline-badge")).to_have_count(0)
+    ui.check("the recorded check-in")
+
+
+def test_a_post_that_got_through_without_an_answer_is_not_recorded_twice(
+    browser_for: BrowserFor, story: Story, new_visit: NewVisit
+) -> None:
+    visit = new_visit()
+    with browser_for("peer on one bar, post got through", phone=True) as ui:
+        _open_online(ui, visit)
+        _post_over_a_dead_connection(ui, visit, gets_through=True)
+        assert _assessments(story, visit.checkin_id) == 1, "the first post was recorded"
+        _answer_comes_back(ui, visit)
+    assert _assessments(story, visit.checkin_id) == 1, "the second send replayed the first"
+
+
+def test_a_post_that_never_arrived_is_sent_from_the_phone(
+    browser_for: BrowserFor, story: Story, new_visit: NewVisit
+) -> None:
+    visit = new_visit()
+    with browser_for("peer on one bar, post lost", phone=True) as ui:
+        _open_online(ui, visit)
+        _post_over_a_dead_connection(ui, visit, gets_through=False)
+        assert _assessments(story, visit.checkin_id) == 0
+        _answer_comes_back(ui, visit)
+    assert _assessments(story, visit.checkin_id) == 1
