@@ -16,7 +16,9 @@
   const KEY_ITEM = "trim-offline-key";
   const DB_NAME = "trim-offline";
   const STORES = ["pages", "drafts", "outbox"];
-  const KEPT_PAGE = /^\/checkins(\/[0-9a-f-]{36})?$/;
+  // The peer's check-ins and each check-in page, and the person's own questions.
+  const KEPT_PAGE = /^\/checkins(\/[0-9a-f-]{36}(\/self)?)?$/;
+  const FORMS = "form[data-offline-checkin], form[data-offline-self]";
   const SYNC_TAG = "trim-outbox";
 
   const state = { key: null, crypto: null, shell: false, signedIn: false, needsSignIn: false, sending: false, sent: [], postWatch: null, retry: null };
@@ -328,18 +330,20 @@
       body,
     });
     const landed = new URL(response.url, location.href).pathname;
-    if (response.ok && landed === record.path) return sent(record); // recorded, or recorded before
-    if (response.status === 401 || response.status === 403 || (response.ok && landed !== record.path)) {
+    if (response.ok && landed === (record.form.done || record.path)) return sent(record); // done, or done before
+    if (response.status === 401 || response.status === 403 || (response.ok && SIGN_IN.test(landed))) {
       state.needsSignIn = true; // refused or sent to sign in: sign in, then it is sent
       return false;
     }
-    if (response.status === 404 || response.status === 409 || response.status === 422) {
+    if (response.ok || response.status === 404 || response.status === 409 || response.status === 422) {
+      // Refused in words (a page with its reason, or sent back to the form with a message).
       const page = new DOMParser().parseFromString(await response.text().catch(() => ""), "text/html");
       const said = page.querySelector("main .flash-error");
-      return refused(record, response.status, said ? text(said) : "");
+      return refused(record, response.ok ? 409 : response.status, said ? text(said) : "");
     }
     return false;
   }
+  const SIGN_IN = /^\/(signin|account\/second-factor)/;
 
   async function send() {
     if (state.sending || !state.crypto || !navigator.onLine) return;
@@ -454,6 +458,14 @@
 
   function missing(form) {
     const gaps = [];
+    if (isSelf(form)) {
+      const unanswered = Array.from(form.querySelectorAll(".instrument fieldset.yesno")).filter(
+        (fieldset) => !fieldset.querySelector("input:checked"),
+      );
+      if (unanswered.length) gaps.push(`${unanswered.length} unanswered question${unanswered.length > 1 ? "s" : ""}`);
+      if (!form.querySelector('input[name="safety_concern"]:checked')) gaps.push("the safety question");
+      return gaps;
+    }
     const outcome = form.querySelector('input[name="outcome"]:checked');
     if (!outcome) gaps.push("how it went");
     if (outcome && outcome.value === "completed") {
@@ -481,6 +493,10 @@
   }
 
   async function saveOffline(form) {
+    if (isSelf(form)) {
+      await keepPosted(form, postedRecord(form), "Your answers are sent once, when the connection is back. You can close this page.");
+      return;
+    }
     const keyField = form.querySelector('[name="idempotency_key"]');
     const id = (keyField && keyField.value) || crypto.randomUUID();
     await keep("outbox", id, {
@@ -503,31 +519,64 @@
   // kept on the phone and sent from here, as it was posted (sendPosted).
   function watchPost(form) {
     const seconds = Number(form.getAttribute("data-offline-timeout") || 0);
+    if (!seconds || !state.crypto) return;
+    const record = postedRecord(form);
+    if (!record) return;
+    clearTimeout(state.postWatch);
+    state.postWatch = setTimeout(() => {
+      window.stop(); // the page stays; the post may still have reached the server
+      keepPosted(form, record, "No answer came back over this connection, so it is kept here and sent from this phone. If it did get through, it is not recorded twice.").catch(() => undefined);
+    }, seconds * 1000);
+  }
+
+  // The person's own answers with a safety "yes", not sent yet: nobody has been told, so
+  // say so and keep the help in view (the page's own guidance is in the hidden form).
+  function showHelpIfUntold(record) {
+    const untold = record.form && record.form.done && record.form.fields.some(([n, v]) => n === "safety_concern" && v === "yes");
+    const note = document.getElementById("offline-saved");
+    if (!untold || !note || document.getElementById("offline-crisis")) return;
+    const guidance = document.getElementById("crisis-guidance");
+    const help = guidance ? guidance.querySelector("p") : null;
+    note.after(
+      el("div", { id: "offline-crisis", class: "crisis", role: "alert" },
+        el("h2", {}, "You do not have to wait"),
+        el("p", {}, el("strong", {}, "The programme lead is told when your answers are sent, not before.")),
+        help ? help.cloneNode(true) : el("p", {}, "Call your usual emergency number or a crisis line now."),
+      ),
+    );
+  }
+
+  function isSelf(form) {
+    return form.hasAttribute("data-offline-self");
+  }
+
+  // A form as the browser would post it, to be posted again from the outbox: the peer's
+  // check-in under its form's key (a second post replays the first), or the person's own
+  // answers (answered once: a second post finds them and shows them).
+  function postedRecord(form) {
     const key = form.querySelector('[name="idempotency_key"]');
-    if (!seconds || !state.crypto || !key || !key.value) return;
+    if (!isSelf(form) && !(key && key.value)) return null;
     // As the browser posts them: line breaks as CRLF (the server's replay compares them).
     const fields = Array.from(new FormData(form).entries())
       .filter(([name, value]) => typeof value === "string" && name !== "_csrf_token")
       .map(([name, value]) => [name, value.replace(/\r\n|\r|\n/g, "\r\n")]);
-    const record = {
-      checkin_id: form.getAttribute("data-offline-checkin"),
+    return {
+      id: isSelf(form) ? crypto.randomUUID() : key.value,
+      checkin_id: form.getAttribute("data-offline-checkin") || form.getAttribute("data-offline-self"),
       path: location.pathname,
       title: headingText() || document.title,
-      form: { action: form.getAttribute("action"), fields },
+      form: { action: form.getAttribute("action"), fields, done: isSelf(form) ? `${location.pathname}/done` : null },
       entered: entered(form),
     };
-    clearTimeout(state.postWatch);
-    state.postWatch = setTimeout(() => {
-      window.stop(); // the page stays; the post may still have reached the server
-      keptPosted(form, key.value, record).catch(() => undefined);
-    }, seconds * 1000);
   }
 
-  async function keptPosted(form, id, record) {
-    await keep("outbox", id, { ...record, saved_at: new Date().toISOString() });
+  async function keepPosted(form, record, message) {
+    const { id, ...value } = record;
+    await keep("outbox", id, { ...value, saved_at: new Date().toISOString() });
     await deleteRow("drafts", location.pathname);
     askToSync();
-    showSaved(form, "No answer came back over this connection, so it is kept here and sent from this phone. If it did get through, it is not recorded twice.");
+    showSaved(form, message);
+    if (isSelf(form)) showHelpIfUntold(record);
     await render();
     await retryWhileWaiting();
   }
@@ -558,18 +607,22 @@
   }
 
   async function hookForm() {
-    const form = document.querySelector("form[data-offline-checkin]");
+    const form = document.querySelector(FORMS);
     if (!form) {
       // A check-in page without the form: recorded, or not this peer's to record.
       if (state.crypto && !state.shell && /^\/checkins\/[0-9a-f-]{36}$/.test(location.pathname)) {
         await deleteRow("drafts", location.pathname);
       }
+      // The person's answers were sent: what they had typed is not kept any longer.
+      const done = location.pathname.match(/^(\/checkins\/[0-9a-f-]{36}\/self)\/done$/);
+      if (state.crypto && !state.shell && done) await deleteRow("drafts", done[1]);
       return;
     }
     if (!state.crypto) return;
     const waiting = (await ownOutbox()).find((r) => r.path === location.pathname && !r.problem);
     if (waiting) {
       showSaved(form, "It is waiting to be sent and is sent once, when the connection is back.");
+      showHelpIfUntold(waiting);
       return;
     }
     const draft = await kept("drafts", location.pathname);
@@ -607,7 +660,14 @@
   function markSent(record) {
     if (record.path !== location.pathname) return;
     const note = document.getElementById("offline-saved");
-    if (note) note.replaceChildren(el("p", {}, el("strong", {}, "Sent and recorded. "), el("a", { href: record.path }, "See the check-in")));
+    if (!note) return;
+    if (record.form && record.form.done) {
+      note.replaceChildren(el("p", {}, el("strong", {}, "Sent. "), el("a", { href: record.form.done }, "See your answers")));
+      const told = document.querySelector("#offline-crisis strong");
+      if (told) told.textContent = "Your answers are sent: the programme lead has been told.";
+    } else {
+      note.replaceChildren(el("p", {}, el("strong", {}, "Sent and recorded. "), el("a", { href: record.path }, "See the check-in")));
+    }
   }
 
   // -- pages kept for later --------------------------------------------------------------

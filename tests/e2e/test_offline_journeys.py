@@ -29,10 +29,12 @@ from tests.e2e.harness import _AXE_RUN, PHONE, UI
 from tests.e2e.org import PASSWORD, Member
 from tests.e2e.story import NORTHGATE, Story
 from tests.e2e.test_more_journeys import answer_all
+from tests.e2e.test_self_checkin_journey import answer_own, self_checkin
 from tests.live_server import LiveServer
 from trim.accounts import signin
 from trim.accounts.actor import Actor
 from trim.accounts.models import Person, PersonRole
+from trim.assessments import instruments as catalogue
 from trim.assessments.models import Assessment
 from trim.db import AsyncSession
 from trim.followups import service as followups
@@ -542,3 +544,107 @@ def test_a_post_that_never_arrived_is_sent_from_the_phone(
         assert _assessments(story, visit.checkin_id) == 0
         _answer_comes_back(ui, visit)
     assert _assessments(story, visit.checkin_id) == 1
+
+
+FORGET_OUTBOX = """
+async () => {
+  const db = await new Promise((resolve) => {
+    const request = indexedDB.open("trim-offline");
+    request.onsuccess = () => resolve(request.result);
+  });
+  await new Promise((resolve) => {
+    const request = db.transaction("outbox", "readwrite").objectStore("outbox").clear();
+    request.onsuccess = () => resolve(null);
+  });
+  db.close();
+}
+"""
+
+
+def test_a_person_answers_their_own_questions_without_signal(browser_for: BrowserFor, story: Story) -> None:
+    """The person's own answers (design section 14) on a phone that loses signal: kept sealed
+    on the phone and sent once when it is back; a safety "yes" kept there says plainly that
+    nobody has been told yet and keeps the help in view."""
+    setup = self_checkin(story)
+    path = f"/checkins/{setup.checkin_id}/self"
+    first_question = catalogue.offered_at(catalogue.load(), "day3")[0].items[0].own_words
+
+    async def own_answers(session: AsyncSession) -> tuple[bool, int]:
+        checkin = await session.get(CheckIn, setup.checkin_id)
+        assert checkin is not None
+        await session.refresh(checkin)
+        rows = await session.exec(
+            select(func.count()).select_from(Assessment).where(col(Assessment.checkin_id) == setup.checkin_id)
+        )
+        return checkin.self_answered_at is not None, int(rows.one())
+
+    try:
+        with browser_for("person answers without signal", phone=True) as ui:
+            page = ui.page
+            ui.sign_in(setup.person.email, PASSWORD)
+            ui.goto(path)
+            expect(page.get_by_role("heading", level=1)).to_have_text("Answer the questions yourself")
+            page.wait_for_function("() => navigator.serviceWorker && navigator.serviceWorker.controller !== null")
+            page.wait_for_function(KEPT, arg=["pages", path])
+            ui.check("own questions, with signal")
+
+            ui.context.set_offline(True)
+            page.reload()
+            expect(page.get_by_role("heading", level=1)).to_have_text("Answer the questions yourself")
+            expect(page.locator(".offline-copy")).to_contain_text("No connection")
+            ui.check("own questions, without signal")
+            _no_axe_violations(ui)
+            page.get_by_role("button", name="Send my answers").click()
+            expect(page.locator(".offline-gaps")).to_contain_text("Not saved yet: answer")
+            expect(page.locator(".offline-gaps")).to_contain_text("the safety question")
+            ui.check("own questions, some unanswered")
+
+            answer_own(ui, "day3", yes=4)
+            page.locator("fieldset#safety_concern").get_by_text("Yes", exact=True).click()
+            page.get_by_role("button", name="Send my answers").click()
+            saved = page.locator("#offline-saved")
+            expect(saved).to_contain_text("Saved on this phone")
+            crisis = page.locator("#offline-crisis")
+            expect(crisis).to_contain_text("The programme lead is told when your answers are sent, not before")
+            expect(crisis.locator("a[href^='tel:']").first).to_be_visible()
+            expect(page.locator(".offline-badge")).to_contain_text("Waiting to send (1)")
+            ui.check("own answers with a safety yes, kept on the phone")
+            _no_axe_violations(ui)
+            kept: dict[str, Any] = page.evaluate(READ_WHAT_THE_PHONE_KEEPS)
+            assert kept["rows"]["outbox"], "the answers are kept on the phone"
+            everything = " ".join(" ".join(rows) for rows in kept["rows"].values())
+            for secret in (setup.person.name, first_question, "Answer the questions yourself"):
+                assert secret not in everything, f"{secret!r} is readable in what the phone keeps"
+            page.reload()
+            expect(saved).to_contain_text("waiting to be sent")
+            expect(crisis).to_contain_text("The programme lead is told when your answers are sent, not before")
+            ui.check("a safety yes waiting, after a reload")
+            # (The journey's person takes the "yes" back before any signal: an urgent flag
+            # would stay open for the journeys after this one.)
+            page.evaluate(FORGET_OUTBOX)
+
+            page.reload()
+            expect(page.locator(".offline-badge")).to_have_count(0)
+            answer_own(ui, "day3", yes=4)
+            page.locator("fieldset#safety_concern").get_by_text("No", exact=True).click()
+            page.get_by_role("button", name="Send my answers").click()
+            expect(saved).to_contain_text("Your answers are sent once, when the connection is back")
+            expect(page.locator("#offline-crisis")).to_have_count(0)
+            expect(page.locator(".offline-badge")).to_contain_text("Waiting to send (1)")
+            ui.check("own answers kept on the phone")
+            assert story.live.run_db(own_answers) == (False, 0)
+
+            ui.context.set_offline(False)
+            expect(saved).to_contain_text("Sent.")
+            expect(page.locator(".offline-badge")).to_have_count(0)
+            ui.check("own answers sent when the signal came back")
+            _no_axe_violations(ui)
+            assert story.live.run_db(own_answers) == (True, 1)
+
+            saved.get_by_role("link", name="See your answers").click()
+            expect(page.get_by_role("heading", level=1)).to_have_text("Thank you")
+            ui.check("thank you, after the signal came back")
+            page.wait_for_function(f"async () => !(await ({KEPT})(['drafts', '{path}']))")
+        assert story.live.run_db(own_answers) == (True, 1)
+    finally:
+        setup.finish()
