@@ -4,8 +4,12 @@ A peer opens a check-in while they have signal, loses it (the browser context is
 offline), records the check-in, reloads, and gets the signal back: the recording arrives
 once. The same with the session expired meanwhile (they sign in and it is sent) and with
 the check-in handed to another peer meanwhile (they are told, and see what they entered
-until they dismiss it). What the phone keeps is read straight from IndexedDB and Cache
-Storage: without the session's key nothing in it names anyone or says anything.
+until they dismiss it). A post over a connection that carries nothing back (one bar) is
+kept and sent from the phone, once whether or not the first post got through. The person
+answering their own questions without signal gets the same, and a safety "yes" kept on
+the phone tells them nobody has been told yet. What the phone keeps is read straight from
+IndexedDB and Cache Storage: without the session's key nothing in it names anyone or says
+anything.
 
 Each journey logs its own small incident through the service, so it runs alone too.
 """
