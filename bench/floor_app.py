@@ -201,44 +201,39 @@ async def same(state: State, request: Request[Any, Any, Any], session_id: str, c
     return {"id": str(assessment)}
 
 
+async def _call(
+    state: State, request: Request[Any, Any, Any], session_id: str, checkin_id: uuid.UUID, *, signed_in_here: bool
+) -> dict[str, str]:
+    """bench_record after the sign-in read here, or bench_record_all with the read inside it."""
+    body = await request.body()
+    rest = (
+        str(uuid.uuid4()),
+        hashlib.sha256(body).hexdigest(),
+        state.definition,
+        json.dumps(json.loads(body)["answers"]),
+        _version(),
+    )
+    async with state.pool.acquire() as conn:
+        if signed_in_here:
+            person = (await conn.fetch(SIGN_IN, session_id))[0]["person_id"]
+            sql = "SELECT bench_record($1, $2, $3, $4, $5, $6::json, $7::json, $8)"
+            assessment = await conn.fetchval(sql, session_id, person, checkin_id, *rest)
+        else:
+            sql = "SELECT bench_record_all($1, $2, $3, $4, $5::json, $6::json, $7)"
+            assessment = await conn.fetchval(sql, session_id, checkin_id, *rest)
+    return {"id": str(assessment)}
+
+
 @post("/one/{session_id:str}/{checkin_id:uuid}", status_code=201)
 async def one(state: State, request: Request[Any, Any, Any], session_id: str, checkin_id: uuid.UUID) -> dict[str, str]:
-    body = await request.body()
-    answers = json.dumps(json.loads(body)["answers"])
-    async with state.pool.acquire() as conn:
-        person = (await conn.fetch(SIGN_IN, session_id))[0]["person_id"]
-        assessment = await conn.fetchval(
-            "SELECT bench_record($1, $2, $3, $4, $5, $6::json, $7::json, $8)",
-            session_id,
-            person,
-            checkin_id,
-            str(uuid.uuid4()),
-            hashlib.sha256(body).hexdigest(),
-            state.definition,
-            answers,
-            _version(),
-        )
-    return {"id": str(assessment)}
+    return await _call(state, request, session_id, checkin_id, signed_in_here=True)
 
 
 @post("/all/{session_id:str}/{checkin_id:uuid}", status_code=201)
 async def all_in_one(
     state: State, request: Request[Any, Any, Any], session_id: str, checkin_id: uuid.UUID
 ) -> dict[str, str]:
-    body = await request.body()
-    answers = json.dumps(json.loads(body)["answers"])
-    async with state.pool.acquire() as conn:
-        assessment = await conn.fetchval(
-            "SELECT bench_record_all($1, $2, $3, $4, $5::json, $6::json, $7)",
-            session_id,
-            checkin_id,
-            str(uuid.uuid4()),
-            hashlib.sha256(body).hexdigest(),
-            state.definition,
-            answers,
-            _version(),
-        )
-    return {"id": str(assessment)}
+    return await _call(state, request, session_id, checkin_id, signed_in_here=False)
 
 
 app = Litestar([insert, same, one, all_in_one], lifespan=[_pool])

@@ -37,6 +37,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -60,14 +62,19 @@ BOUND_NAMES = {
 TRIGGERED = ("checkins", "exposures", "assessments")
 MAX_LOAD = 1.5
 
-# wrk: each thread takes every n-th line of the request file (path, cookie, csrf, key, body).
-RECORD_LUA = """
+# wrk: each thread takes every n-th line of a request file (args: the file, the threads).
+LINES_LUA = """
 local lines, idx, stride = {}, 1, 1
 function setup(thread) thread:set("tid", (counter or 0)); counter = (counter or 0) + 1 end
 function init(args)
   for line in io.lines(args[1]) do lines[#lines + 1] = line end
   stride = tonumber(args[2]); idx = tid + 1
 end
+"""
+# trim: each line is path, cookie, csrf, key, body; when they run out, GET /health.
+RECORD_LUA = (
+    LINES_LUA
+    + """
 function request()
   local line = lines[idx]
   if line == nil then return wrk.format("GET", "/health") end
@@ -77,14 +84,11 @@ function request()
     ["Content-Type"] = "application/json", ["Idempotency-Key"] = key}, body)
 end
 """
-# The bounds: the same line format, wrapping round the list (a check-in may be written again).
-BOUND_LUA = """
-local lines, idx, stride = {}, 1, 1
-function setup(thread) thread:set("tid", (counter or 0)); counter = (counter or 0) + 1 end
-function init(args)
-  for line in io.lines(args[1]) do lines[#lines + 1] = line end
-  stride = tonumber(args[2]); idx = tid + 1
-end
+)
+# The bounds: each line is path, body, wrapping round the list (a check-in may be written again).
+BOUND_LUA = (
+    LINES_LUA
+    + """
 function request()
   local line = lines[idx]
   idx = idx + stride
@@ -93,6 +97,7 @@ function request()
   return wrk.format("POST", path, {["Content-Type"] = "application/json"}, body)
 end
 """
+)
 FLOOR_LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -207,44 +212,35 @@ async def request_lines(url: str, sessions: dict[str, tuple[str, str]], path: Pa
     return len(rows)
 
 
-def floor_phase(url: str, *, seconds: int, connections: int, threads: int) -> dict[str, object]:
-    engine_sql = "CREATE TABLE floor_rows (id uuid PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())"
-    asyncio.run(_exec(url, engine_sql))
+@contextmanager
+def floor_app(url: str) -> Iterator[str]:
+    """bench/floor_app.py served like trim (uvicorn, 2 processes) until the block ends."""
     port = free_port()
     env = dict(os.environ, FLOOR_DSN=url.replace("postgresql+asyncpg://", "postgresql://"))
     proc = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "floor_app:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-            "--no-access-log",
-            "--log-level",
-            "warning",
+            *(sys.executable, "-m", "uvicorn", "floor_app:app", "--host", "127.0.0.1", "--port", str(port)),
+            *("--workers", "2", "--no-access-log", "--log-level", "warning"),
         ],
         env=env,
         cwd=HERE,
     )
     try:
         wait_healthy(f"http://127.0.0.1:{port}", proc, "/")
-        load = load_average()
-        result = run_wrk(
-            f"http://127.0.0.1:{port}/insert",
-            FLOOR_LUA,
-            seconds=seconds,
-            connections=connections,
-            threads=threads,
-            args=[],
-        )
+        yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+
+
+def floor_phase(url: str, *, seconds: int, connections: int, threads: int) -> dict[str, object]:
+    engine_sql = "CREATE TABLE floor_rows (id uuid PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())"
+    asyncio.run(_exec(url, engine_sql))
+    with floor_app(url) as base:
+        load = load_average()
+        result = run_wrk(
+            f"{base}/insert", FLOOR_LUA, seconds=seconds, connections=connections, threads=threads, args=[]
+        )
     result["rows"] = asyncio.run(scalar(url, "SELECT count(*) FROM floor_rows"))
     result["load"] = load
     return result
@@ -366,32 +362,18 @@ def bound_phase(url: str, prefix: str, *, seconds: int, connections: int, thread
             asyncio.run(_exec(url, f"ALTER TABLE {table} DISABLE TRIGGER USER"))
     lines = Path(tempfile.mkdtemp(prefix="trim-bench-")) / f"{prefix}.tsv"
     available = asyncio.run(bound_lines(url, "all" if prefix == "bare" else prefix, lines))
-    port = free_port()
-    env = dict(os.environ, FLOOR_DSN=url.replace("postgresql+asyncpg://", "postgresql://"))
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "uvicorn", "floor_app:app", "--host", "127.0.0.1", "--port", str(port)),
-            *("--workers", "2", "--no-access-log", "--log-level", "warning"),
-        ],
-        env=env,
-        cwd=HERE,
-    )
     counted = "SELECT count(*) FROM assessments"
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}", proc, "/")
+    with floor_app(url) as base:
         before = asyncio.run(scalar(url, counted))
         load = load_average()
         result = run_wrk(
-            f"http://127.0.0.1:{port}/",
+            f"{base}/",
             BOUND_LUA,
             seconds=seconds,
             connections=connections,
             threads=threads,
             args=[str(lines), str(threads)],
         )
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
     result["rows"] = asyncio.run(scalar(url, counted)) - before
     result["load"] = load
     result["available"] = available
