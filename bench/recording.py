@@ -40,6 +40,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 from common import bench_database, machine
@@ -174,6 +175,15 @@ async def scalar(url: str, sql: str) -> int:
         await engine.dispose()
 
 
+async def fetch_rows(url: str, sql: str) -> list[Any]:
+    engine = create_engine(url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            return list((await conn.execute(text(sql))).all())
+    finally:
+        await engine.dispose()
+
+
 async def sign_in_all(base: str, peers: int) -> dict[str, tuple[str, str]]:
     """email -> (Cookie header, CSRF token) for each peer."""
     sessions: dict[str, tuple[str, str]] = {}
@@ -189,19 +199,11 @@ async def sign_in_all(base: str, peers: int) -> dict[str, tuple[str, str]]:
 
 
 async def request_lines(url: str, sessions: dict[str, tuple[str, str]], path: Path) -> int:
-    engine = create_engine(url, pool_size=1)
-    try:
-        async with engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    text(
-                        "SELECT c.id::text, c.kind, p.email FROM checkins c JOIN people p ON p.id = c.peer_id "
-                        "WHERE c.outcome IS NULL ORDER BY c.due_at, c.id"
-                    )
-                )
-            ).all()
-    finally:
-        await engine.dispose()
+    rows = await fetch_rows(
+        url,
+        "SELECT c.id::text, c.kind, p.email FROM checkins c JOIN people p ON p.id = c.peer_id "
+        "WHERE c.outcome IS NULL ORDER BY c.due_at, c.id",
+    )
     with path.open("w") as out:
         for checkin_id, kind, email in rows:
             cookie, csrf = sessions[email]
@@ -330,20 +332,12 @@ def trim_phase(url: str, *, seconds: int, connections: int, threads: int, peers:
 
 async def bound_lines(url: str, prefix: str, path: Path) -> int:
     """One line per check-in of a signed-in peer: /{prefix}/{session}/{check-in} and its answers."""
-    engine = create_engine(url, pool_size=1)
-    try:
-        async with engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    text(
-                        "SELECT s.id, c.id::text, c.kind FROM checkins c "
-                        "JOIN (SELECT DISTINCT ON (person_id) id, person_id FROM web_sessions WHERE stage = 'full' "
-                        "ORDER BY person_id, created_at DESC) s ON s.person_id = c.peer_id ORDER BY c.due_at, c.id"
-                    )
-                )
-            ).all()
-    finally:
-        await engine.dispose()
+    rows = await fetch_rows(
+        url,
+        "SELECT s.id, c.id::text, c.kind FROM checkins c "
+        "JOIN (SELECT DISTINCT ON (person_id) id, person_id FROM web_sessions WHERE stage = 'full' "
+        "ORDER BY person_id, created_at DESC) s ON s.person_id = c.peer_id ORDER BY c.due_at, c.id",
+    )
     with path.open("w") as out:
         for session_id, checkin_id, kind in rows:
             body = json.dumps({"answers": ANSWERS[kind]}, separators=(",", ":"))
