@@ -267,6 +267,15 @@ def _record_without_signal(ui: UI, visit: Visit) -> None:
     ui.check("still waiting after a reload")
 
 
+def _kept_unreadable(page: Page, *secrets: str) -> None:
+    """Something waits in the phone's outbox, and none of these is readable in what it keeps."""
+    kept: dict[str, Any] = page.evaluate(READ_WHAT_THE_PHONE_KEEPS)
+    assert kept["rows"]["outbox"], "it is kept on the phone"
+    everything = " ".join(" ".join(rows) for rows in kept["rows"].values())
+    for secret in secrets:
+        assert secret not in everything, f"{secret!r} is readable in what the phone keeps"
+
+
 def _nothing_readable(page: Page, visit: Visit) -> None:
     kept: dict[str, Any] = page.evaluate(READ_WHAT_THE_PHONE_KEEPS)
     assert kept["rows"]["outbox"], "the recording is kept on the phone"
@@ -503,11 +512,7 @@ def _post_over_a_dead_connection(ui: UI, visit: Visit, *, gets_through: bool) ->
     expect(page.locator(".offline-badge")).to_contain_text("Waiting to send (1)")
     ui.check("no answer: kept on the phone")
     _no_axe_violations(ui)
-    kept: dict[str, Any] = page.evaluate(READ_WHAT_THE_PHONE_KEEPS)
-    assert kept["rows"]["outbox"], "the recording is kept on the phone"
-    everything = " ".join(" ".join(rows) for rows in kept["rows"].values())
-    for secret in ("smell of smoke", visit.person.name, "Check-in held"):
-        assert secret not in everything, f"{secret!r} is readable in what the phone keeps"
+    _kept_unreadable(page, "smell of smoke", visit.person.name, "Check-in held")
 
 
 def _answer_comes_back(ui: UI, visit: Visit) -> None:
@@ -605,11 +610,7 @@ def test_a_person_answers_their_own_questions_without_signal(browser_for: Browse
             expect(page.locator(".offline-badge")).to_contain_text("Waiting to send (1)")
             ui.check("own answers with a safety yes, kept on the phone")
             _no_axe_violations(ui)
-            kept: dict[str, Any] = page.evaluate(READ_WHAT_THE_PHONE_KEEPS)
-            assert kept["rows"]["outbox"], "the answers are kept on the phone"
-            everything = " ".join(" ".join(rows) for rows in kept["rows"].values())
-            for secret in (setup.person.name, first_question, "Answer the questions yourself"):
-                assert secret not in everything, f"{secret!r} is readable in what the phone keeps"
+            _kept_unreadable(page, setup.person.name, first_question, "Answer the questions yourself")
             page.reload()
             expect(saved).to_contain_text("waiting to be sent")
             expect(crisis).to_contain_text("The programme lead is told when your answers are sent, not before")
